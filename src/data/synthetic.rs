@@ -1,0 +1,256 @@
+//! The built-in synthetic image-classification set.
+//!
+//! Each image is a coloured random texture. The class is a pair `(orientation o, bit b)`:
+//! `label = 2 o + b`, with `K = ceil(classes / 2)` orientations evenly spread over 180 degrees.
+//! The bit is an XOR of two texture attributes: the texture's spatial frequency `f` (period
+//! 8 px or 4 px) is drawn at random, and its colour axis is `k = f XOR b` (one of two axes that
+//! share the same luminance part but differ in chroma). So frequency alone and colour axis
+//! alone say nothing about `b`; only the conjunction does.
+//!
+//! The texture is a sum of three plane waves near the class orientation and frequency, each
+//! with a uniformly random phase, under a Gaussian envelope at a random position and scale.
+//! Random phase makes every pixel's class-conditional mean the same for all classes, so a
+//! linear classifier on raw pixels (or a nearest-class-mean one, or one on the mean colour) is
+//! at chance in expectation; the information is in second-order structure (oriented,
+//! colour-opponent band energy), which a convolution followed by a nonlinearity and pooling
+//! extracts. Nuisances: random contrast, background colour, a luminance gradient and additive
+//! Gaussian pixel noise.
+
+use super::{ChannelStats, DataSplit, Dataset};
+use crate::error::{Error, Result};
+use crate::util::rng_for;
+use candle_core::{Device, Tensor};
+use rand::seq::SliceRandom;
+use rand::Rng;
+use rand_chacha::ChaCha8Rng;
+use rand_distr::StandardNormal;
+use serde::{Deserialize, Serialize};
+use std::f64::consts::PI;
+
+/// Texture periods in pixels for frequency attribute `f = 0` and `f = 1`.
+const PERIODS: [f64; 2] = [8.0, 4.0];
+/// Plane waves per texture.
+const WAVES: usize = 3;
+/// Std (radians) of each wave's orientation around the class orientation.
+const ORIENTATION_JITTER: f64 = 0.05;
+/// Std of the log of each wave's frequency around the nominal one.
+const FREQUENCY_JITTER: f64 = 0.08;
+
+/// Configuration of [`synthetic`]. The defaults give 10 classes of 3x32x32 images, 5000
+/// train and 1000 test samples.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SyntheticConfig {
+    /// Seed of everything random (train and test use different streams of it).
+    pub seed: u64,
+    /// Number of training images (at least 2).
+    pub train: usize,
+    /// Number of test images.
+    pub test: usize,
+    /// Number of classes, 2..=16 (default 10: 5 orientations x 2 values of the XOR bit).
+    pub classes: usize,
+    /// Image height and width in pixels, 8..=256 (default 32).
+    pub size: usize,
+    /// Std of the additive Gaussian pixel noise, relative to the texture's rms amplitude
+    /// (default 0.5). Finite, `>= 0`.
+    pub noise: f64,
+    /// Texture gain drawn from `U(1 - j, 1 + j)` per image (default 0.4), `0 <= j < 1`.
+    pub contrast_jitter: f64,
+    /// Std of the per-image background colour offset of each channel, and of the luminance
+    /// gradient, relative to the texture's rms amplitude (default 0.5). Finite, `>= 0`.
+    pub colour_jitter: f64,
+}
+
+impl Default for SyntheticConfig {
+    fn default() -> Self {
+        SyntheticConfig {
+            seed: 0,
+            train: 5000,
+            test: 1000,
+            classes: 10,
+            size: 32,
+            noise: 0.5,
+            contrast_jitter: 0.4,
+            colour_jitter: 0.5,
+        }
+    }
+}
+
+impl SyntheticConfig {
+    /// Check the ranges documented on each field ([`Error::Config`] otherwise).
+    pub fn validate(&self) -> Result<()> {
+        let bad = |msg: String| Err(Error::Config(format!("synthetic data: {msg}")));
+        if !(2..=16).contains(&self.classes) {
+            return bad(format!("classes must be in 2..=16, got {}", self.classes));
+        }
+        if !(8..=256).contains(&self.size) {
+            return bad(format!("size must be in 8..=256 pixels, got {}", self.size));
+        }
+        if self.train < 2 {
+            return bad(format!(
+                "need at least 2 training images (for the normalisation), got {}",
+                self.train
+            ));
+        }
+        if !(self.noise.is_finite() && self.noise >= 0.0) {
+            return bad(format!("noise must be finite and >= 0, got {}", self.noise));
+        }
+        if !(self.contrast_jitter.is_finite() && (0.0..1.0).contains(&self.contrast_jitter)) {
+            return bad(format!(
+                "contrast_jitter must be in [0, 1), got {}",
+                self.contrast_jitter
+            ));
+        }
+        if !(self.colour_jitter.is_finite() && self.colour_jitter >= 0.0) {
+            return bad(format!(
+                "colour_jitter must be finite and >= 0, got {}",
+                self.colour_jitter
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Generate the synthetic set of `cfg` (see the module docs of [`crate::data`] and the
+/// comments on [`SyntheticConfig`]): bit-for-bit reproducible from `cfg.seed`, train and test
+/// from the same distribution with independent random streams, labels exactly balanced up to
+/// `n mod classes`, normalised per channel with the train split's statistics.
+pub fn synthetic(cfg: &SyntheticConfig) -> Result<DataSplit> {
+    cfg.validate()?;
+    let (mut train_x, train_y) = generate(cfg, cfg.train, "data/synthetic/train");
+    let (mut test_x, test_y) = generate(cfg, cfg.test, "data/synthetic/test");
+    let plane = cfg.size * cfg.size;
+    let stats = ChannelStats::of_slice(&train_x, cfg.train, 3, plane);
+    stats.apply_slice(&mut train_x, plane);
+    stats.apply_slice(&mut test_x, plane);
+    let make = |x: Vec<f32>, y: Vec<u32>| -> Result<Dataset> {
+        let n = y.len();
+        Dataset::new(
+            Tensor::from_vec(x, (n, 3, cfg.size, cfg.size), &Device::Cpu)?,
+            Tensor::from_vec(y, n, &Device::Cpu)?,
+            cfg.classes,
+        )
+    };
+    Ok(DataSplit {
+        train: make(train_x, train_y)?,
+        test: make(test_x, test_y)?,
+    })
+}
+
+/// `n` raw (unnormalised) images, NCHW, and their labels, from stream `stream` of the seed.
+fn generate(cfg: &SyntheticConfig, n: usize, stream: &str) -> (Vec<f32>, Vec<u32>) {
+    let mut rng = rng_for(cfg.seed, stream);
+    let mut labels: Vec<u32> = (0..n).map(|i| (i % cfg.classes) as u32).collect();
+    labels.shuffle(&mut rng);
+    let s = cfg.size;
+    let mut images = vec![0f32; n * 3 * s * s];
+    let mut scratch = Scratch::new(s);
+    for (img, &label) in images.chunks_exact_mut(3 * s * s).zip(&labels) {
+        render(cfg, label as usize, &mut rng, &mut scratch, img);
+    }
+    (images, labels)
+}
+
+/// Per-image buffers reused across images.
+struct Scratch {
+    texture: Vec<f64>,
+    ex: Vec<f64>,
+    ey: Vec<f64>,
+}
+
+impl Scratch {
+    fn new(s: usize) -> Self {
+        Scratch {
+            texture: vec![0.0; s * s],
+            ex: vec![0.0; s],
+            ey: vec![0.0; s],
+        }
+    }
+}
+
+/// Unit colour axes of the texture: the same luminance part, orthogonal chroma parts
+/// (red-green and blue-yellow).
+fn colour_axes() -> [[f64; 3]; 2] {
+    let lum = [1.0 / 3f64.sqrt(); 3];
+    let rg = [1.0 / 2f64.sqrt(), -1.0 / 2f64.sqrt(), 0.0];
+    let by = [1.0 / 6f64.sqrt(), 1.0 / 6f64.sqrt(), -2.0 / 6f64.sqrt()];
+    let mix = |o: [f64; 3]| {
+        [
+            0.6 * lum[0] + 0.8 * o[0],
+            0.6 * lum[1] + 0.8 * o[1],
+            0.6 * lum[2] + 0.8 * o[2],
+        ]
+    };
+    [mix(rg), mix(by)]
+}
+
+/// Draw one image of class `label` into `out` (`3 * size * size`, CHW).
+fn render(
+    cfg: &SyntheticConfig,
+    label: usize,
+    rng: &mut ChaCha8Rng,
+    sc: &mut Scratch,
+    out: &mut [f32],
+) {
+    let s = cfg.size;
+    let orientations = cfg.classes.div_ceil(2);
+    let (o, b) = (label / 2, label % 2);
+    let f = rng.gen_range(0..2usize);
+    let k = f ^ b;
+    let theta0 = PI * (o as f64 + 0.25) / orientations as f64;
+
+    // Texture: a sum of plane waves with random phases, unit variance in expectation.
+    let amps: [f64; WAVES] = std::array::from_fn(|_| rng.gen_range(0.5..1.0));
+    let norm = (2.0 / amps.iter().map(|a| a * a).sum::<f64>()).sqrt();
+    sc.texture.iter_mut().for_each(|t| *t = 0.0);
+    for amp in amps {
+        let theta = theta0 + ORIENTATION_JITTER * rng.sample::<f64, _>(StandardNormal);
+        let freq = (FREQUENCY_JITTER * rng.sample::<f64, _>(StandardNormal)).exp() / PERIODS[f];
+        let phase = rng.gen_range(0.0..2.0 * PI);
+        let (wx, wy) = (2.0 * PI * freq * theta.cos(), 2.0 * PI * freq * theta.sin());
+        let a = amp * norm;
+        // Rotate a phasor instead of calling cos per pixel: z(i, j) = a e^{i(phase + wy i + wx j)}.
+        let (sx, sy) = ((wx.cos(), wx.sin()), (wy.cos(), wy.sin()));
+        let mut row = (a * phase.cos(), a * phase.sin());
+        for i in 0..s {
+            let mut z = row;
+            for t in &mut sc.texture[i * s..(i + 1) * s] {
+                *t += z.0;
+                z = (z.0 * sx.0 - z.1 * sx.1, z.0 * sx.1 + z.1 * sx.0);
+            }
+            row = (row.0 * sy.0 - row.1 * sy.1, row.0 * sy.1 + row.1 * sy.0);
+        }
+    }
+
+    // Envelope: a Gaussian blob at a random position and scale over a floor of 0.3.
+    let sf = s as f64;
+    let (cy, cx) = (rng.gen_range(0.0..sf), rng.gen_range(0.0..sf));
+    let sigma = sf * rng.gen_range(0.3..0.6);
+    let inv = -0.5 / (sigma * sigma);
+    for (i, (ey, ex)) in sc.ey.iter_mut().zip(sc.ex.iter_mut()).enumerate() {
+        let d = i as f64 + 0.5;
+        *ey = ((d - cy) * (d - cy) * inv).exp();
+        *ex = ((d - cx) * (d - cx) * inv).exp();
+    }
+
+    // Nuisances: contrast, background colour, luminance gradient.
+    let gain = 1.0 + cfg.contrast_jitter * rng.gen_range(-1.0..1.0);
+    let bg: [f64; 3] =
+        std::array::from_fn(|_| cfg.colour_jitter * rng.sample::<f64, _>(StandardNormal));
+    let gy = cfg.colour_jitter * rng.sample::<f64, _>(StandardNormal);
+    let gx = cfg.colour_jitter * rng.sample::<f64, _>(StandardNormal);
+    let axis = colour_axes()[k];
+
+    for (c, plane) in out.chunks_exact_mut(s * s).enumerate() {
+        let ca = gain * axis[c];
+        for i in 0..s {
+            let grad_y = gy * ((i as f64 + 0.5) / sf - 0.5);
+            for j in 0..s {
+                let env = 0.3 + 0.7 * sc.ey[i] * sc.ex[j];
+                let grad = grad_y + gx * ((j as f64 + 0.5) / sf - 0.5);
+                let noise = cfg.noise * rng.sample::<f64, _>(StandardNormal);
+                plane[i * s + j] = (bg[c] + grad + ca * env * sc.texture[i * s + j] + noise) as f32;
+            }
+        }
+    }
+}

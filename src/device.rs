@@ -1,0 +1,85 @@
+//! Run-time choice of device and dtype.
+
+use crate::error::{Error, Result};
+use candle_core::{DType, Device};
+
+/// Parse a device name (`cpu`, `cuda`, `cuda:N`, `metal`). Asking for a backend this build
+/// lacks is an [`Error::Device`] naming the cargo feature to enable.
+pub fn parse_device(name: &str) -> Result<Device> {
+    let lower = name.trim().to_ascii_lowercase();
+    let (kind, ordinal) = match lower.split_once(':') {
+        Some((k, o)) => {
+            let ordinal = o.parse::<usize>().map_err(|_| Error::Unknown {
+                kind: "device ordinal",
+                got: o.to_string(),
+                expected: "a non-negative integer (e.g. cuda:0)".into(),
+            })?;
+            (k.to_string(), ordinal)
+        }
+        None => (lower.clone(), 0),
+    };
+    match kind.as_str() {
+        "cpu" => Ok(Device::Cpu),
+        "cuda" => {
+            if !cfg!(feature = "cuda") {
+                return Err(Error::Device {
+                    requested: name.into(),
+                    reason: "this build has no CUDA support; rebuild with `--features cuda`".into(),
+                });
+            }
+            Device::new_cuda(ordinal)
+                .map_err(|e| Error::Device { requested: name.into(), reason: e.to_string() })
+        }
+        "metal" => {
+            if !cfg!(feature = "metal") {
+                return Err(Error::Device {
+                    requested: name.into(),
+                    reason: "this build has no Metal support; rebuild with `--features metal`".into(),
+                });
+            }
+            Device::new_metal(ordinal)
+                .map_err(|e| Error::Device { requested: name.into(), reason: e.to_string() })
+        }
+        _ => Err(Error::Unknown { kind: "device", got: name.into(), expected: "cpu, cuda[:N], metal[:N]".into() }),
+    }
+}
+
+/// Short name of a device for result files (`cpu`, `cuda:0`, `metal:0`).
+pub fn device_name(device: &Device) -> String {
+    match device.location() {
+        candle_core::DeviceLocation::Cpu => "cpu".into(),
+        candle_core::DeviceLocation::Cuda { gpu_id } => format!("cuda:{gpu_id}"),
+        candle_core::DeviceLocation::Metal { gpu_id } => format!("metal:{gpu_id}"),
+    }
+}
+
+/// Parse a dtype name: `f16`, `bf16`, `f32`, `f64`.
+pub fn parse_dtype(name: &str) -> Result<DType> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "f16" => Ok(DType::F16),
+        "bf16" => Ok(DType::BF16),
+        "f32" => Ok(DType::F32),
+        "f64" => Ok(DType::F64),
+        _ => Err(Error::Unknown { kind: "dtype", got: name.into(), expected: "f16, bf16, f32, f64".into() }),
+    }
+}
+
+/// Name of a dtype as accepted by [`parse_dtype`].
+pub fn dtype_name(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F16 => "f16",
+        DType::BF16 => "bf16",
+        DType::F32 => "f32",
+        DType::F64 => "f64",
+        _ => "other",
+    }
+}
+
+/// The dtype in which statistics and convolutions of `dtype` tensors are computed:
+/// f32 for the half types, the dtype itself otherwise.
+pub fn compute_dtype(dtype: DType) -> DType {
+    match dtype {
+        DType::F16 | DType::BF16 => DType::F32,
+        d => d,
+    }
+}

@@ -1,0 +1,217 @@
+//! Invertible batch normalisation (paper sec. 4.1.2, eq. 20 and the reparameterisation eq. 27).
+//!
+//! Forward (train mode, batch statistics over N, H, W of each channel):
+//!
+//! `y = g~ (x - mu_B) / s + beta`, with `s = sqrt(var_B + eps)` and
+//! `g~ = |gamma + eps_i|` (reparameterised, the default) or `g~ = gamma` (plain batch norm).
+//!
+//! Inverse: `x = s (y - beta) / g~ + mu_B`, using the `mu_B`, `var_B` recorded by the last
+//! training forward (2c numbers). Where:
+//! - `var_B` is the *biased* batch variance in both directions (the paper's public code mixes the
+//!   biased and unbiased estimators, a systematic `~1/(2N)` error; we do not);
+//! - `eps` (default `1e-5`) sits inside the square root;
+//! - `eps_i` (default `0`) lower-bounds small `|gamma|`; `eps_i = 0` with the reparameterisation
+//!   is `|gamma|`;
+//! - statistics and the affine map are computed in f32 for f16/bf16 tensors (f64 for f64) and the
+//!   result is rounded to the storage dtype.
+//!
+//! Eval mode uses running statistics (momentum 0.1, unbiased running variance, as PyTorch).
+//!
+//! # Shapes
+//! `x`, `y`: `(N, C, H, W)`; `gamma`, `beta`: `(C,)`.
+
+use super::{check_nchw, Invertible, Layer, Param, ParamStore, Pass};
+use crate::device::compute_dtype;
+use crate::error::{Error, Result};
+use candle_core::{DType, Tensor};
+use std::sync::Mutex;
+
+/// Options of [`InvBatchNorm`].
+#[derive(Debug, Clone, Copy)]
+pub struct BatchNormConfig {
+    /// `eps` inside the square root.
+    pub eps: f64,
+    /// The paper's `eps_i` in `|gamma + eps_i|`.
+    pub eps_i: f64,
+    /// Use `g~ = |gamma + eps_i|` (true) or `g~ = gamma` (false, plain batch norm).
+    pub reparam: bool,
+    /// Running-statistics momentum.
+    pub momentum: f64,
+    /// Spread of the gamma initialisation: `gamma = exp(spread * N(0,1))` (0 gives ones).
+    pub gamma_spread: f64,
+}
+
+impl Default for BatchNormConfig {
+    fn default() -> Self {
+        BatchNormConfig { eps: 1e-5, eps_i: 0.0, reparam: true, momentum: 0.1, gamma_spread: 0.0 }
+    }
+}
+
+#[derive(Clone)]
+struct Stats {
+    mean: Tensor, // (1, C, 1, 1), compute dtype
+    var: Tensor,  // (1, C, 1, 1), compute dtype, biased
+}
+
+/// Invertible batch norm; see the module documentation for the formula.
+pub struct InvBatchNorm {
+    name: String,
+    channels: usize,
+    gamma: Param,
+    beta: Param,
+    config: BatchNormConfig,
+    recorded: Mutex<Option<Stats>>,
+    running: Mutex<Option<Stats>>,
+}
+
+impl InvBatchNorm {
+    /// A batch norm over `channels` channels, parameters `name.gamma`, `name.beta` in `store`.
+    pub fn new(store: &ParamStore, name: &str, channels: usize, config: BatchNormConfig) -> Result<Self> {
+        if !(config.eps >= 0.0) || !config.eps_i.is_finite() {
+            return Err(Error::Config(format!("{name}: eps must be >= 0 and eps_i finite (got eps = {}, eps_i = {})", config.eps, config.eps_i)));
+        }
+        let gamma = store.log_normal(&format!("{name}.gamma"), &[channels], config.gamma_spread)?;
+        let beta = store.constant(&format!("{name}.beta"), &[channels], 0.0)?;
+        Ok(InvBatchNorm { name: name.into(), channels, gamma, beta, config, recorded: Mutex::new(None), running: Mutex::new(None) })
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &BatchNormConfig {
+        &self.config
+    }
+
+    /// The `gamma` parameter.
+    pub fn gamma(&self) -> &Param {
+        &self.gamma
+    }
+
+    /// The `beta` parameter.
+    pub fn beta(&self) -> &Param {
+        &self.beta
+    }
+
+    /// Set the recorded batch statistics directly (mean and biased variance per channel), e.g.
+    /// to invert a given output without a forward.
+    pub fn set_recorded(&self, mean: &[f64], var: &[f64], dtype: DType, device: &candle_core::Device) -> Result<()> {
+        let cd = compute_dtype(dtype);
+        let shape = (1, self.channels, 1, 1);
+        let mean = Tensor::from_slice(mean, self.channels, device)?.to_dtype(cd)?.reshape(shape)?;
+        let var = Tensor::from_slice(var, self.channels, device)?.to_dtype(cd)?.reshape(shape)?;
+        *self.recorded.lock().expect("poisoned") = Some(Stats { mean, var });
+        Ok(())
+    }
+
+    /// The recorded batch statistics `(mean, biased var)` per channel, as f64.
+    pub fn recorded(&self) -> Option<(Vec<f64>, Vec<f64>)> {
+        let guard = self.recorded.lock().ok()?;
+        let s = guard.as_ref()?;
+        Some((crate::util::to_f64_vec(&s.mean).ok()?, crate::util::to_f64_vec(&s.var).ok()?))
+    }
+
+    /// `g~` per channel, shape `(1, C, 1, 1)` in the compute dtype.
+    fn scale(&self, pass: Pass, cd: DType) -> Result<Tensor> {
+        let gamma = self.gamma.tensor(pass).to_dtype(cd)?;
+        let g = if self.config.reparam { (gamma + self.config.eps_i)?.abs()? } else { gamma };
+        Ok(g.reshape((1, self.channels, 1, 1))?)
+    }
+
+    fn check_input(&self, x: &Tensor) -> Result<()> {
+        let (_, c, _, _) = check_nchw(x, &self.name)?;
+        if c != self.channels {
+            return Err(Error::BadChannels { layer: self.name.clone(), expected: self.channels.to_string(), got: c });
+        }
+        Ok(())
+    }
+
+    fn batch_stats(x: &Tensor) -> Result<Stats> {
+        let mean = x.mean_keepdim((0, 2, 3))?;
+        let var = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim((0, 2, 3))?;
+        Ok(Stats { mean, var })
+    }
+
+    fn update_running(&self, batch: &Stats, count: usize) -> Result<()> {
+        let m = self.config.momentum;
+        let unbiased = if count > 1 { (&batch.var * (count as f64 / (count as f64 - 1.0)))? } else { batch.var.clone() };
+        let mut running = self.running.lock().expect("poisoned");
+        *running = Some(match running.take() {
+            None => Stats { mean: batch.mean.clone(), var: unbiased },
+            Some(r) => Stats {
+                mean: ((&r.mean * (1.0 - m))? + (&batch.mean * m)?)?,
+                var: ((&r.var * (1.0 - m))? + (&unbiased * m)?)?,
+            },
+        });
+        Ok(())
+    }
+}
+
+impl Layer for InvBatchNorm {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        self.check_input(x)?;
+        let dtype = x.dtype();
+        let cd = compute_dtype(dtype);
+        let xc = x.to_dtype(cd)?;
+        let stats = match pass {
+            Pass::Record | Pass::RecordGraph | Pass::Graph => {
+                let stats = Self::batch_stats(&xc)?;
+                if pass != Pass::Graph {
+                    let detached = Stats { mean: stats.mean.detach(), var: stats.var.detach() };
+                    let (n, _, h, w) = x.dims4()?;
+                    self.update_running(&detached, n * h * w)?;
+                    *self.recorded.lock().expect("poisoned") = Some(detached);
+                }
+                stats
+            }
+            Pass::Replay => self.recorded.lock().expect("poisoned").clone().ok_or_else(|| Error::Config(format!("{}: replay before any training forward", self.name)))?,
+            Pass::Eval => self.running.lock().expect("poisoned").clone().ok_or_else(|| Error::Config(format!("{}: eval before any training forward (no running statistics)", self.name)))?,
+        };
+        let s = (stats.var + self.config.eps)?.sqrt()?;
+        let g = self.scale(pass, cd)?;
+        let beta = self.beta.tensor(pass).to_dtype(cd)?.reshape((1, self.channels, 1, 1))?;
+        let y = xc.broadcast_sub(&stats.mean)?.broadcast_div(&s)?.broadcast_mul(&g)?.broadcast_add(&beta)?;
+        Ok(y.to_dtype(dtype)?)
+    }
+
+    fn is_invertible(&self) -> bool {
+        true
+    }
+
+    /// `x = s (y - beta) / g~ + mu_B` with the recorded statistics. Errors with
+    /// [`Error::ZeroScale`] when some `|gamma + eps_i| == 0`.
+    fn inverse(&self, y: &Tensor) -> Result<Tensor> {
+        self.check_input(y)?;
+        let dtype = y.dtype();
+        let cd = compute_dtype(dtype);
+        let stats = self.recorded.lock().expect("poisoned").clone().ok_or_else(|| Error::Config(format!("{}: inverse before any training forward (no recorded batch statistics)", self.name)))?;
+        let g = self.scale(Pass::Record, cd)?;
+        let gv = crate::util::to_f64_vec(&g)?;
+        if let Some(channel) = gv.iter().position(|v| *v == 0.0) {
+            let gamma = crate::util::to_f64_vec(self.gamma.var.as_tensor())?[channel];
+            return Err(Error::ZeroScale { layer: self.name.clone(), channel, gamma, eps_i: self.config.eps_i });
+        }
+        let s = (stats.var + self.config.eps)?.sqrt()?;
+        let beta = self.beta.tensor(Pass::Record).to_dtype(cd)?.reshape((1, self.channels, 1, 1))?;
+        let x = y.to_dtype(cd)?.broadcast_sub(&beta)?.broadcast_div(&g)?.broadcast_mul(&s)?.broadcast_add(&stats.mean)?;
+        Ok(x.to_dtype(dtype)?)
+    }
+
+    fn params(&self) -> Vec<Param> {
+        vec![self.gamma.clone(), self.beta.clone()]
+    }
+}
+
+impl candle_nn::Module for InvBatchNorm {
+    /// Training forward: records the batch statistics for [`Invertible::inverse`].
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_pass(xs, Pass::RecordGraph).map_err(candle_core::Error::wrap)
+    }
+}
+
+impl Invertible for InvBatchNorm {
+    fn inverse(&self, y: &Tensor) -> Result<Tensor> {
+        Layer::inverse(self, y)
+    }
+}

@@ -1,0 +1,235 @@
+//! Additive coupling (RevNet's reversible block, NICE/Real-NVP coupling) and the ordinary
+//! residual block of the ResNet baseline.
+//!
+//! Coupling, channels split in halves `x = [x1, x2]`:
+//! `y1 = x1 + F(x2)`, `y2 = x2 + G(y1)`; inverse `x2 = y2 - G(y1)`, `x1 = y1 - F(x2)`.
+//! F and G are arbitrary [`Chain`]s mapping `c/2` channels to `c/2` channels. The inverse runs F
+//! and G forward with the batch statistics recorded by the training forward ([`Pass::Replay`]),
+//! so that the reconstruction retraces the forward computation. The "invertible convolution" of
+//! the paper (sec. 4.1.4) is a coupling whose F and G are single 3x3 convolutions
+//! ([`AdditiveCoupling::inv_conv`]).
+//!
+//! Backward (DESIGN.md 3): the block input comes from the tape (stored mode) or from the analytic
+//! inverse (reconstructed mode); then the gradient flows through G (input `y1`) and F (input
+//! `x2`); their hidden activations are rebuilt according to [`InnerRebuild`].
+
+use super::{split_channels, Back, BackCtx, Chain, Invertible, Layer, Param, ParamStore, Pass, Role, Tape};
+use crate::error::{Error, Result};
+use candle_core::Tensor;
+
+/// How the hidden activations inside F and G are obtained in reconstructed mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum InnerRebuild {
+    /// Recompute forward from the chain input and hold them for the walk down (RevNet; the
+    /// local memory bottleneck).
+    Recompute,
+    /// Rebuild each one by its layer's inverse from the chain output, as the gradient flows
+    /// down (the hybrid architecture of Hascoet et al. Fig. 9; needs invertible layers).
+    LayerwiseInverse,
+}
+
+/// Additive coupling with arbitrary F and G.
+pub struct AdditiveCoupling {
+    name: String,
+    channels: usize,
+    f: Chain,
+    g: Chain,
+    role: Role,
+}
+
+impl AdditiveCoupling {
+    /// A coupling on `channels` channels (must be even). `role` is how its input is labelled in
+    /// a trace ([`Role::BlockInput`] for a reversible block, [`Role::Layer`] for an invertible
+    /// convolution inside a layer-wise network).
+    pub fn new(name: &str, channels: usize, f: Chain, g: Chain, role: Role) -> Result<Self> {
+        if channels % 2 != 0 || channels == 0 {
+            return Err(Error::BadChannels { layer: name.into(), expected: "an even, nonzero number of".into(), got: channels });
+        }
+        Ok(AdditiveCoupling { name: name.into(), channels, f, g, role })
+    }
+
+    /// The paper's invertible convolution: F and G are single 3x3 convolutions (no bias) on
+    /// `channels / 2` channels, weights `N(0, (init_scale sqrt(2 / fan_in))^2)`.
+    pub fn inv_conv(store: &ParamStore, name: &str, channels: usize, init_scale: f64) -> Result<Self> {
+        if channels % 2 != 0 || channels == 0 {
+            return Err(Error::BadChannels { layer: name.into(), expected: "an even, nonzero number of".into(), got: channels });
+        }
+        let half = channels / 2;
+        let f = super::Conv2d::new(store, &format!("{name}.f"), half, half, 3, 1, false, init_scale)?;
+        let g = super::Conv2d::new(store, &format!("{name}.g"), half, half, 3, 1, false, init_scale)?;
+        let f = Chain::new(format!("{name}.F"), vec![Box::new(f)], InnerRebuild::Recompute, Some(Role::Hidden))?;
+        let g = Chain::new(format!("{name}.G"), vec![Box::new(g)], InnerRebuild::Recompute, Some(Role::Hidden))?;
+        Self::new(name, channels, f, g, Role::Layer)
+    }
+
+    /// Number of channels.
+    pub fn channels(&self) -> usize {
+        self.channels
+    }
+
+    /// F.
+    pub fn f(&self) -> &Chain {
+        &self.f
+    }
+
+    /// G.
+    pub fn g(&self) -> &Chain {
+        &self.g
+    }
+
+    fn check(&self, x: &Tensor) -> Result<()> {
+        let (_, c, _, _) = super::check_nchw(x, &self.name)?;
+        if c != self.channels {
+            return Err(Error::BadChannels { layer: self.name.clone(), expected: self.channels.to_string(), got: c });
+        }
+        Ok(())
+    }
+
+    /// Inverse that also returns `F(x2)` and `G(y1)` as computed on the way.
+    pub fn inverse_parts(&self, y: &Tensor) -> Result<(Tensor, Tensor, Tensor)> {
+        self.check(y)?;
+        let (y1, y2) = split_channels(y, &self.name)?;
+        let g_out = self.g.forward_pass(&y1, Pass::Replay)?;
+        let x2 = (&y2 - &g_out)?;
+        let f_out = self.f.forward_pass(&x2, Pass::Replay)?;
+        let x1 = (&y1 - &f_out)?;
+        Ok((Tensor::cat(&[&x1, &x2], 1)?, f_out, g_out))
+    }
+}
+
+impl Layer for AdditiveCoupling {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        self.check(x)?;
+        let (x1, x2) = split_channels(x, &self.name)?;
+        let y1 = (&x1 + self.f.forward_pass(&x2, pass)?)?;
+        let y2 = (&x2 + self.g.forward_pass(&y1, pass)?)?;
+        Ok(Tensor::cat(&[&y1, &y2], 1)?)
+    }
+    fn is_invertible(&self) -> bool {
+        true
+    }
+    fn inverse(&self, y: &Tensor) -> Result<Tensor> {
+        Ok(self.inverse_parts(y)?.0)
+    }
+    fn params(&self) -> Vec<Param> {
+        let mut p = self.f.params();
+        p.extend(self.g.params());
+        p
+    }
+    fn input_role(&self) -> Role {
+        self.role
+    }
+    fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
+        self.check(x)?;
+        let (x1, x2) = split_channels(x, &self.name)?;
+        let y1 = (&x1 + self.f.forward_tape(&x2, tape, false)?)?;
+        let y2 = (&x2 + self.g.forward_tape(&y1, tape, false)?)?;
+        if push_input && tape.store_all {
+            tape.push(x.clone());
+        }
+        Ok(Tensor::cat(&[&y1, &y2], 1)?)
+    }
+    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+        let (input, rebuilt, f_out, g_out) = match known_input {
+            Some(x) => (x, false, None, None),
+            None if ctx.stored => (ctx.tape.pop(&self.name)?, false, None, None),
+            None => {
+                let (x, f_out, g_out) = self.inverse_parts(output)?;
+                (x, true, Some(f_out), Some(g_out))
+            }
+        };
+        let (x1, x2) = split_channels(&input, &self.name)?;
+        let (y1, y2) = split_channels(output, &self.name)?;
+        let (gy1, gy2) = match grad_output {
+            Some(g) => {
+                let (a, b) = split_channels(g, &self.name)?;
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
+        let g_out = match g_out {
+            Some(t) => t,
+            None => (&y2 - &x2)?,
+        };
+        let back_g = self.g.backward(&g_out, gy2.as_ref(), ctx, Some(y1.clone()))?;
+        let gy1_total = match (gy1, back_g.grad) {
+            (Some(a), Some(b)) => Some((a + b)?),
+            _ => None,
+        };
+        let f_out = match f_out {
+            Some(t) => t,
+            None => (&y1 - &x1)?,
+        };
+        let back_f = self.f.backward(&f_out, gy1_total.as_ref(), ctx, Some(x2.clone()))?;
+        let grad = match (gy1_total, gy2, back_f.grad) {
+            (Some(gx1), Some(gy2), Some(gf)) => Some(Tensor::cat(&[&gx1, &(gy2 + gf)?], 1)?),
+            _ => None,
+        };
+        Ok(Back { input, grad, rebuilt })
+    }
+}
+
+impl candle_nn::Module for AdditiveCoupling {
+    fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
+        self.forward_pass(xs, Pass::RecordGraph).map_err(candle_core::Error::wrap)
+    }
+}
+
+impl Invertible for AdditiveCoupling {
+    fn inverse(&self, y: &Tensor) -> Result<Tensor> {
+        Layer::inverse(self, y)
+    }
+}
+
+/// Ordinary residual block `y = x + F(x)` (not invertible): the ResNet baseline, which stores
+/// every activation.
+pub struct Residual {
+    name: String,
+    f: Chain,
+}
+
+impl Residual {
+    /// A residual block around `f`.
+    pub fn new(name: &str, f: Chain) -> Self {
+        Residual { name: name.into(), f }
+    }
+}
+
+impl Layer for Residual {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        Ok((x + self.f.forward_pass(x, pass)?)?)
+    }
+    fn is_invertible(&self) -> bool {
+        false
+    }
+    fn params(&self) -> Vec<Param> {
+        self.f.params()
+    }
+    fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
+        let y = (x + self.f.forward_tape(x, tape, false)?)?;
+        if push_input {
+            tape.push(x.clone());
+        }
+        Ok(y)
+    }
+    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+        let input = match known_input {
+            Some(x) => x,
+            None => ctx.tape.pop(&self.name)?,
+        };
+        let f_out = (output - &input)?;
+        let back_f = self.f.backward(&f_out, grad_output, ctx, Some(input.clone()))?;
+        let grad = match (grad_output, back_f.grad) {
+            (Some(g), Some(gf)) => Some((g + gf)?),
+            _ => None,
+        };
+        Ok(Back { input, grad, rebuilt: false })
+    }
+}

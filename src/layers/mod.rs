@@ -1,0 +1,437 @@
+//! Invertible (and the few non-invertible) layers, and the machinery of the one backward.
+//!
+//! Every layer implements [`Layer`]: a forward with a [`Pass`] that says which statistics and
+//! which parameter tensors to use, an `inverse` for the invertible ones, and a `backward` that
+//! takes the layer's output and upstream gradient and returns its input (stored, reconstructed
+//! or known) and the gradient for that input. The public invertible layers also implement
+//! candle's [`candle_nn::Module`] (forward = record the state the inverse needs) and
+//! [`Invertible`] (`inverse`).
+//!
+//! | layer | forward | inverse | state kept |
+//! |---|---|---|---|
+//! | [`InvBatchNorm`] | `y = g~ (x - mu_B) / s + beta` | `x = s (y - beta) / g~ + mu_B` | `mu_B`, `var_B` |
+//! | [`InvLeakyReLU`] | `y = x` if `x > 0` else `n x` | `x = y` if `y > 0` else `y / n` | none |
+//! | [`AdditiveCoupling`] | `y1 = x1 + F(x2)`, `y2 = x2 + G(y1)` | `x2 = y2 - G(y1)`, `x1 = y1 - F(x2)` | none (inner BN stats) |
+//! | [`ChannelPool`] | `(b,c,h,w) -> (b,4c,h/2,w/2)` | exact | none |
+//! | [`BatchPool`] | `(b,c,h,w) -> (4b,c,h/2,w/2)` | exact | none |
+
+pub mod batchnorm;
+pub mod conv;
+pub mod coupling;
+pub mod leaky_relu;
+pub mod pooling;
+
+pub use batchnorm::{BatchNormConfig, InvBatchNorm};
+pub use conv::{Conv2d, Head, Relu};
+pub use coupling::{AdditiveCoupling, InnerRebuild, Residual};
+pub use leaky_relu::InvLeakyReLU;
+pub use pooling::{BatchPool, ChannelPool, MaxPool2};
+
+use crate::error::{Error, Result};
+use candle_core::{DType, Device, Tensor, Var};
+use candle_nn::VarMap;
+use std::collections::HashMap;
+
+/// Which statistics and parameter tensors a forward uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pass {
+    /// Training forward of a step: batch statistics are computed and *recorded* (for the
+    /// inverse), parameters are detached (no autograd graph is built).
+    Record,
+    /// Like `Record` but differentiable in the parameters (used by `Module::forward`).
+    RecordGraph,
+    /// Recompute with the statistics recorded by the last `Record` pass, detached (used to
+    /// rebuild activations inside reversible blocks).
+    Replay,
+    /// Differentiable forward for a vector-Jacobian product: batch statistics from the input,
+    /// parameters tracked, nothing recorded.
+    Graph,
+    /// Inference: running statistics, detached.
+    Eval,
+}
+
+impl Pass {
+    /// Whether parameters are tracked by autograd in this pass.
+    pub fn tracks_params(self) -> bool {
+        matches!(self, Pass::Graph | Pass::RecordGraph)
+    }
+}
+
+/// A named learnable parameter.
+#[derive(Clone)]
+pub struct Param {
+    /// Path-like name, e.g. `s0.u3.bn.gamma`.
+    pub name: String,
+    /// The variable.
+    pub var: Var,
+}
+
+impl Param {
+    /// The tensor to compute with in `pass`: tracked or detached.
+    pub fn tensor(&self, pass: Pass) -> Tensor {
+        if pass.tracks_params() {
+            self.var.as_tensor().clone()
+        } else {
+            self.var.as_detached_tensor()
+        }
+    }
+}
+
+/// Candle's `Module` plus an inverse: the public face of an invertible layer.
+pub trait Invertible: candle_nn::Module {
+    /// Reconstruct the input from the output, using only the state recorded by the last
+    /// forward.
+    fn inverse(&self, y: &Tensor) -> Result<Tensor>;
+}
+
+/// What a layer's backward step returns.
+pub struct Back {
+    /// The layer's input: stored, reconstructed, or the one the caller knew.
+    pub input: Tensor,
+    /// Gradient of the loss with respect to the input (None when gradients are not computed).
+    pub grad: Option<Tensor>,
+    /// True when `input` was rebuilt (by an inverse or a recomputation) rather than stored.
+    pub rebuilt: bool,
+}
+
+/// Kind of a traced (rebuilt) activation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Role {
+    /// The input of a layer rebuilt by that layer's inverse, in a layer-wise chain.
+    Layer,
+    /// The input of a reversible block, rebuilt by the block's analytic inverse.
+    BlockInput,
+    /// A hidden activation inside a reversible block (rebuilt layer-wise or recomputed).
+    Hidden,
+}
+
+impl Role {
+    /// Name used in result files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Layer => "layer",
+            Role::BlockInput => "block-input",
+            Role::Hidden => "hidden",
+        }
+    }
+}
+
+/// One activation seen by the backward, in the order the backward visits them (top down).
+#[derive(Clone)]
+pub struct TraceEntry {
+    /// The name of the layer whose *input* this is.
+    pub layer: String,
+    /// What kind of activation it is.
+    pub role: Role,
+    /// The activation (stored or reconstructed, depending on the run).
+    pub tensor: Tensor,
+}
+
+/// Activations pushed by the forward pass for the backward to pop (last in, first out).
+pub struct Tape {
+    /// Store every layer's input (stored mode) or only those of non-invertible layers.
+    pub store_all: bool,
+    items: Vec<Tensor>,
+}
+
+impl Tape {
+    /// An empty tape.
+    pub fn new(store_all: bool) -> Self {
+        Tape { store_all, items: Vec::new() }
+    }
+    /// Push an activation.
+    pub fn push(&mut self, t: Tensor) {
+        self.items.push(t)
+    }
+    /// Pop the last activation.
+    pub fn pop(&mut self, layer: &str) -> Result<Tensor> {
+        self.items.pop().ok_or_else(|| Error::Config(format!("{layer}: backward found no stored input (tape empty)")))
+    }
+    /// Number of stored activations.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+    /// True when nothing is stored.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+    /// Total bytes of the stored activations.
+    pub fn bytes(&self) -> usize {
+        self.items.iter().map(|t| t.elem_count() * t.dtype().size_in_bytes()).sum()
+    }
+}
+
+/// State of one backward pass.
+pub struct BackCtx {
+    /// Inputs come from the tape (stored mode) rather than from inverses.
+    pub stored: bool,
+    /// What the forward stored.
+    pub tape: Tape,
+    /// Parameter gradients by name; `None` skips all vector-Jacobian products (trace only).
+    pub grads: Option<HashMap<String, Tensor>>,
+    /// Every activation the backward visited, when asked for.
+    pub trace: Option<Vec<TraceEntry>>,
+}
+
+impl BackCtx {
+    /// Record `tensor` as the input of `layer` if tracing.
+    pub fn record(&mut self, layer: &str, role: Role, tensor: &Tensor) {
+        if let Some(trace) = self.trace.as_mut() {
+            trace.push(TraceEntry { layer: layer.to_string(), role, tensor: tensor.clone() });
+        }
+    }
+}
+
+/// A layer of a network: forward under a [`Pass`], optional inverse, and its step of the one
+/// backward.
+pub trait Layer: Send + Sync {
+    /// Path-like name (`s0.u3.bn`).
+    fn name(&self) -> &str;
+    /// Forward under `pass`.
+    fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor>;
+    /// Whether `inverse` is available.
+    fn is_invertible(&self) -> bool;
+    /// Reconstruct the input from the output (state from the last `Record` pass).
+    fn inverse(&self, _y: &Tensor) -> Result<Tensor> {
+        Err(Error::Config(format!("{}: layer is not invertible", self.name())))
+    }
+    /// Learnable parameters.
+    fn params(&self) -> Vec<Param>;
+    /// Role of this layer's input in a trace.
+    fn input_role(&self) -> Role {
+        Role::Layer
+    }
+
+    /// Training forward that pushes on the tape what the backward will pop: the input when
+    /// `push_input` and (the tape stores everything or the layer is not invertible).
+    fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
+        if push_input && (tape.store_all || !self.is_invertible()) {
+            tape.push(x.clone());
+        }
+        self.forward_pass(x, Pass::Record)
+    }
+
+    /// One step of the backward for a primitive layer: the input is `known_input` when the
+    /// caller has it, else popped from the tape (stored mode or non-invertible layer), else
+    /// rebuilt by the inverse; then the vector-Jacobian product with `grad_output`.
+    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+        let (input, rebuilt) = match known_input {
+            Some(x) => (x, false),
+            None if ctx.stored || !self.is_invertible() => (ctx.tape.pop(self.name())?, false),
+            None => (self.inverse(output)?, true),
+        };
+        let grad = match grad_output {
+            Some(g) => Some(vjp(self, &input, g, ctx)?),
+            None => None,
+        };
+        Ok(Back { input, grad, rebuilt })
+    }
+}
+
+/// Vector-Jacobian product of a primitive layer at `input`: runs the layer forward under
+/// autograd on a fresh leaf and back-propagates `grad_output`; parameter gradients go into
+/// `ctx.grads`. Returns the gradient for the input.
+pub fn vjp<L: Layer + ?Sized>(layer: &L, input: &Tensor, grad_output: &Tensor, ctx: &mut BackCtx) -> Result<Tensor> {
+    let leaf = Var::from_tensor(input)?;
+    let out = layer.forward_pass(leaf.as_tensor(), Pass::Graph)?;
+    let dot = out.mul(&grad_output.to_dtype(out.dtype())?)?.sum_all()?;
+    let store = dot.backward()?;
+    if let Some(grads) = ctx.grads.as_mut() {
+        for p in layer.params() {
+            let g = match store.get(p.var.as_tensor()) {
+                Some(g) => g.clone(),
+                None => p.var.zeros_like()?,
+            };
+            grads.insert(p.name.clone(), g);
+        }
+    }
+    match store.get(leaf.as_tensor()) {
+        Some(g) => Ok(g.clone()),
+        None => Ok(input.zeros_like()?),
+    }
+}
+
+/// How the hidden activations of a sub-chain (F or G of a coupling) are obtained in
+/// reconstructed mode.
+pub use coupling::InnerRebuild as ChainRebuild;
+
+/// A sequence of layers. The network itself is a chain; so are F and G of a coupling.
+pub struct Chain {
+    name: String,
+    /// The layers, bottom to top.
+    pub layers: Vec<Box<dyn Layer>>,
+    /// How hidden activations are rebuilt in reconstructed mode.
+    pub rebuild: InnerRebuild,
+    /// Role given to the inputs of layers 1.. of this chain in a trace (`None`: the layers'
+    /// own roles).
+    pub hidden_role: Option<Role>,
+}
+
+impl Chain {
+    /// A chain named `name`.
+    pub fn new(name: impl Into<String>, layers: Vec<Box<dyn Layer>>, rebuild: InnerRebuild, hidden_role: Option<Role>) -> Result<Self> {
+        let name = name.into();
+        if layers.is_empty() {
+            return Err(Error::Config(format!("{name}: empty chain of layers")));
+        }
+        if rebuild == InnerRebuild::LayerwiseInverse && hidden_role.is_some() && !layers.iter().all(|l| l.is_invertible()) {
+            return Err(Error::Config(format!("{name}: layer-wise rebuilding needs invertible layers only")));
+        }
+        Ok(Chain { name, layers, rebuild, hidden_role })
+    }
+
+    /// Forward under `pass`, returning every layer's input too (bottom to top) when `keep`.
+    pub fn forward_keep(&self, x: &Tensor, pass: Pass, keep: bool) -> Result<(Tensor, Vec<Tensor>)> {
+        let mut inputs = Vec::new();
+        let mut h = x.clone();
+        for layer in &self.layers {
+            if keep {
+                inputs.push(h.clone());
+            }
+            h = layer.forward_pass(&h, pass)?;
+        }
+        Ok((h, inputs))
+    }
+}
+
+impl Layer for Chain {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        Ok(self.forward_keep(x, pass, false)?.0)
+    }
+    fn is_invertible(&self) -> bool {
+        self.layers.iter().all(|l| l.is_invertible())
+    }
+    fn inverse(&self, y: &Tensor) -> Result<Tensor> {
+        let mut h = y.clone();
+        for layer in self.layers.iter().rev() {
+            h = layer.inverse(&h)?;
+        }
+        Ok(h)
+    }
+    fn params(&self) -> Vec<Param> {
+        self.layers.iter().flat_map(|l| l.params()).collect()
+    }
+    fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
+        let recompute = self.rebuild == InnerRebuild::Recompute && !tape.store_all;
+        let mut h = x.clone();
+        for (k, layer) in self.layers.iter().enumerate() {
+            let push = if k == 0 { push_input } else { !recompute };
+            h = layer.forward_tape(&h, tape, push)?;
+        }
+        Ok(h)
+    }
+    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+        // Recompute mode (reconstructed source): the hidden inputs are recomputed forward from
+        // the chain's input with the recorded statistics, and held for the walk down (the
+        // local memory bottleneck of RevNet-style blocks).
+        let replayed = if !ctx.stored && self.rebuild == InnerRebuild::Recompute {
+            let x0 = known_input.clone().ok_or_else(|| Error::Config(format!("{}: recomputation needs the chain input", self.name)))?;
+            Some(self.forward_keep(&x0, Pass::Replay, true)?.1)
+        } else {
+            None
+        };
+        let mut out = output.clone();
+        let mut grad = grad_output.cloned();
+        let mut input_rebuilt = false;
+        for k in (0..self.layers.len()).rev() {
+            let layer = &self.layers[k];
+            let known = if k == 0 {
+                known_input.clone()
+            } else {
+                replayed.as_ref().map(|r| r[k].clone())
+            };
+            let back = layer.backward(&out, grad.as_ref(), ctx, known)?;
+            // Trace every input that reconstructed mode rebuilds (in stored mode too, so that
+            // the two traces line up entry by entry).
+            let rebuildable = back.rebuilt || (ctx.stored && (self.rebuild == InnerRebuild::Recompute || layer.is_invertible()));
+            if k > 0 && (rebuildable || replayed.is_some()) {
+                let role = self.hidden_role.unwrap_or(layer.input_role());
+                ctx.record(layer.name(), role, &back.input);
+            }
+            input_rebuilt = back.rebuilt;
+            out = back.input;
+            grad = back.grad;
+        }
+        Ok(Back { input: out, grad, rebuilt: input_rebuilt })
+    }
+}
+
+/// Parameters of a network, held the candle way in a [`VarMap`] (saveable as safetensors),
+/// created from a seed so that every parameter is reproducible independently of creation
+/// order: parameter `name` is drawn from `rng_for(seed, name)`.
+pub struct ParamStore {
+    /// The variables by name.
+    pub varmap: VarMap,
+    /// Seed of the initialisation.
+    pub seed: u64,
+    /// Storage dtype of the parameters.
+    pub dtype: DType,
+    /// Device of the parameters.
+    pub device: Device,
+}
+
+impl ParamStore {
+    /// An empty store.
+    pub fn new(seed: u64, dtype: DType, device: &Device) -> Self {
+        ParamStore { varmap: VarMap::new(), seed, dtype, device: device.clone() }
+    }
+
+    fn insert(&self, name: &str, t: Tensor) -> Result<Param> {
+        let var = Var::from_tensor(&t)?;
+        let mut data = self.varmap.data().lock().map_err(|_| Error::Config("parameter store poisoned".into()))?;
+        if data.contains_key(name) {
+            return Err(Error::Config(format!("duplicate parameter name `{name}`")));
+        }
+        data.insert(name.to_string(), var.clone());
+        Ok(Param { name: name.to_string(), var })
+    }
+
+    /// A parameter with i.i.d. `N(mean, std^2)` entries (drawn in f64, cast to the dtype).
+    pub fn normal(&self, name: &str, shape: &[usize], mean: f64, std: f64) -> Result<Param> {
+        let mut rng = crate::util::rng_for(self.seed, name);
+        let t = crate::util::randn(&mut rng, shape, mean, std, self.dtype, &self.device)?;
+        self.insert(name, t)
+    }
+
+    /// A parameter filled with `value`.
+    pub fn constant(&self, name: &str, shape: &[usize], value: f64) -> Result<Param> {
+        let t = (Tensor::ones(shape, DType::F64, &Device::Cpu)? * value)?.to_dtype(self.dtype)?.to_device(&self.device)?;
+        self.insert(name, t)
+    }
+
+    /// A parameter `exp(spread * N(0,1))` (log-normal around 1; `spread = 0` gives ones).
+    pub fn log_normal(&self, name: &str, shape: &[usize], spread: f64) -> Result<Param> {
+        let mut rng = crate::util::rng_for(self.seed, name);
+        let t = crate::util::randn(&mut rng, shape, 0.0, spread, DType::F64, &Device::Cpu)?.exp()?;
+        self.insert(name, t.to_dtype(self.dtype)?.to_device(&self.device)?)
+    }
+
+    /// Copy every parameter of `other` (same names), casting to this store's dtype.
+    pub fn copy_from(&self, other: &ParamStore) -> Result<()> {
+        let src = other.varmap.data().lock().map_err(|_| Error::Config("parameter store poisoned".into()))?;
+        let dst = self.varmap.data().lock().map_err(|_| Error::Config("parameter store poisoned".into()))?;
+        for (name, var) in dst.iter() {
+            let s = src.get(name).ok_or_else(|| Error::Config(format!("parameter `{name}` missing in the source network")))?;
+            var.set(&s.as_tensor().to_dtype(self.dtype)?.to_device(&self.device)?)?;
+        }
+        Ok(())
+    }
+}
+
+/// Split the channels of `x` (NCHW) into two equal halves.
+pub fn split_channels(x: &Tensor, layer: &str) -> Result<(Tensor, Tensor)> {
+    let c = x.dim(1)?;
+    if c % 2 != 0 {
+        return Err(Error::BadChannels { layer: layer.into(), expected: "an even number of".into(), got: c });
+    }
+    Ok((x.narrow(1, 0, c / 2)?, x.narrow(1, c / 2, c / 2)?))
+}
+
+/// Check that `x` is 4-D (NCHW).
+pub fn check_nchw(x: &Tensor, layer: &str) -> Result<(usize, usize, usize, usize)> {
+    x.dims4().map_err(|_| Error::ShapeMismatch { context: layer.into(), expected: "(batch, channels, height, width)".into(), got: x.dims().to_vec() })
+}

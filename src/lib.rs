@@ -1,0 +1,40 @@
+//! # revstab
+//!
+//! A workbench for the numerical trustworthiness of reversible neural networks, built on
+//! [candle](https://github.com/huggingface/candle). Reversible networks (RevNet, i-RevNet,
+//! layer-wise invertible networks) save training memory by *reconstructing* activations during
+//! backpropagation instead of storing them; floating point makes those reconstructions noisy and
+//! deep chains of inverses amplify the noise. revstab measures where, by how much, and at what
+//! cost in accuracy, memory and time.
+//!
+//! ## Conventions (used everywhere in the crate)
+//! - Tensors are NCHW.
+//! - Leaky-ReLU slope: `y = x` for `x > 0`, `y = n x` otherwise, with `n > 0` (the usual slope;
+//!   smaller `n` is more nonlinear). The paper's eq. 28 prints `x / n`; alpha is symmetric in
+//!   `n <-> 1/n`, so the two conventions give the same alpha.
+//! - Batch norm: `y = g~ (x - mu_B) / s + beta`, `s = sqrt(var_B + eps)` with the *biased* batch
+//!   variance in both directions, `g~ = |gamma + eps_i|` (paper eq. 27) for the invertible
+//!   batch norm; `eps` defaults to `1e-5`.
+//! - SNR of a reconstruction `z_hat` of `z`: `sum(z^2) / sum((z_hat - z)^2)`, computed in f64
+//!   whatever the tensors' dtype; exact reconstruction is `+inf`.
+//! - alpha (eq. 18): `snr_in / snr_out` when a layer's inverse is fed `y + e_y`.
+//! - Storage dtype vs compute dtype: activations are stored in the network's dtype
+//!   (`f16`, `bf16`, `f32`, `f64`); batch statistics are computed in at least f32, and
+//!   convolutions of `bf16` tensors run in f32 and are rounded back to `bf16` (candle's CPU
+//!   conv2d does not support bf16).
+//!
+//! ## Features
+//! - default: CPU only, needs nothing but the Rust toolchain.
+//! - `cuda`, `metal`: forward to candle's backends; choose the device at run time with
+//!   [`device::parse_device`].
+
+pub mod error;
+pub mod device;
+pub mod util;
+pub mod layers;
+pub mod nets;
+pub mod measure;
+pub mod data;
+pub mod plot;
+
+pub use error::{Error, Result};

@@ -1,0 +1,462 @@
+//! The five networks of DESIGN.md 2, built from one [`NetConfig`], and the training step with
+//! the one backward (DESIGN.md 3).
+//!
+//! | arch | units | downsampling | reconstruction |
+//! |---|---|---|---|
+//! | `layerwise` | `[InvConv, InvBN, InvLeakyReLU]` (Fig. 7) | P_c / P_b | every unit input by layer-wise inverses |
+//! | `hybrid` | reversible block, F = G = `[InvConv, InvBN, InvLeakyReLU, InvConv, InvBN]` (Fig. 8-9) | P_c / P_b | block input by the block inverse, hidden layer-wise |
+//! | `revnet` | reversible block, F = G = `[conv, BN, ReLU, conv, BN]` (Gomez) | max pool + 1x1 conv (stored) | block input by the block inverse, hidden recomputed |
+//! | `irevnet` | RevNet blocks | P_c (fully invertible) | as RevNet |
+//! | `resnet` | residual `x + F(x)`, F = `[conv, BN, ReLU, conv, BN]` | max pool + 1x1 conv | none: everything stored |
+//!
+//! Every network has a stem (3x3 conv from the image to `width` channels; its input, the image,
+//! is already in memory) and a head (global average pool + linear; its small input is stored).
+//! Depth = number of units (layer-wise) or blocks (others), spread over the stages as evenly as
+//! possible (earlier stages take the remainder). Stage `s + 1` starts after pooling `s`.
+
+use crate::error::{Error, Result};
+use crate::layers::{
+    AdditiveCoupling, BackCtx, BatchNormConfig, BatchPool, Chain, ChannelPool, Conv2d, Head, InnerRebuild, InvBatchNorm, InvLeakyReLU, Layer, MaxPool2, ParamStore, Pass, Relu, Residual,
+    Role, Tape, TraceEntry,
+};
+use candle_core::{DType, Device, Tensor, Var};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Network architecture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Arch {
+    /// Layer-wise invertible network (Hascoet et al. Fig. 7).
+    Layerwise,
+    /// Hybrid network (Hascoet et al. Fig. 8-9).
+    Hybrid,
+    /// RevNet (Gomez et al.).
+    Revnet,
+    /// i-RevNet-like: RevNet blocks with channel-pooling downsampling.
+    Irevnet,
+    /// ResNet baseline (everything stored).
+    Resnet,
+}
+
+impl Arch {
+    /// All architectures.
+    pub const ALL: [Arch; 5] = [Arch::Layerwise, Arch::Hybrid, Arch::Revnet, Arch::Irevnet, Arch::Resnet];
+
+    /// Name used in configs and result files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Arch::Layerwise => "layerwise",
+            Arch::Hybrid => "hybrid",
+            Arch::Revnet => "revnet",
+            Arch::Irevnet => "irevnet",
+            Arch::Resnet => "resnet",
+        }
+    }
+
+    /// Parse a name (case-insensitive; `layer-wise`, `i-revnet` accepted).
+    pub fn parse(name: &str) -> Result<Arch> {
+        match name.trim().to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+            "layerwise" => Ok(Arch::Layerwise),
+            "hybrid" => Ok(Arch::Hybrid),
+            "revnet" => Ok(Arch::Revnet),
+            "irevnet" => Ok(Arch::Irevnet),
+            "resnet" => Ok(Arch::Resnet),
+            _ => Err(Error::Unknown { kind: "architecture", got: name.into(), expected: "layerwise, hybrid, revnet, irevnet, resnet".into() }),
+        }
+    }
+
+    /// Default downsampling between stages: `[P_c, P_c, P_b]` (layer-wise, hybrid),
+    /// `[P_c, P_c, P_c]` (i-RevNet), max pooling (RevNet, ResNet).
+    pub fn default_pools(self) -> Vec<PoolKind> {
+        match self {
+            Arch::Layerwise | Arch::Hybrid => vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Batch],
+            Arch::Irevnet => vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Channel],
+            Arch::Revnet | Arch::Resnet => vec![PoolKind::Max, PoolKind::Max, PoolKind::Max],
+        }
+    }
+
+    /// Whether activations can be reconstructed (false for the ResNet baseline).
+    pub fn reconstructable(self) -> bool {
+        self != Arch::Resnet
+    }
+}
+
+impl std::fmt::Display for Arch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Downsampling between stages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PoolKind {
+    /// Channel pooling P_c (space-to-depth, 4x channels).
+    #[serde(rename = "c")]
+    Channel,
+    /// Batch pooling P_b (space-to-batch, channels kept).
+    #[serde(rename = "b")]
+    Batch,
+    /// 2x2 max pooling then a 1x1 convolution doubling the channels (stored input).
+    #[serde(rename = "max")]
+    Max,
+}
+
+/// Where the backward takes each layer's input from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Inputs stored by the forward pass.
+    Stored,
+    /// Inputs rebuilt by inverses from the layer above (only non-invertible layers store).
+    Reconstructed,
+}
+
+impl Source {
+    /// Name used in result files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Stored => "stored",
+            Source::Reconstructed => "reconstructed",
+        }
+    }
+}
+
+/// Everything that defines a network except dtype and device.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetConfig {
+    /// Architecture.
+    pub arch: Arch,
+    /// Units (layer-wise) or blocks (others).
+    pub depth: usize,
+    /// Channels after the stem (layer-wise/hybrid need a multiple of 2/4).
+    pub width: usize,
+    /// Leaky-ReLU slope `n > 0` (layer-wise, hybrid).
+    pub slope: f64,
+    /// The batch-norm reparameterisation's `eps_i` (invertible batch norms).
+    pub eps_i: f64,
+    /// Batch-norm `eps` inside the square root.
+    pub bn_eps: f64,
+    /// Downsampling between stages (stages = pools + 1).
+    pub pools: Vec<PoolKind>,
+    /// Input height = width.
+    pub input_size: usize,
+    /// Input channels.
+    pub in_channels: usize,
+    /// Classes.
+    pub classes: usize,
+    /// Convolution init: `N(0, (init_scale sqrt(2 / fan_in))^2)` (1 = Kaiming normal).
+    pub init_scale: f64,
+    /// Batch-norm gamma init `exp(gamma_spread N(0,1))` (0 = ones).
+    pub gamma_spread: f64,
+    /// Seed of the weight initialisation.
+    pub seed: u64,
+}
+
+impl NetConfig {
+    /// A small default for `arch`: depth 4, width 8, slope 0.2, 16x16 inputs, 10 classes.
+    pub fn new(arch: Arch) -> Self {
+        NetConfig {
+            arch,
+            depth: 4,
+            width: 8,
+            slope: 0.2,
+            eps_i: 0.0,
+            bn_eps: 1e-5,
+            pools: arch.default_pools(),
+            input_size: 16,
+            in_channels: 3,
+            classes: 10,
+            init_scale: 0.5,
+            gamma_spread: 0.0,
+            seed: 0,
+        }
+    }
+
+    /// Check the configuration; every problem is an error naming the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.depth == 0 {
+            return bad("depth must be >= 1".into());
+        }
+        if self.width == 0 || self.in_channels == 0 {
+            return bad(format!("width and in_channels must be >= 1 (got {} and {})", self.width, self.in_channels));
+        }
+        if !(self.slope.is_finite() && self.slope > 0.0) {
+            return Err(Error::InvalidSlope { slope: self.slope });
+        }
+        if !self.eps_i.is_finite() || !(self.bn_eps >= 0.0) {
+            return bad(format!("eps_i must be finite and bn_eps >= 0 (got {} and {})", self.eps_i, self.bn_eps));
+        }
+        if !(self.init_scale.is_finite() && self.init_scale > 0.0) || !(self.gamma_spread.is_finite() && self.gamma_spread >= 0.0) {
+            return bad(format!("init_scale must be > 0 and gamma_spread >= 0 (got {} and {})", self.init_scale, self.gamma_spread));
+        }
+        if self.classes < 2 {
+            return bad(format!("classes must be >= 2 (got {})", self.classes));
+        }
+        let need = match self.arch {
+            Arch::Hybrid => 4,
+            _ => 2,
+        };
+        if self.width % need != 0 {
+            return Err(Error::BadChannels { layer: format!("{} width", self.arch), expected: format!("a multiple of {need}"), got: self.width });
+        }
+        let factor = 1usize << self.pools.len();
+        if self.input_size == 0 || self.input_size % factor != 0 {
+            return Err(Error::OddSpatial { layer: format!("input of a network with {} poolings (needs a multiple of {factor})", self.pools.len()), height: self.input_size, width: self.input_size });
+        }
+        for p in &self.pools {
+            let ok = match self.arch {
+                Arch::Revnet | Arch::Resnet => *p == PoolKind::Max,
+                _ => *p != PoolKind::Max,
+            };
+            if !ok {
+                return bad(format!("{} does not take {:?} pooling (use {:?})", self.arch, p, self.arch.default_pools()));
+            }
+        }
+        Ok(())
+    }
+
+    /// Units/blocks per stage.
+    pub fn units_per_stage(&self) -> Vec<usize> {
+        let stages = self.pools.len() + 1;
+        (0..stages).map(|s| self.depth / stages + usize::from(s < self.depth % stages)).collect()
+    }
+}
+
+/// A built network: its parameters and its chain of layers (stem first, head last).
+pub struct Network {
+    /// The configuration.
+    pub config: NetConfig,
+    /// Storage dtype.
+    pub dtype: DType,
+    /// Device.
+    pub device: Device,
+    /// Parameters (a candle `VarMap`; `params.varmap.save(path)` writes safetensors).
+    pub params: ParamStore,
+    /// The layers.
+    pub chain: Chain,
+    /// Number of primitive layers with a trainable or invertible role (reported with depth).
+    pub num_layers: usize,
+}
+
+/// What a training step computed.
+pub struct StepOutput {
+    /// Mean cross-entropy of the batch.
+    pub loss: f64,
+    /// The logits (compute dtype).
+    pub logits: Tensor,
+    /// Parameter gradients by name (empty when not requested).
+    pub grads: HashMap<String, Tensor>,
+    /// Every activation the backward visited, top down (empty when not requested).
+    pub trace: Vec<TraceEntry>,
+    /// Bytes the forward kept on the tape for the backward.
+    pub tape_bytes: usize,
+    /// The input of the head (the output of the invertible part), as the backward started from.
+    pub head_input: Option<Tensor>,
+}
+
+/// Options of [`Network::step`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct StepOptions {
+    /// Compute parameter gradients.
+    pub grads: bool,
+    /// Record every activation the backward visits.
+    pub trace: bool,
+    /// Add white Gaussian noise of this std (absolute) to the head's stored input before the
+    /// backward starts reconstructing (reconstructed mode), drawn from `noise_seed`.
+    pub output_noise: Option<f64>,
+    /// Seed of the output noise.
+    pub noise_seed: u64,
+}
+
+fn boxed<L: Layer + 'static>(l: L) -> Box<dyn Layer> {
+    Box::new(l)
+}
+
+impl Network {
+    /// Build `config` in `dtype` on `device`; weights from `config.seed`.
+    pub fn build(config: &NetConfig, dtype: DType, device: &Device) -> Result<Network> {
+        config.validate()?;
+        let store = ParamStore::new(config.seed, dtype, device);
+        let bn_inv = BatchNormConfig { eps: config.bn_eps, eps_i: config.eps_i, reparam: true, momentum: 0.1, gamma_spread: config.gamma_spread };
+        let bn_plain = BatchNormConfig { reparam: false, eps_i: 0.0, ..bn_inv };
+        let mut layers: Vec<Box<dyn Layer>> = Vec::new();
+        let mut c = config.width;
+        let mut groups = 1usize;
+        let mut num_layers = 1; // stem
+        layers.push(boxed(Conv2d::new(&store, "stem", config.in_channels, c, 3, 1, false, config.init_scale)?));
+        for (s, units) in config.units_per_stage().into_iter().enumerate() {
+            for u in 0..units {
+                match config.arch {
+                    Arch::Layerwise => {
+                        let p = format!("s{s}.u{u}");
+                        layers.push(boxed(AdditiveCoupling::inv_conv(&store, &format!("{p}.conv"), c, config.init_scale)?));
+                        layers.push(boxed(InvBatchNorm::new(&store, &format!("{p}.bn"), c, bn_inv)?));
+                        layers.push(boxed(InvLeakyReLU::new(&format!("{p}.act"), config.slope)?));
+                        num_layers += 3;
+                    }
+                    Arch::Hybrid => {
+                        let p = format!("s{s}.b{u}");
+                        let half = c / 2;
+                        let chain = |side: &str| -> Result<Chain> {
+                            let q = format!("{p}.{side}");
+                            let l: Vec<Box<dyn Layer>> = vec![
+                                boxed(AdditiveCoupling::inv_conv(&store, &format!("{q}.conv1"), half, config.init_scale)?),
+                                boxed(InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn_inv)?),
+                                boxed(InvLeakyReLU::new(&format!("{q}.act"), config.slope)?),
+                                boxed(AdditiveCoupling::inv_conv(&store, &format!("{q}.conv2"), half, config.init_scale)?),
+                                boxed(InvBatchNorm::new(&store, &format!("{q}.bn2"), half, bn_inv)?),
+                            ];
+                            Chain::new(q, l, InnerRebuild::LayerwiseInverse, Some(Role::Hidden))
+                        };
+                        let (f, g) = (chain("F")?, chain("G")?);
+                        layers.push(boxed(AdditiveCoupling::new(&p, c, f, g, Role::BlockInput)?));
+                        num_layers += 10;
+                    }
+                    Arch::Revnet | Arch::Irevnet => {
+                        let p = format!("s{s}.b{u}");
+                        let half = c / 2;
+                        let chain = |side: &str| -> Result<Chain> {
+                            let q = format!("{p}.{side}");
+                            let l: Vec<Box<dyn Layer>> = vec![
+                                boxed(Conv2d::new(&store, &format!("{q}.conv1"), half, half, 3, 1, false, config.init_scale)?),
+                                boxed(InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn_plain)?),
+                                boxed(Relu::new(&format!("{q}.relu"))),
+                                boxed(Conv2d::new(&store, &format!("{q}.conv2"), half, half, 3, 1, false, config.init_scale)?),
+                                boxed(InvBatchNorm::new(&store, &format!("{q}.bn2"), half, bn_plain)?),
+                            ];
+                            Chain::new(q, l, InnerRebuild::Recompute, Some(Role::Hidden))
+                        };
+                        let (f, g) = (chain("F")?, chain("G")?);
+                        layers.push(boxed(AdditiveCoupling::new(&p, c, f, g, Role::BlockInput)?));
+                        num_layers += 10;
+                    }
+                    Arch::Resnet => {
+                        let p = format!("s{s}.b{u}");
+                        let l: Vec<Box<dyn Layer>> = vec![
+                            boxed(Conv2d::new(&store, &format!("{p}.conv1"), c, c, 3, 1, false, config.init_scale)?),
+                            boxed(InvBatchNorm::new(&store, &format!("{p}.bn1"), c, bn_plain)?),
+                            boxed(Relu::new(&format!("{p}.relu"))),
+                            boxed(Conv2d::new(&store, &format!("{p}.conv2"), c, c, 3, 1, false, config.init_scale)?),
+                            boxed(InvBatchNorm::new(&store, &format!("{p}.bn2"), c, bn_plain)?),
+                        ];
+                        let f = Chain::new(format!("{p}.F"), l, InnerRebuild::Recompute, Some(Role::Hidden))?;
+                        layers.push(boxed(Residual::new(&p, f)));
+                        num_layers += 5;
+                    }
+                }
+            }
+            if let Some(pool) = config.pools.get(s) {
+                let name = format!("pool{s}");
+                match pool {
+                    PoolKind::Channel => {
+                        layers.push(boxed(ChannelPool::new(&name)));
+                        c *= 4;
+                    }
+                    PoolKind::Batch => {
+                        layers.push(boxed(BatchPool::new(&name)));
+                        groups *= 4;
+                    }
+                    PoolKind::Max => {
+                        layers.push(boxed(MaxPool2::new(&format!("{name}.max"))));
+                        layers.push(boxed(Conv2d::new(&store, &format!("{name}.proj"), c, 2 * c, 1, 1, false, 1.0)?));
+                        c *= 2;
+                        num_layers += 1;
+                    }
+                }
+                num_layers += 1;
+            }
+        }
+        layers.push(boxed(Head::new(&store, "head", c, config.classes, groups)?));
+        num_layers += 1;
+        let chain = Chain::new("net", layers, InnerRebuild::LayerwiseInverse, None)?;
+        Ok(Network { config: config.clone(), dtype, device: device.clone(), params: store, chain, num_layers })
+    }
+
+    /// The same network in another dtype with the same weights (cast): e.g. the f64 shadow of an
+    /// f32 network, whose weights are exactly the f32 values.
+    pub fn cast(&self, dtype: DType) -> Result<Network> {
+        let other = Network::build(&self.config, dtype, &self.device)?;
+        other.params.copy_from(&self.params)?;
+        Ok(other)
+    }
+
+    /// Check an input batch: shape `(B, in_channels, size, size)`, finite values.
+    pub fn check_input(&self, x: &Tensor) -> Result<()> {
+        let c = &self.config;
+        let ok = matches!(x.dims4(), Ok((b, ch, h, w)) if b > 0 && ch == c.in_channels && h == c.input_size && w == c.input_size);
+        if !ok {
+            return Err(Error::ShapeMismatch { context: "network input".into(), expected: format!("(batch, {}, {}, {})", c.in_channels, c.input_size, c.input_size), got: x.dims().to_vec() });
+        }
+        crate::util::ensure_finite(x, "network input")
+    }
+
+    /// Differentiable forward (whole-network autograd reference): logits.
+    pub fn forward_graph(&self, x: &Tensor) -> Result<Tensor> {
+        self.chain.forward_pass(&x.to_dtype(self.dtype)?, Pass::Graph)
+    }
+
+    /// Inference logits with running statistics.
+    pub fn eval_logits(&self, x: &Tensor) -> Result<Tensor> {
+        self.chain.forward_pass(&x.to_dtype(self.dtype)?, Pass::Eval)
+    }
+
+    /// Whole-network candle autograd: loss and gradients (the reference for the backward).
+    pub fn autograd_grads(&self, x: &Tensor, labels: &Tensor) -> Result<(f64, HashMap<String, Tensor>)> {
+        let logits = self.forward_graph(x)?;
+        let loss = candle_nn::loss::cross_entropy(&logits, labels)?;
+        let store = loss.backward()?;
+        let mut grads = HashMap::new();
+        for p in self.chain.params() {
+            if let Some(g) = store.get(p.var.as_tensor()) {
+                grads.insert(p.name.clone(), g.clone());
+            }
+        }
+        Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, grads))
+    }
+
+    /// One training step's forward and backward with activations from `source`. ResNet has no
+    /// inverse, so its reconstructed mode is its stored mode.
+    pub fn step(&self, x: &Tensor, labels: &Tensor, source: Source, opts: StepOptions) -> Result<StepOutput> {
+        self.check_input(x)?;
+        let store_all = source == Source::Stored || !self.config.arch.reconstructable();
+        let mut tape = Tape::new(store_all);
+        let x = x.to_dtype(self.dtype)?;
+        let logits = self.chain.forward_tape(&x, &mut tape, true)?;
+        // The head pushed its input last: the output of the invertible part.
+        let mut head_input = tape.pop("head")?;
+        if let (Some(std), false) = (opts.output_noise, store_all) {
+            let mut rng = crate::util::rng_for(opts.noise_seed, "output-noise");
+            let noise = crate::util::randn(&mut rng, head_input.dims(), 0.0, std, head_input.dtype(), head_input.device())?;
+            head_input = (&head_input + noise)?;
+        }
+        tape.push(head_input.clone());
+        let tape_bytes = tape.bytes();
+        let logits_leaf = Var::from_tensor(&logits)?;
+        let loss_t = candle_nn::loss::cross_entropy(logits_leaf.as_tensor(), labels)?;
+        let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
+        let grad_logits = if opts.grads {
+            let g = loss_t.backward()?;
+            Some(g.get(logits_leaf.as_tensor()).cloned().ok_or_else(|| Error::Config("no gradient for the logits".into()))?)
+        } else {
+            None
+        };
+        let mut ctx = BackCtx { stored: store_all, tape, grads: opts.grads.then(HashMap::new), trace: opts.trace.then(Vec::new) };
+        self.chain.backward(&logits, grad_logits.as_ref(), &mut ctx, None)?;
+        Ok(StepOutput { loss, logits, grads: ctx.grads.unwrap_or_default(), trace: ctx.trace.unwrap_or_default(), tape_bytes, head_input: Some(head_input) })
+    }
+}
+
+impl Network {
+    /// Parameters by name, in layer order.
+    pub fn named_params(&self) -> Vec<(String, Var)> {
+        self.chain.params().into_iter().map(|p| (p.name, p.var)).collect()
+    }
+
+    /// Number of parameter tensors.
+    pub fn chain_params_len(&self) -> usize {
+        self.chain.params().len()
+    }
+}

@@ -1,0 +1,91 @@
+//! The one backward: stored gradients equal whole-network autograd, reconstructed gradients
+//! equal stored ones in f64, and finite differences agree, for every architecture.
+
+mod common;
+
+use candle_core::{DType, Device, Tensor};
+use common::rel_l2;
+use revstab::measure::grad_angle::grad_angle;
+use revstab::nets::{Arch, NetConfig, Network, Source, StepOptions};
+
+fn small(arch: Arch) -> NetConfig {
+    let mut c = NetConfig::new(arch);
+    c.depth = 3;
+    c.width = 8;
+    c.input_size = 8;
+    c.classes = 4;
+    c.seed = 7;
+    c.gamma_spread = 0.3;
+    c
+}
+
+fn batch(cfg: &NetConfig, n: usize, dtype: DType) -> (Tensor, Tensor) {
+    let mut rng = revstab::util::rng_for(11, "test-batch");
+    let x = revstab::util::randn(&mut rng, &[n, cfg.in_channels, cfg.input_size, cfg.input_size], 0.0, 1.0, dtype, &Device::Cpu).unwrap();
+    let labels: Vec<u32> = (0..n as u32).map(|i| i % cfg.classes as u32).collect();
+    (x, Tensor::new(labels, &Device::Cpu).unwrap())
+}
+
+const GRADS: StepOptions = StepOptions { grads: true, trace: false, output_noise: None, noise_seed: 0 };
+
+#[test]
+fn stored_gradients_equal_whole_network_autograd_in_f64() {
+    for arch in Arch::ALL {
+        let cfg = small(arch);
+        let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
+        let (x, y) = batch(&cfg, 4, DType::F64);
+        let (loss_ref, reference) = net.autograd_grads(&x, &y).unwrap();
+        let out = net.step(&x, &y, Source::Stored, GRADS).unwrap();
+        assert!((out.loss - loss_ref).abs() <= 1e-12 * loss_ref.abs(), "{arch}: loss {} vs {}", out.loss, loss_ref);
+        assert_eq!(out.grads.len(), net.chain_params_len(), "{arch}: every parameter has a gradient");
+        for (name, g) in &reference {
+            let got = out.grads.get(name).unwrap_or_else(|| panic!("{arch}: no gradient for {name}"));
+            let err = rel_l2(got, g);
+            assert!(err <= 1e-10, "{arch}: {name} relative error {err:e}");
+        }
+    }
+}
+
+#[test]
+fn reconstructed_gradients_match_stored_in_f64() {
+    for arch in Arch::ALL {
+        let cfg = small(arch);
+        let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
+        let (x, y) = batch(&cfg, 4, DType::F64);
+        let stored = net.step(&x, &y, Source::Stored, GRADS).unwrap();
+        let rec = net.step(&x, &y, Source::Reconstructed, GRADS).unwrap();
+        let angle = grad_angle(&stored.grads, &rec.grads).unwrap();
+        assert!(angle.whole_deg < 1e-6, "{arch}: angle {} deg", angle.whole_deg);
+    }
+}
+
+#[test]
+fn finite_differences_agree_with_the_backward_in_f64() {
+    for arch in Arch::ALL {
+        let cfg = small(arch);
+        let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
+        let (x, y) = batch(&cfg, 4, DType::F64);
+        let out = net.step(&x, &y, Source::Reconstructed, GRADS).unwrap();
+        let params = net.named_params();
+        // a few parameters: first conv weight entry, a BN gamma, the head bias
+        let picks: Vec<_> = params.iter().filter(|(n, _)| n.ends_with("stem.weight") || n.ends_with("gamma") || n == "head.bias").take(3).collect();
+        assert!(!picks.is_empty());
+        for (name, var) in picks {
+            let base = var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
+            let analytic = out.grads[name.as_str()].flatten_all().unwrap().to_vec1::<f64>().unwrap()[0];
+            let h = 1e-6;
+            let mut plus = base.clone();
+            plus[0] += h;
+            var.set(&Tensor::from_vec(plus, var.shape(), &Device::Cpu).unwrap()).unwrap();
+            let lp = net.step(&x, &y, Source::Stored, StepOptions::default()).unwrap().loss;
+            let mut minus = base.clone();
+            minus[0] -= h;
+            var.set(&Tensor::from_vec(minus, var.shape(), &Device::Cpu).unwrap()).unwrap();
+            let lm = net.step(&x, &y, Source::Stored, StepOptions::default()).unwrap().loss;
+            var.set(&Tensor::from_vec(base, var.shape(), &Device::Cpu).unwrap()).unwrap();
+            let numeric = (lp - lm) / (2.0 * h);
+            let tol = 1e-6 * numeric.abs().max(analytic.abs()).max(1e-3);
+            assert!((numeric - analytic).abs() <= tol, "{arch}: {name}[0] numeric {numeric} vs backward {analytic}");
+        }
+    }
+}
