@@ -33,6 +33,8 @@ pub mod device;
 pub mod util;
 pub mod layers;
 pub mod nets;
+pub mod train;
+pub mod experiments;
 pub mod measure;
 pub mod data;
 pub mod plot;

@@ -47,7 +47,8 @@ pub fn ensure_finite(t: &Tensor, context: &str) -> Result<()> {
 }
 
 /// Write `bytes` to `path` atomically: a temporary file in the same directory, then rename.
-/// A reader never sees a half-written file.
+/// A reader (or a run killed mid-write) never sees a half-written file. No fsync: the rename is
+/// atomic for processes; durability across power loss is not promised.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
@@ -55,7 +56,6 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
-    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
     drop(f);
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))?;
     Ok(())

@@ -28,13 +28,19 @@ use serde::{Deserialize, Serialize};
 use std::f64::consts::PI;
 
 /// Texture periods in pixels for frequency attribute `f = 0` and `f = 1`.
-const PERIODS: [f64; 2] = [8.0, 4.0];
+const PERIODS: [f64; 2] = [7.0, 4.0];
 /// Plane waves per texture.
 const WAVES: usize = 3;
 /// Std (radians) of each wave's orientation around the class orientation.
-const ORIENTATION_JITTER: f64 = 0.05;
+const ORIENTATION_JITTER: f64 = 0.12;
 /// Std of the log of each wave's frequency around the nominal one.
-const FREQUENCY_JITTER: f64 = 0.08;
+const FREQUENCY_JITTER: f64 = 0.1;
+/// Rms amplitude of the class-independent luminance distractor texture (the class texture has 1).
+const DISTRACTOR: f64 = 0.8;
+/// Envelope floor: the class texture's amplitude far from the blob centre.
+const ENVELOPE_FLOOR: f64 = 0.15;
+/// Weight of the luminance direction in the class texture's colour axes (the rest is chroma).
+const LUMA: f64 = 0.8;
 
 /// Configuration of [`synthetic`]. The defaults give 10 classes of 3x32x32 images, 5000
 /// train and 1000 test samples.
@@ -69,7 +75,7 @@ impl Default for SyntheticConfig {
             test: 1000,
             classes: 10,
             size: 32,
-            noise: 0.5,
+            noise: 0.8,
             contrast_jitter: 0.4,
             colour_jitter: 0.5,
         }
@@ -154,6 +160,7 @@ fn generate(cfg: &SyntheticConfig, n: usize, stream: &str) -> (Vec<f32>, Vec<u32
 /// Per-image buffers reused across images.
 struct Scratch {
     texture: Vec<f64>,
+    distractor: Vec<f64>,
     ex: Vec<f64>,
     ey: Vec<f64>,
 }
@@ -162,26 +169,49 @@ impl Scratch {
     fn new(s: usize) -> Self {
         Scratch {
             texture: vec![0.0; s * s],
+            distractor: vec![0.0; s * s],
             ex: vec![0.0; s],
             ey: vec![0.0; s],
         }
     }
 }
 
-/// Unit colour axes of the texture: the same luminance part, orthogonal chroma parts
+/// Unit colour axes of the class texture: the same luminance part, orthogonal chroma parts
 /// (red-green and blue-yellow).
 fn colour_axes() -> [[f64; 3]; 2] {
     let lum = [1.0 / 3f64.sqrt(); 3];
     let rg = [1.0 / 2f64.sqrt(), -1.0 / 2f64.sqrt(), 0.0];
     let by = [1.0 / 6f64.sqrt(), 1.0 / 6f64.sqrt(), -2.0 / 6f64.sqrt()];
-    let mix = |o: [f64; 3]| {
-        [
-            0.6 * lum[0] + 0.8 * o[0],
-            0.6 * lum[1] + 0.8 * o[1],
-            0.6 * lum[2] + 0.8 * o[2],
-        ]
-    };
+    let mix =
+        |o: [f64; 3]| std::array::from_fn(|c| LUMA * lum[c] + (1.0 - LUMA * LUMA).sqrt() * o[c]);
     [mix(rg), mix(by)]
+}
+
+/// Overwrite `t` (`s x s`) with a texture of rms amplitude `rms` (in expectation): a sum of
+/// [`WAVES`] plane waves of random amplitude and uniformly random phase, with orientations
+/// `theta + N(0, ORIENTATION_JITTER)` and periods `period * exp(N(0, FREQUENCY_JITTER))`.
+fn waves(t: &mut [f64], s: usize, rms: f64, theta: f64, period: f64, rng: &mut ChaCha8Rng) {
+    t.iter_mut().for_each(|v| *v = 0.0);
+    let amps: [f64; WAVES] = std::array::from_fn(|_| rng.gen_range(0.5..1.0));
+    let norm = rms * (2.0 / amps.iter().map(|a| a * a).sum::<f64>()).sqrt();
+    for amp in amps {
+        let theta = theta + ORIENTATION_JITTER * rng.sample::<f64, _>(StandardNormal);
+        let freq = (-FREQUENCY_JITTER * rng.sample::<f64, _>(StandardNormal)).exp() / period;
+        let phase = rng.gen_range(0.0..2.0 * PI);
+        let (wx, wy) = (2.0 * PI * freq * theta.cos(), 2.0 * PI * freq * theta.sin());
+        let a = amp * norm;
+        // Rotate a phasor instead of calling cos per pixel: z(i, j) = a e^{i(phase + wy i + wx j)}.
+        let (sx, sy) = ((wx.cos(), wx.sin()), (wy.cos(), wy.sin()));
+        let mut row = (a * phase.cos(), a * phase.sin());
+        for line in t.chunks_exact_mut(s) {
+            let mut z = row;
+            for v in line {
+                *v += z.0;
+                z = (z.0 * sx.0 - z.1 * sx.1, z.0 * sx.1 + z.1 * sx.0);
+            }
+            row = (row.0 * sy.0 - row.1 * sy.1, row.0 * sy.1 + row.1 * sy.0);
+        }
+    }
 }
 
 /// Draw one image of class `label` into `out` (`3 * size * size`, CHW).
@@ -197,32 +227,14 @@ fn render(
     let (o, b) = (label / 2, label % 2);
     let f = rng.gen_range(0..2usize);
     let k = f ^ b;
-    let theta0 = PI * (o as f64 + 0.25) / orientations as f64;
+    let theta = PI * (o as f64 + 0.25) / orientations as f64;
+    waves(&mut sc.texture, s, 1.0, theta, PERIODS[f], rng);
+    // Class-independent luminance texture: any orientation, a period between the two classes'.
+    let theta_d = rng.gen_range(0.0..PI);
+    let period_d = rng.gen_range(PERIODS[1]..PERIODS[0]);
+    waves(&mut sc.distractor, s, DISTRACTOR, theta_d, period_d, rng);
 
-    // Texture: a sum of plane waves with random phases, unit variance in expectation.
-    let amps: [f64; WAVES] = std::array::from_fn(|_| rng.gen_range(0.5..1.0));
-    let norm = (2.0 / amps.iter().map(|a| a * a).sum::<f64>()).sqrt();
-    sc.texture.iter_mut().for_each(|t| *t = 0.0);
-    for amp in amps {
-        let theta = theta0 + ORIENTATION_JITTER * rng.sample::<f64, _>(StandardNormal);
-        let freq = (FREQUENCY_JITTER * rng.sample::<f64, _>(StandardNormal)).exp() / PERIODS[f];
-        let phase = rng.gen_range(0.0..2.0 * PI);
-        let (wx, wy) = (2.0 * PI * freq * theta.cos(), 2.0 * PI * freq * theta.sin());
-        let a = amp * norm;
-        // Rotate a phasor instead of calling cos per pixel: z(i, j) = a e^{i(phase + wy i + wx j)}.
-        let (sx, sy) = ((wx.cos(), wx.sin()), (wy.cos(), wy.sin()));
-        let mut row = (a * phase.cos(), a * phase.sin());
-        for i in 0..s {
-            let mut z = row;
-            for t in &mut sc.texture[i * s..(i + 1) * s] {
-                *t += z.0;
-                z = (z.0 * sx.0 - z.1 * sx.1, z.0 * sx.1 + z.1 * sx.0);
-            }
-            row = (row.0 * sy.0 - row.1 * sy.1, row.0 * sy.1 + row.1 * sy.0);
-        }
-    }
-
-    // Envelope: a Gaussian blob at a random position and scale over a floor of 0.3.
+    // Envelope of the class texture: a Gaussian blob at a random position and scale.
     let sf = s as f64;
     let (cy, cx) = (rng.gen_range(0.0..sf), rng.gen_range(0.0..sf));
     let sigma = sf * rng.gen_range(0.3..0.6);
@@ -240,17 +252,25 @@ fn render(
     let gy = cfg.colour_jitter * rng.sample::<f64, _>(StandardNormal);
     let gx = cfg.colour_jitter * rng.sample::<f64, _>(StandardNormal);
     let axis = colour_axes()[k];
+    let luma = 1.0 / 3f64.sqrt();
 
+    // Channel-independent parts, once per pixel: the enveloped class texture (times the gain)
+    // and the luminance gradient plus distractor.
+    for i in 0..s {
+        let grad_y = gy * ((i as f64 + 0.5) / sf - 0.5);
+        for j in 0..s {
+            let p = i * s + j;
+            let env = ENVELOPE_FLOOR + (1.0 - ENVELOPE_FLOOR) * sc.ey[i] * sc.ex[j];
+            sc.texture[p] *= gain * env;
+            let grad = grad_y + gx * ((j as f64 + 0.5) / sf - 0.5);
+            sc.distractor[p] = grad + gain * luma * sc.distractor[p];
+        }
+    }
     for (c, plane) in out.chunks_exact_mut(s * s).enumerate() {
-        let ca = gain * axis[c];
-        for i in 0..s {
-            let grad_y = gy * ((i as f64 + 0.5) / sf - 0.5);
-            for j in 0..s {
-                let env = 0.3 + 0.7 * sc.ey[i] * sc.ex[j];
-                let grad = grad_y + gx * ((j as f64 + 0.5) / sf - 0.5);
-                let noise = cfg.noise * rng.sample::<f64, _>(StandardNormal);
-                plane[i * s + j] = (bg[c] + grad + ca * env * sc.texture[i * s + j] + noise) as f32;
-            }
+        let (a, base) = (axis[c], bg[c]);
+        for ((v, t), d) in plane.iter_mut().zip(&sc.texture).zip(&sc.distractor) {
+            let noise: f64 = rng.sample(StandardNormal);
+            *v = (base + a * t + d + cfg.noise * noise) as f32;
         }
     }
 }

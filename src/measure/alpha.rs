@@ -107,11 +107,18 @@ pub struct AlphaEstimate {
 ///
 /// The paper's setting (Fig. 5-6) is a unit Gaussian input and `noise_std = 1e-5`.
 pub fn empirical_alpha(layer: &dyn Layer, x: &Tensor, noise_std: f64, seed: u64) -> Result<AlphaEstimate> {
+    empirical_alpha_with(layer, x, noise_std, seed, Pass::Record)
+}
+
+/// [`empirical_alpha`] with the forward run under `pass`: [`Pass::Replay`] keeps the batch
+/// statistics recorded by an earlier forward (e.g. to measure a network's layers on a sub-batch
+/// with the statistics of the whole batch).
+pub fn empirical_alpha_with(layer: &dyn Layer, x: &Tensor, noise_std: f64, seed: u64, pass: Pass) -> Result<AlphaEstimate> {
     if !(noise_std.is_finite() && noise_std > 0.0) {
         return Err(Error::Config(format!("noise std must be finite and > 0 (got {noise_std})")));
     }
     crate::util::ensure_finite(x, &format!("empirical alpha of {}", layer.name()))?;
-    let y = layer.forward_pass(x, Pass::Record)?;
+    let y = layer.forward_pass(x, pass)?;
     let mut rng = crate::util::rng_for(seed, "alpha-noise");
     let noise = crate::util::randn(&mut rng, y.dims(), 0.0, noise_std, y.dtype(), y.device())?;
     let y_noisy = (&y + &noise)?;

@@ -5,5 +5,6 @@ pub mod alpha;
 pub mod memory;
 pub mod alloc;
 pub mod grad_angle;
+pub mod trace;
 
 pub use snr::{snr, snr_db, Snr};

@@ -2,7 +2,9 @@
 //!
 //! `snr(z, z_hat) = sum(z^2) / sum((z_hat - z)^2)`, accumulated in f64 whatever the tensors'
 //! dtype, so that half-precision tensors are not summed in half precision. An exact
-//! reconstruction gives `+inf` (never NaN); a zero signal with a nonzero error gives `0`.
+//! reconstruction gives `+inf` (never NaN); a zero signal with a nonzero error gives `0`; a
+//! reconstruction that overflowed to inf or NaN (while the reference is finite) has infinite noise,
+//! so its SNR is `0` (`-inf` dB).
 
 use crate::error::{Error, Result};
 use crate::util::to_f64_vec;
@@ -39,7 +41,8 @@ impl Snr {
         let mut noise = 0.0;
         for (a, b) in reference.iter().zip(reconstructed) {
             signal += a * a;
-            let d = b - a;
+            // A reconstruction that overflowed (inf, or inf - inf = NaN) carries infinite noise.
+            let d = if b.is_finite() || !a.is_finite() { b - a } else { f64::INFINITY };
             noise += d * d;
         }
         Snr { signal, noise }

@@ -155,7 +155,8 @@ pub struct NetConfig {
 }
 
 impl NetConfig {
-    /// A small default for `arch`: depth 4, width 8, slope 0.2, 16x16 inputs, 10 classes.
+    /// A small default for `arch`: depth 4, width 8, slope 0.2, 16x16 inputs, 10 classes,
+    /// Kaiming-normal convolutions (`init_scale = 1`), BN gamma = 1, beta = 0.
     pub fn new(arch: Arch) -> Self {
         NetConfig {
             arch,
@@ -168,7 +169,7 @@ impl NetConfig {
             input_size: 16,
             in_channels: 3,
             classes: 10,
-            init_scale: 0.5,
+            init_scale: 1.0,
             gamma_spread: 0.0,
             seed: 0,
         }

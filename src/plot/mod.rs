@@ -20,6 +20,7 @@
 //!   renamed, the SVG is rendered in memory and written with [`crate::util::write_atomic`].
 
 mod layout;
+mod text;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,28 +28,31 @@ use std::sync::OnceLock;
 
 use plotters::coord::Shift;
 use plotters::prelude::*;
-use plotters::style::text_anchor::{HPos, Pos, VPos};
+use plotters::style::text_anchor::HPos;
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use layout::{Axis, PreparedChart, PreparedSeries};
-use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
+use layout::{Axis, Corner, PreparedChart, PreparedSeries};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint};
+use text::{Painter, V};
 
-/// Font family name under which the embedded font is registered.
-const FONT: &str = "sans-serif";
+/// Font family under which the embedded font is registered; also the SVG `font-family`.
+const FONT: &str = "DejaVu Sans, sans-serif";
 static FONT_BYTES: &[u8] = include_bytes!("../../assets/DejaVuSans.ttf");
 
 /// Width and height of one panel, in pixels.
 pub const PANEL_SIZE: (u32, u32) = (600, 450);
 
-const TITLE_FONT: f64 = 22.0;
-const PANEL_TITLE_FONT: f64 = 19.0;
-const AXIS_DESC_FONT: f64 = 16.0;
-const TICK_FONT: f64 = 14.0;
-const LEGEND_FONT: f64 = 14.0;
-const CAPTION_FONT: f64 = 13.0;
-const SPAN_FONT: f64 = 13.0;
-const TABLE_FONT: f64 = 15.0;
+// Text sizes in pixels (even, so plotters' glyph baseline lands on a whole pixel).
+const TITLE_FONT: f64 = 24.0;
+const PANEL_TITLE_FONT: f64 = 20.0;
+const AXIS_DESC_FONT: f64 = 18.0;
+const TICK_FONT: f64 = 16.0;
+const LEGEND_FONT: f64 = 16.0;
+const CAPTION_FONT: f64 = 14.0;
+const SPAN_FONT: f64 = 14.0;
+const TABLE_FONT: f64 = 18.0;
+const GREY: RGBColor = RGBColor(0x55, 0x55, 0x55);
 
 /// Okabe-Ito colour-blind-safe palette (blue, vermillion, bluish green, reddish purple,
 /// orange, sky blue, black, yellow); [`Series::color`] indexes it modulo its length.
@@ -92,7 +96,12 @@ pub struct Series {
 impl Series {
     /// A series with an automatic colour.
     pub fn new(label: impl Into<String>, points: Vec<(f64, f64)>, style: Style) -> Self {
-        Series { label: label.into(), points, style, color: None }
+        Series {
+            label: label.into(),
+            points,
+            style,
+            color: None,
+        }
     }
 
     /// The same series with palette colour `index`.
@@ -128,8 +137,17 @@ pub struct Chart {
 
 impl Chart {
     /// An empty panel with linear axes and automatic ranges.
-    pub fn new(title: impl Into<String>, x_label: impl Into<String>, y_label: impl Into<String>) -> Self {
-        Chart { title: title.into(), x_label: x_label.into(), y_label: y_label.into(), ..Default::default() }
+    pub fn new(
+        title: impl Into<String>,
+        x_label: impl Into<String>,
+        y_label: impl Into<String>,
+    ) -> Self {
+        Chart {
+            title: title.into(),
+            x_label: x_label.into(),
+            y_label: y_label.into(),
+            ..Default::default()
+        }
     }
 }
 
@@ -150,7 +168,10 @@ pub struct Figure {
 pub fn render(fig: &Figure, out_stem: &Path) -> Result<()> {
     ensure_font()?;
     if fig.panels.is_empty() {
-        return Err(Error::Config(format!("nothing to plot: figure `{}` has no panels", fig.title)));
+        return Err(Error::Config(format!(
+            "nothing to plot: figure `{}` has no panels",
+            fig.title
+        )));
     }
     let panels = fig
         .panels
@@ -163,7 +184,14 @@ pub fn render(fig: &Figure, out_stem: &Path) -> Result<()> {
     let title_h = if fig.title.trim().is_empty() { 0 } else { 44 };
     let caption = layout::wrap_text(&fig.caption, CAPTION_FONT, width.saturating_sub(24));
     let caption_h = caption_height(&caption);
-    let scene = FigureScene { title: &fig.title, title_h, caption, caption_h, panels, width };
+    let scene = FigureScene {
+        title: &fig.title,
+        title_h,
+        caption,
+        caption_h,
+        panels,
+        width,
+    };
     write_outputs(&scene, out_stem)
 }
 
@@ -182,9 +210,15 @@ pub fn render_table(
 ) -> Result<()> {
     ensure_font()?;
     if header.is_empty() {
-        return Err(Error::Config(format!("nothing to plot: table `{title}` has no columns")));
+        return Err(Error::Config(format!(
+            "nothing to plot: table `{title}` has no columns"
+        )));
     }
-    if let Some((i, r)) = rows.iter().enumerate().find(|(_, r)| r.len() != header.len()) {
+    if let Some((i, r)) = rows
+        .iter()
+        .enumerate()
+        .find(|(_, r)| r.len() != header.len())
+    {
         return Err(Error::Config(format!(
             "table `{title}`: row {i} has {} cells, expected {} (one per header column)",
             r.len(),
@@ -194,7 +228,11 @@ pub fn render_table(
     let ncol = header.len();
     let numeric: Vec<bool> = (0..ncol)
         .map(|j| {
-            let mut cells = rows.iter().map(|r| r[j].trim()).filter(|s| !s.is_empty()).peekable();
+            let mut cells = rows
+                .iter()
+                .map(|r| r[j].trim())
+                .filter(|s| !s.is_empty())
+                .peekable();
             cells.peek().is_some() && cells.all(layout::looks_numeric)
         })
         .collect();
@@ -242,10 +280,16 @@ fn ensure_font() -> Result<()> {
     REGISTERED
         .get_or_init(|| {
             // Register the one embedded face under the generic family names plotters uses.
-            for family in [FONT, "serif", "monospace"] {
-                for style in [FontStyle::Normal, FontStyle::Bold, FontStyle::Italic, FontStyle::Oblique] {
-                    plotters::style::register_font(family, style, FONT_BYTES)
-                        .map_err(|_| "the embedded font assets/DejaVuSans.ttf is not a valid font".to_string())?;
+            for family in [FONT, "sans-serif", "serif", "monospace"] {
+                for style in [
+                    FontStyle::Normal,
+                    FontStyle::Bold,
+                    FontStyle::Italic,
+                    FontStyle::Oblique,
+                ] {
+                    plotters::style::register_font(family, style, FONT_BYTES).map_err(|_| {
+                        "the embedded font assets/DejaVuSans.ttf is not a valid font".to_string()
+                    })?;
                 }
             }
             Ok(())
@@ -258,14 +302,18 @@ fn caption_height(lines: &[String]) -> u32 {
     if lines.is_empty() {
         8
     } else {
-        lines.len() as u32 * 18 + 12
+        lines.len() as u32 * (CAPTION_FONT as u32 + 6) + 14
     }
 }
 
 /// Something drawable on any plotters backend.
 trait Scene {
     fn size(&self) -> (u32, u32);
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String>;
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        p: Painter,
+    ) -> std::result::Result<(), String>;
 }
 
 fn de<E: std::fmt::Display>(e: E) -> String {
@@ -282,13 +330,19 @@ fn with_ext(stem: &Path, ext: &str) -> PathBuf {
 fn write_outputs(scene: &impl Scene, out_stem: &Path) -> Result<()> {
     let png = with_ext(out_stem, "png");
     let svg = with_ext(out_stem, "svg");
-    let dir = png.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = png
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let size = scene.size();
 
     // PNG: BitMapBackend encodes from the file extension, so the temporary name ends in .png.
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let name = png.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = png
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(
         ".{name}.{}.{}.tmp.png",
         std::process::id(),
@@ -296,7 +350,9 @@ fn write_outputs(scene: &impl Scene, out_stem: &Path) -> Result<()> {
     ));
     let drawn = {
         let root = BitMapBackend::new(&tmp, size).into_drawing_area();
-        scene.draw(&root).and_then(|()| root.present().map_err(de))
+        scene
+            .draw(&root, Painter { per_glyph: true })
+            .and_then(|()| root.present().map_err(de))
         // `root` is dropped here; a backend that was never presented writes on drop, so the
         // temporary file is only removed after this block.
     };
@@ -312,7 +368,7 @@ fn write_outputs(scene: &impl Scene, out_stem: &Path) -> Result<()> {
     {
         let root = SVGBackend::with_string(&mut text, size).into_drawing_area();
         scene
-            .draw(&root)
+            .draw(&root, Painter { per_glyph: false })
             .and_then(|()| root.present().map_err(de))
             .map_err(|msg| Error::io(&svg, std::io::Error::other(msg)))?;
     }
@@ -324,17 +380,23 @@ fn palette(i: usize) -> RGBColor {
     RGBColor(r, g, b)
 }
 
-fn font(size: f64) -> TextStyle<'static> {
-    (FONT, size).into_font().color(&BLACK)
-}
-
 fn draw_caption<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     lines: &[String],
+    p: Painter,
 ) -> std::result::Result<(), String> {
-    let style = font(CAPTION_FONT).color(&RGBColor(0x55, 0x55, 0x55)).pos(Pos::new(HPos::Left, VPos::Top));
     for (i, line) in lines.iter().enumerate() {
-        area.draw(&Text::new(line.as_str(), (12, 6 + 18 * i as i32), style.clone())).map_err(de)?;
+        let y = 8 + (CAPTION_FONT as i32 + 6) * i as i32;
+        p.draw(
+            area,
+            line,
+            (12, y),
+            CAPTION_FONT,
+            GREY,
+            HPos::Left,
+            V::Top,
+            false,
+        )?;
     }
     Ok(())
 }
@@ -356,52 +418,58 @@ impl Scene for FigureScene<'_> {
         (self.width, self.title_h + PANEL_SIZE.1 + self.caption_h)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        p: Painter,
+    ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(de)?;
         let (top, rest) = root.split_vertically(self.title_h);
         let (middle, bottom) = rest.split_vertically(PANEL_SIZE.1);
         if self.title_h > 0 {
-            let style = font(TITLE_FONT).pos(Pos::new(HPos::Center, VPos::Center));
-            top.draw(&Text::new(self.title, (self.width as i32 / 2, self.title_h as i32 / 2 + 2), style))
-                .map_err(de)?;
+            let at = (self.width as i32 / 2, self.title_h as i32 / 2 + 4);
+            p.draw(
+                &top,
+                self.title,
+                at,
+                TITLE_FONT,
+                BLACK,
+                HPos::Center,
+                V::Center,
+                false,
+            )?;
         }
         let areas = middle.split_evenly((1, self.panels.len()));
         for (chart, area) in self.panels.iter().zip(areas.iter()) {
-            draw_chart(area, chart)?;
+            draw_chart(area, chart, p)?;
         }
-        draw_caption(&bottom, &self.caption)
+        draw_caption(&bottom, &self.caption, p)
     }
 }
 
 fn draw_chart<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     c: &PreparedChart,
+    p: Painter,
 ) -> std::result::Result<(), String> {
-    let x_coord = AxisCoord::from(&c.x);
-    let y_coord = AxisCoord::from(&c.y);
-    let mut builder = ChartBuilder::on(area);
-    builder
-        .margin_left(8)
-        .margin_right(22)
-        .margin_top(8)
-        .margin_bottom(6)
+    let mut chart = ChartBuilder::on(area)
+        .margin_left(layout::MARGIN_LEFT)
+        .margin_right(layout::MARGIN_RIGHT)
+        .margin_top(c.title_h)
+        .margin_bottom(layout::MARGIN_BOTTOM)
         .x_label_area_size(c.x_label_area)
-        .y_label_area_size(c.y_label_area);
-    if !c.title.is_empty() {
-        builder.caption(&c.title, font(PANEL_TITLE_FONT));
-    }
-    let mut chart = builder.build_cartesian_2d(x_coord, y_coord).map_err(de)?;
+        .y_label_area_size(c.y_label_area)
+        .build_cartesian_2d(AxisCoord::from(&c.x), AxisCoord::from(&c.y))
+        .map_err(de)?;
 
-    let x_fmt = |v: &f64| c.x.label(*v);
-    let y_fmt = |v: &f64| c.y.label(*v);
+    // Grid, axes and tick marks from plotters; all text is placed below by the painter.
+    let no_label = |_: &f64| String::new();
     chart
         .configure_mesh()
-        .x_desc(c.x_label.as_str())
-        .y_desc(c.y_label.as_str())
-        .axis_desc_style(font(AXIS_DESC_FONT))
-        .label_style(font(TICK_FONT))
-        .x_label_formatter(&x_fmt)
-        .y_label_formatter(&y_fmt)
+        .x_label_formatter(&no_label)
+        .y_label_formatter(&no_label)
+        .label_style((FONT, 1).into_font().color(&TRANSPARENT))
+        .set_all_tick_mark_size(layout::TICK_MARK)
         .bold_line_style(BLACK.mix(0.13))
         .light_line_style(BLACK.mix(0.05))
         .axis_style(BLACK.mix(0.8))
@@ -412,34 +480,152 @@ fn draw_chart<DB: DrawingBackend>(
     let shade = RGBColor(0x80, 0x80, 0x80).mix(0.18).filled();
     for (from, to, _) in &c.spans {
         chart
-            .draw_series(std::iter::once(Rectangle::new([(*from, c.y.lo), (*to, c.y.hi)], shade)))
+            .draw_series(std::iter::once(Rectangle::new(
+                [(*from, c.y.lo), (*to, c.y.hi)],
+                shade,
+            )))
             .map_err(de)?;
     }
-    let span_style = font(SPAN_FONT).color(&RGBColor(0x33, 0x33, 0x33)).pos(Pos::new(HPos::Center, VPos::Top));
-    for (from, to, label) in &c.spans {
-        if let Some(label) = label {
-            let at = ((from + to) / 2.0, c.y.hi);
-            chart
-                .draw_series(std::iter::once(EmptyElement::at(at) + Text::new(label.clone(), (0, 5), span_style.clone())))
-                .map_err(de)?;
-        }
-    }
-
     for s in &c.series {
         draw_series(&mut chart, s, c)?;
     }
 
-    if c.series.iter().any(|s| !s.label.is_empty()) {
-        chart
-            .configure_series_labels()
-            .position(c.legend.clone())
-            .background_style(WHITE.filled())
-            .border_style(BLACK.mix(0.35))
-            .label_font(font(LEGEND_FONT))
-            .legend_area_size(26)
-            .margin(8)
-            .draw()
+    // Text, in panel pixels.
+    let (bx, by) = area.get_base_pixel();
+    let px = |x: f64, y: f64| {
+        let (ax, ay) = chart.backend_coord(&(x, y));
+        (ax - bx, ay - by)
+    };
+    let (plot_x, plot_y) = chart.plotting_area().get_pixel_range();
+    let (left, right, top, bottom) = (
+        plot_x.start - bx,
+        plot_x.end - bx,
+        plot_y.start - by,
+        plot_y.end - by,
+    );
+    let gap = layout::TICK_MARK + layout::TICK_GAP;
+    for (t, label) in c.x.ticks.iter().zip(&c.x.labels) {
+        let at = (px(*t, c.y.lo).0, bottom + gap);
+        p.draw(
+            area,
+            label,
+            at,
+            TICK_FONT,
+            BLACK,
+            HPos::Center,
+            V::Top,
+            false,
+        )?;
+    }
+    for (t, label) in c.y.ticks.iter().zip(&c.y.labels) {
+        let at = (left - gap, px(c.x.lo, *t).1);
+        p.draw(
+            area,
+            label,
+            at,
+            TICK_FONT,
+            BLACK,
+            HPos::Right,
+            V::Center,
+            false,
+        )?;
+    }
+    let mid_x = (left + right) / 2;
+    let x_desc_y = bottom + gap + text::cap_height(TICK_FONT).ceil() as i32 + layout::DESC_GAP;
+    p.draw(
+        area,
+        &c.x_label,
+        (mid_x, x_desc_y),
+        AXIS_DESC_FONT,
+        BLACK,
+        HPos::Center,
+        V::Top,
+        false,
+    )?;
+    p.draw(
+        area,
+        &c.y_label,
+        (layout::MARGIN_LEFT, (top + bottom) / 2),
+        AXIS_DESC_FONT,
+        BLACK,
+        HPos::Center,
+        V::Top,
+        true,
+    )?;
+    p.draw(
+        area,
+        &c.title,
+        (mid_x, layout::TITLE_TOP),
+        PANEL_TITLE_FONT,
+        BLACK,
+        HPos::Center,
+        V::Top,
+        false,
+    )?;
+    for (from, to, label) in &c.spans {
+        if let Some(label) = label {
+            let at = (px((from + to) / 2.0, c.y.hi).0, top + 6);
+            p.draw(
+                area,
+                label,
+                at,
+                SPAN_FONT,
+                RGBColor(0x33, 0x33, 0x33),
+                HPos::Center,
+                V::Top,
+                false,
+            )?;
+        }
+    }
+
+    // Legend: a white box in the least crowded corner.
+    let entries: Vec<&PreparedSeries> = c.series.iter().filter(|s| !s.label.is_empty()).collect();
+    if !entries.is_empty() {
+        let (w, h) = (c.legend_size.0 as i32, c.legend_size.1 as i32);
+        let inset = layout::LEGEND_INSET;
+        let x0 = match c.legend {
+            Corner::UpperLeft | Corner::LowerLeft => left + inset,
+            _ => right - inset - w,
+        };
+        let y0 = match c.legend {
+            Corner::UpperLeft | Corner::UpperRight => top + inset,
+            _ => bottom - inset - h,
+        };
+        area.draw(&Rectangle::new(
+            [(x0, y0), (x0 + w, y0 + h)],
+            WHITE.filled(),
+        ))
+        .map_err(de)?;
+        area.draw(&Rectangle::new(
+            [(x0, y0), (x0 + w, y0 + h)],
+            BLACK.mix(0.35).stroke_width(1),
+        ))
+        .map_err(de)?;
+        for (i, s) in entries.iter().enumerate() {
+            let cy =
+                y0 + layout::LEGEND_PAD + layout::LEGEND_ROW * i as i32 + layout::LEGEND_ROW / 2;
+            let g = Glyph::new(s.style, s.color, palette(s.color));
+            let anchor = (x0 + layout::LEGEND_PAD + layout::LEGEND_GLYPH / 2, cy);
+            area.draw(
+                &(EmptyElement::at(anchor)
+                    + PathElement::new(g.paths[0].clone(), g.path_style)
+                    + PathElement::new(g.paths[1].clone(), g.path_style)
+                    + PathElement::new(g.paths[2].clone(), g.path_style)
+                    + Polygon::new(g.polygon.clone(), g.polygon_style)),
+            )
             .map_err(de)?;
+            let tx = x0 + layout::LEGEND_PAD + layout::LEGEND_GLYPH + layout::LEGEND_GAP;
+            p.draw(
+                area,
+                &s.label,
+                (tx, cy),
+                LEGEND_FONT,
+                BLACK,
+                HPos::Left,
+                V::Center,
+                false,
+            )?;
+        }
     }
     Ok(())
 }
@@ -458,7 +644,12 @@ struct AxisCoord {
 
 impl From<&Axis> for AxisCoord {
     fn from(a: &Axis) -> Self {
-        AxisCoord { lo: a.lo, hi: a.hi, bold: a.ticks.clone(), light: a.minor.clone() }
+        AxisCoord {
+            lo: a.lo,
+            hi: a.hi,
+            bold: a.ticks.clone(),
+            light: a.minor.clone(),
+        }
     }
 }
 
@@ -484,8 +675,8 @@ impl Ranged for AxisCoord {
     }
 }
 
-fn draw_series<'a, DB: DrawingBackend + 'a>(
-    chart: &mut Chart2d<'a, DB>,
+fn draw_series<DB: DrawingBackend>(
+    chart: &mut Chart2d<'_, DB>,
     s: &PreparedSeries,
     c: &PreparedChart,
 ) -> std::result::Result<(), String> {
@@ -496,7 +687,9 @@ fn draw_series<'a, DB: DrawingBackend + 'a>(
     if has_line {
         for run in layout::clip_runs(&s.runs, &c.x, &c.y) {
             if s.style == Style::Dashed {
-                chart.draw_series(DashedLineSeries::new(run, 9, 6, line)).map_err(de)?;
+                chart
+                    .draw_series(DashedLineSeries::new(run, 9, 6, line))
+                    .map_err(de)?;
             } else {
                 chart.draw_series(LineSeries::new(run, line)).map_err(de)?;
             }
@@ -504,7 +697,12 @@ fn draw_series<'a, DB: DrawingBackend + 'a>(
     }
     if has_markers {
         let g = Glyph::new(Style::Markers, s.color, color);
-        let pts = s.runs.iter().flatten().copied().filter(|&(x, y)| c.x.contains(x) && c.y.contains(y));
+        let pts = s
+            .runs
+            .iter()
+            .flatten()
+            .copied()
+            .filter(|&(x, y)| c.x.contains(x) && c.y.contains(y));
         chart
             .draw_series(pts.map(|p| {
                 EmptyElement::at(p)
@@ -514,20 +712,6 @@ fn draw_series<'a, DB: DrawingBackend + 'a>(
                     + Polygon::new(g.polygon.clone(), g.polygon_style)
             }))
             .map_err(de)?;
-    }
-    if !s.label.is_empty() {
-        let g = Glyph::new(s.style, s.color, color).shifted(10);
-        chart
-            .draw_series(std::iter::empty::<PathElement<(f64, f64)>>())
-            .map_err(de)?
-            .label(s.label.as_str())
-            .legend(move |at| {
-                EmptyElement::at(at)
-                    + PathElement::new(g.paths[0].clone(), g.path_style)
-                    + PathElement::new(g.paths[1].clone(), g.path_style)
-                    + PathElement::new(g.paths[2].clone(), g.path_style)
-                    + Polygon::new(g.polygon.clone(), g.polygon_style)
-            });
     }
     Ok(())
 }
@@ -564,7 +748,10 @@ impl Glyph {
                 (0..n)
                     .map(|k| {
                         let a = phase + std::f64::consts::TAU * k as f64 / n as f64;
-                        ((radius * a.cos()).round() as i32, (radius * a.sin()).round() as i32)
+                        (
+                            (radius * a.cos()).round() as i32,
+                            (radius * a.sin()).round() as i32,
+                        )
                     })
                     .collect()
             };
@@ -579,15 +766,12 @@ impl Glyph {
                 }
             }
         }
-        Glyph { paths, path_style: stroke, polygon, polygon_style: color.filled() }
-    }
-
-    /// The same glyph moved right by `dx` pixels (legend samples start at the anchor).
-    fn shifted(mut self, dx: i32) -> Glyph {
-        for p in self.paths.iter_mut().flatten().chain(self.polygon.iter_mut()) {
-            p.0 += dx;
+        Glyph {
+            paths,
+            path_style: stroke,
+            polygon,
+            polygon_style: color.filled(),
         }
-        self
     }
 }
 
@@ -614,12 +798,25 @@ impl Scene for TableScene<'_> {
         (self.width, self.height)
     }
 
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> std::result::Result<(), String> {
+    fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, Shift>,
+        p: Painter,
+    ) -> std::result::Result<(), String> {
         root.fill(&WHITE).map_err(de)?;
         let w = self.width as i32;
         if !self.title.trim().is_empty() {
-            let style = font(TITLE_FONT).pos(Pos::new(HPos::Center, VPos::Center));
-            root.draw(&Text::new(self.title, (w / 2, self.title_h as i32 / 2 + 2), style)).map_err(de)?;
+            let at = (w / 2, self.title_h as i32 / 2);
+            p.draw(
+                root,
+                self.title,
+                at,
+                TITLE_FONT,
+                BLACK,
+                HPos::Center,
+                V::Center,
+                false,
+            )?;
         }
         let table_w: i32 = self.col_w.iter().sum::<u32>() as i32;
         let x0 = (w - table_w) / 2;
@@ -631,13 +828,24 @@ impl Scene for TableScene<'_> {
         let stripe = RGBColor(0xF2, 0xF2, 0xF2).filled();
         for i in (1..nrows).step_by(2) {
             let top = y0 + rh * (i + 1);
-            root.draw(&Rectangle::new([(x0, top), (x0 + table_w, top + rh)], stripe)).map_err(de)?;
+            root.draw(&Rectangle::new(
+                [(x0, top), (x0 + table_w, top + rh)],
+                stripe,
+            ))
+            .map_err(de)?;
         }
         // Header background and booktabs rules.
-        root.draw(&Rectangle::new([(x0, y0), (x0 + table_w, y0 + rh)], RGBColor(0xE4, 0xEC, 0xF4).filled()))
-            .map_err(de)?;
+        root.draw(&Rectangle::new(
+            [(x0, y0), (x0 + table_w, y0 + rh)],
+            RGBColor(0xE4, 0xEC, 0xF4).filled(),
+        ))
+        .map_err(de)?;
         let rule = |y: i32, width: u32| {
-            root.draw(&PathElement::new(vec![(x0, y), (x0 + table_w, y)], BLACK.stroke_width(width))).map_err(de)
+            root.draw(&PathElement::new(
+                vec![(x0, y), (x0 + table_w, y)],
+                BLACK.stroke_width(width),
+            ))
+            .map_err(de)
         };
         rule(y0, 2)?;
         rule(y0 + rh, 1)?;
@@ -650,15 +858,27 @@ impl Scene for TableScene<'_> {
             let mut cx = x0;
             for (j, cell) in row.iter().enumerate() {
                 let cw = self.col_w[j] as i32;
-                let (hpos, tx) = if self.numeric[j] { (HPos::Right, cx + cw - pad) } else { (HPos::Left, cx + pad) };
-                let style = font(TABLE_FONT).pos(Pos::new(hpos, VPos::Center));
-                root.draw(&Text::new(cell.as_str(), (tx, cy), style)).map_err(de)?;
+                let (hpos, tx) = if self.numeric[j] {
+                    (HPos::Right, cx + cw - pad)
+                } else {
+                    (HPos::Left, cx + pad)
+                };
+                p.draw(
+                    root,
+                    cell,
+                    (tx, cy),
+                    TABLE_FONT,
+                    BLACK,
+                    hpos,
+                    V::Center,
+                    false,
+                )?;
                 cx += cw;
             }
         }
 
         let (_, bottom) = root.split_vertically(self.height - self.caption_h);
-        draw_caption(&bottom, &self.caption)
+        draw_caption(&bottom, &self.caption, p)
     }
 }
 
@@ -670,11 +890,14 @@ mod tests {
     fn palette_wraps_and_font_registers() {
         assert_eq!(palette(0), palette(PALETTE.len()));
         ensure_font().unwrap();
-        assert!(layout::text_width("hello", 14.0) > 10);
+        assert!(text::width("hello", 14.0) > 10.0);
     }
 
     #[test]
     fn with_ext_keeps_dots_in_stem() {
-        assert_eq!(with_ext(Path::new("out/fig1.v2"), "png"), PathBuf::from("out/fig1.v2.png"));
+        assert_eq!(
+            with_ext(Path::new("out/fig1.v2"), "png"),
+            PathBuf::from("out/fig1.v2.png")
+        );
     }
 }

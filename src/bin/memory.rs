@@ -1,0 +1,103 @@
+//! `memory`: measured peak memory of one training step beside the analytic model (paper
+//! Table 1), and its scaling with depth, batch and resolution in stored and reconstructed mode.
+//!
+//! `cargo run --release --bin memory -- --out results/memory`
+
+use anyhow::Context;
+use clap::Parser;
+use revstab::experiments::memory::{check_writable, run_with, MemoryConfig};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;
+
+/// Peak training memory per architecture, measured with a counting allocator, beside the
+/// analytic model of Hascoet et al. (Table 1); depth, batch and resolution scaling.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Output directory (table1.csv, measured.csv, scaling.csv, run.json).
+    #[arg(long, default_value = "results/memory")]
+    out: PathBuf,
+    /// JSON config file (fields of MemoryConfig; flags given on the command line override it).
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Seed of the weights and the input batch.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Storage dtype: f16, bf16, f32, f64.
+    #[arg(long)]
+    dtype: Option<String>,
+    /// Device (only cpu can be measured).
+    #[arg(long)]
+    device: Option<String>,
+    /// Threads of candle's CPU kernels.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Smaller grid (seconds).
+    #[arg(long)]
+    quick: bool,
+    /// Do not print a line per measured point.
+    #[arg(long)]
+    silent: bool,
+}
+
+fn run() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut cfg = match &args.config {
+        Some(path) => {
+            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
+            let mut c: MemoryConfig = serde_json::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+            c.quick |= args.quick;
+            c
+        }
+        None if args.quick => MemoryConfig::quick(),
+        None => MemoryConfig::default(),
+    };
+    if let Some(s) = args.seed {
+        cfg.seed = s;
+    }
+    if let Some(d) = args.dtype {
+        cfg.dtype = d;
+    }
+    if let Some(d) = args.device {
+        cfg.device = d;
+    }
+    if args.threads.is_some() {
+        cfg.threads = args.threads;
+    }
+    cfg.validate().context("invalid configuration")?;
+    check_writable(&args.out).with_context(|| format!("cannot write to output directory {}", args.out.display()))?;
+    let silent = args.silent;
+    let results = run_with(&cfg, |p| {
+        if !silent {
+            eprintln!(
+                "{:>9} {:>13} depth {:>2} batch {:>2} size {:>2}: peak {:>9} B ({:.0} B/px), grads {} B, {:.2} s",
+                p.arch.as_str(),
+                p.mode.as_str(),
+                p.depth,
+                p.batch,
+                p.size,
+                p.peak_bytes,
+                p.bytes_per_pixel,
+                p.grad_bytes,
+                p.step_seconds
+            );
+        }
+    })?;
+    println!("{}", results.markdown());
+    results.write_all(&args.out).with_context(|| format!("cannot write results to {}", args.out.display()))?;
+    println!("wrote {} ({} points, {:.1} s)", args.out.display(), results.timings.points, results.timings.total_s);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}

@@ -1,0 +1,222 @@
+//! `snr-sweep`: reconstruction SNR of reversible networks over depth, slope, dtype and more.
+//! Thin: arguments -> checked config -> `revstab::experiments::snr_sweep` -> files.
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use revstab::experiments::snr_sweep::{self as sweep, RunOptions, Shard, SweepConfig};
+use revstab::nets::Arch;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Reconstruction SNR of reversible networks: per-layer SNR of every rebuilt activation against
+/// the stored one (same dtype) and against an f64 shadow, over a grid of architectures, depths
+/// and slopes. With no arguments: layer-wise and hybrid networks, depths 1-32, slopes 0.01-1,
+/// f32 on the CPU, seed 0, width 8, batch 8, 16x16 inputs.
+#[derive(Parser, Debug)]
+#[command(name = "snr-sweep", version, args_conflicts_with_subcommands = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// TOML config (fields of the sweep config; flags below override it)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Output directory
+    #[arg(long, value_name = "DIR", default_value = "results/snr-sweep")]
+    out: PathBuf,
+    /// Architectures [default: layerwise,hybrid] (layerwise, hybrid, revnet, irevnet, resnet)
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    archs: Option<Vec<Arch>>,
+    /// Depths: units (layer-wise) or blocks [default: 1,2,4,8,16,32]
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    depths: Option<Vec<usize>>,
+    /// Leaky-ReLU slopes n > 0 [default: 0.01,0.05,0.1,0.2,0.5,1.0]
+    #[arg(long, value_delimiter = ',', value_name = "LIST", allow_negative_numbers = true)]
+    slopes: Option<Vec<f64>>,
+    /// Batch-norm reparameterisation eps_i values [default: 0]
+    #[arg(long = "eps-i", value_delimiter = ',', value_name = "LIST", allow_negative_numbers = true)]
+    eps_i: Option<Vec<f64>>,
+    /// Widths (channels after the stem) [default: 8]
+    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    widths: Option<Vec<usize>>,
+    /// Batch size [default: 8]
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Input height = width [default: 16]
+    #[arg(long = "input-size")]
+    input_size: Option<usize>,
+    /// Storage dtypes, several allowed: f16,bf16,f32,f64 [default: f32]
+    #[arg(long, alias = "dtype", value_delimiter = ',', value_name = "LIST")]
+    dtypes: Option<Vec<String>>,
+    /// Device: cpu, cuda[:N], metal[:N] [default: cpu]
+    #[arg(long)]
+    device: Option<String>,
+    /// Seeds of weights and input [default: 0]
+    #[arg(long, alias = "seed", value_delimiter = ',', value_name = "LIST")]
+    seeds: Option<Vec<u64>>,
+    /// Std of white noise injected on the output before reconstructing (0 = pure rounding) [default: 0]
+    #[arg(long = "noise-std")]
+    noise_std: Option<f64>,
+    /// Conv init scale relative to Kaiming normal N(0, 2/fan_in) [default: 1]
+    #[arg(long = "init-scale")]
+    init_scale: Option<f64>,
+    /// Spread of the BN gamma init, gamma = exp(spread N(0,1)) [default: 0]
+    #[arg(long = "gamma-spread")]
+    gamma_spread: Option<f64>,
+    /// Skip the per-layer alpha measurements and depth-law predictions
+    #[arg(long = "no-depth-law")]
+    no_depth_law: bool,
+    /// Skip points already finished in --out (after an interrupted run)
+    #[arg(long)]
+    resume: bool,
+    /// Run only shard K of N of the grid (e.g. 2/4, for a Slurm job array); join with `merge`
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
+    /// Threads running points in parallel (0 = all cores)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// Check the reconstruction error bounds in FILE (e.g. experiments/bounds.toml) instead of
+    /// sweeping; exits 1 with a table of every bound that regressed
+    #[arg(long, value_name = "FILE")]
+    check: Option<PathBuf>,
+    /// Do not render the figure
+    #[arg(long = "no-figure")]
+    no_figure: bool,
+    /// No per-point lines or progress bar
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Join shard outputs into exactly the files of the unsharded run
+    Merge {
+        /// Output directory of the merged results
+        #[arg(long, default_value = "results/snr-sweep")]
+        out: PathBuf,
+        /// Shard output directories
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+    },
+}
+
+/// An error that is the user's input (exit code 2) rather than a failure while running (1).
+struct BadInput(anyhow::Error);
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(code) => code,
+        Err(Failure::Input(e)) => {
+            eprintln!("snr-sweep: error: {:#}", e.0);
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(e)) => {
+            eprintln!("snr-sweep: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+enum Failure {
+    Input(BadInput),
+    Run(anyhow::Error),
+}
+
+fn input<T>(r: anyhow::Result<T>) -> Result<T, Failure> {
+    r.map_err(|e| Failure::Input(BadInput(e)))
+}
+
+fn config(args: &Args) -> anyhow::Result<SweepConfig> {
+    let mut cfg = match &args.config {
+        Some(path) => SweepConfig::from_toml_file(path)?,
+        None => SweepConfig::default(),
+    };
+    macro_rules! set {
+        ($field:ident) => {
+            if let Some(v) = &args.$field {
+                cfg.$field = v.clone();
+            }
+        };
+    }
+    set!(archs);
+    set!(depths);
+    set!(slopes);
+    set!(eps_i);
+    set!(widths);
+    set!(batch);
+    set!(input_size);
+    set!(dtypes);
+    set!(device);
+    set!(seeds);
+    set!(noise_std);
+    set!(init_scale);
+    set!(gamma_spread);
+    if args.no_depth_law {
+        cfg.depth_law = false;
+    }
+    cfg.validate()?;
+    Ok(cfg)
+}
+
+fn run(args: Args) -> Result<ExitCode, Failure> {
+    if let Some(Command::Merge { out, dirs }) = &args.command {
+        let (cfg, results) = input(sweep::merge(dirs, out).map_err(anyhow::Error::from))?;
+        sweep::write_run_json(out, &cfg, serde_json::json!({ "merged_from": dirs })).map_err(|e| Failure::Run(e.into()))?;
+        println!("merged {} points from {} shard(s) into {}", results.len(), dirs.len(), out.display());
+        return Ok(ExitCode::SUCCESS);
+    }
+    if let Some(path) = &args.check {
+        let file = input(sweep::read_bounds(path).map_err(anyhow::Error::from))?;
+        let start = std::time::Instant::now();
+        let checks = input(sweep::check_bounds(&file, args.threads).map_err(anyhow::Error::from))?;
+        let failed = checks.iter().filter(|c| !c.ok()).count();
+        println!("{}", sweep::bounds_table(&checks, false));
+        println!("{} bound(s) checked in {:.1} s (bounds set {} dB below measured values)", checks.len(), start.elapsed().as_secs_f64(), file.margin_db);
+        if failed > 0 {
+            eprintln!("snr-sweep: {failed} reconstruction bound(s) regressed:\n{}", sweep::bounds_table(&checks, true));
+            return Ok(ExitCode::from(1));
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let cfg = input(config(&args))?;
+    let shard = match &args.shard {
+        Some(s) => Some(input(s.parse::<Shard>().map_err(anyhow::Error::from))?),
+        None => None,
+    };
+    input(sweep::prepare_out(&args.out).map_err(anyhow::Error::from).with_context(|| format!("output directory {}", args.out.display())))?;
+    let terminal = std::io::stderr().is_terminal();
+    let opts = RunOptions { out: args.out.clone(), resume: args.resume, shard, threads: args.threads, progress_bar: terminal && !args.quiet, verbose: !args.quiet };
+    let outcome = sweep::run_sweep(&cfg, &opts).map_err(|e| Failure::Run(e.into()))?;
+    let threads = if args.threads == 0 { rayon::current_num_threads() } else { args.threads };
+    sweep::write_run_json(
+        &args.out,
+        &cfg,
+        serde_json::json!({
+            "shard": shard,
+            "threads": threads,
+            "points": outcome.results.len(),
+            "computed": outcome.computed,
+            "skipped": outcome.skipped,
+            "wall_seconds": outcome.seconds,
+            "point_seconds": outcome.results.iter().map(|r| r.seconds).sum::<f64>(),
+        }),
+    )
+    .map_err(|e| Failure::Run(e.into()))?;
+    if !args.no_figure && !outcome.results.is_empty() {
+        sweep::render_figure(&outcome.results, &cfg, &args.out.join("snr_vs_depth")).map_err(|e| Failure::Run(e.into()))?;
+    }
+    if !args.quiet {
+        println!("{}", sweep::summary_table(&outcome.results));
+    }
+    println!(
+        "{} points ({} computed, {} resumed) in {:.1} s on {} thread(s); results in {}",
+        outcome.results.len(),
+        outcome.computed,
+        outcome.skipped,
+        outcome.seconds,
+        threads,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}

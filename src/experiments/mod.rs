@@ -1,0 +1,4 @@
+//! Experiments: each one a serde config -> run -> results written as CSV/JSON.
+
+pub mod snr_sweep;
+pub mod memory;

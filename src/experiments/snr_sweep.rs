@@ -1,0 +1,773 @@
+//! `snr-sweep`: reconstruction SNR over a grid of architectures, depths, slopes, `eps_i`,
+//! widths, dtypes and seeds; resumable, shardable, and the CI regression on error bounds.
+//!
+//! Each grid point builds a network from its seed, draws one unit-Gaussian input batch (seeded,
+//! the paper's alpha setting), and traces the per-layer reconstruction SNR
+//! ([`crate::measure::trace::snr_trace`]): against the stored activations in the same dtype and
+//! against an f64 shadow of the same weights, with the depth-law prediction beside each value.
+//!
+//! Results under `DIR`: `points/` (one file per finished point, written atomically: what
+//! `--resume` and `merge` read), then `snr_sweep.csv` (one row per point and layer),
+//! `summary.csv` (one row per point) and `run.json` (config, version, revision, device, timings),
+//! regenerated from the point files in grid order, so an interrupted-and-resumed run and a merged
+//! sharded run end with exactly the files of an uninterrupted run.
+
+use crate::device::{device_name, parse_device, parse_dtype};
+use crate::error::{Error, Result};
+use crate::measure::trace::{snr_trace, SnrTrace, TraceOptions};
+use crate::nets::{Arch, NetConfig, Network};
+use crate::util::write_atomic;
+use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Instant;
+
+/// The sweep grid and fixed settings. Every field has a default (the built-in sweep).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SweepConfig {
+    /// Architectures.
+    pub archs: Vec<Arch>,
+    /// Depths (units for layer-wise, blocks otherwise).
+    pub depths: Vec<usize>,
+    /// Leaky-ReLU slopes (architectures without one use only the first).
+    pub slopes: Vec<f64>,
+    /// Batch-norm `eps_i` values.
+    pub eps_i: Vec<f64>,
+    /// Widths (channels after the stem).
+    pub widths: Vec<usize>,
+    /// Batch size.
+    pub batch: usize,
+    /// Input height = width.
+    pub input_size: usize,
+    /// Storage dtypes (`f16`, `bf16`, `f32`, `f64`).
+    pub dtypes: Vec<String>,
+    /// Seeds (weights and input batch).
+    pub seeds: Vec<u64>,
+    /// Device (`cpu`, `cuda[:N]`, `metal[:N]`).
+    pub device: String,
+    /// Std of white noise added to the output before reconstructing (0: pure rounding).
+    pub noise_std: f64,
+    /// Convolution init scale relative to Kaiming normal (the init changes every coupling's
+    /// alpha: it is part of every result).
+    pub init_scale: f64,
+    /// Batch-norm gamma init spread (`gamma = exp(spread N(0,1))`).
+    pub gamma_spread: f64,
+    /// Classes of the head.
+    pub classes: usize,
+    /// Measure per-layer alphas and the depth-law prediction.
+    pub depth_law: bool,
+}
+
+impl Default for SweepConfig {
+    fn default() -> Self {
+        SweepConfig {
+            archs: vec![Arch::Layerwise, Arch::Hybrid],
+            depths: vec![1, 2, 4, 8, 16, 32],
+            slopes: vec![0.01, 0.05, 0.1, 0.2, 0.5, 1.0],
+            eps_i: vec![0.0],
+            widths: vec![8],
+            batch: 8,
+            input_size: 16,
+            dtypes: vec!["f32".into()],
+            seeds: vec![0],
+            device: "cpu".into(),
+            noise_std: 0.0,
+            init_scale: 1.0,
+            gamma_spread: 0.0,
+            classes: 10,
+            depth_law: true,
+        }
+    }
+}
+
+/// One point of the grid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Point {
+    /// Position in the full grid.
+    pub index: usize,
+    /// Architecture.
+    pub arch: Arch,
+    /// Depth.
+    pub depth: usize,
+    /// Slope.
+    pub slope: f64,
+    /// `eps_i`.
+    pub eps_i: f64,
+    /// Width.
+    pub width: usize,
+    /// Dtype name.
+    pub dtype: String,
+    /// Seed.
+    pub seed: u64,
+}
+
+impl Point {
+    /// A stable, file-name-safe key.
+    pub fn key(&self) -> String {
+        format!("{:05}-{}-d{}-n{}-e{}-w{}-{}-s{}", self.index, self.arch, self.depth, self.slope, self.eps_i, self.width, self.dtype, self.seed)
+    }
+}
+
+impl SweepConfig {
+    /// Read a TOML config; unknown keys and bad values are errors naming the file.
+    pub fn from_toml_file(path: &Path) -> Result<SweepConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let cfg: SweepConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+        Ok(cfg)
+    }
+
+    /// Check every value; the grid must be non-empty.
+    pub fn validate(&self) -> Result<()> {
+        let empty = |what: &str| Err(Error::Config(format!("empty grid: `{what}` has no values")));
+        if self.archs.is_empty() {
+            return empty("archs");
+        }
+        if self.depths.is_empty() {
+            return empty("depths");
+        }
+        if self.slopes.is_empty() {
+            return empty("slopes");
+        }
+        if self.eps_i.is_empty() {
+            return empty("eps_i");
+        }
+        if self.widths.is_empty() {
+            return empty("widths");
+        }
+        if self.dtypes.is_empty() {
+            return empty("dtypes");
+        }
+        if self.seeds.is_empty() {
+            return empty("seeds");
+        }
+        if let Some(s) = self.slopes.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
+            return Err(Error::InvalidSlope { slope: *s });
+        }
+        for d in &self.dtypes {
+            parse_dtype(d)?;
+        }
+        if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
+            return Err(Error::Config(format!("noise_std must be >= 0 (got {})", self.noise_std)));
+        }
+        if self.batch == 0 {
+            return Err(Error::Config("batch must be >= 1".into()));
+        }
+        // Every network of the grid must be buildable.
+        for p in self.grid() {
+            self.net_config(&p).validate()?;
+        }
+        Ok(())
+    }
+
+    /// The grid in its canonical order.
+    pub fn grid(&self) -> Vec<Point> {
+        let mut points = Vec::new();
+        for &arch in &self.archs {
+            let uses_slope = matches!(arch, Arch::Layerwise | Arch::Hybrid);
+            let slopes: &[f64] = if uses_slope { &self.slopes } else { &self.slopes[..1.min(self.slopes.len())] };
+            for &depth in &self.depths {
+                for &slope in slopes {
+                    for &eps_i in &self.eps_i {
+                        for &width in &self.widths {
+                            for dtype in &self.dtypes {
+                                for &seed in &self.seeds {
+                                    let index = points.len();
+                                    points.push(Point { index, arch, depth, slope, eps_i, width, dtype: dtype.trim().to_ascii_lowercase(), seed });
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        points
+    }
+
+    /// The network of a point.
+    pub fn net_config(&self, p: &Point) -> NetConfig {
+        let mut c = NetConfig::new(p.arch);
+        c.depth = p.depth;
+        c.width = p.width;
+        c.slope = p.slope;
+        c.eps_i = p.eps_i;
+        c.input_size = self.input_size;
+        c.classes = self.classes;
+        c.init_scale = self.init_scale;
+        c.gamma_spread = self.gamma_spread;
+        c.seed = p.seed;
+        c
+    }
+}
+
+/// Column headers of `snr_sweep.csv`.
+pub const TRACE_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layer_index,layer,role,snr_db,snr_db_f64,alpha_db,predicted_snr_db";
+/// Column headers of `summary.csv`.
+pub const SUMMARY_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layers,lowest_layer,lowest_snr_db,lowest_snr_db_f64,min_snr_db,output_snr_db";
+
+/// Format a float for result files: `inf`, `-inf`, `nan`, else 4 decimals.
+pub fn fmt_f(v: f64) -> String {
+    if v.is_nan() {
+        "nan".into()
+    } else if v.is_infinite() {
+        if v > 0.0 { "inf".into() } else { "-inf".into() }
+    } else {
+        format!("{v:.4}")
+    }
+}
+
+/// Parse a float written by [`fmt_f`].
+pub fn parse_f(s: &str) -> Result<f64> {
+    match s.trim() {
+        "inf" => Ok(f64::INFINITY),
+        "-inf" => Ok(f64::NEG_INFINITY),
+        "nan" => Ok(f64::NAN),
+        t => t.parse::<f64>().map_err(|_| Error::Config(format!("not a number: `{t}`"))),
+    }
+}
+
+/// Floats as text (`inf`, `nan` survive JSON).
+mod float_text {
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&super::fmt_f_exact(*v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        let text = String::deserialize(d)?;
+        super::parse_f(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Like [`fmt_f`] but with every digit (round-trips exactly).
+pub fn fmt_f_exact(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:?}")
+    } else {
+        fmt_f(v)
+    }
+}
+
+/// The measured result of one point.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PointResult {
+    /// The point.
+    pub point: Point,
+    /// Its `summary.csv` line.
+    pub summary_line: String,
+    /// Its `snr_sweep.csv` lines.
+    pub trace_lines: Vec<String>,
+    /// Lowest top-level SNR (dB, same-dtype reference).
+    #[serde(with = "float_text")]
+    pub lowest_snr_db: f64,
+    /// Seconds it took.
+    #[serde(skip)]
+    pub seconds: f64,
+}
+
+/// The input batch of a point: unit Gaussian images and cyclic labels, from the seed.
+pub fn point_batch(cfg: &SweepConfig, seed: u64, device: &Device) -> Result<(Tensor, Tensor)> {
+    let mut rng = crate::util::rng_for(seed, "snr-sweep-input");
+    let x = crate::util::randn(&mut rng, &[cfg.batch, 3, cfg.input_size, cfg.input_size], 0.0, 1.0, DType::F64, device)?;
+    let labels: Vec<u32> = (0..cfg.batch as u32).map(|i| i % cfg.classes as u32).collect();
+    Ok((x, Tensor::new(labels, device)?))
+}
+
+/// Run one point.
+pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(PointResult, SnrTrace)> {
+    let start = Instant::now();
+    let dtype = parse_dtype(&p.dtype)?;
+    let net = Network::build(&cfg.net_config(p), dtype, device)?;
+    let (x, labels) = point_batch(cfg, p.seed, device)?;
+    let opts = TraceOptions { output_noise: (cfg.noise_std > 0.0).then_some(cfg.noise_std), seed: p.seed, depth_law: cfg.depth_law };
+    let trace = snr_trace(&net, None, &x, &labels, opts)?;
+    let prefix = format!("{},{},{},{},{},{},{}", p.arch, p.depth, p.slope, p.eps_i, p.width, p.dtype, p.seed);
+    let trace_lines = trace
+        .points
+        .iter()
+        .map(|t| format!("{prefix},{},{},{},{},{},{},{}", t.index, t.layer, t.role.as_str(), fmt_f(t.snr_db), fmt_f(t.snr_db_f64), fmt_f(t.alpha_db), fmt_f(t.predicted_snr_db)))
+        .collect();
+    let (lowest_layer, lowest, lowest64) = match trace.lowest() {
+        Some(l) => (l.layer.clone(), l.snr_db, l.snr_db_f64),
+        None => ("none".into(), f64::INFINITY, f64::INFINITY),
+    };
+    let summary_line = format!("{prefix},{},{lowest_layer},{},{},{},{}", net.num_layers, fmt_f(lowest), fmt_f(lowest64), fmt_f(trace.min_snr_db()), fmt_f(trace.output_snr_db));
+    Ok((PointResult { point: p.clone(), summary_line, trace_lines, lowest_snr_db: lowest, seconds: start.elapsed().as_secs_f64() }, trace))
+}
+
+/// A shard `K/N` (1-based `K`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Shard {
+    /// This shard, 1..=count.
+    pub index: usize,
+    /// Number of shards.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<Shard> {
+        let bad = || Error::Config(format!("bad shard spec `{s}`: expected K/N with 1 <= K <= N (e.g. 2/4)"));
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count) = (k.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        if count == 0 || index == 0 || index > count {
+            return Err(bad());
+        }
+        Ok(Shard { index, count })
+    }
+}
+
+impl Shard {
+    /// Whether point `index` of the grid belongs to this shard (round robin).
+    pub fn owns(&self, index: usize) -> bool {
+        index % self.count == self.index - 1
+    }
+}
+
+/// How to run a sweep.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Output directory.
+    pub out: PathBuf,
+    /// Skip points already finished in `out`.
+    pub resume: bool,
+    /// Run only this slice of the grid.
+    pub shard: Option<Shard>,
+    /// Threads for points in parallel (0: all cores).
+    pub threads: usize,
+    /// Show a progress bar (terminal) instead of one line per point.
+    pub progress_bar: bool,
+    /// Print per-point lines (quiet when false and no bar).
+    pub verbose: bool,
+}
+
+/// What a sweep produced.
+#[derive(Debug, Clone)]
+pub struct SweepOutcome {
+    /// Results of every point present in the output (finished now or before), in grid order.
+    pub results: Vec<PointResult>,
+    /// Points computed by this run.
+    pub computed: usize,
+    /// Points skipped because already done.
+    pub skipped: usize,
+    /// Wall time, seconds.
+    pub seconds: f64,
+}
+
+const MANIFEST: &str = "manifest.json";
+
+#[derive(Serialize, Deserialize, PartialEq)]
+struct Manifest {
+    config: SweepConfig,
+}
+
+fn points_dir(out: &Path) -> PathBuf {
+    out.join("points")
+}
+
+/// Create `out` (and `out/points`) and check that it is writable, before anything else is done.
+pub fn prepare_out(out: &Path) -> Result<()> {
+    let dir = points_dir(out);
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    let probe = dir.join(".write-test");
+    std::fs::write(&probe, b"").map_err(|e| Error::io(&probe, e))?;
+    std::fs::remove_file(&probe).map_err(|e| Error::io(&probe, e))?;
+    Ok(())
+}
+
+/// Read the finished points in `out` (with their manifest config).
+pub fn read_points(out: &Path) -> Result<(Option<SweepConfig>, Vec<PointResult>)> {
+    let dir = points_dir(out);
+    let manifest_path = dir.join(MANIFEST);
+    let config = match std::fs::read_to_string(&manifest_path) {
+        Ok(text) => Some(serde_json::from_str::<Manifest>(&text).map_err(|e| Error::Config(format!("{}: {e}", manifest_path.display())))?.config),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io(&manifest_path, e)),
+    };
+    let mut results = Vec::new();
+    let entries = match std::fs::read_dir(&dir) {
+        Ok(e) => e,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((config, results)),
+        Err(e) => return Err(Error::io(&dir, e)),
+    };
+    for entry in entries {
+        let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+        let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        if name == MANIFEST || !name.ends_with(".json") || name.starts_with('.') {
+            continue;
+        }
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let r: PointResult = serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: corrupt point file: {e}", path.display())))?;
+        results.push(r);
+    }
+    results.sort_by_key(|r| r.point.index);
+    Ok((config, results))
+}
+
+/// Remove the point files (and manifest) of an earlier run in `out`.
+fn clear_points(out: &Path) -> Result<()> {
+    let dir = points_dir(out);
+    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
+        let path = entry.map_err(|e| Error::io(&dir, e))?.path();
+        if path.extension().is_some_and(|e| e == "json") {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_point(out: &Path, r: &PointResult) -> Result<()> {
+    let path = points_dir(out).join(format!("{}.json", r.point.key()));
+    let text = serde_json::to_string(r).map_err(|e| Error::Config(e.to_string()))?;
+    write_atomic(&path, text.as_bytes())
+}
+
+/// Write `snr_sweep.csv` and `summary.csv` from `results` (grid order).
+pub fn write_tables(out: &Path, results: &[PointResult]) -> Result<()> {
+    let mut trace = String::from(TRACE_HEADER);
+    trace.push('\n');
+    let mut summary = String::from(SUMMARY_HEADER);
+    summary.push('\n');
+    for r in results {
+        for l in &r.trace_lines {
+            trace.push_str(l);
+            trace.push('\n');
+        }
+        summary.push_str(&r.summary_line);
+        summary.push('\n');
+    }
+    write_atomic(&out.join("snr_sweep.csv"), trace.as_bytes())?;
+    write_atomic(&out.join("summary.csv"), summary.as_bytes())
+}
+
+/// Run the sweep described by `cfg` into `opts.out`.
+pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
+    cfg.validate()?;
+    let device = parse_device(&cfg.device)?;
+    prepare_out(&opts.out)?;
+    let start = Instant::now();
+    let manifest_path = points_dir(&opts.out).join(MANIFEST);
+    let done: Vec<PointResult> = if opts.resume {
+        let (old_config, old) = read_points(&opts.out)?;
+        if let Some(old_cfg) = &old_config {
+            if old_cfg != cfg {
+                return Err(Error::Config(format!(
+                    "{}: --resume with a different config than the one that produced these results; use another --out or drop --resume",
+                    opts.out.display()
+                )));
+            }
+        }
+        old
+    } else {
+        clear_points(&opts.out)?;
+        Vec::new()
+    };
+    let manifest = serde_json::to_string_pretty(&Manifest { config: cfg.clone() }).map_err(|e| Error::Config(e.to_string()))?;
+    write_atomic(&manifest_path, manifest.as_bytes())?;
+
+    let grid: Vec<Point> = cfg.grid().into_iter().filter(|p| opts.shard.map_or(true, |s| s.owns(p.index))).collect();
+    let todo: Vec<Point> = grid.iter().filter(|p| !done.iter().any(|d| d.point == **p)).cloned().collect();
+    let skipped = grid.len() - todo.len();
+    let bar = if opts.progress_bar {
+        let b = indicatif::ProgressBar::new(todo.len() as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} points  {elapsed} elapsed, eta {eta}  {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        Some(b)
+    } else {
+        None
+    };
+    let finished = AtomicUsize::new(0);
+    let total = todo.len();
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build().map_err(|e| Error::Config(format!("thread pool: {e}")))?;
+    let computed: Vec<PointResult> = pool.install(|| {
+        todo.par_iter()
+            .map(|p| {
+                let (r, _) = run_point(cfg, p, &device)?;
+                write_point(&opts.out, &r)?;
+                let k = finished.fetch_add(1, Ordering::SeqCst) + 1;
+                if let Some(b) = &bar {
+                    b.set_message(format!("{} d{} n{}: {} dB", p.arch, p.depth, p.slope, fmt_f(r.lowest_snr_db)));
+                    b.inc(1);
+                } else if opts.verbose {
+                    eprintln!("[{k}/{total}] {} depth {} slope {} {} seed {}: lowest {} dB ({:.2} s)", p.arch, p.depth, p.slope, p.dtype, p.seed, fmt_f(r.lowest_snr_db), r.seconds);
+                }
+                Ok(r)
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    let n_computed = computed.len();
+    let mut results: Vec<PointResult> = done.into_iter().filter(|r| grid.contains(&r.point)).chain(computed).collect();
+    results.sort_by_key(|r| r.point.index);
+    write_tables(&opts.out, &results)?;
+    Ok(SweepOutcome { results, computed: n_computed, skipped, seconds: start.elapsed().as_secs_f64() })
+}
+
+/// Merge the outputs of shards (each a directory written by `run_sweep` with `--shard`) into
+/// `out`: exactly the rows of the unsharded run. All shards must come from the same config and
+/// together cover the grid.
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(SweepConfig, Vec<PointResult>)> {
+    if dirs.is_empty() {
+        return Err(Error::Config("merge: no shard directories given".into()));
+    }
+    let mut config: Option<SweepConfig> = None;
+    let mut all: Vec<PointResult> = Vec::new();
+    for d in dirs {
+        let (cfg, results) = read_points(d)?;
+        let cfg = cfg.ok_or_else(|| Error::Config(format!("{}: not a snr-sweep output (no points/{MANIFEST})", d.display())))?;
+        match &config {
+            None => config = Some(cfg),
+            Some(c) if *c != cfg => return Err(Error::Config(format!("{}: produced by a different config than {}", d.display(), dirs[0].display()))),
+            _ => {}
+        }
+        for r in results {
+            if !all.iter().any(|a| a.point == r.point) {
+                all.push(r);
+            }
+        }
+    }
+    let config = config.expect("at least one dir");
+    let grid = config.grid();
+    let missing: Vec<String> = grid.iter().filter(|p| !all.iter().any(|a| a.point == **p)).map(|p| p.key()).collect();
+    if !missing.is_empty() {
+        return Err(Error::Config(format!("merge: {} of {} points missing (first: {}); run the missing shards (or --resume them) first", missing.len(), grid.len(), missing[0])));
+    }
+    all.sort_by_key(|r| r.point.index);
+    prepare_out(out)?;
+    let manifest = serde_json::to_string_pretty(&Manifest { config: config.clone() }).map_err(|e| Error::Config(e.to_string()))?;
+    write_atomic(&points_dir(out).join(MANIFEST), manifest.as_bytes())?;
+    for r in &all {
+        write_point(out, r)?;
+    }
+    write_tables(out, &all)?;
+    Ok((config, all))
+}
+
+/// `run.json`: what produced the results.
+pub fn write_run_json(out: &Path, cfg: &SweepConfig, extra: serde_json::Value) -> Result<()> {
+    let device = parse_device(&cfg.device).map(|d| device_name(&d)).unwrap_or_else(|_| cfg.device.clone());
+    let mut v = serde_json::json!({
+        "tool": "snr-sweep",
+        "crate_version": env!("CARGO_PKG_VERSION"),
+        "git_revision": crate::util::git_revision(),
+        "device": device,
+        "config": cfg,
+        "init": format!("conv weights N(0, ({} * sqrt(2/fan_in))^2), BN gamma exp({} N(0,1)), beta 0, head N(0, 1/c)", cfg.init_scale, cfg.gamma_spread),
+        "input": "unit Gaussian batch from the point's seed",
+        "conventions": "snr_db vs stored activations in the same dtype; snr_db_f64 vs an f64 shadow with the same weights; inf = exact",
+    });
+    if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
+        obj.extend(extra);
+    }
+    let text = serde_json::to_string_pretty(&v).map_err(|e| Error::Config(e.to_string()))?;
+    write_atomic(&out.join("run.json"), text.as_bytes())
+}
+
+/// The printed summary: per (arch, eps_i, width, dtype, seed), a table of the lowest-layer SNR
+/// (dB) per depth and slope, with the f64-shadow figure in parentheses.
+pub fn summary_table(results: &[PointResult]) -> String {
+    use std::fmt::Write;
+    let mut s = String::new();
+    let mut groups: Vec<(Arch, String, usize, String, u64)> = Vec::new();
+    for r in results {
+        let p = &r.point;
+        let g = (p.arch, fmt_f(p.eps_i), p.width, p.dtype.clone(), p.seed);
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    for (arch, eps, width, dtype, seed) in groups {
+        let rs: Vec<&PointResult> = results.iter().filter(|r| r.point.arch == arch && fmt_f(r.point.eps_i) == eps && r.point.width == width && r.point.dtype == dtype && r.point.seed == seed).collect();
+        let mut slopes: Vec<f64> = Vec::new();
+        let mut depths: Vec<usize> = Vec::new();
+        for r in &rs {
+            if !slopes.contains(&r.point.slope) {
+                slopes.push(r.point.slope);
+            }
+            if !depths.contains(&r.point.depth) {
+                depths.push(r.point.depth);
+            }
+        }
+        let what = if matches!(arch, Arch::Layerwise) { "lowest-layer input" } else { "lowest block input" };
+        let _ = writeln!(s, "\n{arch} ({dtype}, width {width}, eps_i {eps}, seed {seed}): {what} SNR in dB, same-dtype reference (f64 shadow)");
+        let _ = write!(s, "{:>6}", "depth");
+        for sl in &slopes {
+            let _ = write!(s, " | {:>17}", format!("n = {sl}"));
+        }
+        let _ = writeln!(s);
+        for d in &depths {
+            let _ = write!(s, "{d:>6}");
+            for sl in &slopes {
+                let cell = rs.iter().find(|r| r.point.depth == *d && r.point.slope == *sl).map(|r| {
+                    let parts: Vec<&str> = r.summary_line.split(',').collect();
+                    let lo = parts.get(9).and_then(|v| parse_f(v).ok()).unwrap_or(f64::NAN);
+                    let lo64 = parts.get(10).and_then(|v| parse_f(v).ok()).unwrap_or(f64::NAN);
+                    format!("{:>7} ({:>7})", short(lo), short(lo64))
+                });
+                let _ = write!(s, " | {:>17}", cell.unwrap_or_default());
+            }
+            let _ = writeln!(s);
+        }
+    }
+    s
+}
+
+fn short(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.1}")
+    } else {
+        fmt_f(v)
+    }
+}
+
+/// Render the sweep's figure: lowest SNR vs depth, one panel per architecture, one series per
+/// slope (first dtype/eps_i/width/seed of the grid).
+pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path) -> Result<()> {
+    use crate::plot::{render, Chart, Figure, Series, Style};
+    let first = match results.first() {
+        Some(r) => r.point.clone(),
+        None => return Err(Error::Config("no results to plot".into())),
+    };
+    let mut panels = Vec::new();
+    for arch in &cfg.archs {
+        let mut chart = Chart::new(format!("{arch}: lowest reconstructed activation"), "depth (units / blocks)", "SNR (dB)");
+        chart.x_log = true;
+        let mut slopes: Vec<f64> = Vec::new();
+        for r in results.iter().filter(|r| r.point.arch == *arch) {
+            if !slopes.contains(&r.point.slope) {
+                slopes.push(r.point.slope);
+            }
+        }
+        for (k, sl) in slopes.iter().enumerate() {
+            let pts: Vec<(f64, f64)> = results
+                .iter()
+                .filter(|r| r.point.arch == *arch && r.point.slope == *sl && r.point.dtype == first.dtype && r.point.eps_i == first.eps_i && r.point.width == first.width && r.point.seed == first.seed)
+                .map(|r| (r.point.depth as f64, r.lowest_snr_db))
+                .collect();
+            let label = if matches!(arch, Arch::Layerwise | Arch::Hybrid) { format!("n = {sl}") } else { "no slope".into() };
+            chart.series.push(Series::new(label, pts, Style::LineMarkers).with_color(k));
+        }
+        if !chart.series.is_empty() {
+            panels.push(chart);
+        }
+    }
+    let fig = Figure {
+        title: "Reconstruction SNR vs depth".into(),
+        caption: format!(
+            "snr-sweep: {} width {}, batch {}, {}x{} unit Gaussian input, init scale {}, seed {}, rev {}",
+            first.dtype,
+            first.width,
+            cfg.batch,
+            cfg.input_size,
+            cfg.input_size,
+            cfg.init_scale,
+            first.seed,
+            crate::util::git_revision().unwrap_or_else(|| "unknown".into())
+        ),
+        panels,
+    };
+    render(&fig, out_stem)
+}
+
+/// The bounds file of the CI regression (`experiments/bounds.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BoundsFile {
+    /// Margin (dB) below the measured values at which bounds were set (documentation).
+    pub margin_db: f64,
+    /// Settings shared by every bound (a sweep config; its grid fields are ignored).
+    #[serde(default)]
+    pub defaults: SweepConfig,
+    /// The bounds.
+    #[serde(rename = "bound")]
+    pub bounds: Vec<Bound>,
+}
+
+/// One fixed-seed configuration and the lowest-layer SNR it must keep.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Bound {
+    /// Architecture.
+    pub arch: Arch,
+    /// Depth.
+    pub depth: usize,
+    /// Slope.
+    pub slope: f64,
+    /// Dtype.
+    pub dtype: String,
+    /// Seed.
+    #[serde(default)]
+    pub seed: u64,
+    /// Minimum `lowest_snr_db` (same-dtype reference).
+    pub min_lowest_snr_db: f64,
+}
+
+/// One checked bound.
+#[derive(Debug, Clone)]
+pub struct BoundCheck {
+    /// The bound.
+    pub bound: Bound,
+    /// Measured `lowest_snr_db`.
+    pub measured: f64,
+}
+
+impl BoundCheck {
+    /// Whether the bound holds.
+    pub fn ok(&self) -> bool {
+        self.measured >= self.bound.min_lowest_snr_db
+    }
+}
+
+/// Read a bounds file.
+pub fn read_bounds(path: &Path) -> Result<BoundsFile> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let b: BoundsFile = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+    if b.bounds.is_empty() {
+        return Err(Error::Config(format!("{}: no [[bound]] entries", path.display())));
+    }
+    Ok(b)
+}
+
+/// Measure every bound's configuration (in parallel) and return the checks in file order.
+pub fn check_bounds(file: &BoundsFile, threads: usize) -> Result<Vec<BoundCheck>> {
+    let device = parse_device(&file.defaults.device)?;
+    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Config(format!("thread pool: {e}")))?;
+    pool.install(|| {
+        file.bounds
+            .par_iter()
+            .map(|b| {
+                let cfg = SweepConfig { depth_law: false, ..file.defaults.clone() };
+                let p = Point { index: 0, arch: b.arch, depth: b.depth, slope: b.slope, eps_i: cfg.eps_i.first().copied().unwrap_or(0.0), width: cfg.widths.first().copied().unwrap_or(8), dtype: b.dtype.clone(), seed: b.seed };
+                cfg.net_config(&p).validate()?;
+                parse_dtype(&b.dtype)?;
+                let (r, _) = run_point(&cfg, &p, &device)?;
+                Ok(BoundCheck { bound: b.clone(), measured: r.lowest_snr_db })
+            })
+            .collect()
+    })
+}
+
+/// Table of bound checks (all, or only regressions).
+pub fn bounds_table(checks: &[BoundCheck], only_failures: bool) -> String {
+    use std::fmt::Write;
+    let mut s = format!("{:<10} {:>5} {:>6} {:>5} {:>5} {:>10} {:>10} {:>9}  status\n", "arch", "depth", "slope", "dtype", "seed", "measured", "bound", "margin");
+    for c in checks.iter().filter(|c| !only_failures || !c.ok()) {
+        let b = &c.bound;
+        let _ = writeln!(
+            s,
+            "{:<10} {:>5} {:>6} {:>5} {:>5} {:>10} {:>10} {:>9}  {}",
+            b.arch.as_str(),
+            b.depth,
+            b.slope,
+            b.dtype,
+            b.seed,
+            short(c.measured),
+            short(b.min_lowest_snr_db),
+            short(c.measured - b.min_lowest_snr_db),
+            if c.ok() { "ok" } else { "REGRESSED" }
+        );
+    }
+    s
+}

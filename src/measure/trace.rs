@@ -1,0 +1,163 @@
+//! Per-layer SNR trace of a network's reconstructions (paper Fig. 10, 13).
+//!
+//! For one batch and one set of weights:
+//! 1. the stored run: the forward stores every activation the backward would rebuild;
+//! 2. the reconstructed run: the backward rebuilds them top down (by inverses, the block
+//!    inverse, or recomputation), starting from the head's stored input — exact, unless
+//!    `output_noise` is given;
+//! 3. the f64 shadow: the same network with the same (cast) weights in f64, stored run.
+//!
+//! Each entry's `snr_db` compares the reconstruction with the stored activation in the same dtype
+//! (the paper's reference); `snr_db_f64` compares it with the f64 shadow (the true error, which
+//! also contains the forward pass's own rounding). Both are `+inf` for exact reconstructions.
+//!
+//! Depth law (eq. 19): `predicted_snr_db` of a top-level entry is the anchor SNR plus the sum of
+//! `10 log10(alpha)` of the layers between, where each layer's alpha is measured on the same batch
+//! by [`crate::measure::alpha::empirical_alpha_with`] on the f64 shadow layer at its stored input
+//! (the first [`ALPHA_SAMPLES`] samples, with the batch statistics of the whole batch) with
+//! output noise of std `1e-6 * rms(y)`. The anchor is the output SNR when noise is injected, else
+//! the measured SNR of the topmost reconstruction (rounding of the first inverse), whose own
+//! prediction is therefore equal to it. Entries inside reversible blocks (role `hidden`) have no
+//! prediction (NaN).
+
+use crate::error::{Error, Result};
+use crate::layers::{Layer, Role};
+use crate::layers::Pass;
+use crate::measure::alpha::empirical_alpha_with;
+
+/// Samples of the batch on which each layer's alpha is measured for the depth law.
+pub const ALPHA_SAMPLES: usize = 2;
+use crate::measure::snr::{to_db, Snr};
+use crate::nets::{Network, Source, StepOptions};
+use candle_core::{DType, Tensor};
+
+/// One traced activation.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TracePoint {
+    /// Position top down (0 = first reconstruction).
+    pub index: usize,
+    /// The layer whose input this is.
+    pub layer: String,
+    /// Layer input, block input or hidden.
+    pub role: Role,
+    /// SNR (dB) against the stored activation in the same dtype.
+    pub snr_db: f64,
+    /// SNR (dB) against the f64 shadow.
+    pub snr_db_f64: f64,
+    /// `10 log10(alpha)` of this entry's layer (top-level entries; NaN otherwise).
+    pub alpha_db: f64,
+    /// Depth-law prediction (dB); NaN for hidden entries.
+    pub predicted_snr_db: f64,
+}
+
+/// A whole trace.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SnrTrace {
+    /// Entries top down.
+    pub points: Vec<TracePoint>,
+    /// SNR (dB) of the head input the backward started from (`inf` without noise).
+    pub output_snr_db: f64,
+}
+
+impl SnrTrace {
+    /// The lowest (last, bottom-most) top-level entry: the lowest layer's input in a layer-wise
+    /// network, the lowest block input in a hybrid or RevNet.
+    pub fn lowest(&self) -> Option<&TracePoint> {
+        self.points.iter().rev().find(|p| p.role != Role::Hidden)
+    }
+
+    /// The smallest SNR (dB) of all entries, against the same-dtype reference.
+    pub fn min_snr_db(&self) -> f64 {
+        self.points.iter().map(|p| p.snr_db).fold(f64::INFINITY, f64::min)
+    }
+}
+
+/// Options of [`snr_trace`].
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TraceOptions {
+    /// Absolute std of noise added to the head's input before reconstructing.
+    pub output_noise: Option<f64>,
+    /// Seed of that noise and of the alpha measurements.
+    pub seed: u64,
+    /// Measure per-layer alphas and the depth-law prediction.
+    pub depth_law: bool,
+}
+
+/// Trace the reconstruction SNR of `net` on batch `(x, labels)`; see the module doc. `shadow` is
+/// the f64 copy of `net` (see [`Network::cast`]); pass `None` to build it here.
+pub fn snr_trace(net: &Network, shadow: Option<&Network>, x: &Tensor, labels: &Tensor, opts: TraceOptions) -> Result<SnrTrace> {
+    let owned;
+    let shadow = match shadow {
+        Some(s) => s,
+        None => {
+            owned = net.cast(DType::F64)?;
+            &owned
+        }
+    };
+    let trace_only = StepOptions { grads: false, trace: true, output_noise: None, noise_seed: opts.seed };
+    let stored = net.step(x, labels, Source::Stored, trace_only)?;
+    let rebuilt = net.step(x, labels, Source::Reconstructed, StepOptions { output_noise: opts.output_noise, ..trace_only })?;
+    let truth = shadow.step(x, labels, Source::Stored, trace_only)?;
+    if stored.trace.len() != rebuilt.trace.len() || truth.trace.len() != rebuilt.trace.len() {
+        return Err(Error::Config(format!(
+            "trace lengths differ: stored {}, reconstructed {}, shadow {}",
+            stored.trace.len(),
+            rebuilt.trace.len(),
+            truth.trace.len()
+        )));
+    }
+    let output_snr_db = match (&stored.head_input, &rebuilt.head_input) {
+        (Some(a), Some(b)) => Snr::of(a, b)?.db(),
+        _ => f64::INFINITY,
+    };
+    let mut points = Vec::with_capacity(rebuilt.trace.len());
+    for (index, ((s, r), t)) in stored.trace.iter().zip(&rebuilt.trace).zip(&truth.trace).enumerate() {
+        if s.layer != r.layer || t.layer != r.layer {
+            return Err(Error::Config(format!("trace entry {index} differs: {} / {} / {}", s.layer, r.layer, t.layer)));
+        }
+        points.push(TracePoint {
+            index,
+            layer: r.layer.clone(),
+            role: r.role,
+            snr_db: Snr::of(&s.tensor, &r.tensor)?.db(),
+            snr_db_f64: Snr::of(&t.tensor, &r.tensor)?.db(),
+            alpha_db: f64::NAN,
+            predicted_snr_db: f64::NAN,
+        });
+    }
+    if opts.depth_law {
+        depth_law(shadow, &truth.trace, &mut points, output_snr_db, opts)?;
+    }
+    Ok(SnrTrace { points, output_snr_db })
+}
+
+fn depth_law(shadow: &Network, truth: &[crate::layers::TraceEntry], points: &mut [TracePoint], output_snr_db: f64, opts: TraceOptions) -> Result<()> {
+    let top_level: Vec<usize> = points.iter().enumerate().filter(|(_, p)| p.role != Role::Hidden).map(|(i, _)| i).collect();
+    let mut running: Option<f64> = None;
+    for &i in &top_level {
+        let name = &points[i].layer;
+        let layer: &dyn Layer = shadow
+            .chain
+            .layers
+            .iter()
+            .find(|l| l.name() == name)
+            .map(|l| l.as_ref())
+            .ok_or_else(|| Error::Config(format!("depth law: no top-level layer `{name}`")))?;
+        // A sub-batch of ALPHA_SAMPLES samples, with the statistics recorded on the whole batch.
+        let full = &truth[i].tensor;
+        let input = full.narrow(0, 0, full.dim(0)?.min(ALPHA_SAMPLES))?;
+        let y = layer.forward_pass(&input, Pass::Replay)?;
+        let rms = (Snr::of(&y.zeros_like()?, &y)?.noise / y.elem_count() as f64).sqrt();
+        let alpha = if rms > 0.0 { empirical_alpha_with(layer, &input, 1e-6 * rms, opts.seed ^ (i as u64), Pass::Replay)?.alpha } else { 1.0 };
+        let alpha_db = to_db(alpha);
+        points[i].alpha_db = alpha_db;
+        let predicted = match running {
+            Some(above) => above + alpha_db,
+            None if opts.output_noise.is_some() => output_snr_db + alpha_db,
+            None => points[i].snr_db,
+        };
+        points[i].predicted_snr_db = predicted;
+        running = Some(predicted);
+    }
+    Ok(())
+}

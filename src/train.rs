@@ -1,0 +1,734 @@
+//! Training: SGD with momentum and weight decay, the one-cycle learning-rate schedule, resumable
+//! checkpoints, test accuracy, and the gradient-angle probe of Gomez et al. Fig. 4.
+//!
+//! Every network of [`crate::nets`] trains through [`Network::step`] with activations from
+//! [`Source::Stored`] or [`Source::Reconstructed`]; the two modes differ only in where the
+//! backward takes each layer's input from (DESIGN.md 3), so any difference in the trained model
+//! is the effect of reconstruction error.
+//!
+//! - **Optimiser** ([`Sgd`]): PyTorch-style SGD with *coupled* L2 weight decay
+//!   `d = g + wd w`, momentum buffer `v <- mu v + d` (`v = d` at the first step), update
+//!   `w <- w - lr v`, on every parameter (convolutions, batch-norm `gamma` and `beta`, head).
+//!   Buffers and the update are computed in the compute dtype (f32 for f16/bf16 storage) and the
+//!   weight is rounded to the storage dtype.
+//! - **Schedule** ([`OneCycle`]): the cyclical / one-cycle policy the paper cites (Smith & Topin,
+//!   ref. 23), per step: linear from `lr / lr_div` up to `lr` over the first `warmup` fraction of
+//!   the steps, then linear down to `lr / lr_final_div` at the last step.
+//! - **Divergence**: a non-finite loss or non-finite gradients stop the run with
+//!   [`Error::Diverged`] *before* the update, so the weights stay finite and the diagnosis
+//!   ([`diagnose`]) can trace the reconstruction SNR of every layer on the offending batch.
+//! - **Checkpoints** (in the run directory): `checkpoint-stepN.safetensors` (the `VarMap`),
+//!   `checkpoint-stepN.momentum.safetensors` (momentum buffers) and `checkpoint.json` (step,
+//!   config, epoch accumulators, history), each written atomically, the JSON last. Resuming
+//!   replays the data order from the seed, so a resumed run reaches the same weights as an
+//!   uninterrupted one. Batch-norm running statistics are not part of the `VarMap`; after a
+//!   resume they restart from the next batch (they only affect evaluation, not the weights).
+//! - **Gradient-angle probe** (every `angle_every` steps and at the last step): on the same
+//!   batch and weights, the other mode's gradients are computed by a second `step` (its update
+//!   is discarded), and the whole-network and per-layer angles, the lowest-layer reconstruction
+//!   SNR, the loss and the train/test error are recorded. The extra forward also moves the
+//!   batch-norm running averages once more with the same batch statistics.
+
+use crate::data::{parse_data_spec, Augment, DataSplit, Dataset};
+use crate::device::{compute_dtype, parse_device, parse_dtype};
+use crate::error::{Error, Result};
+use crate::layers::Role;
+use crate::measure::grad_angle::grad_angle;
+use crate::measure::snr::Snr;
+use crate::measure::trace::{snr_trace, TraceOptions};
+use crate::nets::{Arch, NetConfig, Network, Source, StepOptions, StepOutput};
+use crate::util::{rng_for, write_atomic};
+use candle_core::{DType, Device, Tensor, Var};
+use rand::Rng;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+/// Everything that defines a training run. Every field has a default (a small run that
+/// learns the built-in synthetic set in well under a minute on two CPU cores).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Architecture.
+    pub arch: Arch,
+    /// Units (layer-wise) or blocks (others).
+    pub depth: usize,
+    /// Channels after the stem.
+    pub width: usize,
+    /// Leaky-ReLU slope `n > 0` (layer-wise, hybrid).
+    pub slope: f64,
+    /// Batch-norm reparameterisation `eps_i` (invertible batch norms).
+    pub eps_i: f64,
+    /// Convolution init scale relative to Kaiming normal.
+    pub init_scale: f64,
+    /// Where the backward takes activations from.
+    pub mode: Source,
+    /// Epochs (full passes over the training set; the last partial batch is dropped).
+    pub epochs: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Peak learning rate of the one-cycle schedule.
+    pub lr: f64,
+    /// Fraction of the steps spent warming up (0..=1).
+    pub warmup: f64,
+    /// The schedule starts at `lr / lr_div`.
+    pub lr_div: f64,
+    /// The schedule ends at `lr / lr_final_div`.
+    pub lr_final_div: f64,
+    /// SGD momentum `mu` (0..1).
+    pub momentum: f64,
+    /// Coupled L2 weight decay.
+    pub weight_decay: f64,
+    /// Random crop (padding 2 for images up to 16 px, 4 above) and horizontal flip.
+    pub augment: bool,
+    /// Data: `synthetic[:KEY=VALUE,...]` or `cifar10:DIR` (see [`parse_data_spec`]).
+    pub data: String,
+    /// Seed of the synthetic data (unless the spec sets `seed=`).
+    pub data_seed: u64,
+    /// Seed of the weights, the shuffling and the augmentation.
+    pub seed: u64,
+    /// Storage dtype: `f16`, `bf16`, `f32`, `f64`.
+    pub dtype: String,
+    /// Device: `cpu`, `cuda[:N]`, `metal[:N]`.
+    pub device: String,
+    /// Gradient-angle probe every this many steps (0: never).
+    pub angle_every: usize,
+    /// Samples of each split used for the probe's train/test error (0: the whole split).
+    pub eval_samples: usize,
+    /// Batch size of evaluation.
+    pub eval_batch: usize,
+    /// Checkpoint every this many steps (0: at the end of every epoch; only with a run dir).
+    pub checkpoint_every: usize,
+}
+
+/// Default data of a training run: 3000 train and 1000 test 16x16 synthetic images.
+pub const DEFAULT_DATA: &str = "synthetic:train=3000,test=1000,size=16";
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            arch: Arch::Layerwise,
+            depth: 6,
+            width: 16,
+            slope: 0.2,
+            eps_i: 0.0,
+            init_scale: 0.5,
+            mode: Source::Stored,
+            epochs: 4,
+            batch: 64,
+            lr: 0.1,
+            warmup: 0.3,
+            lr_div: 10.0,
+            lr_final_div: 100.0,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            augment: false,
+            data: DEFAULT_DATA.into(),
+            data_seed: 0,
+            seed: 0,
+            dtype: "f32".into(),
+            device: "cpu".into(),
+            angle_every: 0,
+            eval_samples: 500,
+            eval_batch: 250,
+            checkpoint_every: 0,
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Read a TOML file holding a `TrainConfig` (unknown keys are errors naming the file).
+    pub fn from_toml_file(path: &Path) -> Result<TrainConfig> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))
+    }
+
+    /// Check every value (without loading the data); errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.epochs == 0 {
+            return bad("epochs must be >= 1".into());
+        }
+        if self.batch == 0 || self.eval_batch == 0 {
+            return bad(format!("batch and eval_batch must be >= 1 (got {} and {})", self.batch, self.eval_batch));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr must be finite and > 0 (got {})", self.lr));
+        }
+        if !(0.0..=1.0).contains(&self.warmup) {
+            return bad(format!("warmup must be in [0, 1] (got {})", self.warmup));
+        }
+        if !(self.lr_div >= 1.0 && self.lr_div.is_finite() && self.lr_final_div >= 1.0 && self.lr_final_div.is_finite()) {
+            return bad(format!("lr_div and lr_final_div must be finite and >= 1 (got {} and {})", self.lr_div, self.lr_final_div));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad(format!("momentum must be in [0, 1) (got {})", self.momentum));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!("weight_decay must be finite and >= 0 (got {})", self.weight_decay));
+        }
+        parse_dtype(&self.dtype)?;
+        parse_data_spec(&self.data, self.data_seed)?;
+        // The network with the default input geometry (the data's is checked when it is loaded).
+        self.net_config(16, 3, 10).validate()
+    }
+
+    /// The network of this run for images `input_size` pixels square with `in_channels`
+    /// channels and `classes` classes.
+    pub fn net_config(&self, input_size: usize, in_channels: usize, classes: usize) -> NetConfig {
+        let mut c = NetConfig::new(self.arch);
+        c.depth = self.depth;
+        c.width = self.width;
+        c.slope = self.slope;
+        c.eps_i = self.eps_i;
+        c.init_scale = self.init_scale;
+        c.input_size = input_size;
+        c.in_channels = in_channels;
+        c.classes = classes;
+        c.seed = self.seed;
+        c
+    }
+
+    /// The network of this run for `data`; errors when the images are not square.
+    pub fn net_config_for(&self, data: &DataSplit) -> Result<NetConfig> {
+        let (c, h, w) = data.train.image_dims();
+        if h != w || data.test.image_dims() != (c, h, w) {
+            return Err(Error::Config(format!("training needs square images of one size in both splits (train {c}x{h}x{w}, test {:?})", data.test.image_dims())));
+        }
+        let cfg = self.net_config(h, c, data.classes());
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The augmentation, if enabled: crop padding 2 for images up to 16 px, 4 above, and flips.
+    pub fn augmentation(&self, image_size: usize) -> Option<Augment> {
+        self.augment.then_some(Augment { crop_padding: if image_size <= 16 { 2 } else { 4 }, flip: true })
+    }
+
+    /// Load the data set of this run.
+    pub fn load_data(&self) -> Result<DataSplit> {
+        parse_data_spec(&self.data, self.data_seed)?.load()
+    }
+
+    /// The schedule for `total_steps` steps.
+    pub fn schedule(&self, total_steps: usize) -> OneCycle {
+        OneCycle { max_lr: self.lr, total_steps, warmup: self.warmup, lr_div: self.lr_div, lr_final_div: self.lr_final_div }
+    }
+}
+
+/// The one-cycle learning-rate schedule (per step).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct OneCycle {
+    /// Peak learning rate.
+    pub max_lr: f64,
+    /// Steps of the whole run.
+    pub total_steps: usize,
+    /// Fraction of the steps spent going up.
+    pub warmup: f64,
+    /// Start at `max_lr / lr_div`.
+    pub lr_div: f64,
+    /// End at `max_lr / lr_final_div`.
+    pub lr_final_div: f64,
+}
+
+impl OneCycle {
+    /// Learning rate of step `step` (0-based): `lr0 + (max - lr0) t / W` for `t < W` with
+    /// `W = round(warmup T)`, then linear from `max` at `t = W` to `max / lr_final_div` at
+    /// `t = T - 1`.
+    pub fn lr(&self, step: usize) -> f64 {
+        let total = self.total_steps.max(1);
+        let start = self.max_lr / self.lr_div;
+        let end = self.max_lr / self.lr_final_div;
+        let up = ((self.warmup * total as f64).round() as usize).min(total - 1);
+        let t = step.min(total - 1);
+        if t < up {
+            start + (self.max_lr - start) * t as f64 / up as f64
+        } else if total - 1 > up {
+            self.max_lr + (end - self.max_lr) * (t - up) as f64 / (total - 1 - up) as f64
+        } else {
+            self.max_lr
+        }
+    }
+}
+
+/// SGD with momentum and coupled L2 weight decay (see the module doc for the update).
+#[derive(Debug, Clone)]
+pub struct Sgd {
+    /// Momentum `mu`.
+    pub momentum: f64,
+    /// L2 weight decay.
+    pub weight_decay: f64,
+    /// Momentum buffers by parameter name (compute dtype).
+    pub buffers: HashMap<String, Tensor>,
+}
+
+impl Sgd {
+    /// An optimiser with empty buffers.
+    pub fn new(momentum: f64, weight_decay: f64) -> Self {
+        Sgd { momentum, weight_decay, buffers: HashMap::new() }
+    }
+
+    /// One update of every parameter in `params` with `grads` (same names) at learning rate `lr`.
+    pub fn step(&mut self, params: &[(String, Var)], grads: &HashMap<String, Tensor>, lr: f64) -> Result<()> {
+        for (name, var) in params {
+            let grad = grads.get(name).ok_or_else(|| Error::Config(format!("no gradient for parameter `{name}`")))?;
+            let dtype = var.dtype();
+            let cd = compute_dtype(dtype);
+            let weight = var.as_detached_tensor().to_dtype(cd)?;
+            let mut direction = grad.detach().to_dtype(cd)?;
+            if self.weight_decay > 0.0 {
+                direction = (direction + (&weight * self.weight_decay)?)?;
+            }
+            let velocity = match self.buffers.get(name) {
+                Some(v) if self.momentum > 0.0 => ((v * self.momentum)? + direction)?,
+                _ => direction,
+            };
+            let updated = (weight - (&velocity * lr)?)?;
+            var.set(&updated.to_dtype(dtype)?)?;
+            self.buffers.insert(name.clone(), velocity);
+        }
+        Ok(())
+    }
+}
+
+/// Mean loss and accuracy of one training epoch (train-mode batch statistics, the batches as
+/// trained on).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct EpochRecord {
+    /// Epoch (0-based).
+    pub epoch: usize,
+    /// Mean training loss.
+    pub train_loss: f64,
+    /// Training accuracy (fraction).
+    pub train_acc: f64,
+    /// Learning rate of the epoch's last step.
+    pub lr: f64,
+    /// Seconds since the start of the run (including earlier, resumed-from sessions).
+    pub seconds: f64,
+}
+
+/// Angle of one layer's gradients.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerAngle {
+    /// Layer name (parameter name up to the last `.`).
+    pub layer: String,
+    /// Angle between stored and reconstructed gradients, degrees.
+    #[serde(with = "float_text")]
+    pub angle_deg: f64,
+}
+
+/// One gradient-angle probe.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AngleRecord {
+    /// Updates applied before the probe.
+    pub step: usize,
+    /// Epoch of the probe (0-based).
+    pub epoch: usize,
+    /// Training mode of the run.
+    pub mode: Source,
+    /// Loss of the batch.
+    pub loss: f64,
+    /// Error (fraction) on the first `eval_samples` training images, eval mode.
+    pub train_err: f64,
+    /// Error (fraction) on the first `eval_samples` test images, eval mode.
+    pub test_err: f64,
+    /// Whole-network angle between stored and reconstructed gradients, degrees.
+    #[serde(with = "float_text")]
+    pub angle_deg: f64,
+    /// The lowest rebuilt top-level activation (lowest layer / block input).
+    pub lowest_layer: String,
+    /// Its reconstruction SNR (dB) against the stored activation.
+    #[serde(with = "float_text")]
+    pub lowest_snr_db: f64,
+    /// Per-layer angles.
+    pub per_layer: Vec<LayerAngle>,
+}
+
+/// Floats as text in JSON (`inf` and `nan` survive).
+mod float_text {
+    use crate::experiments::snr_sweep::{fmt_f_exact, parse_f};
+    use serde::{Deserialize, Deserializer, Serializer};
+    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&fmt_f_exact(*v))
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+        parse_f(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+/// What a training run produced.
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainOutcome {
+    /// Test accuracy (fraction), eval mode (running batch-norm statistics).
+    pub test_acc: f64,
+    /// Mean test loss, eval mode.
+    pub test_loss: f64,
+    /// Mean training loss of the last epoch.
+    pub train_loss: f64,
+    /// Training accuracy of the last epoch.
+    pub train_acc: f64,
+    /// Epochs completed.
+    pub epochs: usize,
+    /// Updates applied.
+    pub steps: usize,
+    /// Seconds of training and evaluation (summed over resumed sessions).
+    pub seconds: f64,
+    /// Primitive layers of the network.
+    pub layers: usize,
+    /// Per-epoch records.
+    pub history: Vec<EpochRecord>,
+    /// Gradient-angle probes.
+    pub angles: Vec<AngleRecord>,
+    /// True when the run stopped early at `stop_after` (checkpoint written, no evaluation).
+    pub stopped: bool,
+}
+
+/// How progress is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Progress {
+    /// Nothing.
+    Silent,
+    /// One line per epoch on stderr.
+    Lines,
+    /// An indicatif bar over the steps (and the epoch lines above it).
+    Bar,
+}
+
+/// How to run [`train`].
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    /// Directory of the checkpoints (none: no checkpoints).
+    pub run_dir: Option<PathBuf>,
+    /// Continue from the last checkpoint in `run_dir` (a fresh start when there is none).
+    pub resume: bool,
+    /// Stop after this many updates (global step), writing a checkpoint (for tests and time
+    /// limits).
+    pub stop_after: Option<usize>,
+    /// Progress display.
+    pub progress: Progress,
+    /// Prefix of progress lines.
+    pub label: String,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        TrainOptions { run_dir: None, resume: false, stop_after: None, progress: Progress::Silent, label: String::new() }
+    }
+}
+
+/// The shuffle (and augmentation) seed of `epoch`.
+fn epoch_seed(seed: u64, epoch: usize) -> u64 {
+    rng_for(seed, &format!("train/epoch{epoch}")).gen()
+}
+
+/// Accuracy (fraction) and mean cross-entropy of `net` on the first `limit` samples of `data`
+/// (0: all), eval mode, in batches of `batch`.
+pub fn evaluate(net: &Network, data: &Dataset, limit: usize, batch: usize) -> Result<(f64, f64)> {
+    let n = if limit == 0 { data.len() } else { limit.min(data.len()) };
+    if n == 0 {
+        return Err(Error::Config("evaluation on an empty data set".into()));
+    }
+    let (mut correct, mut loss_sum) = (0.0, 0.0);
+    let mut start = 0;
+    while start < n {
+        let len = batch.min(n - start);
+        let x = data.images.narrow(0, start, len)?.to_device(&net.device)?;
+        let y = data.labels.narrow(0, start, len)?.to_device(&net.device)?;
+        let logits = net.eval_logits(&x)?;
+        correct += count_correct(&logits, &y)?;
+        loss_sum += to_f64(&candle_nn::loss::cross_entropy(&logits.to_dtype(DType::F32)?, &y)?)? * len as f64;
+        start += len;
+    }
+    Ok((correct / n as f64, loss_sum / n as f64))
+}
+
+fn to_f64(t: &Tensor) -> Result<f64> {
+    Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
+}
+
+fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<f64> {
+    to_f64(&logits.argmax(1)?.eq(labels)?.to_dtype(DType::F64)?.sum_all()?)
+}
+
+/// Sum of squares of every gradient (f64); non-finite when any gradient is.
+fn grad_sq_norm(grads: &HashMap<String, Tensor>) -> Result<f64> {
+    let mut total = 0.0;
+    for g in grads.values() {
+        total += to_f64(&g.to_dtype(DType::F64)?.sqr()?.sum_all()?)?;
+    }
+    Ok(total)
+}
+
+/// Say where a network that produced a non-finite loss or gradient on `(x, labels)` broke:
+/// the lowest layer whose *stored* forward activation is non-finite (the forward itself
+/// overflowed), and from [`snr_trace`] the first rebuilt activation, top down, whose
+/// reconstruction SNR collapsed (non-finite, or below 0 dB), else the lowest-SNR one.
+pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> String {
+    let mut parts = Vec::new();
+    let trace_only = StepOptions { grads: false, trace: true, ..StepOptions::default() };
+    match net.step(x, labels, Source::Stored, trace_only) {
+        Ok(out) => {
+            let non_finite = |t: &Tensor| crate::util::count_non_finite(t).unwrap_or(0);
+            // The trace is top down: the last non-finite entry is the lowest one.
+            if let Some(e) = out.trace.iter().rev().find(|e| non_finite(&e.tensor) > 0) {
+                parts.push(format!("the forward pass itself overflowed: the stored input of layer `{}` holds {} non-finite value(s)", e.layer, non_finite(&e.tensor)));
+            } else if non_finite(&out.logits) > 0 {
+                parts.push("the forward pass overflowed in the head (non-finite logits)".to_string());
+            }
+        }
+        Err(e) => parts.push(format!("the stored forward failed: {e}")),
+    }
+    match snr_trace(net, None, x, labels, TraceOptions::default()) {
+        Ok(trace) => {
+            let collapsed = trace.points.iter().find(|p| p.snr_db.is_nan() || p.snr_db == f64::NEG_INFINITY || p.snr_db < 0.0);
+            let lowest = trace.points.iter().filter(|p| !p.snr_db.is_nan()).min_by(|a, b| a.snr_db.total_cmp(&b.snr_db));
+            match (collapsed, lowest) {
+                (Some(p), _) => parts.push(format!(
+                    "reconstruction SNR collapsed at layer `{}` ({} input, entry {} of {} top down): {} dB against the stored activation",
+                    p.layer,
+                    p.role.as_str(),
+                    p.index + 1,
+                    trace.points.len(),
+                    crate::experiments::snr_sweep::fmt_f(p.snr_db)
+                )),
+                (None, Some(p)) => parts.push(format!("reconstructions stay usable: lowest SNR {} dB at layer `{}` ({} input)", crate::experiments::snr_sweep::fmt_f(p.snr_db), p.layer, p.role.as_str())),
+                (None, None) => parts.push("no rebuilt activation to trace".to_string()),
+            }
+            if let Some(l) = trace.lowest() {
+                parts.push(format!("lowest-layer SNR {} dB (`{}`)", crate::experiments::snr_sweep::fmt_f(l.snr_db), l.layer));
+            }
+        }
+        Err(e) => parts.push(format!("the SNR trace failed: {e}")),
+    }
+    parts.join("; ")
+}
+
+/// The lowest rebuilt top-level activation of two traces of the same batch: its layer and
+/// its SNR (dB) with the stored trace as reference.
+fn lowest_snr(stored: &StepOutput, rebuilt: &StepOutput) -> Result<(String, f64)> {
+    let pos = stored.trace.iter().rposition(|e| e.role != Role::Hidden);
+    match pos {
+        Some(i) if i < rebuilt.trace.len() && rebuilt.trace[i].layer == stored.trace[i].layer => Ok((stored.trace[i].layer.clone(), Snr::of(&stored.trace[i].tensor, &rebuilt.trace[i].tensor)?.db())),
+        Some(_) => Err(Error::Config("stored and reconstructed traces do not line up".into())),
+        None => Ok(("none".into(), f64::INFINITY)),
+    }
+}
+
+const CHECKPOINT: &str = "checkpoint.json";
+
+/// The JSON of a checkpoint (the tensors are in the safetensors files it names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CheckpointMeta {
+    step: usize,
+    config: TrainConfig,
+    weights: String,
+    momentum: String,
+    epoch_loss_sum: f64,
+    epoch_correct: f64,
+    epoch_seen: usize,
+    seconds: f64,
+    history: Vec<EpochRecord>,
+    angles: Vec<AngleRecord>,
+}
+
+/// Training state carried across checkpoints.
+struct State {
+    step: usize,
+    epoch_loss_sum: f64,
+    epoch_correct: f64,
+    epoch_seen: usize,
+    history: Vec<EpochRecord>,
+    angles: Vec<AngleRecord>,
+}
+
+fn save_checkpoint(dir: &Path, net: &Network, sgd: &Sgd, cfg: &TrainConfig, st: &State, seconds: f64) -> Result<()> {
+    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+    let weights = format!("checkpoint-step{}.safetensors", st.step);
+    let momentum = format!("checkpoint-step{}.momentum.safetensors", st.step);
+    let tmp = |name: &str| dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let rename = |from: PathBuf, to: &str| std::fs::rename(&from, dir.join(to)).map_err(|e| Error::io(dir.join(to), e));
+    net.params.varmap.save(tmp(&weights))?;
+    rename(tmp(&weights), &weights)?;
+    candle_core::safetensors::save(&sgd.buffers, tmp(&momentum))?;
+    rename(tmp(&momentum), &momentum)?;
+    let meta = CheckpointMeta {
+        step: st.step,
+        config: cfg.clone(),
+        weights: weights.clone(),
+        momentum: momentum.clone(),
+        epoch_loss_sum: st.epoch_loss_sum,
+        epoch_correct: st.epoch_correct,
+        epoch_seen: st.epoch_seen,
+        seconds,
+        history: st.history.clone(),
+        angles: st.angles.clone(),
+    };
+    let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::Config(e.to_string()))?;
+    write_atomic(&dir.join(CHECKPOINT), text.as_bytes())?;
+    // Older checkpoints are no longer referenced.
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with("checkpoint-step") && name.ends_with(".safetensors") && name != weights && name != momentum {
+                let _ = std::fs::remove_file(entry.path());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Load the checkpoint in `dir` into `net` and `sgd`; `None` when there is none.
+fn load_checkpoint(dir: &Path, net: &Network, sgd: &mut Sgd, cfg: &TrainConfig) -> Result<Option<(State, f64)>> {
+    let path = dir.join(CHECKPOINT);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: not a training checkpoint: {e}", path.display())))?;
+    if meta.config != *cfg {
+        return Err(Error::Config(format!("{}: --resume with a different configuration than the checkpoint's; use another --out or drop --resume", path.display())));
+    }
+    let weights = dir.join(&meta.weights);
+    let mut varmap = net.params.varmap.clone();
+    varmap.load(&weights).map_err(|e| Error::Config(format!("{}: {e}", weights.display())))?;
+    let momentum = dir.join(&meta.momentum);
+    sgd.buffers = candle_core::safetensors::load(&momentum, &net.device).map_err(|e| Error::Config(format!("{}: {e}", momentum.display())))?;
+    let st = State { step: meta.step, epoch_loss_sum: meta.epoch_loss_sum, epoch_correct: meta.epoch_correct, epoch_seen: meta.epoch_seen, history: meta.history, angles: meta.angles };
+    Ok(Some((st, meta.seconds)))
+}
+
+/// Train `cfg` on `data` (see the module doc); returns the trained network and the outcome.
+/// Errors: [`Error::Diverged`] on a non-finite loss or gradient, configuration errors, I/O
+/// errors of the checkpoints.
+pub fn train(cfg: &TrainConfig, data: &DataSplit, opts: &TrainOptions) -> Result<(Network, TrainOutcome)> {
+    cfg.validate()?;
+    let device: Device = parse_device(&cfg.device)?;
+    let dtype = parse_dtype(&cfg.dtype)?;
+    let net = Network::build(&cfg.net_config_for(data)?, dtype, &device)?;
+    let params = net.named_params();
+    let steps_per_epoch = data.train.len() / cfg.batch;
+    if steps_per_epoch == 0 {
+        return Err(Error::Config(format!("batch {} is larger than the training set ({} samples)", cfg.batch, data.train.len())));
+    }
+    let total = steps_per_epoch * cfg.epochs;
+    let schedule = cfg.schedule(total);
+    let augment = cfg.augmentation(data.train.image_dims().1);
+    let mut sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
+    let mut st = State { step: 0, epoch_loss_sum: 0.0, epoch_correct: 0.0, epoch_seen: 0, history: Vec::new(), angles: Vec::new() };
+    let mut seconds_before = 0.0;
+    if let (true, Some(dir)) = (opts.resume, &opts.run_dir) {
+        if let Some((loaded, secs)) = load_checkpoint(dir, &net, &mut sgd, cfg)? {
+            st = loaded;
+            seconds_before = secs;
+            if opts.progress != Progress::Silent {
+                eprintln!("{}resumed from step {} of {total}", opts.label, st.step);
+            }
+        }
+    }
+    let start = Instant::now();
+    let elapsed = |start: &Instant| seconds_before + start.elapsed().as_secs_f64();
+    let bar = (opts.progress == Progress::Bar).then(|| {
+        let b = indicatif::ProgressBar::new(total as u64);
+        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {elapsed} elapsed, eta {eta}  {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_position(st.step as u64);
+        b
+    });
+    let log = |line: String| match &bar {
+        Some(b) => b.println(line),
+        None if opts.progress == Progress::Lines => eprintln!("{line}"),
+        None => {}
+    };
+    let other = match cfg.mode {
+        Source::Stored => Source::Reconstructed,
+        Source::Reconstructed => Source::Stored,
+    };
+    let mut stopped = false;
+    'epochs: for epoch in st.step / steps_per_epoch..cfg.epochs {
+        let done_in_epoch = st.step - epoch * steps_per_epoch;
+        let batches = data.train.batch_iter(cfg.batch, Some(epoch_seed(cfg.seed, epoch)), augment)?.skip(done_in_epoch);
+        for batch in batches {
+            let (x, y) = batch?;
+            let (x, y) = (x.to_device(&device)?, y.to_device(&device)?);
+            let probe = cfg.angle_every > 0 && (st.step % cfg.angle_every == 0 || st.step + 1 == total);
+            let out = net.step(&x, &y, cfg.mode, StepOptions { grads: true, trace: probe, ..StepOptions::default() })?;
+            if !out.loss.is_finite() || !grad_sq_norm(&out.grads)?.is_finite() {
+                let what = if out.loss.is_finite() { format!("finite loss {:.4} but non-finite gradients", out.loss) } else { format!("loss {}", out.loss) };
+                if let Some(b) = &bar {
+                    b.abandon();
+                }
+                return Err(Error::Diverged { step: st.step, diagnosis: format!("{what} ({} mode); {}", cfg.mode.as_str(), diagnose(&net, &x, &y)) });
+            }
+            if probe {
+                let second = net.step(&x, &y, other, StepOptions { grads: true, trace: true, ..StepOptions::default() })?;
+                let (stored, rebuilt) = if cfg.mode == Source::Stored { (&out, &second) } else { (&second, &out) };
+                let angle = grad_angle(&stored.grads, &rebuilt.grads)?;
+                let (lowest_layer, lowest_snr_db) = lowest_snr(stored, rebuilt)?;
+                let (train_acc, _) = evaluate(&net, &data.train, cfg.eval_samples, cfg.eval_batch)?;
+                let (test_acc, _) = evaluate(&net, &data.test, cfg.eval_samples, cfg.eval_batch)?;
+                st.angles.push(AngleRecord {
+                    step: st.step,
+                    epoch,
+                    mode: cfg.mode,
+                    loss: out.loss,
+                    train_err: 1.0 - train_acc,
+                    test_err: 1.0 - test_acc,
+                    angle_deg: angle.whole_deg,
+                    lowest_layer,
+                    lowest_snr_db,
+                    per_layer: angle.per_layer.into_iter().map(|(layer, angle_deg)| LayerAngle { layer, angle_deg }).collect(),
+                });
+            }
+            let lr = schedule.lr(st.step);
+            sgd.step(&params, &out.grads, lr)?;
+            st.step += 1;
+            st.epoch_loss_sum += out.loss * x.dim(0)? as f64;
+            st.epoch_correct += count_correct(&out.logits, &y)?;
+            st.epoch_seen += x.dim(0)?;
+            if let Some(b) = &bar {
+                b.set_position(st.step as u64);
+                b.set_message(format!("epoch {} loss {:.3} lr {lr:.4}", epoch + 1, out.loss));
+            }
+            let epoch_end = st.step % steps_per_epoch == 0;
+            if epoch_end {
+                let rec = EpochRecord { epoch, train_loss: st.epoch_loss_sum / st.epoch_seen as f64, train_acc: st.epoch_correct / st.epoch_seen as f64, lr, seconds: elapsed(&start) };
+                log(format!("{}epoch {}/{}: train loss {:.4}, train acc {:.1}%, lr {:.4}, {:.1} s", opts.label, epoch + 1, cfg.epochs, rec.train_loss, 100.0 * rec.train_acc, lr, rec.seconds));
+                st.history.push(rec);
+                st.epoch_loss_sum = 0.0;
+                st.epoch_correct = 0.0;
+                st.epoch_seen = 0;
+            }
+            let stop_now = opts.stop_after == Some(st.step);
+            if let Some(dir) = &opts.run_dir {
+                let due = if cfg.checkpoint_every == 0 { epoch_end } else { st.step % cfg.checkpoint_every == 0 };
+                if due || stop_now {
+                    save_checkpoint(dir, &net, &sgd, cfg, &st, elapsed(&start))?;
+                }
+            }
+            if stop_now && st.step < total {
+                stopped = true;
+                break 'epochs;
+            }
+        }
+    }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    let (test_acc, test_loss) = if stopped { (f64::NAN, f64::NAN) } else { evaluate(&net, &data.test, 0, cfg.eval_batch)? };
+    let last = st.history.last().cloned();
+    let outcome = TrainOutcome {
+        test_acc,
+        test_loss,
+        train_loss: last.as_ref().map_or(f64::NAN, |r| r.train_loss),
+        train_acc: last.as_ref().map_or(f64::NAN, |r| r.train_acc),
+        epochs: st.history.len(),
+        steps: st.step,
+        seconds: elapsed(&start),
+        layers: net.num_layers,
+        history: st.history,
+        angles: st.angles,
+        stopped,
+    };
+    Ok((net, outcome))
+}
