@@ -2,3 +2,4 @@
 
 pub mod snr_sweep;
 pub mod memory;
+pub mod training;

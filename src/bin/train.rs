@@ -1,0 +1,277 @@
+//! `train`: train a network with stored or reconstructed activations, or run the training
+//! experiments (accuracy sweeps, gradient angle through training).
+//! Thin: arguments -> checked config -> `revstab::train` / `revstab::experiments::training`.
+
+use anyhow::Context;
+use clap::{Args as ClapArgs, Parser, Subcommand};
+use revstab::experiments::training::{self as exp, AccuracyConfig, AnglesConfig, Experiment, SweepOptions};
+use revstab::nets::{Arch, Source};
+use revstab::train::{Progress, TrainConfig};
+use std::io::IsTerminal;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// Train reversible networks with stored or reconstructed activations and measure what
+/// reconstruction error does to training.
+///
+/// With no subcommand: one training run (flags below; defaults: layer-wise network, depth 6,
+/// width 16, slope 0.2, stored activations, 4 epochs of batch 64 on 3000 16x16 synthetic images,
+/// one-cycle SGD peaking at lr 0.1, momentum 0.9, weight decay 5e-4, f32 on the CPU).
+/// `--config FILE` runs the experiment the file names (`experiment = "accuracy"` or
+/// `"angles"`); the `accuracy` and `angles` subcommands run those experiments with their
+/// built-in defaults or a config.
+#[derive(Parser, Debug)]
+#[command(name = "train", version, args_conflicts_with_subcommands = true)]
+struct Args {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// TOML config of an experiment (`experiment = "accuracy"` or `"angles"`)
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    #[command(flatten)]
+    run: RunArgs,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+/// Flags of a single run (each overrides the default, or the `[train]` table of a config).
+#[derive(ClapArgs, Debug, Default)]
+struct RunArgs {
+    /// Architecture: layerwise, hybrid, revnet, irevnet, resnet [default: layerwise]
+    #[arg(long)]
+    arch: Option<Arch>,
+    /// Depth: units (layer-wise) or blocks (others) [default: 6]
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Channels after the stem [default: 16]
+    #[arg(long)]
+    width: Option<usize>,
+    /// Leaky-ReLU slope n > 0 [default: 0.2]
+    #[arg(long, allow_negative_numbers = true)]
+    slope: Option<f64>,
+    /// Activations for the backward: stored or reconstructed [default: stored]
+    #[arg(long)]
+    mode: Option<Source>,
+    /// Epochs [default: 4]
+    #[arg(long)]
+    epochs: Option<usize>,
+    /// Batch size [default: 64]
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Peak learning rate of the one-cycle schedule [default: 0.1]
+    #[arg(long, allow_negative_numbers = true)]
+    lr: Option<f64>,
+    /// SGD momentum [default: 0.9]
+    #[arg(long)]
+    momentum: Option<f64>,
+    /// L2 weight decay [default: 5e-4]
+    #[arg(long = "weight-decay")]
+    weight_decay: Option<f64>,
+    /// Data: synthetic, synthetic:KEY=VALUE,..., or cifar10:DIR [default: synthetic:train=3000,test=1000,size=16]
+    #[arg(long)]
+    data: Option<String>,
+    /// Random crop and horizontal flip of the training images
+    #[arg(long)]
+    augment: bool,
+    /// Gradient-angle probe every N steps (0 = off) [default: 0]
+    #[arg(long = "angle-every", value_name = "N")]
+    angle_every: Option<usize>,
+    /// Batch-norm eps_i [default: 0]
+    #[arg(long = "eps-i", allow_negative_numbers = true)]
+    eps_i: Option<f64>,
+    /// Convolution init scale relative to Kaiming normal [default: 0.5]
+    #[arg(long = "init-scale")]
+    init_scale: Option<f64>,
+    /// Checkpoint every N steps (0 = every epoch) [default: 0]
+    #[arg(long = "checkpoint-every", value_name = "N")]
+    checkpoint_every: Option<usize>,
+}
+
+/// Flags shared by runs and experiments.
+#[derive(ClapArgs, Debug, Default)]
+struct CommonArgs {
+    /// Output directory [default: results/train, results/accuracy or results/angles]
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Seed of weights, shuffling and augmentation (experiments: the list of seeds) [default: 0]
+    #[arg(long, alias = "seeds", value_delimiter = ',', value_name = "SEED[,SEED...]")]
+    seed: Option<Vec<u64>>,
+    /// Storage dtype: f16, bf16, f32, f64 [default: f32]
+    #[arg(long)]
+    dtype: Option<String>,
+    /// Device: cpu, cuda[:N], metal[:N] [default: cpu]
+    #[arg(long)]
+    device: Option<String>,
+    /// Continue from the last checkpoint (run) or skip finished points (experiments)
+    #[arg(long)]
+    resume: bool,
+    /// Threads (0 = all cores); experiments run this many points in parallel [default: 0]
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// No progress output
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Accuracy with and without reconstruction over depth and slope (Hascoet Fig. 12, 15)
+    Accuracy {
+        /// TOML config [default: built-in, as experiments/accuracy.toml]
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+    /// Gradient angle, loss and error through training (Gomez Fig. 4)
+    Angles {
+        /// TOML config [default: built-in, as experiments/revnet-fig4.toml]
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
+        #[command(flatten)]
+        common: CommonArgs,
+    },
+}
+
+/// Bad input (exit code 2) or a failure while running (exit code 1).
+enum Failure {
+    Input(anyhow::Error),
+    Run(anyhow::Error),
+}
+
+fn input<T, E: Into<anyhow::Error>>(r: Result<T, E>) -> Result<T, Failure> {
+    r.map_err(|e| Failure::Input(e.into()))
+}
+
+/// Errors of the library that are the user's input rather than a failure of the run.
+fn classify(e: revstab::Error) -> Failure {
+    use revstab::Error as E;
+    match e {
+        E::InvalidSlope { .. } | E::BadChannels { .. } | E::OddSpatial { .. } | E::Config(_) | E::Unknown { .. } | E::CorruptData { .. } | E::Io { .. } | E::Device { .. } | E::ShapeMismatch { .. } => Failure::Input(e.into()),
+        _ => Failure::Run(e.into()),
+    }
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    match run(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure::Input(e)) => {
+            eprintln!("train: error: {e:#}");
+            ExitCode::from(2)
+        }
+        Err(Failure::Run(e)) => {
+            eprintln!("train: error: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn progress(common: &CommonArgs) -> Progress {
+    if common.quiet {
+        Progress::Silent
+    } else if std::io::stderr().is_terminal() {
+        Progress::Bar
+    } else {
+        Progress::Lines
+    }
+}
+
+fn apply_common(train: &mut TrainConfig, common: &CommonArgs) {
+    if let Some(d) = &common.dtype {
+        train.dtype = d.clone();
+    }
+    if let Some(d) = &common.device {
+        train.device = d.clone();
+    }
+}
+
+fn run(args: Args) -> Result<(), Failure> {
+    let (experiment, common) = match args.command {
+        Some(Command::Accuracy { config, common }) => {
+            let cfg = match &config {
+                Some(p) => input(AccuracyConfig::from_toml_file(p))?,
+                None => AccuracyConfig::default(),
+            };
+            (Experiment::Accuracy(cfg), common)
+        }
+        Some(Command::Angles { config, common }) => {
+            let cfg = match &config {
+                Some(p) => input(AnglesConfig::from_toml_file(p))?,
+                None => AnglesConfig::default(),
+            };
+            (Experiment::Angles(cfg), common)
+        }
+        None => match &args.config {
+            Some(p) => (input(Experiment::from_toml_file(p))?, args.common),
+            None => return single_run(&args.run, &args.common),
+        },
+    };
+    run_experiment(experiment, &common)
+}
+
+fn pool(threads: usize) -> Result<rayon::ThreadPool, Failure> {
+    input(rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool"))
+}
+
+fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
+    let mut cfg = TrainConfig::default();
+    macro_rules! set {
+        ($($field:ident),*) => {$(
+            if let Some(v) = &a.$field {
+                cfg.$field = v.clone();
+            }
+        )*};
+    }
+    set!(arch, depth, width, slope, mode, epochs, batch, lr, momentum, weight_decay, data, angle_every, eps_i, init_scale, checkpoint_every);
+    cfg.augment |= a.augment;
+    apply_common(&mut cfg, common);
+    if let Some(seeds) = &common.seed {
+        match seeds.as_slice() {
+            [s] => cfg.seed = *s,
+            _ => return Err(Failure::Input(anyhow::anyhow!("a single run takes one --seed (got {})", seeds.len()))),
+        }
+    }
+    input(cfg.validate())?;
+    let out = common.out.clone().unwrap_or_else(|| PathBuf::from("results/train"));
+    input(exp::prepare_out(&out).with_context(|| format!("output directory {}", out.display())))?;
+    let opts = exp::SingleRunOptions { out: out.clone(), resume: common.resume, progress: progress(common) };
+    let outcome = pool(common.threads)?.install(|| exp::single_run(&cfg, &opts)).map_err(classify)?;
+    println!(
+        "{} depth {} slope {} {}: test acc {:.2}%, train loss {:.4}, train acc {:.2}% after {} epochs ({} steps) in {:.1} s; results in {}",
+        cfg.arch,
+        cfg.depth,
+        cfg.slope,
+        cfg.mode.as_str(),
+        100.0 * outcome.test_acc,
+        outcome.train_loss,
+        100.0 * outcome.train_acc,
+        outcome.epochs,
+        outcome.steps,
+        outcome.seconds,
+        out.display()
+    );
+    Ok(())
+}
+
+fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(), Failure> {
+    let train = match &mut experiment {
+        Experiment::Accuracy(c) => &mut c.train,
+        Experiment::Angles(c) => &mut c.train,
+    };
+    apply_common(train, common);
+    if let Some(seeds) = &common.seed {
+        match &mut experiment {
+            Experiment::Accuracy(c) => c.seeds = seeds.clone(),
+            Experiment::Angles(c) => c.seeds = seeds.clone(),
+        }
+    }
+    input(experiment.validate())?;
+    let out = common.out.clone().unwrap_or_else(|| PathBuf::from(format!("results/{}", experiment.name())));
+    input(exp::prepare_out(&out).with_context(|| format!("output directory {}", out.display())))?;
+    let opts = SweepOptions { out: out.clone(), resume: common.resume, threads: common.threads, progress: progress(common) };
+    let summary = experiment.run(&opts).map_err(classify)?;
+    println!("{summary}");
+    println!("results in {}", out.display());
+    Ok(())
+}
