@@ -149,6 +149,7 @@ impl SweepConfig {
         for d in &self.dtypes {
             parse_dtype(d)?;
         }
+        parse_device(&self.device)?;
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
             return Err(Error::Config(format!("noise_std must be >= 0 (got {})", self.noise_std)));
         }

@@ -1,0 +1,166 @@
+//! `snr-sweep` end to end: defaults on a reduced grid, resume after SIGKILL, shards + merge,
+//! the bounds check, and bad input (exit code 2, no files touched).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_snr-sweep"))
+}
+
+const REDUCED: &[&str] = &["--depths", "1,2,4", "--slopes", "0.2,0.5", "--quiet", "--no-figure"];
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run snr-sweep")
+}
+
+fn read(p: &Path) -> String {
+    std::fs::read_to_string(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+fn sweep_into(dir: &Path, extra: &[&str]) -> Output {
+    let mut args: Vec<&str> = REDUCED.to_vec();
+    let d = dir.to_str().unwrap();
+    args.extend(["--out", d]);
+    args.extend(extra);
+    let out = run(&args);
+    assert!(out.status.success(), "snr-sweep failed: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+#[test]
+fn defaults_run_end_to_end_on_a_reduced_grid() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("res");
+    let d = out.to_str().unwrap();
+    let o = run(&["--depths", "1,2", "--slopes", "0.2,0.5", "--out", d]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("layerwise (f32") && stdout.contains("hybrid (f32"), "summary table: {stdout}");
+    let summary = read(&out.join("summary.csv"));
+    let header = summary.lines().next().unwrap();
+    for col in ["arch", "depth", "slope", "eps_i", "dtype", "seed", "lowest_snr_db", "lowest_snr_db_f64"] {
+        assert!(header.split(',').any(|c| c == col), "summary.csv lacks {col}");
+    }
+    assert_eq!(summary.lines().count(), 1 + 2 * 2 * 2);
+    let trace = read(&out.join("snr_sweep.csv"));
+    let th = trace.lines().next().unwrap();
+    for col in ["arch", "depth", "slope", "eps_i", "dtype", "seed", "layer", "role", "snr_db", "snr_db_f64", "predicted_snr_db"] {
+        assert!(th.split(',').any(|c| c == col), "snr_sweep.csv lacks {col}");
+    }
+    assert!(trace.lines().count() > 20);
+    let run_json: serde_json::Value = serde_json::from_str(&read(&out.join("run.json"))).unwrap();
+    for key in ["config", "crate_version", "device", "wall_seconds"] {
+        assert!(run_json.get(key).is_some(), "run.json lacks {key}");
+    }
+    for ext in ["png", "svg"] {
+        let f = out.join(format!("snr_vs_depth.{ext}"));
+        assert!(std::fs::metadata(&f).map(|m| m.len() > 1000).unwrap_or(false), "{} missing", f.display());
+    }
+}
+
+fn tables(dir: &Path) -> (String, String) {
+    (read(&dir.join("snr_sweep.csv")), read(&dir.join("summary.csv")))
+}
+
+#[test]
+fn resume_after_sigkill_gives_the_files_of_an_uninterrupted_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = tmp.path().join("full");
+    sweep_into(&full, &[]);
+
+    let killed = tmp.path().join("killed");
+    let mut args: Vec<String> = REDUCED.iter().map(|s| s.to_string()).collect();
+    args.extend(["--out".into(), killed.to_str().unwrap().into(), "--threads".into(), "1".into()]);
+    let mut child = bin().args(&args).spawn().unwrap();
+    let points = killed.join("points");
+    let start = std::time::Instant::now();
+    loop {
+        let n = std::fs::read_dir(&points).map(|d| d.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count()).unwrap_or(0);
+        // manifest + at least two finished points
+        if n >= 3 || start.elapsed().as_secs() > 120 {
+            break;
+        }
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill(); // SIGKILL
+    let _ = child.wait();
+    sweep_into(&killed, &["--resume"]);
+    assert_eq!(tables(&killed), tables(&full));
+}
+
+#[test]
+fn two_shards_merged_equal_the_unsharded_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let full = tmp.path().join("full");
+    sweep_into(&full, &[]);
+    let (a, b, merged) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("merged"));
+    sweep_into(&a, &["--shard", "1/2"]);
+    sweep_into(&b, &["--shard", "2/2"]);
+    assert_ne!(tables(&a).1, tables(&full).1, "a shard is a strict subset");
+    let o = run(&["merge", "--out", merged.to_str().unwrap(), a.to_str().unwrap(), b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(tables(&merged), tables(&full));
+    // merging one shard alone is an error: points are missing
+    let o = run(&["merge", "--out", tmp.path().join("m2").to_str().unwrap(), a.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn a_tightened_bound_fails_the_check_with_the_table() {
+    let tmp = tempfile::tempdir().unwrap();
+    let bounds = std::fs::read_to_string("experiments/bounds.toml").unwrap();
+    // tighten the first bound far above anything f32 can reach
+    let tightened = bounds.replacen("min_lowest_snr_db = ", "min_lowest_snr_db = 400.0 # was ", 1);
+    let path = tmp.path().join("tight.toml");
+    std::fs::write(&path, tightened).unwrap();
+    let o = run(&["--check", path.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("1 reconstruction bound(s) regressed"), "{err}");
+    assert!(err.contains("REGRESSED") && err.contains("measured") && err.contains("margin"), "{err}");
+    assert!(err.contains("layerwise"), "{err}");
+}
+
+fn expect_bad_input(args: &[&str], out: &Path) {
+    let o = run(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {err}");
+    assert!(!err.contains("panicked"), "args {args:?}: {err}");
+    assert!(err.to_lowercase().contains("error"), "args {args:?}: {err}");
+    assert!(!out.exists(), "args {args:?}: {} was created", out.display());
+}
+
+#[test]
+fn bad_input_exits_2_without_touching_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out: PathBuf = tmp.path().join("never");
+    let o = out.to_str().unwrap();
+    expect_bad_input(&["--archs", "transformer", "--out", o], &out);
+    expect_bad_input(&["--slopes", "0", "--out", o], &out);
+    expect_bad_input(&["--slopes", "-0.1", "--out", o], &out);
+    expect_bad_input(&["--shard", "3/2", "--out", o], &out);
+    expect_bad_input(&["--shard", "x", "--out", o], &out);
+    expect_bad_input(&["--config", tmp.path().join("missing.toml").to_str().unwrap(), "--out", o], &out);
+    let empty = tmp.path().join("empty.toml");
+    std::fs::write(&empty, "depths = []\n").unwrap();
+    expect_bad_input(&["--config", empty.to_str().unwrap(), "--out", o], &out);
+    let malformed = tmp.path().join("malformed.toml");
+    std::fs::write(&malformed, "depths = \"deep\"\n").unwrap();
+    expect_bad_input(&["--config", malformed.to_str().unwrap(), "--out", o], &out);
+    let unknown = tmp.path().join("unknown.toml");
+    std::fs::write(&unknown, "depthz = [1]\n").unwrap();
+    expect_bad_input(&["--config", unknown.to_str().unwrap(), "--out", o], &out);
+    expect_bad_input(&["--dtypes", "f8", "--out", o], &out);
+    expect_bad_input(&["--device", "tpu", "--out", o], &out);
+    expect_bad_input(&["--widths", "6", "--archs", "hybrid", "--out", o], &out);
+    // unwritable output: a directory under a regular file
+    let file = tmp.path().join("file");
+    std::fs::write(&file, "x").unwrap();
+    let under = file.join("out");
+    expect_bad_input(&["--depths", "1", "--slopes", "0.2", "--out", under.to_str().unwrap()], &under);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
+}
