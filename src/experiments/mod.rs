@@ -3,3 +3,4 @@
 pub mod snr_sweep;
 pub mod memory;
 pub mod training;
+pub mod bench;

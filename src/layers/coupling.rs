@@ -12,6 +12,12 @@
 //! Backward (DESIGN.md 3): the block input comes from the tape (stored mode) or from the analytic
 //! inverse (reconstructed mode); then the gradient flows through G (input `y1`) and F (input
 //! `x2`); their hidden activations are rebuilt according to [`InnerRebuild`].
+//!
+//! [`BackwardMode::Algorithm1`] (Gomez et al., Algorithm 1) merges the two walks of the
+//! reconstructed backward: `G(y1)` is computed once, keeping its hidden inputs, and serves both
+//! the inverse (`x2 = y2 - G(y1)`) and the gradient through G; then likewise `F(x2)`. F and G
+//! thus run forward once in the backward instead of twice (inverse, then recomputation), with
+//! the same values (bitwise) as [`BackwardMode::PerLayer`] with [`InnerRebuild::Recompute`].
 
 use super::{split_channels, Back, BackCtx, Chain, Invertible, Layer, Param, ParamStore, Pass, Role, Tape};
 use crate::error::{Error, Result};
@@ -29,6 +35,24 @@ pub enum InnerRebuild {
     LayerwiseInverse,
 }
 
+/// How an [`AdditiveCoupling`] takes its step of the backward in reconstructed mode (stored
+/// mode and a known block input always use the per-layer walk).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum BackwardMode {
+    /// DESIGN.md 3: the block input from the analytic inverse (F and G run forward, nothing
+    /// kept), then the backward of G and F with their hidden activations rebuilt according to
+    /// their [`InnerRebuild`] (recomputed forward a second time, or layer-wise inverses).
+    #[default]
+    PerLayer,
+    /// Gomez et al., Algorithm 1: `G(y1)` is computed once, its hidden inputs kept; it gives
+    /// `x2 = y2 - G(y1)` and the gradient through G; then `F(x2)` likewise gives `x1` and the
+    /// gradient through F. Used in reconstructed mode when the block input is not known; the
+    /// hidden activations are always recomputed (the [`InnerRebuild`] of F and G is not used).
+    /// Stored mode is unaffected.
+    Algorithm1,
+}
+
 /// Additive coupling with arbitrary F and G.
 pub struct AdditiveCoupling {
     name: String,
@@ -36,6 +60,7 @@ pub struct AdditiveCoupling {
     f: Chain,
     g: Chain,
     role: Role,
+    mode: BackwardMode,
 }
 
 impl AdditiveCoupling {
@@ -46,7 +71,18 @@ impl AdditiveCoupling {
         if channels % 2 != 0 || channels == 0 {
             return Err(Error::BadChannels { layer: name.into(), expected: "an even, nonzero number of".into(), got: channels });
         }
-        Ok(AdditiveCoupling { name: name.into(), channels, f, g, role })
+        Ok(AdditiveCoupling { name: name.into(), channels, f, g, role, mode: BackwardMode::PerLayer })
+    }
+
+    /// The same coupling with backward `mode` (default [`BackwardMode::PerLayer`]).
+    pub fn with_backward(mut self, mode: BackwardMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// The backward mode.
+    pub fn backward_mode(&self) -> BackwardMode {
+        self.mode
     }
 
     /// The paper's invertible convolution: F and G are single 3x3 convolutions (no bias) on
@@ -96,6 +132,36 @@ impl AdditiveCoupling {
         let x1 = (&y1 - &f_out)?;
         Ok((Tensor::cat(&[&x1, &x2], 1)?, f_out, g_out))
     }
+
+    /// Reconstructed-mode backward of [`BackwardMode::Algorithm1`]: one forward of G (kept) for
+    /// both `x2` and the gradient through G, then one of F for `x1` and the gradient through F.
+    fn backward_algorithm1(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx) -> Result<Back> {
+        self.check(output)?;
+        let (y1, y2) = split_channels(output, &self.name)?;
+        let (gy1, gy2) = match grad_output {
+            Some(g) => {
+                let (a, b) = split_channels(g, &self.name)?;
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
+        let (g_out, g_inputs) = self.g.forward_keep(&y1, Pass::Replay, true)?;
+        let x2 = (&y2 - &g_out)?;
+        let back_g = self.g.backward_known(&g_out, gy2.as_ref(), ctx, g_inputs)?;
+        drop(g_out);
+        let gy1_total = match (gy1, back_g.grad) {
+            (Some(a), Some(b)) => Some((a + b)?),
+            _ => None,
+        };
+        let (f_out, f_inputs) = self.f.forward_keep(&x2, Pass::Replay, true)?;
+        let x1 = (&y1 - &f_out)?;
+        let back_f = self.f.backward_known(&f_out, gy1_total.as_ref(), ctx, f_inputs)?;
+        let grad = match (gy1_total, gy2, back_f.grad) {
+            (Some(gx1), Some(gy2), Some(gf)) => Some(Tensor::cat(&[&gx1, &(gy2 + gf)?], 1)?),
+            _ => None,
+        };
+        Ok(Back { input: Tensor::cat(&[&x1, &x2], 1)?, grad, rebuilt: true })
+    }
 }
 
 impl Layer for AdditiveCoupling {
@@ -134,6 +200,9 @@ impl Layer for AdditiveCoupling {
         Ok(Tensor::cat(&[&y1, &y2], 1)?)
     }
     fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+        if self.mode == BackwardMode::Algorithm1 && known_input.is_none() && !ctx.stored {
+            return self.backward_algorithm1(output, grad_output, ctx);
+        }
         let (input, rebuilt, f_out, g_out) = match known_input {
             Some(x) => (x, false, None, None),
             None if ctx.stored => (ctx.tape.pop(&self.name)?, false, None, None),

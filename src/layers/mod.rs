@@ -23,7 +23,7 @@ pub mod pooling;
 
 pub use batchnorm::{BatchNormConfig, InvBatchNorm};
 pub use conv::{Conv2d, Head, Relu};
-pub use coupling::{AdditiveCoupling, InnerRebuild, Residual};
+pub use coupling::{AdditiveCoupling, BackwardMode, InnerRebuild, Residual};
 pub use leaky_relu::InvLeakyReLU;
 pub use pooling::{BatchPool, ChannelPool, MaxPool2};
 
@@ -334,6 +334,25 @@ impl Layer for Chain {
         } else {
             None
         };
+        self.walk_down(output, grad_output, ctx, known_input, replayed)
+    }
+}
+
+impl Chain {
+    /// Backward through the chain when the input of every layer is already known (bottom to
+    /// top, `inputs[0]` is the chain's input), e.g. kept by a [`Chain::forward_keep`] that the
+    /// caller needed anyway: no layer pops, inverts or recomputes anything. Gradients and the
+    /// trace are those of [`Layer::backward`] in recompute mode with the same hidden inputs.
+    pub fn backward_known(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, inputs: Vec<Tensor>) -> Result<Back> {
+        if inputs.len() != self.layers.len() {
+            return Err(Error::Config(format!("{}: backward_known needs {} layer inputs, got {}", self.name, self.layers.len(), inputs.len())));
+        }
+        let x0 = inputs[0].clone();
+        self.walk_down(output, grad_output, ctx, Some(x0), Some(inputs))
+    }
+
+    /// The walk from the top layer down; `replayed` holds every layer's input when known.
+    fn walk_down(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>, replayed: Option<Vec<Tensor>>) -> Result<Back> {
         let mut out = output.clone();
         let mut grad = grad_output.cloned();
         let mut input_rebuilt = false;
@@ -377,6 +396,7 @@ pub struct ParamStore {
 impl ParamStore {
     /// An empty store.
     pub fn new(seed: u64, dtype: DType, device: &Device) -> Self {
+        crate::device::init_cpu_threads();
         ParamStore { varmap: VarMap::new(), seed, dtype, device: device.clone() }
     }
 

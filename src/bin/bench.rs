@@ -1,0 +1,106 @@
+//! `bench`: time of one training step (forward, backward, SGD) of a RevNet-style stack with
+//! stored activations, reconstructed activations (per-layer backward) and Gomez et al.'s
+//! Algorithm 1, with the peak live heap bytes of the step (issue 7).
+//!
+//! `cargo run --release --bin bench -- --depths 4,8,16 --steps 5 --threads 2 --out results/bench`
+
+use anyhow::Context;
+use clap::Parser;
+use revstab::experiments::bench::{format_table, run, to_csv, BenchConfig, BenchMode};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[global_allocator]
+static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;
+
+/// Median seconds per training step of a stack of reversible blocks (F = G = conv3x3, BN, ReLU,
+/// conv3x3) in three modes run interleaved: stored, reconstructed, algorithm1.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Depths (reversible blocks), comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "4,8,16")]
+    depths: Vec<usize>,
+    /// Timed steps per mode and depth (the median is reported).
+    #[arg(long, default_value_t = 5)]
+    steps: usize,
+    /// Untimed rounds before the timed ones.
+    #[arg(long, default_value_t = 1)]
+    warmup: usize,
+    /// Threads of candle's CPU kernels.
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Modes, comma-separated.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "stored,reconstructed,algorithm1")]
+    modes: Vec<BenchMode>,
+    /// Batch size.
+    #[arg(long, default_value_t = 32)]
+    batch: usize,
+    /// Input height = width.
+    #[arg(long, default_value_t = 32)]
+    size: usize,
+    /// Channels (two halves).
+    #[arg(long, default_value_t = 32)]
+    channels: usize,
+    /// Storage dtype: f16, bf16, f32, f64.
+    #[arg(long, default_value = "f32")]
+    dtype: String,
+    /// Seed of the weights, input and probe.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// Output directory (bench.csv, run.json).
+    #[arg(long, default_value = "results/bench")]
+    out: PathBuf,
+}
+
+fn run_main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let cfg = BenchConfig {
+        depths: args.depths,
+        modes: args.modes,
+        steps: args.steps,
+        warmup: args.warmup,
+        threads: Some(args.threads),
+        channels: args.channels,
+        batch: args.batch,
+        size: args.size,
+        dtype: args.dtype,
+        seed: args.seed,
+        ..BenchConfig::default()
+    };
+    cfg.validate().context("invalid configuration")?;
+    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    if !revstab::measure::alloc::is_installed() {
+        eprintln!("warning: counting allocator not active, peak bytes will read 0");
+    }
+    let started = std::time::Instant::now();
+    let rows = run(&cfg, |r| eprintln!("{:>13} D={:<3} median {:.4} s/step ({} steps)", r.mode.as_str(), r.depth, r.median_s, r.times_s.len()))?;
+    let total_s = started.elapsed().as_secs_f64();
+    print!("{}", format_table(&rows));
+    revstab::util::write_atomic(&args.out.join("bench.csv"), to_csv(&cfg, &rows).as_bytes())?;
+    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    let run_json = serde_json::json!({
+        "experiment": "bench",
+        "git_revision": revstab::util::git_revision(),
+        "config": cfg,
+        "candle_threads": candle_core::utils::get_num_threads(),
+        "available_parallelism": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "loadavg_at_end": load.trim(),
+        "total_s": total_s,
+        "rows": rows,
+        "notes": "modes interleaved step by step; median of the timed steps; peak_bytes = peak live heap bytes during a step above those live at its start (counting allocator); conv_gflops counts forward + dX + dW convolutions (3 forward-equivalents) per step",
+    });
+    revstab::util::write_atomic(&args.out.join("run.json"), serde_json::to_string_pretty(&run_json)?.as_bytes())?;
+    println!("wrote {} ({:.1} s)", args.out.display(), total_s);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    match run_main() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
