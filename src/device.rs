@@ -102,3 +102,31 @@ pub fn init_cpu_threads() {
         }
     });
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_unknown_names_are_errors() {
+        for name in ["f16", "bf16", "f32", "f64"] {
+            assert_eq!(dtype_name(parse_dtype(name).unwrap()), name);
+        }
+        assert!(matches!(parse_dtype("f8"), Err(Error::Unknown { .. })));
+        assert!(matches!(parse_device("cpu"), Ok(Device::Cpu)));
+        assert!(matches!(parse_device("tpu"), Err(Error::Unknown { .. })));
+        assert!(matches!(parse_device("cuda:x"), Err(Error::Unknown { .. })));
+    }
+
+    #[test]
+    fn a_backend_missing_from_the_build_is_a_clear_error() {
+        if !cfg!(feature = "cuda") {
+            let e = parse_device("cuda").unwrap_err().to_string();
+            assert!(e.contains("--features cuda"), "{e}");
+        }
+        if !cfg!(feature = "metal") {
+            let e = parse_device("metal").unwrap_err().to_string();
+            assert!(e.contains("--features metal"), "{e}");
+        }
+    }
+}

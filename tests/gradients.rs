@@ -89,3 +89,54 @@ fn finite_differences_agree_with_the_backward_in_f64() {
         }
     }
 }
+
+#[test]
+fn parameters_save_and_load_as_safetensors() {
+    let cfg = small(Arch::Hybrid);
+    let net = Network::build(&cfg, DType::F32, &Device::Cpu).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("weights.safetensors");
+    net.save(&path).unwrap();
+    let mut other_cfg = cfg.clone();
+    other_cfg.seed = 99; // different init, then overwritten by the load
+    let mut other = Network::build(&other_cfg, DType::F32, &Device::Cpu).unwrap();
+    other.load(&path).unwrap();
+    let (x, y) = batch(&cfg, 4, DType::F32);
+    let a = net.step(&x, &y, Source::Stored, StepOptions::default()).unwrap().loss;
+    let b = other.step(&x, &y, Source::Stored, StepOptions::default()).unwrap().loss;
+    assert_eq!(a, b);
+    assert!(other.load(&dir.path().join("missing.safetensors")).is_err());
+}
+
+#[test]
+fn reconstructed_mode_is_rejected_for_nothing_and_resnet_falls_back_to_stored() {
+    // ResNet has no inverse: its reconstructed mode stores everything, with identical gradients.
+    let cfg = small(Arch::Resnet);
+    let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
+    let (x, y) = batch(&cfg, 4, DType::F64);
+    let s = net.step(&x, &y, Source::Stored, GRADS).unwrap();
+    let r = net.step(&x, &y, Source::Reconstructed, GRADS).unwrap();
+    assert_eq!(s.tape_bytes, r.tape_bytes);
+    assert_eq!(grad_angle(&s.grads, &r.grads).unwrap().whole_deg, 0.0);
+}
+
+#[test]
+fn bad_network_configs_and_inputs_are_errors() {
+    use revstab::error::Error;
+    let mut c = small(Arch::Layerwise);
+    c.slope = 0.0;
+    assert!(matches!(Network::build(&c, DType::F32, &Device::Cpu), Err(Error::InvalidSlope { .. })));
+    let mut c = small(Arch::Layerwise);
+    c.width = 7;
+    assert!(matches!(Network::build(&c, DType::F32, &Device::Cpu), Err(Error::BadChannels { .. })));
+    let mut c = small(Arch::Layerwise);
+    c.input_size = 12; // 3 poolings need a multiple of 8
+    assert!(matches!(Network::build(&c, DType::F32, &Device::Cpu), Err(Error::OddSpatial { .. })));
+    let c = small(Arch::Layerwise);
+    let net = Network::build(&c, DType::F32, &Device::Cpu).unwrap();
+    let (x, y) = batch(&c, 2, DType::F32);
+    let nan = (x.clone() * f64::NAN).unwrap();
+    assert!(matches!(net.step(&nan, &y, Source::Stored, GRADS), Err(Error::NonFinite { .. })));
+    let wrong = Tensor::zeros((2, 3, 4, 4), DType::F32, &Device::Cpu).unwrap();
+    assert!(matches!(net.step(&wrong, &y, Source::Stored, GRADS), Err(Error::ShapeMismatch { .. })));
+}

@@ -461,3 +461,18 @@ impl Network {
         self.chain.params().len()
     }
 }
+
+impl Network {
+    /// Save the parameters as safetensors (candle `VarMap::save`).
+    pub fn save(&self, path: &std::path::Path) -> Result<()> {
+        self.params.varmap.save(path).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+    }
+
+    /// Load parameters saved by [`Network::save`] from a network of the same config.
+    pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
+        if !path.exists() {
+            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+        }
+        self.params.varmap.load(path).map_err(|e| Error::CorruptData { path: path.display().to_string(), offset: 0, reason: e.to_string() })
+    }
+}
