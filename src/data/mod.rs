@@ -200,7 +200,7 @@ impl Default for Augment {
 }
 
 impl Augment {
-    /// Augment a batch of images `(B, C, H, W)` f32 in place, drawing from `rng`: for each
+    /// The augmented copy of a batch of images `(B, C, H, W)`, drawing from `rng`: for each
     /// image, the crop offsets `(dy, dx)` in `0..=2 * crop_padding` and then the flip.
     pub fn apply(&self, images: &Tensor, rng: &mut impl Rng) -> Result<Tensor> {
         let (b, c, h, w) = images.dims4()?;
@@ -496,5 +496,50 @@ pub fn parse_data_spec(spec: &str, seed: u64) -> Result<DataSource> {
             got: spec.to_string(),
             expected: SPEC_FORMS.into(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_stats_normalise_and_invert() {
+        let data: Vec<f32> = (0..2 * 3 * 4).map(|v| (v * v % 7) as f32).collect();
+        let x = Tensor::from_vec(data.clone(), (2, 3, 2, 2), &Device::Cpu).unwrap();
+        let stats = ChannelStats::of(&x).unwrap();
+        let z = stats.normalize(&x).unwrap();
+        let zs = ChannelStats::of(&z).unwrap();
+        for c in 0..3 {
+            assert!(
+                zs.mean[c].abs() < 1e-6 && (zs.std[c] - 1.0).abs() < 1e-5,
+                "{zs:?}"
+            );
+        }
+        let mut inplace = data.clone();
+        stats.apply_slice(&mut inplace, 4);
+        let zv = z.flatten_all().unwrap().to_vec1::<f32>().unwrap();
+        assert!(inplace.iter().zip(&zv).all(|(a, b)| (a - b).abs() < 1e-5));
+        let back = stats
+            .denormalize(&z)
+            .unwrap()
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap();
+        assert!(back.iter().zip(&data).all(|(a, b)| (a - b).abs() < 1e-5));
+    }
+
+    #[test]
+    fn constant_channels_do_not_divide_by_zero() {
+        let x = Tensor::ones((3, 3, 2, 2), DType::F32, &Device::Cpu).unwrap();
+        let z = ChannelStats::of(&x).unwrap().normalize(&x).unwrap();
+        assert!(z
+            .flatten_all()
+            .unwrap()
+            .to_vec1::<f32>()
+            .unwrap()
+            .iter()
+            .all(|v| *v == 0.0));
     }
 }

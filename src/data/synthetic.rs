@@ -1,20 +1,26 @@
 //! The built-in synthetic image-classification set.
 //!
 //! Each image is a coloured random texture. The class is a pair `(orientation o, bit b)`:
-//! `label = 2 o + b`, with `K = ceil(classes / 2)` orientations evenly spread over 180 degrees.
-//! The bit is an XOR of two texture attributes: the texture's spatial frequency `f` (period
-//! 8 px or 4 px) is drawn at random, and its colour axis is `k = f XOR b` (one of two axes that
-//! share the same luminance part but differ in chroma). So frequency alone and colour axis
-//! alone say nothing about `b`; only the conjunction does.
+//! `label = 2 o + b`, with `K = ceil(classes / 2)` orientations evenly spread over 180 degrees
+//! (36 degrees apart for the default 10 classes). The bit is an XOR of two texture attributes:
+//! the texture's spatial frequency `f` (period 7 px or 4 px) is drawn at random, and its
+//! colour axis is `k = f XOR b` (one of two unit colour directions with the same luminance
+//! part and orthogonal chroma parts, red-green or blue-yellow). So frequency alone and colour
+//! axis alone say nothing about `b`; only their conjunction does.
 //!
-//! The texture is a sum of three plane waves near the class orientation and frequency, each
-//! with a uniformly random phase, under a Gaussian envelope at a random position and scale.
-//! Random phase makes every pixel's class-conditional mean the same for all classes, so a
-//! linear classifier on raw pixels (or a nearest-class-mean one, or one on the mean colour) is
-//! at chance in expectation; the information is in second-order structure (oriented,
-//! colour-opponent band energy), which a convolution followed by a nonlinearity and pooling
-//! extracts. Nuisances: random contrast, background colour, a luminance gradient and additive
-//! Gaussian pixel noise.
+//! The class texture is a sum of three plane waves near the class orientation and frequency,
+//! each with a uniformly random phase, under a Gaussian envelope at a random position and
+//! scale (the texture fades to 15% outside it). Uniform random phases make every pixel's
+//! class-conditional mean the same for all classes, so a linear classifier on raw pixels (or a
+//! nearest-class-mean one, or one on the mean colour) is at chance in expectation; the
+//! information is in second-order structure (oriented, colour-dependent band energy), which
+//! convolutions followed by nonlinearities and pooling extract. Nuisances, all independent of
+//! the class: a grey (luminance-only) distractor texture of random orientation and a period
+//! between the two class periods, random contrast, background colour, a luminance gradient and
+//! additive Gaussian pixel noise.
+//!
+//! Generation is sequential on one ChaCha8 stream per split (`data/synthetic/train`,
+//! `data/synthetic/test` of the seed), hence bit-for-bit reproducible.
 
 use super::{ChannelStats, DataSplit, Dataset};
 use crate::error::{Error, Result};
@@ -58,7 +64,7 @@ pub struct SyntheticConfig {
     /// Image height and width in pixels, 8..=256 (default 32).
     pub size: usize,
     /// Std of the additive Gaussian pixel noise, relative to the texture's rms amplitude
-    /// (default 0.5). Finite, `>= 0`.
+    /// (default 0.8). Finite, `>= 0`.
     pub noise: f64,
     /// Texture gain drawn from `U(1 - j, 1 + j)` per image (default 0.4), `0 <= j < 1`.
     pub contrast_jitter: f64,
@@ -272,5 +278,44 @@ fn render(
             let noise: f64 = rng.sample(StandardNormal);
             *v = (base + a * t + d + cfg.noise * noise) as f32;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn colour_axes_are_unit_with_equal_luminance() {
+        let axes = colour_axes();
+        for a in axes {
+            assert!((a.iter().map(|v| v * v).sum::<f64>() - 1.0).abs() < 1e-12);
+            assert!((a.iter().sum::<f64>() / 3f64.sqrt() - LUMA).abs() < 1e-12);
+        }
+        let dot: f64 = axes[0].iter().zip(&axes[1]).map(|(a, b)| a * b).sum();
+        assert!(
+            (dot - LUMA * LUMA).abs() < 1e-12,
+            "chroma parts are orthogonal"
+        );
+    }
+
+    #[test]
+    fn waves_have_the_requested_rms_and_zero_mean() {
+        let s = 32;
+        let mut rng = rng_for(1, "test");
+        let mut t = vec![0.0; s * s];
+        let (mut sq, mut sum, reps) = (0.0, 0.0, 200);
+        for _ in 0..reps {
+            waves(&mut t, s, 2.0, 0.3, PERIODS[1], &mut rng);
+            sq += t.iter().map(|v| v * v).sum::<f64>();
+            sum += t[5 * s + 7];
+        }
+        let rms = (sq / (reps * s * s) as f64).sqrt();
+        assert!((rms - 2.0).abs() < 0.2, "rms {rms}");
+        assert!(
+            (sum / reps as f64).abs() < 0.4,
+            "pixel mean {}",
+            sum / reps as f64
+        );
     }
 }
