@@ -467,7 +467,7 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     let manifest = serde_json::to_string_pretty(&Manifest { config: cfg.clone() }).map_err(|e| Error::Config(e.to_string()))?;
     write_atomic(&manifest_path, manifest.as_bytes())?;
 
-    let grid: Vec<Point> = cfg.grid().into_iter().filter(|p| opts.shard.map_or(true, |s| s.owns(p.index))).collect();
+    let grid: Vec<Point> = cfg.grid().into_iter().filter(|p| opts.shard.is_none_or(|s| s.owns(p.index))).collect();
     let todo: Vec<Point> = grid.iter().filter(|p| !done.iter().any(|d| d.point == **p)).cloned().collect();
     let skipped = grid.len() - todo.len();
     let bar = if opts.progress_bar {
