@@ -36,7 +36,7 @@ use crate::layers::Role;
 use crate::measure::grad_angle::grad_angle;
 use crate::measure::snr::Snr;
 use crate::measure::trace::{snr_trace, TraceOptions};
-use crate::nets::{Arch, NetConfig, Network, Source, StepOptions, StepOutput};
+use crate::nets::{Arch, NetConfig, Network, PoolKind, Source, StepOptions, StepOutput};
 use crate::util::{rng_for, write_atomic};
 use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
@@ -62,6 +62,9 @@ pub struct TrainConfig {
     pub eps_i: f64,
     /// Convolution init scale relative to Kaiming normal.
     pub init_scale: f64,
+    /// Downsampling between stages (`c` channel pooling, `b` batch pooling, `max`); empty: the
+    /// architecture's default (`[c, c, b]` layer-wise and hybrid).
+    pub pools: Vec<PoolKind>,
     /// Where the backward takes activations from.
     pub mode: Source,
     /// Epochs (full passes over the training set; the last partial batch is dropped).
@@ -114,6 +117,7 @@ impl Default for TrainConfig {
             slope: 0.2,
             eps_i: 0.0,
             init_scale: 0.5,
+            pools: Vec::new(),
             mode: Source::Stored,
             epochs: 4,
             batch: 64,
@@ -183,6 +187,9 @@ impl TrainConfig {
         c.slope = self.slope;
         c.eps_i = self.eps_i;
         c.init_scale = self.init_scale;
+        if !self.pools.is_empty() {
+            c.pools = self.pools.clone();
+        }
         c.input_size = input_size;
         c.in_channels = in_channels;
         c.classes = classes;

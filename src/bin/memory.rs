@@ -47,8 +47,10 @@ fn run() -> anyhow::Result<()> {
     let args = Args::parse();
     let mut cfg = match &args.config {
         Some(path) => {
-            let text = std::fs::read_to_string(path).with_context(|| format!("cannot read config {}", path.display()))?;
-            let mut c: MemoryConfig = serde_json::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read config {}", path.display()))?;
+            let mut c: MemoryConfig = serde_json::from_str(&text)
+                .with_context(|| format!("invalid config {}", path.display()))?;
             c.quick |= args.quick;
             c
         }
@@ -68,7 +70,8 @@ fn run() -> anyhow::Result<()> {
         cfg.threads = args.threads;
     }
     cfg.validate().context("invalid configuration")?;
-    check_writable(&args.out).with_context(|| format!("cannot write to output directory {}", args.out.display()))?;
+    check_writable(&args.out)
+        .with_context(|| format!("cannot write to output directory {}", args.out.display()))?;
     let silent = args.silent;
     let results = run_with(&cfg, |p| {
         if !silent {
@@ -87,8 +90,15 @@ fn run() -> anyhow::Result<()> {
         }
     })?;
     println!("{}", results.markdown());
-    results.write_all(&args.out).with_context(|| format!("cannot write results to {}", args.out.display()))?;
-    println!("wrote {} ({} points, {:.1} s)", args.out.display(), results.timings.points, results.timings.total_s);
+    results
+        .write_all(&args.out)
+        .with_context(|| format!("cannot write results to {}", args.out.display()))?;
+    println!(
+        "wrote {} ({} points, {:.1} s)",
+        args.out.display(),
+        results.timings.points,
+        results.timings.total_s
+    );
     Ok(())
 }
 

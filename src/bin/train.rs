@@ -5,7 +5,7 @@
 use anyhow::Context;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use revstab::experiments::training::{self as exp, AccuracyConfig, AnglesConfig, Experiment, SweepOptions};
-use revstab::nets::{Arch, Source};
+use revstab::nets::{Arch, PoolKind, Source};
 use revstab::train::{Progress, TrainConfig};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -82,6 +82,9 @@ struct RunArgs {
     /// Convolution init scale relative to Kaiming normal [default: 0.5]
     #[arg(long = "init-scale")]
     init_scale: Option<f64>,
+    /// Downsampling between stages, e.g. c,c,b (c = channel pooling, b = batch pooling, max) [default: the architecture's]
+    #[arg(long, value_delimiter = ',', value_parser = parse_pool, value_name = "LIST")]
+    pools: Option<Vec<PoolKind>>,
     /// Checkpoint every N steps (0 = every epoch) [default: 0]
     #[arg(long = "checkpoint-every", value_name = "N")]
     checkpoint_every: Option<usize>,
@@ -149,6 +152,15 @@ fn classify(e: revstab::Error) -> Failure {
     match e {
         E::InvalidSlope { .. } | E::BadChannels { .. } | E::OddSpatial { .. } | E::Config(_) | E::Unknown { .. } | E::CorruptData { .. } | E::Io { .. } | E::Device { .. } | E::ShapeMismatch { .. } => Failure::Input(e.into()),
         _ => Failure::Run(e.into()),
+    }
+}
+
+fn parse_pool(s: &str) -> Result<PoolKind, String> {
+    match s.trim() {
+        "c" => Ok(PoolKind::Channel),
+        "b" => Ok(PoolKind::Batch),
+        "max" => Ok(PoolKind::Max),
+        other => Err(format!("unknown pooling `{other}` (expected c, b or max)")),
     }
 }
 
@@ -223,7 +235,7 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
             }
         )*};
     }
-    set!(arch, depth, width, slope, mode, epochs, batch, lr, momentum, weight_decay, data, angle_every, eps_i, init_scale, checkpoint_every);
+    set!(arch, depth, width, slope, mode, epochs, batch, lr, momentum, weight_decay, data, angle_every, eps_i, init_scale, pools, checkpoint_every);
     cfg.augment |= a.augment;
     apply_common(&mut cfg, common);
     if let Some(seeds) = &common.seed {

@@ -4,3 +4,4 @@ pub mod snr_sweep;
 pub mod memory;
 pub mod training;
 pub mod bench;
+pub mod figures;

@@ -17,10 +17,18 @@
 //!
 //! Eval mode uses running statistics (momentum 0.1, unbiased running variance, as PyTorch).
 //!
+//! Speed: for `f32`/`f64` CPU tensors, untracked passes ([`Pass::Record`], [`Pass::Replay`],
+//! [`Pass::Eval`]) and the inverse use the fused kernels of [`super::kernels`] (per-channel
+//! statistics accumulated in f64, one pass for the affine map, same order of operations), and
+//! the backward step uses the closed form
+//! `dx = (g~ / s) (dy - mean(dy) - x^ mean(dy x^))`, `dg~ = sum(dy x^)`, `dbeta = sum(dy)` with
+//! the batch statistics of the layer's input (what autograd of the training forward gives);
+//! tracked passes use candle's ops.
+//!
 //! # Shapes
 //! `x`, `y`: `(N, C, H, W)`; `gamma`, `beta`: `(C,)`.
 
-use super::{check_nchw, Invertible, Layer, Param, ParamStore, Pass};
+use super::{check_nchw, kernels, vjp, Back, BackCtx, Invertible, Layer, Param, ParamStore, Pass};
 use crate::device::compute_dtype;
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
@@ -123,6 +131,44 @@ impl InvBatchNorm {
         Ok(())
     }
 
+    /// `g~` per channel and `d g~ / d gamma` (the sign of `gamma + eps_i`, +1 at 0 as candle's
+    /// `abs`; 1 without the reparameterisation), in f64.
+    fn scale_f64(&self) -> Result<(Vec<f64>, Vec<f64>)> {
+        let gamma = crate::util::to_f64_vec(self.gamma.var.as_tensor())?;
+        if self.config.reparam {
+            Ok(gamma.iter().map(|g| (g + self.config.eps_i).abs()).zip(gamma.iter().map(|g| if g + self.config.eps_i >= 0.0 { 1.0 } else { -1.0 })).unzip())
+        } else {
+            Ok((gamma.clone(), vec![1.0; gamma.len()]))
+        }
+    }
+
+    /// Forward of an untracked pass with the kernels.
+    fn forward_fast(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        let cd = compute_dtype(x.dtype());
+        let (mean, var) = match pass {
+            Pass::Replay | Pass::Eval => {
+                let guard = if pass == Pass::Replay { self.recorded.lock() } else { self.running.lock() };
+                let stats = guard.expect("poisoned").clone().ok_or_else(|| Error::Config(format!("{}: {} before any training forward", self.name, if pass == Pass::Replay { "replay" } else { "eval (no running statistics)" })))?;
+                (crate::util::to_f64_vec(&stats.mean)?, crate::util::to_f64_vec(&stats.var)?)
+            }
+            _ => {
+                let (mean, var) = kernels::channel_stats(x)?;
+                let shape = (1, self.channels, 1, 1);
+                let stats = Stats { mean: Tensor::from_slice(&mean, shape, x.device())?.to_dtype(cd)?, var: Tensor::from_slice(&var, shape, x.device())?.to_dtype(cd)? };
+                let (n, _, h, w) = x.dims4()?;
+                self.update_running(&stats, n * h * w)?;
+                // What the inverse and replays use: the statistics rounded to the compute dtype.
+                let rounded = (crate::util::to_f64_vec(&stats.mean)?, crate::util::to_f64_vec(&stats.var)?);
+                *self.recorded.lock().expect("poisoned") = Some(stats);
+                rounded
+            }
+        };
+        let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
+        let scale = crate::util::to_f64_vec(&self.scale(pass, cd)?)?;
+        let beta = crate::util::to_f64_vec(self.beta.var.as_tensor())?;
+        kernels::channel_affine(x, &mean, &s, &scale, &beta)
+    }
+
     fn batch_stats(x: &Tensor) -> Result<Stats> {
         let mean = x.mean_keepdim((0, 2, 3))?;
         let var = x.broadcast_sub(&mean)?.sqr()?.mean_keepdim((0, 2, 3))?;
@@ -151,6 +197,9 @@ impl Layer for InvBatchNorm {
 
     fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         self.check_input(x)?;
+        if !pass.tracks_params() && !x.track_op() && kernels::supported(x) {
+            return self.forward_fast(x, pass);
+        }
         let dtype = x.dtype();
         let cd = compute_dtype(dtype);
         let xc = x.to_dtype(cd)?;
@@ -192,6 +241,12 @@ impl Layer for InvBatchNorm {
             let gamma = crate::util::to_f64_vec(self.gamma.var.as_tensor())?[channel];
             return Err(Error::ZeroScale { layer: self.name.clone(), channel, gamma, eps_i: self.config.eps_i });
         }
+        if kernels::supported(y) && !y.track_op() {
+            let var = crate::util::to_f64_vec(&stats.var)?;
+            let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
+            let beta = crate::util::to_f64_vec(self.beta.var.as_tensor())?;
+            return kernels::channel_affine(y, &beta, &gv, &s, &crate::util::to_f64_vec(&stats.mean)?);
+        }
         let s = (stats.var + self.config.eps)?.sqrt()?;
         let beta = self.beta.tensor(Pass::Record).to_dtype(cd)?.reshape((1, self.channels, 1, 1))?;
         let x = y.to_dtype(cd)?.broadcast_sub(&beta)?.broadcast_div(&g)?.broadcast_mul(&s)?.broadcast_add(&stats.mean)?;
@@ -200,6 +255,34 @@ impl Layer for InvBatchNorm {
 
     fn params(&self) -> Vec<Param> {
         vec![self.gamma.clone(), self.beta.clone()]
+    }
+
+    /// Input from the caller, the tape (stored mode) or the inverse; gradients in closed form
+    /// (see the module documentation) where the kernels apply, else by [`vjp`].
+    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+        let (input, rebuilt) = match known_input {
+            Some(x) => (x, false),
+            None if ctx.stored => (ctx.tape.pop(&self.name)?, false),
+            None => (Layer::inverse(self, output)?, true),
+        };
+        let grad = match grad_output {
+            Some(g) if kernels::supported(&input) && g.dtype() == input.dtype() && !input.track_op() => {
+                let (mean, var) = kernels::channel_stats(&input)?;
+                let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
+                let (scale, dscale) = self.scale_f64()?;
+                let r = kernels::batch_norm_backward(&input, g, &mean, &s, &scale)?;
+                if let Some(grads) = ctx.grads.as_mut() {
+                    let dgamma: Vec<f64> = r.dscale.iter().zip(&dscale).map(|(a, b)| a * b).collect();
+                    let pdtype = self.gamma.var.dtype();
+                    grads.insert(self.gamma.name.clone(), Tensor::from_vec(dgamma, self.channels, input.device())?.to_dtype(pdtype)?);
+                    grads.insert(self.beta.name.clone(), Tensor::from_vec(r.dshift, self.channels, input.device())?.to_dtype(self.beta.var.dtype())?);
+                }
+                Some(r.dx)
+            }
+            Some(g) => Some(vjp(self, &input, g, ctx)?),
+            None => None,
+        };
+        Ok(Back { input, grad, rebuilt })
     }
 }
 

@@ -1,7 +1,15 @@
 //! Non-invertible building blocks: 2-D convolution, ReLU and the classification head. Their
 //! inputs are stored by the backward in both modes.
+//!
+//! [`Conv2d`] and [`Relu`] take their backward step without autograd: the convolution's input
+//! gradient is the same convolution of the output gradient with the flipped, transposed weights
+//! and its weight gradient a correlation of input and output gradient (both with the kernels of
+//! [`super::kernels`] for `f32`/`f64` CPU tensors, stride 1, kernel 1, 3 or 5); the ReLU's is
+//! the gradient masked by `x > 0`. Other cases use the generic [`super::vjp`]. The forward of
+//! an untracked pass ([`Pass::Record`], [`Pass::Replay`], [`Pass::Eval`]) uses the same kernels;
+//! tracked passes use candle's ops (whole-network autograd stays the reference).
 
-use super::{check_nchw, Layer, Param, ParamStore, Pass};
+use super::{check_nchw, kernels, vjp, Back, BackCtx, Layer, Param, ParamStore, Pass};
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
 
@@ -49,7 +57,9 @@ impl Layer for Conv2d {
         }
         let dtype = x.dtype();
         let w = self.weight.tensor(pass);
-        let y = if dtype == DType::BF16 {
+        let y = if !pass.tracks_params() && !x.track_op() && kernels::conv_supported(x, &w, self.stride) {
+            kernels::conv2d_same(x, &w)?
+        } else if dtype == DType::BF16 {
             x.to_dtype(DType::F32)?.conv2d(&w.to_dtype(DType::F32)?, self.kernel / 2, self.stride, 1, 1)?
         } else {
             x.conv2d(&w, self.kernel / 2, self.stride, 1, 1)?
@@ -72,6 +82,31 @@ impl Layer for Conv2d {
         p.extend(self.bias.clone());
         p
     }
+    /// Input from the caller or the tape (never rebuilt); gradients `dx = conv(g, w')` with
+    /// `w'[i, o] = w[o, i]` flipped in space, `dw[o, i, a, b] = sum g[o] x[i]` shifted by
+    /// `(a, b)`, `dbias = sum g`, without autograd where the kernels apply.
+    fn backward(&self, _output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+        let input = match known_input {
+            Some(x) => x,
+            None => ctx.tape.pop(&self.name)?,
+        };
+        let w = self.weight.var.as_detached_tensor();
+        let grad = match grad_output {
+            Some(g) if kernels::conv_supported(&input, &w, self.stride) && g.dtype() == input.dtype() => {
+                let dx = kernels::conv2d_same_input_grad(g, &w)?;
+                if let Some(grads) = ctx.grads.as_mut() {
+                    grads.insert(self.weight.name.clone(), kernels::conv2d_same_weight_grad(&input, g, self.kernel)?);
+                    if let Some(b) = &self.bias {
+                        grads.insert(b.name.clone(), g.sum((0, 2, 3))?);
+                    }
+                }
+                Some(dx)
+            }
+            Some(g) => Some(vjp(self, &input, g, ctx)?),
+            None => None,
+        };
+        Ok(Back { input, grad, rebuilt: false })
+    }
 }
 
 /// ReLU (not invertible).
@@ -90,7 +125,10 @@ impl Layer for Relu {
     fn name(&self) -> &str {
         &self.name
     }
-    fn forward_pass(&self, x: &Tensor, _pass: Pass) -> Result<Tensor> {
+    fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        if !pass.tracks_params() && !x.track_op() && kernels::supported(x) {
+            return kernels::relu(x);
+        }
         Ok(x.gt(0.0)?.where_cond(x, &x.zeros_like()?)?)
     }
     fn is_invertible(&self) -> bool {
@@ -98,6 +136,19 @@ impl Layer for Relu {
     }
     fn params(&self) -> Vec<Param> {
         Vec::new()
+    }
+    /// Input from the caller or the tape; gradient `dy` where `x > 0`, else 0.
+    fn backward(&self, _output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+        let input = match known_input {
+            Some(x) => x,
+            None => ctx.tape.pop(&self.name)?,
+        };
+        let grad = match grad_output {
+            Some(g) if kernels::supported(&input) && g.dtype() == input.dtype() => Some(kernels::relu_backward(&input, g)?),
+            Some(g) => Some(vjp(self, &input, g, ctx)?),
+            None => None,
+        };
+        Ok(Back { input, grad, rebuilt: false })
     }
 }
 

@@ -19,6 +19,7 @@ pub mod batchnorm;
 pub mod conv;
 pub mod coupling;
 pub mod leaky_relu;
+pub mod kernels;
 pub mod pooling;
 
 pub use batchnorm::{BatchNormConfig, InvBatchNorm};

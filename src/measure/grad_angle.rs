@@ -42,7 +42,8 @@ fn angle_deg(pairs: &[(&[f64], &[f64])]) -> f64 {
     (2.0 * diff.sqrt().atan2(sum.sqrt())).to_degrees()
 }
 
-/// The angle between gradients `a` and `b` (same parameter names); see [`angle_deg`].
+/// The angle between gradients `a` and `b` (same parameter names), by the stable
+/// `2 atan2(|a/|a| - b/|b||, |a/|a| + b/|b||)` form.
 pub fn grad_angle(a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>) -> Result<GradAngle> {
     if a.len() != b.len() {
         return Err(Error::Config(format!("gradient sets differ in size: {} vs {}", a.len(), b.len())));
