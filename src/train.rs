@@ -105,23 +105,23 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
 }
 
-/// Default data of a training run: 3000 train and 1000 test 16x16 synthetic images.
-pub const DEFAULT_DATA: &str = "synthetic:train=3000,test=1000,size=16";
+/// Default data of a training run: 1000 train and 1000 test 16x16 synthetic images.
+pub const DEFAULT_DATA: &str = "synthetic:train=1000,test=1000,size=16";
 
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
             arch: Arch::Layerwise,
             depth: 6,
-            width: 16,
+            width: 8,
             slope: 0.2,
             eps_i: 0.0,
             init_scale: 0.5,
             pools: Vec::new(),
             mode: Source::Stored,
-            epochs: 4,
+            epochs: 3,
             batch: 64,
-            lr: 0.1,
+            lr: 0.2,
             warmup: 0.3,
             lr_div: 10.0,
             lr_final_div: 100.0,
@@ -144,8 +144,7 @@ impl Default for TrainConfig {
 impl TrainConfig {
     /// Read a TOML file holding a `TrainConfig` (unknown keys are errors naming the file).
     pub fn from_toml_file(path: &Path) -> Result<TrainConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))
+        read_toml(path)
     }
 
     /// Check every value (without loading the data); errors name the field.
@@ -222,6 +221,20 @@ impl TrainConfig {
     pub fn schedule(&self, total_steps: usize) -> OneCycle {
         OneCycle { max_lr: self.lr, total_steps, warmup: self.warmup, lr_div: self.lr_div, lr_final_div: self.lr_final_div }
     }
+}
+
+/// Read the TOML file `path` into `T`. Errors are one line: `path: line L, column C: message`.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(String::new(), |span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+            format!(" line {line}, column {column}:")
+        });
+        Error::Config(format!("{}:{at} {}", path.display(), e.message().trim().replace('\n', " ")))
+    })
 }
 
 /// The one-cycle learning-rate schedule (per step).

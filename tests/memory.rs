@@ -37,44 +37,38 @@ fn point(
     arch: Arch,
     depth: usize,
     mode: Source,
-    width: usize,
+    dtype: DType,
     batch: usize,
     size: usize,
 ) -> PeakPoint {
     measure_point(
-        &net(arch, depth, width, size),
+        &net(arch, depth, 16, size),
         batch,
         mode,
-        DType::F32,
+        dtype,
         &Device::Cpu,
         1,
     )
     .expect("measure")
 }
 
-/// Issue 8: in reconstructed mode the peak does not grow with depth (depth 32 uses at most 1.2x
-/// the bytes of depth 8, same width and batch: layer-wise and hybrid on the whole peak, RevNet on
-/// the peak without its parameter gradients); in stored mode it grows linearly, by the
-/// activations the forward stores per block.
-///
-/// The size is chosen so that one activation (8 x 16 x 16 x 16 x 4 B = 131 kB) is large next to
-/// the parameter gradients of a block (5-10 kB, plus ~300 B of tensor bookkeeping per
-/// gradient): those do grow with depth, in both modes, like the weights (the `M_theta` term).
-#[test]
-fn reconstructed_peak_does_not_grow_with_depth() {
-    let _g = lock();
-    assert!(alloc::is_installed());
+/// Issue 8 at depth 8 and 32, width 16, batch 8 of 16x16 images, in `dtype`: in reconstructed
+/// mode the depth-32 peak is at most 1.2x the depth-8 peak (layer-wise and hybrid: the whole
+/// peak; RevNet: the peak without its parameter gradients) and the tape does not grow; in stored
+/// mode the tape grows by a fixed number of activations per block (3 layer-wise, 5 for the
+/// blocks) and the peak by at least 90% of that (linear growth), at least doubling from 8 to 32.
+/// Returns the table of measurements and the failures.
+fn check_depth(dtype: DType, modes: &[Source]) -> (String, Vec<String>) {
     let (width, batch, size) = (16, 8, 16);
-    let act = (batch * width * size * size * 4) as f64;
-    let mut report = String::from(
-        "arch       mode           depth 8 peak   depth 32 peak  ratio  tape 8 -> 32   grads 8 -> 32\n",
+    let act = (batch * width * size * size * dtype.size_in_bytes()) as f64;
+    let mut report = format!(
+        "{dtype:?}\narch       mode           depth 8 peak   depth 32 peak  ratio  tape 8 -> 32   grads 8 -> 32\n"
     );
     let mut failures = Vec::new();
     for arch in [Arch::Layerwise, Arch::Hybrid, Arch::Revnet] {
-        let mut ratios = Vec::new();
-        for mode in [Source::Stored, Source::Reconstructed] {
-            let p8 = point(arch, 8, mode, width, batch, size);
-            let p32 = point(arch, 32, mode, width, batch, size);
+        for &mode in modes {
+            let p8 = point(arch, 8, mode, dtype, batch, size);
+            let p32 = point(arch, 32, mode, dtype, batch, size);
             let ratio = p32.peak_bytes as f64 / p8.peak_bytes as f64;
             report.push_str(&format!(
                 "{:<10} {:<13} {:>13} {:>15} {:>6.3}  {} -> {}   {} -> {}\n",
@@ -88,15 +82,11 @@ fn reconstructed_peak_does_not_grow_with_depth() {
                 p8.grad_bytes,
                 p32.grad_bytes
             ));
-            ratios.push((mode, p8, p32, ratio));
-        }
-        for (mode, p8, p32, ratio) in ratios {
             match mode {
                 Source::Reconstructed => {
-                    // Layer-wise and hybrid: the whole peak. RevNet: its blocks have twice the
-                    // weights of a hybrid block (ordinary convolutions on c/2 channels), and at
-                    // this size their gradients alone add ~0.2x from depth 8 to 32, so the
-                    // criterion is on the peak without the parameter gradients.
+                    // RevNet blocks have twice the weights of a hybrid block (ordinary
+                    // convolutions on c/2 channels); at this size their gradients alone add
+                    // ~0.2x from depth 8 to 32, so its criterion excludes them.
                     let (what, r) = if arch == Arch::Revnet {
                         (
                             "peak without parameter gradients",
@@ -106,54 +96,80 @@ fn reconstructed_peak_does_not_grow_with_depth() {
                         ("peak", ratio)
                     };
                     if r > 1.2 {
-                        failures.push(format!("{arch} reconstructed: depth-32 {what} is {r:.3}x the depth-8 one (limit 1.2x)"));
+                        failures.push(format!("{dtype:?} {arch} reconstructed: depth-32 {what} is {r:.3}x the depth-8 one (limit 1.2x)"));
                     }
                     // Only the stem's input (the image) and the head's input are stored.
                     if p32.tape_bytes != p8.tape_bytes {
-                        failures.push(format!(
-                            "{arch} reconstructed: the tape grows with depth ({} -> {} B)",
-                            p8.tape_bytes, p32.tape_bytes
-                        ));
+                        failures.push(format!("{dtype:?} {arch} reconstructed: the tape grows with depth ({} -> {} B)", p8.tape_bytes, p32.tape_bytes));
                     }
                 }
                 Source::Stored => {
-                    // Linear growth: the peak grows by (at least 90% of) what the tape grows by,
-                    // which is a fixed number of activations per block.
                     let peak_growth = p32.peak_bytes as f64 - p8.peak_bytes as f64;
                     let tape_growth = p32.tape_bytes as f64 - p8.tape_bytes as f64;
                     let per_block = tape_growth / 24.0 / act;
                     let expected = if arch == Arch::Layerwise { 3.0 } else { 5.0 };
                     if (per_block - expected).abs() > 1e-9 {
-                        failures.push(format!("{arch} stored: tape grows by {per_block} activations per block, expected {expected}"));
+                        failures.push(format!("{dtype:?} {arch} stored: the tape grows by {per_block} activations per block, expected {expected}"));
                     }
                     if peak_growth < 0.9 * tape_growth {
-                        failures.push(format!("{arch} stored: peak grows by {peak_growth} B from depth 8 to 32, less than 90% of the tape's {tape_growth} B"));
+                        failures.push(format!("{dtype:?} {arch} stored: the peak grows by {peak_growth} B from depth 8 to 32, less than 90% of the tape's {tape_growth} B"));
                     }
                     if ratio < 2.0 {
-                        failures.push(format!(
-                            "{arch} stored: depth-32 peak only {ratio:.3}x the depth-8 peak"
-                        ));
+                        failures.push(format!("{dtype:?} {arch} stored: the depth-32 peak is only {ratio:.3}x the depth-8 peak"));
                     }
                 }
             }
         }
     }
+    (report, failures)
+}
+
+/// Issue 8 in f32 (see [`check_depth`]). The size makes one activation (8 x 16 x 16 x 16 x 4 B =
+/// 131 kB) large next to the parameter gradients of a block (5-10 kB, plus ~300 B of tensor
+/// bookkeeping per gradient): those grow with depth in both modes, like the weights (the
+/// `M_theta` term, not activations).
+#[test]
+fn reconstructed_peak_does_not_grow_with_depth() {
+    let _g = lock();
+    assert!(alloc::is_installed());
+    let (report, failures) = check_depth(DType::F32, &[Source::Stored, Source::Reconstructed]);
+    eprintln!("{report}");
+    assert!(failures.is_empty(), "{}\n{report}", failures.join("\n"));
+}
+
+/// Issue 8 in f16, where the convolutions take the generic autograd VJP
+/// (`revstab::layers::vjp`; the closed-form conv backward covers f32/f64 only). That VJP must
+/// not return gradients that keep its autograd graph: a convolution weight's gradient computed
+/// by candle references the layer's input leaf and the layer's forward graph, and the backward
+/// holds every parameter gradient to the end of the step, so without a `detach` every layer's
+/// activations stay alive and reconstructed mode grows with depth like stored mode.
+/// Reconstructed mode only, to keep the test short (f16 runs on candle's generic CPU ops).
+#[test]
+fn reconstructed_peak_does_not_grow_with_depth_f16() {
+    let _g = lock();
+    let (report, failures) = check_depth(DType::F16, &[Source::Reconstructed]);
     eprintln!("{report}");
     assert!(failures.is_empty(), "{}\n{report}", failures.join("\n"));
 }
 
 /// Measured peaks (reconstructed mode, stored for the ResNet: the modes the model describes)
-/// stay within a factor [1, 16] of the analytic `M'_z + M'_g` on small one-stage networks.
+/// stay within a factor [1, 12] of the analytic `M'_z + M'_g` on small one-stage networks (f32,
+/// width 16, depth 4, batch 4 of 16x16 images).
 ///
 /// The model is a lower bound: it counts the activations the algorithm needs (2.5c per pixel
-/// layer-wise, 2.75c hybrid, 5c RevNet) and no temporaries. Our backward takes every layer's
-/// vector-Jacobian product with candle's generic autograd on a fresh leaf: the leaf is a copy of
-/// the input, the layer's forward graph is kept until its backward ends, and candle's backward
-/// allocates a zero buffer, a sum and the op's own products per graph node. For the batch norm
-/// (about ten c-sized nodes) this peaks near 24 activations, so a layer-wise network needs about
-/// 28c per pixel, 11x the model; the hybrid and RevNet blocks run their batch norms on c/2
-/// channels (7x and 4x); the ResNet stores its activations anyway (2-3x). Measured: layer-wise
-/// 11.5x, hybrid 7.3x, RevNet 4.2x, ResNet 2.9x at this size (f32, width 16, batch 4, 16x16).
+/// layer-wise, 2.75c hybrid, 5c RevNet) and no temporaries, workspaces or fixed costs. The
+/// measured peak adds those. The largest is the backward step of the invertible leaky ReLU,
+/// which takes the generic vector-Jacobian product (`revstab::layers::vjp`, candle autograd on a
+/// fresh leaf): the leaf is a copy of the input, the layer's forward graph (mask, scaled copy,
+/// select, product with the upstream gradient) lives until the backward ends, and candle's
+/// backward allocates a zero buffer and a sum per graph edge besides the op's own products; it
+/// peaks near 18 activations (measured: 18.3 with the input known, 19.3 reconstructing it; the
+/// closed-form conv and batch-norm steps need 1-4). So a layer-wise network needs about 22c
+/// per pixel (9x the model); the hybrid runs its leaky ReLUs on c/2 channels (6x); RevNet blocks
+/// use plain ReLUs, which have a closed-form step (2x); the ResNet stores its activations in
+/// any case (1.5x). Measured: layer-wise 9.1x, hybrid 6.2x, RevNet and i-RevNet 2.1x, ResNet
+/// 1.55x. (With autograd VJPs for every layer, before the closed-form conv and batch-norm steps,
+/// the factors were 11.5x, 7.3x, 4.2x and 2.9x.)
 #[test]
 fn measured_peak_within_factor_of_analytic() {
     let _g = lock();
@@ -167,7 +183,7 @@ fn measured_peak_within_factor_of_analytic() {
         };
         let cfg = net(arch, 4, 16, 16);
         let analytic = analytic_bytes_per_pixel(&cfg, DType::F32).expect("model applies");
-        let p = point(arch, 4, mode, 16, 4, 16);
+        let p = point(arch, 4, mode, DType::F32, 4, 16);
         assert_eq!(p.analytic_bytes_per_pixel, Some(analytic));
         let factor = p.bytes_per_pixel / analytic;
         report.push_str(&format!(
@@ -175,9 +191,9 @@ fn measured_peak_within_factor_of_analytic() {
             arch.as_str(),
             p.bytes_per_pixel
         ));
-        if !(1.0..=16.0).contains(&factor) {
+        if !(1.0..=12.0).contains(&factor) {
             failures.push(format!(
-                "{arch}: measured/analytic = {factor:.2}, outside [1, 16]"
+                "{arch}: measured/analytic = {factor:.2}, outside [1, 12]"
             ));
         }
     }

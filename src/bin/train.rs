@@ -15,8 +15,9 @@ use std::process::ExitCode;
 /// reconstruction error does to training.
 ///
 /// With no subcommand: one training run (flags below; defaults: layer-wise network, depth 6,
-/// width 16, slope 0.2, stored activations, 4 epochs of batch 64 on 3000 16x16 synthetic images,
-/// one-cycle SGD peaking at lr 0.1, momentum 0.9, weight decay 5e-4, f32 on the CPU).
+/// width 8, slope 0.2, stored activations, 3 epochs of batch 64 on 1000 16x16 synthetic images
+/// (1000 test images), one-cycle SGD peaking at lr 0.2, momentum 0.9, weight decay 5e-4, f32 on
+/// the CPU).
 /// `--config FILE` runs the experiment the file names (`experiment = "accuracy"` or
 /// `"angles"`); the `accuracy` and `angles` subcommands run those experiments with their
 /// built-in defaults or a config.
@@ -43,7 +44,7 @@ struct RunArgs {
     /// Depth: units (layer-wise) or blocks (others) [default: 6]
     #[arg(long)]
     depth: Option<usize>,
-    /// Channels after the stem [default: 16]
+    /// Channels after the stem [default: 8]
     #[arg(long)]
     width: Option<usize>,
     /// Leaky-ReLU slope n > 0 [default: 0.2]
@@ -52,13 +53,13 @@ struct RunArgs {
     /// Activations for the backward: stored or reconstructed [default: stored]
     #[arg(long)]
     mode: Option<Source>,
-    /// Epochs [default: 4]
+    /// Epochs [default: 3]
     #[arg(long)]
     epochs: Option<usize>,
     /// Batch size [default: 64]
     #[arg(long)]
     batch: Option<usize>,
-    /// Peak learning rate of the one-cycle schedule [default: 0.1]
+    /// Peak learning rate of the one-cycle schedule [default: 0.2]
     #[arg(long, allow_negative_numbers = true)]
     lr: Option<f64>,
     /// SGD momentum [default: 0.9]
@@ -67,7 +68,7 @@ struct RunArgs {
     /// L2 weight decay [default: 5e-4]
     #[arg(long = "weight-decay")]
     weight_decay: Option<f64>,
-    /// Data: synthetic, synthetic:KEY=VALUE,..., or cifar10:DIR [default: synthetic:train=3000,test=1000,size=16]
+    /// Data: synthetic, synthetic:KEY=VALUE,..., or cifar10:DIR [default: synthetic:train=1000,test=1000,size=16]
     #[arg(long)]
     data: Option<String>,
     /// Random crop and horizontal flip of the training images
@@ -164,8 +165,37 @@ fn parse_pool(s: &str) -> Result<PoolKind, String> {
     }
 }
 
+/// Candle's CPU kernels read their thread count from `CANDLE_NUM_THREADS` / `RAYON_NUM_THREADS`
+/// (and otherwise parse /proc/cpuinfo on every matrix product). Experiments run one point per
+/// thread, so each point's kernels run single-threaded; a single run gives its kernels all the
+/// threads. Values the user set are kept.
+fn set_kernel_threads(args: &Args) {
+    let (threads, experiment) = match &args.command {
+        Some(Command::Accuracy { common, .. }) | Some(Command::Angles { common, .. }) => (common.threads, true),
+        None => (args.common.threads, args.config.is_some()),
+    };
+    let resolved = resolve_threads(threads);
+    let kernel = if experiment { 1 } else { resolved };
+    for var in ["CANDLE_NUM_THREADS", "RAYON_NUM_THREADS"] {
+        if std::env::var_os(var).is_none() {
+            std::env::set_var(var, kernel.to_string());
+        }
+    }
+}
+
+/// `--threads 0` as a number (all cores).
+fn resolve_threads(threads: usize) -> usize {
+    if threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        threads
+    }
+}
+
 fn main() -> ExitCode {
     let args = Args::parse();
+    // Before any other thread exists.
+    set_kernel_threads(&args);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
         Err(Failure::Input(e)) => {
@@ -248,7 +278,7 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
     let out = common.out.clone().unwrap_or_else(|| PathBuf::from("results/train"));
     input(exp::prepare_out(&out).with_context(|| format!("output directory {}", out.display())))?;
     let opts = exp::SingleRunOptions { out: out.clone(), resume: common.resume, progress: progress(common) };
-    let outcome = pool(common.threads)?.install(|| exp::single_run(&cfg, &opts)).map_err(classify)?;
+    let outcome = pool(resolve_threads(common.threads))?.install(|| exp::single_run(&cfg, &opts)).map_err(classify)?;
     println!(
         "{} depth {} slope {} {}: test acc {:.2}%, train loss {:.4}, train acc {:.2}% after {} epochs ({} steps) in {:.1} s; results in {}",
         cfg.arch,
@@ -281,7 +311,7 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
     input(experiment.validate())?;
     let out = common.out.clone().unwrap_or_else(|| PathBuf::from(format!("results/{}", experiment.name())));
     input(exp::prepare_out(&out).with_context(|| format!("output directory {}", out.display())))?;
-    let opts = SweepOptions { out: out.clone(), resume: common.resume, threads: common.threads, progress: progress(common) };
+    let opts = SweepOptions { out: out.clone(), resume: common.resume, threads: resolve_threads(common.threads), progress: progress(common) };
     let summary = experiment.run(&opts).map_err(classify)?;
     println!("{summary}");
     println!("results in {}", out.display());

@@ -2,29 +2,33 @@
 //! step beside the analytic model of [`crate::measure::memory`], and how the peak scales with
 //! depth, batch and resolution in stored and reconstructed mode.
 //!
-//! What is measured: [`Network::step`] with gradients on a fixed batch, after one warm-up step
-//! on the same network, inside [`alloc::measure_peak`]. The number is the highest live heap
-//! bytes reached during the step *above* the live bytes before it: the weights, the input batch
-//! and the labels are already allocated and do not count; everything the step allocates does,
-//! including what it still holds when it returns (the parameter gradients, the logits). The
-//! counter is process-wide, so allocations of candle's worker threads count too (they are part
-//! of the step) and nothing else may run at the same time: measure one thing at a time.
-//! It needs the [`alloc::CountingAlloc`] global allocator installed in the binary and sees CPU
-//! memory only, so the device must be the CPU.
+//! What is measured: [`Network::step`] with gradients on a fixed batch, inside
+//! [`alloc::measure_peak`]. The number is the highest live heap bytes reached during the step
+//! *above* the live bytes before it: the weights, the input batch and the labels are already
+//! allocated and do not count; everything the step allocates does, including what it still
+//! holds when it returns (the parameter gradients, the logits). Before the first point in a
+//! dtype every architecture runs one small step (what candle allocates once and keeps, such as
+//! worker threads and per-thread workspaces, is not charged to a point), and each network runs
+//! one training forward before its measured step (its batch-norm statistics exist already).
+//! The counter is process-wide, so allocations of candle's worker threads count too (they are
+//! part of the step) and nothing else may allocate at the same time: measure one thing at a
+//! time. It needs the [`alloc::CountingAlloc`] global allocator installed in the binary and sees
+//! CPU memory only, so the device must be the CPU.
 //!
 //! Besides the total peak every point records the bytes of the parameter gradients the step
 //! returns (`grad_bytes`) and `act_peak_bytes = peak_bytes - grad_bytes`, the peak without
-//! them. The gradients grow with depth like the weights do (they are the `M_theta` term of
-//! `M = M_theta + (M'_z + M'_g) h w bs`, which the analytic per-pixel figure excludes), and the
-//! backward computes them top down, so nearly all of them are live when the backward reaches the
-//! bottom, where the activation working set peaks: `act_peak_bytes` is then a close lower
-//! bound of the activation memory at the peak.
+//! them. The gradients grow with depth like the weights do (they belong with `M_theta` in
+//! `M = M_theta + (M'_z + M'_g) h w bs`, not with the per-pixel figure), and the backward
+//! computes them top down, so nearly all of them are live when the backward reaches the bottom,
+//! where the activation working set peaks: `act_peak_bytes` is then a close lower bound of the
+//! activation memory at the peak.
 //!
-//! Networks are single-stage by default (`pools = []`): every layer has `width` channels at the
-//! input resolution, which is the analytic model's stage-uniform layout with one stage, so the
-//! model's `M'_z + M'_g` applies to it directly. With the architectures' default poolings the
+//! Networks have one stage by default (`stages = 1`, no pooling): every layer has `width`
+//! channels at the input resolution, the analytic model's stage-uniform layout with one stage,
+//! so the model's `M'_z + M'_g` applies directly (and with `width = 32` the model's figures are
+//! the paper's for the layer-wise, hybrid and i-RevNet networks). With the default poolings the
 //! upper stages have 4-64x the channels, and at sizes that fit a small CPU their parameter
-//! gradients, not the activations, dominate the peak (set `pools` to measure those anyway).
+//! gradients, not the activations, dominate the peak; `stages = 2..4` measures them anyway.
 //!
 //! Entry point: [`MemoryConfig`] -> [`run`] -> [`MemoryResults`] (CSV, Markdown and JSON
 //! writers; [`MemoryResults::write_all`] writes every file atomically).
@@ -93,14 +97,14 @@ impl Default for MemoryConfig {
             device: "cpu".into(),
             threads: None,
             quick: false,
-            width: 16,
+            width: 32,
             depth: 8,
             batch: 8,
             input_size: 16,
             stages: 1,
             depths: vec![2, 4, 8, 16, 32],
-            batches: vec![2, 4, 8],
-            sizes: vec![8, 12, 16],
+            batches: vec![4, 8, 16],
+            sizes: vec![8, 16, 32],
             repeats: 1,
         }
     }
@@ -299,33 +303,37 @@ pub fn batch_for(
     Ok((x, labels))
 }
 
-static WARMED_UP: std::sync::Once = std::sync::Once::new();
+static WARMED_UP: std::sync::Mutex<Vec<DType>> = std::sync::Mutex::new(Vec::new());
 
-/// One small training step per process before the first measurement, so that what candle
-/// allocates once and keeps (worker threads, lazily built tables) is not charged to a point.
+/// Before the first measurement in a dtype, one small training step of every architecture in
+/// both modes, so that what candle and its kernels allocate once and keep (worker threads,
+/// per-thread workspaces, lazily built tables) is not charged to the first point measured.
 fn warm_up_process(dtype: DType, device: &Device) -> Result<()> {
-    let mut res = Ok(());
-    WARMED_UP.call_once(|| {
-        res = (|| {
-            let mut cfg = NetConfig::new(Arch::Hybrid);
-            cfg.pools.clear();
-            let net = Network::build(&cfg, dtype, device)?;
-            let (x, labels) = batch_for(&cfg, 2, dtype, device)?;
-            for mode in [Source::Stored, Source::Reconstructed] {
-                drop(net.step(
-                    &x,
-                    &labels,
-                    mode,
-                    StepOptions {
-                        grads: true,
-                        ..Default::default()
-                    },
-                )?);
-            }
-            Ok(())
-        })();
-    });
-    res
+    let mut done = WARMED_UP.lock().unwrap_or_else(|e| e.into_inner());
+    if done.contains(&dtype) {
+        return Ok(());
+    }
+    for arch in Arch::ALL {
+        let mut cfg = NetConfig::new(arch);
+        cfg.pools.clear();
+        cfg.depth = 2;
+        cfg.width = 16;
+        let net = Network::build(&cfg, dtype, device)?;
+        let (x, labels) = batch_for(&cfg, 4, dtype, device)?;
+        for mode in [Source::Stored, Source::Reconstructed] {
+            drop(net.step(
+                &x,
+                &labels,
+                mode,
+                StepOptions {
+                    grads: true,
+                    ..Default::default()
+                },
+            )?);
+        }
+    }
+    done.push(dtype);
+    Ok(())
 }
 
 /// Build `cfg` and measure the peak of one training step with gradients in `mode`, `repeats`
@@ -905,6 +913,9 @@ impl MemoryResults {
         s.push_str(
             "\nanalytic: M'_z + M'_g of the same network (measure::memory); paper: its printed figure for its own configuration (c = 32 at the first stage; ours scales with the width). measured / analytic: in the mode the model describes (stored for ResNet, reconstructed otherwise). marginal: slope of the peak over the batch sweep (fixed costs removed). Depth slopes are least-squares fits of the peak; the reconstructed one is mostly the parameter gradients (last column), which grow with depth like the weights.\n",
         );
+        if c.stages == 1 {
+            s.push_str("With one stage (no pooling) an i-RevNet is a RevNet: the two rows measure the same network.\n");
+        }
         s
     }
 

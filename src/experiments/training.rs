@@ -16,7 +16,7 @@ use crate::device::{device_name, parse_device};
 use crate::error::{Error, Result};
 use crate::experiments::snr_sweep::fmt_f;
 use crate::nets::{Arch, Source};
-use crate::train::{train, AngleRecord, Progress, TrainConfig, TrainOptions, TrainOutcome};
+use crate::train::{read_toml, train, AngleRecord, Progress, TrainConfig, TrainOptions, TrainOutcome};
 use crate::util::write_atomic;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -173,8 +173,8 @@ impl Default for AccuracyConfig {
             archs: vec![Arch::Layerwise, Arch::Hybrid],
             modes: vec![Source::Stored, Source::Reconstructed],
             seeds: vec![0],
-            depth_sweep: DepthSweep { slope: 0.2, depths: vec![2, 4, 6, 8, 12] },
-            slope_sweep: SlopeSweep { depth: 6, slopes: vec![0.02, 0.05, 0.1, 0.2, 0.5, 1.0] },
+            depth_sweep: DepthSweep { slope: 0.2, depths: vec![2, 4, 6, 8, 10] },
+            slope_sweep: SlopeSweep { depth: 6, slopes: vec![0.01, 0.02, 0.05, 0.2, 1.0] },
             train: TrainConfig::default(),
         }
     }
@@ -228,8 +228,7 @@ impl AccuracyResult {
 impl AccuracyConfig {
     /// Read a TOML config; unknown keys and bad values are errors naming the file.
     pub fn from_toml_file(path: &Path) -> Result<AccuracyConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))
+        read_toml(path)
     }
 
     /// Check every value and every network of the grid.
@@ -530,8 +529,7 @@ pub struct AngleRun {
 impl AnglesConfig {
     /// Read a TOML config.
     pub fn from_toml_file(path: &Path) -> Result<AnglesConfig> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))
+        read_toml(path)
     }
 
     /// The runs, in order.
@@ -674,8 +672,7 @@ pub enum Experiment {
 impl Experiment {
     /// Read a config and dispatch on its `experiment` key (`accuracy` or `angles`).
     pub fn from_toml_file(path: &Path) -> Result<Experiment> {
-        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let value: toml::Table = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+        let value: toml::Table = read_toml(path)?;
         match value.get("experiment").and_then(|v| v.as_str()) {
             Some("accuracy") => Ok(Experiment::Accuracy(AccuracyConfig::from_toml_file(path)?)),
             Some("angles") => Ok(Experiment::Angles(AnglesConfig::from_toml_file(path)?)),

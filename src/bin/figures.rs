@@ -1,0 +1,123 @@
+//! `figures`: regenerate every figure of the papers in `figures/` from the experiment configs
+//! under `experiments/`, computing results only when they are missing, stale or `--rerun`.
+//! Thin: arguments -> `revstab::experiments::figures` (ensure results, render).
+//!
+//! `cargo run --release --bin figures [-- --only fig10,fig13 --rerun]`
+
+use clap::Parser;
+use revstab::experiments::figures::{self as figs, CacheStatus, DataSource, Results, FIGURE_IDS};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Instant;
+
+// The table1 experiment measures peak heap bytes with the counting allocator.
+#[global_allocator]
+static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;
+
+/// Regenerate the figures of Hascoet et al. (Fig. 5, 6, 10-15, Table 1), Gomez et al. (Fig. 4)
+/// and two extra ones (precision, bn-eps) as PNG + SVG + CSV in --out.
+///
+/// Experiments configured by `experiments/<id>.toml` run here (seconds to a minute or two each
+/// on a CPU) and are cached in --results, keyed by their config; later runs reuse them unless
+/// the config changed or --rerun is given. fig12, fig15 and revnet-fig4 are drawn from the
+/// output of the `train` binary (`train --config experiments/accuracy.toml`,
+/// `train --config experiments/revnet-fig4.toml`), which this command only reads.
+#[derive(Parser, Debug)]
+#[command(name = "figures", version)]
+struct Args {
+    /// Only these figure ids (repeatable or comma separated); default: all
+    #[arg(long, value_delimiter = ',', value_name = "ID")]
+    only: Vec<String>,
+    /// Output directory of the figures
+    #[arg(long, value_name = "DIR", default_value = "figures")]
+    out: PathBuf,
+    /// Directory of cached experiment results
+    #[arg(long, value_name = "DIR", default_value = "results/figures")]
+    results: PathBuf,
+    /// Directory of the experiment configs
+    #[arg(long, value_name = "DIR", default_value = "experiments")]
+    experiments: PathBuf,
+    /// Output of the accuracy sweep of `train` (fig12, fig15)
+    #[arg(long = "accuracy-results", value_name = "DIR", default_value = "results/accuracy")]
+    accuracy_results: PathBuf,
+    /// Output of the angle experiment of `train` (revnet-fig4)
+    #[arg(long = "angles-results", value_name = "DIR", default_value = "results/angles")]
+    angles_results: PathBuf,
+    /// Recompute the experiments even when cached results exist
+    #[arg(long)]
+    rerun: bool,
+    /// Threads running points in parallel (0 = all cores)
+    #[arg(long, default_value_t = 0)]
+    threads: usize,
+    /// List the figure ids and exit
+    #[arg(long)]
+    list: bool,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    if args.list {
+        for s in figs::specs() {
+            println!("{:<12} {}", s.id, s.what);
+        }
+        return ExitCode::SUCCESS;
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for id in &args.only {
+        let id = id.trim().to_ascii_lowercase();
+        if id.is_empty() {
+            continue;
+        }
+        if figs::spec(&id).is_err() {
+            eprintln!("error: unknown figure id `{id}`; expected one of {}", FIGURE_IDS.join(", "));
+            return ExitCode::from(2);
+        }
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    if ids.is_empty() {
+        ids = FIGURE_IDS.iter().map(|s| s.to_string()).collect();
+    }
+    let results = Results { dir: args.results.clone(), accuracy_dir: args.accuracy_results.clone(), angles_dir: args.angles_results.clone() };
+    let start = Instant::now();
+    let mut failed: Vec<(String, String)> = Vec::new();
+    for id in &ids {
+        let spec = figs::spec(id).expect("checked above");
+        let t = Instant::now();
+        let mut note = String::new();
+        if spec.source == DataSource::Experiment {
+            match figs::ensure_results(id, &args.experiments, &results, args.rerun, args.threads) {
+                Ok(CacheStatus::Reused) => note = format!("reused {}", results.path(id).display()),
+                Ok(CacheStatus::Computed(s, why)) => note = format!("computed in {s:.1} s ({why})"),
+                Err(e) => {
+                    eprintln!("{id:<12} FAILED: {e}");
+                    failed.push((id.clone(), e.to_string()));
+                    continue;
+                }
+            }
+        }
+        match (spec.render)(&results, &args.out) {
+            Ok(()) => {
+                let extra = if *id == "table1" { ", table1.md" } else { "" };
+                let sep = if note.is_empty() { "" } else { "; " };
+                println!("{id:<12} {note}{sep}wrote {}/{id}.{{png,svg,csv{extra}}} ({:.1} s)", args.out.display(), t.elapsed().as_secs_f64());
+            }
+            Err(e) => {
+                eprintln!("{id:<12} FAILED: {e}");
+                failed.push((id.clone(), e.to_string()));
+            }
+        }
+    }
+    let done = ids.len() - failed.len();
+    println!("{done} of {} figures written to {} in {:.1} s", ids.len(), args.out.display(), start.elapsed().as_secs_f64());
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("not produced:");
+        for (id, e) in &failed {
+            eprintln!("  {id}: {e}");
+        }
+        ExitCode::from(1)
+    }
+}

@@ -1,0 +1,555 @@
+//! Own CPU kernels for the hot spots of a training step (issue 7): "same" convolutions (stride
+//! 1, odd kernel 1, 3 or 5, padding `k / 2`) forward, input gradient and weight gradient; batch
+//! statistics and the per-channel affine map of batch norm and its closed-form backward; ReLU
+//! and its backward.
+//!
+//! Why: candle 0.11's CPU `conv2d` builds im2col tiles with a scalar gather and calls gemm on
+//! small tiles (~13 GFLOP/s here), its input gradient is `conv_transpose2d` (a slow direct
+//! loop), reductions over `(N, H, W)` walk strided memory, and every elementwise op is one more
+//! pass and one more thread hand-off. These kernels work image by image on contiguous NCHW
+//! data, in parallel over the batch (rayon), with register-blocked inner loops compiled for
+//! AVX2 + FMA when the CPU has them (runtime detection) and portable otherwise.
+//!
+//! Scope: contiguous CPU tensors of `f32` or `f64` ([`supported`]); the layers fall back to
+//! candle's ops otherwise. Every kernel is tested against candle's op in f64 (`tests/kernels.rs`).
+//! Sums of batch norm are accumulated in f64. Results differ from candle's by rounding only
+//! (another summation order; FMA contracts a multiply and an add).
+
+use crate::error::{Error, Result};
+use candle_core::{DType, Device, Storage, Tensor, WithDType};
+use rayon::prelude::*;
+
+/// Width (elements) of the output-row chunk of the convolution kernels.
+const CHUNK: usize = 16;
+/// Width of the row chunk of the weight-gradient kernel.
+const WCHUNK: usize = 8;
+/// Output channels computed together.
+const OBLOCK: usize = 4;
+
+/// Element types of the kernels.
+pub trait Real: WithDType {
+    /// `a * b + c`, fused when `FMA`.
+    fn madd<const FMA: bool>(a: Self, b: Self, c: Self) -> Self;
+}
+
+impl Real for f32 {
+    #[inline(always)]
+    fn madd<const FMA: bool>(a: Self, b: Self, c: Self) -> Self {
+        if FMA {
+            a.mul_add(b, c)
+        } else {
+            a * b + c
+        }
+    }
+}
+
+impl Real for f64 {
+    #[inline(always)]
+    fn madd<const FMA: bool>(a: Self, b: Self, c: Self) -> Self {
+        if FMA {
+            a.mul_add(b, c)
+        } else {
+            a * b + c
+        }
+    }
+}
+
+/// True when the CPU runs AVX2 and FMA (checked once).
+fn has_fma() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma"))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
+/// Whether the kernels take `t`: a CPU tensor of `f32` or `f64`.
+pub fn supported(t: &Tensor) -> bool {
+    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
+}
+
+/// Whether the convolution kernels take input `x` and weight `w` (OIHW) with stride `stride`.
+pub fn conv_supported(x: &Tensor, w: &Tensor, stride: usize) -> bool {
+    let square_odd = matches!(w.dims(), [_, _, k, k2] if k == k2 && matches!(*k, 1 | 3 | 5));
+    stride == 1 && square_odd && supported(x) && x.dtype() == w.dtype() && x.rank() == 4 && w.device().is_cpu()
+}
+
+/// Run `f` on the contiguous data of `t` (copied first when `t` is not contiguous).
+fn with_slice<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
+    let t = t.contiguous()?;
+    let (storage, layout) = t.storage_and_layout();
+    let (start, end) = layout.contiguous_offsets().ok_or_else(|| Error::Config("kernel input is not contiguous".into()))?;
+    match &*storage {
+        Storage::Cpu(cpu) => f(&T::cpu_storage_as_slice(cpu)?[start..end]),
+        _ => Err(Error::Config("kernel input is not on the CPU".into())),
+    }
+}
+
+fn unsupported(what: &str, t: &Tensor) -> Error {
+    Error::Config(format!("{what}: no kernel for {:?} tensors on {:?} (use candle's op)", t.dtype(), t.device().location()))
+}
+
+/// Zero-padded copy of one image `(c, h, w)` into `(c, h + k - 1, wp)`, the data at `(p, p)`
+/// with `p = k / 2`; `wp = round_up(w, CHUNK) + k - 1` so that every chunk read stays inside.
+fn pad_image<T: Real>(src: &[T], c: usize, h: usize, w: usize, k: usize) -> (Vec<T>, usize, usize) {
+    let p = k / 2;
+    let hp = h + k - 1;
+    let wp = w.div_ceil(CHUNK) * CHUNK + k - 1;
+    let mut out = vec![T::zero(); c * hp * wp];
+    for ci in 0..c {
+        for y in 0..h {
+            let s = &src[(ci * h + y) * w..][..w];
+            out[(ci * hp + y + p) * wp + p..][..w].copy_from_slice(s);
+        }
+    }
+    (out, hp, wp)
+}
+
+/// One image of a same convolution: `out (cout, h, w) = conv(pad (cin, hp, wp), wt)` with `wt`
+/// packed as `(cout, cin, K, K)`.
+#[inline(always)]
+fn conv_image<T: Real, const K: usize, const FMA: bool>(pad: &[T], cin: usize, hp: usize, wp: usize, wt: &[T], cout: usize, h: usize, w: usize, out: &mut [T]) {
+    let mut o0 = 0;
+    while o0 < cout {
+        if o0 + OBLOCK <= cout {
+            conv_block::<T, K, OBLOCK, FMA>(pad, cin, hp, wp, wt, o0, h, w, out);
+            o0 += OBLOCK;
+        } else {
+            conv_block::<T, K, 1, FMA>(pad, cin, hp, wp, wt, o0, h, w, out);
+            o0 += 1;
+        }
+    }
+}
+
+#[inline(always)]
+fn conv_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(pad: &[T], cin: usize, hp: usize, wp: usize, wt: &[T], o0: usize, h: usize, w: usize, out: &mut [T]) {
+    let kk = K * K;
+    for y in 0..h {
+        let mut x0 = 0;
+        while x0 < w {
+            let mut acc = [[T::zero(); CHUNK]; OB];
+            for i in 0..cin {
+                for kh in 0..K {
+                    let row = &pad[(i * hp + y + kh) * wp + x0..];
+                    for kw in 0..K {
+                        let s: &[T; CHUNK] = row[kw..kw + CHUNK].try_into().expect("chunk");
+                        for (ob, a) in acc.iter_mut().enumerate() {
+                            let wv = wt[((o0 + ob) * cin + i) * kk + kh * K + kw];
+                            for l in 0..CHUNK {
+                                a[l] = T::madd::<FMA>(wv, s[l], a[l]);
+                            }
+                        }
+                    }
+                }
+            }
+            let n = CHUNK.min(w - x0);
+            for (ob, a) in acc.iter().enumerate() {
+                out[((o0 + ob) * h + y) * w + x0..][..n].copy_from_slice(&a[..n]);
+            }
+            x0 += CHUNK;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn conv_image_fma<T: Real, const K: usize>(pad: &[T], cin: usize, hp: usize, wp: usize, wt: &[T], cout: usize, h: usize, w: usize, out: &mut [T]) {
+    conv_image::<T, K, true>(pad, cin, hp, wp, wt, cout, h, w, out)
+}
+
+fn conv_image_dispatch<T: Real, const K: usize>(pad: &[T], cin: usize, hp: usize, wp: usize, wt: &[T], cout: usize, h: usize, w: usize, out: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+        unsafe { conv_image_fma::<T, K>(pad, cin, hp, wp, wt, cout, h, w, out) };
+        return;
+    }
+    conv_image::<T, K, false>(pad, cin, hp, wp, wt, cout, h, w, out)
+}
+
+/// Batched same convolution of `x (b, cin, h, w)` with packed weights `wt (cout, cin, K, K)`.
+fn conv_batch<T: Real>(x: &[T], b: usize, cin: usize, h: usize, w: usize, wt: &[T], cout: usize, k: usize) -> Vec<T> {
+    let mut out = vec![T::zero(); b * cout * h * w];
+    let img_in = cin * h * w;
+    out.par_chunks_mut(cout * h * w).enumerate().for_each(|(n, out_n)| {
+        let (pad, hp, wp) = pad_image(&x[n * img_in..][..img_in], cin, h, w, k);
+        match k {
+            1 => conv_image_dispatch::<T, 1>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
+            3 => conv_image_dispatch::<T, 3>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
+            _ => conv_image_dispatch::<T, 5>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
+        }
+    });
+    out
+}
+
+/// `conv2d(x, w, padding = k / 2, stride 1)` for `x (b, cin, h, w)`, `w (cout, cin, k, k)`.
+pub fn conv2d_same(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if !conv_supported(x, w, 1) {
+        return Err(unsupported("conv2d_same", x));
+    }
+    let (b, cin, h, wd) = x.dims4()?;
+    let (cout, cin_w, k, _) = w.dims4()?;
+    if cin != cin_w {
+        return Err(Error::ShapeMismatch { context: "conv2d_same weight".into(), expected: format!("(cout, {cin}, k, k)"), got: w.dims().to_vec() });
+    }
+    fn go<T: Real>(x: &Tensor, w: &Tensor, b: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize) -> Result<Tensor> {
+        let out = with_slice::<T, _>(x, |xs| with_slice::<T, _>(w, |ws| Ok(conv_batch(xs, b, cin, h, wd, ws, cout, k))))?;
+        Ok(Tensor::from_vec(out, (b, cout, h, wd), &Device::Cpu)?)
+    }
+    match x.dtype() {
+        DType::F32 => go::<f32>(x, w, b, cin, h, wd, cout, k),
+        _ => go::<f64>(x, w, b, cin, h, wd, cout, k),
+    }
+}
+
+/// Gradient of `conv2d_same(x, w)` for `x`, given the output gradient `g (b, cout, h, w)`: the
+/// same convolution of `g` with the flipped, transposed weights `w'[i, o] = w[o, i, ::-1, ::-1]`.
+pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if !conv_supported(g, w, 1) {
+        return Err(unsupported("conv2d_same_input_grad", g));
+    }
+    let (b, cout, h, wd) = g.dims4()?;
+    let (cout_w, cin, k, _) = w.dims4()?;
+    if cout != cout_w {
+        return Err(Error::ShapeMismatch { context: "conv2d_same_input_grad weight".into(), expected: format!("({cout}, cin, k, k)"), got: w.dims().to_vec() });
+    }
+    fn go<T: Real>(g: &Tensor, w: &Tensor, b: usize, cout: usize, h: usize, wd: usize, cin: usize, k: usize) -> Result<Tensor> {
+        let out = with_slice::<T, _>(g, |gs| {
+            with_slice::<T, _>(w, |ws| {
+                let kk = k * k;
+                let mut flipped = vec![T::zero(); cin * cout * kk];
+                for o in 0..cout {
+                    for i in 0..cin {
+                        for t in 0..kk {
+                            flipped[(i * cout + o) * kk + t] = ws[(o * cin + i) * kk + (kk - 1 - t)];
+                        }
+                    }
+                }
+                Ok(conv_batch(gs, b, cout, h, wd, &flipped, cin, k))
+            })
+        })?;
+        Ok(Tensor::from_vec(out, (b, cin, h, wd), &Device::Cpu)?)
+    }
+    match g.dtype() {
+        DType::F32 => go::<f32>(g, w, b, cout, h, wd, cin, k),
+        _ => go::<f64>(g, w, b, cout, h, wd, cin, k),
+    }
+}
+
+/// One image of the weight gradient: `dw[o, i, kh, kw] += sum_{y, x} g[o, y, x] pad[i, y + kh, x + kw]`,
+/// `g` with rows padded with zeros to `wg` (a multiple of `WCHUNK`).
+#[inline(always)]
+fn wgrad_image<T: Real, const K: usize, const FMA: bool>(pad: &[T], cin: usize, hp: usize, wp: usize, g: &[T], cout: usize, h: usize, wg: usize, dw: &mut [T]) {
+    let mut o0 = 0;
+    while o0 < cout {
+        if o0 + OBLOCK <= cout {
+            wgrad_block::<T, K, OBLOCK, FMA>(pad, cin, hp, wp, g, o0, h, wg, dw);
+            o0 += OBLOCK;
+        } else {
+            wgrad_block::<T, K, 1, FMA>(pad, cin, hp, wp, g, o0, h, wg, dw);
+            o0 += 1;
+        }
+    }
+}
+
+#[inline(always)]
+fn wgrad_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(pad: &[T], cin: usize, hp: usize, wp: usize, g: &[T], o0: usize, h: usize, wg: usize, dw: &mut [T]) {
+    let kk = K * K;
+    for i in 0..cin {
+        for kh in 0..K {
+            let mut acc = [[[T::zero(); WCHUNK]; K]; OB];
+            for y in 0..h {
+                let prow = &pad[(i * hp + y + kh) * wp..];
+                let mut x0 = 0;
+                while x0 < wg {
+                    for (ob, acc_o) in acc.iter_mut().enumerate() {
+                        let gs: &[T; WCHUNK] = g[((o0 + ob) * h + y) * wg + x0..][..WCHUNK].try_into().expect("chunk");
+                        for (kw, a) in acc_o.iter_mut().enumerate() {
+                            let ps: &[T; WCHUNK] = prow[x0 + kw..x0 + kw + WCHUNK].try_into().expect("chunk");
+                            for l in 0..WCHUNK {
+                                a[l] = T::madd::<FMA>(gs[l], ps[l], a[l]);
+                            }
+                        }
+                    }
+                    x0 += WCHUNK;
+                }
+            }
+            for (ob, acc_o) in acc.iter().enumerate() {
+                for (kw, a) in acc_o.iter().enumerate() {
+                    let mut s = T::zero();
+                    for v in a {
+                        s += *v;
+                    }
+                    dw[((o0 + ob) * cin + i) * kk + kh * K + kw] += s;
+                }
+            }
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn wgrad_image_fma<T: Real, const K: usize>(pad: &[T], cin: usize, hp: usize, wp: usize, g: &[T], cout: usize, h: usize, wg: usize, dw: &mut [T]) {
+    wgrad_image::<T, K, true>(pad, cin, hp, wp, g, cout, h, wg, dw)
+}
+
+fn wgrad_image_dispatch<T: Real, const K: usize>(pad: &[T], cin: usize, hp: usize, wp: usize, g: &[T], cout: usize, h: usize, wg: usize, dw: &mut [T]) {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() {
+        // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
+        unsafe { wgrad_image_fma::<T, K>(pad, cin, hp, wp, g, cout, h, wg, dw) };
+        return;
+    }
+    wgrad_image::<T, K, false>(pad, cin, hp, wp, g, cout, h, wg, dw)
+}
+
+/// Gradient of `conv2d_same(x, w)` for the weight `(cout, cin, k, k)`, given the input `x` and
+/// the output gradient `g`.
+pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tensor> {
+    if !supported(x) || !supported(g) || x.dtype() != g.dtype() || !matches!(k, 1 | 3 | 5) {
+        return Err(unsupported("conv2d_same_weight_grad", x));
+    }
+    let (b, cin, h, wd) = x.dims4()?;
+    let (bg, cout, hg, wdg) = g.dims4()?;
+    if (b, h, wd) != (bg, hg, wdg) {
+        return Err(Error::ShapeMismatch { context: "conv2d_same_weight_grad gradient".into(), expected: format!("({b}, cout, {h}, {wd})"), got: g.dims().to_vec() });
+    }
+    fn go<T: Real>(x: &Tensor, g: &Tensor, b: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize) -> Result<Tensor> {
+        let n_w = cout * cin * k * k;
+        let dw = with_slice::<T, _>(x, |xs| {
+            with_slice::<T, _>(g, |gs| {
+                let img_x = cin * h * wd;
+                let img_g = cout * h * wd;
+                let wg = wd.div_ceil(WCHUNK) * WCHUNK;
+                // Images are split in (at most 8) contiguous groups, one partial sum per group,
+                // summed in group order: deterministic whatever the thread count.
+                let groups = b.min(8);
+                let per = b.div_ceil(groups);
+                let partials: Vec<Vec<T>> = (0..groups)
+                    .into_par_iter()
+                    .map(|gi| {
+                        let mut dw = vec![T::zero(); n_w];
+                        let mut gp = vec![T::zero(); cout * h * wg];
+                        for n in gi * per..((gi + 1) * per).min(b) {
+                            let (pad, hp, wp) = pad_image(&xs[n * img_x..][..img_x], cin, h, wd, k);
+                            let src = &gs[n * img_g..][..img_g];
+                            for row in 0..cout * h {
+                                gp[row * wg..][..wd].copy_from_slice(&src[row * wd..][..wd]);
+                            }
+                            match k {
+                                1 => wgrad_image_dispatch::<T, 1>(&pad, cin, hp, wp, &gp, cout, h, wg, &mut dw),
+                                3 => wgrad_image_dispatch::<T, 3>(&pad, cin, hp, wp, &gp, cout, h, wg, &mut dw),
+                                _ => wgrad_image_dispatch::<T, 5>(&pad, cin, hp, wp, &gp, cout, h, wg, &mut dw),
+                            }
+                        }
+                        dw
+                    })
+                    .collect();
+                let mut dw = vec![T::zero(); n_w];
+                for p in partials {
+                    for (a, v) in dw.iter_mut().zip(p) {
+                        *a += v;
+                    }
+                }
+                Ok(dw)
+            })
+        })?;
+        Ok(Tensor::from_vec(dw, (cout, cin, k, k), &Device::Cpu)?)
+    }
+    match x.dtype() {
+        DType::F32 => go::<f32>(x, g, b, cin, h, wd, cout, k),
+        _ => go::<f64>(x, g, b, cin, h, wd, cout, k),
+    }
+}
+
+/// Per-channel mean and biased variance of `x (n, c, h, w)` over `(n, h, w)`, two passes,
+/// accumulated in f64.
+pub fn channel_stats(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
+    if !supported(x) {
+        return Err(unsupported("channel_stats", x));
+    }
+    let (n, c, h, w) = x.dims4()?;
+    fn go<T: Real>(x: &Tensor, n: usize, c: usize, hw: usize) -> Result<(Vec<f64>, Vec<f64>)> {
+        with_slice::<T, _>(x, |xs| {
+            let count = (n * hw) as f64;
+            let stats: Vec<(f64, f64)> = (0..c)
+                .into_par_iter()
+                .map(|ci| {
+                    let mut sum = 0.0;
+                    for b in 0..n {
+                        sum += xs[(b * c + ci) * hw..][..hw].iter().map(|v| v.to_f64()).sum::<f64>();
+                    }
+                    let mean = sum / count;
+                    let mut ss = 0.0;
+                    for b in 0..n {
+                        ss += xs[(b * c + ci) * hw..][..hw].iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>();
+                    }
+                    (mean, ss / count)
+                })
+                .collect();
+            Ok(stats.into_iter().unzip())
+        })
+    }
+    match x.dtype() {
+        DType::F32 => go::<f32>(x, n, c, h * w),
+        _ => go::<f64>(x, n, c, h * w),
+    }
+}
+
+/// `((x - a_c) / b_c) * c_c + d_c` per channel of `x (n, C, h, w)`, in the dtype of `x`, in that
+/// order of operations (batch norm forward with `(mean, s, g~, beta)`, its inverse with
+/// `(beta, g~, s, mean)`).
+pub fn channel_affine(x: &Tensor, a: &[f64], b: &[f64], c: &[f64], d: &[f64]) -> Result<Tensor> {
+    if !supported(x) {
+        return Err(unsupported("channel_affine", x));
+    }
+    let (n, ch, h, w) = x.dims4()?;
+    if [a.len(), b.len(), c.len(), d.len()].iter().any(|l| *l != ch) {
+        return Err(Error::Config(format!("channel_affine: {ch} channels, parameters of lengths {}, {}, {}, {}", a.len(), b.len(), c.len(), d.len())));
+    }
+    fn go<T: Real>(x: &Tensor, dims: (usize, usize, usize, usize), a: &[f64], b: &[f64], c: &[f64], d: &[f64]) -> Result<Tensor> {
+        let (n, ch, h, w) = dims;
+        let hw = h * w;
+        let cast = |v: &[f64]| v.iter().map(|t| T::from_f64(*t)).collect::<Vec<T>>();
+        let (a, b, c, d) = (cast(a), cast(b), cast(c), cast(d));
+        let out = with_slice::<T, _>(x, |xs| {
+            let mut out = vec![T::zero(); xs.len()];
+            out.par_chunks_mut(hw).zip(xs.par_chunks(hw)).enumerate().for_each(|(plane, (o, s))| {
+                let ci = plane % ch;
+                let (a, b, c, d) = (a[ci], b[ci], c[ci], d[ci]);
+                for (o, s) in o.iter_mut().zip(s) {
+                    *o = (*s - a) / b * c + d;
+                }
+            });
+            Ok(out)
+        })?;
+        Ok(Tensor::from_vec(out, (n, ch, h, w), &Device::Cpu)?)
+    }
+    match x.dtype() {
+        DType::F32 => go::<f32>(x, (n, ch, h, w), a, b, c, d),
+        _ => go::<f64>(x, (n, ch, h, w), a, b, c, d),
+    }
+}
+
+/// What [`batch_norm_backward`] returns.
+pub struct BnGrads {
+    /// Gradient for the input.
+    pub dx: Tensor,
+    /// `sum(dy * x^)` per channel: the gradient of the scale `g~`.
+    pub dscale: Vec<f64>,
+    /// `sum(dy)` per channel: the gradient of the shift `beta`.
+    pub dshift: Vec<f64>,
+}
+
+/// Closed-form backward of training-mode batch norm `y = g~ (x - mu) / s + beta` with the batch
+/// statistics `mu`, `s = sqrt(var + eps)` of `x` itself (gradient through the statistics
+/// included): with `x^ = (x - mu) / s` and `m = n h w`,
+/// `dx = (g~ / s) (dy - sum(dy) / m - x^ sum(dy x^) / m)`.
+pub fn batch_norm_backward(x: &Tensor, dy: &Tensor, mean: &[f64], s: &[f64], scale: &[f64]) -> Result<BnGrads> {
+    if !supported(x) || x.dtype() != dy.dtype() || x.dims() != dy.dims() {
+        return Err(unsupported("batch_norm_backward", x));
+    }
+    let (n, ch, h, w) = x.dims4()?;
+    fn go<T: Real>(x: &Tensor, dy: &Tensor, dims: (usize, usize, usize, usize), mean: &[f64], s: &[f64], scale: &[f64]) -> Result<BnGrads> {
+        let (n, ch, h, w) = dims;
+        let hw = h * w;
+        let m = (n * hw) as f64;
+        let (dx, sums) = with_slice::<T, _>(x, |xs| {
+            with_slice::<T, _>(dy, |gs| {
+                let sums: Vec<(f64, f64)> = (0..ch)
+                    .into_par_iter()
+                    .map(|ci| {
+                        let (mu, inv) = (mean[ci], 1.0 / s[ci]);
+                        let (mut sg, mut sgx) = (0.0, 0.0);
+                        for b in 0..n {
+                            let off = (b * ch + ci) * hw;
+                            for (xv, gv) in xs[off..][..hw].iter().zip(&gs[off..][..hw]) {
+                                let g = gv.to_f64();
+                                sg += g;
+                                sgx += g * (xv.to_f64() - mu) * inv;
+                            }
+                        }
+                        (sg, sgx)
+                    })
+                    .collect();
+                let mut dx = vec![T::zero(); xs.len()];
+                dx.par_chunks_mut(hw).enumerate().for_each(|(plane, o)| {
+                    let ci = plane % ch;
+                    let (mu, inv) = (T::from_f64(mean[ci]), T::from_f64(1.0 / s[ci]));
+                    let k = T::from_f64(scale[ci] / s[ci]);
+                    let mg = T::from_f64(sums[ci].0 / m);
+                    let mgx = T::from_f64(sums[ci].1 / m);
+                    let off = plane * hw;
+                    for ((o, xv), gv) in o.iter_mut().zip(&xs[off..][..hw]).zip(&gs[off..][..hw]) {
+                        let xh = (*xv - mu) * inv;
+                        *o = k * (*gv - mg - xh * mgx);
+                    }
+                });
+                Ok((dx, sums))
+            })
+        })?;
+        let (dshift, dscale) = sums.into_iter().unzip();
+        Ok(BnGrads { dx: Tensor::from_vec(dx, (n, ch, h, w), &Device::Cpu)?, dscale, dshift })
+    }
+    match x.dtype() {
+        DType::F32 => go::<f32>(x, dy, (n, ch, h, w), mean, s, scale),
+        _ => go::<f64>(x, dy, (n, ch, h, w), mean, s, scale),
+    }
+}
+
+/// `x` where `x > 0`, else 0 (NaN gives 0).
+pub fn relu(x: &Tensor) -> Result<Tensor> {
+    if !supported(x) {
+        return Err(unsupported("relu", x));
+    }
+    fn go<T: Real>(x: &Tensor) -> Result<Tensor> {
+        let out = with_slice::<T, _>(x, |xs| {
+            let mut out = vec![T::zero(); xs.len()];
+            out.par_chunks_mut(1 << 14).zip(xs.par_chunks(1 << 14)).for_each(|(o, s)| {
+                for (o, v) in o.iter_mut().zip(s) {
+                    if *v > T::zero() {
+                        *o = *v;
+                    }
+                }
+            });
+            Ok(out)
+        })?;
+        Ok(Tensor::from_vec(out, x.shape(), &Device::Cpu)?)
+    }
+    match x.dtype() {
+        DType::F32 => go::<f32>(x),
+        _ => go::<f64>(x),
+    }
+}
+
+/// Gradient of [`relu`]: `dy` where `x > 0`, else 0.
+pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+    if !supported(x) || x.dtype() != dy.dtype() || x.dims() != dy.dims() {
+        return Err(unsupported("relu_backward", x));
+    }
+    fn go<T: Real>(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
+        let out = with_slice::<T, _>(x, |xs| {
+            with_slice::<T, _>(dy, |gs| {
+                let mut out = vec![T::zero(); xs.len()];
+                out.par_chunks_mut(1 << 14).zip(xs.par_chunks(1 << 14).zip(gs.par_chunks(1 << 14))).for_each(|(o, (s, g))| {
+                    for ((o, v), gv) in o.iter_mut().zip(s).zip(g) {
+                        if *v > T::zero() {
+                            *o = *gv;
+                        }
+                    }
+                });
+                Ok(out)
+            })
+        })?;
+        Ok(Tensor::from_vec(out, x.shape(), &Device::Cpu)?)
+    }
+    match x.dtype() {
+        DType::F32 => go::<f32>(x, dy),
+        _ => go::<f64>(x, dy),
+    }
+}
