@@ -9,7 +9,10 @@ use revstab::nets::{Arch, NetConfig, Network, Source, StepOptions};
 
 fn main() -> anyhow::Result<()> {
     let (x, y) = point_batch(&SweepConfig::default(), 0, &Device::Cpu)?;
-    let opts = StepOptions { grads: true, ..Default::default() };
+    let opts = StepOptions {
+        grads: true,
+        ..Default::default()
+    };
     for slope in [0.2] {
         for arch in Arch::ALL {
             let mut cfg = NetConfig::new(arch);
@@ -19,7 +22,10 @@ fn main() -> anyhow::Result<()> {
             let s = net.step(&x, &y, Source::Stored, opts)?;
             let r = net.step(&x, &y, Source::Reconstructed, opts)?;
             let a = grad_angle(&s.grads, &r.grads)?;
-            println!("{arch:>10} depth 8 slope {slope}: whole-network angle {:.3e} deg", a.whole_deg);
+            println!(
+                "{arch:>10} depth 8 slope {slope}: whole-network angle {:.3e} deg",
+                a.whole_deg
+            );
         }
     }
     Ok(())

@@ -27,20 +27,29 @@ pub fn parse_device(name: &str) -> Result<Device> {
                     reason: "this build has no CUDA support; rebuild with `--features cuda`".into(),
                 });
             }
-            Device::new_cuda(ordinal)
-                .map_err(|e| Error::Device { requested: name.into(), reason: e.to_string() })
+            Device::new_cuda(ordinal).map_err(|e| Error::Device {
+                requested: name.into(),
+                reason: e.to_string(),
+            })
         }
         "metal" => {
             if !cfg!(feature = "metal") {
                 return Err(Error::Device {
                     requested: name.into(),
-                    reason: "this build has no Metal support; rebuild with `--features metal`".into(),
+                    reason: "this build has no Metal support; rebuild with `--features metal`"
+                        .into(),
                 });
             }
-            Device::new_metal(ordinal)
-                .map_err(|e| Error::Device { requested: name.into(), reason: e.to_string() })
+            Device::new_metal(ordinal).map_err(|e| Error::Device {
+                requested: name.into(),
+                reason: e.to_string(),
+            })
         }
-        _ => Err(Error::Unknown { kind: "device", got: name.into(), expected: "cpu, cuda[:N], metal[:N]".into() }),
+        _ => Err(Error::Unknown {
+            kind: "device",
+            got: name.into(),
+            expected: "cpu, cuda[:N], metal[:N]".into(),
+        }),
     }
 }
 
@@ -60,7 +69,11 @@ pub fn parse_dtype(name: &str) -> Result<DType> {
         "bf16" => Ok(DType::BF16),
         "f32" => Ok(DType::F32),
         "f64" => Ok(DType::F64),
-        _ => Err(Error::Unknown { kind: "dtype", got: name.into(), expected: "f16, bf16, f32, f64".into() }),
+        _ => Err(Error::Unknown {
+            kind: "dtype",
+            got: name.into(),
+            expected: "f16, bf16, f32, f64".into(),
+        }),
     }
 }
 
@@ -96,7 +109,9 @@ pub fn init_cpu_threads() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("RAYON_NUM_THREADS").is_none() {
-            let n = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
+            let n = std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(1);
             // Rust's std serialises environment access; candle reads it through std::env.
             std::env::set_var("RAYON_NUM_THREADS", n.to_string());
         }

@@ -28,15 +28,15 @@
 //! - `cuda`, `metal`: forward to candle's backends; choose the device at run time with
 //!   [`device::parse_device`].
 
-pub mod error;
-pub mod device;
-pub mod util;
-pub mod layers;
-pub mod nets;
-pub mod train;
-pub mod experiments;
-pub mod measure;
 pub mod data;
+pub mod device;
+pub mod error;
+pub mod experiments;
+pub mod layers;
+pub mod measure;
+pub mod nets;
 pub mod plot;
+pub mod train;
+pub mod util;
 
 pub use error::{Error, Result};

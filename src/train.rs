@@ -105,8 +105,8 @@ pub struct TrainConfig {
     pub checkpoint_every: usize,
 }
 
-/// Default data of a training run: 1000 train and 1000 test 16x16 synthetic images.
-pub const DEFAULT_DATA: &str = "synthetic:train=1000,test=1000,size=16";
+/// Default data of a training run: 1500 train and 1000 test 16x16 synthetic images.
+pub const DEFAULT_DATA: &str = "synthetic:train=1500,test=1000,size=16";
 
 impl Default for TrainConfig {
     fn default() -> Self {
@@ -154,7 +154,10 @@ impl TrainConfig {
             return bad("epochs must be >= 1".into());
         }
         if self.batch == 0 || self.eval_batch == 0 {
-            return bad(format!("batch and eval_batch must be >= 1 (got {} and {})", self.batch, self.eval_batch));
+            return bad(format!(
+                "batch and eval_batch must be >= 1 (got {} and {})",
+                self.batch, self.eval_batch
+            ));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return bad(format!("lr must be finite and > 0 (got {})", self.lr));
@@ -162,14 +165,27 @@ impl TrainConfig {
         if !(0.0..=1.0).contains(&self.warmup) {
             return bad(format!("warmup must be in [0, 1] (got {})", self.warmup));
         }
-        if !(self.lr_div >= 1.0 && self.lr_div.is_finite() && self.lr_final_div >= 1.0 && self.lr_final_div.is_finite()) {
-            return bad(format!("lr_div and lr_final_div must be finite and >= 1 (got {} and {})", self.lr_div, self.lr_final_div));
+        if !(self.lr_div >= 1.0
+            && self.lr_div.is_finite()
+            && self.lr_final_div >= 1.0
+            && self.lr_final_div.is_finite())
+        {
+            return bad(format!(
+                "lr_div and lr_final_div must be finite and >= 1 (got {} and {})",
+                self.lr_div, self.lr_final_div
+            ));
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return bad(format!("momentum must be in [0, 1) (got {})", self.momentum));
+            return bad(format!(
+                "momentum must be in [0, 1) (got {})",
+                self.momentum
+            ));
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(format!("weight_decay must be finite and >= 0 (got {})", self.weight_decay));
+            return bad(format!(
+                "weight_decay must be finite and >= 0 (got {})",
+                self.weight_decay
+            ));
         }
         parse_dtype(&self.dtype)?;
         parse_data_spec(&self.data, self.data_seed)?;
@@ -209,7 +225,10 @@ impl TrainConfig {
 
     /// The augmentation, if enabled: crop padding 2 for images up to 16 px, 4 above, and flips.
     pub fn augmentation(&self, image_size: usize) -> Option<Augment> {
-        self.augment.then_some(Augment { crop_padding: if image_size <= 16 { 2 } else { 4 }, flip: true })
+        self.augment.then_some(Augment {
+            crop_padding: if image_size <= 16 { 2 } else { 4 },
+            flip: true,
+        })
     }
 
     /// Load the data set of this run.
@@ -219,7 +238,13 @@ impl TrainConfig {
 
     /// The schedule for `total_steps` steps.
     pub fn schedule(&self, total_steps: usize) -> OneCycle {
-        OneCycle { max_lr: self.lr, total_steps, warmup: self.warmup, lr_div: self.lr_div, lr_final_div: self.lr_final_div }
+        OneCycle {
+            max_lr: self.lr,
+            total_steps,
+            warmup: self.warmup,
+            lr_div: self.lr_div,
+            lr_final_div: self.lr_final_div,
+        }
     }
 }
 
@@ -233,7 +258,11 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
             let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
             format!(" line {line}, column {column}:")
         });
-        Error::Config(format!("{}:{at} {}", path.display(), e.message().trim().replace('\n', " ")))
+        Error::Config(format!(
+            "{}:{at} {}",
+            path.display(),
+            e.message().trim().replace('\n', " ")
+        ))
     })
 }
 
@@ -286,13 +315,24 @@ pub struct Sgd {
 impl Sgd {
     /// An optimiser with empty buffers.
     pub fn new(momentum: f64, weight_decay: f64) -> Self {
-        Sgd { momentum, weight_decay, buffers: HashMap::new() }
+        Sgd {
+            momentum,
+            weight_decay,
+            buffers: HashMap::new(),
+        }
     }
 
     /// One update of every parameter in `params` with `grads` (same names) at learning rate `lr`.
-    pub fn step(&mut self, params: &[(String, Var)], grads: &HashMap<String, Tensor>, lr: f64) -> Result<()> {
+    pub fn step(
+        &mut self,
+        params: &[(String, Var)],
+        grads: &HashMap<String, Tensor>,
+        lr: f64,
+    ) -> Result<()> {
         for (name, var) in params {
-            let grad = grads.get(name).ok_or_else(|| Error::Config(format!("no gradient for parameter `{name}`")))?;
+            let grad = grads
+                .get(name)
+                .ok_or_else(|| Error::Config(format!("no gradient for parameter `{name}`")))?;
             let dtype = var.dtype();
             let cd = compute_dtype(dtype);
             let weight = var.as_detached_tensor().to_dtype(cd)?;
@@ -433,7 +473,13 @@ pub struct TrainOptions {
 
 impl Default for TrainOptions {
     fn default() -> Self {
-        TrainOptions { run_dir: None, resume: false, stop_after: None, progress: Progress::Silent, label: String::new() }
+        TrainOptions {
+            run_dir: None,
+            resume: false,
+            stop_after: None,
+            progress: Progress::Silent,
+            label: String::new(),
+        }
     }
 }
 
@@ -445,7 +491,11 @@ fn epoch_seed(seed: u64, epoch: usize) -> u64 {
 /// Accuracy (fraction) and mean cross-entropy of `net` on the first `limit` samples of `data`
 /// (0: all), eval mode, in batches of `batch`.
 pub fn evaluate(net: &Network, data: &Dataset, limit: usize, batch: usize) -> Result<(f64, f64)> {
-    let n = if limit == 0 { data.len() } else { limit.min(data.len()) };
+    let n = if limit == 0 {
+        data.len()
+    } else {
+        limit.min(data.len())
+    };
     if n == 0 {
         return Err(Error::Config("evaluation on an empty data set".into()));
     }
@@ -457,7 +507,10 @@ pub fn evaluate(net: &Network, data: &Dataset, limit: usize, batch: usize) -> Re
         let y = data.labels.narrow(0, start, len)?.to_device(&net.device)?;
         let logits = net.eval_logits(&x)?;
         correct += count_correct(&logits, &y)?;
-        loss_sum += to_f64(&candle_nn::loss::cross_entropy(&logits.to_dtype(DType::F32)?, &y)?)? * len as f64;
+        loss_sum += to_f64(&candle_nn::loss::cross_entropy(
+            &logits.to_dtype(DType::F32)?,
+            &y,
+        )?)? * len as f64;
         start += len;
     }
     Ok((correct / n as f64, loss_sum / n as f64))
@@ -468,7 +521,13 @@ fn to_f64(t: &Tensor) -> Result<f64> {
 }
 
 fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<f64> {
-    to_f64(&logits.argmax(1)?.eq(labels)?.to_dtype(DType::F64)?.sum_all()?)
+    to_f64(
+        &logits
+            .argmax(1)?
+            .eq(labels)?
+            .to_dtype(DType::F64)?
+            .sum_all()?,
+    )
 }
 
 /// Sum of squares of every gradient (f64); non-finite when any gradient is.
@@ -486,7 +545,11 @@ fn grad_sq_norm(grads: &HashMap<String, Tensor>) -> Result<f64> {
 /// reconstruction SNR collapsed (non-finite, or below 0 dB), else the lowest-SNR one.
 pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> String {
     let mut parts = Vec::new();
-    let trace_only = StepOptions { grads: false, trace: true, ..StepOptions::default() };
+    let trace_only = StepOptions {
+        grads: false,
+        trace: true,
+        ..StepOptions::default()
+    };
     match net.step(x, labels, Source::Stored, trace_only) {
         Ok(out) => {
             let non_finite = |t: &Tensor| crate::util::count_non_finite(t).unwrap_or(0);
@@ -494,15 +557,24 @@ pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> String {
             if let Some(e) = out.trace.iter().rev().find(|e| non_finite(&e.tensor) > 0) {
                 parts.push(format!("the forward pass itself overflowed: the stored input of layer `{}` holds {} non-finite value(s)", e.layer, non_finite(&e.tensor)));
             } else if non_finite(&out.logits) > 0 {
-                parts.push("the forward pass overflowed in the head (non-finite logits)".to_string());
+                parts.push(
+                    "the forward pass overflowed in the head (non-finite logits)".to_string(),
+                );
             }
         }
         Err(e) => parts.push(format!("the stored forward failed: {e}")),
     }
     match snr_trace(net, None, x, labels, TraceOptions::default()) {
         Ok(trace) => {
-            let collapsed = trace.points.iter().find(|p| p.snr_db.is_nan() || p.snr_db == f64::NEG_INFINITY || p.snr_db < 0.0);
-            let lowest = trace.points.iter().filter(|p| !p.snr_db.is_nan()).min_by(|a, b| a.snr_db.total_cmp(&b.snr_db));
+            let collapsed = trace
+                .points
+                .iter()
+                .find(|p| p.snr_db.is_nan() || p.snr_db == f64::NEG_INFINITY || p.snr_db < 0.0);
+            let lowest = trace
+                .points
+                .iter()
+                .filter(|p| !p.snr_db.is_nan())
+                .min_by(|a, b| a.snr_db.total_cmp(&b.snr_db));
             match (collapsed, lowest) {
                 (Some(p), _) => parts.push(format!(
                     "reconstruction SNR collapsed at layer `{}` ({} input, entry {} of {} top down): {} dB against the stored activation",
@@ -516,7 +588,11 @@ pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> String {
                 (None, None) => parts.push("no rebuilt activation to trace".to_string()),
             }
             if let Some(l) = trace.lowest() {
-                parts.push(format!("lowest-layer SNR {} dB (`{}`)", crate::experiments::snr_sweep::fmt_f(l.snr_db), l.layer));
+                parts.push(format!(
+                    "lowest-layer SNR {} dB (`{}`)",
+                    crate::experiments::snr_sweep::fmt_f(l.snr_db),
+                    l.layer
+                ));
             }
         }
         Err(e) => parts.push(format!("the SNR trace failed: {e}")),
@@ -529,8 +605,15 @@ pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> String {
 fn lowest_snr(stored: &StepOutput, rebuilt: &StepOutput) -> Result<(String, f64)> {
     let pos = stored.trace.iter().rposition(|e| e.role != Role::Hidden);
     match pos {
-        Some(i) if i < rebuilt.trace.len() && rebuilt.trace[i].layer == stored.trace[i].layer => Ok((stored.trace[i].layer.clone(), Snr::of(&stored.trace[i].tensor, &rebuilt.trace[i].tensor)?.db())),
-        Some(_) => Err(Error::Config("stored and reconstructed traces do not line up".into())),
+        Some(i) if i < rebuilt.trace.len() && rebuilt.trace[i].layer == stored.trace[i].layer => {
+            Ok((
+                stored.trace[i].layer.clone(),
+                Snr::of(&stored.trace[i].tensor, &rebuilt.trace[i].tensor)?.db(),
+            ))
+        }
+        Some(_) => Err(Error::Config(
+            "stored and reconstructed traces do not line up".into(),
+        )),
         None => Ok(("none".into(), f64::INFINITY)),
     }
 }
@@ -562,12 +645,21 @@ struct State {
     angles: Vec<AngleRecord>,
 }
 
-fn save_checkpoint(dir: &Path, net: &Network, sgd: &Sgd, cfg: &TrainConfig, st: &State, seconds: f64) -> Result<()> {
+fn save_checkpoint(
+    dir: &Path,
+    net: &Network,
+    sgd: &Sgd,
+    cfg: &TrainConfig,
+    st: &State,
+    seconds: f64,
+) -> Result<()> {
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let weights = format!("checkpoint-step{}.safetensors", st.step);
     let momentum = format!("checkpoint-step{}.momentum.safetensors", st.step);
     let tmp = |name: &str| dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let rename = |from: PathBuf, to: &str| std::fs::rename(&from, dir.join(to)).map_err(|e| Error::io(dir.join(to), e));
+    let rename = |from: PathBuf, to: &str| {
+        std::fs::rename(&from, dir.join(to)).map_err(|e| Error::io(dir.join(to), e))
+    };
     net.params.varmap.save(tmp(&weights))?;
     rename(tmp(&weights), &weights)?;
     candle_core::safetensors::save(&sgd.buffers, tmp(&momentum))?;
@@ -590,7 +682,11 @@ fn save_checkpoint(dir: &Path, net: &Network, sgd: &Sgd, cfg: &TrainConfig, st: 
     if let Ok(entries) = std::fs::read_dir(dir) {
         for entry in entries.flatten() {
             let name = entry.file_name().to_string_lossy().into_owned();
-            if name.starts_with("checkpoint-step") && name.ends_with(".safetensors") && name != weights && name != momentum {
+            if name.starts_with("checkpoint-step")
+                && name.ends_with(".safetensors")
+                && name != weights
+                && name != momentum
+            {
                 let _ = std::fs::remove_file(entry.path());
             }
         }
@@ -599,30 +695,54 @@ fn save_checkpoint(dir: &Path, net: &Network, sgd: &Sgd, cfg: &TrainConfig, st: 
 }
 
 /// Load the checkpoint in `dir` into `net` and `sgd`; `None` when there is none.
-fn load_checkpoint(dir: &Path, net: &Network, sgd: &mut Sgd, cfg: &TrainConfig) -> Result<Option<(State, f64)>> {
+fn load_checkpoint(
+    dir: &Path,
+    net: &Network,
+    sgd: &mut Sgd,
+    cfg: &TrainConfig,
+) -> Result<Option<(State, f64)>> {
     let path = dir.join(CHECKPOINT);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: not a training checkpoint: {e}", path.display())))?;
+    let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| {
+        Error::Config(format!(
+            "{}: not a training checkpoint: {e}",
+            path.display()
+        ))
+    })?;
     if meta.config != *cfg {
         return Err(Error::Config(format!("{}: --resume with a different configuration than the checkpoint's; use another --out or drop --resume", path.display())));
     }
     let weights = dir.join(&meta.weights);
     let mut varmap = net.params.varmap.clone();
-    varmap.load(&weights).map_err(|e| Error::Config(format!("{}: {e}", weights.display())))?;
+    varmap
+        .load(&weights)
+        .map_err(|e| Error::Config(format!("{}: {e}", weights.display())))?;
     let momentum = dir.join(&meta.momentum);
-    sgd.buffers = candle_core::safetensors::load(&momentum, &net.device).map_err(|e| Error::Config(format!("{}: {e}", momentum.display())))?;
-    let st = State { step: meta.step, epoch_loss_sum: meta.epoch_loss_sum, epoch_correct: meta.epoch_correct, epoch_seen: meta.epoch_seen, history: meta.history, angles: meta.angles };
+    sgd.buffers = candle_core::safetensors::load(&momentum, &net.device)
+        .map_err(|e| Error::Config(format!("{}: {e}", momentum.display())))?;
+    let st = State {
+        step: meta.step,
+        epoch_loss_sum: meta.epoch_loss_sum,
+        epoch_correct: meta.epoch_correct,
+        epoch_seen: meta.epoch_seen,
+        history: meta.history,
+        angles: meta.angles,
+    };
     Ok(Some((st, meta.seconds)))
 }
 
 /// Train `cfg` on `data` (see the module doc); returns the trained network and the outcome.
 /// Errors: [`Error::Diverged`] on a non-finite loss or gradient, configuration errors, I/O
 /// errors of the checkpoints.
-pub fn train(cfg: &TrainConfig, data: &DataSplit, opts: &TrainOptions) -> Result<(Network, TrainOutcome)> {
+pub fn train(
+    cfg: &TrainConfig,
+    data: &DataSplit,
+    opts: &TrainOptions,
+) -> Result<(Network, TrainOutcome)> {
     cfg.validate()?;
     let device: Device = parse_device(&cfg.device)?;
     let dtype = parse_dtype(&cfg.dtype)?;
@@ -630,13 +750,24 @@ pub fn train(cfg: &TrainConfig, data: &DataSplit, opts: &TrainOptions) -> Result
     let params = net.named_params();
     let steps_per_epoch = data.train.len() / cfg.batch;
     if steps_per_epoch == 0 {
-        return Err(Error::Config(format!("batch {} is larger than the training set ({} samples)", cfg.batch, data.train.len())));
+        return Err(Error::Config(format!(
+            "batch {} is larger than the training set ({} samples)",
+            cfg.batch,
+            data.train.len()
+        )));
     }
     let total = steps_per_epoch * cfg.epochs;
     let schedule = cfg.schedule(total);
     let augment = cfg.augmentation(data.train.image_dims().1);
     let mut sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
-    let mut st = State { step: 0, epoch_loss_sum: 0.0, epoch_correct: 0.0, epoch_seen: 0, history: Vec::new(), angles: Vec::new() };
+    let mut st = State {
+        step: 0,
+        epoch_loss_sum: 0.0,
+        epoch_correct: 0.0,
+        epoch_seen: 0,
+        history: Vec::new(),
+        angles: Vec::new(),
+    };
     let mut seconds_before = 0.0;
     if let (true, Some(dir)) = (opts.resume, &opts.run_dir) {
         if let Some((loaded, secs)) = load_checkpoint(dir, &net, &mut sgd, cfg)? {
@@ -651,7 +782,12 @@ pub fn train(cfg: &TrainConfig, data: &DataSplit, opts: &TrainOptions) -> Result
     let elapsed = |start: &Instant| seconds_before + start.elapsed().as_secs_f64();
     let bar = (opts.progress == Progress::Bar).then(|| {
         let b = indicatif::ProgressBar::new(total as u64);
-        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} steps  {elapsed} elapsed, eta {eta}  {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} steps  {elapsed} elapsed, eta {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         b.set_position(st.step as u64);
         b
     });
@@ -667,22 +803,59 @@ pub fn train(cfg: &TrainConfig, data: &DataSplit, opts: &TrainOptions) -> Result
     let mut stopped = false;
     'epochs: for epoch in st.step / steps_per_epoch..cfg.epochs {
         let done_in_epoch = st.step - epoch * steps_per_epoch;
-        let batches = data.train.batch_iter(cfg.batch, Some(epoch_seed(cfg.seed, epoch)), augment)?.skip(done_in_epoch);
+        let batches = data
+            .train
+            .batch_iter(cfg.batch, Some(epoch_seed(cfg.seed, epoch)), augment)?
+            .skip(done_in_epoch);
         for batch in batches {
             let (x, y) = batch?;
             let (x, y) = (x.to_device(&device)?, y.to_device(&device)?);
-            let probe = cfg.angle_every > 0 && (st.step % cfg.angle_every == 0 || st.step + 1 == total);
-            let out = net.step(&x, &y, cfg.mode, StepOptions { grads: true, trace: probe, ..StepOptions::default() })?;
+            let probe =
+                cfg.angle_every > 0 && (st.step % cfg.angle_every == 0 || st.step + 1 == total);
+            let out = net.step(
+                &x,
+                &y,
+                cfg.mode,
+                StepOptions {
+                    grads: true,
+                    trace: probe,
+                    ..StepOptions::default()
+                },
+            )?;
             if !out.loss.is_finite() || !grad_sq_norm(&out.grads)?.is_finite() {
-                let what = if out.loss.is_finite() { format!("finite loss {:.4} but non-finite gradients", out.loss) } else { format!("loss {}", out.loss) };
+                let what = if out.loss.is_finite() {
+                    format!("finite loss {:.4} but non-finite gradients", out.loss)
+                } else {
+                    format!("loss {}", out.loss)
+                };
                 if let Some(b) = &bar {
                     b.abandon();
                 }
-                return Err(Error::Diverged { step: st.step, diagnosis: format!("{what} ({} mode); {}", cfg.mode.as_str(), diagnose(&net, &x, &y)) });
+                return Err(Error::Diverged {
+                    step: st.step,
+                    diagnosis: format!(
+                        "{what} ({} mode); {}",
+                        cfg.mode.as_str(),
+                        diagnose(&net, &x, &y)
+                    ),
+                });
             }
             if probe {
-                let second = net.step(&x, &y, other, StepOptions { grads: true, trace: true, ..StepOptions::default() })?;
-                let (stored, rebuilt) = if cfg.mode == Source::Stored { (&out, &second) } else { (&second, &out) };
+                let second = net.step(
+                    &x,
+                    &y,
+                    other,
+                    StepOptions {
+                        grads: true,
+                        trace: true,
+                        ..StepOptions::default()
+                    },
+                )?;
+                let (stored, rebuilt) = if cfg.mode == Source::Stored {
+                    (&out, &second)
+                } else {
+                    (&second, &out)
+                };
                 let angle = grad_angle(&stored.grads, &rebuilt.grads)?;
                 let (lowest_layer, lowest_snr_db) = lowest_snr(stored, rebuilt)?;
                 let (train_acc, _) = evaluate(&net, &data.train, cfg.eval_samples, cfg.eval_batch)?;
@@ -697,7 +870,11 @@ pub fn train(cfg: &TrainConfig, data: &DataSplit, opts: &TrainOptions) -> Result
                     angle_deg: angle.whole_deg,
                     lowest_layer,
                     lowest_snr_db,
-                    per_layer: angle.per_layer.into_iter().map(|(layer, angle_deg)| LayerAngle { layer, angle_deg }).collect(),
+                    per_layer: angle
+                        .per_layer
+                        .into_iter()
+                        .map(|(layer, angle_deg)| LayerAngle { layer, angle_deg })
+                        .collect(),
                 });
             }
             let lr = schedule.lr(st.step);
@@ -708,12 +885,31 @@ pub fn train(cfg: &TrainConfig, data: &DataSplit, opts: &TrainOptions) -> Result
             st.epoch_seen += x.dim(0)?;
             if let Some(b) = &bar {
                 b.set_position(st.step as u64);
-                b.set_message(format!("epoch {} loss {:.3} lr {lr:.4}", epoch + 1, out.loss));
+                b.set_message(format!(
+                    "epoch {} loss {:.3} lr {lr:.4}",
+                    epoch + 1,
+                    out.loss
+                ));
             }
             let epoch_end = st.step % steps_per_epoch == 0;
             if epoch_end {
-                let rec = EpochRecord { epoch, train_loss: st.epoch_loss_sum / st.epoch_seen as f64, train_acc: st.epoch_correct / st.epoch_seen as f64, lr, seconds: elapsed(&start) };
-                log(format!("{}epoch {}/{}: train loss {:.4}, train acc {:.1}%, lr {:.4}, {:.1} s", opts.label, epoch + 1, cfg.epochs, rec.train_loss, 100.0 * rec.train_acc, lr, rec.seconds));
+                let rec = EpochRecord {
+                    epoch,
+                    train_loss: st.epoch_loss_sum / st.epoch_seen as f64,
+                    train_acc: st.epoch_correct / st.epoch_seen as f64,
+                    lr,
+                    seconds: elapsed(&start),
+                };
+                log(format!(
+                    "{}epoch {}/{}: train loss {:.4}, train acc {:.1}%, lr {:.4}, {:.1} s",
+                    opts.label,
+                    epoch + 1,
+                    cfg.epochs,
+                    rec.train_loss,
+                    100.0 * rec.train_acc,
+                    lr,
+                    rec.seconds
+                ));
                 st.history.push(rec);
                 st.epoch_loss_sum = 0.0;
                 st.epoch_correct = 0.0;
@@ -721,7 +917,11 @@ pub fn train(cfg: &TrainConfig, data: &DataSplit, opts: &TrainOptions) -> Result
             }
             let stop_now = opts.stop_after == Some(st.step);
             if let Some(dir) = &opts.run_dir {
-                let due = if cfg.checkpoint_every == 0 { epoch_end } else { st.step % cfg.checkpoint_every == 0 };
+                let due = if cfg.checkpoint_every == 0 {
+                    epoch_end
+                } else {
+                    st.step % cfg.checkpoint_every == 0
+                };
                 if due || stop_now {
                     save_checkpoint(dir, &net, &sgd, cfg, &st, elapsed(&start))?;
                 }
@@ -735,7 +935,11 @@ pub fn train(cfg: &TrainConfig, data: &DataSplit, opts: &TrainOptions) -> Result
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
-    let (test_acc, test_loss) = if stopped { (f64::NAN, f64::NAN) } else { evaluate(&net, &data.test, 0, cfg.eval_batch)? };
+    let (test_acc, test_loss) = if stopped {
+        (f64::NAN, f64::NAN)
+    } else {
+        evaluate(&net, &data.test, 0, cfg.eval_batch)?
+    };
     let last = st.history.last().cloned();
     let outcome = TrainOutcome {
         test_acc,

@@ -21,15 +21,29 @@ pub fn rng_for(seed: u64, stream: &str) -> ChaCha8Rng {
 }
 
 /// A tensor of i.i.d. `N(mean, std^2)` values drawn in f64 from `rng`, then cast to `dtype`.
-pub fn randn(rng: &mut impl Rng, shape: &[usize], mean: f64, std: f64, dtype: DType, device: &Device) -> Result<Tensor> {
+pub fn randn(
+    rng: &mut impl Rng,
+    shape: &[usize],
+    mean: f64,
+    std: f64,
+    dtype: DType,
+    device: &Device,
+) -> Result<Tensor> {
     let n: usize = shape.iter().product();
-    let data: Vec<f64> = (0..n).map(|_| mean + std * rng.sample::<f64, _>(StandardNormal)).collect();
-    Ok(Tensor::from_vec(data, shape, &Device::Cpu)?.to_dtype(dtype)?.to_device(device)?)
+    let data: Vec<f64> = (0..n)
+        .map(|_| mean + std * rng.sample::<f64, _>(StandardNormal))
+        .collect();
+    Ok(Tensor::from_vec(data, shape, &Device::Cpu)?
+        .to_dtype(dtype)?
+        .to_device(device)?)
 }
 
 /// All values of `t` as f64 (any dtype, any device).
 pub fn to_f64_vec(t: &Tensor) -> Result<Vec<f64>> {
-    Ok(t.to_dtype(DType::F64)?.flatten_all()?.to_device(&Device::Cpu)?.to_vec1::<f64>()?)
+    Ok(t.to_dtype(DType::F64)?
+        .flatten_all()?
+        .to_device(&Device::Cpu)?
+        .to_vec1::<f64>()?)
 }
 
 /// Number of non-finite values in `t`.
@@ -41,7 +55,10 @@ pub fn count_non_finite(t: &Tensor) -> Result<usize> {
 pub fn ensure_finite(t: &Tensor, context: &str) -> Result<()> {
     let count = count_non_finite(t)?;
     if count > 0 {
-        return Err(Error::NonFinite { context: context.into(), count });
+        return Err(Error::NonFinite {
+            context: context.into(),
+            count,
+        });
     }
     Ok(())
 }
@@ -50,9 +67,15 @@ pub fn ensure_finite(t: &Tensor, context: &str) -> Result<()> {
 /// A reader (or a run killed mid-write) never sees a half-written file. No fsync: the rename is
 /// atomic for processes; durability across power loss is not promised.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let file_name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    let file_name = path
+        .file_name()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{file_name}.{}.tmp", std::process::id()));
     let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
     f.write_all(bytes).map_err(|e| Error::io(&tmp, e))?;
@@ -64,12 +87,18 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 /// The git revision of the working tree, when known (`git rev-parse --short HEAD`, with
 /// `-dirty` appended when there are uncommitted changes).
 pub fn git_revision() -> Option<String> {
-    let out = std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().ok()?;
+    let out = std::process::Command::new("git")
+        .args(["rev-parse", "--short", "HEAD"])
+        .output()
+        .ok()?;
     if !out.status.success() {
         return None;
     }
     let mut rev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if let Ok(st) = std::process::Command::new("git").args(["status", "--porcelain", "--untracked-files=no"]).output() {
+    if let Ok(st) = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--untracked-files=no"])
+        .output()
+    {
         if st.status.success() && !st.stdout.is_empty() {
             rev.push_str("-dirty");
         }

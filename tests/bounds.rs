@@ -8,5 +8,9 @@ fn reconstruction_error_bounds_hold() {
     assert!(file.bounds.len() >= 19);
     let checks = check_bounds(&file, 0).unwrap();
     let failed: Vec<_> = checks.iter().filter(|c| !c.ok()).collect();
-    assert!(failed.is_empty(), "reconstruction bounds regressed:\n{}", bounds_table(&checks, true));
+    assert!(
+        failed.is_empty(),
+        "reconstruction bounds regressed:\n{}",
+        bounds_table(&checks, true)
+    );
 }

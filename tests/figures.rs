@@ -24,7 +24,14 @@ fn provenance(dtype: &str) -> Provenance {
 }
 
 fn file(id: &str, config: ExperimentConfig, data: ResultData) -> ResultFile {
-    ResultFile { id: id.into(), config_path: format!("test/{id}.toml"), config_key: config.key(), config, provenance: provenance("f32"), data }
+    ResultFile {
+        id: id.into(),
+        config_path: format!("test/{id}.toml"),
+        config_key: config.key(),
+        config,
+        provenance: provenance("f32"),
+        data,
+    }
 }
 
 fn lowest(arch: Arch, dtype: &str, depth: usize, slope: f64, eps_i: f64, snr: f64) -> LowestRow {
@@ -68,7 +75,11 @@ fn trace_run(noise: f64, hybrid: bool) -> TraceRun {
         v
     };
     for (i, (layer, role)) in names.into_iter().enumerate() {
-        let snr = if i == 0 { f64::INFINITY } else { 150.0 - 5.0 * i as f64 };
+        let snr = if i == 0 {
+            f64::INFINITY
+        } else {
+            150.0 - 5.0 * i as f64
+        };
         let hidden = role == "hidden";
         entries.push(TraceRow {
             index: i,
@@ -77,52 +88,165 @@ fn trace_run(noise: f64, hybrid: bool) -> TraceRun {
             snr_db: snr,
             snr_db_f64: 128.0,
             alpha_db: if hidden { f64::NAN } else { -4.0 },
-            predicted_snr_db: if hidden || i == 0 { f64::NAN } else { 152.0 - 4.0 * i as f64 },
+            predicted_snr_db: if hidden || i == 0 {
+                f64::NAN
+            } else {
+                152.0 - 4.0 * i as f64
+            },
         });
     }
-    TraceRun { noise_std: noise, output_snr_db: if noise > 0.0 { 60.0 } else { f64::INFINITY }, entries }
+    TraceRun {
+        noise_std: noise,
+        output_snr_db: if noise > 0.0 { 60.0 } else { f64::INFINITY },
+        entries,
+    }
 }
 
 /// A complete small result set in `dir` (cache files + train outputs).
 fn synthetic_results(dir: &Path) -> Results {
-    let res = Results { dir: dir.join("cache"), accuracy_dir: dir.join("accuracy"), angles_dir: dir.join("angles") };
-    for (id, layer) in [("fig05", AlphaLayer::ToyBn), ("fig06", AlphaLayer::LeakyRelu)] {
+    let res = Results {
+        dir: dir.join("cache"),
+        accuracy_dir: dir.join("accuracy"),
+        angles_dir: dir.join("angles"),
+    };
+    for (id, layer) in [
+        ("fig05", AlphaLayer::ToyBn),
+        ("fig06", AlphaLayer::LeakyRelu),
+    ] {
         let xs = [1e-2, 1e-1, 1.0, 10.0];
         let th = |x: f64| 4.0 / ((1.0 + 1.0 / (x * x)) * (1.0 + x * x));
         let points = ["f64", "f32"]
             .iter()
-            .flat_map(|dt| xs.iter().map(move |&x| AlphaPoint { dtype: dt.to_string(), x, theory: th(x), empirical: th(x) * 1.01, snr_in_db: 80.0, snr_out_db: 100.0 }))
+            .flat_map(|dt| {
+                xs.iter().map(move |&x| AlphaPoint {
+                    dtype: dt.to_string(),
+                    x,
+                    theory: th(x),
+                    empirical: th(x) * 1.01,
+                    snr_in_db: 80.0,
+                    snr_out_db: 100.0,
+                })
+            })
             .collect();
-        let data = ResultData::Alpha(AlphaData { layer, theory: xs.iter().map(|&x| Xy { x, y: th(x) }).collect(), points });
-        res.store(&file(id, ExperimentConfig::Alpha(AlphaConfig { layer, ..AlphaConfig::default() }), data)).unwrap();
+        let data = ResultData::Alpha(AlphaData {
+            layer,
+            theory: xs.iter().map(|&x| Xy { x, y: th(x) }).collect(),
+            points,
+        });
+        res.store(&file(
+            id,
+            ExperimentConfig::Alpha(AlphaConfig {
+                layer,
+                ..AlphaConfig::default()
+            }),
+            data,
+        ))
+        .unwrap();
     }
-    for (id, arch, hybrid) in [("fig10", Arch::Layerwise, false), ("fig13", Arch::Hybrid, true)] {
-        let data = ResultData::Trace(TraceData { arch, depth: 2, slope: 0.2, layers: 11, runs: vec![trace_run(0.0, hybrid), trace_run(1e-3, hybrid)] });
-        res.store(&file(id, ExperimentConfig::Trace(TraceConfig { arch, ..TraceConfig::default() }), data)).unwrap();
+    for (id, arch, hybrid) in [
+        ("fig10", Arch::Layerwise, false),
+        ("fig13", Arch::Hybrid, true),
+    ] {
+        let data = ResultData::Trace(TraceData {
+            arch,
+            depth: 2,
+            slope: 0.2,
+            layers: 11,
+            runs: vec![trace_run(0.0, hybrid), trace_run(1e-3, hybrid)],
+        });
+        res.store(&file(
+            id,
+            ExperimentConfig::Trace(TraceConfig {
+                arch,
+                ..TraceConfig::default()
+            }),
+            data,
+        ))
+        .unwrap();
     }
     for (id, arch) in [("fig11", Arch::Layerwise), ("fig14", Arch::Hybrid)] {
         let data = ResultData::Scaling(ScalingData {
             arch,
             depth_sweep_slope: 0.5,
             slope_sweep_depth: 3,
-            depth_sweep: [1, 2, 4].iter().map(|&d| lowest(arch, "f32", d, 0.5, 0.0, 140.0 - 20.0 * d as f64)).collect(),
-            slope_sweep: [0.01, 0.1, 1.0].iter().map(|&n: &f64| lowest(arch, "f32", 3, n, 0.0, 120.0 + 30.0 * n.log10())).collect(),
+            depth_sweep: [1, 2, 4]
+                .iter()
+                .map(|&d| lowest(arch, "f32", d, 0.5, 0.0, 140.0 - 20.0 * d as f64))
+                .collect(),
+            slope_sweep: [0.01, 0.1, 1.0]
+                .iter()
+                .map(|&n: &f64| lowest(arch, "f32", 3, n, 0.0, 120.0 + 30.0 * n.log10()))
+                .collect(),
         });
-        res.store(&file(id, ExperimentConfig::Scaling(ScalingConfig { arch, ..ScalingConfig::default() }), data)).unwrap();
+        res.store(&file(
+            id,
+            ExperimentConfig::Scaling(ScalingConfig {
+                arch,
+                ..ScalingConfig::default()
+            }),
+            data,
+        ))
+        .unwrap();
     }
     let rows = [Arch::Layerwise, Arch::Hybrid]
         .iter()
-        .flat_map(|&a| ["f16", "f32"].iter().flat_map(move |dt| [1, 4].iter().map(move |&d| lowest(a, dt, d, 0.2, 0.0, if *dt == "f16" { 60.0 } else { 140.0 } - 10.0 * d as f64))))
+        .flat_map(|&a| {
+            ["f16", "f32"].iter().flat_map(move |dt| {
+                [1, 4].iter().map(move |&d| {
+                    lowest(
+                        a,
+                        dt,
+                        d,
+                        0.2,
+                        0.0,
+                        if *dt == "f16" { 60.0 } else { 140.0 } - 10.0 * d as f64,
+                    )
+                })
+            })
+        })
         .collect();
-    res.store(&file("precision", ExperimentConfig::Precision(PrecisionConfig::default()), ResultData::Precision(PrecisionData { slope: 0.2, rows }))).unwrap();
+    res.store(&file(
+        "precision",
+        ExperimentConfig::Precision(PrecisionConfig::default()),
+        ResultData::Precision(PrecisionData { slope: 0.2, rows }),
+    ))
+    .unwrap();
     let eps = [0.0, 0.1, 1.0];
     let data = ResultData::BnEps(BnEpsData {
         channels: 4,
         gammas: vec![0.1, 1.0, 2.0, 5.0],
-        alpha: eps.iter().map(|&e| BnAlphaRow { eps_i: e, theory: 0.1 + e / 2.0, printed: 0.2 + e / 3.0, empirical: 0.1 + e / 2.0, min_scale: 0.1 + e }).collect(),
-        snr: [4, 8].iter().flat_map(|&d| eps.iter().map(move |&e| lowest(Arch::Layerwise, "f32", d, 0.2, e, 50.0 + 10.0 * e - 5.0 * d as f64))).collect(),
+        alpha: eps
+            .iter()
+            .map(|&e| BnAlphaRow {
+                eps_i: e,
+                theory: 0.1 + e / 2.0,
+                printed: 0.2 + e / 3.0,
+                empirical: 0.1 + e / 2.0,
+                min_scale: 0.1 + e,
+            })
+            .collect(),
+        snr: [4, 8]
+            .iter()
+            .flat_map(|&d| {
+                eps.iter().map(move |&e| {
+                    lowest(
+                        Arch::Layerwise,
+                        "f32",
+                        d,
+                        0.2,
+                        e,
+                        50.0 + 10.0 * e - 5.0 * d as f64,
+                    )
+                })
+            })
+            .collect(),
     });
-    res.store(&file("bn-eps", ExperimentConfig::BnEps(BnEpsConfig::default()), data)).unwrap();
+    res.store(&file(
+        "bn-eps",
+        ExperimentConfig::BnEps(BnEpsConfig::default()),
+        data,
+    ))
+    .unwrap();
     let row = |model: &str, arch: Arch| MemoryRow {
         model: model.into(),
         arch,
@@ -140,17 +264,43 @@ fn synthetic_results(dir: &Path) -> Results {
         measured_reconstructed_bytes_per_pixel: f64::NAN,
         measured_over_analytic: f64::NAN,
     };
-    let data = ResultData::Memory(MemoryData { rows: vec![row("ResNet", Arch::Resnet), row("Hybrid (ours)", Arch::Hybrid)], analytic_markdown: "| a |\n|---|\n| 1 |".into(), measured_markdown: "| b |\n|---|\n| 2 |".into() });
-    res.store(&file("table1", ExperimentConfig::Memory(MemoryConfig::quick()), data)).unwrap();
+    let data = ResultData::Memory(MemoryData {
+        rows: vec![
+            row("ResNet", Arch::Resnet),
+            row("Hybrid (ours)", Arch::Hybrid),
+        ],
+        analytic_markdown: "| a |\n|---|\n| 1 |".into(),
+        measured_markdown: "| b |\n|---|\n| 2 |".into(),
+    });
+    res.store(&file(
+        "table1",
+        ExperimentConfig::Memory(MemoryConfig::quick()),
+        data,
+    ))
+    .unwrap();
 
     std::fs::create_dir_all(&res.accuracy_dir).unwrap();
     let run_json = r#"{"tool":"train","git_revision":"test","dtype":"f32","device":"cpu","seeds":[0],"config":{"experiment":"accuracy"},"data":{"source":"synthetic","classes":10},"init":"test init"}"#;
     std::fs::write(res.accuracy_dir.join("run.json"), run_json).unwrap();
     let mut acc = String::from("arch,depth,slope,mode,seed,test_acc,train_loss,train_acc,epochs,seconds,layers,test_loss,steps,sweep,status,diagnosis\n");
     for arch in ["layerwise", "hybrid"] {
-        for (d, n, sweep) in [(2, 0.2, "depth"), (6, 0.2, "depth+slope"), (6, 0.05, "slope"), (6, 1.0, "slope")] {
-            for (mode, acc_v, status) in [("stored", "0.8", "ok"), ("reconstructed", if n == 0.05 { "nan" } else { "0.7" }, if n == 0.05 { "diverged" } else { "ok" })] {
-                acc.push_str(&format!("{arch},{d},{n},{mode},0,{acc_v},0.5,0.8,2,1.0,20,0.6,10,{sweep},{status},\n"));
+        for (d, n, sweep) in [
+            (2, 0.2, "depth"),
+            (6, 0.2, "depth+slope"),
+            (6, 0.05, "slope"),
+            (6, 1.0, "slope"),
+        ] {
+            for (mode, acc_v, status) in [
+                ("stored", "0.8", "ok"),
+                (
+                    "reconstructed",
+                    if n == 0.05 { "nan" } else { "0.7" },
+                    if n == 0.05 { "diverged" } else { "ok" },
+                ),
+            ] {
+                acc.push_str(&format!(
+                    "{arch},{d},{n},{mode},0,{acc_v},0.5,0.8,2,1.0,20,0.6,10,{sweep},{status},\n"
+                ));
             }
         }
     }
@@ -158,9 +308,17 @@ fn synthetic_results(dir: &Path) -> Results {
     std::fs::create_dir_all(&res.angles_dir).unwrap();
     std::fs::write(res.angles_dir.join("run.json"), run_json).unwrap();
     let mut ang = String::from("arch,depth,slope,seed,step,epoch,mode,loss,train_err,test_err,angle_deg,lowest_snr_db,lowest_layer,lr\n");
-    for (arch, mode) in [("revnet", "reconstructed"), ("revnet", "stored"), ("layerwise", "reconstructed")] {
+    for (arch, mode) in [
+        ("revnet", "reconstructed"),
+        ("revnet", "stored"),
+        ("layerwise", "reconstructed"),
+    ] {
         for step in [0, 10, 20] {
-            ang.push_str(&format!("{arch},6,0.2,0,{step},0,{mode},{},0.5,0.6,{},120.0,s0.b0,0.1\n", 2.3 - 0.05 * step as f64, 0.01 * step as f64));
+            ang.push_str(&format!(
+                "{arch},6,0.2,0,{step},0,{mode},{},0.5,0.6,{},120.0,s0.b0,0.1\n",
+                2.3 - 0.05 * step as f64,
+                0.01 * step as f64
+            ));
         }
     }
     std::fs::write(res.angles_dir.join("angles.csv"), ang).unwrap();
@@ -168,14 +326,24 @@ fn synthetic_results(dir: &Path) -> Results {
 }
 
 fn assert_outputs(out: &Path, id: &str) {
-    let png = std::fs::read(out.join(format!("{id}.png"))).unwrap_or_else(|e| panic!("{id}.png: {e}"));
-    assert!(png.len() > 1000 && png[..8] == PNG_SIGNATURE, "{id}.png is not a PNG");
+    let png =
+        std::fs::read(out.join(format!("{id}.png"))).unwrap_or_else(|e| panic!("{id}.png: {e}"));
+    assert!(
+        png.len() > 1000 && png[..8] == PNG_SIGNATURE,
+        "{id}.png is not a PNG"
+    );
     let svg = std::fs::read_to_string(out.join(format!("{id}.svg"))).unwrap();
-    assert!(svg.contains("<svg") && svg.trim_end().ends_with("</svg>"), "{id}.svg is not an SVG");
+    assert!(
+        svg.contains("<svg") && svg.trim_end().ends_with("</svg>"),
+        "{id}.svg is not an SVG"
+    );
     let csv = std::fs::read_to_string(out.join(format!("{id}.csv"))).unwrap();
     let mut lines = csv.lines();
     let first = lines.next().unwrap();
-    assert!(first.starts_with(&format!("# {id}: ")) && first.contains("rev test"), "{id}.csv provenance line: {first}");
+    assert!(
+        first.starts_with(&format!("# {id}: ")) && first.contains("rev test"),
+        "{id}.csv provenance line: {first}"
+    );
     assert!(lines.count() >= 2, "{id}.csv has no data rows");
 }
 
@@ -189,7 +357,10 @@ fn every_figure_renders_from_a_small_result_set() {
         assert_outputs(&out, spec.id);
     }
     let md = std::fs::read_to_string(out.join("table1.md")).unwrap();
-    assert!(md.starts_with("# Table 1") && md.contains("| Hybrid (ours) |"), "{md}");
+    assert!(
+        md.starts_with("# Table 1") && md.contains("| Hybrid (ours) |"),
+        "{md}"
+    );
     assert_eq!(specs().len(), FIGURE_IDS.len());
 }
 
@@ -201,7 +372,10 @@ fn missing_and_malformed_result_files_are_errors_naming_the_file() {
     // missing cache file
     std::fs::remove_file(res.path("fig10")).unwrap();
     let e = fig10(&res, &out).unwrap_err().to_string();
-    assert!(e.contains("fig10.json") && e.contains("not available"), "{e}");
+    assert!(
+        e.contains("fig10.json") && e.contains("not available"),
+        "{e}"
+    );
     // malformed cache file
     std::fs::write(res.path("fig05"), "{ not json").unwrap();
     let e = fig05(&res, &out).unwrap_err().to_string();
@@ -212,7 +386,9 @@ fn missing_and_malformed_result_files_are_errors_naming_the_file() {
     assert!(e.contains("fig14.json") && e.contains("malformed"), "{e}");
     // wrong kind of data
     std::fs::copy(res.path("fig11"), res.path("fig13")).unwrap();
-    let text = std::fs::read_to_string(res.path("fig13")).unwrap().replacen("\"id\": \"fig11\"", "\"id\": \"fig13\"", 1);
+    let text = std::fs::read_to_string(res.path("fig13"))
+        .unwrap()
+        .replacen("\"id\": \"fig11\"", "\"id\": \"fig13\"", 1);
     std::fs::write(res.path("fig13"), text).unwrap();
     let e = fig13(&res, &out).unwrap_err().to_string();
     assert!(e.contains("fig13.json") && e.contains("scaling"), "{e}");
@@ -223,7 +399,10 @@ fn missing_and_malformed_result_files_are_errors_naming_the_file() {
     // malformed training results
     std::fs::write(res.angles_dir.join("angles.csv"), "arch,depth\nrevnet,6\n").unwrap();
     let e = revnet_fig4(&res, &out).unwrap_err().to_string();
-    assert!(e.contains("angles.csv") && e.contains("malformed") && e.contains("slope"), "{e}");
+    assert!(
+        e.contains("angles.csv") && e.contains("malformed") && e.contains("slope"),
+        "{e}"
+    );
     std::fs::write(res.accuracy_dir.join("accuracy.csv"), "arch,depth,slope,mode,seed,test_acc,sweep,status\nlayerwise,two,0.2,stored,0,0.5,depth,ok\n").unwrap();
     let e = fig12(&res, &out).unwrap_err().to_string();
     assert!(e.contains("accuracy.csv") && e.contains("depth"), "{e}");
@@ -243,34 +422,79 @@ fn experiments_run_cache_and_recompute_when_the_config_changes() {
     let trace = "experiment = \"trace\"\narch = \"hybrid\"\ndepth = 1\nslope = 0.2\nnoise_std = 1e-3\n[net]\nwidth = 4\nbatch = 2\ninput_size = 8\n";
     std::fs::write(exp.join("fig13.toml"), trace).unwrap();
     for id in ["fig06", "fig13"] {
-        assert!(matches!(ensure_results(id, &exp, &res, false, 1).unwrap(), CacheStatus::Computed(..)), "{id}");
-        assert_eq!(ensure_results(id, &exp, &res, false, 1).unwrap(), CacheStatus::Reused, "{id}");
+        assert!(
+            matches!(
+                ensure_results(id, &exp, &res, false, 1).unwrap(),
+                CacheStatus::Computed(..)
+            ),
+            "{id}"
+        );
+        assert_eq!(
+            ensure_results(id, &exp, &res, false, 1).unwrap(),
+            CacheStatus::Reused,
+            "{id}"
+        );
         (spec(id).unwrap().render)(&res, &out).unwrap();
         assert_outputs_real(&out, id);
     }
     // the measured alpha follows the theory
     let r = res.load("fig06").unwrap();
-    let ResultData::Alpha(d) = &r.data else { panic!("wrong kind") };
-    assert!(d.points.iter().all(|p| (p.empirical / p.theory - 1.0).abs() < 0.1), "{:?}", d.points);
+    let ResultData::Alpha(d) = &r.data else {
+        panic!("wrong kind")
+    };
+    assert!(
+        d.points
+            .iter()
+            .all(|p| (p.empirical / p.theory - 1.0).abs() < 0.1),
+        "{:?}",
+        d.points
+    );
     // the hybrid trace has block inputs, hidden entries and a depth-law line with noise
     let r = res.load("fig13").unwrap();
-    let ResultData::Trace(t) = &r.data else { panic!("wrong kind") };
+    let ResultData::Trace(t) = &r.data else {
+        panic!("wrong kind")
+    };
     assert_eq!(t.runs.len(), 2);
-    assert!(t.runs[1].entries.iter().any(|e| e.role == "block-input" && e.predicted_snr_db.is_finite()));
+    assert!(t.runs[1]
+        .entries
+        .iter()
+        .any(|e| e.role == "block-input" && e.predicted_snr_db.is_finite()));
     // comments do not change the key; values do; --rerun recomputes
     std::fs::write(exp.join("fig06.toml"), format!("# a comment\n{alpha}")).unwrap();
-    assert_eq!(ensure_results("fig06", &exp, &res, false, 1).unwrap(), CacheStatus::Reused);
-    std::fs::write(exp.join("fig06.toml"), alpha.replace("points = 4", "points = 3")).unwrap();
-    assert!(matches!(ensure_results("fig06", &exp, &res, false, 1).unwrap(), CacheStatus::Computed(_, ref why) if why == "config changed"));
-    assert!(matches!(ensure_results("fig06", &exp, &res, true, 1).unwrap(), CacheStatus::Computed(..)));
+    assert_eq!(
+        ensure_results("fig06", &exp, &res, false, 1).unwrap(),
+        CacheStatus::Reused
+    );
+    std::fs::write(
+        exp.join("fig06.toml"),
+        alpha.replace("points = 4", "points = 3"),
+    )
+    .unwrap();
+    assert!(
+        matches!(ensure_results("fig06", &exp, &res, false, 1).unwrap(), CacheStatus::Computed(_, ref why) if why == "config changed")
+    );
+    assert!(matches!(
+        ensure_results("fig06", &exp, &res, true, 1).unwrap(),
+        CacheStatus::Computed(..)
+    ));
     // bad configs are errors naming the file
-    std::fs::write(exp.join("fig05.toml"), "experiment = \"alpha\"\nbogus = 1\n").unwrap();
-    let e = ensure_results("fig05", &exp, &res, false, 1).unwrap_err().to_string();
+    std::fs::write(
+        exp.join("fig05.toml"),
+        "experiment = \"alpha\"\nbogus = 1\n",
+    )
+    .unwrap();
+    let e = ensure_results("fig05", &exp, &res, false, 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("fig05.toml") && e.contains("bogus"), "{e}");
     std::fs::write(exp.join("fig10.toml"), alpha).unwrap();
-    let e = ensure_results("fig10", &exp, &res, false, 1).unwrap_err().to_string();
+    let e = ensure_results("fig10", &exp, &res, false, 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("fig10.toml") && e.contains("trace"), "{e}");
-    let e = ensure_results("fig11", &exp, &res, false, 1).unwrap_err().to_string();
+    let e = ensure_results("fig11", &exp, &res, false, 1)
+        .unwrap_err()
+        .to_string();
     assert!(e.contains("fig11.toml"), "{e}");
     assert!(spec("fig99").is_err());
 }

@@ -21,12 +21,25 @@ fn small(arch: Arch) -> NetConfig {
 
 fn batch(cfg: &NetConfig, n: usize, dtype: DType) -> (Tensor, Tensor) {
     let mut rng = revstab::util::rng_for(11, "test-batch");
-    let x = revstab::util::randn(&mut rng, &[n, cfg.in_channels, cfg.input_size, cfg.input_size], 0.0, 1.0, dtype, &Device::Cpu).unwrap();
+    let x = revstab::util::randn(
+        &mut rng,
+        &[n, cfg.in_channels, cfg.input_size, cfg.input_size],
+        0.0,
+        1.0,
+        dtype,
+        &Device::Cpu,
+    )
+    .unwrap();
     let labels: Vec<u32> = (0..n as u32).map(|i| i % cfg.classes as u32).collect();
     (x, Tensor::new(labels, &Device::Cpu).unwrap())
 }
 
-const GRADS: StepOptions = StepOptions { grads: true, trace: false, output_noise: None, noise_seed: 0 };
+const GRADS: StepOptions = StepOptions {
+    grads: true,
+    trace: false,
+    output_noise: None,
+    noise_seed: 0,
+};
 
 #[test]
 fn stored_gradients_equal_whole_network_autograd_in_f64() {
@@ -36,10 +49,22 @@ fn stored_gradients_equal_whole_network_autograd_in_f64() {
         let (x, y) = batch(&cfg, 4, DType::F64);
         let (loss_ref, reference) = net.autograd_grads(&x, &y).unwrap();
         let out = net.step(&x, &y, Source::Stored, GRADS).unwrap();
-        assert!((out.loss - loss_ref).abs() <= 1e-12 * loss_ref.abs(), "{arch}: loss {} vs {}", out.loss, loss_ref);
-        assert_eq!(out.grads.len(), net.chain_params_len(), "{arch}: every parameter has a gradient");
+        assert!(
+            (out.loss - loss_ref).abs() <= 1e-12 * loss_ref.abs(),
+            "{arch}: loss {} vs {}",
+            out.loss,
+            loss_ref
+        );
+        assert_eq!(
+            out.grads.len(),
+            net.chain_params_len(),
+            "{arch}: every parameter has a gradient"
+        );
         for (name, g) in &reference {
-            let got = out.grads.get(name).unwrap_or_else(|| panic!("{arch}: no gradient for {name}"));
+            let got = out
+                .grads
+                .get(name)
+                .unwrap_or_else(|| panic!("{arch}: no gradient for {name}"));
             let err = rel_l2(got, g);
             assert!(err <= 1e-10, "{arch}: {name} relative error {err:e}");
         }
@@ -55,7 +80,11 @@ fn reconstructed_gradients_match_stored_in_f64() {
         let stored = net.step(&x, &y, Source::Stored, GRADS).unwrap();
         let rec = net.step(&x, &y, Source::Reconstructed, GRADS).unwrap();
         let angle = grad_angle(&stored.grads, &rec.grads).unwrap();
-        assert!(angle.whole_deg < 1e-6, "{arch}: angle {} deg", angle.whole_deg);
+        assert!(
+            angle.whole_deg < 1e-6,
+            "{arch}: angle {} deg",
+            angle.whole_deg
+        );
     }
 }
 
@@ -68,24 +97,49 @@ fn finite_differences_agree_with_the_backward_in_f64() {
         let out = net.step(&x, &y, Source::Reconstructed, GRADS).unwrap();
         let params = net.named_params();
         // a few parameters: first conv weight entry, a BN gamma, the head bias
-        let picks: Vec<_> = params.iter().filter(|(n, _)| n.ends_with("stem.weight") || n.ends_with("gamma") || n == "head.bias").take(3).collect();
+        let picks: Vec<_> = params
+            .iter()
+            .filter(|(n, _)| n.ends_with("stem.weight") || n.ends_with("gamma") || n == "head.bias")
+            .take(3)
+            .collect();
         assert!(!picks.is_empty());
         for (name, var) in picks {
-            let base = var.as_tensor().flatten_all().unwrap().to_vec1::<f64>().unwrap();
-            let analytic = out.grads[name.as_str()].flatten_all().unwrap().to_vec1::<f64>().unwrap()[0];
+            let base = var
+                .as_tensor()
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap();
+            let analytic = out.grads[name.as_str()]
+                .flatten_all()
+                .unwrap()
+                .to_vec1::<f64>()
+                .unwrap()[0];
             let h = 1e-6;
             let mut plus = base.clone();
             plus[0] += h;
-            var.set(&Tensor::from_vec(plus, var.shape(), &Device::Cpu).unwrap()).unwrap();
-            let lp = net.step(&x, &y, Source::Stored, StepOptions::default()).unwrap().loss;
+            var.set(&Tensor::from_vec(plus, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+            let lp = net
+                .step(&x, &y, Source::Stored, StepOptions::default())
+                .unwrap()
+                .loss;
             let mut minus = base.clone();
             minus[0] -= h;
-            var.set(&Tensor::from_vec(minus, var.shape(), &Device::Cpu).unwrap()).unwrap();
-            let lm = net.step(&x, &y, Source::Stored, StepOptions::default()).unwrap().loss;
-            var.set(&Tensor::from_vec(base, var.shape(), &Device::Cpu).unwrap()).unwrap();
+            var.set(&Tensor::from_vec(minus, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
+            let lm = net
+                .step(&x, &y, Source::Stored, StepOptions::default())
+                .unwrap()
+                .loss;
+            var.set(&Tensor::from_vec(base, var.shape(), &Device::Cpu).unwrap())
+                .unwrap();
             let numeric = (lp - lm) / (2.0 * h);
             let tol = 1e-6 * numeric.abs().max(analytic.abs()).max(1e-3);
-            assert!((numeric - analytic).abs() <= tol, "{arch}: {name}[0] numeric {numeric} vs backward {analytic}");
+            assert!(
+                (numeric - analytic).abs() <= tol,
+                "{arch}: {name}[0] numeric {numeric} vs backward {analytic}"
+            );
         }
     }
 }
@@ -102,8 +156,14 @@ fn parameters_save_and_load_as_safetensors() {
     let mut other = Network::build(&other_cfg, DType::F32, &Device::Cpu).unwrap();
     other.load(&path).unwrap();
     let (x, y) = batch(&cfg, 4, DType::F32);
-    let a = net.step(&x, &y, Source::Stored, StepOptions::default()).unwrap().loss;
-    let b = other.step(&x, &y, Source::Stored, StepOptions::default()).unwrap().loss;
+    let a = net
+        .step(&x, &y, Source::Stored, StepOptions::default())
+        .unwrap()
+        .loss;
+    let b = other
+        .step(&x, &y, Source::Stored, StepOptions::default())
+        .unwrap()
+        .loss;
     assert_eq!(a, b);
     assert!(other.load(&dir.path().join("missing.safetensors")).is_err());
 }
@@ -125,18 +185,33 @@ fn bad_network_configs_and_inputs_are_errors() {
     use revstab::error::Error;
     let mut c = small(Arch::Layerwise);
     c.slope = 0.0;
-    assert!(matches!(Network::build(&c, DType::F32, &Device::Cpu), Err(Error::InvalidSlope { .. })));
+    assert!(matches!(
+        Network::build(&c, DType::F32, &Device::Cpu),
+        Err(Error::InvalidSlope { .. })
+    ));
     let mut c = small(Arch::Layerwise);
     c.width = 7;
-    assert!(matches!(Network::build(&c, DType::F32, &Device::Cpu), Err(Error::BadChannels { .. })));
+    assert!(matches!(
+        Network::build(&c, DType::F32, &Device::Cpu),
+        Err(Error::BadChannels { .. })
+    ));
     let mut c = small(Arch::Layerwise);
     c.input_size = 12; // 3 poolings need a multiple of 8
-    assert!(matches!(Network::build(&c, DType::F32, &Device::Cpu), Err(Error::OddSpatial { .. })));
+    assert!(matches!(
+        Network::build(&c, DType::F32, &Device::Cpu),
+        Err(Error::OddSpatial { .. })
+    ));
     let c = small(Arch::Layerwise);
     let net = Network::build(&c, DType::F32, &Device::Cpu).unwrap();
     let (x, y) = batch(&c, 2, DType::F32);
     let nan = (x.clone() * f64::NAN).unwrap();
-    assert!(matches!(net.step(&nan, &y, Source::Stored, GRADS), Err(Error::NonFinite { .. })));
+    assert!(matches!(
+        net.step(&nan, &y, Source::Stored, GRADS),
+        Err(Error::NonFinite { .. })
+    ));
     let wrong = Tensor::zeros((2, 3, 4, 4), DType::F32, &Device::Cpu).unwrap();
-    assert!(matches!(net.step(&wrong, &y, Source::Stored, GRADS), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(
+        net.step(&wrong, &y, Source::Stored, GRADS),
+        Err(Error::ShapeMismatch { .. })
+    ));
 }

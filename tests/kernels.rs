@@ -7,7 +7,9 @@ mod common;
 use candle_core::{DType, Device, Tensor, Var};
 use common::rel_l2;
 use revstab::layers::kernels;
-use revstab::layers::{BackCtx, BatchNormConfig, Conv2d, InvBatchNorm, Layer, ParamStore, Pass, Relu, Tape};
+use revstab::layers::{
+    BackCtx, BatchNormConfig, Conv2d, InvBatchNorm, Layer, ParamStore, Pass, Relu, Tape,
+};
 use revstab::util::{randn, rng_for};
 use std::collections::HashMap;
 
@@ -45,7 +47,10 @@ fn conv_forward_matches_candle_conv2d() {
             let got = kernels::conv2d_same(&x, &wt).unwrap();
             assert_eq!(got.dims(), want.dims());
             let err = rel_l2(&got, &want);
-            assert!(err <= tol(dtype), "{dtype:?} shape {s}: relative error {err:e}");
+            assert!(
+                err <= tol(dtype),
+                "{dtype:?} shape {s}: relative error {err:e}"
+            );
         }
     }
 }
@@ -57,13 +62,19 @@ fn conv_gradients_match_candle_autograd() {
             let x = Var::from_tensor(&rand(s as u64, &[b, ci, h, w], dtype)).unwrap();
             let wt = Var::from_tensor(&rand(100 + s as u64, &[co, ci, k, k], dtype)).unwrap();
             let g = rand(200 + s as u64, &[b, co, h, w], dtype);
-            let y = x.as_tensor().conv2d(wt.as_tensor(), k / 2, 1, 1, 1).unwrap();
+            let y = x
+                .as_tensor()
+                .conv2d(wt.as_tensor(), k / 2, 1, 1, 1)
+                .unwrap();
             let grads = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
             let dx = kernels::conv2d_same_input_grad(&g, wt.as_tensor()).unwrap();
             let dw = kernels::conv2d_same_weight_grad(x.as_tensor(), &g, k).unwrap();
             let ex = rel_l2(&dx, grads.get(x.as_tensor()).unwrap());
             let ew = rel_l2(&dw, grads.get(wt.as_tensor()).unwrap());
-            assert!(ex <= tol(dtype) && ew <= tol(dtype), "{dtype:?} shape {s}: dx error {ex:e}, dw error {ew:e}");
+            assert!(
+                ex <= tol(dtype) && ew <= tol(dtype),
+                "{dtype:?} shape {s}: dx error {ex:e}, dw error {ew:e}"
+            );
         }
     }
 }
@@ -71,11 +82,23 @@ fn conv_gradients_match_candle_autograd() {
 #[test]
 fn conv_kernels_refuse_what_they_do_not_cover() {
     let x = rand(0, &[1, 2, 4, 4], DType::F32);
-    assert!(!kernels::conv_supported(&x, &rand(1, &[2, 2, 2, 2], DType::F32), 1), "even kernel");
-    assert!(!kernels::conv_supported(&x, &rand(1, &[2, 2, 3, 3], DType::F32), 2), "stride 2");
-    assert!(!kernels::conv_supported(&x, &rand(1, &[2, 2, 7, 7], DType::F32), 1), "kernel 7");
+    assert!(
+        !kernels::conv_supported(&x, &rand(1, &[2, 2, 2, 2], DType::F32), 1),
+        "even kernel"
+    );
+    assert!(
+        !kernels::conv_supported(&x, &rand(1, &[2, 2, 3, 3], DType::F32), 2),
+        "stride 2"
+    );
+    assert!(
+        !kernels::conv_supported(&x, &rand(1, &[2, 2, 7, 7], DType::F32), 1),
+        "kernel 7"
+    );
     let h = x.to_dtype(DType::F16).unwrap();
-    assert!(!kernels::conv_supported(&h, &rand(1, &[2, 2, 3, 3], DType::F16), 1), "f16");
+    assert!(
+        !kernels::conv_supported(&h, &rand(1, &[2, 2, 3, 3], DType::F16), 1),
+        "f16"
+    );
     assert!(kernels::conv2d_same(&h, &rand(1, &[2, 2, 3, 3], DType::F16)).is_err());
 }
 
@@ -86,14 +109,44 @@ fn channel_stats_and_affine_match_candle() {
         let (mean, var) = kernels::channel_stats(&x).unwrap();
         let x64 = x.to_dtype(DType::F64).unwrap();
         let m = x64.mean_keepdim((0, 2, 3)).unwrap();
-        let v = x64.broadcast_sub(&m).unwrap().sqr().unwrap().mean_keepdim((0, 2, 3)).unwrap();
-        let (mw, vw) = (m.flatten_all().unwrap().to_vec1::<f64>().unwrap(), v.flatten_all().unwrap().to_vec1::<f64>().unwrap());
+        let v = x64
+            .broadcast_sub(&m)
+            .unwrap()
+            .sqr()
+            .unwrap()
+            .mean_keepdim((0, 2, 3))
+            .unwrap();
+        let (mw, vw) = (
+            m.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+            v.flatten_all().unwrap().to_vec1::<f64>().unwrap(),
+        );
         for c in 0..4 {
-            assert!((mean[c] - mw[c]).abs() <= 1e-12 && (var[c] - vw[c]).abs() <= 1e-12 * vw[c], "{dtype:?} channel {c}");
+            assert!(
+                (mean[c] - mw[c]).abs() <= 1e-12 && (var[c] - vw[c]).abs() <= 1e-12 * vw[c],
+                "{dtype:?} channel {c}"
+            );
         }
-        let (a, b, c, d) = (vec![0.1, -0.2, 0.3, 0.0], vec![1.5, 0.5, 2.0, 1.0], vec![-1.0, 2.0, 0.5, 3.0], vec![0.0, 1.0, -1.0, 0.25]);
-        let t = |v: &[f64]| Tensor::from_slice(v, (1, 4, 1, 1), &Device::Cpu).unwrap().to_dtype(dtype).unwrap();
-        let want = x.broadcast_sub(&t(&a)).unwrap().broadcast_div(&t(&b)).unwrap().broadcast_mul(&t(&c)).unwrap().broadcast_add(&t(&d)).unwrap();
+        let (a, b, c, d) = (
+            vec![0.1, -0.2, 0.3, 0.0],
+            vec![1.5, 0.5, 2.0, 1.0],
+            vec![-1.0, 2.0, 0.5, 3.0],
+            vec![0.0, 1.0, -1.0, 0.25],
+        );
+        let t = |v: &[f64]| {
+            Tensor::from_slice(v, (1, 4, 1, 1), &Device::Cpu)
+                .unwrap()
+                .to_dtype(dtype)
+                .unwrap()
+        };
+        let want = x
+            .broadcast_sub(&t(&a))
+            .unwrap()
+            .broadcast_div(&t(&b))
+            .unwrap()
+            .broadcast_mul(&t(&c))
+            .unwrap()
+            .broadcast_add(&t(&d))
+            .unwrap();
         let got = kernels::channel_affine(&x, &a, &b, &c, &d).unwrap();
         // Same operations in the same order and dtype: identical.
         assert_eq!(rel_l2(&got, &want), 0.0, "{dtype:?}");
@@ -105,27 +158,55 @@ fn relu_and_its_backward_match_candle() {
     for dtype in [DType::F64, DType::F32] {
         let x = rand(6, &[2, 3, 5, 7], dtype);
         let g = rand(7, &[2, 3, 5, 7], dtype);
-        let want = x.gt(0.0).unwrap().where_cond(&x, &x.zeros_like().unwrap()).unwrap();
+        let want = x
+            .gt(0.0)
+            .unwrap()
+            .where_cond(&x, &x.zeros_like().unwrap())
+            .unwrap();
         assert_eq!(rel_l2(&kernels::relu(&x).unwrap(), &want), 0.0);
-        let want_g = x.gt(0.0).unwrap().where_cond(&g, &g.zeros_like().unwrap()).unwrap();
-        assert_eq!(rel_l2(&kernels::relu_backward(&x, &g).unwrap(), &want_g), 0.0);
+        let want_g = x
+            .gt(0.0)
+            .unwrap()
+            .where_cond(&g, &g.zeros_like().unwrap())
+            .unwrap();
+        assert_eq!(
+            rel_l2(&kernels::relu_backward(&x, &g).unwrap(), &want_g),
+            0.0
+        );
     }
 }
 
 /// The layer's own backward step (no autograd) against candle autograd of its tracked forward.
 fn check_layer_backward(layer: &dyn Layer, x: &Tensor, what: &str) {
-    let g = rand(31, &layer.forward_pass(x, Pass::Record).unwrap().dims().to_vec(), x.dtype());
+    let g = rand(
+        31,
+        &layer.forward_pass(x, Pass::Record).unwrap().dims().to_vec(),
+        x.dtype(),
+    );
     let leaf = Var::from_tensor(x).unwrap();
     let y = layer.forward_pass(leaf.as_tensor(), Pass::Graph).unwrap();
     let store = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
     let out = layer.forward_pass(x, Pass::Record).unwrap();
-    let mut ctx = BackCtx { stored: true, tape: Tape::new(true), grads: Some(HashMap::new()), trace: None };
-    let back = layer.backward(&out, Some(&g), &mut ctx, Some(x.clone())).unwrap();
+    let mut ctx = BackCtx {
+        stored: true,
+        tape: Tape::new(true),
+        grads: Some(HashMap::new()),
+        trace: None,
+    };
+    let back = layer
+        .backward(&out, Some(&g), &mut ctx, Some(x.clone()))
+        .unwrap();
     let tol = tol(x.dtype()) * 10.0;
-    let e = rel_l2(back.grad.as_ref().unwrap(), store.get(leaf.as_tensor()).unwrap());
+    let e = rel_l2(
+        back.grad.as_ref().unwrap(),
+        store.get(leaf.as_tensor()).unwrap(),
+    );
     assert!(e <= tol, "{what}: input gradient error {e:e}");
     for p in layer.params() {
-        let e = rel_l2(&ctx.grads.as_ref().unwrap()[&p.name], store.get(p.var.as_tensor()).unwrap());
+        let e = rel_l2(
+            &ctx.grads.as_ref().unwrap()[&p.name],
+            store.get(p.var.as_tensor()).unwrap(),
+        );
         assert!(e <= tol, "{what}: {} gradient error {e:e}", p.name);
     }
 }
@@ -135,19 +216,53 @@ fn layer_backward_steps_match_autograd() {
     for dtype in [DType::F64, DType::F32] {
         let store = ParamStore::new(3, dtype, &Device::Cpu);
         let x = rand(8, &[3, 6, 9, 10], dtype);
-        check_layer_backward(&Conv2d::new(&store, "conv", 6, 5, 3, 1, true, 1.0).unwrap(), &x, "conv3x3 with bias");
-        check_layer_backward(&Conv2d::new(&store, "proj", 6, 4, 1, 1, false, 1.0).unwrap(), &x, "conv1x1");
+        check_layer_backward(
+            &Conv2d::new(&store, "conv", 6, 5, 3, 1, true, 1.0).unwrap(),
+            &x,
+            "conv3x3 with bias",
+        );
+        check_layer_backward(
+            &Conv2d::new(&store, "proj", 6, 4, 1, 1, false, 1.0).unwrap(),
+            &x,
+            "conv1x1",
+        );
         // square input: candle's own conv2d backward mis-sizes dx for stride 2 on non-square inputs
         let sq = rand(8, &[3, 6, 10, 10], dtype);
-        check_layer_backward(&Conv2d::new(&store, "strided", 6, 4, 3, 2, false, 1.0).unwrap(), &sq, "conv stride 2 (generic vjp)");
+        check_layer_backward(
+            &Conv2d::new(&store, "strided", 6, 4, 3, 2, false, 1.0).unwrap(),
+            &sq,
+            "conv stride 2 (generic vjp)",
+        );
         check_layer_backward(&Relu::new("relu"), &x, "relu");
         for (name, cfg) in [
-            ("bn-plain", BatchNormConfig { reparam: false, gamma_spread: 0.5, ..Default::default() }),
-            ("bn-reparam", BatchNormConfig { eps_i: 0.1, gamma_spread: 0.5, ..Default::default() }),
+            (
+                "bn-plain",
+                BatchNormConfig {
+                    reparam: false,
+                    gamma_spread: 0.5,
+                    ..Default::default()
+                },
+            ),
+            (
+                "bn-reparam",
+                BatchNormConfig {
+                    eps_i: 0.1,
+                    gamma_spread: 0.5,
+                    ..Default::default()
+                },
+            ),
         ] {
             let bn = InvBatchNorm::new(&store, name, 6, cfg).unwrap();
             // a negative gamma exercises the sign of |gamma + eps_i|
-            bn.gamma().var.set(&Tensor::new(&[1.2, -0.7, 0.3, 2.0, -1.5, 0.9], &Device::Cpu).unwrap().to_dtype(dtype).unwrap()).unwrap();
+            bn.gamma()
+                .var
+                .set(
+                    &Tensor::new(&[1.2, -0.7, 0.3, 2.0, -1.5, 0.9], &Device::Cpu)
+                        .unwrap()
+                        .to_dtype(dtype)
+                        .unwrap(),
+                )
+                .unwrap();
             check_layer_backward(&bn, &x, name);
         }
     }
@@ -156,7 +271,17 @@ fn layer_backward_steps_match_autograd() {
 #[test]
 fn batch_norm_fast_forward_matches_the_graph_forward_and_inverts() {
     let store = ParamStore::new(4, DType::F64, &Device::Cpu);
-    let bn = InvBatchNorm::new(&store, "bn", 6, BatchNormConfig { eps_i: 0.1, gamma_spread: 0.5, ..Default::default() }).unwrap();
+    let bn = InvBatchNorm::new(
+        &store,
+        "bn",
+        6,
+        BatchNormConfig {
+            eps_i: 0.1,
+            gamma_spread: 0.5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let x = rand(9, &[3, 6, 5, 4], DType::F64);
     let fast = bn.forward_pass(&x, Pass::Record).unwrap();
     let graph = bn.forward_pass(&x, Pass::Graph).unwrap();

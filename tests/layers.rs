@@ -6,8 +6,14 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use proptest::prelude::*;
 use revstab::error::Error;
-use revstab::layers::{AdditiveCoupling, BatchNormConfig, BatchPool, ChannelPool, InvBatchNorm, InvLeakyReLU, Layer, ParamStore, Pass};
-use revstab::measure::alpha::{alpha_general_bn, alpha_general_bn_printed, alpha_leaky_relu, alpha_toy_bn, empirical_alpha, BnChannels};
+use revstab::layers::{
+    AdditiveCoupling, BatchNormConfig, BatchPool, ChannelPool, InvBatchNorm, InvLeakyReLU, Layer,
+    ParamStore, Pass,
+};
+use revstab::measure::alpha::{
+    alpha_general_bn, alpha_general_bn_printed, alpha_leaky_relu, alpha_toy_bn, empirical_alpha,
+    BnChannels,
+};
 use revstab::measure::snr_db;
 use revstab::util::{randn, rng_for};
 
@@ -31,7 +37,17 @@ fn roundtrip_snr_db(layer: &dyn Layer, x: &Tensor) -> f64 {
 }
 
 fn bn(store: &ParamStore, c: usize, eps_i: f64, spread: f64) -> InvBatchNorm {
-    InvBatchNorm::new(store, "bn", c, BatchNormConfig { eps_i, gamma_spread: spread, ..Default::default() }).unwrap()
+    InvBatchNorm::new(
+        store,
+        "bn",
+        c,
+        BatchNormConfig {
+            eps_i,
+            gamma_spread: spread,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 proptest! {
@@ -83,7 +99,12 @@ proptest! {
 #[test]
 fn every_layer_round_trips_in_every_dtype() {
     // Loose per-dtype floors (f16/bf16 store 11/8 mantissa bits).
-    for (dtype, floor) in [(DType::F16, 45.0), (DType::BF16, 30.0), (DType::F32, 100.0), (DType::F64, 250.0)] {
+    for (dtype, floor) in [
+        (DType::F16, 45.0),
+        (DType::BF16, 30.0),
+        (DType::F32, 100.0),
+        (DType::F64, 250.0),
+    ] {
         let x = input(3, &[2, 8, 6, 6], dtype);
         let store = ParamStore::new(3, dtype, &Device::Cpu);
         let layers: Vec<Box<dyn Layer>> = vec![
@@ -102,23 +123,57 @@ fn every_layer_round_trips_in_every_dtype() {
 fn pooling_matches_its_index_convention() {
     // x[n, c, 2u + i, 2v + j] = 1000 n + 100 c + 10 (2u+i) + (2v+j)
     let (b, c, h) = (2usize, 3usize, 4usize);
-    let data: Vec<f64> = (0..b * c * h * h).map(|k| {
-        let (n, r) = (k / (c * h * h), k % (c * h * h));
-        let (ch, r) = (r / (h * h), r % (h * h));
-        (1000 * n + 100 * ch + 10 * (r / h) + r % h) as f64
-    }).collect();
+    let data: Vec<f64> = (0..b * c * h * h)
+        .map(|k| {
+            let (n, r) = (k / (c * h * h), k % (c * h * h));
+            let (ch, r) = (r / (h * h), r % (h * h));
+            (1000 * n + 100 * ch + 10 * (r / h) + r % h) as f64
+        })
+        .collect();
     let x = Tensor::from_vec(data, (b, c, h, h), &Device::Cpu).unwrap();
-    let yc = ChannelPool::new("pc").forward_pass(&x, Pass::Record).unwrap();
+    let yc = ChannelPool::new("pc")
+        .forward_pass(&x, Pass::Record)
+        .unwrap();
     assert_eq!(yc.dims(), &[b, 4 * c, h / 2, h / 2]);
     let yb = BatchPool::new("pb").forward_pass(&x, Pass::Record).unwrap();
     assert_eq!(yb.dims(), &[4 * b, c, h / 2, h / 2]);
-    for n in 0..b { for ch in 0..c { for i in 0..2 { for j in 0..2 { for u in 0..h / 2 { for v in 0..h / 2 {
-        let want = (1000 * n + 100 * ch + 10 * (2 * u + i) + 2 * v + j) as f64;
-        let got_c: f64 = yc.get(n).unwrap().get(4 * ch + 2 * i + j).unwrap().get(u).unwrap().get(v).unwrap().to_scalar().unwrap();
-        let got_b: f64 = yb.get((2 * i + j) * b + n).unwrap().get(ch).unwrap().get(u).unwrap().get(v).unwrap().to_scalar().unwrap();
-        assert_eq!(got_c, want);
-        assert_eq!(got_b, want);
-    }}}}}}
+    for n in 0..b {
+        for ch in 0..c {
+            for i in 0..2 {
+                for j in 0..2 {
+                    for u in 0..h / 2 {
+                        for v in 0..h / 2 {
+                            let want = (1000 * n + 100 * ch + 10 * (2 * u + i) + 2 * v + j) as f64;
+                            let got_c: f64 = yc
+                                .get(n)
+                                .unwrap()
+                                .get(4 * ch + 2 * i + j)
+                                .unwrap()
+                                .get(u)
+                                .unwrap()
+                                .get(v)
+                                .unwrap()
+                                .to_scalar()
+                                .unwrap();
+                            let got_b: f64 = yb
+                                .get((2 * i + j) * b + n)
+                                .unwrap()
+                                .get(ch)
+                                .unwrap()
+                                .get(u)
+                                .unwrap()
+                                .get(v)
+                                .unwrap()
+                                .to_scalar()
+                                .unwrap();
+                            assert_eq!(got_c, want);
+                            assert_eq!(got_b, want);
+                        }
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[test]
@@ -131,13 +186,26 @@ fn batch_norm_matches_its_formula_and_eval_uses_running_stats() {
     let ys = revstab::util::to_f64_vec(&y).unwrap();
     let gamma = revstab::util::to_f64_vec(layer.gamma().var.as_tensor()).unwrap();
     for ch in 0..2 {
-        let vals: Vec<(usize, f64)> = xs.iter().enumerate().filter(|(k, _)| (k / 9) % 2 == ch).map(|(k, v)| (k, *v)).collect();
+        let vals: Vec<(usize, f64)> = xs
+            .iter()
+            .enumerate()
+            .filter(|(k, _)| (k / 9) % 2 == ch)
+            .map(|(k, v)| (k, *v))
+            .collect();
         let mean = vals.iter().map(|(_, v)| v).sum::<f64>() / vals.len() as f64;
-        let var = vals.iter().map(|(_, v)| (v - mean) * (v - mean)).sum::<f64>() / vals.len() as f64; // biased
+        let var = vals
+            .iter()
+            .map(|(_, v)| (v - mean) * (v - mean))
+            .sum::<f64>()
+            / vals.len() as f64; // biased
         let g = (gamma[ch] + 0.25).abs();
         for (k, v) in vals {
             let want = g * (v - mean) / (var + 1e-5).sqrt();
-            assert!((ys[k] - want).abs() <= 1e-12 * want.abs().max(1.0), "channel {ch}: {} vs {want}", ys[k]);
+            assert!(
+                (ys[k] - want).abs() <= 1e-12 * want.abs().max(1.0),
+                "channel {ch}: {} vs {want}",
+                ys[k]
+            );
         }
     }
     // eval mode with running statistics after one step: momentum 0.1 from the first batch.
@@ -148,24 +216,49 @@ fn batch_norm_matches_its_formula_and_eval_uses_running_stats() {
 #[test]
 fn empirical_alpha_matches_toy_batch_norm_theory_within_3_percent() {
     // Paper Fig. 5 setting: unit Gaussian input, 2 channels, beta = 0, gamma = [1, rho], noise 1e-5.
-    let x = randn(&mut rng_for(1, "toy-bn"), &[100_000, 2, 1, 1], 0.0, 1.0, DType::F64, &Device::Cpu).unwrap();
+    let x = randn(
+        &mut rng_for(1, "toy-bn"),
+        &[100_000, 2, 1, 1],
+        0.0,
+        1.0,
+        DType::F64,
+        &Device::Cpu,
+    )
+    .unwrap();
     let mut worst: f64 = 0.0;
     for k in 0..=8 {
         let rho = 10f64.powf(-2.0 + 0.5 * k as f64);
         let store = ParamStore::new(0, DType::F64, &Device::Cpu);
         let layer = bn(&store, 2, 0.0, 0.0);
-        layer.gamma().var.set(&Tensor::new(&[1.0f64, rho], &Device::Cpu).unwrap()).unwrap();
+        layer
+            .gamma()
+            .var
+            .set(&Tensor::new(&[1.0f64, rho], &Device::Cpu).unwrap())
+            .unwrap();
         let est = empirical_alpha(&layer, &x, 1e-5, 42).unwrap();
         let rel = (est.alpha / alpha_toy_bn(rho) - 1.0).abs();
         worst = worst.max(rel);
-        assert!(rel <= 0.03, "rho {rho}: empirical {} vs theory {}", est.alpha, alpha_toy_bn(rho));
+        assert!(
+            rel <= 0.03,
+            "rho {rho}: empirical {} vs theory {}",
+            est.alpha,
+            alpha_toy_bn(rho)
+        );
     }
     println!("toy batch norm: worst relative error {worst:.4}");
 }
 
 #[test]
 fn empirical_alpha_matches_leaky_relu_theory_within_3_percent() {
-    let x = randn(&mut rng_for(2, "toy-act"), &[200_000, 1, 1, 1], 0.0, 1.0, DType::F64, &Device::Cpu).unwrap();
+    let x = randn(
+        &mut rng_for(2, "toy-act"),
+        &[200_000, 1, 1, 1],
+        0.0,
+        1.0,
+        DType::F64,
+        &Device::Cpu,
+    )
+    .unwrap();
     let mut worst: f64 = 0.0;
     for k in 0..=8 {
         let slope = 10f64.powf(-2.0 + 0.25 * k as f64);
@@ -173,7 +266,12 @@ fn empirical_alpha_matches_leaky_relu_theory_within_3_percent() {
         let est = empirical_alpha(&layer, &x, 1e-5, 43).unwrap();
         let rel = (est.alpha / alpha_leaky_relu(slope) - 1.0).abs();
         worst = worst.max(rel);
-        assert!(rel <= 0.03, "slope {slope}: empirical {} vs theory {}", est.alpha, alpha_leaky_relu(slope));
+        assert!(
+            rel <= 0.03,
+            "slope {slope}: empirical {} vs theory {}",
+            est.alpha,
+            alpha_leaky_relu(slope)
+        );
     }
     println!("leaky relu: worst relative error {worst:.4}");
 }
@@ -188,10 +286,25 @@ fn general_batch_norm_follows_the_squared_formula_not_the_printed_one() {
         // per-channel means and variances, spread gammas, nonzero betas
         let means = randn(&mut rng, &[c], 0.0, 2.0, DType::F64, &Device::Cpu).unwrap();
         let log_sd = randn(&mut rng, &[c], 0.0, 0.5, DType::F64, &Device::Cpu).unwrap();
-        let gammas = randn(&mut rng, &[c], 0.0, 1.0, DType::F64, &Device::Cpu).unwrap().exp().unwrap();
+        let gammas = randn(&mut rng, &[c], 0.0, 1.0, DType::F64, &Device::Cpu)
+            .unwrap()
+            .exp()
+            .unwrap();
         let betas = randn(&mut rng, &[c], 0.0, 0.5, DType::F64, &Device::Cpu).unwrap();
-        let z = randn(&mut rng, &[20_000, c, 1, 1], 0.0, 1.0, DType::F64, &Device::Cpu).unwrap();
-        let x = z.broadcast_mul(&log_sd.exp().unwrap().reshape((1, c, 1, 1)).unwrap()).unwrap().broadcast_add(&means.reshape((1, c, 1, 1)).unwrap()).unwrap();
+        let z = randn(
+            &mut rng,
+            &[20_000, c, 1, 1],
+            0.0,
+            1.0,
+            DType::F64,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let x = z
+            .broadcast_mul(&log_sd.exp().unwrap().reshape((1, c, 1, 1)).unwrap())
+            .unwrap()
+            .broadcast_add(&means.reshape((1, c, 1, 1)).unwrap())
+            .unwrap();
         let store = ParamStore::new(seed, DType::F64, &Device::Cpu);
         let layer = bn(&store, c, 0.0, 0.0);
         layer.gamma().var.set(&gammas).unwrap();
@@ -200,10 +313,12 @@ fn general_batch_norm_follows_the_squared_formula_not_the_printed_one() {
         // theory from the sample statistics of this batch (what the layer normalises with)
         let (mean, var) = layer.recorded().unwrap();
         let desc = BnChannels {
-            mean, var,
+            mean,
+            var,
             gamma: revstab::util::to_f64_vec(&gammas).unwrap(),
             beta: revstab::util::to_f64_vec(&betas).unwrap(),
-            eps: 1e-5, eps_i: 0.0,
+            eps: 1e-5,
+            eps_i: 0.0,
         };
         let sq = alpha_general_bn(&desc).unwrap();
         let printed = alpha_general_bn_printed(&desc).unwrap();
@@ -211,40 +326,95 @@ fn general_batch_norm_follows_the_squared_formula_not_the_printed_one() {
         let rel_printed = (est.alpha / printed - 1.0).abs();
         worst_sq = worst_sq.max(rel_sq);
         best_printed = best_printed.min(rel_printed);
-        assert!(rel_sq <= 0.05, "seed {seed}: empirical {} vs squared {sq}", est.alpha);
-        assert!(rel_printed > 0.2, "seed {seed}: the printed form should not match (empirical {}, printed {printed})", est.alpha);
+        assert!(
+            rel_sq <= 0.05,
+            "seed {seed}: empirical {} vs squared {sq}",
+            est.alpha
+        );
+        assert!(
+            rel_printed > 0.2,
+            "seed {seed}: the printed form should not match (empirical {}, printed {printed})",
+            est.alpha
+        );
     }
     println!("general batch norm: squared form worst relative error {worst_sq:.4}, printed form best {best_printed:.3}");
 }
 
 #[test]
 fn bad_inputs_return_typed_errors() {
-    assert!(matches!(InvLeakyReLU::new("act", 0.0), Err(Error::InvalidSlope { .. })));
-    assert!(matches!(InvLeakyReLU::new("act", -0.5), Err(Error::InvalidSlope { .. })));
-    assert!(matches!(InvLeakyReLU::new("act", f64::NAN), Err(Error::InvalidSlope { .. })));
+    assert!(matches!(
+        InvLeakyReLU::new("act", 0.0),
+        Err(Error::InvalidSlope { .. })
+    ));
+    assert!(matches!(
+        InvLeakyReLU::new("act", -0.5),
+        Err(Error::InvalidSlope { .. })
+    ));
+    assert!(matches!(
+        InvLeakyReLU::new("act", f64::NAN),
+        Err(Error::InvalidSlope { .. })
+    ));
     let store = ParamStore::new(0, DType::F32, &Device::Cpu);
-    assert!(matches!(AdditiveCoupling::inv_conv(&store, "conv", 3, 1.0), Err(Error::BadChannels { got: 3, .. })));
+    assert!(matches!(
+        AdditiveCoupling::inv_conv(&store, "conv", 3, 1.0),
+        Err(Error::BadChannels { got: 3, .. })
+    ));
     let odd = input(0, &[1, 2, 3, 4], DType::F32);
     for l in [&ChannelPool::new("pc") as &dyn Layer, &BatchPool::new("pb")] {
-        assert!(matches!(l.forward_pass(&odd, Pass::Record), Err(Error::OddSpatial { height: 3, width: 4, .. })));
+        assert!(matches!(
+            l.forward_pass(&odd, Pass::Record),
+            Err(Error::OddSpatial {
+                height: 3,
+                width: 4,
+                ..
+            })
+        ));
     }
     // |gamma + eps_i| == 0
-    let layer = InvBatchNorm::new(&store, "bn", 2, BatchNormConfig { eps_i: 0.5, ..Default::default() }).unwrap();
-    layer.gamma().var.set(&Tensor::new(&[1.0f32, -0.5], &Device::Cpu).unwrap()).unwrap();
+    let layer = InvBatchNorm::new(
+        &store,
+        "bn",
+        2,
+        BatchNormConfig {
+            eps_i: 0.5,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    layer
+        .gamma()
+        .var
+        .set(&Tensor::new(&[1.0f32, -0.5], &Device::Cpu).unwrap())
+        .unwrap();
     let x = input(0, &[2, 2, 2, 2], DType::F32);
     let y = layer.forward_pass(&x, Pass::Record).unwrap();
-    assert!(matches!(layer.inverse(&y), Err(Error::ZeroScale { channel: 1, .. })));
+    assert!(matches!(
+        layer.inverse(&y),
+        Err(Error::ZeroScale { channel: 1, .. })
+    ));
     // shape mismatches
     let wrong = input(0, &[2, 4, 2, 2], DType::F32);
-    assert!(matches!(layer.forward_pass(&wrong, Pass::Record), Err(Error::BadChannels { .. })));
+    assert!(matches!(
+        layer.forward_pass(&wrong, Pass::Record),
+        Err(Error::BadChannels { .. })
+    ));
     let coupling = AdditiveCoupling::inv_conv(&store, "c2", 4, 1.0).unwrap();
-    assert!(matches!(coupling.forward_pass(&input(0, &[1, 6, 2, 2], DType::F32), Pass::Record), Err(Error::BadChannels { .. })));
+    assert!(matches!(
+        coupling.forward_pass(&input(0, &[1, 6, 2, 2], DType::F32), Pass::Record),
+        Err(Error::BadChannels { .. })
+    ));
     let flat = Tensor::zeros(4, DType::F32, &Device::Cpu).unwrap();
-    assert!(matches!(ChannelPool::new("pc").forward_pass(&flat, Pass::Record), Err(Error::ShapeMismatch { .. })));
+    assert!(matches!(
+        ChannelPool::new("pc").forward_pass(&flat, Pass::Record),
+        Err(Error::ShapeMismatch { .. })
+    ));
     // NaN input where it would poison a result
     let nan = Tensor::new(&[[[[f32::NAN, 1.0]]]], &Device::Cpu).unwrap();
     let act = InvLeakyReLU::new("act", 0.1).unwrap();
-    assert!(matches!(empirical_alpha(&act, &nan, 1e-5, 0), Err(Error::NonFinite { count: 1, .. })));
+    assert!(matches!(
+        empirical_alpha(&act, &nan, 1e-5, 0),
+        Err(Error::NonFinite { count: 1, .. })
+    ));
     // inverse before any forward
     let fresh = InvBatchNorm::new(&store, "bn-fresh", 2, BatchNormConfig::default()).unwrap();
     assert!(fresh.inverse(&x).is_err());

@@ -8,7 +8,14 @@ fn bin() -> Command {
     Command::new(env!("CARGO_BIN_EXE_snr-sweep"))
 }
 
-const REDUCED: &[&str] = &["--depths", "1,2,4", "--slopes", "0.2,0.5", "--quiet", "--no-figure"];
+const REDUCED: &[&str] = &[
+    "--depths",
+    "1,2,4",
+    "--slopes",
+    "0.2,0.5",
+    "--quiet",
+    "--no-figure",
+];
 
 fn run(args: &[&str]) -> Output {
     bin().args(args).output().expect("run snr-sweep")
@@ -24,7 +31,11 @@ fn sweep_into(dir: &Path, extra: &[&str]) -> Output {
     args.extend(["--out", d]);
     args.extend(extra);
     let out = run(&args);
-    assert!(out.status.success(), "snr-sweep failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "snr-sweep failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     out
 }
 
@@ -36,16 +47,43 @@ fn defaults_run_end_to_end_on_a_reduced_grid() {
     let o = run(&["--depths", "1,2", "--slopes", "0.2,0.5", "--out", d]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("layerwise (f32") && stdout.contains("hybrid (f32"), "summary table: {stdout}");
+    assert!(
+        stdout.contains("layerwise (f32") && stdout.contains("hybrid (f32"),
+        "summary table: {stdout}"
+    );
     let summary = read(&out.join("summary.csv"));
     let header = summary.lines().next().unwrap();
-    for col in ["arch", "depth", "slope", "eps_i", "dtype", "seed", "lowest_snr_db", "lowest_snr_db_f64"] {
-        assert!(header.split(',').any(|c| c == col), "summary.csv lacks {col}");
+    for col in [
+        "arch",
+        "depth",
+        "slope",
+        "eps_i",
+        "dtype",
+        "seed",
+        "lowest_snr_db",
+        "lowest_snr_db_f64",
+    ] {
+        assert!(
+            header.split(',').any(|c| c == col),
+            "summary.csv lacks {col}"
+        );
     }
     assert_eq!(summary.lines().count(), 1 + 2 * 2 * 2);
     let trace = read(&out.join("snr_sweep.csv"));
     let th = trace.lines().next().unwrap();
-    for col in ["arch", "depth", "slope", "eps_i", "dtype", "seed", "layer", "role", "snr_db", "snr_db_f64", "predicted_snr_db"] {
+    for col in [
+        "arch",
+        "depth",
+        "slope",
+        "eps_i",
+        "dtype",
+        "seed",
+        "layer",
+        "role",
+        "snr_db",
+        "snr_db_f64",
+        "predicted_snr_db",
+    ] {
         assert!(th.split(',').any(|c| c == col), "snr_sweep.csv lacks {col}");
     }
     assert!(trace.lines().count() > 20);
@@ -55,12 +93,21 @@ fn defaults_run_end_to_end_on_a_reduced_grid() {
     }
     for ext in ["png", "svg"] {
         let f = out.join(format!("snr_vs_depth.{ext}"));
-        assert!(std::fs::metadata(&f).map(|m| m.len() > 1000).unwrap_or(false), "{} missing", f.display());
+        assert!(
+            std::fs::metadata(&f)
+                .map(|m| m.len() > 1000)
+                .unwrap_or(false),
+            "{} missing",
+            f.display()
+        );
     }
 }
 
 fn tables(dir: &Path) -> (String, String) {
-    (read(&dir.join("snr_sweep.csv")), read(&dir.join("summary.csv")))
+    (
+        read(&dir.join("snr_sweep.csv")),
+        read(&dir.join("summary.csv")),
+    )
 }
 
 #[test]
@@ -71,12 +118,28 @@ fn resume_after_sigkill_gives_the_files_of_an_uninterrupted_run() {
 
     let killed = tmp.path().join("killed");
     let mut args: Vec<String> = REDUCED.iter().map(|s| s.to_string()).collect();
-    args.extend(["--out".into(), killed.to_str().unwrap().into(), "--threads".into(), "1".into()]);
+    args.extend([
+        "--out".into(),
+        killed.to_str().unwrap().into(),
+        "--threads".into(),
+        "1".into(),
+    ]);
     let mut child = bin().args(&args).spawn().unwrap();
     let points = killed.join("points");
     let start = std::time::Instant::now();
     loop {
-        let n = std::fs::read_dir(&points).map(|d| d.filter(|e| e.as_ref().unwrap().path().extension().is_some_and(|x| x == "json")).count()).unwrap_or(0);
+        let n = std::fs::read_dir(&points)
+            .map(|d| {
+                d.filter(|e| {
+                    e.as_ref()
+                        .unwrap()
+                        .path()
+                        .extension()
+                        .is_some_and(|x| x == "json")
+                })
+                .count()
+            })
+            .unwrap_or(0);
         // manifest + at least two finished points
         if n >= 3 || start.elapsed().as_secs() > 120 {
             break;
@@ -97,15 +160,30 @@ fn two_shards_merged_equal_the_unsharded_run() {
     let tmp = tempfile::tempdir().unwrap();
     let full = tmp.path().join("full");
     sweep_into(&full, &[]);
-    let (a, b, merged) = (tmp.path().join("a"), tmp.path().join("b"), tmp.path().join("merged"));
+    let (a, b, merged) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("merged"),
+    );
     sweep_into(&a, &["--shard", "1/2"]);
     sweep_into(&b, &["--shard", "2/2"]);
     assert_ne!(tables(&a).1, tables(&full).1, "a shard is a strict subset");
-    let o = run(&["merge", "--out", merged.to_str().unwrap(), a.to_str().unwrap(), b.to_str().unwrap()]);
+    let o = run(&[
+        "merge",
+        "--out",
+        merged.to_str().unwrap(),
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+    ]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(tables(&merged), tables(&full));
     // merging one shard alone is an error: points are missing
-    let o = run(&["merge", "--out", tmp.path().join("m2").to_str().unwrap(), a.to_str().unwrap()]);
+    let o = run(&[
+        "merge",
+        "--out",
+        tmp.path().join("m2").to_str().unwrap(),
+        a.to_str().unwrap(),
+    ]);
     assert_eq!(o.status.code(), Some(2));
 }
 
@@ -114,14 +192,21 @@ fn a_tightened_bound_fails_the_check_with_the_table() {
     let tmp = tempfile::tempdir().unwrap();
     let bounds = std::fs::read_to_string("experiments/bounds.toml").unwrap();
     // tighten the first bound far above anything f32 can reach
-    let tightened = bounds.replacen("min_lowest_snr_db = ", "min_lowest_snr_db = 400.0 # was ", 1);
+    let tightened = bounds.replacen(
+        "min_lowest_snr_db = ",
+        "min_lowest_snr_db = 400.0 # was ",
+        1,
+    );
     let path = tmp.path().join("tight.toml");
     std::fs::write(&path, tightened).unwrap();
     let o = run(&["--check", path.to_str().unwrap()]);
     assert_eq!(o.status.code(), Some(1));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.contains("1 reconstruction bound(s) regressed"), "{err}");
-    assert!(err.contains("REGRESSED") && err.contains("measured") && err.contains("margin"), "{err}");
+    assert!(
+        err.contains("REGRESSED") && err.contains("measured") && err.contains("margin"),
+        "{err}"
+    );
     assert!(err.contains("layerwise"), "{err}");
 }
 
@@ -131,7 +216,11 @@ fn expect_bad_input(args: &[&str], out: &Path) {
     assert_eq!(o.status.code(), Some(2), "args {args:?}: stderr {err}");
     assert!(!err.contains("panicked"), "args {args:?}: {err}");
     assert!(err.to_lowercase().contains("error"), "args {args:?}: {err}");
-    assert!(!out.exists(), "args {args:?}: {} was created", out.display());
+    assert!(
+        !out.exists(),
+        "args {args:?}: {} was created",
+        out.display()
+    );
 }
 
 #[test]
@@ -144,7 +233,15 @@ fn bad_input_exits_2_without_touching_files() {
     expect_bad_input(&["--slopes", "-0.1", "--out", o], &out);
     expect_bad_input(&["--shard", "3/2", "--out", o], &out);
     expect_bad_input(&["--shard", "x", "--out", o], &out);
-    expect_bad_input(&["--config", tmp.path().join("missing.toml").to_str().unwrap(), "--out", o], &out);
+    expect_bad_input(
+        &[
+            "--config",
+            tmp.path().join("missing.toml").to_str().unwrap(),
+            "--out",
+            o,
+        ],
+        &out,
+    );
     let empty = tmp.path().join("empty.toml");
     std::fs::write(&empty, "depths = []\n").unwrap();
     expect_bad_input(&["--config", empty.to_str().unwrap(), "--out", o], &out);
@@ -161,6 +258,16 @@ fn bad_input_exits_2_without_touching_files() {
     let file = tmp.path().join("file");
     std::fs::write(&file, "x").unwrap();
     let under = file.join("out");
-    expect_bad_input(&["--depths", "1", "--slopes", "0.2", "--out", under.to_str().unwrap()], &under);
+    expect_bad_input(
+        &[
+            "--depths",
+            "1",
+            "--slopes",
+            "0.2",
+            "--out",
+            under.to_str().unwrap(),
+        ],
+        &under,
+    );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }

@@ -16,7 +16,17 @@ fn trace(arch: Arch, depth: usize, slope: f64) -> SnrTrace {
     cfg.slope = slope;
     let net = Network::build(&cfg, DType::F32, &Device::Cpu).unwrap();
     let (x, y) = point_batch(&sweep, 0, &Device::Cpu).unwrap();
-    snr_trace(&net, None, &x, &y, TraceOptions { depth_law: true, ..Default::default() }).unwrap()
+    snr_trace(
+        &net,
+        None,
+        &x,
+        &y,
+        TraceOptions {
+            depth_law: true,
+            ..Default::default()
+        },
+    )
+    .unwrap()
 }
 
 fn lowest(arch: Arch, depth: usize, slope: f64) -> f64 {
@@ -26,25 +36,54 @@ fn lowest(arch: Arch, depth: usize, slope: f64) -> f64 {
 #[test]
 fn layerwise_trace_degrades_downward_through_the_units() {
     let t = trace(Arch::Layerwise, 8, 0.2);
-    let units: Vec<(String, f64)> = t.points.iter().filter(|p| p.layer.ends_with(".conv")).map(|p| (p.layer.clone(), p.snr_db)).collect();
+    let units: Vec<(String, f64)> = t
+        .points
+        .iter()
+        .filter(|p| p.layer.ends_with(".conv"))
+        .map(|p| (p.layer.clone(), p.snr_db))
+        .collect();
     assert_eq!(units.len(), 8);
     for w in units.windows(2) {
-        assert!(w[1].1 <= w[0].1 + 1.0, "unit {} ({:.1} dB) is more than 1 dB above unit {} ({:.1} dB)", w[1].0, w[1].1, w[0].0, w[0].1);
+        assert!(
+            w[1].1 <= w[0].1 + 1.0,
+            "unit {} ({:.1} dB) is more than 1 dB above unit {} ({:.1} dB)",
+            w[1].0,
+            w[1].1,
+            w[0].0,
+            w[0].1
+        );
     }
     // Every entry is finite and below the exact start.
     assert!(t.points.iter().all(|p| p.snr_db.is_finite()));
     // The depth law (eq. 19) is within 20 dB of the measurement at the bottom: rounding of every
     // inverse adds noise that the product of alphas does not count.
     let low = t.lowest().unwrap();
-    assert!((low.predicted_snr_db - low.snr_db).abs() < 20.0, "predicted {} vs measured {}", low.predicted_snr_db, low.snr_db);
+    assert!(
+        (low.predicted_snr_db - low.snr_db).abs() < 20.0,
+        "predicted {} vs measured {}",
+        low.predicted_snr_db,
+        low.snr_db
+    );
 }
 
 #[test]
 fn layerwise_lowest_snr_falls_with_depth_and_with_smaller_slope() {
-    let by_depth: Vec<f64> = [2, 4, 8].iter().map(|&d| lowest(Arch::Layerwise, d, 0.2)).collect();
-    assert!(by_depth.windows(2).all(|w| w[1] < w[0]), "SNR vs depth {by_depth:?}");
-    let by_slope: Vec<f64> = [0.5, 0.2, 0.1].iter().map(|&n| lowest(Arch::Layerwise, 4, n)).collect();
-    assert!(by_slope.windows(2).all(|w| w[1] < w[0]), "SNR vs slope {by_slope:?}");
+    let by_depth: Vec<f64> = [2, 4, 8]
+        .iter()
+        .map(|&d| lowest(Arch::Layerwise, d, 0.2))
+        .collect();
+    assert!(
+        by_depth.windows(2).all(|w| w[1] < w[0]),
+        "SNR vs depth {by_depth:?}"
+    );
+    let by_slope: Vec<f64> = [0.5, 0.2, 0.1]
+        .iter()
+        .map(|&n| lowest(Arch::Layerwise, 4, n))
+        .collect();
+    assert!(
+        by_slope.windows(2).all(|w| w[1] < w[0]),
+        "SNR vs slope {by_slope:?}"
+    );
 }
 
 #[test]
@@ -54,17 +93,36 @@ fn hybrid_keeps_at_least_50_db_more_than_layerwise_at_depth_16() {
         let hybrid = h.lowest().unwrap();
         assert_eq!(hybrid.role, Role::BlockInput);
         let layerwise = lowest(Arch::Layerwise, 16, slope);
-        assert!(hybrid.snr_db >= layerwise + 50.0, "slope {slope}: hybrid {:.1} dB vs layer-wise {layerwise:.1} dB", hybrid.snr_db);
+        assert!(
+            hybrid.snr_db >= layerwise + 50.0,
+            "slope {slope}: hybrid {:.1} dB vs layer-wise {layerwise:.1} dB",
+            hybrid.snr_db
+        );
         // block inputs lose at most a few dB per block
-        let blocks: Vec<f64> = h.points.iter().filter(|p| p.role == Role::BlockInput).map(|p| p.snr_db).collect();
+        let blocks: Vec<f64> = h
+            .points
+            .iter()
+            .filter(|p| p.role == Role::BlockInput)
+            .map(|p| p.snr_db)
+            .collect();
         assert_eq!(blocks.len(), 16);
         let per_block = (blocks[0] - blocks[15]) / 15.0;
-        assert!(per_block <= 3.0, "slope {slope}: {per_block:.2} dB per block");
+        assert!(
+            per_block <= 3.0,
+            "slope {slope}: {per_block:.2} dB per block"
+        );
         for w in blocks.windows(2) {
-            assert!(w[0] - w[1] <= 6.0, "slope {slope}: one block lost {:.1} dB", w[0] - w[1]);
+            assert!(
+                w[0] - w[1] <= 6.0,
+                "slope {slope}: one block lost {:.1} dB",
+                w[0] - w[1]
+            );
         }
         // hidden activations are traced too (8 per block)
-        assert_eq!(h.points.iter().filter(|p| p.role == Role::Hidden).count(), 16 * 8);
+        assert_eq!(
+            h.points.iter().filter(|p| p.role == Role::Hidden).count(),
+            16 * 8
+        );
     }
 }
 
@@ -76,7 +134,11 @@ fn pooling_reconstructions_are_exact_and_f64_networks_nearly_so() {
     let (x, y) = point_batch(&SweepConfig::default(), 0, &Device::Cpu).unwrap();
     let t = snr_trace(&net, None, &x, &y, TraceOptions::default()).unwrap();
     // f64 rounding (~313 dB per value) through 4 units of ~20 dB loss each
-    assert!(t.lowest().unwrap().snr_db > 230.0, "f64 lowest {}", t.lowest().unwrap().snr_db);
+    assert!(
+        t.lowest().unwrap().snr_db > 230.0,
+        "f64 lowest {}",
+        t.lowest().unwrap().snr_db
+    );
     // A pool's input equals the entry above it (exact permutation): same SNR.
     for w in t.points.windows(2) {
         if w[1].layer.starts_with("pool") {

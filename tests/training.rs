@@ -30,7 +30,10 @@ fn data(cfg: &TrainConfig) -> DataSplit {
 }
 
 fn weights(net: &Network) -> HashMap<String, Vec<f64>> {
-    net.named_params().into_iter().map(|(n, v)| (n, revstab::util::to_f64_vec(v.as_tensor()).unwrap())).collect()
+    net.named_params()
+        .into_iter()
+        .map(|(n, v)| (n, revstab::util::to_f64_vec(v.as_tensor()).unwrap()))
+        .collect()
 }
 
 /// Largest over parameter tensors of `max |a - b| / max |b|` (relative to each tensor's scale).
@@ -39,8 +42,15 @@ fn max_rel_diff(a: &HashMap<String, Vec<f64>>, b: &HashMap<String, Vec<f64>>) ->
     let mut worst = (0.0, String::new());
     for (name, va) in a {
         let vb = &b[name];
-        let scale = vb.iter().fold(0.0f64, |m, v| m.max(v.abs())).max(f64::MIN_POSITIVE);
-        let d = va.iter().zip(vb).fold(0.0f64, |m, (x, y)| m.max((x - y).abs())) / scale;
+        let scale = vb
+            .iter()
+            .fold(0.0f64, |m, v| m.max(v.abs()))
+            .max(f64::MIN_POSITIVE);
+        let d = va
+            .iter()
+            .zip(vb)
+            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
+            / scale;
         if d > worst.0 || !d.is_finite() {
             worst = (d, name.clone());
         }
@@ -50,14 +60,24 @@ fn max_rel_diff(a: &HashMap<String, Vec<f64>>, b: &HashMap<String, Vec<f64>>) ->
 
 #[test]
 fn one_cycle_schedule_warms_up_linearly_then_anneals() {
-    let s = OneCycle { max_lr: 1.0, total_steps: 11, warmup: 0.2, lr_div: 10.0, lr_final_div: 100.0 };
+    let s = OneCycle {
+        max_lr: 1.0,
+        total_steps: 11,
+        warmup: 0.2,
+        lr_div: 10.0,
+        lr_final_div: 100.0,
+    };
     let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
     // up = round(0.2 * 11) = 2 steps: 0.1, 0.55, then the peak at step 2.
     assert!(close(s.lr(0), 0.1), "{}", s.lr(0));
     assert!(close(s.lr(1), 0.55), "{}", s.lr(1));
     assert!(close(s.lr(2), 1.0), "{}", s.lr(2));
     // Linear from 1.0 at step 2 to 0.01 at step 10.
-    assert!(close(s.lr(6), 1.0 + (0.01 - 1.0) * 4.0 / 8.0), "{}", s.lr(6));
+    assert!(
+        close(s.lr(6), 1.0 + (0.01 - 1.0) * 4.0 / 8.0),
+        "{}",
+        s.lr(6)
+    );
     assert!(close(s.lr(10), 0.01), "{}", s.lr(10));
     assert!(close(s.lr(50), 0.01), "past the end stays at the end");
 }
@@ -69,7 +89,10 @@ fn sgd_applies_momentum_and_coupled_weight_decay() {
     // step 2: v = 0.9 * 1.2 + (1 + 0.14) = 2.22, w = 1.4 - 1.11 = 0.29
     let var = Var::from_tensor(&Tensor::new(&[2.0f64], &Device::Cpu).unwrap()).unwrap();
     let params = vec![("w".to_string(), var.clone())];
-    let grads = HashMap::from([("w".to_string(), Tensor::new(&[1.0f64], &Device::Cpu).unwrap())]);
+    let grads = HashMap::from([(
+        "w".to_string(),
+        Tensor::new(&[1.0f64], &Device::Cpu).unwrap(),
+    )]);
     let mut sgd = Sgd::new(0.9, 0.1);
     sgd.step(&params, &grads, 0.5).unwrap();
     let w1 = var.as_tensor().to_vec1::<f64>().unwrap()[0];
@@ -78,26 +101,48 @@ fn sgd_applies_momentum_and_coupled_weight_decay() {
     let w2 = var.as_tensor().to_vec1::<f64>().unwrap()[0];
     assert!((w2 - 0.29).abs() < 1e-14, "after two steps: {w2}");
     let missing = Sgd::new(0.9, 0.0).step(&params, &HashMap::new(), 0.1);
-    assert!(matches!(missing, Err(revstab::Error::Config(_))), "a parameter without gradient is an error");
+    assert!(
+        matches!(missing, Err(revstab::Error::Config(_))),
+        "a parameter without gradient is an error"
+    );
 }
 
 #[test]
 fn tiny_training_run_lowers_the_loss_and_records_gradient_angles() {
-    let cfg = TrainConfig { epochs: 4, data: "synthetic:train=128,test=64,size=8".into(), angle_every: 8, eval_samples: 32, ..tiny(Arch::Layerwise, 2) };
+    let cfg = TrainConfig {
+        epochs: 4,
+        data: "synthetic:train=128,test=64,size=8".into(),
+        angle_every: 8,
+        eval_samples: 32,
+        ..tiny(Arch::Layerwise, 2)
+    };
     let d = data(&cfg);
     let (_, out) = train(&cfg, &d, &TrainOptions::default()).unwrap();
     assert_eq!(out.history.len(), 4);
     assert_eq!(out.steps, 4 * (128 / 16));
     let (first, last) = (out.history[0].train_loss, out.history[3].train_loss);
-    assert!(last < first - 0.1, "training loss did not go down: epoch 1 {first}, epoch 4 {last}");
+    assert!(
+        last < first - 0.1,
+        "training loss did not go down: epoch 1 {first}, epoch 4 {last}"
+    );
     assert!(out.test_acc.is_finite() && (0.0..=1.0).contains(&out.test_acc));
     // Probes at steps 0, 8, 16, 24 and the last step (31); f32 reconstruction of a 2-unit
     // network is close to exact: small angles, high SNR.
     let steps: Vec<usize> = out.angles.iter().map(|a| a.step).collect();
     assert_eq!(steps, vec![0, 8, 16, 24, 31]);
     for a in &out.angles {
-        assert!(a.angle_deg.is_finite() && a.angle_deg < 1.0, "angle {} deg at step {}", a.angle_deg, a.step);
-        assert!(a.lowest_snr_db > 60.0, "lowest-layer SNR {} dB at step {}", a.lowest_snr_db, a.step);
+        assert!(
+            a.angle_deg.is_finite() && a.angle_deg < 1.0,
+            "angle {} deg at step {}",
+            a.angle_deg,
+            a.step
+        );
+        assert!(
+            a.lowest_snr_db > 60.0,
+            "lowest-layer SNR {} dB at step {}",
+            a.lowest_snr_db,
+            a.step
+        );
         assert_eq!(a.lowest_layer, "s0.u0.conv");
         assert!(!a.per_layer.is_empty() && a.per_layer.iter().all(|l| l.angle_deg.is_finite()));
         assert!((0.0..=1.0).contains(&a.train_err) && (0.0..=1.0).contains(&a.test_err));
@@ -107,14 +152,39 @@ fn tiny_training_run_lowers_the_loss_and_records_gradient_angles() {
 #[test]
 fn stored_and_reconstructed_training_reach_the_same_weights_in_f64() {
     for arch in [Arch::Layerwise, Arch::Hybrid] {
-        let base = TrainConfig { dtype: "f64".into(), depth: 2, ..tiny(arch, 2) };
+        let base = TrainConfig {
+            dtype: "f64".into(),
+            depth: 2,
+            ..tiny(arch, 2)
+        };
         let d = data(&base);
-        let (stored, _) = train(&TrainConfig { mode: Source::Stored, ..base.clone() }, &d, &TrainOptions::default()).unwrap();
-        let (rebuilt, _) = train(&TrainConfig { mode: Source::Reconstructed, ..base.clone() }, &d, &TrainOptions::default()).unwrap();
-        let init = weights(&Network::build(&base.net_config_for(&d).unwrap(), DType::F64, &Device::Cpu).unwrap());
+        let (stored, _) = train(
+            &TrainConfig {
+                mode: Source::Stored,
+                ..base.clone()
+            },
+            &d,
+            &TrainOptions::default(),
+        )
+        .unwrap();
+        let (rebuilt, _) = train(
+            &TrainConfig {
+                mode: Source::Reconstructed,
+                ..base.clone()
+            },
+            &d,
+            &TrainOptions::default(),
+        )
+        .unwrap();
+        let init = weights(
+            &Network::build(&base.net_config_for(&d).unwrap(), DType::F64, &Device::Cpu).unwrap(),
+        );
         let (ws, wr) = (weights(&stored), weights(&rebuilt));
         let (diff, name) = max_rel_diff(&wr, &ws);
-        assert!(diff <= 1e-9, "{arch}: stored and reconstructed weights differ by {diff:e} (relative) in {name}");
+        assert!(
+            diff <= 1e-9,
+            "{arch}: stored and reconstructed weights differ by {diff:e} (relative) in {name}"
+        );
         // The runs did move the weights (4 steps).
         let (moved, _) = max_rel_diff(&ws, &init);
         assert!(moved > 1e-3, "{arch}: weights hardly moved ({moved:e})");
@@ -126,7 +196,13 @@ fn fake_cifar(dir: &Path, train: usize, test: usize) {
     let mut rng = revstab::util::rng_for(7, "fake-cifar");
     let mut records = |n: usize| -> Vec<u8> {
         use rand::Rng;
-        (0..n).flat_map(|i| std::iter::once((i % 10) as u8).chain((0..3072).map(|_| rng.gen::<u8>())).collect::<Vec<u8>>()).collect()
+        (0..n)
+            .flat_map(|i| {
+                std::iter::once((i % 10) as u8)
+                    .chain((0..3072).map(|_| rng.gen::<u8>()))
+                    .collect::<Vec<u8>>()
+            })
+            .collect()
     };
     std::fs::write(dir.join("data_batch_1.bin"), records(train)).unwrap();
     std::fs::write(dir.join("test_batch.bin"), records(test)).unwrap();
@@ -137,16 +213,35 @@ fn huge_learning_rate_on_cifar_files_diverges_with_a_diagnosis_naming_a_layer() 
     let tmp = tempfile::tempdir().unwrap();
     fake_cifar(tmp.path(), 64, 16);
     let spec = format!("cifar10:{}", tmp.path().display());
-    let cfg = TrainConfig { data: spec.clone(), epochs: 3, lr: 1e12, warmup: 0.0, lr_div: 1.0, lr_final_div: 1.0, ..tiny(Arch::Layerwise, 2) };
+    let cfg = TrainConfig {
+        data: spec.clone(),
+        epochs: 3,
+        lr: 1e12,
+        warmup: 0.0,
+        lr_div: 1.0,
+        lr_final_div: 1.0,
+        ..tiny(Arch::Layerwise, 2)
+    };
     let d = parse_data_spec(&spec, 0).unwrap().load().unwrap();
     assert_eq!(d.train.image_dims(), (3, 32, 32));
     let net = Network::build(&cfg.net_config_for(&d).unwrap(), DType::F32, &Device::Cpu).unwrap();
-    let names: Vec<String> = net.named_params().into_iter().map(|(n, _)| revstab::measure::grad_angle::layer_of(&n).to_string()).collect();
+    let names: Vec<String> = net
+        .named_params()
+        .into_iter()
+        .map(|(n, _)| revstab::measure::grad_angle::layer_of(&n).to_string())
+        .collect();
     match train(&cfg, &d, &TrainOptions::default()) {
         Err(revstab::Error::Diverged { step, diagnosis }) => {
             assert!(step < 12, "diverged only at step {step}");
-            let named = diagnosis.split('`').skip(1).step_by(2).any(|n| names.iter().any(|l| l == n) || n == "head");
-            assert!(named, "the diagnosis names no layer of the network: {diagnosis}");
+            let named = diagnosis
+                .split('`')
+                .skip(1)
+                .step_by(2)
+                .any(|n| names.iter().any(|l| l == n) || n == "head");
+            assert!(
+                named,
+                "the diagnosis names no layer of the network: {diagnosis}"
+            );
         }
         Err(e) => panic!("expected Error::Diverged, got {e}"),
         Ok((_, o)) => panic!("expected divergence, trained to loss {}", o.train_loss),
@@ -157,46 +252,93 @@ fn huge_learning_rate_on_cifar_files_diverges_with_a_diagnosis_naming_a_layer() 
 fn reconstruction_overflow_in_f16_diverges_with_the_collapsed_layer() {
     // Slope 1e-3: every leaky-ReLU inverse multiplies negative values by 1000; four units
     // (six units) overflow f16 on the way down, while the stored forward is fine.
-    let cfg = TrainConfig { dtype: "f16".into(), slope: 1e-3, mode: Source::Reconstructed, ..tiny(Arch::Layerwise, 6) };
+    let cfg = TrainConfig {
+        dtype: "f16".into(),
+        slope: 1e-3,
+        mode: Source::Reconstructed,
+        ..tiny(Arch::Layerwise, 6)
+    };
     let d = data(&cfg);
     match train(&cfg, &d, &TrainOptions::default()) {
         Err(revstab::Error::Diverged { step, diagnosis }) => {
             assert_eq!(step, 0, "{diagnosis}");
             assert!(diagnosis.contains("non-finite gradients"), "{diagnosis}");
-            assert!(diagnosis.contains("reconstruction SNR collapsed at layer `s"), "{diagnosis}");
+            assert!(
+                diagnosis.contains("reconstruction SNR collapsed at layer `s"),
+                "{diagnosis}"
+            );
         }
         Err(e) => panic!("expected Error::Diverged, got {e}"),
         Ok((_, o)) => panic!("expected divergence, trained to loss {}", o.train_loss),
     }
     // The same network with stored activations trains.
-    train(&TrainConfig { mode: Source::Stored, ..cfg }, &d, &TrainOptions::default()).unwrap();
+    train(
+        &TrainConfig {
+            mode: Source::Stored,
+            ..cfg
+        },
+        &d,
+        &TrainOptions::default(),
+    )
+    .unwrap();
 }
 
 #[test]
 fn resume_from_checkpoint_reaches_the_weights_of_an_uninterrupted_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let cfg = TrainConfig { epochs: 2, mode: Source::Reconstructed, augment: true, ..tiny(Arch::Layerwise, 2) };
+    let cfg = TrainConfig {
+        epochs: 2,
+        mode: Source::Reconstructed,
+        augment: true,
+        ..tiny(Arch::Layerwise, 2)
+    };
     let d = data(&cfg);
     let (whole, _) = train(&cfg, &d, &TrainOptions::default()).unwrap();
     // Stop mid-epoch (4 steps per epoch), then resume.
-    let opts = TrainOptions { run_dir: Some(tmp.path().to_path_buf()), resume: true, stop_after: Some(3), ..TrainOptions::default() };
+    let opts = TrainOptions {
+        run_dir: Some(tmp.path().to_path_buf()),
+        resume: true,
+        stop_after: Some(3),
+        ..TrainOptions::default()
+    };
     let (_, first) = train(&cfg, &d, &opts).unwrap();
     assert!(first.stopped && first.steps == 3);
     assert!(tmp.path().join("checkpoint.json").is_file());
-    let (resumed, out) = train(&cfg, &d, &TrainOptions { stop_after: None, ..opts.clone() }).unwrap();
+    let (resumed, out) = train(
+        &cfg,
+        &d,
+        &TrainOptions {
+            stop_after: None,
+            ..opts.clone()
+        },
+    )
+    .unwrap();
     assert_eq!(out.steps, 8);
     assert_eq!(out.history.len(), 2, "epoch records survive the resume");
     let (diff, name) = max_rel_diff(&weights(&resumed), &weights(&whole));
-    assert!(diff <= 1e-12, "resumed weights differ by {diff:e} (relative) in {name}");
+    assert!(
+        diff <= 1e-12,
+        "resumed weights differ by {diff:e} (relative) in {name}"
+    );
     // A checkpoint of another configuration is refused.
     let other = TrainConfig { lr: 0.1, ..cfg };
-    assert!(matches!(train(&other, &d, &opts), Err(revstab::Error::Config(_))));
+    assert!(matches!(
+        train(&other, &d, &opts),
+        Err(revstab::Error::Config(_))
+    ));
 }
 
 /// Run the `train` binary; returns (exit code, stderr).
 fn run_bin(args: &[&str]) -> (i32, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_train")).args(args).env("RAYON_NUM_THREADS", "1").output().unwrap();
-    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+    let out = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[test]
@@ -215,22 +357,53 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
     std::fs::write(&blocker, b"").unwrap();
     let unwritable = blocker.join("out");
     let cases: Vec<(&str, Vec<&str>, &str)> = vec![
-        ("unknown arch", vec!["--arch", "lenet", "--out", out], "lenet"),
+        (
+            "unknown arch",
+            vec!["--arch", "lenet", "--out", out],
+            "lenet",
+        ),
         ("slope 0", vec!["--slope", "0", "--out", out], "slope"),
-        ("negative slope", vec!["--slope", "-0.5", "--out", out], "slope"),
-        ("unwritable --out", vec!["--out", unwritable.to_str().unwrap()], "out"),
-        ("corrupt CIFAR file", vec!["--data", &cifar_spec, "--out", out], "data_batch_1.bin"),
-        ("bad config", vec!["--config", bad_toml.to_str().unwrap(), "--out", out], "bogus_key"),
-        ("missing config", vec!["--config", "/nonexistent/x.toml", "--out", out], "x.toml"),
+        (
+            "negative slope",
+            vec!["--slope", "-0.5", "--out", out],
+            "slope",
+        ),
+        (
+            "unwritable --out",
+            vec!["--out", unwritable.to_str().unwrap()],
+            "out",
+        ),
+        (
+            "corrupt CIFAR file",
+            vec!["--data", &cifar_spec, "--out", out],
+            "data_batch_1.bin",
+        ),
+        (
+            "bad config",
+            vec!["--config", bad_toml.to_str().unwrap(), "--out", out],
+            "bogus_key",
+        ),
+        (
+            "missing config",
+            vec!["--config", "/nonexistent/x.toml", "--out", out],
+            "x.toml",
+        ),
         ("unknown dtype", vec!["--dtype", "f8", "--out", out], "f8"),
     ];
     for (what, args, mention) in cases {
         let (code, stderr) = run_bin(&args);
         assert_eq!(code, 2, "{what}: exit code {code}, stderr: {stderr}");
         assert!(!stderr.contains("panicked"), "{what}: panic: {stderr}");
-        assert!(stderr.contains(mention), "{what}: the message does not mention `{mention}`: {stderr}");
+        assert!(
+            stderr.contains(mention),
+            "{what}: the message does not mention `{mention}`: {stderr}"
+        );
         if what != "unknown arch" {
-            assert_eq!(stderr.trim().lines().count(), 1, "{what}: not one line: {stderr}");
+            assert_eq!(
+                stderr.trim().lines().count(),
+                1,
+                "{what}: not one line: {stderr}"
+            );
         }
     }
 }

@@ -30,8 +30,17 @@ struct Args {
     /// Threads of candle's CPU kernels.
     #[arg(long, default_value_t = 2)]
     threads: usize,
+    /// Threads of candle's elementwise ops (its barrier pool: its workers spin between ops and
+    /// oversubscribe the cores beside the kernels' pool).
+    #[arg(long, default_value_t = 1)]
+    elementwise_threads: usize,
     /// Modes, comma-separated.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "stored,reconstructed,algorithm1")]
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "stored,reconstructed,algorithm1"
+    )]
     modes: Vec<BenchMode>,
     /// Batch size.
     #[arg(long, default_value_t = 32)]
@@ -61,6 +70,7 @@ fn run_main() -> anyhow::Result<()> {
         steps: args.steps,
         warmup: args.warmup,
         threads: Some(args.threads),
+        elementwise_threads: Some(args.elementwise_threads),
         channels: args.channels,
         batch: args.batch,
         size: args.size,
@@ -69,12 +79,21 @@ fn run_main() -> anyhow::Result<()> {
         ..BenchConfig::default()
     };
     cfg.validate().context("invalid configuration")?;
-    std::fs::create_dir_all(&args.out).with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    std::fs::create_dir_all(&args.out)
+        .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     if !revstab::measure::alloc::is_installed() {
         eprintln!("warning: counting allocator not active, peak bytes will read 0");
     }
     let started = std::time::Instant::now();
-    let rows = run(&cfg, |r| eprintln!("{:>13} D={:<3} median {:.4} s/step ({} steps)", r.mode.as_str(), r.depth, r.median_s, r.times_s.len()))?;
+    let rows = run(&cfg, |r| {
+        eprintln!(
+            "{:>13} D={:<3} median {:.4} s/step ({} steps)",
+            r.mode.as_str(),
+            r.depth,
+            r.median_s,
+            r.times_s.len()
+        )
+    })?;
     let total_s = started.elapsed().as_secs_f64();
     print!("{}", format_table(&rows));
     revstab::util::write_atomic(&args.out.join("bench.csv"), to_csv(&cfg, &rows).as_bytes())?;
@@ -84,13 +103,20 @@ fn run_main() -> anyhow::Result<()> {
         "git_revision": revstab::util::git_revision(),
         "config": cfg,
         "candle_threads": candle_core::utils::get_num_threads(),
+        "env": {
+            "RAYON_NUM_THREADS": std::env::var("RAYON_NUM_THREADS").ok(),
+            "CANDLE_NUM_THREADS": std::env::var("CANDLE_NUM_THREADS").ok(),
+        },
         "available_parallelism": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
         "loadavg_at_end": load.trim(),
         "total_s": total_s,
         "rows": rows,
         "notes": "modes interleaved step by step; median of the timed steps; peak_bytes = peak live heap bytes during a step above those live at its start (counting allocator); conv_gflops counts forward + dX + dW convolutions (3 forward-equivalents) per step",
     });
-    revstab::util::write_atomic(&args.out.join("run.json"), serde_json::to_string_pretty(&run_json)?.as_bytes())?;
+    revstab::util::write_atomic(
+        &args.out.join("run.json"),
+        serde_json::to_string_pretty(&run_json)?.as_bytes(),
+    )?;
     println!("wrote {} ({:.1} s)", args.out.display(), total_s);
     Ok(())
 }

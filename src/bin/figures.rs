@@ -38,10 +38,18 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = "experiments")]
     experiments: PathBuf,
     /// Output of the accuracy sweep of `train` (fig12, fig15)
-    #[arg(long = "accuracy-results", value_name = "DIR", default_value = "results/accuracy")]
+    #[arg(
+        long = "accuracy-results",
+        value_name = "DIR",
+        default_value = "results/accuracy"
+    )]
     accuracy_results: PathBuf,
     /// Output of the angle experiment of `train` (revnet-fig4)
-    #[arg(long = "angles-results", value_name = "DIR", default_value = "results/angles")]
+    #[arg(
+        long = "angles-results",
+        value_name = "DIR",
+        default_value = "results/angles"
+    )]
     angles_results: PathBuf,
     /// Recompute the experiments even when cached results exist
     #[arg(long)]
@@ -69,7 +77,10 @@ fn main() -> ExitCode {
             continue;
         }
         if figs::spec(&id).is_err() {
-            eprintln!("error: unknown figure id `{id}`; expected one of {}", FIGURE_IDS.join(", "));
+            eprintln!(
+                "error: unknown figure id `{id}`; expected one of {}",
+                FIGURE_IDS.join(", ")
+            );
             return ExitCode::from(2);
         }
         if !ids.contains(&id) {
@@ -79,7 +90,11 @@ fn main() -> ExitCode {
     if ids.is_empty() {
         ids = FIGURE_IDS.iter().map(|s| s.to_string()).collect();
     }
-    let results = Results { dir: args.results.clone(), accuracy_dir: args.accuracy_results.clone(), angles_dir: args.angles_results.clone() };
+    let results = Results {
+        dir: args.results.clone(),
+        accuracy_dir: args.accuracy_results.clone(),
+        angles_dir: args.angles_results.clone(),
+    };
     let start = Instant::now();
     let mut failed: Vec<(String, String)> = Vec::new();
     for id in &ids {
@@ -101,7 +116,11 @@ fn main() -> ExitCode {
             Ok(()) => {
                 let extra = if *id == "table1" { ", table1.md" } else { "" };
                 let sep = if note.is_empty() { "" } else { "; " };
-                println!("{id:<12} {note}{sep}wrote {}/{id}.{{png,svg,csv{extra}}} ({:.1} s)", args.out.display(), t.elapsed().as_secs_f64());
+                println!(
+                    "{id:<12} {note}{sep}wrote {}/{id}.{{png,svg,csv{extra}}} ({:.1} s)",
+                    args.out.display(),
+                    t.elapsed().as_secs_f64()
+                );
             }
             Err(e) => {
                 eprintln!("{id:<12} FAILED: {e}");
@@ -110,7 +129,12 @@ fn main() -> ExitCode {
         }
     }
     let done = ids.len() - failed.len();
-    println!("{done} of {} figures written to {} in {:.1} s", ids.len(), args.out.display(), start.elapsed().as_secs_f64());
+    println!(
+        "{done} of {} figures written to {} in {:.1} s",
+        ids.len(),
+        args.out.display(),
+        start.elapsed().as_secs_f64()
+    );
     if failed.is_empty() {
         ExitCode::SUCCESS
     } else {

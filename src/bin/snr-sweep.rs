@@ -31,10 +31,20 @@ struct Args {
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
     depths: Option<Vec<usize>>,
     /// Leaky-ReLU slopes n > 0 [default: 0.01,0.05,0.1,0.2,0.5,1.0]
-    #[arg(long, value_delimiter = ',', value_name = "LIST", allow_negative_numbers = true)]
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        allow_negative_numbers = true
+    )]
     slopes: Option<Vec<f64>>,
     /// Batch-norm reparameterisation eps_i values [default: 0]
-    #[arg(long = "eps-i", value_delimiter = ',', value_name = "LIST", allow_negative_numbers = true)]
+    #[arg(
+        long = "eps-i",
+        value_delimiter = ',',
+        value_name = "LIST",
+        allow_negative_numbers = true
+    )]
     eps_i: Option<Vec<f64>>,
     /// Widths (channels after the stem) [default: 8]
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
@@ -162,8 +172,14 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
 fn run(args: Args) -> Result<ExitCode, Failure> {
     if let Some(Command::Merge { out, dirs }) = &args.command {
         let (cfg, results) = input(sweep::merge(dirs, out).map_err(anyhow::Error::from))?;
-        sweep::write_run_json(out, &cfg, serde_json::json!({ "merged_from": dirs })).map_err(|e| Failure::Run(e.into()))?;
-        println!("merged {} points from {} shard(s) into {}", results.len(), dirs.len(), out.display());
+        sweep::write_run_json(out, &cfg, serde_json::json!({ "merged_from": dirs }))
+            .map_err(|e| Failure::Run(e.into()))?;
+        println!(
+            "merged {} points from {} shard(s) into {}",
+            results.len(),
+            dirs.len(),
+            out.display()
+        );
         return Ok(ExitCode::SUCCESS);
     }
     if let Some(path) = &args.check {
@@ -172,9 +188,17 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         let checks = input(sweep::check_bounds(&file, args.threads).map_err(anyhow::Error::from))?;
         let failed = checks.iter().filter(|c| !c.ok()).count();
         println!("{}", sweep::bounds_table(&checks, false));
-        println!("{} bound(s) checked in {:.1} s (bounds set {} dB below measured values)", checks.len(), start.elapsed().as_secs_f64(), file.margin_db);
+        println!(
+            "{} bound(s) checked in {:.1} s (bounds set {} dB below measured values)",
+            checks.len(),
+            start.elapsed().as_secs_f64(),
+            file.margin_db
+        );
         if failed > 0 {
-            eprintln!("snr-sweep: {failed} reconstruction bound(s) regressed:\n{}", sweep::bounds_table(&checks, true));
+            eprintln!(
+                "snr-sweep: {failed} reconstruction bound(s) regressed:\n{}",
+                sweep::bounds_table(&checks, true)
+            );
             return Ok(ExitCode::from(1));
         }
         return Ok(ExitCode::SUCCESS);
@@ -184,11 +208,26 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         Some(s) => Some(input(s.parse::<Shard>().map_err(anyhow::Error::from))?),
         None => None,
     };
-    input(sweep::prepare_out(&args.out).map_err(anyhow::Error::from).with_context(|| format!("output directory {}", args.out.display())))?;
+    input(
+        sweep::prepare_out(&args.out)
+            .map_err(anyhow::Error::from)
+            .with_context(|| format!("output directory {}", args.out.display())),
+    )?;
     let terminal = std::io::stderr().is_terminal();
-    let opts = RunOptions { out: args.out.clone(), resume: args.resume, shard, threads: args.threads, progress_bar: terminal && !args.quiet, verbose: !args.quiet };
+    let opts = RunOptions {
+        out: args.out.clone(),
+        resume: args.resume,
+        shard,
+        threads: args.threads,
+        progress_bar: terminal && !args.quiet,
+        verbose: !args.quiet,
+    };
     let outcome = sweep::run_sweep(&cfg, &opts).map_err(|e| Failure::Run(e.into()))?;
-    let threads = if args.threads == 0 { rayon::current_num_threads() } else { args.threads };
+    let threads = if args.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        args.threads
+    };
     sweep::write_run_json(
         &args.out,
         &cfg,
@@ -204,7 +243,8 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
     )
     .map_err(|e| Failure::Run(e.into()))?;
     if !args.no_figure && !outcome.results.is_empty() {
-        sweep::render_figure(&outcome.results, &cfg, &args.out.join("snr_vs_depth")).map_err(|e| Failure::Run(e.into()))?;
+        sweep::render_figure(&outcome.results, &cfg, &args.out.join("snr_vs_depth"))
+            .map_err(|e| Failure::Run(e.into()))?;
     }
     if !args.quiet {
         println!("{}", sweep::summary_table(&outcome.results));

@@ -4,7 +4,9 @@
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Parser, Subcommand};
-use revstab::experiments::training::{self as exp, AccuracyConfig, AnglesConfig, Experiment, SweepOptions};
+use revstab::experiments::training::{
+    self as exp, AccuracyConfig, AnglesConfig, Experiment, SweepOptions,
+};
 use revstab::nets::{Arch, PoolKind, Source};
 use revstab::train::{Progress, TrainConfig};
 use std::io::IsTerminal;
@@ -15,7 +17,7 @@ use std::process::ExitCode;
 /// reconstruction error does to training.
 ///
 /// With no subcommand: one training run (flags below; defaults: layer-wise network, depth 6,
-/// width 8, slope 0.2, stored activations, 3 epochs of batch 64 on 1000 16x16 synthetic images
+/// width 8, slope 0.2, stored activations, 3 epochs of batch 64 on 1500 16x16 synthetic images
 /// (1000 test images), one-cycle SGD peaking at lr 0.2, momentum 0.9, weight decay 5e-4, f32 on
 /// the CPU).
 /// `--config FILE` runs the experiment the file names (`experiment = "accuracy"` or
@@ -68,7 +70,7 @@ struct RunArgs {
     /// L2 weight decay [default: 5e-4]
     #[arg(long = "weight-decay")]
     weight_decay: Option<f64>,
-    /// Data: synthetic, synthetic:KEY=VALUE,..., or cifar10:DIR [default: synthetic:train=1000,test=1000,size=16]
+    /// Data: synthetic, synthetic:KEY=VALUE,..., or cifar10:DIR [default: synthetic:train=1500,test=1000,size=16]
     #[arg(long)]
     data: Option<String>,
     /// Random crop and horizontal flip of the training images
@@ -98,7 +100,12 @@ struct CommonArgs {
     #[arg(long, value_name = "DIR")]
     out: Option<PathBuf>,
     /// Seed of weights, shuffling and augmentation (experiments: the list of seeds) [default: 0]
-    #[arg(long, alias = "seeds", value_delimiter = ',', value_name = "SEED[,SEED...]")]
+    #[arg(
+        long,
+        alias = "seeds",
+        value_delimiter = ',',
+        value_name = "SEED[,SEED...]"
+    )]
     seed: Option<Vec<u64>>,
     /// Storage dtype: f16, bf16, f32, f64 [default: f32]
     #[arg(long)]
@@ -143,16 +150,30 @@ enum Failure {
     Run(anyhow::Error),
 }
 
-fn input<T, E: Into<anyhow::Error>>(r: Result<T, E>) -> Result<T, Failure> {
-    r.map_err(|e| Failure::Input(e.into()))
+fn input<T>(r: revstab::Result<T>) -> Result<T, Failure> {
+    r.map_err(|e| Failure::Input(flat(e)))
+}
+
+/// The library's error as one message: its `Display` already contains its source (an I/O
+/// error's text), which `{:#}` would print a second time.
+fn flat(e: revstab::Error) -> anyhow::Error {
+    anyhow::anyhow!("{e}")
 }
 
 /// Errors of the library that are the user's input rather than a failure of the run.
 fn classify(e: revstab::Error) -> Failure {
     use revstab::Error as E;
     match e {
-        E::InvalidSlope { .. } | E::BadChannels { .. } | E::OddSpatial { .. } | E::Config(_) | E::Unknown { .. } | E::CorruptData { .. } | E::Io { .. } | E::Device { .. } | E::ShapeMismatch { .. } => Failure::Input(e.into()),
-        _ => Failure::Run(e.into()),
+        E::InvalidSlope { .. }
+        | E::BadChannels { .. }
+        | E::OddSpatial { .. }
+        | E::Config(_)
+        | E::Unknown { .. }
+        | E::CorruptData { .. }
+        | E::Io { .. }
+        | E::Device { .. }
+        | E::ShapeMismatch { .. } => Failure::Input(flat(e)),
+        _ => Failure::Run(flat(e)),
     }
 }
 
@@ -171,7 +192,9 @@ fn parse_pool(s: &str) -> Result<PoolKind, String> {
 /// threads. Values the user set are kept.
 fn set_kernel_threads(args: &Args) {
     let (threads, experiment) = match &args.command {
-        Some(Command::Accuracy { common, .. }) | Some(Command::Angles { common, .. }) => (common.threads, true),
+        Some(Command::Accuracy { common, .. }) | Some(Command::Angles { common, .. }) => {
+            (common.threads, true)
+        }
         None => (args.common.threads, args.config.is_some()),
     };
     let resolved = resolve_threads(threads);
@@ -253,7 +276,17 @@ fn run(args: Args) -> Result<(), Failure> {
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool, Failure> {
-    input(rayon::ThreadPoolBuilder::new().num_threads(threads).build().context("thread pool"))
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .context("thread pool")
+        .map_err(Failure::Run)
+}
+
+/// Create `--out` and check that it is writable.
+fn out_dir(out: &std::path::Path) -> Result<(), Failure> {
+    exp::prepare_out(out)
+        .map_err(|e| Failure::Input(flat(e).context(format!("output directory {}", out.display()))))
 }
 
 fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
@@ -265,20 +298,51 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
             }
         )*};
     }
-    set!(arch, depth, width, slope, mode, epochs, batch, lr, momentum, weight_decay, data, angle_every, eps_i, init_scale, pools, checkpoint_every);
+    set!(
+        arch,
+        depth,
+        width,
+        slope,
+        mode,
+        epochs,
+        batch,
+        lr,
+        momentum,
+        weight_decay,
+        data,
+        angle_every,
+        eps_i,
+        init_scale,
+        pools,
+        checkpoint_every
+    );
     cfg.augment |= a.augment;
     apply_common(&mut cfg, common);
     if let Some(seeds) = &common.seed {
         match seeds.as_slice() {
             [s] => cfg.seed = *s,
-            _ => return Err(Failure::Input(anyhow::anyhow!("a single run takes one --seed (got {})", seeds.len()))),
+            _ => {
+                return Err(Failure::Input(anyhow::anyhow!(
+                    "a single run takes one --seed (got {})",
+                    seeds.len()
+                )))
+            }
         }
     }
     input(cfg.validate())?;
-    let out = common.out.clone().unwrap_or_else(|| PathBuf::from("results/train"));
-    input(exp::prepare_out(&out).with_context(|| format!("output directory {}", out.display())))?;
-    let opts = exp::SingleRunOptions { out: out.clone(), resume: common.resume, progress: progress(common) };
-    let outcome = pool(resolve_threads(common.threads))?.install(|| exp::single_run(&cfg, &opts)).map_err(classify)?;
+    let out = common
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("results/train"));
+    out_dir(&out)?;
+    let opts = exp::SingleRunOptions {
+        out: out.clone(),
+        resume: common.resume,
+        progress: progress(common),
+    };
+    let outcome = pool(resolve_threads(common.threads))?
+        .install(|| exp::single_run(&cfg, &opts))
+        .map_err(classify)?;
     println!(
         "{} depth {} slope {} {}: test acc {:.2}%, train loss {:.4}, train acc {:.2}% after {} epochs ({} steps) in {:.1} s; results in {}",
         cfg.arch,
@@ -309,9 +373,17 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
         }
     }
     input(experiment.validate())?;
-    let out = common.out.clone().unwrap_or_else(|| PathBuf::from(format!("results/{}", experiment.name())));
-    input(exp::prepare_out(&out).with_context(|| format!("output directory {}", out.display())))?;
-    let opts = SweepOptions { out: out.clone(), resume: common.resume, threads: resolve_threads(common.threads), progress: progress(common) };
+    let out = common
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("results/{}", experiment.name())));
+    out_dir(&out)?;
+    let opts = SweepOptions {
+        out: out.clone(),
+        resume: common.resume,
+        threads: resolve_threads(common.threads),
+        progress: progress(common),
+    };
     let summary = experiment.run(&opts).map_err(classify)?;
     println!("{summary}");
     println!("results in {}", out.display());

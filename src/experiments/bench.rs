@@ -18,7 +18,10 @@
 
 use crate::device::parse_dtype;
 use crate::error::{Error, Result};
-use crate::layers::{AdditiveCoupling, BackCtx, BackwardMode, BatchNormConfig, Chain, Conv2d, InnerRebuild, InvBatchNorm, Layer, ParamStore, Relu, Role, Tape};
+use crate::layers::{
+    AdditiveCoupling, BackCtx, BackwardMode, BatchNormConfig, Chain, Conv2d, InnerRebuild,
+    InvBatchNorm, Layer, ParamStore, Relu, Role, Tape,
+};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -39,7 +42,11 @@ pub enum BenchMode {
 
 impl BenchMode {
     /// The three modes, stored first (the reference of the ratios).
-    pub const ALL: [BenchMode; 3] = [BenchMode::Stored, BenchMode::Reconstructed, BenchMode::Algorithm1];
+    pub const ALL: [BenchMode; 3] = [
+        BenchMode::Stored,
+        BenchMode::Reconstructed,
+        BenchMode::Algorithm1,
+    ];
 
     /// Name used in tables and result files.
     pub fn as_str(self) -> &'static str {
@@ -71,13 +78,25 @@ pub struct StackSpec {
 impl StackSpec {
     /// The issue-7 workload at `depth`: 32 channels, batch 32, 32x32 inputs, Kaiming init.
     pub fn new(depth: usize) -> Self {
-        StackSpec { depth, channels: 32, batch: 32, size: 32, init_scale: 1.0, seed: 0 }
+        StackSpec {
+            depth,
+            channels: 32,
+            batch: 32,
+            size: 32,
+            init_scale: 1.0,
+            seed: 0,
+        }
     }
 
     /// Convolution multiply-adds of one forward through the stack (4 convolutions per block).
     pub fn forward_macs(&self) -> f64 {
         let half = (self.channels / 2) as f64;
-        4.0 * self.depth as f64 * self.batch as f64 * (self.size * self.size) as f64 * half * half * 9.0
+        4.0 * self.depth as f64
+            * self.batch as f64
+            * (self.size * self.size) as f64
+            * half
+            * half
+            * 9.0
     }
 }
 
@@ -103,32 +122,79 @@ pub struct StepResult {
 
 impl RevStack {
     /// Build the stack of `spec` for `mode` in `dtype` on `device`.
-    pub fn build(spec: &StackSpec, mode: BenchMode, dtype: DType, device: &Device) -> Result<RevStack> {
-        if spec.depth == 0 || spec.batch == 0 || spec.size == 0 || spec.channels == 0 || spec.channels % 2 != 0 {
+    pub fn build(
+        spec: &StackSpec,
+        mode: BenchMode,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<RevStack> {
+        if spec.depth == 0
+            || spec.batch == 0
+            || spec.size == 0
+            || spec.channels == 0
+            || spec.channels % 2 != 0
+        {
             return Err(Error::Config(format!("bench stack needs depth, batch, size >= 1 and an even number of channels (got {spec:?})")));
         }
         let store = ParamStore::new(spec.seed, dtype, device);
-        let bn = BatchNormConfig { reparam: false, ..BatchNormConfig::default() };
+        let bn = BatchNormConfig {
+            reparam: false,
+            ..BatchNormConfig::default()
+        };
         let half = spec.channels / 2;
-        let backward = if mode == BenchMode::Algorithm1 { BackwardMode::Algorithm1 } else { BackwardMode::PerLayer };
+        let backward = if mode == BenchMode::Algorithm1 {
+            BackwardMode::Algorithm1
+        } else {
+            BackwardMode::PerLayer
+        };
         let mut blocks: Vec<Box<dyn Layer>> = Vec::new();
         for b in 0..spec.depth {
             let p = format!("b{b}");
             let chain = |side: &str| -> Result<Chain> {
                 let q = format!("{p}.{side}");
                 let layers: Vec<Box<dyn Layer>> = vec![
-                    Box::new(Conv2d::new(&store, &format!("{q}.conv1"), half, half, 3, 1, false, spec.init_scale)?),
+                    Box::new(Conv2d::new(
+                        &store,
+                        &format!("{q}.conv1"),
+                        half,
+                        half,
+                        3,
+                        1,
+                        false,
+                        spec.init_scale,
+                    )?),
                     Box::new(InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn)?),
                     Box::new(Relu::new(&format!("{q}.relu"))),
-                    Box::new(Conv2d::new(&store, &format!("{q}.conv2"), half, half, 3, 1, false, spec.init_scale)?),
+                    Box::new(Conv2d::new(
+                        &store,
+                        &format!("{q}.conv2"),
+                        half,
+                        half,
+                        3,
+                        1,
+                        false,
+                        spec.init_scale,
+                    )?),
                 ];
                 Chain::new(q, layers, InnerRebuild::Recompute, Some(Role::Hidden))
             };
-            let block = AdditiveCoupling::new(&p, spec.channels, chain("F")?, chain("G")?, Role::BlockInput)?.with_backward(backward);
+            let block = AdditiveCoupling::new(
+                &p,
+                spec.channels,
+                chain("F")?,
+                chain("G")?,
+                Role::BlockInput,
+            )?
+            .with_backward(backward);
             blocks.push(Box::new(block));
         }
         let chain = Chain::new("stack", blocks, InnerRebuild::LayerwiseInverse, None)?;
-        Ok(RevStack { spec: spec.clone(), mode, params: store, chain })
+        Ok(RevStack {
+            spec: spec.clone(),
+            mode,
+            params: store,
+            chain,
+        })
     }
 
     /// The input batch and the probe `r` of the loss `sum(y * r)`, unit Gaussian, from the seed.
@@ -136,9 +202,23 @@ impl RevStack {
         let s = &self.spec;
         let shape = [s.batch, s.channels, s.size, s.size];
         let mut rng = crate::util::rng_for(s.seed, "bench-input");
-        let x = crate::util::randn(&mut rng, &shape, 0.0, 1.0, self.params.dtype, &self.params.device)?;
+        let x = crate::util::randn(
+            &mut rng,
+            &shape,
+            0.0,
+            1.0,
+            self.params.dtype,
+            &self.params.device,
+        )?;
         let mut rng = crate::util::rng_for(s.seed, "bench-probe");
-        let r = crate::util::randn(&mut rng, &shape, 0.0, 1.0, self.params.dtype, &self.params.device)?;
+        let r = crate::util::randn(
+            &mut rng,
+            &shape,
+            0.0,
+            1.0,
+            self.params.dtype,
+            &self.params.device,
+        )?;
         Ok((x, r))
     }
 
@@ -148,14 +228,25 @@ impl RevStack {
         let stored = self.mode == BenchMode::Stored;
         let mut tape = Tape::new(stored);
         let y = self.chain.forward_tape(x, &mut tape, true)?;
-        let loss = y.mul(probe)?.sum_all()?.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        let mut ctx = BackCtx { stored, tape, grads: Some(HashMap::new()), trace: None };
+        let loss = y
+            .mul(probe)?
+            .sum_all()?
+            .to_dtype(DType::F64)?
+            .to_scalar::<f64>()?;
+        let mut ctx = BackCtx {
+            stored,
+            tape,
+            grads: Some(HashMap::new()),
+            trace: None,
+        };
         self.chain.backward(&y, Some(probe), &mut ctx, None)?;
         drop(y);
         let grads = ctx.grads.take().unwrap_or_default();
         if let Some(lr) = lr {
             for p in self.chain.params() {
-                let g = grads.get(&p.name).ok_or_else(|| Error::Config(format!("no gradient for {}", p.name)))?;
+                let g = grads
+                    .get(&p.name)
+                    .ok_or_else(|| Error::Config(format!("no gradient for {}", p.name)))?;
                 let w = p.var.as_tensor();
                 p.var.set(&(w - (g * lr)?)?)?;
             }
@@ -176,8 +267,13 @@ pub struct BenchConfig {
     pub steps: usize,
     /// Untimed rounds before them.
     pub warmup: usize,
-    /// Threads of candle's CPU kernels (`None`: candle's default).
+    /// Threads of candle's CPU kernels and of the crate's own kernels: rayon's global pool and
+    /// gemm (`None`: candle's default).
     pub threads: Option<usize>,
+    /// Threads of candle's elementwise ops (its barrier pool, `CANDLE_NUM_THREADS`; `None`: as
+    /// `threads`). Its workers spin after every op and, beside the rayon pool, oversubscribe
+    /// the cores: 1 (the default) keeps at most `threads` threads busy.
+    pub elementwise_threads: Option<usize>,
     /// Channels.
     pub channels: usize,
     /// Batch size.
@@ -202,6 +298,7 @@ impl Default for BenchConfig {
             steps: 5,
             warmup: 1,
             threads: Some(2),
+            elementwise_threads: Some(1),
             channels: 32,
             batch: 32,
             size: 32,
@@ -218,7 +315,10 @@ impl BenchConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         if self.depths.is_empty() || self.depths.contains(&0) {
-            return bad(format!("depths must be a non-empty list of values >= 1 (got {:?})", self.depths));
+            return bad(format!(
+                "depths must be a non-empty list of values >= 1 (got {:?})",
+                self.depths
+            ));
         }
         if self.modes.is_empty() {
             return bad("modes must not be empty".into());
@@ -226,14 +326,22 @@ impl BenchConfig {
         if self.steps == 0 {
             return bad("steps must be >= 1".into());
         }
-        if self.threads == Some(0) {
-            return bad("threads must be >= 1".into());
+        if self.threads == Some(0) || self.elementwise_threads == Some(0) {
+            return bad("threads and elementwise_threads must be >= 1".into());
         }
         if self.channels == 0 || self.channels % 2 != 0 || self.batch == 0 || self.size == 0 {
-            return bad(format!("channels must be even and >= 2, batch and size >= 1 (got {}, {}, {})", self.channels, self.batch, self.size));
+            return bad(format!(
+                "channels must be even and >= 2, batch and size >= 1 (got {}, {}, {})",
+                self.channels, self.batch, self.size
+            ));
         }
-        if !(self.lr.is_finite() && self.lr >= 0.0) || !(self.init_scale.is_finite() && self.init_scale > 0.0) {
-            return bad(format!("lr must be >= 0 and init_scale > 0 (got {} and {})", self.lr, self.init_scale));
+        if !(self.lr.is_finite() && self.lr >= 0.0)
+            || !(self.init_scale.is_finite() && self.init_scale > 0.0)
+        {
+            return bad(format!(
+                "lr must be >= 0 and init_scale > 0 (got {} and {})",
+                self.lr, self.init_scale
+            ));
         }
         parse_dtype(&self.dtype)?;
         Ok(())
@@ -241,7 +349,14 @@ impl BenchConfig {
 
     /// The stack of depth `depth`.
     pub fn spec(&self, depth: usize) -> StackSpec {
-        StackSpec { depth, channels: self.channels, batch: self.batch, size: self.size, init_scale: self.init_scale, seed: self.seed }
+        StackSpec {
+            depth,
+            channels: self.channels,
+            batch: self.batch,
+            size: self.size,
+            init_scale: self.init_scale,
+            seed: self.seed,
+        }
     }
 }
 
@@ -282,18 +397,30 @@ pub fn median(v: &[f64]) -> f64 {
     }
 }
 
-/// Use `n` threads for candle's CPU kernels (rayon's global pool and gemm). Call it before any
-/// tensor work; rayon's global pool can be built only once per process.
+/// Use `n` threads for candle's CPU kernels (rayon's global pool and gemm) and the crate's own
+/// kernels. Call it before any tensor work; rayon's global pool can be built only once per
+/// process.
 pub fn set_threads(n: usize) {
     std::env::set_var("RAYON_NUM_THREADS", n.to_string());
     // Fails harmlessly when the global pool already exists.
-    let _ = rayon::ThreadPoolBuilder::new().num_threads(n).build_global();
+    let _ = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build_global();
+}
+
+/// Use `n` threads for candle's elementwise ops (its barrier pool, sized once from
+/// `CANDLE_NUM_THREADS` at its first use): call it before any tensor work.
+pub fn set_elementwise_threads(n: usize) {
+    std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
 }
 
 /// Run the benchmark: for every depth, the modes interleaved step by step. `progress` gets each
 /// row when its depth is done.
 pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec<BenchRow>> {
     cfg.validate()?;
+    if let Some(n) = cfg.elementwise_threads.or(cfg.threads) {
+        set_elementwise_threads(n);
+    }
     if let Some(n) = cfg.threads {
         set_threads(n);
     }
@@ -302,18 +429,26 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
     let mut rows = Vec::new();
     for &depth in &cfg.depths {
         let spec = cfg.spec(depth);
-        let stacks = cfg.modes.iter().map(|&m| RevStack::build(&spec, m, dtype, &device)).collect::<Result<Vec<_>>>()?;
+        let stacks = cfg
+            .modes
+            .iter()
+            .map(|&m| RevStack::build(&spec, m, dtype, &device))
+            .collect::<Result<Vec<_>>>()?;
         let (x, probe) = stacks[0].batch()?;
         let mut times = vec![Vec::new(); stacks.len()];
         let mut peaks = vec![0usize; stacks.len()];
         for round in 0..cfg.warmup + cfg.steps {
             for (k, stack) in stacks.iter().enumerate() {
                 let t0 = Instant::now();
-                let (res, peak) = crate::measure::alloc::measure_peak(|| stack.step(&x, &probe, Some(cfg.lr)));
+                let (res, peak) =
+                    crate::measure::alloc::measure_peak(|| stack.step(&x, &probe, Some(cfg.lr)));
                 let dt = t0.elapsed().as_secs_f64();
                 let res = res?;
                 if !res.loss.is_finite() {
-                    return Err(Error::NonFinite { context: format!("bench loss ({} depth {depth})", stack.mode.as_str()), count: 1 });
+                    return Err(Error::NonFinite {
+                        context: format!("bench loss ({} depth {depth})", stack.mode.as_str()),
+                        count: 1,
+                    });
                 }
                 if round >= cfg.warmup {
                     times[k].push(dt);
@@ -321,7 +456,11 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
                 }
             }
         }
-        let stored_median = cfg.modes.iter().position(|m| *m == BenchMode::Stored).map(|k| median(&times[k]));
+        let stored_median = cfg
+            .modes
+            .iter()
+            .position(|m| *m == BenchMode::Stored)
+            .map(|k| median(&times[k]));
         let flops = 2.0 * 3.0 * spec.forward_macs();
         for (k, &mode) in cfg.modes.iter().enumerate() {
             let med = median(&times[k]);
@@ -357,7 +496,8 @@ pub fn csv_line(cfg: &BenchConfig, row: &BenchRow) -> String {
         cfg.batch,
         cfg.size,
         cfg.dtype,
-        cfg.threads.unwrap_or_else(candle_core::utils::get_num_threads),
+        cfg.threads
+            .unwrap_or_else(candle_core::utils::get_num_threads),
         row.times_s.len(),
         row.median_s,
         row.min_s,
@@ -382,7 +522,10 @@ pub fn to_csv(cfg: &BenchConfig, rows: &[BenchRow]) -> String {
 
 /// The table printed by the `bench` binary.
 pub fn format_table(rows: &[BenchRow]) -> String {
-    let mut s = format!("{:<14} {:>3} {:>12} {:>10} {:>9} {:>14} {:>8}\n", "mode", "D", "median s/step", "images/s", "ratio", "peak bytes", "GFLOP/s");
+    let mut s = format!(
+        "{:<14} {:>3} {:>12} {:>10} {:>9} {:>14} {:>8}\n",
+        "mode", "D", "median s/step", "images/s", "ratio", "peak bytes", "GFLOP/s"
+    );
     for r in rows {
         s.push_str(&format!(
             "{:<14} {:>3} {:>12.4} {:>10.1} {:>9.3} {:>14} {:>8.2}\n",

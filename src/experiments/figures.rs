@@ -28,7 +28,10 @@ use crate::error::{Error, Result};
 use crate::experiments::memory::MemoryConfig;
 use crate::experiments::snr_sweep::{fmt_f, parse_f, run_point, Point, SweepConfig};
 use crate::layers::{BatchNormConfig, InvBatchNorm, InvLeakyReLU, ParamStore, Role};
-use crate::measure::alpha::{alpha_general_bn, alpha_general_bn_printed, alpha_leaky_relu, alpha_toy_bn, empirical_alpha, BnChannels};
+use crate::measure::alpha::{
+    alpha_general_bn, alpha_general_bn_printed, alpha_leaky_relu, alpha_toy_bn, empirical_alpha,
+    BnChannels,
+};
 use crate::measure::trace::{SnrTrace, TracePoint};
 use crate::nets::Arch;
 use crate::plot::{render, render_table, Chart, Figure, Series, Span, Style};
@@ -43,7 +46,20 @@ use std::time::Instant;
 // registry
 
 /// Every figure id, in the order the figures binary produces them.
-pub const FIGURE_IDS: [&str; 12] = ["fig05", "fig06", "fig10", "fig11", "fig12", "fig13", "fig14", "fig15", "revnet-fig4", "table1", "precision", "bn-eps"];
+pub const FIGURE_IDS: [&str; 12] = [
+    "fig05",
+    "fig06",
+    "fig10",
+    "fig11",
+    "fig12",
+    "fig13",
+    "fig14",
+    "fig15",
+    "revnet-fig4",
+    "table1",
+    "precision",
+    "bn-eps",
+];
 
 /// Where a figure's data come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,26 +91,98 @@ pub struct FigureSpec {
 /// The figures in [`FIGURE_IDS`] order.
 pub fn specs() -> Vec<FigureSpec> {
     use DataSource::*;
-    let s = |id, what, source, render| FigureSpec { id, what, source, render };
+    let s = |id, what, source, render| FigureSpec {
+        id,
+        what,
+        source,
+        render,
+    };
     vec![
-        s("fig05", "alpha vs rho, toy batch norm: theory and empirical (Hascoet Fig. 5)", Experiment, fig05 as fn(&Results, &Path) -> Result<()>),
-        s("fig06", "alpha vs slope n, leaky ReLU: theory and empirical (Hascoet Fig. 6)", Experiment, fig06),
-        s("fig10", "SNR per layer through a layer-wise network (Hascoet Fig. 10)", Experiment, fig10),
-        s("fig11", "lowest-layer SNR vs depth and vs slope, layer-wise (Hascoet Fig. 11)", Experiment, fig11),
-        s("fig12", "accuracy with and without reconstruction, layer-wise (Hascoet Fig. 12)", Accuracy, fig12),
-        s("fig13", "SNR per layer through a hybrid network (Hascoet Fig. 13)", Experiment, fig13),
-        s("fig14", "lowest block-input SNR vs depth and vs slope, hybrid (Hascoet Fig. 14)", Experiment, fig14),
-        s("fig15", "accuracy with and without reconstruction, hybrid (Hascoet Fig. 15)", Accuracy, fig15),
-        s("revnet-fig4", "gradient angle, loss and error through training (Gomez Fig. 4)", Angles, revnet_fig4),
-        s("table1", "memory per architecture: paper, analytic model, measured (Hascoet Table 1)", Experiment, table1),
-        s("precision", "lowest SNR vs depth for f16, bf16, f32, f64 (beyond the papers)", Experiment, precision),
-        s("bn-eps", "alpha and lowest SNR vs the eps_i reparameterisation (beyond the papers)", Experiment, bn_eps),
+        s(
+            "fig05",
+            "alpha vs rho, toy batch norm: theory and empirical (Hascoet Fig. 5)",
+            Experiment,
+            fig05 as fn(&Results, &Path) -> Result<()>,
+        ),
+        s(
+            "fig06",
+            "alpha vs slope n, leaky ReLU: theory and empirical (Hascoet Fig. 6)",
+            Experiment,
+            fig06,
+        ),
+        s(
+            "fig10",
+            "SNR per layer through a layer-wise network (Hascoet Fig. 10)",
+            Experiment,
+            fig10,
+        ),
+        s(
+            "fig11",
+            "lowest-layer SNR vs depth and vs slope, layer-wise (Hascoet Fig. 11)",
+            Experiment,
+            fig11,
+        ),
+        s(
+            "fig12",
+            "accuracy with and without reconstruction, layer-wise (Hascoet Fig. 12)",
+            Accuracy,
+            fig12,
+        ),
+        s(
+            "fig13",
+            "SNR per layer through a hybrid network (Hascoet Fig. 13)",
+            Experiment,
+            fig13,
+        ),
+        s(
+            "fig14",
+            "lowest block-input SNR vs depth and vs slope, hybrid (Hascoet Fig. 14)",
+            Experiment,
+            fig14,
+        ),
+        s(
+            "fig15",
+            "accuracy with and without reconstruction, hybrid (Hascoet Fig. 15)",
+            Accuracy,
+            fig15,
+        ),
+        s(
+            "revnet-fig4",
+            "gradient angle, loss and error through training (Gomez Fig. 4)",
+            Angles,
+            revnet_fig4,
+        ),
+        s(
+            "table1",
+            "memory per architecture: paper, analytic model, measured (Hascoet Table 1)",
+            Experiment,
+            table1,
+        ),
+        s(
+            "precision",
+            "lowest SNR vs depth for f16, bf16, f32, f64 (beyond the papers)",
+            Experiment,
+            precision,
+        ),
+        s(
+            "bn-eps",
+            "alpha and lowest SNR vs the eps_i reparameterisation (beyond the papers)",
+            Experiment,
+            bn_eps,
+        ),
     ]
 }
 
 /// The spec of `id`; an unknown id is an error listing the valid ones.
 pub fn spec(id: &str) -> Result<FigureSpec> {
-    specs().into_iter().find(|s| s.id == id).ok_or_else(|| Error::Unknown { kind: "figure id", got: id.into(), expected: FIGURE_IDS.join(", ") })
+    specs()
+        .into_iter()
+        .find(|s| s.id == id)
+        .ok_or_else(|| Error::Unknown {
+            kind: "figure id",
+            got: id.into(),
+            expected: FIGURE_IDS.join(", "),
+        })
 }
 
 /// The experiment kind (`experiment = "..."` in its config) that produces figure `id`.
@@ -138,7 +226,16 @@ pub struct NetSettings {
 
 impl Default for NetSettings {
     fn default() -> Self {
-        NetSettings { width: 8, batch: 8, input_size: 16, init_scale: 0.5, gamma_spread: 0.0, eps_i: 0.0, classes: 10, device: "cpu".into() }
+        NetSettings {
+            width: 8,
+            batch: 8,
+            input_size: 16,
+            init_scale: 0.5,
+            gamma_spread: 0.0,
+            eps_i: 0.0,
+            classes: 10,
+            device: "cpu".into(),
+        }
     }
 }
 
@@ -161,8 +258,26 @@ impl NetSettings {
 
     /// A point of the grid (index is only a label).
     #[allow(clippy::too_many_arguments)]
-    pub fn point(&self, index: usize, arch: Arch, depth: usize, slope: f64, eps_i: f64, dtype: &str, seed: u64) -> Point {
-        Point { index, arch, depth, slope, eps_i, width: self.width, dtype: dtype.trim().to_ascii_lowercase(), seed }
+    pub fn point(
+        &self,
+        index: usize,
+        arch: Arch,
+        depth: usize,
+        slope: f64,
+        eps_i: f64,
+        dtype: &str,
+        seed: u64,
+    ) -> Point {
+        Point {
+            index,
+            arch,
+            depth,
+            slope,
+            eps_i,
+            width: self.width,
+            dtype: dtype.trim().to_ascii_lowercase(),
+            seed,
+        }
     }
 
     /// The initialisation and input, for captions.
@@ -174,7 +289,11 @@ impl NetSettings {
             self.input_size,
             self.input_size,
             self.init_scale,
-            if self.gamma_spread > 0.0 { format!("exp({} N(0,1))", self.gamma_spread) } else { "1".into() }
+            if self.gamma_spread > 0.0 {
+                format!("exp({} N(0,1))", self.gamma_spread)
+            } else {
+                "1".into()
+            }
         )
     }
 }
@@ -216,7 +335,17 @@ pub struct AlphaConfig {
 
 impl Default for AlphaConfig {
     fn default() -> Self {
-        AlphaConfig { layer: AlphaLayer::ToyBn, from: 1e-3, to: 1e3, points: 25, theory_points: 200, samples: 100_000, noise_std: 1e-5, seed: 0, dtypes: vec!["f64".into(), "f32".into()] }
+        AlphaConfig {
+            layer: AlphaLayer::ToyBn,
+            from: 1e-3,
+            to: 1e3,
+            points: 25,
+            theory_points: 200,
+            samples: 100_000,
+            noise_std: 1e-5,
+            seed: 0,
+            dtypes: vec!["f64".into(), "f32".into()],
+        }
     }
 }
 
@@ -243,7 +372,15 @@ pub struct TraceConfig {
 
 impl Default for TraceConfig {
     fn default() -> Self {
-        TraceConfig { arch: Arch::Layerwise, depth: 8, slope: 0.2, seed: 0, dtype: "f32".into(), noise_std: 1e-3, net: NetSettings::default() }
+        TraceConfig {
+            arch: Arch::Layerwise,
+            depth: 8,
+            slope: 0.2,
+            seed: 0,
+            dtype: "f32".into(),
+            noise_std: 1e-3,
+            net: NetSettings::default(),
+        }
     }
 }
 
@@ -292,8 +429,14 @@ impl Default for ScalingConfig {
             arch: Arch::Layerwise,
             seed: 0,
             dtype: "f32".into(),
-            depth_sweep: DepthSweep { slope: 0.5, depths: vec![1, 2, 3, 4, 6, 8, 12, 16, 24, 32] },
-            slope_sweep: SlopeSweep { depth: 3, slopes: vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0] },
+            depth_sweep: DepthSweep {
+                slope: 0.5,
+                depths: vec![1, 2, 3, 4, 6, 8, 12, 16, 24, 32],
+            },
+            slope_sweep: SlopeSweep {
+                depth: 3,
+                slopes: vec![0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0],
+            },
             net: NetSettings::default(),
         }
     }
@@ -347,7 +490,12 @@ pub struct BnAlphaSettings {
 
 impl Default for BnAlphaSettings {
     fn default() -> Self {
-        BnAlphaSettings { channels: 16, samples: 20_000, gamma_spread: 1.5, noise_std: 1e-5 }
+        BnAlphaSettings {
+            channels: 16,
+            samples: 20_000,
+            gamma_spread: 1.5,
+            noise_std: 1e-5,
+        }
     }
 }
 
@@ -365,7 +513,11 @@ pub struct BnSnrSettings {
 
 impl Default for BnSnrSettings {
     fn default() -> Self {
-        BnSnrSettings { arch: Arch::Layerwise, depths: vec![4, 8], slope: 0.2 }
+        BnSnrSettings {
+            arch: Arch::Layerwise,
+            depths: vec![4, 8],
+            slope: 0.2,
+        }
     }
 }
 
@@ -395,7 +547,10 @@ impl Default for BnEpsConfig {
             dtype: "f32".into(),
             alpha: BnAlphaSettings::default(),
             snr: BnSnrSettings::default(),
-            net: NetSettings { gamma_spread: 1.5, ..NetSettings::default() },
+            net: NetSettings {
+                gamma_spread: 1.5,
+                ..NetSettings::default()
+            },
         }
     }
 }
@@ -433,7 +588,8 @@ impl ExperimentConfig {
 
     /// Parse a TOML config; errors name the file.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<ExperimentConfig> {
-        toml::from_str(text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))
+        toml::from_str(text)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))
     }
 
     /// Check every value (and that every network can be built).
@@ -455,23 +611,42 @@ impl ExperimentConfig {
                     parse_dtype(d)?;
                 }
                 if !(c.from > 0.0 && c.to > c.from && c.to.is_finite()) {
-                    return bad(format!("alpha: need 0 < from < to (got {} and {})", c.from, c.to));
+                    return bad(format!(
+                        "alpha: need 0 < from < to (got {} and {})",
+                        c.from, c.to
+                    ));
                 }
                 if c.points < 2 || c.theory_points < 2 || c.samples < 2 {
                     return bad("alpha: points, theory_points and samples must be >= 2".into());
                 }
                 if !(c.noise_std > 0.0 && c.noise_std.is_finite()) {
-                    return bad(format!("alpha: noise_std must be > 0 (got {})", c.noise_std));
+                    return bad(format!(
+                        "alpha: noise_std must be > 0 (got {})",
+                        c.noise_std
+                    ));
                 }
             }
             ExperimentConfig::Trace(c) => {
                 parse_dtype(&c.dtype)?;
                 check_net(&c.net)?;
                 if !(c.noise_std >= 0.0 && c.noise_std.is_finite()) {
-                    return bad(format!("trace: noise_std must be >= 0 (got {})", c.noise_std));
+                    return bad(format!(
+                        "trace: noise_std must be >= 0 (got {})",
+                        c.noise_std
+                    ));
                 }
                 let sweep = c.net.sweep_config(0.0, true);
-                sweep.net_config(&c.net.point(0, c.arch, c.depth, c.slope, c.net.eps_i, &c.dtype, c.seed)).validate()?;
+                sweep
+                    .net_config(&c.net.point(
+                        0,
+                        c.arch,
+                        c.depth,
+                        c.slope,
+                        c.net.eps_i,
+                        &c.dtype,
+                        c.seed,
+                    ))
+                    .validate()?;
             }
             ExperimentConfig::Scaling(c) => {
                 parse_dtype(&c.dtype)?;
@@ -486,7 +661,9 @@ impl ExperimentConfig {
             ExperimentConfig::Precision(c) => {
                 check_net(&c.net)?;
                 if c.archs.is_empty() || c.dtypes.is_empty() || c.depths.is_empty() {
-                    return bad("precision: archs, dtypes and depths need at least one value each".into());
+                    return bad(
+                        "precision: archs, dtypes and depths need at least one value each".into(),
+                    );
                 }
                 for d in &c.dtypes {
                     parse_dtype(d)?;
@@ -499,9 +676,16 @@ impl ExperimentConfig {
                 parse_dtype(&c.dtype)?;
                 check_net(&c.net)?;
                 if c.eps_i.is_empty() || c.eps_i.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
-                    return bad(format!("bn-eps: eps_i must be a non-empty list of values >= 0 (got {:?})", c.eps_i));
+                    return bad(format!(
+                        "bn-eps: eps_i must be a non-empty list of values >= 0 (got {:?})",
+                        c.eps_i
+                    ));
                 }
-                if c.alpha.channels == 0 || c.alpha.samples < 2 || !(c.alpha.noise_std > 0.0) || !(c.alpha.gamma_spread >= 0.0) {
+                if c.alpha.channels == 0
+                    || c.alpha.samples < 2
+                    || !(c.alpha.noise_std > 0.0)
+                    || !(c.alpha.gamma_spread >= 0.0)
+                {
                     return bad("bn-eps: alpha.channels >= 1, alpha.samples >= 2, alpha.noise_std > 0, alpha.gamma_spread >= 0".into());
                 }
                 for p in bn_eps_points(c) {
@@ -526,12 +710,28 @@ impl ExperimentConfig {
 
     fn seed_dtype_init(&self) -> (String, String, String) {
         match self {
-            ExperimentConfig::Alpha(c) => (c.seed.to_string(), c.dtypes.join("/"), format!("{} unit-Gaussian samples, output noise std {:e}", c.samples, c.noise_std)),
+            ExperimentConfig::Alpha(c) => (
+                c.seed.to_string(),
+                c.dtypes.join("/"),
+                format!(
+                    "{} unit-Gaussian samples, output noise std {:e}",
+                    c.samples, c.noise_std
+                ),
+            ),
             ExperimentConfig::Trace(c) => (c.seed.to_string(), c.dtype.clone(), c.net.describe()),
             ExperimentConfig::Scaling(c) => (c.seed.to_string(), c.dtype.clone(), c.net.describe()),
-            ExperimentConfig::Precision(c) => (c.seed.to_string(), c.dtypes.join("/"), c.net.describe()),
+            ExperimentConfig::Precision(c) => {
+                (c.seed.to_string(), c.dtypes.join("/"), c.net.describe())
+            }
             ExperimentConfig::BnEps(c) => (c.seed.to_string(), c.dtype.clone(), c.net.describe()),
-            ExperimentConfig::Memory(c) => (c.seed.to_string(), c.dtype.clone(), format!("width {}, depth {}, batch {} of {}x{}", c.width, c.depth, c.batch, c.input_size, c.input_size)),
+            ExperimentConfig::Memory(c) => (
+                c.seed.to_string(),
+                c.dtype.clone(),
+                format!(
+                    "width {}, depth {}, batch {} of {}x{}",
+                    c.width, c.depth, c.batch, c.input_size, c.input_size
+                ),
+            ),
         }
     }
 }
@@ -546,14 +746,27 @@ pub fn load_config(id: &str, experiments: &Path) -> Result<(ExperimentConfig, St
     let cfg = match std::fs::read_to_string(&path) {
         Ok(text) => ExperimentConfig::from_toml_str(&text, &path)?,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && id == "table1" => {
-            return Ok((ExperimentConfig::Memory(MemoryConfig::quick()), "built-in MemoryConfig::quick()".into()));
+            return Ok((
+                ExperimentConfig::Memory(MemoryConfig::quick()),
+                "built-in MemoryConfig::quick()".into(),
+            ));
         }
-        Err(e) => return Err(Error::Config(format!("config of {id} not readable: {}: {e}", path.display()))),
+        Err(e) => {
+            return Err(Error::Config(format!(
+                "config of {id} not readable: {}: {e}",
+                path.display()
+            )))
+        }
     };
     if cfg.kind() != kind {
-        return Err(Error::Config(format!("{}: experiment = \"{}\", but {id} needs experiment = \"{kind}\"", path.display(), cfg.kind())));
+        return Err(Error::Config(format!(
+            "{}: experiment = \"{}\", but {id} needs experiment = \"{kind}\"",
+            path.display(),
+            cfg.kind()
+        )));
     }
-    cfg.validate().map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    cfg.validate()
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     Ok((cfg, path.display().to_string()))
 }
 
@@ -926,7 +1139,11 @@ impl Results {
     /// Results cached in `dir`; training results in `results/accuracy` and `results/angles`
     /// (the `train` binary's defaults).
     pub fn new(dir: impl Into<PathBuf>) -> Self {
-        Results { dir: dir.into(), accuracy_dir: PathBuf::from("results/accuracy"), angles_dir: PathBuf::from("results/angles") }
+        Results {
+            dir: dir.into(),
+            accuracy_dir: PathBuf::from("results/accuracy"),
+            angles_dir: PathBuf::from("results/angles"),
+        }
     }
 
     /// The cache file of `id`.
@@ -946,26 +1163,39 @@ impl Results {
         };
         let r: ResultFile = serde_json::from_str(&text).map_err(|e| malformed(&path, e))?;
         if r.id != id {
-            return Err(malformed(&path, format!("it holds the results of `{}`, not `{id}`", r.id)));
+            return Err(malformed(
+                &path,
+                format!("it holds the results of `{}`, not `{id}`", r.id),
+            ));
         }
         Ok(r)
     }
 
     /// Write a result atomically.
     pub fn store(&self, r: &ResultFile) -> Result<()> {
-        let text = serde_json::to_string_pretty(r).map_err(|e| Error::Config(format!("serialising results of {}: {e}", r.id)))?;
+        let text = serde_json::to_string_pretty(r)
+            .map_err(|e| Error::Config(format!("serialising results of {}: {e}", r.id)))?;
         write_atomic(&self.path(&r.id), text.as_bytes())
     }
 }
 
 /// A result file that does not parse: an I/O error (`InvalidData`) naming it.
 fn malformed(path: &Path, what: impl std::fmt::Display) -> Error {
-    Error::io(path, std::io::Error::new(std::io::ErrorKind::InvalidData, format!("malformed result file: {what}")))
+    Error::io(
+        path,
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("malformed result file: {what}"),
+        ),
+    )
 }
 
 /// A result file that does not exist: an I/O error (`NotFound`) naming it and what to run.
 fn missing(path: &Path, what: impl std::fmt::Display) -> Error {
-    Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, what.to_string()))
+    Error::io(
+        path,
+        std::io::Error::new(std::io::ErrorKind::NotFound, what.to_string()),
+    )
 }
 
 // =============================================================================================
@@ -982,7 +1212,13 @@ pub enum CacheStatus {
 
 /// Make sure `<results>/<id>.json` holds results of the current config of `id`: reuse them
 /// when the config key matches (unless `rerun`), otherwise run the experiment and store it.
-pub fn ensure_results(id: &str, experiments: &Path, results: &Results, rerun: bool, threads: usize) -> Result<CacheStatus> {
+pub fn ensure_results(
+    id: &str,
+    experiments: &Path,
+    results: &Results,
+    rerun: bool,
+    threads: usize,
+) -> Result<CacheStatus> {
     let (cfg, config_path) = load_config(id, experiments)?;
     let key = cfg.key();
     let why = if rerun {
@@ -1003,25 +1239,53 @@ pub fn ensure_results(id: &str, experiments: &Path, results: &Results, rerun: bo
 
 /// Run the experiment of figure `id` with `cfg` (points in parallel on `threads` threads,
 /// 0 = all cores).
-pub fn run_experiment(id: &str, cfg: &ExperimentConfig, config_path: &str, threads: usize) -> Result<ResultFile> {
+pub fn run_experiment(
+    id: &str,
+    cfg: &ExperimentConfig,
+    config_path: &str,
+    threads: usize,
+) -> Result<ResultFile> {
     cfg.validate()?;
     if let Some(kind) = experiment_kind(id) {
         if kind != cfg.kind() {
-            return Err(Error::Config(format!("{id} needs an `{kind}` experiment, got `{}`", cfg.kind())));
+            return Err(Error::Config(format!(
+                "{id} needs an `{kind}` experiment, got `{}`",
+                cfg.kind()
+            )));
         }
     }
     let start = Instant::now();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Config(format!("thread pool: {e}")))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Config(format!("thread pool: {e}")))?;
     let used_threads = pool.current_num_threads();
     let (data, device) = match cfg {
-        ExperimentConfig::Alpha(c) => (ResultData::Alpha(pool.install(|| run_alpha(c))?), "cpu".to_string()),
-        ExperimentConfig::Trace(c) => (ResultData::Trace(pool.install(|| run_trace(c))?), c.net.device.clone()),
-        ExperimentConfig::Scaling(c) => (ResultData::Scaling(pool.install(|| run_scaling(c))?), c.net.device.clone()),
-        ExperimentConfig::Precision(c) => (ResultData::Precision(pool.install(|| run_precision(c))?), c.net.device.clone()),
-        ExperimentConfig::BnEps(c) => (ResultData::BnEps(pool.install(|| run_bn_eps(c))?), c.net.device.clone()),
+        ExperimentConfig::Alpha(c) => (
+            ResultData::Alpha(pool.install(|| run_alpha(c))?),
+            "cpu".to_string(),
+        ),
+        ExperimentConfig::Trace(c) => (
+            ResultData::Trace(pool.install(|| run_trace(c))?),
+            c.net.device.clone(),
+        ),
+        ExperimentConfig::Scaling(c) => (
+            ResultData::Scaling(pool.install(|| run_scaling(c))?),
+            c.net.device.clone(),
+        ),
+        ExperimentConfig::Precision(c) => (
+            ResultData::Precision(pool.install(|| run_precision(c))?),
+            c.net.device.clone(),
+        ),
+        ExperimentConfig::BnEps(c) => (
+            ResultData::BnEps(pool.install(|| run_bn_eps(c))?),
+            c.net.device.clone(),
+        ),
         ExperimentConfig::Memory(c) => (ResultData::Memory(run_memory(c)?), c.device.clone()),
     };
-    let device = parse_device(&device).map(|d| device_name(&d)).unwrap_or(device);
+    let device = parse_device(&device)
+        .map(|d| device_name(&d))
+        .unwrap_or(device);
     let (seed, dtype, init) = cfg.seed_dtype_init();
     let provenance = Provenance {
         git_revision: crate::util::git_revision().unwrap_or_else(|| "unknown".into()),
@@ -1032,14 +1296,26 @@ pub fn run_experiment(id: &str, cfg: &ExperimentConfig, config_path: &str, threa
         init,
         seconds: start.elapsed().as_secs_f64(),
         threads: used_threads,
-        created_unix: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+        created_unix: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
     };
-    Ok(ResultFile { id: id.into(), config_path: config_path.into(), config_key: cfg.key(), config: cfg.clone(), provenance, data })
+    Ok(ResultFile {
+        id: id.into(),
+        config_path: config_path.into(),
+        config_key: cfg.key(),
+        config: cfg.clone(),
+        provenance,
+        data,
+    })
 }
 
 fn log_space(from: f64, to: f64, n: usize) -> Vec<f64> {
     let (a, b) = (from.log10(), to.log10());
-    (0..n).map(|k| 10f64.powf(a + (b - a) * k as f64 / (n - 1) as f64)).collect()
+    (0..n)
+        .map(|k| 10f64.powf(a + (b - a) * k as f64 / (n - 1) as f64))
+        .collect()
 }
 
 fn db(ratio: f64) -> f64 {
@@ -1056,11 +1332,21 @@ fn run_alpha(c: &AlphaConfig) -> Result<AlphaData> {
         AlphaLayer::ToyBn => 2,
         AlphaLayer::LeakyRelu => 1,
     };
-    let theory = log_space(c.from, c.to, c.theory_points).into_iter().map(|x| Xy { x, y: theory_fn(x) }).collect();
+    let theory = log_space(c.from, c.to, c.theory_points)
+        .into_iter()
+        .map(|x| Xy { x, y: theory_fn(x) })
+        .collect();
     let mut points = Vec::new();
     for name in &c.dtypes {
         let dtype = parse_dtype(name)?;
-        let x = crate::util::randn(&mut crate::util::rng_for(c.seed, "alpha-input"), &[c.samples, channels, 1, 1], 0.0, 1.0, dtype, &dev)?;
+        let x = crate::util::randn(
+            &mut crate::util::rng_for(c.seed, "alpha-input"),
+            &[c.samples, channels, 1, 1],
+            0.0,
+            1.0,
+            dtype,
+            &dev,
+        )?;
         let measured = log_space(c.from, c.to, c.points)
             .into_par_iter()
             .map(|v| -> Result<AlphaPoint> {
@@ -1068,17 +1354,33 @@ fn run_alpha(c: &AlphaConfig) -> Result<AlphaData> {
                     AlphaLayer::ToyBn => {
                         let store = ParamStore::new(c.seed, dtype, &dev);
                         let layer = InvBatchNorm::new(&store, "bn", 2, BatchNormConfig::default())?;
-                        layer.gamma().var.set(&Tensor::new(&[1.0f64, v], &dev)?.to_dtype(dtype)?)?;
+                        layer
+                            .gamma()
+                            .var
+                            .set(&Tensor::new(&[1.0f64, v], &dev)?.to_dtype(dtype)?)?;
                         empirical_alpha(&layer, &x, c.noise_std, c.seed)?
                     }
-                    AlphaLayer::LeakyRelu => empirical_alpha(&InvLeakyReLU::new("act", v)?, &x, c.noise_std, c.seed)?,
+                    AlphaLayer::LeakyRelu => {
+                        empirical_alpha(&InvLeakyReLU::new("act", v)?, &x, c.noise_std, c.seed)?
+                    }
                 };
-                Ok(AlphaPoint { dtype: name.trim().to_ascii_lowercase(), x: v, theory: theory_fn(v), empirical: est.alpha, snr_in_db: db(est.snr_in), snr_out_db: db(est.snr_out) })
+                Ok(AlphaPoint {
+                    dtype: name.trim().to_ascii_lowercase(),
+                    x: v,
+                    theory: theory_fn(v),
+                    empirical: est.alpha,
+                    snr_in_db: db(est.snr_in),
+                    snr_out_db: db(est.snr_out),
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         points.extend(measured);
     }
-    Ok(AlphaData { layer: c.layer, theory, points })
+    Ok(AlphaData {
+        layer: c.layer,
+        theory,
+        points,
+    })
 }
 
 /// Depth-law prediction (eq. 19) per entry of a rounding-only trace, anchored at the first
@@ -1110,7 +1412,12 @@ fn run_points(sweep: &SweepConfig, points: &[Point]) -> Result<Vec<(Point, SnrTr
         .par_iter()
         .map(|p| {
             let (r, trace) = run_point(sweep, p, &device)?;
-            let layers = r.summary_line.split(',').nth(7).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
+            let layers = r
+                .summary_line
+                .split(',')
+                .nth(7)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
             Ok((p.clone(), trace, layers, r.seconds))
         })
         .collect()
@@ -1143,7 +1450,9 @@ fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f64) -> Lowes
 }
 
 fn run_trace(c: &TraceConfig) -> Result<TraceData> {
-    let p = c.net.point(0, c.arch, c.depth, c.slope, c.net.eps_i, &c.dtype, c.seed);
+    let p = c
+        .net
+        .point(0, c.arch, c.depth, c.slope, c.net.eps_i, &c.dtype, c.seed);
     let mut noises = vec![0.0];
     if c.noise_std > 0.0 {
         noises.push(c.noise_std);
@@ -1154,28 +1463,74 @@ fn run_trace(c: &TraceConfig) -> Result<TraceData> {
         .map(|&noise| -> Result<(TraceRun, usize)> {
             let sweep = c.net.sweep_config(noise, true);
             let (r, trace) = run_point(&sweep, &p, &device)?;
-            let layers = r.summary_line.split(',').nth(7).and_then(|v| v.parse::<usize>().ok()).unwrap_or(0);
-            let predicted = if noise > 0.0 { trace.points.iter().map(|t| t.predicted_snr_db).collect() } else { anchored_prediction(&trace.points) };
+            let layers = r
+                .summary_line
+                .split(',')
+                .nth(7)
+                .and_then(|v| v.parse::<usize>().ok())
+                .unwrap_or(0);
+            let predicted = if noise > 0.0 {
+                trace.points.iter().map(|t| t.predicted_snr_db).collect()
+            } else {
+                anchored_prediction(&trace.points)
+            };
             let entries = trace
                 .points
                 .iter()
                 .zip(predicted)
-                .map(|(t, pred)| TraceRow { index: t.index, layer: t.layer.clone(), role: t.role.as_str().into(), snr_db: t.snr_db, snr_db_f64: t.snr_db_f64, alpha_db: t.alpha_db, predicted_snr_db: pred })
+                .map(|(t, pred)| TraceRow {
+                    index: t.index,
+                    layer: t.layer.clone(),
+                    role: t.role.as_str().into(),
+                    snr_db: t.snr_db,
+                    snr_db_f64: t.snr_db_f64,
+                    alpha_db: t.alpha_db,
+                    predicted_snr_db: pred,
+                })
                 .collect();
-            Ok((TraceRun { noise_std: noise, output_snr_db: trace.output_snr_db, entries }, layers))
+            Ok((
+                TraceRun {
+                    noise_std: noise,
+                    output_snr_db: trace.output_snr_db,
+                    entries,
+                },
+                layers,
+            ))
         })
         .collect::<Result<Vec<_>>>()?;
     let layers = outs.first().map(|o| o.1).unwrap_or(0);
-    Ok(TraceData { arch: c.arch, depth: c.depth, slope: c.slope, layers, runs: outs.into_iter().map(|o| o.0).collect() })
+    Ok(TraceData {
+        arch: c.arch,
+        depth: c.depth,
+        slope: c.slope,
+        layers,
+        runs: outs.into_iter().map(|o| o.0).collect(),
+    })
 }
 
 fn scaling_points(c: &ScalingConfig) -> Vec<Point> {
     let mut pts = Vec::new();
     for &d in &c.depth_sweep.depths {
-        pts.push(c.net.point(pts.len(), c.arch, d, c.depth_sweep.slope, c.net.eps_i, &c.dtype, c.seed));
+        pts.push(c.net.point(
+            pts.len(),
+            c.arch,
+            d,
+            c.depth_sweep.slope,
+            c.net.eps_i,
+            &c.dtype,
+            c.seed,
+        ));
     }
     for &n in &c.slope_sweep.slopes {
-        pts.push(c.net.point(pts.len(), c.arch, c.slope_sweep.depth, n, c.net.eps_i, &c.dtype, c.seed));
+        pts.push(c.net.point(
+            pts.len(),
+            c.arch,
+            c.slope_sweep.depth,
+            n,
+            c.net.eps_i,
+            &c.dtype,
+            c.seed,
+        ));
     }
     pts
 }
@@ -1184,8 +1539,17 @@ fn run_scaling(c: &ScalingConfig) -> Result<ScalingData> {
     let pts = scaling_points(c);
     let out = run_points(&c.net.sweep_config(0.0, true), &pts)?;
     let nd = c.depth_sweep.depths.len();
-    let rows: Vec<LowestRow> = out.iter().map(|(p, t, l, s)| lowest_row(p, t, *l, *s)).collect();
-    Ok(ScalingData { arch: c.arch, depth_sweep_slope: c.depth_sweep.slope, slope_sweep_depth: c.slope_sweep.depth, depth_sweep: rows[..nd].to_vec(), slope_sweep: rows[nd..].to_vec() })
+    let rows: Vec<LowestRow> = out
+        .iter()
+        .map(|(p, t, l, s)| lowest_row(p, t, *l, *s))
+        .collect();
+    Ok(ScalingData {
+        arch: c.arch,
+        depth_sweep_slope: c.depth_sweep.slope,
+        slope_sweep_depth: c.slope_sweep.depth,
+        depth_sweep: rows[..nd].to_vec(),
+        slope_sweep: rows[nd..].to_vec(),
+    })
 }
 
 fn precision_points(c: &PrecisionConfig) -> Vec<Point> {
@@ -1193,7 +1557,10 @@ fn precision_points(c: &PrecisionConfig) -> Vec<Point> {
     for &arch in &c.archs {
         for dtype in &c.dtypes {
             for &d in &c.depths {
-                pts.push(c.net.point(pts.len(), arch, d, c.slope, c.net.eps_i, dtype, c.seed));
+                pts.push(
+                    c.net
+                        .point(pts.len(), arch, d, c.slope, c.net.eps_i, dtype, c.seed),
+                );
             }
         }
     }
@@ -1202,14 +1569,23 @@ fn precision_points(c: &PrecisionConfig) -> Vec<Point> {
 
 fn run_precision(c: &PrecisionConfig) -> Result<PrecisionData> {
     let out = run_points(&c.net.sweep_config(0.0, false), &precision_points(c))?;
-    Ok(PrecisionData { slope: c.slope, rows: out.iter().map(|(p, t, l, s)| lowest_row(p, t, *l, *s)).collect() })
+    Ok(PrecisionData {
+        slope: c.slope,
+        rows: out
+            .iter()
+            .map(|(p, t, l, s)| lowest_row(p, t, *l, *s))
+            .collect(),
+    })
 }
 
 fn bn_eps_points(c: &BnEpsConfig) -> Vec<Point> {
     let mut pts = Vec::new();
     for &d in &c.snr.depths {
         for &e in &c.eps_i {
-            pts.push(c.net.point(pts.len(), c.snr.arch, d, c.snr.slope, e, &c.dtype, c.seed));
+            pts.push(
+                c.net
+                    .point(pts.len(), c.snr.arch, d, c.snr.slope, e, &c.dtype, c.seed),
+            );
         }
     }
     pts
@@ -1219,24 +1595,61 @@ fn run_bn_eps(c: &BnEpsConfig) -> Result<BnEpsData> {
     let dtype = parse_dtype(&c.dtype)?;
     let dev = Device::Cpu;
     let ch = c.alpha.channels;
-    let x = crate::util::randn(&mut crate::util::rng_for(c.seed, "bn-eps-input"), &[c.alpha.samples, ch, 1, 1], 0.0, 1.0, dtype, &dev)?;
+    let x = crate::util::randn(
+        &mut crate::util::rng_for(c.seed, "bn-eps-input"),
+        &[c.alpha.samples, ch, 1, 1],
+        0.0,
+        1.0,
+        dtype,
+        &dev,
+    )?;
     let mut gammas = Vec::new();
     let mut alpha = Vec::new();
     for &eps_i in &c.eps_i {
         let store = ParamStore::new(c.seed, dtype, &dev);
-        let cfg = BatchNormConfig { eps_i, gamma_spread: c.alpha.gamma_spread, ..BatchNormConfig::default() };
+        let cfg = BatchNormConfig {
+            eps_i,
+            gamma_spread: c.alpha.gamma_spread,
+            ..BatchNormConfig::default()
+        };
         let layer = InvBatchNorm::new(&store, "bn", ch, cfg)?;
         let est = empirical_alpha(&layer, &x, c.alpha.noise_std, c.seed)?;
-        let (mean, var) = layer.recorded().ok_or_else(|| Error::Config("bn-eps: batch norm recorded no statistics".into()))?;
+        let (mean, var) = layer
+            .recorded()
+            .ok_or_else(|| Error::Config("bn-eps: batch norm recorded no statistics".into()))?;
         let gamma = crate::util::to_f64_vec(layer.gamma().var.as_tensor())?;
         let beta = crate::util::to_f64_vec(layer.beta().var.as_tensor())?;
-        let desc = BnChannels { mean, var, gamma: gamma.clone(), beta, eps: cfg.eps, eps_i };
-        let min_scale = gamma.iter().map(|g| (g + eps_i).abs()).fold(f64::INFINITY, f64::min);
-        alpha.push(BnAlphaRow { eps_i, theory: alpha_general_bn(&desc)?, printed: alpha_general_bn_printed(&desc)?, empirical: est.alpha, min_scale });
+        let desc = BnChannels {
+            mean,
+            var,
+            gamma: gamma.clone(),
+            beta,
+            eps: cfg.eps,
+            eps_i,
+        };
+        let min_scale = gamma
+            .iter()
+            .map(|g| (g + eps_i).abs())
+            .fold(f64::INFINITY, f64::min);
+        alpha.push(BnAlphaRow {
+            eps_i,
+            theory: alpha_general_bn(&desc)?,
+            printed: alpha_general_bn_printed(&desc)?,
+            empirical: est.alpha,
+            min_scale,
+        });
         gammas = gamma;
     }
     let out = run_points(&c.net.sweep_config(0.0, true), &bn_eps_points(c))?;
-    Ok(BnEpsData { channels: ch, gammas, alpha, snr: out.iter().map(|(p, t, l, s)| lowest_row(p, t, *l, *s)).collect() })
+    Ok(BnEpsData {
+        channels: ch,
+        gammas,
+        alpha,
+        snr: out
+            .iter()
+            .map(|(p, t, l, s)| lowest_row(p, t, *l, *s))
+            .collect(),
+    })
 }
 
 fn arch_of(family: &str) -> Option<Arch> {
@@ -1263,7 +1676,9 @@ fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
     let mut rows = Vec::new();
     for r in &t1 {
         let family = format!("{:?}", r.arch);
-        let arch = arch_of(&family).ok_or_else(|| Error::Config(format!("table1: unknown architecture family {family}")))?;
+        let arch = arch_of(&family).ok_or_else(|| {
+            Error::Config(format!("table1: unknown architecture family {family}"))
+        })?;
         let s = measured.summary.iter().find(|s| s.arch == arch);
         rows.push(MemoryRow {
             model: r.model.clone(),
@@ -1279,11 +1694,17 @@ fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
             measured_layers: s.map(|s| s.layers).unwrap_or(0),
             measured_analytic_bytes_per_pixel: opt(s.and_then(|s| s.analytic_bytes_per_pixel)),
             measured_stored_bytes_per_pixel: opt(s.and_then(|s| s.stored_bytes_per_pixel)),
-            measured_reconstructed_bytes_per_pixel: opt(s.and_then(|s| s.reconstructed_bytes_per_pixel)),
+            measured_reconstructed_bytes_per_pixel: opt(
+                s.and_then(|s| s.reconstructed_bytes_per_pixel)
+            ),
             measured_over_analytic: opt(s.and_then(|s| s.measured_over_analytic)),
         });
     }
-    Ok(MemoryData { rows, analytic_markdown: table1_markdown(&t1), measured_markdown: measured.markdown() })
+    Ok(MemoryData {
+        rows,
+        analytic_markdown: table1_markdown(&t1),
+        measured_markdown: measured.markdown(),
+    })
 }
 
 // =============================================================================================
@@ -1301,7 +1722,13 @@ fn num_text(v: f64) -> String {
 }
 
 /// Write `<out>/<id>.csv`: a `# ` provenance line, then the header and rows.
-fn write_csv(out: &Path, id: &str, caption: &str, header: &[&str], rows: &[Vec<String>]) -> Result<()> {
+fn write_csv(
+    out: &Path,
+    id: &str,
+    caption: &str,
+    header: &[&str],
+    rows: &[Vec<String>],
+) -> Result<()> {
     let path = out.join(format!("{id}.csv"));
     let mut w = csv::Writer::from_writer(Vec::new());
     let err = |e: csv::Error| Error::Config(format!("{}: {e}", path.display()));
@@ -1309,7 +1736,9 @@ fn write_csv(out: &Path, id: &str, caption: &str, header: &[&str], rows: &[Vec<S
     for r in rows {
         w.write_record(r).map_err(err)?;
     }
-    let body = w.into_inner().map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let body = w
+        .into_inner()
+        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
     let mut text = format!("# {}\n", caption.replace('\n', " ")).into_bytes();
     text.extend(body);
     write_atomic(&path, &text)
@@ -1321,12 +1750,19 @@ fn stem(out: &Path, id: &str) -> PathBuf {
 
 /// Least-squares slope and intercept of `y` on `x` over finite pairs (None with < 2).
 pub fn fit_line(pts: &[(f64, f64)]) -> Option<(f64, f64)> {
-    let p: Vec<(f64, f64)> = pts.iter().copied().filter(|(x, y)| x.is_finite() && y.is_finite()).collect();
+    let p: Vec<(f64, f64)> = pts
+        .iter()
+        .copied()
+        .filter(|(x, y)| x.is_finite() && y.is_finite())
+        .collect();
     if p.len() < 2 {
         return None;
     }
     let n = p.len() as f64;
-    let (mx, my) = (p.iter().map(|v| v.0).sum::<f64>() / n, p.iter().map(|v| v.1).sum::<f64>() / n);
+    let (mx, my) = (
+        p.iter().map(|v| v.0).sum::<f64>() / n,
+        p.iter().map(|v| v.1).sum::<f64>() / n,
+    );
     let sxx: f64 = p.iter().map(|v| (v.0 - mx).powi(2)).sum();
     if sxx == 0.0 {
         return None;
@@ -1346,7 +1782,10 @@ fn expect_kind<'a>(r: &'a ResultFile, res: &Results, kind: &str) -> Result<&'a R
         ResultData::Memory(_) => "memory",
     };
     if got != kind {
-        return Err(malformed(&res.path(&r.id), format!("holds `{got}` data, {} needs `{kind}` data", r.id)));
+        return Err(malformed(
+            &res.path(&r.id),
+            format!("holds `{got}` data, {} needs `{kind}` data", r.id),
+        ));
     }
     Ok(&r.data)
 }
@@ -1374,7 +1813,9 @@ pub fn fig06(res: &Results, out: &Path) -> Result<()> {
 
 fn alpha_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
     let r = res.load(id)?;
-    let ResultData::Alpha(d) = expect_kind(&r, res, "alpha")? else { unreachable!() };
+    let ResultData::Alpha(d) = expect_kind(&r, res, "alpha")? else {
+        unreachable!()
+    };
     if d.points.is_empty() || d.theory.is_empty() {
         return Err(malformed(&res.path(id), "no alpha points"));
     }
@@ -1383,8 +1824,18 @@ fn alpha_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
         _ => (f64::NAN, 0),
     };
     let (title, what, x_label, eq) = match d.layer {
-        AlphaLayer::ToyBn => ("Numerical errors of batch normalisation: α vs ρ (toy layer)", "toy batch norm, γ = [1, ρ]", "ρ (log scale)", "eq. 23c"),
-        AlphaLayer::LeakyRelu => ("Numerical errors of invertible activations: α vs n (leaky ReLU)", "leaky ReLU, slope n", "negative slope n (log scale)", "eq. 32c"),
+        AlphaLayer::ToyBn => (
+            "Numerical errors of batch normalisation: α vs ρ (toy layer)",
+            "toy batch norm, γ = [1, ρ]",
+            "ρ (log scale)",
+            "eq. 23c",
+        ),
+        AlphaLayer::LeakyRelu => (
+            "Numerical errors of invertible activations: α vs n (leaky ReLU)",
+            "leaky ReLU, slope n",
+            "negative slope n (log scale)",
+            "eq. 32c",
+        ),
     };
     let mut dtypes: Vec<String> = Vec::new();
     for p in &d.points {
@@ -1393,38 +1844,130 @@ fn alpha_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
         }
     }
     let rel = |p: &AlphaPoint| (p.empirical / p.theory - 1.0).abs();
-    let mut a = Chart::new(format!("α of the {what}"), x_label, "α = SNR_in / SNR_out (dB)");
+    let mut a = Chart::new(
+        format!("α of the {what}"),
+        x_label,
+        "α = SNR_in / SNR_out (dB)",
+    );
     a.x_log = true;
-    a.series.push(Series::new(format!("theory ({eq})"), d.theory.iter().map(|p| (p.x, db(p.y))).collect(), Style::Line).with_color(0));
-    let mut b = Chart::new(format!("empirical vs theory (σ_e = {noise:.0e}, {samples} samples)"), x_label, "|α_emp / α_theory − 1| (%)");
+    a.series.push(
+        Series::new(
+            format!("theory ({eq})"),
+            d.theory.iter().map(|p| (p.x, db(p.y))).collect(),
+            Style::Line,
+        )
+        .with_color(0),
+    );
+    let mut b = Chart::new(
+        format!("empirical vs theory (σ_e = {noise:.0e}, {samples} samples)"),
+        x_label,
+        "|α_emp / α_theory − 1| (%)",
+    );
     b.x_log = true;
     b.y_log = true;
     for (k, dt) in dtypes.iter().enumerate() {
         let pts: Vec<&AlphaPoint> = d.points.iter().filter(|p| &p.dtype == dt).collect();
         let worst = pts.iter().map(|p| rel(p)).fold(0.0, f64::max);
-        a.series.push(Series::new(format!("empirical, {dt}"), pts.iter().map(|p| (p.x, db(p.empirical))).collect(), Style::Markers).with_color(k + 1));
-        // An exact match (alpha = 1 at rho = n = 1) has no place on a log axis: floor it.
-        b.series.push(Series::new(format!("{dt} (max {:.2} %)", 100.0 * worst), pts.iter().map(|p| (p.x, (100.0 * rel(p)).max(1e-4))).collect(), Style::Markers).with_color(k + 1));
+        a.series.push(
+            Series::new(
+                format!("empirical, {dt}"),
+                pts.iter().map(|p| (p.x, db(p.empirical))).collect(),
+                Style::Markers,
+            )
+            .with_color(k + 1),
+        );
+        // An exact match (alpha = 1 at rho = n = 1) has no place on a log axis: left out.
+        b.series.push(
+            Series::new(
+                format!("{dt} (max {:.2} %)", 100.0 * worst),
+                pts.iter().map(|p| (p.x, 100.0 * rel(p))).collect(),
+                Style::Markers,
+            )
+            .with_color(k + 1),
+        );
     }
-    let (x0, x1) = (d.points.iter().map(|p| p.x).fold(f64::INFINITY, f64::min), d.points.iter().map(|p| p.x).fold(f64::NEG_INFINITY, f64::max));
-    b.series.push(Series::new("3 % (test tolerance)", vec![(x0, 3.0), (x1, 3.0)], Style::Dashed).with_color(6));
+    let (x0, x1) = (
+        d.points.iter().map(|p| p.x).fold(f64::INFINITY, f64::min),
+        d.points
+            .iter()
+            .map(|p| p.x)
+            .fold(f64::NEG_INFINITY, f64::max),
+    );
+    b.series.push(
+        Series::new(
+            "3 % (test tolerance)",
+            vec![(x0, 3.0), (x1, 3.0)],
+            Style::Dashed,
+        )
+        .with_color(6),
+    );
     reserve_legend_room(&mut a, 0.0, 0.4);
-    let caption = format!("{} Relative errors below 1e-4 % are drawn at 1e-4 %.", r.caption());
-    render(&Figure { title: title.into(), caption: caption.clone(), panels: vec![a, b] }, &stem(out, id))?;
+    let caption = format!(
+        "{} Exact matches (relative error 0) are left out of the log-scale panel.",
+        r.caption()
+    );
+    render(
+        &Figure {
+            title: title.into(),
+            caption: caption.clone(),
+            panels: vec![a, b],
+        },
+        &stem(out, id),
+    )?;
     let rows: Vec<Vec<String>> = d
         .points
         .iter()
-        .map(|p| vec![p.dtype.clone(), num_text(p.x), num_text(p.theory), num_text(p.empirical), fmt_f(db(p.theory)), fmt_f(db(p.empirical)), num_text(rel(p)), fmt_f(p.snr_out_db), fmt_f(p.snr_in_db)])
+        .map(|p| {
+            vec![
+                p.dtype.clone(),
+                num_text(p.x),
+                num_text(p.theory),
+                num_text(p.empirical),
+                fmt_f(db(p.theory)),
+                fmt_f(db(p.empirical)),
+                num_text(rel(p)),
+                fmt_f(p.snr_out_db),
+                fmt_f(p.snr_in_db),
+            ]
+        })
         .collect();
-    let x_name = if d.layer == AlphaLayer::ToyBn { "rho" } else { "slope" };
-    write_csv(out, id, &caption, &["dtype", x_name, "alpha_theory", "alpha_empirical", "alpha_theory_db", "alpha_empirical_db", "rel_err", "snr_out_db", "snr_in_db"], &rows)
+    let x_name = if d.layer == AlphaLayer::ToyBn {
+        "rho"
+    } else {
+        "slope"
+    };
+    write_csv(
+        out,
+        id,
+        &caption,
+        &[
+            "dtype",
+            x_name,
+            "alpha_theory",
+            "alpha_empirical",
+            "alpha_theory_db",
+            "alpha_empirical_db",
+            "rel_err",
+            "snr_out_db",
+            "snr_in_db",
+        ],
+        &rows,
+    )
 }
 
 /// Fix a linear y range around the panel's finite data with `bottom` and `top` extra fractions
 /// of the data range, so that the legend finds an empty corner.
 fn reserve_legend_room(c: &mut Chart, bottom: f64, top: f64) {
-    let ys: Vec<f64> = c.series.iter().flat_map(|s| s.points.iter().map(|p| p.1)).filter(|v| v.is_finite()).collect();
-    if let (Some(lo), Some(hi)) = (ys.iter().copied().reduce(f64::min), ys.iter().copied().reduce(f64::max)) {
+    let ys: Vec<f64> = c
+        .series
+        .iter()
+        .flat_map(|s| s.points.iter().map(|p| p.1))
+        .filter(|v| v.is_finite())
+        .collect();
+    if let (Some(lo), Some(hi)) = (
+        ys.iter().copied().reduce(f64::min),
+        ys.iter().copied().reduce(f64::max),
+    ) {
         let span = (hi - lo).max(1.0);
         c.y_range = Some((lo - (0.04 + bottom) * span, hi + (0.04 + top) * span));
     }
@@ -1448,7 +1991,9 @@ pub fn fig13(res: &Results, out: &Path) -> Result<()> {
 fn group_of(layer: &str) -> Option<String> {
     let mut it = layer.split('.');
     let (s, u) = (it.next()?, it.next()?);
-    let digits = |t: &str, p: char| t.len() > 1 && t.starts_with(p) && t[1..].chars().all(|c| c.is_ascii_digit());
+    let digits = |t: &str, p: char| {
+        t.len() > 1 && t.starts_with(p) && t[1..].chars().all(|c| c.is_ascii_digit())
+    };
     (digits(s, 's') && (digits(u, 'u') || digits(u, 'b'))).then(|| format!("{s}.{u}"))
 }
 
@@ -1462,14 +2007,22 @@ fn group_spans(entries: &[TraceRow]) -> Vec<Span> {
             (Some((name, _, last)), Some(g)) if *name == g => *last = i,
             (cur, g) => {
                 if let Some((name, first, last)) = cur.take() {
-                    spans.push(Span { from: first as f64 - 0.42, to: last as f64 + 0.42, label: Some(name) });
+                    spans.push(Span {
+                        from: first as f64 - 0.42,
+                        to: last as f64 + 0.42,
+                        label: Some(name),
+                    });
                 }
                 *cur = g.map(|g| (g, i, i));
             }
         }
     }
     if let Some((name, first, last)) = current {
-        spans.push(Span { from: first as f64 - 0.42, to: last as f64 + 0.42, label: Some(name) });
+        spans.push(Span {
+            from: first as f64 - 0.42,
+            to: last as f64 + 0.42,
+            label: Some(name),
+        });
     }
     // Too many labels overlap: keep every k-th.
     let k = spans.len().div_ceil(12).max(1);
@@ -1483,7 +2036,9 @@ fn group_spans(entries: &[TraceRow]) -> Vec<Span> {
 
 fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
     let r = res.load(id)?;
-    let ResultData::Trace(d) = expect_kind(&r, res, "trace")? else { unreachable!() };
+    let ResultData::Trace(d) = expect_kind(&r, res, "trace")? else {
+        unreachable!()
+    };
     if d.runs.is_empty() || d.runs.iter().any(|run| run.entries.is_empty()) {
         return Err(malformed(&res.path(id), "a trace without entries"));
     }
@@ -1493,21 +2048,65 @@ fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
     let mut rows = Vec::new();
     for run in &d.runs {
         let title = if run.noise_std > 0.0 {
-            format!("output noise σ = {:.0e} (output SNR {:.1} dB)", run.noise_std, run.output_snr_db)
+            format!(
+                "output noise σ = {:.0e} (output SNR {:.1} dB)",
+                run.noise_std, run.output_snr_db
+            )
         } else {
             format!("{dtype} rounding only (depth law from 1st finite point)")
         };
-        let mut c = Chart::new(title, "reconstructed activation, top → bottom (backward order)", "SNR of the reconstruction (dB)");
+        let mut c = Chart::new(
+            title,
+            "reconstructed activation, top → bottom (backward order)",
+            "SNR of the reconstruction (dB)",
+        );
         let top: Vec<&TraceRow> = run.entries.iter().filter(|e| e.role != "hidden").collect();
         if hybrid {
-            c.series.push(Series::new("block inputs (block inverse)", run.entries.iter().filter(|e| e.role == "block-input").map(|e| (e.index as f64, e.snr_db)).collect(), Style::Markers).with_color(0));
-            c.series.push(Series::new("hidden (layer-wise inverses)", run.entries.iter().filter(|e| e.role == "hidden").map(|e| (e.index as f64, e.snr_db)).collect(), Style::Markers).with_color(1));
+            c.series.push(
+                Series::new(
+                    "block inputs (block inverse)",
+                    run.entries
+                        .iter()
+                        .filter(|e| e.role == "block-input")
+                        .map(|e| (e.index as f64, e.snr_db))
+                        .collect(),
+                    Style::Markers,
+                )
+                .with_color(0),
+            );
+            c.series.push(
+                Series::new(
+                    "hidden (layer-wise inverses)",
+                    run.entries
+                        .iter()
+                        .filter(|e| e.role == "hidden")
+                        .map(|e| (e.index as f64, e.snr_db))
+                        .collect(),
+                    Style::Markers,
+                )
+                .with_color(1),
+            );
         } else {
-            c.series.push(Series::new(format!("measured (vs stored {dtype})"), run.entries.iter().map(|e| (e.index as f64, e.snr_db)).collect(), Style::Markers).with_color(0));
+            c.series.push(
+                Series::new(
+                    format!("measured (vs stored {dtype})"),
+                    run.entries
+                        .iter()
+                        .map(|e| (e.index as f64, e.snr_db))
+                        .collect(),
+                    Style::Markers,
+                )
+                .with_color(0),
+            );
         }
-        let law: Vec<(f64, f64)> = top.iter().filter(|e| e.predicted_snr_db.is_finite()).map(|e| (e.index as f64, e.predicted_snr_db)).collect();
+        let law: Vec<(f64, f64)> = top
+            .iter()
+            .filter(|e| e.predicted_snr_db.is_finite())
+            .map(|e| (e.index as f64, e.predicted_snr_db))
+            .collect();
         if !law.is_empty() {
-            c.series.push(Series::new("depth law, eq. 19", law, Style::Line).with_color(6));
+            c.series
+                .push(Series::new("depth law, eq. 19", law, Style::Line).with_color(6));
         }
         c.spans = group_spans(&run.entries);
         // Room above the data for the span labels, below it for the legend.
@@ -1527,11 +2126,52 @@ fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             ]);
         }
     }
-    let kind = if hybrid { "hybrid" } else { "layer-wise invertible" };
-    let title = format!("SNR through the layers of a {kind} network ({} {}s, {} layers, n = {})", d.depth, depth_unit(d.arch), d.layers, d.slope);
-    let caption = format!("{} Shaded: one {} each.", r.caption(), if hybrid { "reversible block" } else { "unit [InvConv, InvBN, InvLeakyReLU]" });
-    render(&Figure { title, caption: caption.clone(), panels }, &stem(out, id))?;
-    write_csv(out, id, &caption, &["noise_std", "index", "layer", "role", "group", "snr_db", "snr_db_f64", "alpha_db", "predicted_snr_db"], &rows)
+    let kind = if hybrid {
+        "hybrid"
+    } else {
+        "layer-wise invertible"
+    };
+    let title = format!(
+        "SNR through the layers of a {kind} network ({} {}s, {} layers, n = {})",
+        d.depth,
+        depth_unit(d.arch),
+        d.layers,
+        d.slope
+    );
+    let caption = format!(
+        "{} Shaded: one {} each.",
+        r.caption(),
+        if hybrid {
+            "reversible block"
+        } else {
+            "unit [InvConv, InvBN, InvLeakyReLU]"
+        }
+    );
+    render(
+        &Figure {
+            title,
+            caption: caption.clone(),
+            panels,
+        },
+        &stem(out, id),
+    )?;
+    write_csv(
+        out,
+        id,
+        &caption,
+        &[
+            "noise_std",
+            "index",
+            "layer",
+            "role",
+            "group",
+            "snr_db",
+            "snr_db_f64",
+            "alpha_db",
+            "predicted_snr_db",
+        ],
+        &rows,
+    )
 }
 
 // =============================================================================================
@@ -1548,22 +2188,37 @@ pub fn fig14(res: &Results, out: &Path) -> Result<()> {
 }
 
 fn zero_db_line(c: &mut Chart, xs: &[f64], values: &[f64]) {
-    let lo = values.iter().copied().filter(|v| v.is_finite()).fold(f64::INFINITY, f64::min);
+    let lo = values
+        .iter()
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(f64::INFINITY, f64::min);
     if lo < 30.0 && !xs.is_empty() {
-        let (a, b) = (xs.iter().copied().fold(f64::INFINITY, f64::min), xs.iter().copied().fold(f64::NEG_INFINITY, f64::max));
-        c.series.push(Series::new("SNR = 1 (0 dB)", vec![(a, 0.0), (b, 0.0)], Style::Dashed).with_color(6));
+        let (a, b) = (
+            xs.iter().copied().fold(f64::INFINITY, f64::min),
+            xs.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        );
+        c.series.push(
+            Series::new("SNR = 1 (0 dB)", vec![(a, 0.0), (b, 0.0)], Style::Dashed).with_color(6),
+        );
     }
 }
 
 fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
     let r = res.load(id)?;
-    let ResultData::Scaling(d) = expect_kind(&r, res, "scaling")? else { unreachable!() };
+    let ResultData::Scaling(d) = expect_kind(&r, res, "scaling")? else {
+        unreachable!()
+    };
     if d.depth_sweep.is_empty() && d.slope_sweep.is_empty() {
         return Err(malformed(&res.path(id), "no points"));
     }
     let hybrid = d.arch != Arch::Layerwise;
     let unit = depth_unit(d.arch);
-    let what = if hybrid { "lowest block input" } else { "lowest layer input" };
+    let what = if hybrid {
+        "lowest block input"
+    } else {
+        "lowest layer input"
+    };
     let mut panels = Vec::new();
     let sweeps: [(&Vec<LowestRow>, bool); 2] = [(&d.depth_sweep, true), (&d.slope_sweep, false)];
     for (rows, by_depth) in sweeps {
@@ -1572,30 +2227,72 @@ fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
         }
         let x = |p: &LowestRow| if by_depth { p.depth as f64 } else { p.slope };
         let (title, x_label) = if by_depth {
-            (format!("vs depth N (n = {})", d.depth_sweep_slope), format!("depth N ({unit}s)"))
+            (
+                format!("vs depth N (n = {})", d.depth_sweep_slope),
+                format!("depth N ({unit}s)"),
+            )
         } else {
-            (format!("vs negative slope n (depth {})", d.slope_sweep_depth), "negative slope n (log scale)".to_string())
+            (
+                format!("vs negative slope n (depth {})", d.slope_sweep_depth),
+                "negative slope n (log scale)".to_string(),
+            )
         };
         let mut c = Chart::new(title, x_label, format!("SNR of the {what} (dB)"));
         c.x_log = !by_depth;
         let pts: Vec<(f64, f64)> = rows.iter().map(|p| (x(p), p.lowest_snr_db)).collect();
-        let fit_text = if by_depth { depth_fit_text(d.arch, &pts) } else { fit_line(&pts.iter().map(|(x, y)| (x.log10(), *y)).collect::<Vec<_>>()).map(|(s, _)| format!(" (fit {s:+.1} dB/decade)")).unwrap_or_default() };
-        c.series.push(Series::new(format!("measured{fit_text}"), pts.clone(), Style::LineMarkers).with_color(0));
+        let fit_text = if by_depth {
+            depth_fit_text(d.arch, &pts)
+        } else {
+            fit_line(&pts.iter().map(|(x, y)| (x.log10(), *y)).collect::<Vec<_>>())
+                .map(|(s, _)| format!(" (fit {s:+.1} dB/decade)"))
+                .unwrap_or_default()
+        };
+        c.series.push(
+            Series::new(
+                format!("measured{fit_text}"),
+                pts.clone(),
+                Style::LineMarkers,
+            )
+            .with_color(0),
+        );
         let law: Vec<(f64, f64)> = rows.iter().map(|p| (x(p), p.predicted_db)).collect();
         if law.iter().any(|p| p.1.is_finite()) {
-            c.series.push(Series::new("depth law, eq. 19", law, Style::Dashed).with_color(1));
+            c.series
+                .push(Series::new("depth law, eq. 19", law, Style::Dashed).with_color(1));
         }
         if hybrid {
-            c.series.push(Series::new("lowest of all, hidden included", rows.iter().map(|p| (x(p), p.min_snr_db)).collect(), Style::Markers).with_color(2));
+            c.series.push(
+                Series::new(
+                    "lowest of all, hidden included",
+                    rows.iter().map(|p| (x(p), p.min_snr_db)).collect(),
+                    Style::Markers,
+                )
+                .with_color(2),
+            );
         }
         let xs: Vec<f64> = rows.iter().map(x).collect();
-        zero_db_line(&mut c, &xs, &rows.iter().map(|p| p.lowest_snr_db).collect::<Vec<_>>());
+        zero_db_line(
+            &mut c,
+            &xs,
+            &rows.iter().map(|p| p.lowest_snr_db).collect::<Vec<_>>(),
+        );
         panels.push(c);
     }
-    let kind = if hybrid { "hybrid" } else { "layer-wise invertible" };
+    let kind = if hybrid {
+        "hybrid"
+    } else {
+        "layer-wise invertible"
+    };
     let title = format!("Impact of depth and negative slope on the numerical errors ({kind})");
     let caption = r.caption();
-    render(&Figure { title, caption: caption.clone(), panels }, &stem(out, id))?;
+    render(
+        &Figure {
+            title,
+            caption: caption.clone(),
+            panels,
+        },
+        &stem(out, id),
+    )?;
     let mut rows = Vec::new();
     for (name, rs) in [("depth", &d.depth_sweep), ("slope", &d.slope_sweep)] {
         for p in rs.iter() {
@@ -1610,13 +2307,31 @@ fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
 /// logarithmically in depth).
 fn depth_fit_text(arch: Arch, pts: &[(f64, f64)]) -> String {
     if arch == Arch::Layerwise {
-        fit_line(pts).map(|(s, _)| format!(" (fit {s:+.1} dB/unit)")).unwrap_or_default()
+        fit_line(pts)
+            .map(|(s, _)| format!(" (fit {s:+.1} dB/unit)"))
+            .unwrap_or_default()
     } else {
-        fit_line(&pts.iter().map(|(x, y)| (x.log2(), *y)).collect::<Vec<_>>()).map(|(s, _)| format!(" (fit {s:+.1} dB per depth doubling)")).unwrap_or_default()
+        fit_line(&pts.iter().map(|(x, y)| (x.log2(), *y)).collect::<Vec<_>>())
+            .map(|(s, _)| format!(" (fit {s:+.1} dB per depth doubling)"))
+            .unwrap_or_default()
     }
 }
 
-const LOWEST_HEADER: [&str; 13] = ["sweep", "arch", "dtype", "depth", "slope", "eps_i", "layers", "lowest_layer", "lowest_snr_db", "lowest_snr_db_f64", "predicted_db", "min_snr_db", "seconds"];
+const LOWEST_HEADER: [&str; 13] = [
+    "sweep",
+    "arch",
+    "dtype",
+    "depth",
+    "slope",
+    "eps_i",
+    "layers",
+    "lowest_layer",
+    "lowest_snr_db",
+    "lowest_snr_db_f64",
+    "predicted_db",
+    "min_snr_db",
+    "seconds",
+];
 
 fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
     vec![
@@ -1643,7 +2358,9 @@ fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
 pub fn precision(res: &Results, out: &Path) -> Result<()> {
     let id = "precision";
     let r = res.load(id)?;
-    let ResultData::Precision(d) = expect_kind(&r, res, "precision")? else { unreachable!() };
+    let ResultData::Precision(d) = expect_kind(&r, res, "precision")? else {
+        unreachable!()
+    };
     if d.rows.is_empty() {
         return Err(malformed(&res.path(id), "no points"));
     }
@@ -1660,26 +2377,47 @@ pub fn precision(res: &Results, out: &Path) -> Result<()> {
     let mut panels = Vec::new();
     for &arch in &archs {
         let unit = depth_unit(arch);
-        let what = if arch == Arch::Layerwise { "lowest layer input" } else { "lowest block input" };
-        let mut c = Chart::new(format!("{arch} (n = {})", d.slope), format!("depth N ({unit}s)"), format!("SNR of the {what} (dB)"));
+        let what = if arch == Arch::Layerwise {
+            "lowest layer input"
+        } else {
+            "lowest block input"
+        };
+        let mut c = Chart::new(
+            format!("{arch} (n = {})", d.slope),
+            format!("depth N ({unit}s)"),
+            format!("SNR of the {what} (dB)"),
+        );
         let mut all = Vec::new();
         let mut xs = Vec::new();
         for (k, dt) in dtypes.iter().enumerate() {
-            let pts: Vec<(f64, f64)> = d.rows.iter().filter(|p| p.arch == arch && &p.dtype == dt).map(|p| (p.depth as f64, p.lowest_snr_db)).collect();
+            let pts: Vec<(f64, f64)> = d
+                .rows
+                .iter()
+                .filter(|p| p.arch == arch && &p.dtype == dt)
+                .map(|p| (p.depth as f64, p.lowest_snr_db))
+                .collect();
             if pts.is_empty() {
                 continue;
             }
             let fit = depth_fit_text(arch, &pts);
             all.extend(pts.iter().map(|p| p.1));
             xs.extend(pts.iter().map(|p| p.0));
-            c.series.push(Series::new(format!("{dt}{fit}"), pts, Style::LineMarkers).with_color(k));
+            c.series
+                .push(Series::new(format!("{dt}{fit}"), pts, Style::LineMarkers).with_color(k));
         }
         zero_db_line(&mut c, &xs, &all);
         reserve_legend_room(&mut c, 0.0, 0.45);
         panels.push(c);
     }
     let caption = format!("{} bf16 convolutions run in f32 and are rounded to bf16 (candle CPU); statistics in >= f32.", r.caption());
-    render(&Figure { title: "Reconstruction SNR vs depth for each storage precision".into(), caption: caption.clone(), panels }, &stem(out, id))?;
+    render(
+        &Figure {
+            title: "Reconstruction SNR vs depth for each storage precision".into(),
+            caption: caption.clone(),
+            panels,
+        },
+        &stem(out, id),
+    )?;
     let rows: Vec<Vec<String>> = d.rows.iter().map(|p| lowest_csv_row("depth", p)).collect();
     write_csv(out, id, &caption, &LOWEST_HEADER, &rows)
 }
@@ -1692,32 +2430,81 @@ pub fn precision(res: &Results, out: &Path) -> Result<()> {
 pub fn bn_eps(res: &Results, out: &Path) -> Result<()> {
     let id = "bn-eps";
     let r = res.load(id)?;
-    let ResultData::BnEps(d) = expect_kind(&r, res, "bn-eps")? else { unreachable!() };
+    let ResultData::BnEps(d) = expect_kind(&r, res, "bn-eps")? else {
+        unreachable!()
+    };
     if d.alpha.is_empty() {
         return Err(malformed(&res.path(id), "no alpha points"));
     }
     let pos: Vec<&BnAlphaRow> = d.alpha.iter().filter(|a| a.eps_i > 0.0).collect();
     let zero = d.alpha.iter().find(|a| a.eps_i == 0.0);
-    let (xmin, xmax) = (pos.iter().map(|a| a.eps_i).fold(f64::INFINITY, f64::min), pos.iter().map(|a| a.eps_i).fold(f64::NEG_INFINITY, f64::max));
+    let (xmin, xmax) = (
+        pos.iter().map(|a| a.eps_i).fold(f64::INFINITY, f64::min),
+        pos.iter()
+            .map(|a| a.eps_i)
+            .fold(f64::NEG_INFINITY, f64::max),
+    );
     let hline = |y: f64| vec![(xmin, y), (xmax, y)];
     let spread = match &r.config {
         ExperimentConfig::BnEps(c) => c.alpha.gamma_spread,
         _ => f64::NAN,
     };
-    let mut a = Chart::new(format!("one InvBatchNorm, {} channels, γ = exp({spread} N(0,1))", d.channels), "ε_i (log scale)", "α (dB)");
+    let mut a = Chart::new(
+        format!(
+            "one InvBatchNorm, {} channels, γ = exp({spread} N(0,1))",
+            d.channels
+        ),
+        "ε_i (log scale)",
+        "α (dB)",
+    );
     a.x_log = true;
-    a.series.push(Series::new("theory, squared form (DESIGN 4)", pos.iter().map(|p| (p.eps_i, db(p.theory))).collect(), Style::Line).with_color(0));
-    a.series.push(Series::new("paper's printed eq. 25g/26d", pos.iter().map(|p| (p.eps_i, db(p.printed))).collect(), Style::Dashed).with_color(1));
-    a.series.push(Series::new("empirical", pos.iter().map(|p| (p.eps_i, db(p.empirical))).collect(), Style::Markers).with_color(2));
+    a.series.push(
+        Series::new(
+            "theory, squared form (DESIGN 4)",
+            pos.iter().map(|p| (p.eps_i, db(p.theory))).collect(),
+            Style::Line,
+        )
+        .with_color(0),
+    );
+    a.series.push(
+        Series::new(
+            "paper's printed eq. 25g/26d",
+            pos.iter().map(|p| (p.eps_i, db(p.printed))).collect(),
+            Style::Dashed,
+        )
+        .with_color(1),
+    );
+    a.series.push(
+        Series::new(
+            "empirical",
+            pos.iter().map(|p| (p.eps_i, db(p.empirical))).collect(),
+            Style::Markers,
+        )
+        .with_color(2),
+    );
     if let Some(z) = zero {
         if xmin.is_finite() {
-            a.series.push(Series::new(format!("ε_i = 0: empirical {:.1} dB", db(z.empirical)), hline(db(z.empirical)), Style::Dashed).with_color(6));
+            a.series.push(
+                Series::new(
+                    format!("ε_i = 0: empirical {:.1} dB", db(z.empirical)),
+                    hline(db(z.empirical)),
+                    Style::Dashed,
+                )
+                .with_color(6),
+            );
         }
     }
     let mut panels = vec![a];
     if !d.snr.is_empty() {
         let arch = d.snr[0].arch;
-        let mut b = Chart::new(format!("{arch} networks (n = {}, γ spread as config)", d.snr[0].slope), "ε_i (log scale)", "lowest reconstructed SNR (dB)");
+        let mut b = Chart::new(
+            format!(
+                "{arch} networks (n = {}, γ spread as config)",
+                d.snr[0].slope
+            ),
+            "ε_i (log scale)",
+            "lowest reconstructed SNR (dB)",
+        );
         b.x_log = true;
         let mut depths: Vec<usize> = Vec::new();
         for p in &d.snr {
@@ -1727,26 +2514,90 @@ pub fn bn_eps(res: &Results, out: &Path) -> Result<()> {
         }
         for (k, &dep) in depths.iter().enumerate() {
             let rows: Vec<&LowestRow> = d.snr.iter().filter(|p| p.depth == dep).collect();
-            b.series.push(Series::new(format!("depth {dep}"), rows.iter().filter(|p| p.eps_i > 0.0).map(|p| (p.eps_i, p.lowest_snr_db)).collect(), Style::LineMarkers).with_color(k));
+            b.series.push(
+                Series::new(
+                    format!("depth {dep}"),
+                    rows.iter()
+                        .filter(|p| p.eps_i > 0.0)
+                        .map(|p| (p.eps_i, p.lowest_snr_db))
+                        .collect(),
+                    Style::LineMarkers,
+                )
+                .with_color(k),
+            );
             if let Some(z) = rows.iter().find(|p| p.eps_i == 0.0) {
                 if xmin.is_finite() && z.lowest_snr_db.is_finite() {
-                    b.series.push(Series::new(format!("depth {dep}, ε_i = 0"), hline(z.lowest_snr_db), Style::Dashed).with_color(k));
+                    b.series.push(
+                        Series::new(
+                            format!("depth {dep}, ε_i = 0"),
+                            hline(z.lowest_snr_db),
+                            Style::Dashed,
+                        )
+                        .with_color(k),
+                    );
                 }
             }
         }
         reserve_legend_room(&mut b, 0.35, 0.0);
         panels.push(b);
     }
-    let caption = format!("{} ε_i = 0 (plain |γ|) is drawn as dashed reference lines on the log axis.", r.caption());
-    render(&Figure { title: "The ε_i reparameterisation of batch norm (eq. 27): α and reconstruction SNR".into(), caption: caption.clone(), panels }, &stem(out, id))?;
+    let caption = format!(
+        "{} ε_i = 0 (plain |γ|) is drawn as dashed reference lines on the log axis.",
+        r.caption()
+    );
+    render(
+        &Figure {
+            title: "The ε_i reparameterisation of batch norm (eq. 27): α and reconstruction SNR"
+                .into(),
+            caption: caption.clone(),
+            panels,
+        },
+        &stem(out, id),
+    )?;
     let mut rows: Vec<Vec<String>> = Vec::new();
     for p in &d.alpha {
-        rows.push(vec!["alpha".into(), num_text(p.eps_i), String::new(), num_text(p.theory), num_text(p.printed), num_text(p.empirical), num_text(p.min_scale), String::new(), String::new()]);
+        rows.push(vec![
+            "alpha".into(),
+            num_text(p.eps_i),
+            String::new(),
+            num_text(p.theory),
+            num_text(p.printed),
+            num_text(p.empirical),
+            num_text(p.min_scale),
+            String::new(),
+            String::new(),
+        ]);
     }
     for p in &d.snr {
-        rows.push(vec!["snr".into(), num_text(p.eps_i), p.depth.to_string(), String::new(), String::new(), String::new(), String::new(), fmt_f(p.lowest_snr_db), fmt_f(p.lowest_snr_db_f64)]);
+        rows.push(vec![
+            "snr".into(),
+            num_text(p.eps_i),
+            p.depth.to_string(),
+            String::new(),
+            String::new(),
+            String::new(),
+            String::new(),
+            fmt_f(p.lowest_snr_db),
+            fmt_f(p.lowest_snr_db_f64),
+        ]);
     }
-    write_csv(out, id, &caption, &["part", "eps_i", "depth", "alpha_theory", "alpha_printed", "alpha_empirical", "min_abs_gamma_plus_eps_i", "lowest_snr_db", "lowest_snr_db_f64"], &rows)
+    write_csv(
+        out,
+        id,
+        &caption,
+        &[
+            "part",
+            "eps_i",
+            "depth",
+            "alpha_theory",
+            "alpha_printed",
+            "alpha_empirical",
+            "min_abs_gamma_plus_eps_i",
+            "lowest_snr_db",
+            "lowest_snr_db_f64",
+        ],
+        &rows,
+    )
 }
 
 // =============================================================================================
@@ -1779,12 +2630,27 @@ fn fmt_opt(x: f64, digits: usize) -> String {
 pub fn table1(res: &Results, out: &Path) -> Result<()> {
     let id = "table1";
     let r = res.load(id)?;
-    let ResultData::Memory(d) = expect_kind(&r, res, "memory")? else { unreachable!() };
+    let ResultData::Memory(d) = expect_kind(&r, res, "memory")? else {
+        unreachable!()
+    };
     if d.rows.is_empty() {
         return Err(malformed(&res.path(id), "no rows"));
     }
     let header: Vec<String> = [
-        "Model", "Channels", "Pooling", "B/px paper", "B/px model", "M_θ paper", "M_θ model", "M paper", "M model", "measured net", "B/px model", "B/px stored", "B/px recon.", "meas./model",
+        "Model",
+        "Channels",
+        "Pooling",
+        "B/px paper",
+        "B/px model",
+        "M_θ paper",
+        "M_θ model",
+        "M paper",
+        "M model",
+        "measured net",
+        "B/px model",
+        "B/px stored",
+        "B/px recon.",
+        "meas./model",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -1831,9 +2697,29 @@ pub fn table1(res: &Results, out: &Path) -> Result<()> {
         "{} B/px = M'_z + M'_g bytes per pixel; M = peak for 32 images of 240x240 (paper text, weights included in the model). Model = the analytic model of section 3 (measure::memory). Right block: {setup}; model B/px there is the analytic model of that small network; meas./model uses the mode the model describes (stored for ResNet, reconstructed otherwise).",
         r.caption()
     );
-    render_table("Table 1: training memory per architecture, paper vs analytic model vs measured", &caption, &header, &rows, &stem(out, id))?;
+    render_table(
+        "Table 1: training memory per architecture, paper vs analytic model vs measured",
+        &caption,
+        &header,
+        &rows,
+        &stem(out, id),
+    )?;
     let csv_header = [
-        "model", "arch", "channels", "pooling", "paper_bytes_per_pixel", "analytic_bytes_per_pixel", "paper_weight_bytes", "analytic_weight_bytes", "paper_peak_bytes_32x240x240", "analytic_peak_bytes_32x240x240", "measured_layers", "measured_analytic_bytes_per_pixel", "measured_stored_bytes_per_pixel", "measured_reconstructed_bytes_per_pixel", "measured_over_analytic",
+        "model",
+        "arch",
+        "channels",
+        "pooling",
+        "paper_bytes_per_pixel",
+        "analytic_bytes_per_pixel",
+        "paper_weight_bytes",
+        "analytic_weight_bytes",
+        "paper_peak_bytes_32x240x240",
+        "analytic_peak_bytes_32x240x240",
+        "measured_layers",
+        "measured_analytic_bytes_per_pixel",
+        "measured_stored_bytes_per_pixel",
+        "measured_reconstructed_bytes_per_pixel",
+        "measured_over_analytic",
     ];
     let csv_rows: Vec<Vec<String>> = d
         .rows
@@ -1859,8 +2745,20 @@ pub fn table1(res: &Results, out: &Path) -> Result<()> {
         })
         .collect();
     write_csv(out, id, &caption, &csv_header, &csv_rows)?;
-    let mut md = format!("# Table 1: training memory per architecture\n\n_{}_\n\n## Summary\n\n", r.caption());
-    md.push_str(&format!("| {} |\n|{}|\n", header.join(" | "), header.iter().enumerate().map(|(i, _)| if i < 3 || i == 9 { "---" } else { "---:" }).collect::<Vec<_>>().join("|")));
+    let mut md = format!(
+        "# Table 1: training memory per architecture\n\n_{}_\n\n## Summary\n\n",
+        r.caption()
+    );
+    md.push_str(&format!(
+        "| {} |\n|{}|\n",
+        header.join(" | "),
+        header
+            .iter()
+            .enumerate()
+            .map(|(i, _)| if i < 3 || i == 9 { "---" } else { "---:" })
+            .collect::<Vec<_>>()
+            .join("|")
+    ));
     for row in &rows {
         md.push_str(&format!("| {} |\n", row.join(" | ")));
     }
@@ -1877,18 +2775,30 @@ struct TrainProvenance {
     classes: usize,
 }
 
-fn read_train_run_json(dir: &Path, id: &str, what: &str, csv_name: &str) -> Result<TrainProvenance> {
+fn read_train_run_json(
+    dir: &Path,
+    id: &str,
+    what: &str,
+    csv_name: &str,
+) -> Result<TrainProvenance> {
     let path = dir.join("run.json");
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(missing(&path, format!("results for {id} incomplete: no run.json beside {csv_name}"))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(missing(
+                &path,
+                format!("results for {id} incomplete: no run.json beside {csv_name}"),
+            ))
+        }
         Err(e) => return Err(Error::io(&path, e)),
     };
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| malformed(&path, e))?;
-    let s = |k: &str| v.get(k).map(|x| match x {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    });
+    let s = |k: &str| {
+        v.get(k).map(|x| match x {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
     let key = v.get("config").map(|c| {
         let t = c.to_string();
         let mut h: u64 = 0xcbf29ce484222325;
@@ -1898,9 +2808,20 @@ fn read_train_run_json(dir: &Path, id: &str, what: &str, csv_name: &str) -> Resu
         }
         format!("{:08x}", h >> 32)
     });
-    let data = v.get("data").and_then(|d| d.get("source")).and_then(|s| s.as_str()).unwrap_or("unknown data");
-    let classes = v.get("data").and_then(|d| d.get("classes")).and_then(|c| c.as_u64()).unwrap_or(10) as usize;
-    let init = v.get("init").and_then(|s| s.as_str()).unwrap_or("init unknown");
+    let data = v
+        .get("data")
+        .and_then(|d| d.get("source"))
+        .and_then(|s| s.as_str())
+        .unwrap_or("unknown data");
+    let classes = v
+        .get("data")
+        .and_then(|d| d.get("classes"))
+        .and_then(|c| c.as_u64())
+        .unwrap_or(10) as usize;
+    let init = v
+        .get("init")
+        .and_then(|s| s.as_str())
+        .unwrap_or("init unknown");
     let caption = format!(
         "{id}: `train` {what} ({}/{csv_name}, config key {} in run.json), seeds {}, {}, {}; data {data}; results from rev {} ({})",
         dir.display(),
@@ -1915,28 +2836,64 @@ fn read_train_run_json(dir: &Path, id: &str, what: &str, csv_name: &str) -> Resu
 }
 
 /// Read a CSV with a header into rows of named fields; every `need`ed column must exist.
-fn read_named_csv(path: &Path, need: &[&str]) -> Result<Vec<std::collections::HashMap<String, String>>> {
-    let mut rdr = csv::ReaderBuilder::new().comment(Some(b'#')).from_path(path).map_err(|e| malformed(path, e))?;
-    let header: Vec<String> = rdr.headers().map_err(|e| malformed(path, e))?.iter().map(|s| s.to_string()).collect();
+fn read_named_csv(
+    path: &Path,
+    need: &[&str],
+) -> Result<Vec<std::collections::HashMap<String, String>>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_path(path)
+        .map_err(|e| malformed(path, e))?;
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| malformed(path, e))?
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     if let Some(missing) = need.iter().find(|n| !header.iter().any(|h| h == *n)) {
-        return Err(malformed(path, format!("no `{missing}` column (header: {})", header.join(","))));
+        return Err(malformed(
+            path,
+            format!("no `{missing}` column (header: {})", header.join(",")),
+        ));
     }
     let mut rows = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| malformed(path, e))?;
-        rows.push(header.iter().cloned().zip(rec.iter().map(|s| s.to_string())).collect());
+        rows.push(
+            header
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(|s| s.to_string()))
+                .collect(),
+        );
     }
     Ok(rows)
 }
 
-fn field<T: std::str::FromStr>(row: &std::collections::HashMap<String, String>, name: &str, path: &Path, line: usize) -> Result<T> {
+fn field<T: std::str::FromStr>(
+    row: &std::collections::HashMap<String, String>,
+    name: &str,
+    path: &Path,
+    line: usize,
+) -> Result<T> {
     let v = row.get(name).map(|s| s.trim()).unwrap_or("");
-    v.parse::<T>().map_err(|_| malformed(path, format!("row {line}: `{name}` = `{v}` is not valid")))
+    v.parse::<T>()
+        .map_err(|_| malformed(path, format!("row {line}: `{name}` = `{v}` is not valid")))
 }
 
-fn float_field(row: &std::collections::HashMap<String, String>, name: &str, path: &Path, line: usize) -> Result<f64> {
+fn float_field(
+    row: &std::collections::HashMap<String, String>,
+    name: &str,
+    path: &Path,
+    line: usize,
+) -> Result<f64> {
     let v = row.get(name).map(|s| s.trim()).unwrap_or("");
-    parse_f(v).map_err(|_| malformed(path, format!("row {line}: `{name}` = `{v}` is not a number")))
+    parse_f(v).map_err(|_| {
+        malformed(
+            path,
+            format!("row {line}: `{name}` = `{v}` is not a number"),
+        )
+    })
 }
 
 struct AccRow {
@@ -1959,20 +2916,32 @@ pub fn fig15(res: &Results, out: &Path) -> Result<()> {
     accuracy_figure("fig15", Arch::Hybrid, res, out)
 }
 
-const ACCURACY_HINT: &str = "run `cargo run --release --bin train -- --config experiments/accuracy.toml` first";
+const ACCURACY_HINT: &str =
+    "run `cargo run --release --bin train -- --config experiments/accuracy.toml` first";
 
 fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()> {
     let dir = &res.accuracy_dir;
     let path = dir.join("accuracy.csv");
     if !path.exists() {
-        return Err(missing(&path, format!("results for {id} not available: {ACCURACY_HINT}")));
+        return Err(missing(
+            &path,
+            format!("results for {id} not available: {ACCURACY_HINT}"),
+        ));
     }
     let prov = read_train_run_json(dir, id, "accuracy sweep", "accuracy.csv")?;
-    let raw = read_named_csv(&path, &["arch", "depth", "slope", "mode", "seed", "test_acc", "sweep", "status"])?;
+    let raw = read_named_csv(
+        &path,
+        &[
+            "arch", "depth", "slope", "mode", "seed", "test_acc", "sweep", "status",
+        ],
+    )?;
     let mut rows = Vec::new();
     for (i, r) in raw.iter().enumerate() {
         let line = i + 2;
-        if Arch::parse(r.get("arch").map(|s| s.as_str()).unwrap_or("")).map_err(|e| malformed(&path, format!("row {line}: {e}")))? != arch {
+        if Arch::parse(r.get("arch").map(|s| s.as_str()).unwrap_or(""))
+            .map_err(|e| malformed(&path, format!("row {line}: {e}")))?
+            != arch
+        {
             continue;
         }
         let status = r.get("status").cloned().unwrap_or_default();
@@ -1987,52 +2956,137 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
         });
     }
     if rows.is_empty() {
-        return Err(missing(&path, format!("results for {id} not available: no {arch} runs in it; {ACCURACY_HINT}")));
+        return Err(missing(
+            &path,
+            format!("results for {id} not available: no {arch} runs in it; {ACCURACY_HINT}"),
+        ));
     }
     let chance = 100.0 / prov.classes.max(1) as f64;
     let mut panels = Vec::new();
     for by_slope in [true, false] {
-        let sel: Vec<&AccRow> = rows.iter().filter(|r| r.sweep.contains(if by_slope { "slope" } else { "depth" })).collect();
+        let sel: Vec<&AccRow> = rows
+            .iter()
+            .filter(|r| r.sweep.contains(if by_slope { "slope" } else { "depth" }))
+            .collect();
         if sel.is_empty() {
             continue;
         }
         let x = |r: &AccRow| if by_slope { r.slope } else { r.depth as f64 };
-        let fixed = if by_slope { format!("depth {}", sel[0].depth) } else { format!("n = {}", sel[0].slope) };
-        let (title, xl) = if by_slope { (format!("vs negative slope n ({fixed})"), "negative slope n (log scale)") } else { (format!("vs depth N ({fixed})"), if arch == Arch::Layerwise { "depth N (units)" } else { "depth N (blocks)" }) };
+        let fixed = if by_slope {
+            format!("depth {}", sel[0].depth)
+        } else {
+            format!("n = {}", sel[0].slope)
+        };
+        let (title, xl) = if by_slope {
+            (
+                format!("vs negative slope n ({fixed})"),
+                "negative slope n (log scale)",
+            )
+        } else {
+            (
+                format!("vs depth N ({fixed})"),
+                if arch == Arch::Layerwise {
+                    "depth N (units)"
+                } else {
+                    "depth N (blocks)"
+                },
+            )
+        };
         let mut c = Chart::new(title, xl, "test accuracy (%)");
         c.x_log = by_slope;
         let mut xs: Vec<f64> = sel.iter().map(|r| x(r)).collect();
         xs.sort_by(|a, b| a.total_cmp(b));
         xs.dedup();
-        for (k, (mode, label)) in [("stored", "without reconstruction (stored)"), ("reconstructed", "with reconstruction")].iter().enumerate() {
+        for (k, (mode, label)) in [
+            ("stored", "without reconstruction (stored)"),
+            ("reconstructed", "with reconstruction"),
+        ]
+        .iter()
+        .enumerate()
+        {
             let pts: Vec<(f64, f64)> = xs
                 .iter()
                 .filter_map(|&xv| {
-                    let accs: Vec<f64> = sel.iter().filter(|r| x(r) == xv && r.mode == *mode && r.ok && r.test_acc.is_finite()).map(|r| r.test_acc).collect();
-                    (!accs.is_empty()).then(|| (xv, 100.0 * accs.iter().sum::<f64>() / accs.len() as f64))
+                    let accs: Vec<f64> = sel
+                        .iter()
+                        .filter(|r| x(r) == xv && r.mode == *mode && r.ok && r.test_acc.is_finite())
+                        .map(|r| r.test_acc)
+                        .collect();
+                    (!accs.is_empty())
+                        .then(|| (xv, 100.0 * accs.iter().sum::<f64>() / accs.len() as f64))
                 })
                 .collect();
             if !pts.is_empty() {
-                c.series.push(Series::new(*label, pts, Style::LineMarkers).with_color(k));
+                c.series
+                    .push(Series::new(*label, pts, Style::LineMarkers).with_color(k));
             }
         }
-        let diverged: Vec<(f64, f64)> = sel.iter().filter(|r| !r.ok).map(|r| (x(r), chance)).collect();
+        let diverged: Vec<(f64, f64)> = sel
+            .iter()
+            .filter(|r| !r.ok)
+            .map(|r| (x(r), chance))
+            .collect();
         if !diverged.is_empty() {
-            c.series.push(Series::new("diverged (drawn at chance)", diverged, Style::Markers).with_color(3));
+            c.series.push(
+                Series::new("diverged (drawn at chance)", diverged, Style::Markers).with_color(3),
+            );
         }
         if let (Some(a), Some(b)) = (xs.first(), xs.last()) {
-            c.series.push(Series::new(format!("chance ({chance:.0} %)"), vec![(*a, chance), (*b, chance)], Style::Dashed).with_color(6));
+            c.series.push(
+                Series::new(
+                    format!("chance ({chance:.0} %)"),
+                    vec![(*a, chance), (*b, chance)],
+                    Style::Dashed,
+                )
+                .with_color(6),
+            );
         }
         panels.push(c);
     }
     if panels.is_empty() {
-        return Err(malformed(&path, format!("no {arch} runs tagged with a depth or slope sweep")));
+        return Err(malformed(
+            &path,
+            format!("no {arch} runs tagged with a depth or slope sweep"),
+        ));
     }
-    let kind = if arch == Arch::Layerwise { "layer-wise invertible" } else { "hybrid" };
+    let kind = if arch == Arch::Layerwise {
+        "layer-wise invertible"
+    } else {
+        "hybrid"
+    };
     let caption = format!("{}. Mean over seeds of runs that finished.", prov.caption);
-    render(&Figure { title: format!("Impact of the numerical errors on accuracy ({kind})"), caption: caption.clone(), panels }, &stem(out, id))?;
-    let csv_rows: Vec<Vec<String>> = rows.iter().map(|r| vec![r.sweep.clone(), arch.to_string(), r.depth.to_string(), num_text(r.slope), r.mode.clone(), r.seed.to_string(), fmt_f(r.test_acc), if r.ok { "ok".into() } else { "diverged".into() }]).collect();
-    write_csv(out, id, &caption, &["sweep", "arch", "depth", "slope", "mode", "seed", "test_acc", "status"], &csv_rows)
+    render(
+        &Figure {
+            title: format!("Impact of the numerical errors on accuracy ({kind})"),
+            caption: caption.clone(),
+            panels,
+        },
+        &stem(out, id),
+    )?;
+    let csv_rows: Vec<Vec<String>> = rows
+        .iter()
+        .map(|r| {
+            vec![
+                r.sweep.clone(),
+                arch.to_string(),
+                r.depth.to_string(),
+                num_text(r.slope),
+                r.mode.clone(),
+                r.seed.to_string(),
+                fmt_f(r.test_acc),
+                if r.ok { "ok".into() } else { "diverged".into() },
+            ]
+        })
+        .collect();
+    write_csv(
+        out,
+        id,
+        &caption,
+        &[
+            "sweep", "arch", "depth", "slope", "mode", "seed", "test_acc", "status",
+        ],
+        &csv_rows,
+    )
 }
 
 /// Gomez et al. Fig. 4: gradient angle between stored and reconstructed activations, loss and
@@ -2045,55 +3099,169 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
         return Err(missing(&path, format!("results for {id} not available: run `cargo run --release --bin train -- --config experiments/revnet-fig4.toml` first")));
     }
     let prov = read_train_run_json(dir, id, "gradient-angle experiment", "angles.csv")?;
-    let raw = read_named_csv(&path, &["arch", "depth", "slope", "seed", "step", "mode", "loss", "train_err", "test_err", "angle_deg"])?;
+    let raw = read_named_csv(
+        &path,
+        &[
+            "arch",
+            "depth",
+            "slope",
+            "seed",
+            "step",
+            "mode",
+            "loss",
+            "train_err",
+            "test_err",
+            "angle_deg",
+        ],
+    )?;
     struct Run {
         label: String,
         pts: Vec<(f64, f64, f64, f64, f64)>, // step, angle, loss, train_err, test_err
     }
     let mut runs: Vec<(String, Run)> = Vec::new();
-    let seeds: std::collections::BTreeSet<String> = raw.iter().filter_map(|r| r.get("seed").cloned()).collect();
+    let seeds: std::collections::BTreeSet<String> =
+        raw.iter().filter_map(|r| r.get("seed").cloned()).collect();
     for (i, r) in raw.iter().enumerate() {
         let line = i + 2;
         let g = |k: &str| r.get(k).cloned().unwrap_or_default();
-        let key = format!("{}|{}|{}|{}|{}", g("arch"), g("depth"), g("slope"), g("seed"), g("mode"));
+        let key = format!(
+            "{}|{}|{}|{}|{}",
+            g("arch"),
+            g("depth"),
+            g("slope"),
+            g("seed"),
+            g("mode")
+        );
         let step: f64 = field::<usize>(r, "step", &path, line)? as f64;
-        let p = (step, float_field(r, "angle_deg", &path, line)?, float_field(r, "loss", &path, line)?, float_field(r, "train_err", &path, line)?, float_field(r, "test_err", &path, line)?);
+        let p = (
+            step,
+            float_field(r, "angle_deg", &path, line)?,
+            float_field(r, "loss", &path, line)?,
+            float_field(r, "train_err", &path, line)?,
+            float_field(r, "test_err", &path, line)?,
+        );
         match runs.iter_mut().find(|(k, _)| *k == key) {
             Some((_, run)) => run.pts.push(p),
             None => {
-                let seed = if seeds.len() > 1 { format!(", seed {}", g("seed")) } else { String::new() };
+                let seed = if seeds.len() > 1 {
+                    format!(", seed {}", g("seed"))
+                } else {
+                    String::new()
+                };
                 let label = format!("{} d{}, trained {}{seed}", g("arch"), g("depth"), g("mode"));
-                runs.push((key, Run { label, pts: vec![p] }));
+                runs.push((
+                    key,
+                    Run {
+                        label,
+                        pts: vec![p],
+                    },
+                ));
             }
         }
     }
     if runs.is_empty() {
         return Err(malformed(&path, "no probes"));
     }
-    let mut a = Chart::new("gradient angle, stored vs reconstructed", "training step", "angle (degrees)");
-    let mut l = Chart::new("training cross-entropy", "training step", "loss (batch cross-entropy)");
+    let mut a = Chart::new(
+        "gradient angle, stored vs reconstructed",
+        "training step",
+        "angle (degrees)",
+    );
+    let mut l = Chart::new(
+        "training cross-entropy",
+        "training step",
+        "loss (batch cross-entropy)",
+    );
     let mut e = Chart::new("classification error", "training step", "error (%)");
     let few = runs.len() <= 3;
     for (k, (_, run)) in runs.iter().enumerate() {
-        a.series.push(Series::new(run.label.clone(), run.pts.iter().map(|p| (p.0, p.1)).collect(), Style::LineMarkers).with_color(k));
-        l.series.push(Series::new(run.label.clone(), run.pts.iter().map(|p| (p.0, p.2)).collect(), Style::Line).with_color(k));
-        e.series.push(Series::new(format!("{} (test)", run.label), run.pts.iter().map(|p| (p.0, 100.0 * p.4)).collect(), Style::Line).with_color(k));
+        a.series.push(
+            Series::new(
+                run.label.clone(),
+                run.pts.iter().map(|p| (p.0, p.1)).collect(),
+                Style::LineMarkers,
+            )
+            .with_color(k),
+        );
+        l.series.push(
+            Series::new(
+                run.label.clone(),
+                run.pts.iter().map(|p| (p.0, p.2)).collect(),
+                Style::Line,
+            )
+            .with_color(k),
+        );
+        e.series.push(
+            Series::new(
+                format!("{} (test)", run.label),
+                run.pts.iter().map(|p| (p.0, 100.0 * p.4)).collect(),
+                Style::Line,
+            )
+            .with_color(k),
+        );
         if few {
-            e.series.push(Series::new("", run.pts.iter().map(|p| (p.0, 100.0 * p.3)).collect(), Style::Dashed).with_color(k));
+            e.series.push(
+                Series::new(
+                    "",
+                    run.pts.iter().map(|p| (p.0, 100.0 * p.3)).collect(),
+                    Style::Dashed,
+                )
+                .with_color(k),
+            );
         }
     }
-    let caption = format!("{}.{}", prov.caption, if few { " Error: solid test, dashed training (eval mode, probe subsets)." } else { " Error: test (eval mode, probe subset)." });
-    render(&Figure { title: "Gradients from reconstructed activations through training (Gomez et al. Fig. 4)".into(), caption: caption.clone(), panels: vec![a, l, e] }, &stem(out, id))?;
+    let caption = format!(
+        "{}.{}",
+        prov.caption,
+        if few {
+            " Error: solid test, dashed training (eval mode, probe subsets)."
+        } else {
+            " Error: test (eval mode, probe subset)."
+        }
+    );
+    render(
+        &Figure {
+            title:
+                "Gradients from reconstructed activations through training (Gomez et al. Fig. 4)"
+                    .into(),
+            caption: caption.clone(),
+            panels: vec![a, l, e],
+        },
+        &stem(out, id),
+    )?;
     let mut rows = Vec::new();
     for (key, run) in &runs {
         let parts: Vec<&str> = key.split('|').collect();
         for p in &run.pts {
             let mut r: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
-            r.extend([format!("{}", p.0), fmt_f(p.1), fmt_f(p.2), fmt_f(p.3), fmt_f(p.4)]);
+            r.extend([
+                format!("{}", p.0),
+                fmt_f(p.1),
+                fmt_f(p.2),
+                fmt_f(p.3),
+                fmt_f(p.4),
+            ]);
             rows.push(r);
         }
     }
-    write_csv(out, id, &caption, &["arch", "depth", "slope", "seed", "mode", "step", "angle_deg", "loss", "train_err", "test_err"], &rows)
+    write_csv(
+        out,
+        id,
+        &caption,
+        &[
+            "arch",
+            "depth",
+            "slope",
+            "seed",
+            "mode",
+            "step",
+            "angle_deg",
+            "loss",
+            "train_err",
+            "test_err",
+        ],
+        &rows,
+    )
 }
 
 #[cfg(test)]
@@ -2106,8 +3274,22 @@ mod tests {
         assert_eq!(group_of("s0.b12").as_deref(), Some("s0.b12"));
         assert_eq!(group_of("pool0"), None);
         assert_eq!(group_of("stem"), None);
-        let row = |i: usize, l: &str| TraceRow { index: i, layer: l.into(), role: "layer".into(), snr_db: 1.0, snr_db_f64: 1.0, alpha_db: 0.0, predicted_snr_db: 1.0 };
-        let e = vec![row(0, "s1.u0.act"), row(1, "s1.u0.bn"), row(2, "pool0"), row(3, "s0.u1.act"), row(4, "s0.u0.act")];
+        let row = |i: usize, l: &str| TraceRow {
+            index: i,
+            layer: l.into(),
+            role: "layer".into(),
+            snr_db: 1.0,
+            snr_db_f64: 1.0,
+            alpha_db: 0.0,
+            predicted_snr_db: 1.0,
+        };
+        let e = vec![
+            row(0, "s1.u0.act"),
+            row(1, "s1.u0.bn"),
+            row(2, "pool0"),
+            row(3, "s0.u1.act"),
+            row(4, "s0.u0.act"),
+        ];
         let s = group_spans(&e);
         assert_eq!(s.len(), 3);
         assert_eq!(s[0].label.as_deref(), Some("s1.u0"));
@@ -2122,6 +3304,9 @@ mod tests {
         let mut c = AlphaConfig::default();
         c.points = 3;
         assert_ne!(a.key(), ExperimentConfig::Alpha(c).key());
-        assert_eq!(a.key(), ExperimentConfig::Alpha(AlphaConfig::default()).key());
+        assert_eq!(
+            a.key(),
+            ExperimentConfig::Alpha(AlphaConfig::default()).key()
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Experiments: each one a serde config -> run -> results written as CSV/JSON.
 
-pub mod snr_sweep;
-pub mod memory;
-pub mod training;
 pub mod bench;
 pub mod figures;
+pub mod memory;
+pub mod snr_sweep;
+pub mod training;

@@ -107,7 +107,17 @@ pub struct Point {
 impl Point {
     /// A stable, file-name-safe key.
     pub fn key(&self) -> String {
-        format!("{:05}-{}-d{}-n{}-e{}-w{}-{}-s{}", self.index, self.arch, self.depth, self.slope, self.eps_i, self.width, self.dtype, self.seed)
+        format!(
+            "{:05}-{}-d{}-n{}-e{}-w{}-{}-s{}",
+            self.index,
+            self.arch,
+            self.depth,
+            self.slope,
+            self.eps_i,
+            self.width,
+            self.dtype,
+            self.seed
+        )
     }
 }
 
@@ -115,7 +125,8 @@ impl SweepConfig {
     /// Read a TOML config; unknown keys and bad values are errors naming the file.
     pub fn from_toml_file(path: &Path) -> Result<SweepConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: SweepConfig = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+        let cfg: SweepConfig = toml::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
         Ok(cfg)
     }
 
@@ -151,7 +162,10 @@ impl SweepConfig {
         }
         parse_device(&self.device)?;
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
-            return Err(Error::Config(format!("noise_std must be >= 0 (got {})", self.noise_std)));
+            return Err(Error::Config(format!(
+                "noise_std must be >= 0 (got {})",
+                self.noise_std
+            )));
         }
         if self.batch == 0 {
             return Err(Error::Config("batch must be >= 1".into()));
@@ -168,7 +182,11 @@ impl SweepConfig {
         let mut points = Vec::new();
         for &arch in &self.archs {
             let uses_slope = matches!(arch, Arch::Layerwise | Arch::Hybrid);
-            let slopes: &[f64] = if uses_slope { &self.slopes } else { &self.slopes[..1.min(self.slopes.len())] };
+            let slopes: &[f64] = if uses_slope {
+                &self.slopes
+            } else {
+                &self.slopes[..1.min(self.slopes.len())]
+            };
             for &depth in &self.depths {
                 for &slope in slopes {
                     for &eps_i in &self.eps_i {
@@ -176,7 +194,16 @@ impl SweepConfig {
                             for dtype in &self.dtypes {
                                 for &seed in &self.seeds {
                                     let index = points.len();
-                                    points.push(Point { index, arch, depth, slope, eps_i, width, dtype: dtype.trim().to_ascii_lowercase(), seed });
+                                    points.push(Point {
+                                        index,
+                                        arch,
+                                        depth,
+                                        slope,
+                                        eps_i,
+                                        width,
+                                        dtype: dtype.trim().to_ascii_lowercase(),
+                                        seed,
+                                    });
                                 }
                             }
                         }
@@ -213,7 +240,11 @@ pub fn fmt_f(v: f64) -> String {
     if v.is_nan() {
         "nan".into()
     } else if v.is_infinite() {
-        if v > 0.0 { "inf".into() } else { "-inf".into() }
+        if v > 0.0 {
+            "inf".into()
+        } else {
+            "-inf".into()
+        }
     } else {
         format!("{v:.4}")
     }
@@ -225,7 +256,9 @@ pub fn parse_f(s: &str) -> Result<f64> {
         "inf" => Ok(f64::INFINITY),
         "-inf" => Ok(f64::NEG_INFINITY),
         "nan" => Ok(f64::NAN),
-        t => t.parse::<f64>().map_err(|_| Error::Config(format!("not a number: `{t}`"))),
+        t => t
+            .parse::<f64>()
+            .map_err(|_| Error::Config(format!("not a number: `{t}`"))),
     }
 }
 
@@ -270,8 +303,17 @@ pub struct PointResult {
 /// The input batch of a point: unit Gaussian images and cyclic labels, from the seed.
 pub fn point_batch(cfg: &SweepConfig, seed: u64, device: &Device) -> Result<(Tensor, Tensor)> {
     let mut rng = crate::util::rng_for(seed, "snr-sweep-input");
-    let x = crate::util::randn(&mut rng, &[cfg.batch, 3, cfg.input_size, cfg.input_size], 0.0, 1.0, DType::F64, device)?;
-    let labels: Vec<u32> = (0..cfg.batch as u32).map(|i| i % cfg.classes as u32).collect();
+    let x = crate::util::randn(
+        &mut rng,
+        &[cfg.batch, 3, cfg.input_size, cfg.input_size],
+        0.0,
+        1.0,
+        DType::F64,
+        device,
+    )?;
+    let labels: Vec<u32> = (0..cfg.batch as u32)
+        .map(|i| i % cfg.classes as u32)
+        .collect();
     Ok((x, Tensor::new(labels, device)?))
 }
 
@@ -281,20 +323,54 @@ pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(Point
     let dtype = parse_dtype(&p.dtype)?;
     let net = Network::build(&cfg.net_config(p), dtype, device)?;
     let (x, labels) = point_batch(cfg, p.seed, device)?;
-    let opts = TraceOptions { output_noise: (cfg.noise_std > 0.0).then_some(cfg.noise_std), seed: p.seed, depth_law: cfg.depth_law };
+    let opts = TraceOptions {
+        output_noise: (cfg.noise_std > 0.0).then_some(cfg.noise_std),
+        seed: p.seed,
+        depth_law: cfg.depth_law,
+    };
     let trace = snr_trace(&net, None, &x, &labels, opts)?;
-    let prefix = format!("{},{},{},{},{},{},{}", p.arch, p.depth, p.slope, p.eps_i, p.width, p.dtype, p.seed);
+    let prefix = format!(
+        "{},{},{},{},{},{},{}",
+        p.arch, p.depth, p.slope, p.eps_i, p.width, p.dtype, p.seed
+    );
     let trace_lines = trace
         .points
         .iter()
-        .map(|t| format!("{prefix},{},{},{},{},{},{},{}", t.index, t.layer, t.role.as_str(), fmt_f(t.snr_db), fmt_f(t.snr_db_f64), fmt_f(t.alpha_db), fmt_f(t.predicted_snr_db)))
+        .map(|t| {
+            format!(
+                "{prefix},{},{},{},{},{},{},{}",
+                t.index,
+                t.layer,
+                t.role.as_str(),
+                fmt_f(t.snr_db),
+                fmt_f(t.snr_db_f64),
+                fmt_f(t.alpha_db),
+                fmt_f(t.predicted_snr_db)
+            )
+        })
         .collect();
     let (lowest_layer, lowest, lowest64) = match trace.lowest() {
         Some(l) => (l.layer.clone(), l.snr_db, l.snr_db_f64),
         None => ("none".into(), f64::INFINITY, f64::INFINITY),
     };
-    let summary_line = format!("{prefix},{},{lowest_layer},{},{},{},{}", net.num_layers, fmt_f(lowest), fmt_f(lowest64), fmt_f(trace.min_snr_db()), fmt_f(trace.output_snr_db));
-    Ok((PointResult { point: p.clone(), summary_line, trace_lines, lowest_snr_db: lowest, seconds: start.elapsed().as_secs_f64() }, trace))
+    let summary_line = format!(
+        "{prefix},{},{lowest_layer},{},{},{},{}",
+        net.num_layers,
+        fmt_f(lowest),
+        fmt_f(lowest64),
+        fmt_f(trace.min_snr_db()),
+        fmt_f(trace.output_snr_db)
+    );
+    Ok((
+        PointResult {
+            point: p.clone(),
+            summary_line,
+            trace_lines,
+            lowest_snr_db: lowest,
+            seconds: start.elapsed().as_secs_f64(),
+        },
+        trace,
+    ))
 }
 
 /// A shard `K/N` (1-based `K`).
@@ -309,9 +385,16 @@ pub struct Shard {
 impl std::str::FromStr for Shard {
     type Err = Error;
     fn from_str(s: &str) -> Result<Shard> {
-        let bad = || Error::Config(format!("bad shard spec `{s}`: expected K/N with 1 <= K <= N (e.g. 2/4)"));
+        let bad = || {
+            Error::Config(format!(
+                "bad shard spec `{s}`: expected K/N with 1 <= K <= N (e.g. 2/4)"
+            ))
+        };
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
-        let (index, count) = (k.trim().parse::<usize>().map_err(|_| bad())?, n.trim().parse::<usize>().map_err(|_| bad())?);
+        let (index, count) = (
+            k.trim().parse::<usize>().map_err(|_| bad())?,
+            n.trim().parse::<usize>().map_err(|_| bad())?,
+        );
         if count == 0 || index == 0 || index > count {
             return Err(bad());
         }
@@ -382,7 +465,11 @@ pub fn read_points(out: &Path) -> Result<(Option<SweepConfig>, Vec<PointResult>)
     let dir = points_dir(out);
     let manifest_path = dir.join(MANIFEST);
     let config = match std::fs::read_to_string(&manifest_path) {
-        Ok(text) => Some(serde_json::from_str::<Manifest>(&text).map_err(|e| Error::Config(format!("{}: {e}", manifest_path.display())))?.config),
+        Ok(text) => Some(
+            serde_json::from_str::<Manifest>(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", manifest_path.display())))?
+                .config,
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io(&manifest_path, e)),
     };
@@ -394,12 +481,16 @@ pub fn read_points(out: &Path) -> Result<(Option<SweepConfig>, Vec<PointResult>)
     };
     for entry in entries {
         let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name == MANIFEST || !name.ends_with(".json") || name.starts_with('.') {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let r: PointResult = serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: corrupt point file: {e}", path.display())))?;
+        let r: PointResult = serde_json::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: corrupt point file: {e}", path.display())))?;
         results.push(r);
     }
     results.sort_by_key(|r| r.point.index);
@@ -464,22 +555,41 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
         clear_points(&opts.out)?;
         Vec::new()
     };
-    let manifest = serde_json::to_string_pretty(&Manifest { config: cfg.clone() }).map_err(|e| Error::Config(e.to_string()))?;
+    let manifest = serde_json::to_string_pretty(&Manifest {
+        config: cfg.clone(),
+    })
+    .map_err(|e| Error::Config(e.to_string()))?;
     write_atomic(&manifest_path, manifest.as_bytes())?;
 
-    let grid: Vec<Point> = cfg.grid().into_iter().filter(|p| opts.shard.is_none_or(|s| s.owns(p.index))).collect();
-    let todo: Vec<Point> = grid.iter().filter(|p| !done.iter().any(|d| d.point == **p)).cloned().collect();
+    let grid: Vec<Point> = cfg
+        .grid()
+        .into_iter()
+        .filter(|p| opts.shard.is_none_or(|s| s.owns(p.index)))
+        .collect();
+    let todo: Vec<Point> = grid
+        .iter()
+        .filter(|p| !done.iter().any(|d| d.point == **p))
+        .cloned()
+        .collect();
     let skipped = grid.len() - todo.len();
     let bar = if opts.progress_bar {
         let b = indicatif::ProgressBar::new(todo.len() as u64);
-        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} points  {elapsed} elapsed, eta {eta}  {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} points  {elapsed} elapsed, eta {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         Some(b)
     } else {
         None
     };
     let finished = AtomicUsize::new(0);
     let total = todo.len();
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(opts.threads).build().map_err(|e| Error::Config(format!("thread pool: {e}")))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(opts.threads)
+        .build()
+        .map_err(|e| Error::Config(format!("thread pool: {e}")))?;
     let computed: Vec<PointResult> = pool.install(|| {
         todo.par_iter()
             .map(|p| {
@@ -487,10 +597,25 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
                 write_point(&opts.out, &r)?;
                 let k = finished.fetch_add(1, Ordering::SeqCst) + 1;
                 if let Some(b) = &bar {
-                    b.set_message(format!("{} d{} n{}: {} dB", p.arch, p.depth, p.slope, fmt_f(r.lowest_snr_db)));
+                    b.set_message(format!(
+                        "{} d{} n{}: {} dB",
+                        p.arch,
+                        p.depth,
+                        p.slope,
+                        fmt_f(r.lowest_snr_db)
+                    ));
                     b.inc(1);
                 } else if opts.verbose {
-                    eprintln!("[{k}/{total}] {} depth {} slope {} {} seed {}: lowest {} dB ({:.2} s)", p.arch, p.depth, p.slope, p.dtype, p.seed, fmt_f(r.lowest_snr_db), r.seconds);
+                    eprintln!(
+                        "[{k}/{total}] {} depth {} slope {} {} seed {}: lowest {} dB ({:.2} s)",
+                        p.arch,
+                        p.depth,
+                        p.slope,
+                        p.dtype,
+                        p.seed,
+                        fmt_f(r.lowest_snr_db),
+                        r.seconds
+                    );
                 }
                 Ok(r)
             })
@@ -500,10 +625,19 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
         b.finish_and_clear();
     }
     let n_computed = computed.len();
-    let mut results: Vec<PointResult> = done.into_iter().filter(|r| grid.contains(&r.point)).chain(computed).collect();
+    let mut results: Vec<PointResult> = done
+        .into_iter()
+        .filter(|r| grid.contains(&r.point))
+        .chain(computed)
+        .collect();
     results.sort_by_key(|r| r.point.index);
     write_tables(&opts.out, &results)?;
-    Ok(SweepOutcome { results, computed: n_computed, skipped, seconds: start.elapsed().as_secs_f64() })
+    Ok(SweepOutcome {
+        results,
+        computed: n_computed,
+        skipped,
+        seconds: start.elapsed().as_secs_f64(),
+    })
 }
 
 /// Merge the outputs of shards (each a directory written by `run_sweep` with `--shard`) into
@@ -517,10 +651,21 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(SweepConfig, Vec<PointResu
     let mut all: Vec<PointResult> = Vec::new();
     for d in dirs {
         let (cfg, results) = read_points(d)?;
-        let cfg = cfg.ok_or_else(|| Error::Config(format!("{}: not a snr-sweep output (no points/{MANIFEST})", d.display())))?;
+        let cfg = cfg.ok_or_else(|| {
+            Error::Config(format!(
+                "{}: not a snr-sweep output (no points/{MANIFEST})",
+                d.display()
+            ))
+        })?;
         match &config {
             None => config = Some(cfg),
-            Some(c) if *c != cfg => return Err(Error::Config(format!("{}: produced by a different config than {}", d.display(), dirs[0].display()))),
+            Some(c) if *c != cfg => {
+                return Err(Error::Config(format!(
+                    "{}: produced by a different config than {}",
+                    d.display(),
+                    dirs[0].display()
+                )))
+            }
             _ => {}
         }
         for r in results {
@@ -531,13 +676,20 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(SweepConfig, Vec<PointResu
     }
     let config = config.expect("at least one dir");
     let grid = config.grid();
-    let missing: Vec<String> = grid.iter().filter(|p| !all.iter().any(|a| a.point == **p)).map(|p| p.key()).collect();
+    let missing: Vec<String> = grid
+        .iter()
+        .filter(|p| !all.iter().any(|a| a.point == **p))
+        .map(|p| p.key())
+        .collect();
     if !missing.is_empty() {
         return Err(Error::Config(format!("merge: {} of {} points missing (first: {}); run the missing shards (or --resume them) first", missing.len(), grid.len(), missing[0])));
     }
     all.sort_by_key(|r| r.point.index);
     prepare_out(out)?;
-    let manifest = serde_json::to_string_pretty(&Manifest { config: config.clone() }).map_err(|e| Error::Config(e.to_string()))?;
+    let manifest = serde_json::to_string_pretty(&Manifest {
+        config: config.clone(),
+    })
+    .map_err(|e| Error::Config(e.to_string()))?;
     write_atomic(&points_dir(out).join(MANIFEST), manifest.as_bytes())?;
     for r in &all {
         write_point(out, r)?;
@@ -548,7 +700,9 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(SweepConfig, Vec<PointResu
 
 /// `run.json`: what produced the results.
 pub fn write_run_json(out: &Path, cfg: &SweepConfig, extra: serde_json::Value) -> Result<()> {
-    let device = parse_device(&cfg.device).map(|d| device_name(&d)).unwrap_or_else(|_| cfg.device.clone());
+    let device = parse_device(&cfg.device)
+        .map(|d| device_name(&d))
+        .unwrap_or_else(|_| cfg.device.clone());
     let mut v = serde_json::json!({
         "tool": "snr-sweep",
         "crate_version": env!("CARGO_PKG_VERSION"),
@@ -580,7 +734,16 @@ pub fn summary_table(results: &[PointResult]) -> String {
         }
     }
     for (arch, eps, width, dtype, seed) in groups {
-        let rs: Vec<&PointResult> = results.iter().filter(|r| r.point.arch == arch && fmt_f(r.point.eps_i) == eps && r.point.width == width && r.point.dtype == dtype && r.point.seed == seed).collect();
+        let rs: Vec<&PointResult> = results
+            .iter()
+            .filter(|r| {
+                r.point.arch == arch
+                    && fmt_f(r.point.eps_i) == eps
+                    && r.point.width == width
+                    && r.point.dtype == dtype
+                    && r.point.seed == seed
+            })
+            .collect();
         let mut slopes: Vec<f64> = Vec::new();
         let mut depths: Vec<usize> = Vec::new();
         for r in &rs {
@@ -591,7 +754,11 @@ pub fn summary_table(results: &[PointResult]) -> String {
                 depths.push(r.point.depth);
             }
         }
-        let what = if matches!(arch, Arch::Layerwise) { "lowest-layer input" } else { "lowest block input" };
+        let what = if matches!(arch, Arch::Layerwise) {
+            "lowest-layer input"
+        } else {
+            "lowest block input"
+        };
         let _ = writeln!(s, "\n{arch} ({dtype}, width {width}, eps_i {eps}, seed {seed}): {what} SNR in dB, same-dtype reference (f64 shadow)");
         let _ = write!(s, "{:>6}", "depth");
         for sl in &slopes {
@@ -601,12 +768,21 @@ pub fn summary_table(results: &[PointResult]) -> String {
         for d in &depths {
             let _ = write!(s, "{d:>6}");
             for sl in &slopes {
-                let cell = rs.iter().find(|r| r.point.depth == *d && r.point.slope == *sl).map(|r| {
-                    let parts: Vec<&str> = r.summary_line.split(',').collect();
-                    let lo = parts.get(9).and_then(|v| parse_f(v).ok()).unwrap_or(f64::NAN);
-                    let lo64 = parts.get(10).and_then(|v| parse_f(v).ok()).unwrap_or(f64::NAN);
-                    format!("{:>7} ({:>7})", short(lo), short(lo64))
-                });
+                let cell = rs
+                    .iter()
+                    .find(|r| r.point.depth == *d && r.point.slope == *sl)
+                    .map(|r| {
+                        let parts: Vec<&str> = r.summary_line.split(',').collect();
+                        let lo = parts
+                            .get(9)
+                            .and_then(|v| parse_f(v).ok())
+                            .unwrap_or(f64::NAN);
+                        let lo64 = parts
+                            .get(10)
+                            .and_then(|v| parse_f(v).ok())
+                            .unwrap_or(f64::NAN);
+                        format!("{:>7} ({:>7})", short(lo), short(lo64))
+                    });
                 let _ = write!(s, " | {:>17}", cell.unwrap_or_default());
             }
             let _ = writeln!(s);
@@ -633,7 +809,11 @@ pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path
     };
     let mut panels = Vec::new();
     for arch in &cfg.archs {
-        let mut chart = Chart::new(format!("{arch}: lowest reconstructed activation"), "depth (units / blocks)", "SNR (dB)");
+        let mut chart = Chart::new(
+            format!("{arch}: lowest reconstructed activation"),
+            "depth (units / blocks)",
+            "SNR (dB)",
+        );
         chart.x_log = true;
         let mut slopes: Vec<f64> = Vec::new();
         for r in results.iter().filter(|r| r.point.arch == *arch) {
@@ -644,11 +824,24 @@ pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path
         for (k, sl) in slopes.iter().enumerate() {
             let pts: Vec<(f64, f64)> = results
                 .iter()
-                .filter(|r| r.point.arch == *arch && r.point.slope == *sl && r.point.dtype == first.dtype && r.point.eps_i == first.eps_i && r.point.width == first.width && r.point.seed == first.seed)
+                .filter(|r| {
+                    r.point.arch == *arch
+                        && r.point.slope == *sl
+                        && r.point.dtype == first.dtype
+                        && r.point.eps_i == first.eps_i
+                        && r.point.width == first.width
+                        && r.point.seed == first.seed
+                })
                 .map(|r| (r.point.depth as f64, r.lowest_snr_db))
                 .collect();
-            let label = if matches!(arch, Arch::Layerwise | Arch::Hybrid) { format!("n = {sl}") } else { "no slope".into() };
-            chart.series.push(Series::new(label, pts, Style::LineMarkers).with_color(k));
+            let label = if matches!(arch, Arch::Layerwise | Arch::Hybrid) {
+                format!("n = {sl}")
+            } else {
+                "no slope".into()
+            };
+            chart
+                .series
+                .push(Series::new(label, pts, Style::LineMarkers).with_color(k));
         }
         if !chart.series.is_empty() {
             panels.push(chart);
@@ -724,9 +917,13 @@ impl BoundCheck {
 /// Read a bounds file.
 pub fn read_bounds(path: &Path) -> Result<BoundsFile> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let b: BoundsFile = toml::from_str(&text).map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+    let b: BoundsFile = toml::from_str(&text)
+        .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
     if b.bounds.is_empty() {
-        return Err(Error::Config(format!("{}: no [[bound]] entries", path.display())));
+        return Err(Error::Config(format!(
+            "{}: no [[bound]] entries",
+            path.display()
+        )));
     }
     Ok(b)
 }
@@ -734,17 +931,35 @@ pub fn read_bounds(path: &Path) -> Result<BoundsFile> {
 /// Measure every bound's configuration (in parallel) and return the checks in file order.
 pub fn check_bounds(file: &BoundsFile, threads: usize) -> Result<Vec<BoundCheck>> {
     let device = parse_device(&file.defaults.device)?;
-    let pool = rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Config(format!("thread pool: {e}")))?;
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Config(format!("thread pool: {e}")))?;
     pool.install(|| {
         file.bounds
             .par_iter()
             .map(|b| {
-                let cfg = SweepConfig { depth_law: false, ..file.defaults.clone() };
-                let p = Point { index: 0, arch: b.arch, depth: b.depth, slope: b.slope, eps_i: cfg.eps_i.first().copied().unwrap_or(0.0), width: cfg.widths.first().copied().unwrap_or(8), dtype: b.dtype.clone(), seed: b.seed };
+                let cfg = SweepConfig {
+                    depth_law: false,
+                    ..file.defaults.clone()
+                };
+                let p = Point {
+                    index: 0,
+                    arch: b.arch,
+                    depth: b.depth,
+                    slope: b.slope,
+                    eps_i: cfg.eps_i.first().copied().unwrap_or(0.0),
+                    width: cfg.widths.first().copied().unwrap_or(8),
+                    dtype: b.dtype.clone(),
+                    seed: b.seed,
+                };
                 cfg.net_config(&p).validate()?;
                 parse_dtype(&b.dtype)?;
                 let (r, _) = run_point(&cfg, &p, &device)?;
-                Ok(BoundCheck { bound: b.clone(), measured: r.lowest_snr_db })
+                Ok(BoundCheck {
+                    bound: b.clone(),
+                    measured: r.lowest_snr_db,
+                })
             })
             .collect()
     })
@@ -753,7 +968,10 @@ pub fn check_bounds(file: &BoundsFile, threads: usize) -> Result<Vec<BoundCheck>
 /// Table of bound checks (all, or only regressions).
 pub fn bounds_table(checks: &[BoundCheck], only_failures: bool) -> String {
     use std::fmt::Write;
-    let mut s = format!("{:<10} {:>5} {:>6} {:>5} {:>5} {:>10} {:>10} {:>9}  status\n", "arch", "depth", "slope", "dtype", "seed", "measured", "bound", "margin");
+    let mut s = format!(
+        "{:<10} {:>5} {:>6} {:>5} {:>5} {:>10} {:>10} {:>9}  status\n",
+        "arch", "depth", "slope", "dtype", "seed", "measured", "bound", "margin"
+    );
     for c in checks.iter().filter(|c| !only_failures || !c.ok()) {
         let b = &c.bound;
         let _ = writeln!(

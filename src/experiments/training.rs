@@ -16,10 +16,13 @@ use crate::device::{device_name, parse_device};
 use crate::error::{Error, Result};
 use crate::experiments::snr_sweep::fmt_f;
 use crate::nets::{Arch, Source};
-use crate::train::{read_toml, train, AngleRecord, Progress, TrainConfig, TrainOptions, TrainOutcome};
+use crate::train::{
+    read_toml, train, AngleRecord, Progress, TrainConfig, TrainOptions, TrainOutcome,
+};
 use crate::util::write_atomic;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Instant;
@@ -44,14 +47,27 @@ fn csv_text(header: &[&str], rows: &[Vec<String>]) -> Result<String> {
     for r in rows {
         w.write_record(r).map_err(err)?;
     }
-    let bytes = w.into_inner().map_err(|e| Error::Config(format!("csv: {e}")))?;
+    let bytes = w
+        .into_inner()
+        .map_err(|e| Error::Config(format!("csv: {e}")))?;
     String::from_utf8(bytes).map_err(|e| Error::Config(e.to_string()))
 }
 
 /// `run.json`: what produced the results.
-pub fn write_run_json(out: &Path, experiment: &str, config: serde_json::Value, train: &TrainConfig, data: &DataSplit, extra: serde_json::Value) -> Result<()> {
-    let device = parse_device(&train.device).map(|d| device_name(&d)).unwrap_or_else(|_| train.device.clone());
-    let source = crate::data::parse_data_spec(&train.data, train.data_seed).map(|s| s.describe()).unwrap_or_else(|_| train.data.clone());
+pub fn write_run_json(
+    out: &Path,
+    experiment: &str,
+    config: serde_json::Value,
+    train: &TrainConfig,
+    data: &DataSplit,
+    extra: serde_json::Value,
+) -> Result<()> {
+    let device = parse_device(&train.device)
+        .map(|d| device_name(&d))
+        .unwrap_or_else(|_| train.device.clone());
+    let source = crate::data::parse_data_spec(&train.data, train.data_seed)
+        .map(|s| s.describe())
+        .unwrap_or_else(|_| train.data.clone());
     let mut v = serde_json::json!({
         "tool": "train",
         "experiment": experiment,
@@ -73,22 +89,73 @@ pub fn write_run_json(out: &Path, experiment: &str, config: serde_json::Value, t
 }
 
 /// Header of `angles.csv`.
-pub const ANGLES_HEADER: [&str; 14] = ["arch", "depth", "slope", "seed", "step", "epoch", "mode", "loss", "train_err", "test_err", "angle_deg", "lowest_snr_db", "lowest_layer", "lr"];
+pub const ANGLES_HEADER: [&str; 14] = [
+    "arch",
+    "depth",
+    "slope",
+    "seed",
+    "step",
+    "epoch",
+    "mode",
+    "loss",
+    "train_err",
+    "test_err",
+    "angle_deg",
+    "lowest_snr_db",
+    "lowest_layer",
+    "lr",
+];
 /// Header of `angles_layers.csv`.
-pub const ANGLE_LAYERS_HEADER: [&str; 8] = ["arch", "depth", "slope", "seed", "mode", "step", "layer", "angle_deg"];
+pub const ANGLE_LAYERS_HEADER: [&str; 8] = [
+    "arch",
+    "depth",
+    "slope",
+    "seed",
+    "mode",
+    "step",
+    "layer",
+    "angle_deg",
+];
 
-fn angle_rows(cfg: &TrainConfig, angles: &[AngleRecord], total_steps: usize) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
+fn angle_rows(
+    cfg: &TrainConfig,
+    angles: &[AngleRecord],
+    total_steps: usize,
+) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
     let schedule = cfg.schedule(total_steps);
-    let prefix = || vec![cfg.arch.to_string(), cfg.depth.to_string(), cfg.slope.to_string(), cfg.seed.to_string()];
+    let prefix = || {
+        vec![
+            cfg.arch.to_string(),
+            cfg.depth.to_string(),
+            cfg.slope.to_string(),
+            cfg.seed.to_string(),
+        ]
+    };
     let mut rows = Vec::new();
     let mut layers = Vec::new();
     for a in angles {
         let mut r = prefix();
-        r.extend([a.step.to_string(), a.epoch.to_string(), a.mode.as_str().into(), fmt_f(a.loss), fmt_f(a.train_err), fmt_f(a.test_err), fmt_f(a.angle_deg), fmt_f(a.lowest_snr_db), a.lowest_layer.clone(), fmt_f(schedule.lr(a.step))]);
+        r.extend([
+            a.step.to_string(),
+            a.epoch.to_string(),
+            a.mode.as_str().into(),
+            fmt_f(a.loss),
+            fmt_f(a.train_err),
+            fmt_f(a.test_err),
+            fmt_f(a.angle_deg),
+            fmt_f(a.lowest_snr_db),
+            a.lowest_layer.clone(),
+            fmt_f(schedule.lr(a.step)),
+        ]);
         rows.push(r);
         for l in &a.per_layer {
             let mut r = prefix();
-            r.extend([a.mode.as_str().into(), a.step.to_string(), l.layer.clone(), fmt_f(l.angle_deg)]);
+            r.extend([
+                a.mode.as_str().into(),
+                a.step.to_string(),
+                l.layer.clone(),
+                fmt_f(l.angle_deg),
+            ]);
             layers.push(r);
         }
     }
@@ -111,18 +178,56 @@ pub fn single_run(cfg: &TrainConfig, opts: &SingleRunOptions) -> Result<TrainOut
     cfg.validate()?;
     prepare_out(&opts.out)?;
     let data = cfg.load_data()?;
-    let train_opts = TrainOptions { run_dir: Some(opts.out.clone()), resume: opts.resume, stop_after: None, progress: opts.progress, label: String::new() };
+    let train_opts = TrainOptions {
+        run_dir: Some(opts.out.clone()),
+        resume: opts.resume,
+        stop_after: None,
+        progress: opts.progress,
+        label: String::new(),
+    };
     let (_, outcome) = train(cfg, &data, &train_opts)?;
-    let history: Vec<Vec<String>> = outcome.history.iter().map(|h| vec![h.epoch.to_string(), fmt_f(h.train_loss), fmt_f(h.train_acc), fmt_f(h.lr), fmt_f(h.seconds)]).collect();
-    write_atomic(&opts.out.join("history.csv"), csv_text(&["epoch", "train_loss", "train_acc", "lr", "seconds"], &history)?.as_bytes())?;
+    let history: Vec<Vec<String>> = outcome
+        .history
+        .iter()
+        .map(|h| {
+            vec![
+                h.epoch.to_string(),
+                fmt_f(h.train_loss),
+                fmt_f(h.train_acc),
+                fmt_f(h.lr),
+                fmt_f(h.seconds),
+            ]
+        })
+        .collect();
+    write_atomic(
+        &opts.out.join("history.csv"),
+        csv_text(
+            &["epoch", "train_loss", "train_acc", "lr", "seconds"],
+            &history,
+        )?
+        .as_bytes(),
+    )?;
     if !outcome.angles.is_empty() {
         let total = data.train.len() / cfg.batch * cfg.epochs;
         let (rows, layers) = angle_rows(cfg, &outcome.angles, total);
-        write_atomic(&opts.out.join("angles.csv"), csv_text(&ANGLES_HEADER, &rows)?.as_bytes())?;
-        write_atomic(&opts.out.join("angles_layers.csv"), csv_text(&ANGLE_LAYERS_HEADER, &layers)?.as_bytes())?;
+        write_atomic(
+            &opts.out.join("angles.csv"),
+            csv_text(&ANGLES_HEADER, &rows)?.as_bytes(),
+        )?;
+        write_atomic(
+            &opts.out.join("angles_layers.csv"),
+            csv_text(&ANGLE_LAYERS_HEADER, &layers)?.as_bytes(),
+        )?;
     }
     write_atomic(&opts.out.join("result.json"), to_json(&outcome)?.as_bytes())?;
-    write_run_json(&opts.out, "single", serde_json::to_value(cfg).map_err(|e| Error::Config(e.to_string()))?, cfg, &data, serde_json::json!({ "seed": cfg.seed, "seconds": outcome.seconds }))?;
+    write_run_json(
+        &opts.out,
+        "single",
+        serde_json::to_value(cfg).map_err(|e| Error::Config(e.to_string()))?,
+        cfg,
+        &data,
+        serde_json::json!({ "seed": cfg.seed, "seconds": outcome.seconds }),
+    )?;
     Ok(outcome)
 }
 
@@ -162,6 +267,8 @@ pub struct AccuracyConfig {
     pub depth_sweep: DepthSweep,
     /// Slope sweep.
     pub slope_sweep: SlopeSweep,
+    /// Peak learning rate per architecture (others use `train.lr`).
+    pub arch_lr: HashMap<Arch, f64>,
     /// Everything else of each run (its arch, depth, slope, mode and seed are overridden).
     pub train: TrainConfig,
 }
@@ -173,8 +280,15 @@ impl Default for AccuracyConfig {
             archs: vec![Arch::Layerwise, Arch::Hybrid],
             modes: vec![Source::Stored, Source::Reconstructed],
             seeds: vec![0],
-            depth_sweep: DepthSweep { slope: 0.2, depths: vec![2, 4, 6, 8, 10] },
-            slope_sweep: SlopeSweep { depth: 6, slopes: vec![0.01, 0.02, 0.05, 0.2, 1.0] },
+            depth_sweep: DepthSweep {
+                slope: 0.2,
+                depths: vec![2, 4, 6, 8, 10],
+            },
+            slope_sweep: SlopeSweep {
+                depth: 6,
+                slopes: vec![0.01, 0.02, 0.05, 0.2, 1.0],
+            },
+            arch_lr: HashMap::from([(Arch::Hybrid, 0.05)]),
             train: TrainConfig::default(),
         }
     }
@@ -202,12 +316,37 @@ pub struct AccuracyPoint {
 impl AccuracyPoint {
     /// A stable, file-name-safe key.
     pub fn key(&self) -> String {
-        format!("{:04}-{}-d{}-n{}-{}-s{}", self.index, self.arch, self.depth, self.slope, self.mode.as_str(), self.seed)
+        format!(
+            "{:04}-{}-d{}-n{}-{}-s{}",
+            self.index,
+            self.arch,
+            self.depth,
+            self.slope,
+            self.mode.as_str(),
+            self.seed
+        )
     }
 }
 
 /// Header of `accuracy.csv`.
-pub const ACCURACY_HEADER: [&str; 16] = ["arch", "depth", "slope", "mode", "seed", "test_acc", "train_loss", "train_acc", "epochs", "seconds", "layers", "test_loss", "steps", "sweep", "status", "diagnosis"];
+pub const ACCURACY_HEADER: [&str; 16] = [
+    "arch",
+    "depth",
+    "slope",
+    "mode",
+    "seed",
+    "test_acc",
+    "train_loss",
+    "train_acc",
+    "epochs",
+    "seconds",
+    "layers",
+    "test_loss",
+    "steps",
+    "sweep",
+    "status",
+    "diagnosis",
+];
 
 /// The result of one run of the sweep.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -221,7 +360,10 @@ pub struct AccuracyResult {
 impl AccuracyResult {
     /// Test accuracy (NaN when the run diverged).
     pub fn test_acc(&self) -> f64 {
-        self.row.get(5).and_then(|v| crate::experiments::snr_sweep::parse_f(v).ok()).unwrap_or(f64::NAN)
+        self.row
+            .get(5)
+            .and_then(|v| crate::experiments::snr_sweep::parse_f(v).ok())
+            .unwrap_or(f64::NAN)
     }
 }
 
@@ -234,10 +376,15 @@ impl AccuracyConfig {
     /// Check every value and every network of the grid.
     pub fn validate(&self) -> Result<()> {
         if self.experiment != "accuracy" {
-            return Err(Error::Config(format!("experiment = `{}` in an accuracy config (expected `accuracy`)", self.experiment)));
+            return Err(Error::Config(format!(
+                "experiment = `{}` in an accuracy config (expected `accuracy`)",
+                self.experiment
+            )));
         }
         if self.archs.is_empty() || self.modes.is_empty() || self.seeds.is_empty() {
-            return Err(Error::Config("empty grid: archs, modes and seeds need at least one value each".into()));
+            return Err(Error::Config(
+                "empty grid: archs, modes and seeds need at least one value each".into(),
+            ));
         }
         if self.depth_sweep.depths.is_empty() && self.slope_sweep.slopes.is_empty() {
             return Err(Error::Config("empty grid: no depths and no slopes".into()));
@@ -252,7 +399,10 @@ impl AccuracyConfig {
     /// with every seed and mode.
     pub fn grid(&self) -> Vec<AccuracyPoint> {
         let mut nets: Vec<(usize, f64, String)> = Vec::new();
-        let mut add = |d: usize, s: f64, sweep: &str| match nets.iter_mut().find(|(d0, s0, _)| *d0 == d && *s0 == s) {
+        let mut add = |d: usize, s: f64, sweep: &str| match nets
+            .iter_mut()
+            .find(|(d0, s0, _)| *d0 == d && *s0 == s)
+        {
             Some(n) if !n.2.contains(sweep) => n.2 = format!("{}+{sweep}", n.2),
             Some(_) => {}
             None => nets.push((d, s, sweep.to_string())),
@@ -268,7 +418,15 @@ impl AccuracyConfig {
             for (depth, slope, sweep) in &nets {
                 for &seed in &self.seeds {
                     for &mode in &self.modes {
-                        points.push(AccuracyPoint { index: points.len(), arch, depth: *depth, slope: *slope, mode, seed, sweep: sweep.clone() });
+                        points.push(AccuracyPoint {
+                            index: points.len(),
+                            arch,
+                            depth: *depth,
+                            slope: *slope,
+                            mode,
+                            seed,
+                            sweep: sweep.clone(),
+                        });
                     }
                 }
             }
@@ -278,7 +436,17 @@ impl AccuracyConfig {
 
     /// The training run of a point.
     pub fn run_config(&self, p: &AccuracyPoint) -> TrainConfig {
-        TrainConfig { arch: p.arch, depth: p.depth, slope: p.slope, mode: p.mode, seed: p.seed, angle_every: 0, ..self.train.clone() }
+        let lr = self.arch_lr.get(&p.arch).copied().unwrap_or(self.train.lr);
+        TrainConfig {
+            arch: p.arch,
+            depth: p.depth,
+            slope: p.slope,
+            mode: p.mode,
+            seed: p.seed,
+            lr,
+            angle_every: 0,
+            ..self.train.clone()
+        }
     }
 }
 
@@ -296,13 +464,21 @@ pub struct SweepOptions {
 }
 
 fn pool(threads: usize) -> Result<rayon::ThreadPool> {
-    rayon::ThreadPoolBuilder::new().num_threads(threads).build().map_err(|e| Error::Config(format!("thread pool: {e}")))
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Config(format!("thread pool: {e}")))
 }
 
 fn bar(progress: Progress, len: usize) -> Option<indicatif::ProgressBar> {
     (progress == Progress::Bar).then(|| {
         let b = indicatif::ProgressBar::new(len as u64);
-        b.set_style(indicatif::ProgressStyle::with_template("{bar:40} {pos}/{len} runs  {elapsed} elapsed, eta {eta}  {msg}").unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "{bar:40} {pos}/{len} runs  {elapsed} elapsed, eta {eta}  {msg}",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
         b
     })
 }
@@ -320,21 +496,64 @@ fn report(bar: &Option<indicatif::ProgressBar>, progress: Progress, line: String
 }
 
 /// Train one point; a diverged run is a result (status `diverged`), other errors are errors.
-pub fn run_accuracy_point(cfg: &AccuracyConfig, p: &AccuracyPoint, data: &DataSplit) -> Result<AccuracyResult> {
+pub fn run_accuracy_point(
+    cfg: &AccuracyConfig,
+    p: &AccuracyPoint,
+    data: &DataSplit,
+) -> Result<AccuracyResult> {
     let start = Instant::now();
     let run = cfg.run_config(p);
-    let head = vec![p.arch.to_string(), p.depth.to_string(), p.slope.to_string(), p.mode.as_str().to_string(), p.seed.to_string()];
+    let head = vec![
+        p.arch.to_string(),
+        p.depth.to_string(),
+        p.slope.to_string(),
+        p.mode.as_str().to_string(),
+        p.seed.to_string(),
+    ];
     let mut row = head;
     match train(&run, data, &TrainOptions::default()) {
-        Ok((_, o)) => row.extend([fmt_f(o.test_acc), fmt_f(o.train_loss), fmt_f(o.train_acc), o.epochs.to_string(), format!("{:.2}", o.seconds), o.layers.to_string(), fmt_f(o.test_loss), o.steps.to_string(), p.sweep.clone(), "ok".into(), String::new()]),
+        Ok((_, o)) => row.extend([
+            fmt_f(o.test_acc),
+            fmt_f(o.train_loss),
+            fmt_f(o.train_acc),
+            o.epochs.to_string(),
+            format!("{:.2}", o.seconds),
+            o.layers.to_string(),
+            fmt_f(o.test_loss),
+            o.steps.to_string(),
+            p.sweep.clone(),
+            "ok".into(),
+            String::new(),
+        ]),
         Err(Error::Diverged { step, diagnosis }) => {
-            let layers = crate::nets::Network::build(&run.net_config_for(data)?, candle_core::DType::F32, &candle_core::Device::Cpu).map(|n| n.num_layers.to_string()).unwrap_or_default();
+            let layers = crate::nets::Network::build(
+                &run.net_config_for(data)?,
+                candle_core::DType::F32,
+                &candle_core::Device::Cpu,
+            )
+            .map(|n| n.num_layers.to_string())
+            .unwrap_or_default();
             let steps_per_epoch = data.train.len() / run.batch;
-            row.extend([fmt_f(f64::NAN), fmt_f(f64::NAN), fmt_f(f64::NAN), (step / steps_per_epoch).to_string(), format!("{:.2}", start.elapsed().as_secs_f64()), layers, fmt_f(f64::NAN), step.to_string(), p.sweep.clone(), "diverged".into(), diagnosis]);
+            row.extend([
+                fmt_f(f64::NAN),
+                fmt_f(f64::NAN),
+                fmt_f(f64::NAN),
+                (step / steps_per_epoch).to_string(),
+                format!("{:.2}", start.elapsed().as_secs_f64()),
+                layers,
+                fmt_f(f64::NAN),
+                step.to_string(),
+                p.sweep.clone(),
+                "diverged".into(),
+                diagnosis,
+            ]);
         }
         Err(e) => return Err(e),
     }
-    Ok(AccuracyResult { point: p.clone(), row })
+    Ok(AccuracyResult {
+        point: p.clone(),
+        row,
+    })
 }
 
 const MANIFEST: &str = "manifest.json";
@@ -344,7 +563,8 @@ fn read_done(out: &Path, cfg: &AccuracyConfig) -> Result<Vec<AccuracyResult>> {
     let manifest = dir.join(MANIFEST);
     match std::fs::read_to_string(&manifest) {
         Ok(text) => {
-            let old: AccuracyConfig = serde_json::from_str(&text).map_err(|e| Error::Config(format!("{}: {e}", manifest.display())))?;
+            let old: AccuracyConfig = serde_json::from_str(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", manifest.display())))?;
             if old != *cfg {
                 return Err(Error::Config(format!("{}: --resume with a different config than the one that produced these results; use another --out or drop --resume", out.display())));
             }
@@ -355,12 +575,18 @@ fn read_done(out: &Path, cfg: &AccuracyConfig) -> Result<Vec<AccuracyResult>> {
     let mut done = Vec::new();
     for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
         let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let name = path.file_name().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+        let name = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
         if name == MANIFEST || name.starts_with('.') || !name.ends_with(".json") {
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        done.push(serde_json::from_str::<AccuracyResult>(&text).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?);
+        done.push(
+            serde_json::from_str::<AccuracyResult>(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
+        );
     }
     Ok(done)
 }
@@ -369,7 +595,10 @@ fn write_accuracy_csv(out: &Path, results: &[AccuracyResult]) -> Result<()> {
     let mut sorted: Vec<&AccuracyResult> = results.iter().collect();
     sorted.sort_by_key(|r| r.point.index);
     let rows: Vec<Vec<String>> = sorted.iter().map(|r| r.row.clone()).collect();
-    write_atomic(&out.join("accuracy.csv"), csv_text(&ACCURACY_HEADER, &rows)?.as_bytes())
+    write_atomic(
+        &out.join("accuracy.csv"),
+        csv_text(&ACCURACY_HEADER, &rows)?.as_bytes(),
+    )
 }
 
 /// Run the accuracy sweep into `opts.out`; returns the results in grid order.
@@ -379,9 +608,16 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
     let start = Instant::now();
     let data = cfg.train.load_data()?;
     let points_dir = opts.out.join("points");
-    let done = if opts.resume { read_done(&opts.out, cfg)? } else { Vec::new() };
+    let done = if opts.resume {
+        read_done(&opts.out, cfg)?
+    } else {
+        Vec::new()
+    };
     if !opts.resume && points_dir.is_dir() {
-        for entry in std::fs::read_dir(&points_dir).map_err(|e| Error::io(&points_dir, e))?.flatten() {
+        for entry in std::fs::read_dir(&points_dir)
+            .map_err(|e| Error::io(&points_dir, e))?
+            .flatten()
+        {
             if entry.path().extension().is_some_and(|e| e == "json") {
                 std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
             }
@@ -389,12 +625,20 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
     }
     write_atomic(&points_dir.join(MANIFEST), to_json(cfg)?.as_bytes())?;
     let grid = cfg.grid();
-    let mut todo: Vec<AccuracyPoint> = grid.iter().filter(|p| !done.iter().any(|d| d.point == **p)).cloned().collect();
+    let mut todo: Vec<AccuracyPoint> = grid
+        .iter()
+        .filter(|p| !done.iter().any(|d| d.point == **p))
+        .cloned()
+        .collect();
     // Longest runs first, so the parallel tail is short.
     let cost = |p: &AccuracyPoint| p.depth * if p.arch == Arch::Hybrid { 3 } else { 1 };
     todo.sort_by_key(|p| std::cmp::Reverse(cost(p)));
     let total = todo.len();
-    let results = Mutex::new(done.into_iter().filter(|r| grid.contains(&r.point)).collect::<Vec<_>>());
+    let results = Mutex::new(
+        done.into_iter()
+            .filter(|r| grid.contains(&r.point))
+            .collect::<Vec<_>>(),
+    );
     let bar = bar(opts.progress, total);
     let finished = std::sync::atomic::AtomicUsize::new(0);
     let queue = Mutex::new(todo.into_iter());
@@ -407,10 +651,29 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
                     None => return Ok(()),
                 };
                 let r = run_accuracy_point(cfg, &p, &data)?;
-                write_atomic(&points_dir.join(format!("{}.json", p.key())), to_json(&r)?.as_bytes())?;
+                write_atomic(
+                    &points_dir.join(format!("{}.json", p.key())),
+                    to_json(&r)?.as_bytes(),
+                )?;
                 let k = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                let status = if r.row[14] == "ok" { format!("test acc {:.1}%", 100.0 * r.test_acc()) } else { format!("diverged at step {}", r.row[12]) };
-                report(&bar, opts.progress, format!("[{k}/{total}] {} depth {} slope {} {} seed {}: {status} ({} s)", p.arch, p.depth, p.slope, p.mode.as_str(), p.seed, r.row[9]));
+                let status = if r.row[14] == "ok" {
+                    format!("test acc {:.1}%", 100.0 * r.test_acc())
+                } else {
+                    format!("diverged at step {}", r.row[12])
+                };
+                report(
+                    &bar,
+                    opts.progress,
+                    format!(
+                        "[{k}/{total}] {} depth {} slope {} {} seed {}: {status} ({} s)",
+                        p.arch,
+                        p.depth,
+                        p.slope,
+                        p.mode.as_str(),
+                        p.seed,
+                        r.row[9]
+                    ),
+                );
                 let mut all = results.lock().expect("results");
                 all.push(r);
                 write_accuracy_csv(&opts.out, &all)
@@ -423,7 +686,11 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
     let mut results = results.into_inner().expect("results");
     results.sort_by_key(|r| r.point.index);
     write_accuracy_csv(&opts.out, &results)?;
-    let threads = if opts.threads == 0 { rayon::current_num_threads() } else { opts.threads };
+    let threads = if opts.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        opts.threads
+    };
     write_run_json(
         &opts.out,
         "accuracy",
@@ -437,7 +704,16 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
 
 /// Mean over seeds of the test accuracy of `(arch, depth, slope, mode)`.
 fn mean_acc(results: &[AccuracyResult], arch: Arch, depth: usize, slope: f64, mode: Source) -> f64 {
-    let accs: Vec<f64> = results.iter().filter(|r| r.point.arch == arch && r.point.depth == depth && r.point.slope == slope && r.point.mode == mode).map(|r| r.test_acc()).collect();
+    let accs: Vec<f64> = results
+        .iter()
+        .filter(|r| {
+            r.point.arch == arch
+                && r.point.depth == depth
+                && r.point.slope == slope
+                && r.point.mode == mode
+        })
+        .map(|r| r.test_acc())
+        .collect();
     if accs.is_empty() {
         f64::NAN
     } else {
@@ -448,23 +724,55 @@ fn mean_acc(results: &[AccuracyResult], arch: Arch, depth: usize, slope: f64, mo
 /// Table of stored vs reconstructed test accuracy (mean over seeds, %) per sweep and arch.
 pub fn accuracy_table(cfg: &AccuracyConfig, results: &[AccuracyResult]) -> String {
     use std::fmt::Write;
-    let pct = |v: f64| if v.is_finite() { format!("{:.1}", 100.0 * v) } else { "div".into() };
+    let pct = |v: f64| {
+        if v.is_finite() {
+            format!("{:.1}", 100.0 * v)
+        } else {
+            "div".into()
+        }
+    };
     let mut s = String::new();
     for &arch in &cfg.archs {
         let sweeps: [(&str, Vec<(usize, f64)>); 2] = [
-            (&*format!("depth sweep at slope {}", cfg.depth_sweep.slope), cfg.depth_sweep.depths.iter().map(|&d| (d, cfg.depth_sweep.slope)).collect()),
-            (&*format!("slope sweep at depth {}", cfg.slope_sweep.depth), cfg.slope_sweep.slopes.iter().map(|&n| (cfg.slope_sweep.depth, n)).collect()),
+            (
+                &*format!("depth sweep at slope {}", cfg.depth_sweep.slope),
+                cfg.depth_sweep
+                    .depths
+                    .iter()
+                    .map(|&d| (d, cfg.depth_sweep.slope))
+                    .collect(),
+            ),
+            (
+                &*format!("slope sweep at depth {}", cfg.slope_sweep.depth),
+                cfg.slope_sweep
+                    .slopes
+                    .iter()
+                    .map(|&n| (cfg.slope_sweep.depth, n))
+                    .collect(),
+            ),
         ];
         for (title, pts) in sweeps.iter() {
             if pts.is_empty() {
                 continue;
             }
-            let _ = writeln!(s, "\n{arch}, {title}: test accuracy % (mean over {} seed(s))", cfg.seeds.len());
-            let _ = writeln!(s, "{:>6} {:>6} {:>7} {:>14} {:>7}", "depth", "slope", "stored", "reconstructed", "diff");
+            let _ = writeln!(
+                s,
+                "\n{arch}, {title}: test accuracy % (mean over {} seed(s))",
+                cfg.seeds.len()
+            );
+            let _ = writeln!(
+                s,
+                "{:>6} {:>6} {:>7} {:>14} {:>7}",
+                "depth", "slope", "stored", "reconstructed", "diff"
+            );
             for &(d, n) in pts {
                 let a = mean_acc(results, arch, d, n, Source::Stored);
                 let b = mean_acc(results, arch, d, n, Source::Reconstructed);
-                let diff = if a.is_finite() && b.is_finite() { format!("{:+.1}", 100.0 * (b - a)) } else { "-".into() };
+                let diff = if a.is_finite() && b.is_finite() {
+                    format!("{:+.1}", 100.0 * (b - a))
+                } else {
+                    "-".into()
+                };
                 let _ = writeln!(s, "{d:>6} {n:>6} {:>7} {:>14} {diff:>7}", pct(a), pct(b));
             }
         }
@@ -483,6 +791,9 @@ pub struct AngleNet {
     /// Slope (layer-wise, hybrid).
     #[serde(default = "default_slope")]
     pub slope: f64,
+    /// Peak learning rate (default: `train.lr`).
+    #[serde(default)]
+    pub lr: Option<f64>,
 }
 
 fn default_slope() -> f64 {
@@ -509,10 +820,32 @@ impl Default for AnglesConfig {
     fn default() -> Self {
         AnglesConfig {
             experiment: "angles".into(),
-            nets: vec![AngleNet { arch: Arch::Revnet, depth: 6, slope: 0.2 }, AngleNet { arch: Arch::Hybrid, depth: 6, slope: 0.2 }, AngleNet { arch: Arch::Layerwise, depth: 6, slope: 0.2 }],
+            nets: vec![
+                AngleNet {
+                    arch: Arch::Revnet,
+                    depth: 6,
+                    slope: 0.2,
+                    lr: Some(0.1),
+                },
+                AngleNet {
+                    arch: Arch::Hybrid,
+                    depth: 6,
+                    slope: 0.2,
+                    lr: Some(0.05),
+                },
+                AngleNet {
+                    arch: Arch::Layerwise,
+                    depth: 6,
+                    slope: 0.2,
+                    lr: None,
+                },
+            ],
             modes: vec![Source::Reconstructed],
             seeds: vec![0],
-            train: TrainConfig { angle_every: 10, ..TrainConfig::default() },
+            train: TrainConfig {
+                angle_every: 5,
+                ..TrainConfig::default()
+            },
         }
     }
 }
@@ -538,7 +871,15 @@ impl AnglesConfig {
         for n in &self.nets {
             for &seed in &self.seeds {
                 for &mode in &self.modes {
-                    v.push(TrainConfig { arch: n.arch, depth: n.depth, slope: n.slope, mode, seed, ..self.train.clone() });
+                    v.push(TrainConfig {
+                        arch: n.arch,
+                        depth: n.depth,
+                        slope: n.slope,
+                        mode,
+                        seed,
+                        lr: n.lr.unwrap_or(self.train.lr),
+                        ..self.train.clone()
+                    });
                 }
             }
         }
@@ -548,20 +889,40 @@ impl AnglesConfig {
     /// Check every value.
     pub fn validate(&self) -> Result<()> {
         if self.experiment != "angles" {
-            return Err(Error::Config(format!("experiment = `{}` in an angles config (expected `angles`)", self.experiment)));
+            return Err(Error::Config(format!(
+                "experiment = `{}` in an angles config (expected `angles`)",
+                self.experiment
+            )));
         }
         if self.nets.is_empty() || self.modes.is_empty() || self.seeds.is_empty() {
-            return Err(Error::Config("empty experiment: nets, modes and seeds need at least one value each".into()));
+            return Err(Error::Config(
+                "empty experiment: nets, modes and seeds need at least one value each".into(),
+            ));
         }
         if self.train.angle_every == 0 {
-            return Err(Error::Config("train.angle_every must be >= 1 in the angle experiment".into()));
+            return Err(Error::Config(
+                "train.angle_every must be >= 1 in the angle experiment".into(),
+            ));
         }
         self.runs().iter().try_for_each(|r| r.validate())
     }
 }
 
 /// Header of the angle experiment's `summary.csv`.
-pub const ANGLE_SUMMARY_HEADER: [&str; 12] = ["arch", "depth", "slope", "mode", "seed", "test_acc", "angle_start_deg", "angle_end_deg", "angle_max_deg", "lowest_snr_start_db", "lowest_snr_end_db", "seconds"];
+pub const ANGLE_SUMMARY_HEADER: [&str; 12] = [
+    "arch",
+    "depth",
+    "slope",
+    "mode",
+    "seed",
+    "test_acc",
+    "angle_start_deg",
+    "angle_end_deg",
+    "angle_max_deg",
+    "lowest_snr_start_db",
+    "lowest_snr_end_db",
+    "seconds",
+];
 
 /// Run the angle experiment into `opts.out`.
 pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRun>> {
@@ -611,10 +972,23 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRu
             format!("{:.2}", run.outcome.seconds),
         ]);
     }
-    write_atomic(&opts.out.join("angles.csv"), csv_text(&ANGLES_HEADER, &rows)?.as_bytes())?;
-    write_atomic(&opts.out.join("angles_layers.csv"), csv_text(&ANGLE_LAYERS_HEADER, &layers)?.as_bytes())?;
-    write_atomic(&opts.out.join("summary.csv"), csv_text(&ANGLE_SUMMARY_HEADER, &summary)?.as_bytes())?;
-    let threads = if opts.threads == 0 { rayon::current_num_threads() } else { opts.threads };
+    write_atomic(
+        &opts.out.join("angles.csv"),
+        csv_text(&ANGLES_HEADER, &rows)?.as_bytes(),
+    )?;
+    write_atomic(
+        &opts.out.join("angles_layers.csv"),
+        csv_text(&ANGLE_LAYERS_HEADER, &layers)?.as_bytes(),
+    )?;
+    write_atomic(
+        &opts.out.join("summary.csv"),
+        csv_text(&ANGLE_SUMMARY_HEADER, &summary)?.as_bytes(),
+    )?;
+    let threads = if opts.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        opts.threads
+    };
     write_run_json(
         &opts.out,
         "angles",
@@ -629,7 +1003,18 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRu
 /// Table of the angle experiment: angle and lowest-layer SNR at the first and last probe.
 pub fn angles_table(runs: &[AngleRun]) -> String {
     use std::fmt::Write;
-    let mut s = format!("{:<10} {:>5} {:>6} {:>13} {:>8} {:>11} {:>11} {:>9} {:>15}\n", "arch", "depth", "slope", "mode", "test %", "angle0 deg", "angleN deg", "max deg", "SNR0 / SNRN dB");
+    let mut s = format!(
+        "{:<10} {:>5} {:>6} {:>13} {:>8} {:>11} {:>11} {:>9} {:>15}\n",
+        "arch",
+        "depth",
+        "slope",
+        "mode",
+        "test %",
+        "angle0 deg",
+        "angleN deg",
+        "max deg",
+        "SNR0 / SNRN dB"
+    );
     for r in runs {
         let a = &r.outcome.angles;
         let (f, l) = (a.first(), a.last());
@@ -646,7 +1031,11 @@ pub fn angles_table(runs: &[AngleRun]) -> String {
             fmt_f(g(f, |a| a.angle_deg)),
             fmt_f(g(l, |a| a.angle_deg)),
             fmt_f(max),
-            format!("{} / {}", short(g(f, |a| a.lowest_snr_db)), short(g(l, |a| a.lowest_snr_db)))
+            format!(
+                "{} / {}",
+                short(g(f, |a| a.lowest_snr_db)),
+                short(g(l, |a| a.lowest_snr_db))
+            )
         );
     }
     s
@@ -676,7 +1065,15 @@ impl Experiment {
         match value.get("experiment").and_then(|v| v.as_str()) {
             Some("accuracy") => Ok(Experiment::Accuracy(AccuracyConfig::from_toml_file(path)?)),
             Some("angles") => Ok(Experiment::Angles(AnglesConfig::from_toml_file(path)?)),
-            other => Err(Error::Unknown { kind: "experiment", got: format!("{} (in {})", other.unwrap_or("<missing `experiment` key>"), path.display()), expected: "experiment = \"accuracy\" or \"angles\"".into() }),
+            other => Err(Error::Unknown {
+                kind: "experiment",
+                got: format!(
+                    "{} (in {})",
+                    other.unwrap_or("<missing `experiment` key>"),
+                    path.display()
+                ),
+                expected: "experiment = \"accuracy\" or \"angles\"".into(),
+            }),
         }
     }
 
@@ -709,6 +1106,9 @@ impl Experiment {
                 (angles_table(&r), r.len())
             }
         };
-        Ok(format!("{table}\n{n} runs in {:.1} s", start.elapsed().as_secs_f64()))
+        Ok(format!(
+            "{table}\n{n} runs in {:.1} s",
+            start.elapsed().as_secs_f64()
+        ))
     }
 }

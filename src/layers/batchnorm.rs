@@ -51,7 +51,13 @@ pub struct BatchNormConfig {
 
 impl Default for BatchNormConfig {
     fn default() -> Self {
-        BatchNormConfig { eps: 1e-5, eps_i: 0.0, reparam: true, momentum: 0.1, gamma_spread: 0.0 }
+        BatchNormConfig {
+            eps: 1e-5,
+            eps_i: 0.0,
+            reparam: true,
+            momentum: 0.1,
+            gamma_spread: 0.0,
+        }
     }
 }
 
@@ -74,13 +80,29 @@ pub struct InvBatchNorm {
 
 impl InvBatchNorm {
     /// A batch norm over `channels` channels, parameters `name.gamma`, `name.beta` in `store`.
-    pub fn new(store: &ParamStore, name: &str, channels: usize, config: BatchNormConfig) -> Result<Self> {
+    pub fn new(
+        store: &ParamStore,
+        name: &str,
+        channels: usize,
+        config: BatchNormConfig,
+    ) -> Result<Self> {
         if !(config.eps >= 0.0) || !config.eps_i.is_finite() {
-            return Err(Error::Config(format!("{name}: eps must be >= 0 and eps_i finite (got eps = {}, eps_i = {})", config.eps, config.eps_i)));
+            return Err(Error::Config(format!(
+                "{name}: eps must be >= 0 and eps_i finite (got eps = {}, eps_i = {})",
+                config.eps, config.eps_i
+            )));
         }
         let gamma = store.log_normal(&format!("{name}.gamma"), &[channels], config.gamma_spread)?;
         let beta = store.constant(&format!("{name}.beta"), &[channels], 0.0)?;
-        Ok(InvBatchNorm { name: name.into(), channels, gamma, beta, config, recorded: Mutex::new(None), running: Mutex::new(None) })
+        Ok(InvBatchNorm {
+            name: name.into(),
+            channels,
+            gamma,
+            beta,
+            config,
+            recorded: Mutex::new(None),
+            running: Mutex::new(None),
+        })
     }
 
     /// The configuration.
@@ -100,11 +122,21 @@ impl InvBatchNorm {
 
     /// Set the recorded batch statistics directly (mean and biased variance per channel), e.g.
     /// to invert a given output without a forward.
-    pub fn set_recorded(&self, mean: &[f64], var: &[f64], dtype: DType, device: &candle_core::Device) -> Result<()> {
+    pub fn set_recorded(
+        &self,
+        mean: &[f64],
+        var: &[f64],
+        dtype: DType,
+        device: &candle_core::Device,
+    ) -> Result<()> {
         let cd = compute_dtype(dtype);
         let shape = (1, self.channels, 1, 1);
-        let mean = Tensor::from_slice(mean, self.channels, device)?.to_dtype(cd)?.reshape(shape)?;
-        let var = Tensor::from_slice(var, self.channels, device)?.to_dtype(cd)?.reshape(shape)?;
+        let mean = Tensor::from_slice(mean, self.channels, device)?
+            .to_dtype(cd)?
+            .reshape(shape)?;
+        let var = Tensor::from_slice(var, self.channels, device)?
+            .to_dtype(cd)?
+            .reshape(shape)?;
         *self.recorded.lock().expect("poisoned") = Some(Stats { mean, var });
         Ok(())
     }
@@ -113,20 +145,31 @@ impl InvBatchNorm {
     pub fn recorded(&self) -> Option<(Vec<f64>, Vec<f64>)> {
         let guard = self.recorded.lock().ok()?;
         let s = guard.as_ref()?;
-        Some((crate::util::to_f64_vec(&s.mean).ok()?, crate::util::to_f64_vec(&s.var).ok()?))
+        Some((
+            crate::util::to_f64_vec(&s.mean).ok()?,
+            crate::util::to_f64_vec(&s.var).ok()?,
+        ))
     }
 
     /// `g~` per channel, shape `(1, C, 1, 1)` in the compute dtype.
     fn scale(&self, pass: Pass, cd: DType) -> Result<Tensor> {
         let gamma = self.gamma.tensor(pass).to_dtype(cd)?;
-        let g = if self.config.reparam { (gamma + self.config.eps_i)?.abs()? } else { gamma };
+        let g = if self.config.reparam {
+            (gamma + self.config.eps_i)?.abs()?
+        } else {
+            gamma
+        };
         Ok(g.reshape((1, self.channels, 1, 1))?)
     }
 
     fn check_input(&self, x: &Tensor) -> Result<()> {
         let (_, c, _, _) = check_nchw(x, &self.name)?;
         if c != self.channels {
-            return Err(Error::BadChannels { layer: self.name.clone(), expected: self.channels.to_string(), got: c });
+            return Err(Error::BadChannels {
+                layer: self.name.clone(),
+                expected: self.channels.to_string(),
+                got: c,
+            });
         }
         Ok(())
     }
@@ -136,7 +179,17 @@ impl InvBatchNorm {
     fn scale_f64(&self) -> Result<(Vec<f64>, Vec<f64>)> {
         let gamma = crate::util::to_f64_vec(self.gamma.var.as_tensor())?;
         if self.config.reparam {
-            Ok(gamma.iter().map(|g| (g + self.config.eps_i).abs()).zip(gamma.iter().map(|g| if g + self.config.eps_i >= 0.0 { 1.0 } else { -1.0 })).unzip())
+            Ok(gamma
+                .iter()
+                .map(|g| (g + self.config.eps_i).abs())
+                .zip(gamma.iter().map(|g| {
+                    if g + self.config.eps_i >= 0.0 {
+                        1.0
+                    } else {
+                        -1.0
+                    }
+                }))
+                .unzip())
         } else {
             Ok((gamma.clone(), vec![1.0; gamma.len()]))
         }
@@ -147,18 +200,41 @@ impl InvBatchNorm {
         let cd = compute_dtype(x.dtype());
         let (mean, var) = match pass {
             Pass::Replay | Pass::Eval => {
-                let guard = if pass == Pass::Replay { self.recorded.lock() } else { self.running.lock() };
-                let stats = guard.expect("poisoned").clone().ok_or_else(|| Error::Config(format!("{}: {} before any training forward", self.name, if pass == Pass::Replay { "replay" } else { "eval (no running statistics)" })))?;
-                (crate::util::to_f64_vec(&stats.mean)?, crate::util::to_f64_vec(&stats.var)?)
+                let guard = if pass == Pass::Replay {
+                    self.recorded.lock()
+                } else {
+                    self.running.lock()
+                };
+                let stats = guard.expect("poisoned").clone().ok_or_else(|| {
+                    Error::Config(format!(
+                        "{}: {} before any training forward",
+                        self.name,
+                        if pass == Pass::Replay {
+                            "replay"
+                        } else {
+                            "eval (no running statistics)"
+                        }
+                    ))
+                })?;
+                (
+                    crate::util::to_f64_vec(&stats.mean)?,
+                    crate::util::to_f64_vec(&stats.var)?,
+                )
             }
             _ => {
                 let (mean, var) = kernels::channel_stats(x)?;
                 let shape = (1, self.channels, 1, 1);
-                let stats = Stats { mean: Tensor::from_slice(&mean, shape, x.device())?.to_dtype(cd)?, var: Tensor::from_slice(&var, shape, x.device())?.to_dtype(cd)? };
+                let stats = Stats {
+                    mean: Tensor::from_slice(&mean, shape, x.device())?.to_dtype(cd)?,
+                    var: Tensor::from_slice(&var, shape, x.device())?.to_dtype(cd)?,
+                };
                 let (n, _, h, w) = x.dims4()?;
                 self.update_running(&stats, n * h * w)?;
                 // What the inverse and replays use: the statistics rounded to the compute dtype.
-                let rounded = (crate::util::to_f64_vec(&stats.mean)?, crate::util::to_f64_vec(&stats.var)?);
+                let rounded = (
+                    crate::util::to_f64_vec(&stats.mean)?,
+                    crate::util::to_f64_vec(&stats.var)?,
+                );
                 *self.recorded.lock().expect("poisoned") = Some(stats);
                 rounded
             }
@@ -177,10 +253,17 @@ impl InvBatchNorm {
 
     fn update_running(&self, batch: &Stats, count: usize) -> Result<()> {
         let m = self.config.momentum;
-        let unbiased = if count > 1 { (&batch.var * (count as f64 / (count as f64 - 1.0)))? } else { batch.var.clone() };
+        let unbiased = if count > 1 {
+            (&batch.var * (count as f64 / (count as f64 - 1.0)))?
+        } else {
+            batch.var.clone()
+        };
         let mut running = self.running.lock().expect("poisoned");
         *running = Some(match running.take() {
-            None => Stats { mean: batch.mean.clone(), var: unbiased },
+            None => Stats {
+                mean: batch.mean.clone(),
+                var: unbiased,
+            },
             Some(r) => Stats {
                 mean: ((&r.mean * (1.0 - m))? + (&batch.mean * m)?)?,
                 var: ((&r.var * (1.0 - m))? + (&unbiased * m)?)?,
@@ -207,20 +290,48 @@ impl Layer for InvBatchNorm {
             Pass::Record | Pass::RecordGraph | Pass::Graph => {
                 let stats = Self::batch_stats(&xc)?;
                 if pass != Pass::Graph {
-                    let detached = Stats { mean: stats.mean.detach(), var: stats.var.detach() };
+                    let detached = Stats {
+                        mean: stats.mean.detach(),
+                        var: stats.var.detach(),
+                    };
                     let (n, _, h, w) = x.dims4()?;
                     self.update_running(&detached, n * h * w)?;
                     *self.recorded.lock().expect("poisoned") = Some(detached);
                 }
                 stats
             }
-            Pass::Replay => self.recorded.lock().expect("poisoned").clone().ok_or_else(|| Error::Config(format!("{}: replay before any training forward", self.name)))?,
-            Pass::Eval => self.running.lock().expect("poisoned").clone().ok_or_else(|| Error::Config(format!("{}: eval before any training forward (no running statistics)", self.name)))?,
+            Pass::Replay => self
+                .recorded
+                .lock()
+                .expect("poisoned")
+                .clone()
+                .ok_or_else(|| {
+                    Error::Config(format!("{}: replay before any training forward", self.name))
+                })?,
+            Pass::Eval => self
+                .running
+                .lock()
+                .expect("poisoned")
+                .clone()
+                .ok_or_else(|| {
+                    Error::Config(format!(
+                        "{}: eval before any training forward (no running statistics)",
+                        self.name
+                    ))
+                })?,
         };
         let s = (stats.var + self.config.eps)?.sqrt()?;
         let g = self.scale(pass, cd)?;
-        let beta = self.beta.tensor(pass).to_dtype(cd)?.reshape((1, self.channels, 1, 1))?;
-        let y = xc.broadcast_sub(&stats.mean)?.broadcast_div(&s)?.broadcast_mul(&g)?.broadcast_add(&beta)?;
+        let beta = self
+            .beta
+            .tensor(pass)
+            .to_dtype(cd)?
+            .reshape((1, self.channels, 1, 1))?;
+        let y = xc
+            .broadcast_sub(&stats.mean)?
+            .broadcast_div(&s)?
+            .broadcast_mul(&g)?
+            .broadcast_add(&beta)?;
         Ok(y.to_dtype(dtype)?)
     }
 
@@ -234,22 +345,52 @@ impl Layer for InvBatchNorm {
         self.check_input(y)?;
         let dtype = y.dtype();
         let cd = compute_dtype(dtype);
-        let stats = self.recorded.lock().expect("poisoned").clone().ok_or_else(|| Error::Config(format!("{}: inverse before any training forward (no recorded batch statistics)", self.name)))?;
+        let stats = self
+            .recorded
+            .lock()
+            .expect("poisoned")
+            .clone()
+            .ok_or_else(|| {
+                Error::Config(format!(
+                    "{}: inverse before any training forward (no recorded batch statistics)",
+                    self.name
+                ))
+            })?;
         let g = self.scale(Pass::Record, cd)?;
         let gv = crate::util::to_f64_vec(&g)?;
         if let Some(channel) = gv.iter().position(|v| *v == 0.0) {
             let gamma = crate::util::to_f64_vec(self.gamma.var.as_tensor())?[channel];
-            return Err(Error::ZeroScale { layer: self.name.clone(), channel, gamma, eps_i: self.config.eps_i });
+            return Err(Error::ZeroScale {
+                layer: self.name.clone(),
+                channel,
+                gamma,
+                eps_i: self.config.eps_i,
+            });
         }
         if kernels::supported(y) && !y.track_op() {
             let var = crate::util::to_f64_vec(&stats.var)?;
             let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
             let beta = crate::util::to_f64_vec(self.beta.var.as_tensor())?;
-            return kernels::channel_affine(y, &beta, &gv, &s, &crate::util::to_f64_vec(&stats.mean)?);
+            return kernels::channel_affine(
+                y,
+                &beta,
+                &gv,
+                &s,
+                &crate::util::to_f64_vec(&stats.mean)?,
+            );
         }
         let s = (stats.var + self.config.eps)?.sqrt()?;
-        let beta = self.beta.tensor(Pass::Record).to_dtype(cd)?.reshape((1, self.channels, 1, 1))?;
-        let x = y.to_dtype(cd)?.broadcast_sub(&beta)?.broadcast_div(&g)?.broadcast_mul(&s)?.broadcast_add(&stats.mean)?;
+        let beta =
+            self.beta
+                .tensor(Pass::Record)
+                .to_dtype(cd)?
+                .reshape((1, self.channels, 1, 1))?;
+        let x = y
+            .to_dtype(cd)?
+            .broadcast_sub(&beta)?
+            .broadcast_div(&g)?
+            .broadcast_mul(&s)?
+            .broadcast_add(&stats.mean)?;
         Ok(x.to_dtype(dtype)?)
     }
 
@@ -259,37 +400,61 @@ impl Layer for InvBatchNorm {
 
     /// Input from the caller, the tape (stored mode) or the inverse; gradients in closed form
     /// (see the module documentation) where the kernels apply, else by [`vjp`].
-    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+    fn backward(
+        &self,
+        output: &Tensor,
+        grad_output: Option<&Tensor>,
+        ctx: &mut BackCtx,
+        known_input: Option<Tensor>,
+    ) -> Result<Back> {
         let (input, rebuilt) = match known_input {
             Some(x) => (x, false),
             None if ctx.stored => (ctx.tape.pop(&self.name)?, false),
             None => (Layer::inverse(self, output)?, true),
         };
         let grad = match grad_output {
-            Some(g) if kernels::supported(&input) && g.dtype() == input.dtype() && !input.track_op() => {
+            Some(g)
+                if kernels::supported(&input)
+                    && g.dtype() == input.dtype()
+                    && !input.track_op() =>
+            {
                 let (mean, var) = kernels::channel_stats(&input)?;
                 let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
                 let (scale, dscale) = self.scale_f64()?;
                 let r = kernels::batch_norm_backward(&input, g, &mean, &s, &scale)?;
                 if let Some(grads) = ctx.grads.as_mut() {
-                    let dgamma: Vec<f64> = r.dscale.iter().zip(&dscale).map(|(a, b)| a * b).collect();
+                    let dgamma: Vec<f64> =
+                        r.dscale.iter().zip(&dscale).map(|(a, b)| a * b).collect();
                     let pdtype = self.gamma.var.dtype();
-                    grads.insert(self.gamma.name.clone(), Tensor::from_vec(dgamma, self.channels, input.device())?.to_dtype(pdtype)?);
-                    grads.insert(self.beta.name.clone(), Tensor::from_vec(r.dshift, self.channels, input.device())?.to_dtype(self.beta.var.dtype())?);
+                    grads.insert(
+                        self.gamma.name.clone(),
+                        Tensor::from_vec(dgamma, self.channels, input.device())?
+                            .to_dtype(pdtype)?,
+                    );
+                    grads.insert(
+                        self.beta.name.clone(),
+                        Tensor::from_vec(r.dshift, self.channels, input.device())?
+                            .to_dtype(self.beta.var.dtype())?,
+                    );
                 }
                 Some(r.dx)
             }
             Some(g) => Some(vjp(self, &input, g, ctx)?),
             None => None,
         };
-        Ok(Back { input, grad, rebuilt })
+        Ok(Back {
+            input,
+            grad,
+            rebuilt,
+        })
     }
 }
 
 impl candle_nn::Module for InvBatchNorm {
     /// Training forward: records the batch statistics for [`Invertible::inverse`].
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_pass(xs, Pass::RecordGraph).map_err(candle_core::Error::wrap)
+        self.forward_pass(xs, Pass::RecordGraph)
+            .map_err(candle_core::Error::wrap)
     }
 }
 

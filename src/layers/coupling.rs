@@ -19,7 +19,9 @@
 //! thus run forward once in the backward instead of twice (inverse, then recomputation), with
 //! the same values (bitwise) as [`BackwardMode::PerLayer`] with [`InnerRebuild::Recompute`].
 
-use super::{split_channels, Back, BackCtx, Chain, Invertible, Layer, Param, ParamStore, Pass, Role, Tape};
+use super::{
+    split_channels, Back, BackCtx, Chain, Invertible, Layer, Param, ParamStore, Pass, Role, Tape,
+};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
@@ -69,9 +71,20 @@ impl AdditiveCoupling {
     /// convolution inside a layer-wise network).
     pub fn new(name: &str, channels: usize, f: Chain, g: Chain, role: Role) -> Result<Self> {
         if channels % 2 != 0 || channels == 0 {
-            return Err(Error::BadChannels { layer: name.into(), expected: "an even, nonzero number of".into(), got: channels });
+            return Err(Error::BadChannels {
+                layer: name.into(),
+                expected: "an even, nonzero number of".into(),
+                got: channels,
+            });
         }
-        Ok(AdditiveCoupling { name: name.into(), channels, f, g, role, mode: BackwardMode::PerLayer })
+        Ok(AdditiveCoupling {
+            name: name.into(),
+            channels,
+            f,
+            g,
+            role,
+            mode: BackwardMode::PerLayer,
+        })
     }
 
     /// The same coupling with backward `mode` (default [`BackwardMode::PerLayer`]).
@@ -87,15 +100,52 @@ impl AdditiveCoupling {
 
     /// The paper's invertible convolution: F and G are single 3x3 convolutions (no bias) on
     /// `channels / 2` channels, weights `N(0, (init_scale sqrt(2 / fan_in))^2)`.
-    pub fn inv_conv(store: &ParamStore, name: &str, channels: usize, init_scale: f64) -> Result<Self> {
+    pub fn inv_conv(
+        store: &ParamStore,
+        name: &str,
+        channels: usize,
+        init_scale: f64,
+    ) -> Result<Self> {
         if channels % 2 != 0 || channels == 0 {
-            return Err(Error::BadChannels { layer: name.into(), expected: "an even, nonzero number of".into(), got: channels });
+            return Err(Error::BadChannels {
+                layer: name.into(),
+                expected: "an even, nonzero number of".into(),
+                got: channels,
+            });
         }
         let half = channels / 2;
-        let f = super::Conv2d::new(store, &format!("{name}.f"), half, half, 3, 1, false, init_scale)?;
-        let g = super::Conv2d::new(store, &format!("{name}.g"), half, half, 3, 1, false, init_scale)?;
-        let f = Chain::new(format!("{name}.F"), vec![Box::new(f)], InnerRebuild::Recompute, Some(Role::Hidden))?;
-        let g = Chain::new(format!("{name}.G"), vec![Box::new(g)], InnerRebuild::Recompute, Some(Role::Hidden))?;
+        let f = super::Conv2d::new(
+            store,
+            &format!("{name}.f"),
+            half,
+            half,
+            3,
+            1,
+            false,
+            init_scale,
+        )?;
+        let g = super::Conv2d::new(
+            store,
+            &format!("{name}.g"),
+            half,
+            half,
+            3,
+            1,
+            false,
+            init_scale,
+        )?;
+        let f = Chain::new(
+            format!("{name}.F"),
+            vec![Box::new(f)],
+            InnerRebuild::Recompute,
+            Some(Role::Hidden),
+        )?;
+        let g = Chain::new(
+            format!("{name}.G"),
+            vec![Box::new(g)],
+            InnerRebuild::Recompute,
+            Some(Role::Hidden),
+        )?;
         Self::new(name, channels, f, g, Role::Layer)
     }
 
@@ -117,7 +167,11 @@ impl AdditiveCoupling {
     fn check(&self, x: &Tensor) -> Result<()> {
         let (_, c, _, _) = super::check_nchw(x, &self.name)?;
         if c != self.channels {
-            return Err(Error::BadChannels { layer: self.name.clone(), expected: self.channels.to_string(), got: c });
+            return Err(Error::BadChannels {
+                layer: self.name.clone(),
+                expected: self.channels.to_string(),
+                got: c,
+            });
         }
         Ok(())
     }
@@ -135,7 +189,12 @@ impl AdditiveCoupling {
 
     /// Reconstructed-mode backward of [`BackwardMode::Algorithm1`]: one forward of G (kept) for
     /// both `x2` and the gradient through G, then one of F for `x1` and the gradient through F.
-    fn backward_algorithm1(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx) -> Result<Back> {
+    fn backward_algorithm1(
+        &self,
+        output: &Tensor,
+        grad_output: Option<&Tensor>,
+        ctx: &mut BackCtx,
+    ) -> Result<Back> {
         self.check(output)?;
         let (y1, y2) = split_channels(output, &self.name)?;
         let (gy1, gy2) = match grad_output {
@@ -155,12 +214,18 @@ impl AdditiveCoupling {
         };
         let (f_out, f_inputs) = self.f.forward_keep(&x2, Pass::Replay, true)?;
         let x1 = (&y1 - &f_out)?;
-        let back_f = self.f.backward_known(&f_out, gy1_total.as_ref(), ctx, f_inputs)?;
+        let back_f = self
+            .f
+            .backward_known(&f_out, gy1_total.as_ref(), ctx, f_inputs)?;
         let grad = match (gy1_total, gy2, back_f.grad) {
             (Some(gx1), Some(gy2), Some(gf)) => Some(Tensor::cat(&[&gx1, &(gy2 + gf)?], 1)?),
             _ => None,
         };
-        Ok(Back { input: Tensor::cat(&[&x1, &x2], 1)?, grad, rebuilt: true })
+        Ok(Back {
+            input: Tensor::cat(&[&x1, &x2], 1)?,
+            grad,
+            rebuilt: true,
+        })
     }
 }
 
@@ -199,7 +264,13 @@ impl Layer for AdditiveCoupling {
         }
         Ok(Tensor::cat(&[&y1, &y2], 1)?)
     }
-    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+    fn backward(
+        &self,
+        output: &Tensor,
+        grad_output: Option<&Tensor>,
+        ctx: &mut BackCtx,
+        known_input: Option<Tensor>,
+    ) -> Result<Back> {
         if self.mode == BackwardMode::Algorithm1 && known_input.is_none() && !ctx.stored {
             return self.backward_algorithm1(output, grad_output, ctx);
         }
@@ -224,7 +295,9 @@ impl Layer for AdditiveCoupling {
             Some(t) => t,
             None => (&y2 - &x2)?,
         };
-        let back_g = self.g.backward(&g_out, gy2.as_ref(), ctx, Some(y1.clone()))?;
+        let back_g = self
+            .g
+            .backward(&g_out, gy2.as_ref(), ctx, Some(y1.clone()))?;
         let gy1_total = match (gy1, back_g.grad) {
             (Some(a), Some(b)) => Some((a + b)?),
             _ => None,
@@ -233,18 +306,25 @@ impl Layer for AdditiveCoupling {
             Some(t) => t,
             None => (&y1 - &x1)?,
         };
-        let back_f = self.f.backward(&f_out, gy1_total.as_ref(), ctx, Some(x2.clone()))?;
+        let back_f = self
+            .f
+            .backward(&f_out, gy1_total.as_ref(), ctx, Some(x2.clone()))?;
         let grad = match (gy1_total, gy2, back_f.grad) {
             (Some(gx1), Some(gy2), Some(gf)) => Some(Tensor::cat(&[&gx1, &(gy2 + gf)?], 1)?),
             _ => None,
         };
-        Ok(Back { input, grad, rebuilt })
+        Ok(Back {
+            input,
+            grad,
+            rebuilt,
+        })
     }
 }
 
 impl candle_nn::Module for AdditiveCoupling {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_pass(xs, Pass::RecordGraph).map_err(candle_core::Error::wrap)
+        self.forward_pass(xs, Pass::RecordGraph)
+            .map_err(candle_core::Error::wrap)
     }
 }
 
@@ -264,7 +344,10 @@ pub struct Residual {
 impl Residual {
     /// A residual block around `f`.
     pub fn new(name: &str, f: Chain) -> Self {
-        Residual { name: name.into(), f }
+        Residual {
+            name: name.into(),
+            f,
+        }
     }
 }
 
@@ -288,17 +371,29 @@ impl Layer for Residual {
         }
         Ok(y)
     }
-    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+    fn backward(
+        &self,
+        output: &Tensor,
+        grad_output: Option<&Tensor>,
+        ctx: &mut BackCtx,
+        known_input: Option<Tensor>,
+    ) -> Result<Back> {
         let input = match known_input {
             Some(x) => x,
             None => ctx.tape.pop(&self.name)?,
         };
         let f_out = (output - &input)?;
-        let back_f = self.f.backward(&f_out, grad_output, ctx, Some(input.clone()))?;
+        let back_f = self
+            .f
+            .backward(&f_out, grad_output, ctx, Some(input.clone()))?;
         let grad = match (grad_output, back_f.grad) {
             (Some(g), Some(gf)) => Some((g + gf)?),
             _ => None,
         };
-        Ok(Back { input, grad, rebuilt: false })
+        Ok(Back {
+            input,
+            grad,
+            rebuilt: false,
+        })
     }
 }

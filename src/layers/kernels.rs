@@ -76,14 +76,21 @@ pub fn supported(t: &Tensor) -> bool {
 /// Whether the convolution kernels take input `x` and weight `w` (OIHW) with stride `stride`.
 pub fn conv_supported(x: &Tensor, w: &Tensor, stride: usize) -> bool {
     let square_odd = matches!(w.dims(), [_, _, k, k2] if k == k2 && matches!(*k, 1 | 3 | 5));
-    stride == 1 && square_odd && supported(x) && x.dtype() == w.dtype() && x.rank() == 4 && w.device().is_cpu()
+    stride == 1
+        && square_odd
+        && supported(x)
+        && x.dtype() == w.dtype()
+        && x.rank() == 4
+        && w.device().is_cpu()
 }
 
 /// Run `f` on the contiguous data of `t` (copied first when `t` is not contiguous).
 fn with_slice<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) -> Result<R> {
     let t = t.contiguous()?;
     let (storage, layout) = t.storage_and_layout();
-    let (start, end) = layout.contiguous_offsets().ok_or_else(|| Error::Config("kernel input is not contiguous".into()))?;
+    let (start, end) = layout
+        .contiguous_offsets()
+        .ok_or_else(|| Error::Config("kernel input is not contiguous".into()))?;
     match &*storage {
         Storage::Cpu(cpu) => f(&T::cpu_storage_as_slice(cpu)?[start..end]),
         _ => Err(Error::Config("kernel input is not on the CPU".into())),
@@ -91,7 +98,11 @@ fn with_slice<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) ->
 }
 
 fn unsupported(what: &str, t: &Tensor) -> Error {
-    Error::Config(format!("{what}: no kernel for {:?} tensors on {:?} (use candle's op)", t.dtype(), t.device().location()))
+    Error::Config(format!(
+        "{what}: no kernel for {:?} tensors on {:?} (use candle's op)",
+        t.dtype(),
+        t.device().location()
+    ))
 }
 
 /// Zero-padded copy of one image `(c, h, w)` into `(c, h + k - 1, wp)`, the data at `(p, p)`
@@ -113,7 +124,17 @@ fn pad_image<T: Real>(src: &[T], c: usize, h: usize, w: usize, k: usize) -> (Vec
 /// One image of a same convolution: `out (cout, h, w) = conv(pad (cin, hp, wp), wt)` with `wt`
 /// packed as `(cout, cin, K, K)`.
 #[inline(always)]
-fn conv_image<T: Real, const K: usize, const FMA: bool>(pad: &[T], cin: usize, hp: usize, wp: usize, wt: &[T], cout: usize, h: usize, w: usize, out: &mut [T]) {
+fn conv_image<T: Real, const K: usize, const FMA: bool>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    wt: &[T],
+    cout: usize,
+    h: usize,
+    w: usize,
+    out: &mut [T],
+) {
     let mut o0 = 0;
     while o0 < cout {
         if o0 + OBLOCK <= cout {
@@ -127,7 +148,17 @@ fn conv_image<T: Real, const K: usize, const FMA: bool>(pad: &[T], cin: usize, h
 }
 
 #[inline(always)]
-fn conv_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(pad: &[T], cin: usize, hp: usize, wp: usize, wt: &[T], o0: usize, h: usize, w: usize, out: &mut [T]) {
+fn conv_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    wt: &[T],
+    o0: usize,
+    h: usize,
+    w: usize,
+    out: &mut [T],
+) {
     let kk = K * K;
     for y in 0..h {
         let mut x0 = 0;
@@ -158,11 +189,75 @@ fn conv_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(pad: &[
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn conv_image_fma<T: Real, const K: usize>(pad: &[T], cin: usize, hp: usize, wp: usize, wt: &[T], cout: usize, h: usize, w: usize, out: &mut [T]) {
+unsafe fn conv_block_fma<T: Real, const K: usize>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    wt: &[T],
+    o: usize,
+    h: usize,
+    w: usize,
+    out: &mut [T],
+) {
+    conv_block::<T, K, 1, true>(pad, cin, hp, wp, wt, o, h, w, out)
+}
+
+/// `&[T]` as `&[f32]` when `T` is `f32`.
+#[cfg(target_arch = "x86_64")]
+fn as_f32<T: Real>(v: &[T]) -> &[f32] {
+    assert_eq!(T::DTYPE, DType::F32);
+    // SAFETY: T is f32 (checked above): same layout and length.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const f32, v.len()) }
+}
+
+/// `&mut [T]` as `&mut [f32]` when `T` is `f32`.
+#[cfg(target_arch = "x86_64")]
+fn as_f32_mut<T: Real>(v: &mut [T]) -> &mut [f32] {
+    assert_eq!(T::DTYPE, DType::F32);
+    // SAFETY: T is f32 (checked above): same layout and length.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut f32, v.len()) }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn conv_image_fma<T: Real, const K: usize>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    wt: &[T],
+    cout: usize,
+    h: usize,
+    w: usize,
+    out: &mut [T],
+) {
     conv_image::<T, K, true>(pad, cin, hp, wp, wt, cout, h, w, out)
 }
 
-fn conv_image_dispatch<T: Real, const K: usize>(pad: &[T], cin: usize, hp: usize, wp: usize, wt: &[T], cout: usize, h: usize, w: usize, out: &mut [T]) {
+fn conv_image_dispatch<T: Real, const K: usize>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    wt: &[T],
+    cout: usize,
+    h: usize,
+    w: usize,
+    out: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() && T::DTYPE == DType::F32 {
+        let (pad, wt, out) = (as_f32(pad), as_f32(wt), as_f32_mut(out));
+        let full = cout / OBLOCK * OBLOCK;
+        // SAFETY: the CPU supports AVX2 and FMA; the slice bounds are checked inside.
+        unsafe { avx2::conv_f32::<K>(pad, cin, hp, wp, wt, full, h, w, out) };
+        for o in full..cout {
+            // SAFETY: as above.
+            unsafe { conv_block_fma::<f32, K>(pad, cin, hp, wp, wt, o, h, w, out) };
+        }
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if has_fma() {
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
@@ -173,17 +268,28 @@ fn conv_image_dispatch<T: Real, const K: usize>(pad: &[T], cin: usize, hp: usize
 }
 
 /// Batched same convolution of `x (b, cin, h, w)` with packed weights `wt (cout, cin, K, K)`.
-fn conv_batch<T: Real>(x: &[T], b: usize, cin: usize, h: usize, w: usize, wt: &[T], cout: usize, k: usize) -> Vec<T> {
+fn conv_batch<T: Real>(
+    x: &[T],
+    b: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    wt: &[T],
+    cout: usize,
+    k: usize,
+) -> Vec<T> {
     let mut out = vec![T::zero(); b * cout * h * w];
     let img_in = cin * h * w;
-    out.par_chunks_mut(cout * h * w).enumerate().for_each(|(n, out_n)| {
-        let (pad, hp, wp) = pad_image(&x[n * img_in..][..img_in], cin, h, w, k);
-        match k {
-            1 => conv_image_dispatch::<T, 1>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
-            3 => conv_image_dispatch::<T, 3>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
-            _ => conv_image_dispatch::<T, 5>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
-        }
-    });
+    out.par_chunks_mut(cout * h * w)
+        .enumerate()
+        .for_each(|(n, out_n)| {
+            let (pad, hp, wp) = pad_image(&x[n * img_in..][..img_in], cin, h, w, k);
+            match k {
+                1 => conv_image_dispatch::<T, 1>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
+                3 => conv_image_dispatch::<T, 3>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
+                _ => conv_image_dispatch::<T, 5>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
+            }
+        });
     out
 }
 
@@ -195,10 +301,25 @@ pub fn conv2d_same(x: &Tensor, w: &Tensor) -> Result<Tensor> {
     let (b, cin, h, wd) = x.dims4()?;
     let (cout, cin_w, k, _) = w.dims4()?;
     if cin != cin_w {
-        return Err(Error::ShapeMismatch { context: "conv2d_same weight".into(), expected: format!("(cout, {cin}, k, k)"), got: w.dims().to_vec() });
+        return Err(Error::ShapeMismatch {
+            context: "conv2d_same weight".into(),
+            expected: format!("(cout, {cin}, k, k)"),
+            got: w.dims().to_vec(),
+        });
     }
-    fn go<T: Real>(x: &Tensor, w: &Tensor, b: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize) -> Result<Tensor> {
-        let out = with_slice::<T, _>(x, |xs| with_slice::<T, _>(w, |ws| Ok(conv_batch(xs, b, cin, h, wd, ws, cout, k))))?;
+    fn go<T: Real>(
+        x: &Tensor,
+        w: &Tensor,
+        b: usize,
+        cin: usize,
+        h: usize,
+        wd: usize,
+        cout: usize,
+        k: usize,
+    ) -> Result<Tensor> {
+        let out = with_slice::<T, _>(x, |xs| {
+            with_slice::<T, _>(w, |ws| Ok(conv_batch(xs, b, cin, h, wd, ws, cout, k)))
+        })?;
         Ok(Tensor::from_vec(out, (b, cout, h, wd), &Device::Cpu)?)
     }
     match x.dtype() {
@@ -216,9 +337,22 @@ pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
     let (b, cout, h, wd) = g.dims4()?;
     let (cout_w, cin, k, _) = w.dims4()?;
     if cout != cout_w {
-        return Err(Error::ShapeMismatch { context: "conv2d_same_input_grad weight".into(), expected: format!("({cout}, cin, k, k)"), got: w.dims().to_vec() });
+        return Err(Error::ShapeMismatch {
+            context: "conv2d_same_input_grad weight".into(),
+            expected: format!("({cout}, cin, k, k)"),
+            got: w.dims().to_vec(),
+        });
     }
-    fn go<T: Real>(g: &Tensor, w: &Tensor, b: usize, cout: usize, h: usize, wd: usize, cin: usize, k: usize) -> Result<Tensor> {
+    fn go<T: Real>(
+        g: &Tensor,
+        w: &Tensor,
+        b: usize,
+        cout: usize,
+        h: usize,
+        wd: usize,
+        cin: usize,
+        k: usize,
+    ) -> Result<Tensor> {
         let out = with_slice::<T, _>(g, |gs| {
             with_slice::<T, _>(w, |ws| {
                 let kk = k * k;
@@ -226,7 +360,8 @@ pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
                 for o in 0..cout {
                     for i in 0..cin {
                         for t in 0..kk {
-                            flipped[(i * cout + o) * kk + t] = ws[(o * cin + i) * kk + (kk - 1 - t)];
+                            flipped[(i * cout + o) * kk + t] =
+                                ws[(o * cin + i) * kk + (kk - 1 - t)];
                         }
                     }
                 }
@@ -244,7 +379,17 @@ pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
 /// One image of the weight gradient: `dw[o, i, kh, kw] += sum_{y, x} g[o, y, x] pad[i, y + kh, x + kw]`,
 /// `g` with rows padded with zeros to `wg` (a multiple of `WCHUNK`).
 #[inline(always)]
-fn wgrad_image<T: Real, const K: usize, const FMA: bool>(pad: &[T], cin: usize, hp: usize, wp: usize, g: &[T], cout: usize, h: usize, wg: usize, dw: &mut [T]) {
+fn wgrad_image<T: Real, const K: usize, const FMA: bool>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    g: &[T],
+    cout: usize,
+    h: usize,
+    wg: usize,
+    dw: &mut [T],
+) {
     let mut o0 = 0;
     while o0 < cout {
         if o0 + OBLOCK <= cout {
@@ -258,7 +403,17 @@ fn wgrad_image<T: Real, const K: usize, const FMA: bool>(pad: &[T], cin: usize, 
 }
 
 #[inline(always)]
-fn wgrad_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(pad: &[T], cin: usize, hp: usize, wp: usize, g: &[T], o0: usize, h: usize, wg: usize, dw: &mut [T]) {
+fn wgrad_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    g: &[T],
+    o0: usize,
+    h: usize,
+    wg: usize,
+    dw: &mut [T],
+) {
     let kk = K * K;
     for i in 0..cin {
         for kh in 0..K {
@@ -268,9 +423,12 @@ fn wgrad_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(pad: &
                 let mut x0 = 0;
                 while x0 < wg {
                     for (ob, acc_o) in acc.iter_mut().enumerate() {
-                        let gs: &[T; WCHUNK] = g[((o0 + ob) * h + y) * wg + x0..][..WCHUNK].try_into().expect("chunk");
+                        let gs: &[T; WCHUNK] = g[((o0 + ob) * h + y) * wg + x0..][..WCHUNK]
+                            .try_into()
+                            .expect("chunk");
                         for (kw, a) in acc_o.iter_mut().enumerate() {
-                            let ps: &[T; WCHUNK] = prow[x0 + kw..x0 + kw + WCHUNK].try_into().expect("chunk");
+                            let ps: &[T; WCHUNK] =
+                                prow[x0 + kw..x0 + kw + WCHUNK].try_into().expect("chunk");
                             for l in 0..WCHUNK {
                                 a[l] = T::madd::<FMA>(gs[l], ps[l], a[l]);
                             }
@@ -294,11 +452,59 @@ fn wgrad_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(pad: &
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
-unsafe fn wgrad_image_fma<T: Real, const K: usize>(pad: &[T], cin: usize, hp: usize, wp: usize, g: &[T], cout: usize, h: usize, wg: usize, dw: &mut [T]) {
+unsafe fn wgrad_block_fma<T: Real, const K: usize>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    g: &[T],
+    o: usize,
+    h: usize,
+    wg: usize,
+    dw: &mut [T],
+) {
+    wgrad_block::<T, K, 1, true>(pad, cin, hp, wp, g, o, h, wg, dw)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn wgrad_image_fma<T: Real, const K: usize>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    g: &[T],
+    cout: usize,
+    h: usize,
+    wg: usize,
+    dw: &mut [T],
+) {
     wgrad_image::<T, K, true>(pad, cin, hp, wp, g, cout, h, wg, dw)
 }
 
-fn wgrad_image_dispatch<T: Real, const K: usize>(pad: &[T], cin: usize, hp: usize, wp: usize, g: &[T], cout: usize, h: usize, wg: usize, dw: &mut [T]) {
+fn wgrad_image_dispatch<T: Real, const K: usize>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    g: &[T],
+    cout: usize,
+    h: usize,
+    wg: usize,
+    dw: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if has_fma() && T::DTYPE == DType::F32 {
+        let (pad, g, dw) = (as_f32(pad), as_f32(g), as_f32_mut(dw));
+        let full = cout / OBLOCK * OBLOCK;
+        // SAFETY: the CPU supports AVX2 and FMA; the slice bounds are checked inside.
+        unsafe { avx2::wgrad_f32::<K>(pad, cin, hp, wp, g, full, h, wg, dw) };
+        for o in full..cout {
+            // SAFETY: as above.
+            unsafe { wgrad_block_fma::<f32, K>(pad, cin, hp, wp, g, o, h, wg, dw) };
+        }
+        return;
+    }
     #[cfg(target_arch = "x86_64")]
     if has_fma() {
         // SAFETY: the CPU supports AVX2 and FMA (checked at run time).
@@ -317,9 +523,22 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
     let (b, cin, h, wd) = x.dims4()?;
     let (bg, cout, hg, wdg) = g.dims4()?;
     if (b, h, wd) != (bg, hg, wdg) {
-        return Err(Error::ShapeMismatch { context: "conv2d_same_weight_grad gradient".into(), expected: format!("({b}, cout, {h}, {wd})"), got: g.dims().to_vec() });
+        return Err(Error::ShapeMismatch {
+            context: "conv2d_same_weight_grad gradient".into(),
+            expected: format!("({b}, cout, {h}, {wd})"),
+            got: g.dims().to_vec(),
+        });
     }
-    fn go<T: Real>(x: &Tensor, g: &Tensor, b: usize, cin: usize, h: usize, wd: usize, cout: usize, k: usize) -> Result<Tensor> {
+    fn go<T: Real>(
+        x: &Tensor,
+        g: &Tensor,
+        b: usize,
+        cin: usize,
+        h: usize,
+        wd: usize,
+        cout: usize,
+        k: usize,
+    ) -> Result<Tensor> {
         let n_w = cout * cin * k * k;
         let dw = with_slice::<T, _>(x, |xs| {
             with_slice::<T, _>(g, |gs| {
@@ -342,9 +561,15 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
                                 gp[row * wg..][..wd].copy_from_slice(&src[row * wd..][..wd]);
                             }
                             match k {
-                                1 => wgrad_image_dispatch::<T, 1>(&pad, cin, hp, wp, &gp, cout, h, wg, &mut dw),
-                                3 => wgrad_image_dispatch::<T, 3>(&pad, cin, hp, wp, &gp, cout, h, wg, &mut dw),
-                                _ => wgrad_image_dispatch::<T, 5>(&pad, cin, hp, wp, &gp, cout, h, wg, &mut dw),
+                                1 => wgrad_image_dispatch::<T, 1>(
+                                    &pad, cin, hp, wp, &gp, cout, h, wg, &mut dw,
+                                ),
+                                3 => wgrad_image_dispatch::<T, 3>(
+                                    &pad, cin, hp, wp, &gp, cout, h, wg, &mut dw,
+                                ),
+                                _ => wgrad_image_dispatch::<T, 5>(
+                                    &pad, cin, hp, wp, &gp, cout, h, wg, &mut dw,
+                                ),
                             }
                         }
                         dw
@@ -367,6 +592,43 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
     }
 }
 
+/// Accumulators of [`lane_sum`]: independent partial sums that the compiler can vectorise
+/// (a single running sum is a serial chain of dependent additions).
+const LANES: usize = 8;
+
+/// `(sum f(a_j, b_j).0, sum f(a_j, b_j).1)` over `j` in f64, with [`LANES`] partial sums added in
+/// lane order at the end; `b` is either as long as `a` or empty (then `f` gets 0 for it).
+#[inline(always)]
+fn lane_sum<T: Real>(a: &[T], b: &[T], f: impl Fn(f64, f64) -> (f64, f64)) -> (f64, f64) {
+    let mut s0 = [0.0f64; LANES];
+    let mut s1 = [0.0f64; LANES];
+    let full = a.len() / LANES * LANES;
+    let two = b.len() == a.len();
+    for j in (0..full).step_by(LANES) {
+        let ca: &[T; LANES] = a[j..j + LANES].try_into().expect("lanes");
+        if two {
+            let cb: &[T; LANES] = b[j..j + LANES].try_into().expect("lanes");
+            for l in 0..LANES {
+                let (u, v) = f(ca[l].to_f64(), cb[l].to_f64());
+                s0[l] += u;
+                s1[l] += v;
+            }
+        } else {
+            for l in 0..LANES {
+                let (u, v) = f(ca[l].to_f64(), 0.0);
+                s0[l] += u;
+                s1[l] += v;
+            }
+        }
+    }
+    for j in full..a.len() {
+        let (u, v) = f(a[j].to_f64(), if two { b[j].to_f64() } else { 0.0 });
+        s0[j - full] += u;
+        s1[j - full] += v;
+    }
+    (s0.iter().sum(), s1.iter().sum())
+}
+
 /// Per-channel mean and biased variance of `x (n, c, h, w)` over `(n, h, w)`, two passes,
 /// accumulated in f64.
 pub fn channel_stats(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
@@ -382,12 +644,16 @@ pub fn channel_stats(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
                 .map(|ci| {
                     let mut sum = 0.0;
                     for b in 0..n {
-                        sum += xs[(b * c + ci) * hw..][..hw].iter().map(|v| v.to_f64()).sum::<f64>();
+                        sum +=
+                            lane_sum(&xs[(b * c + ci) * hw..][..hw], &xs[..0], |v, _| (v, 0.0)).0;
                     }
                     let mean = sum / count;
                     let mut ss = 0.0;
                     for b in 0..n {
-                        ss += xs[(b * c + ci) * hw..][..hw].iter().map(|v| (v.to_f64() - mean).powi(2)).sum::<f64>();
+                        ss += lane_sum(&xs[(b * c + ci) * hw..][..hw], &xs[..0], |v, _| {
+                            ((v - mean) * (v - mean), 0.0)
+                        })
+                        .0;
                     }
                     (mean, ss / count)
                 })
@@ -409,23 +675,42 @@ pub fn channel_affine(x: &Tensor, a: &[f64], b: &[f64], c: &[f64], d: &[f64]) ->
         return Err(unsupported("channel_affine", x));
     }
     let (n, ch, h, w) = x.dims4()?;
-    if [a.len(), b.len(), c.len(), d.len()].iter().any(|l| *l != ch) {
-        return Err(Error::Config(format!("channel_affine: {ch} channels, parameters of lengths {}, {}, {}, {}", a.len(), b.len(), c.len(), d.len())));
+    if [a.len(), b.len(), c.len(), d.len()]
+        .iter()
+        .any(|l| *l != ch)
+    {
+        return Err(Error::Config(format!(
+            "channel_affine: {ch} channels, parameters of lengths {}, {}, {}, {}",
+            a.len(),
+            b.len(),
+            c.len(),
+            d.len()
+        )));
     }
-    fn go<T: Real>(x: &Tensor, dims: (usize, usize, usize, usize), a: &[f64], b: &[f64], c: &[f64], d: &[f64]) -> Result<Tensor> {
+    fn go<T: Real>(
+        x: &Tensor,
+        dims: (usize, usize, usize, usize),
+        a: &[f64],
+        b: &[f64],
+        c: &[f64],
+        d: &[f64],
+    ) -> Result<Tensor> {
         let (n, ch, h, w) = dims;
         let hw = h * w;
         let cast = |v: &[f64]| v.iter().map(|t| T::from_f64(*t)).collect::<Vec<T>>();
         let (a, b, c, d) = (cast(a), cast(b), cast(c), cast(d));
         let out = with_slice::<T, _>(x, |xs| {
             let mut out = vec![T::zero(); xs.len()];
-            out.par_chunks_mut(hw).zip(xs.par_chunks(hw)).enumerate().for_each(|(plane, (o, s))| {
-                let ci = plane % ch;
-                let (a, b, c, d) = (a[ci], b[ci], c[ci], d[ci]);
-                for (o, s) in o.iter_mut().zip(s) {
-                    *o = (*s - a) / b * c + d;
-                }
-            });
+            out.par_chunks_mut(hw)
+                .zip(xs.par_chunks(hw))
+                .enumerate()
+                .for_each(|(plane, (o, s))| {
+                    let ci = plane % ch;
+                    let (a, b, c, d) = (a[ci], b[ci], c[ci], d[ci]);
+                    for (o, s) in o.iter_mut().zip(s) {
+                        *o = (*s - a) / b * c + d;
+                    }
+                });
             Ok(out)
         })?;
         Ok(Tensor::from_vec(out, (n, ch, h, w), &Device::Cpu)?)
@@ -450,12 +735,25 @@ pub struct BnGrads {
 /// statistics `mu`, `s = sqrt(var + eps)` of `x` itself (gradient through the statistics
 /// included): with `x^ = (x - mu) / s` and `m = n h w`,
 /// `dx = (g~ / s) (dy - sum(dy) / m - x^ sum(dy x^) / m)`.
-pub fn batch_norm_backward(x: &Tensor, dy: &Tensor, mean: &[f64], s: &[f64], scale: &[f64]) -> Result<BnGrads> {
+pub fn batch_norm_backward(
+    x: &Tensor,
+    dy: &Tensor,
+    mean: &[f64],
+    s: &[f64],
+    scale: &[f64],
+) -> Result<BnGrads> {
     if !supported(x) || x.dtype() != dy.dtype() || x.dims() != dy.dims() {
         return Err(unsupported("batch_norm_backward", x));
     }
     let (n, ch, h, w) = x.dims4()?;
-    fn go<T: Real>(x: &Tensor, dy: &Tensor, dims: (usize, usize, usize, usize), mean: &[f64], s: &[f64], scale: &[f64]) -> Result<BnGrads> {
+    fn go<T: Real>(
+        x: &Tensor,
+        dy: &Tensor,
+        dims: (usize, usize, usize, usize),
+        mean: &[f64],
+        s: &[f64],
+        scale: &[f64],
+    ) -> Result<BnGrads> {
         let (n, ch, h, w) = dims;
         let hw = h * w;
         let m = (n * hw) as f64;
@@ -468,11 +766,11 @@ pub fn batch_norm_backward(x: &Tensor, dy: &Tensor, mean: &[f64], s: &[f64], sca
                         let (mut sg, mut sgx) = (0.0, 0.0);
                         for b in 0..n {
                             let off = (b * ch + ci) * hw;
-                            for (xv, gv) in xs[off..][..hw].iter().zip(&gs[off..][..hw]) {
-                                let g = gv.to_f64();
-                                sg += g;
-                                sgx += g * (xv.to_f64() - mu) * inv;
-                            }
+                            let (a, c) = lane_sum(&gs[off..][..hw], &xs[off..][..hw], |g, x| {
+                                (g, g * (x - mu) * inv)
+                            });
+                            sg += a;
+                            sgx += c;
                         }
                         (sg, sgx)
                     })
@@ -494,7 +792,11 @@ pub fn batch_norm_backward(x: &Tensor, dy: &Tensor, mean: &[f64], s: &[f64], sca
             })
         })?;
         let (dshift, dscale) = sums.into_iter().unzip();
-        Ok(BnGrads { dx: Tensor::from_vec(dx, (n, ch, h, w), &Device::Cpu)?, dscale, dshift })
+        Ok(BnGrads {
+            dx: Tensor::from_vec(dx, (n, ch, h, w), &Device::Cpu)?,
+            dscale,
+            dshift,
+        })
     }
     match x.dtype() {
         DType::F32 => go::<f32>(x, dy, (n, ch, h, w), mean, s, scale),
@@ -510,13 +812,15 @@ pub fn relu(x: &Tensor) -> Result<Tensor> {
     fn go<T: Real>(x: &Tensor) -> Result<Tensor> {
         let out = with_slice::<T, _>(x, |xs| {
             let mut out = vec![T::zero(); xs.len()];
-            out.par_chunks_mut(1 << 14).zip(xs.par_chunks(1 << 14)).for_each(|(o, s)| {
-                for (o, v) in o.iter_mut().zip(s) {
-                    if *v > T::zero() {
-                        *o = *v;
+            out.par_chunks_mut(1 << 14)
+                .zip(xs.par_chunks(1 << 14))
+                .for_each(|(o, s)| {
+                    for (o, v) in o.iter_mut().zip(s) {
+                        if *v > T::zero() {
+                            *o = *v;
+                        }
                     }
-                }
-            });
+                });
             Ok(out)
         })?;
         Ok(Tensor::from_vec(out, x.shape(), &Device::Cpu)?)
@@ -536,13 +840,15 @@ pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
         let out = with_slice::<T, _>(x, |xs| {
             with_slice::<T, _>(dy, |gs| {
                 let mut out = vec![T::zero(); xs.len()];
-                out.par_chunks_mut(1 << 14).zip(xs.par_chunks(1 << 14).zip(gs.par_chunks(1 << 14))).for_each(|(o, (s, g))| {
-                    for ((o, v), gv) in o.iter_mut().zip(s).zip(g) {
-                        if *v > T::zero() {
-                            *o = *gv;
+                out.par_chunks_mut(1 << 14)
+                    .zip(xs.par_chunks(1 << 14).zip(gs.par_chunks(1 << 14)))
+                    .for_each(|(o, (s, g))| {
+                        for ((o, v), gv) in o.iter_mut().zip(s).zip(g) {
+                            if *v > T::zero() {
+                                *o = *gv;
+                            }
                         }
-                    }
-                });
+                    });
                 Ok(out)
             })
         })?;
@@ -551,5 +857,134 @@ pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     match x.dtype() {
         DType::F32 => go::<f32>(x, dy),
         _ => go::<f64>(x, dy),
+    }
+}
+
+/// Explicit AVX2 + FMA kernels for `f32` (8 lanes): blocks of [`OBLOCK`] = 4 output channels.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::{CHUNK, OBLOCK, WCHUNK};
+    use std::arch::x86_64::*;
+
+    /// Output channels `0..cout` (a multiple of 4) of one image; see `conv_block`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn conv_f32<const K: usize>(
+        pad: &[f32],
+        cin: usize,
+        hp: usize,
+        wp: usize,
+        wt: &[f32],
+        cout: usize,
+        h: usize,
+        w: usize,
+        out: &mut [f32],
+    ) {
+        debug_assert!(cout % OBLOCK == 0);
+        let kk = K * K;
+        // Every read below stays inside these bounds (rows of `wp >= round_up(w, 16) + K - 1`).
+        assert!(
+            pad.len() >= cin * hp * wp
+                && hp >= h + K - 1
+                && wp >= w.div_ceil(CHUNK) * CHUNK + K - 1
+        );
+        assert!(wt.len() >= cout * cin * kk && out.len() >= cout * h * w);
+        let cstride = cin * kk;
+        for o0 in (0..cout).step_by(OBLOCK) {
+            for y in 0..h {
+                let mut x0 = 0;
+                while x0 < w {
+                    let mut acc = [_mm256_setzero_ps(); 2 * OBLOCK];
+                    for i in 0..cin {
+                        let wb = wt.as_ptr().add(o0 * cstride + i * kk);
+                        for kh in 0..K {
+                            let rp = pad.as_ptr().add((i * hp + y + kh) * wp + x0);
+                            for kw in 0..K {
+                                let s0 = _mm256_loadu_ps(rp.add(kw));
+                                let s1 = _mm256_loadu_ps(rp.add(kw + 8));
+                                let t = kh * K + kw;
+                                for ob in 0..OBLOCK {
+                                    let wv = _mm256_broadcast_ss(&*wb.add(ob * cstride + t));
+                                    acc[2 * ob] = _mm256_fmadd_ps(wv, s0, acc[2 * ob]);
+                                    acc[2 * ob + 1] = _mm256_fmadd_ps(wv, s1, acc[2 * ob + 1]);
+                                }
+                            }
+                        }
+                    }
+                    let n = CHUNK.min(w - x0);
+                    for ob in 0..OBLOCK {
+                        let dst = &mut out[((o0 + ob) * h + y) * w + x0..][..n];
+                        if n == CHUNK {
+                            _mm256_storeu_ps(dst.as_mut_ptr(), acc[2 * ob]);
+                            _mm256_storeu_ps(dst.as_mut_ptr().add(8), acc[2 * ob + 1]);
+                        } else {
+                            let mut tmp = [0f32; CHUNK];
+                            _mm256_storeu_ps(tmp.as_mut_ptr(), acc[2 * ob]);
+                            _mm256_storeu_ps(tmp.as_mut_ptr().add(8), acc[2 * ob + 1]);
+                            dst.copy_from_slice(&tmp[..n]);
+                        }
+                    }
+                    x0 += CHUNK;
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2,fma")]
+    unsafe fn hsum(v: __m256) -> f32 {
+        let lo = _mm256_castps256_ps128(v);
+        let hi = _mm256_extractf128_ps(v, 1);
+        let s = _mm_add_ps(lo, hi);
+        let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+        let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+        _mm_cvtss_f32(s)
+    }
+
+    /// Output channels `0..cout` (a multiple of 4) of one image; see `wgrad_block`.
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) unsafe fn wgrad_f32<const K: usize>(
+        pad: &[f32],
+        cin: usize,
+        hp: usize,
+        wp: usize,
+        g: &[f32],
+        cout: usize,
+        h: usize,
+        wg: usize,
+        dw: &mut [f32],
+    ) {
+        debug_assert!(cout % OBLOCK == 0 && wg % WCHUNK == 0);
+        let kk = K * K;
+        assert!(pad.len() >= cin * hp * wp && wp >= wg + K - 1 && hp >= h + K - 1);
+        assert!(g.len() >= cout * h * wg && dw.len() >= cout * cin * kk);
+        for o0 in (0..cout).step_by(OBLOCK) {
+            for i in 0..cin {
+                for kh in 0..K {
+                    let mut acc = [[_mm256_setzero_ps(); K]; OBLOCK];
+                    for y in 0..h {
+                        let prow = pad.as_ptr().add((i * hp + y + kh) * wp);
+                        let grow = g.as_ptr().add((o0 * h + y) * wg);
+                        let mut x0 = 0;
+                        while x0 < wg {
+                            let mut p = [_mm256_setzero_ps(); K];
+                            for (kw, pv) in p.iter_mut().enumerate() {
+                                *pv = _mm256_loadu_ps(prow.add(x0 + kw));
+                            }
+                            for (ob, acc_o) in acc.iter_mut().enumerate() {
+                                let gv = _mm256_loadu_ps(grow.add(ob * h * wg + x0));
+                                for kw in 0..K {
+                                    acc_o[kw] = _mm256_fmadd_ps(gv, p[kw], acc_o[kw]);
+                                }
+                            }
+                            x0 += WCHUNK;
+                        }
+                    }
+                    for (ob, acc_o) in acc.iter().enumerate() {
+                        for (kw, a) in acc_o.iter().enumerate() {
+                            dw[((o0 + ob) * cin + i) * kk + kh * K + kw] += hsum(*a);
+                        }
+                    }
+                }
+            }
+        }
     }
 }

@@ -23,7 +23,10 @@ impl InvLeakyReLU {
         if !(slope.is_finite() && slope > 0.0) {
             return Err(Error::InvalidSlope { slope });
         }
-        Ok(InvLeakyReLU { name: name.into(), slope })
+        Ok(InvLeakyReLU {
+            name: name.into(),
+            slope,
+        })
     }
 
     /// The slope `n`.
@@ -54,7 +57,8 @@ impl Layer for InvLeakyReLU {
 
 impl candle_nn::Module for InvLeakyReLU {
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-        self.forward_pass(xs, Pass::Record).map_err(candle_core::Error::wrap)
+        self.forward_pass(xs, Pass::Record)
+            .map_err(candle_core::Error::wrap)
     }
 }
 

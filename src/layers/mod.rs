@@ -18,8 +18,8 @@
 pub mod batchnorm;
 pub mod conv;
 pub mod coupling;
-pub mod leaky_relu;
 pub mod kernels;
+pub mod leaky_relu;
 pub mod pooling;
 
 pub use batchnorm::{BatchNormConfig, InvBatchNorm};
@@ -139,7 +139,10 @@ pub struct Tape {
 impl Tape {
     /// An empty tape.
     pub fn new(store_all: bool) -> Self {
-        Tape { store_all, items: Vec::new() }
+        Tape {
+            store_all,
+            items: Vec::new(),
+        }
     }
     /// Push an activation.
     pub fn push(&mut self, t: Tensor) {
@@ -147,7 +150,11 @@ impl Tape {
     }
     /// Pop the last activation.
     pub fn pop(&mut self, layer: &str) -> Result<Tensor> {
-        self.items.pop().ok_or_else(|| Error::Config(format!("{layer}: backward found no stored input (tape empty)")))
+        self.items.pop().ok_or_else(|| {
+            Error::Config(format!(
+                "{layer}: backward found no stored input (tape empty)"
+            ))
+        })
     }
     /// Number of stored activations.
     pub fn len(&self) -> usize {
@@ -159,7 +166,10 @@ impl Tape {
     }
     /// Total bytes of the stored activations.
     pub fn bytes(&self) -> usize {
-        self.items.iter().map(|t| t.elem_count() * t.dtype().size_in_bytes()).sum()
+        self.items
+            .iter()
+            .map(|t| t.elem_count() * t.dtype().size_in_bytes())
+            .sum()
     }
 }
 
@@ -179,7 +189,11 @@ impl BackCtx {
     /// Record `tensor` as the input of `layer` if tracing.
     pub fn record(&mut self, layer: &str, role: Role, tensor: &Tensor) {
         if let Some(trace) = self.trace.as_mut() {
-            trace.push(TraceEntry { layer: layer.to_string(), role, tensor: tensor.clone() });
+            trace.push(TraceEntry {
+                layer: layer.to_string(),
+                role,
+                tensor: tensor.clone(),
+            });
         }
     }
 }
@@ -195,7 +209,10 @@ pub trait Layer: Send + Sync {
     fn is_invertible(&self) -> bool;
     /// Reconstruct the input from the output (state from the last `Record` pass).
     fn inverse(&self, _y: &Tensor) -> Result<Tensor> {
-        Err(Error::Config(format!("{}: layer is not invertible", self.name())))
+        Err(Error::Config(format!(
+            "{}: layer is not invertible",
+            self.name()
+        )))
     }
     /// Learnable parameters.
     fn params(&self) -> Vec<Param>;
@@ -216,7 +233,13 @@ pub trait Layer: Send + Sync {
     /// One step of the backward for a primitive layer: the input is `known_input` when the
     /// caller has it, else popped from the tape (stored mode or non-invertible layer), else
     /// rebuilt by the inverse; then the vector-Jacobian product with `grad_output`.
-    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+    fn backward(
+        &self,
+        output: &Tensor,
+        grad_output: Option<&Tensor>,
+        ctx: &mut BackCtx,
+        known_input: Option<Tensor>,
+    ) -> Result<Back> {
         let (input, rebuilt) = match known_input {
             Some(x) => (x, false),
             None if ctx.stored || !self.is_invertible() => (ctx.tape.pop(self.name())?, false),
@@ -226,14 +249,28 @@ pub trait Layer: Send + Sync {
             Some(g) => Some(vjp(self, &input, g, ctx)?),
             None => None,
         };
-        Ok(Back { input, grad, rebuilt })
+        Ok(Back {
+            input,
+            grad,
+            rebuilt,
+        })
     }
 }
 
 /// Vector-Jacobian product of a primitive layer at `input`: runs the layer forward under
 /// autograd on a fresh leaf and back-propagates `grad_output`; parameter gradients go into
 /// `ctx.grads`. Returns the gradient for the input.
-pub fn vjp<L: Layer + ?Sized>(layer: &L, input: &Tensor, grad_output: &Tensor, ctx: &mut BackCtx) -> Result<Tensor> {
+///
+/// The gradients are detached: candle's `backward` leaves the gradients of leaves tracked (for
+/// example `sum(grad * x^)` for a batch-norm scale keeps the op graph of `x^`), so a gradient
+/// kept until the end of the step would keep the layer's forward activations alive with it and
+/// make the memory of a step grow with depth in every mode.
+pub fn vjp<L: Layer + ?Sized>(
+    layer: &L,
+    input: &Tensor,
+    grad_output: &Tensor,
+    ctx: &mut BackCtx,
+) -> Result<Tensor> {
     let leaf = Var::from_tensor(input)?;
     let out = layer.forward_pass(leaf.as_tensor(), Pass::Graph)?;
     let dot = out.mul(&grad_output.to_dtype(out.dtype())?)?.sum_all()?;
@@ -241,14 +278,14 @@ pub fn vjp<L: Layer + ?Sized>(layer: &L, input: &Tensor, grad_output: &Tensor, c
     if let Some(grads) = ctx.grads.as_mut() {
         for p in layer.params() {
             let g = match store.get(p.var.as_tensor()) {
-                Some(g) => g.clone(),
+                Some(g) => g.detach(),
                 None => p.var.zeros_like()?,
             };
             grads.insert(p.name.clone(), g);
         }
     }
     match store.get(leaf.as_tensor()) {
-        Some(g) => Ok(g.clone()),
+        Some(g) => Ok(g.detach()),
         None => Ok(input.zeros_like()?),
     }
 }
@@ -271,19 +308,39 @@ pub struct Chain {
 
 impl Chain {
     /// A chain named `name`.
-    pub fn new(name: impl Into<String>, layers: Vec<Box<dyn Layer>>, rebuild: InnerRebuild, hidden_role: Option<Role>) -> Result<Self> {
+    pub fn new(
+        name: impl Into<String>,
+        layers: Vec<Box<dyn Layer>>,
+        rebuild: InnerRebuild,
+        hidden_role: Option<Role>,
+    ) -> Result<Self> {
         let name = name.into();
         if layers.is_empty() {
             return Err(Error::Config(format!("{name}: empty chain of layers")));
         }
-        if rebuild == InnerRebuild::LayerwiseInverse && hidden_role.is_some() && !layers.iter().all(|l| l.is_invertible()) {
-            return Err(Error::Config(format!("{name}: layer-wise rebuilding needs invertible layers only")));
+        if rebuild == InnerRebuild::LayerwiseInverse
+            && hidden_role.is_some()
+            && !layers.iter().all(|l| l.is_invertible())
+        {
+            return Err(Error::Config(format!(
+                "{name}: layer-wise rebuilding needs invertible layers only"
+            )));
         }
-        Ok(Chain { name, layers, rebuild, hidden_role })
+        Ok(Chain {
+            name,
+            layers,
+            rebuild,
+            hidden_role,
+        })
     }
 
     /// Forward under `pass`, returning every layer's input too (bottom to top) when `keep`.
-    pub fn forward_keep(&self, x: &Tensor, pass: Pass, keep: bool) -> Result<(Tensor, Vec<Tensor>)> {
+    pub fn forward_keep(
+        &self,
+        x: &Tensor,
+        pass: Pass,
+        keep: bool,
+    ) -> Result<(Tensor, Vec<Tensor>)> {
         let mut inputs = Vec::new();
         let mut h = x.clone();
         for layer in &self.layers {
@@ -325,12 +382,23 @@ impl Layer for Chain {
         }
         Ok(h)
     }
-    fn backward(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>) -> Result<Back> {
+    fn backward(
+        &self,
+        output: &Tensor,
+        grad_output: Option<&Tensor>,
+        ctx: &mut BackCtx,
+        known_input: Option<Tensor>,
+    ) -> Result<Back> {
         // Recompute mode (reconstructed source): the hidden inputs are recomputed forward from
         // the chain's input with the recorded statistics, and held for the walk down (the
         // local memory bottleneck of RevNet-style blocks).
         let replayed = if !ctx.stored && self.rebuild == InnerRebuild::Recompute {
-            let x0 = known_input.clone().ok_or_else(|| Error::Config(format!("{}: recomputation needs the chain input", self.name)))?;
+            let x0 = known_input.clone().ok_or_else(|| {
+                Error::Config(format!(
+                    "{}: recomputation needs the chain input",
+                    self.name
+                ))
+            })?;
             Some(self.forward_keep(&x0, Pass::Replay, true)?.1)
         } else {
             None
@@ -344,16 +412,34 @@ impl Chain {
     /// top, `inputs[0]` is the chain's input), e.g. kept by a [`Chain::forward_keep`] that the
     /// caller needed anyway: no layer pops, inverts or recomputes anything. Gradients and the
     /// trace are those of [`Layer::backward`] in recompute mode with the same hidden inputs.
-    pub fn backward_known(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, inputs: Vec<Tensor>) -> Result<Back> {
+    pub fn backward_known(
+        &self,
+        output: &Tensor,
+        grad_output: Option<&Tensor>,
+        ctx: &mut BackCtx,
+        inputs: Vec<Tensor>,
+    ) -> Result<Back> {
         if inputs.len() != self.layers.len() {
-            return Err(Error::Config(format!("{}: backward_known needs {} layer inputs, got {}", self.name, self.layers.len(), inputs.len())));
+            return Err(Error::Config(format!(
+                "{}: backward_known needs {} layer inputs, got {}",
+                self.name,
+                self.layers.len(),
+                inputs.len()
+            )));
         }
         let x0 = inputs[0].clone();
         self.walk_down(output, grad_output, ctx, Some(x0), Some(inputs))
     }
 
     /// The walk from the top layer down; `replayed` holds every layer's input when known.
-    fn walk_down(&self, output: &Tensor, grad_output: Option<&Tensor>, ctx: &mut BackCtx, known_input: Option<Tensor>, replayed: Option<Vec<Tensor>>) -> Result<Back> {
+    fn walk_down(
+        &self,
+        output: &Tensor,
+        grad_output: Option<&Tensor>,
+        ctx: &mut BackCtx,
+        known_input: Option<Tensor>,
+        replayed: Option<Vec<Tensor>>,
+    ) -> Result<Back> {
         let mut out = output.clone();
         let mut grad = grad_output.cloned();
         let mut input_rebuilt = false;
@@ -367,7 +453,9 @@ impl Chain {
             let back = layer.backward(&out, grad.as_ref(), ctx, known)?;
             // Trace every input that reconstructed mode rebuilds (in stored mode too, so that
             // the two traces line up entry by entry).
-            let rebuildable = back.rebuilt || (ctx.stored && (self.rebuild == InnerRebuild::Recompute || layer.is_invertible()));
+            let rebuildable = back.rebuilt
+                || (ctx.stored
+                    && (self.rebuild == InnerRebuild::Recompute || layer.is_invertible()));
             if k > 0 && (rebuildable || replayed.is_some()) {
                 let role = self.hidden_role.unwrap_or(layer.input_role());
                 ctx.record(layer.name(), role, &back.input);
@@ -376,7 +464,11 @@ impl Chain {
             out = back.input;
             grad = back.grad;
         }
-        Ok(Back { input: out, grad, rebuilt: input_rebuilt })
+        Ok(Back {
+            input: out,
+            grad,
+            rebuilt: input_rebuilt,
+        })
     }
 }
 
@@ -398,17 +490,29 @@ impl ParamStore {
     /// An empty store.
     pub fn new(seed: u64, dtype: DType, device: &Device) -> Self {
         crate::device::init_cpu_threads();
-        ParamStore { varmap: VarMap::new(), seed, dtype, device: device.clone() }
+        ParamStore {
+            varmap: VarMap::new(),
+            seed,
+            dtype,
+            device: device.clone(),
+        }
     }
 
     fn insert(&self, name: &str, t: Tensor) -> Result<Param> {
         let var = Var::from_tensor(&t)?;
-        let mut data = self.varmap.data().lock().map_err(|_| Error::Config("parameter store poisoned".into()))?;
+        let mut data = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Config("parameter store poisoned".into()))?;
         if data.contains_key(name) {
             return Err(Error::Config(format!("duplicate parameter name `{name}`")));
         }
         data.insert(name.to_string(), var.clone());
-        Ok(Param { name: name.to_string(), var })
+        Ok(Param {
+            name: name.to_string(),
+            var,
+        })
     }
 
     /// A parameter with i.i.d. `N(mean, std^2)` entries (drawn in f64, cast to the dtype).
@@ -420,24 +524,41 @@ impl ParamStore {
 
     /// A parameter filled with `value`.
     pub fn constant(&self, name: &str, shape: &[usize], value: f64) -> Result<Param> {
-        let t = (Tensor::ones(shape, DType::F64, &Device::Cpu)? * value)?.to_dtype(self.dtype)?.to_device(&self.device)?;
+        let t = (Tensor::ones(shape, DType::F64, &Device::Cpu)? * value)?
+            .to_dtype(self.dtype)?
+            .to_device(&self.device)?;
         self.insert(name, t)
     }
 
     /// A parameter `exp(spread * N(0,1))` (log-normal around 1; `spread = 0` gives ones).
     pub fn log_normal(&self, name: &str, shape: &[usize], spread: f64) -> Result<Param> {
         let mut rng = crate::util::rng_for(self.seed, name);
-        let t = crate::util::randn(&mut rng, shape, 0.0, spread, DType::F64, &Device::Cpu)?.exp()?;
+        let t =
+            crate::util::randn(&mut rng, shape, 0.0, spread, DType::F64, &Device::Cpu)?.exp()?;
         self.insert(name, t.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
 
     /// Copy every parameter of `other` (same names), casting to this store's dtype.
     pub fn copy_from(&self, other: &ParamStore) -> Result<()> {
-        let src = other.varmap.data().lock().map_err(|_| Error::Config("parameter store poisoned".into()))?;
-        let dst = self.varmap.data().lock().map_err(|_| Error::Config("parameter store poisoned".into()))?;
+        let src = other
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Config("parameter store poisoned".into()))?;
+        let dst = self
+            .varmap
+            .data()
+            .lock()
+            .map_err(|_| Error::Config("parameter store poisoned".into()))?;
         for (name, var) in dst.iter() {
-            let s = src.get(name).ok_or_else(|| Error::Config(format!("parameter `{name}` missing in the source network")))?;
-            var.set(&s.as_tensor().to_dtype(self.dtype)?.to_device(&self.device)?)?;
+            let s = src.get(name).ok_or_else(|| {
+                Error::Config(format!("parameter `{name}` missing in the source network"))
+            })?;
+            var.set(
+                &s.as_tensor()
+                    .to_dtype(self.dtype)?
+                    .to_device(&self.device)?,
+            )?;
         }
         Ok(())
     }
@@ -447,12 +568,20 @@ impl ParamStore {
 pub fn split_channels(x: &Tensor, layer: &str) -> Result<(Tensor, Tensor)> {
     let c = x.dim(1)?;
     if c % 2 != 0 {
-        return Err(Error::BadChannels { layer: layer.into(), expected: "an even number of".into(), got: c });
+        return Err(Error::BadChannels {
+            layer: layer.into(),
+            expected: "an even number of".into(),
+            got: c,
+        });
     }
     Ok((x.narrow(1, 0, c / 2)?, x.narrow(1, c / 2, c / 2)?))
 }
 
 /// Check that `x` is 4-D (NCHW).
 pub fn check_nchw(x: &Tensor, layer: &str) -> Result<(usize, usize, usize, usize)> {
-    x.dims4().map_err(|_| Error::ShapeMismatch { context: layer.into(), expected: "(batch, channels, height, width)".into(), got: x.dims().to_vec() })
+    x.dims4().map_err(|_| Error::ShapeMismatch {
+        context: layer.into(),
+        expected: "(batch, channels, height, width)".into(),
+        got: x.dims().to_vec(),
+    })
 }

@@ -16,7 +16,11 @@ use candle_core::Tensor;
 fn check_even(x: &Tensor, layer: &str) -> Result<(usize, usize, usize, usize)> {
     let (b, c, h, w) = check_nchw(x, layer)?;
     if h % 2 != 0 || w % 2 != 0 {
-        return Err(Error::OddSpatial { layer: layer.into(), height: h, width: w });
+        return Err(Error::OddSpatial {
+            layer: layer.into(),
+            height: h,
+            width: w,
+        });
     }
     Ok((b, c, h, w))
 }
@@ -39,7 +43,9 @@ impl Layer for ChannelPool {
     }
     fn forward_pass(&self, x: &Tensor, _pass: Pass) -> Result<Tensor> {
         let (b, c, h, w) = check_even(x, &self.name)?;
-        Ok(x.reshape((b, c, h / 2, 2, w / 2, 2))?.permute((0, 1, 3, 5, 2, 4))?.reshape((b, 4 * c, h / 2, w / 2))?)
+        Ok(x.reshape((b, c, h / 2, 2, w / 2, 2))?
+            .permute((0, 1, 3, 5, 2, 4))?
+            .reshape((b, 4 * c, h / 2, w / 2))?)
     }
     fn is_invertible(&self) -> bool {
         true
@@ -47,10 +53,16 @@ impl Layer for ChannelPool {
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
         let (b, c4, h2, w2) = check_nchw(y, &self.name)?;
         if c4 % 4 != 0 {
-            return Err(Error::BadChannels { layer: self.name.clone(), expected: "a multiple of 4".into(), got: c4 });
+            return Err(Error::BadChannels {
+                layer: self.name.clone(),
+                expected: "a multiple of 4".into(),
+                got: c4,
+            });
         }
         let c = c4 / 4;
-        Ok(y.reshape((b, c, 2, 2, h2, w2))?.permute((0, 1, 4, 2, 5, 3))?.reshape((b, c, 2 * h2, 2 * w2))?)
+        Ok(y.reshape((b, c, 2, 2, h2, w2))?
+            .permute((0, 1, 4, 2, 5, 3))?
+            .reshape((b, c, 2 * h2, 2 * w2))?)
     }
     fn params(&self) -> Vec<Param> {
         Vec::new()
@@ -75,7 +87,9 @@ impl Layer for BatchPool {
     }
     fn forward_pass(&self, x: &Tensor, _pass: Pass) -> Result<Tensor> {
         let (b, c, h, w) = check_even(x, &self.name)?;
-        Ok(x.reshape((b, c, h / 2, 2, w / 2, 2))?.permute((3, 5, 0, 1, 2, 4))?.reshape((4 * b, c, h / 2, w / 2))?)
+        Ok(x.reshape((b, c, h / 2, 2, w / 2, 2))?
+            .permute((3, 5, 0, 1, 2, 4))?
+            .reshape((4 * b, c, h / 2, w / 2))?)
     }
     fn is_invertible(&self) -> bool {
         true
@@ -83,10 +97,16 @@ impl Layer for BatchPool {
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
         let (b4, c, h2, w2) = check_nchw(y, &self.name)?;
         if b4 % 4 != 0 {
-            return Err(Error::ShapeMismatch { context: format!("{}: inverse", self.name), expected: "a batch that is a multiple of 4".into(), got: y.dims().to_vec() });
+            return Err(Error::ShapeMismatch {
+                context: format!("{}: inverse", self.name),
+                expected: "a batch that is a multiple of 4".into(),
+                got: y.dims().to_vec(),
+            });
         }
         let b = b4 / 4;
-        Ok(y.reshape((2, 2, b, c, h2, w2))?.permute((2, 3, 4, 0, 5, 1))?.reshape((b, c, 2 * h2, 2 * w2))?)
+        Ok(y.reshape((2, 2, b, c, h2, w2))?
+            .permute((2, 3, 4, 0, 5, 1))?
+            .reshape((b, c, 2 * h2, 2 * w2))?)
     }
     fn params(&self) -> Vec<Param> {
         Vec::new()
@@ -114,7 +134,10 @@ impl Layer for MaxPool2 {
         // backward (candle 0.11) scales the gradient by (number of maxima)/4 instead of
         // 1/(number of maxima), i.e. returns a quarter of the true gradient.
         let (b, c, h, w) = check_even(x, &self.name)?;
-        Ok(x.reshape((b, c, h / 2, 2, w / 2, 2))?.permute((0, 1, 2, 4, 3, 5))?.reshape((b, c, h / 2, w / 2, 4))?.max(4)?)
+        Ok(x.reshape((b, c, h / 2, 2, w / 2, 2))?
+            .permute((0, 1, 2, 4, 3, 5))?
+            .reshape((b, c, h / 2, w / 2, 4))?
+            .max(4)?)
     }
     fn is_invertible(&self) -> bool {
         false
@@ -128,7 +151,8 @@ macro_rules! module_impl {
     ($t:ty) => {
         impl candle_nn::Module for $t {
             fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
-                self.forward_pass(xs, Pass::Record).map_err(candle_core::Error::wrap)
+                self.forward_pass(xs, Pass::Record)
+                    .map_err(candle_core::Error::wrap)
             }
         }
     };

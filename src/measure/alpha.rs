@@ -62,12 +62,24 @@ impl BnChannels {
 
     fn scales(&self) -> impl Iterator<Item = (f64, f64)> + '_ {
         // (s_i, g~_i)
-        self.var.iter().zip(&self.gamma).map(|(v, g)| ((v + self.eps).sqrt(), (g + self.eps_i).abs()))
+        self.var
+            .iter()
+            .zip(&self.gamma)
+            .map(|(v, g)| ((v + self.eps).sqrt(), (g + self.eps_i).abs()))
     }
 
     fn signal_ratio(&self) -> f64 {
-        let x2: f64 = self.mean.iter().zip(&self.var).map(|(m, v)| m * m + v).sum();
-        let y2: f64 = self.scales().zip(&self.beta).map(|((_, g), b)| g * g + b * b).sum();
+        let x2: f64 = self
+            .mean
+            .iter()
+            .zip(&self.var)
+            .map(|(m, v)| m * m + v)
+            .sum();
+        let y2: f64 = self
+            .scales()
+            .zip(&self.beta)
+            .map(|((_, g), b)| g * g + b * b)
+            .sum();
         x2 / y2
     }
 }
@@ -106,16 +118,29 @@ pub struct AlphaEstimate {
 /// the exact `x` and `y`.
 ///
 /// The paper's setting (Fig. 5-6) is a unit Gaussian input and `noise_std = 1e-5`.
-pub fn empirical_alpha(layer: &dyn Layer, x: &Tensor, noise_std: f64, seed: u64) -> Result<AlphaEstimate> {
+pub fn empirical_alpha(
+    layer: &dyn Layer,
+    x: &Tensor,
+    noise_std: f64,
+    seed: u64,
+) -> Result<AlphaEstimate> {
     empirical_alpha_with(layer, x, noise_std, seed, Pass::Record)
 }
 
 /// [`empirical_alpha`] with the forward run under `pass`: [`Pass::Replay`] keeps the batch
 /// statistics recorded by an earlier forward (e.g. to measure a network's layers on a sub-batch
 /// with the statistics of the whole batch).
-pub fn empirical_alpha_with(layer: &dyn Layer, x: &Tensor, noise_std: f64, seed: u64, pass: Pass) -> Result<AlphaEstimate> {
+pub fn empirical_alpha_with(
+    layer: &dyn Layer,
+    x: &Tensor,
+    noise_std: f64,
+    seed: u64,
+    pass: Pass,
+) -> Result<AlphaEstimate> {
     if !(noise_std.is_finite() && noise_std > 0.0) {
-        return Err(Error::Config(format!("noise std must be finite and > 0 (got {noise_std})")));
+        return Err(Error::Config(format!(
+            "noise std must be finite and > 0 (got {noise_std})"
+        )));
     }
     crate::util::ensure_finite(x, &format!("empirical alpha of {}", layer.name()))?;
     let y = layer.forward_pass(x, pass)?;
@@ -125,7 +150,11 @@ pub fn empirical_alpha_with(layer: &dyn Layer, x: &Tensor, noise_std: f64, seed:
     let x_hat = layer.inverse(&y_noisy)?;
     let snr_out = Snr::of(&y, &y_noisy)?.ratio();
     let snr_in = Snr::of(x, &x_hat)?.ratio();
-    Ok(AlphaEstimate { alpha: snr_in / snr_out, snr_in, snr_out })
+    Ok(AlphaEstimate {
+        alpha: snr_in / snr_out,
+        snr_in,
+        snr_out,
+    })
 }
 
 #[cfg(test)]
@@ -144,15 +173,33 @@ mod tests {
     #[test]
     fn general_reduces_to_toy() {
         for rho in [0.01, 0.3, 1.0, 7.0, 100.0] {
-            let bn = BnChannels { mean: vec![0.0, 0.0], var: vec![1.0, 1.0], gamma: vec![1.0, rho], beta: vec![0.0, 0.0], eps: 0.0, eps_i: 0.0 };
+            let bn = BnChannels {
+                mean: vec![0.0, 0.0],
+                var: vec![1.0, 1.0],
+                gamma: vec![1.0, rho],
+                beta: vec![0.0, 0.0],
+                eps: 0.0,
+                eps_i: 0.0,
+            };
             let a = alpha_general_bn(&bn).unwrap();
-            assert!((a / alpha_toy_bn(rho) - 1.0).abs() < 1e-12, "rho {rho}: {a} vs {}", alpha_toy_bn(rho));
+            assert!(
+                (a / alpha_toy_bn(rho) - 1.0).abs() < 1e-12,
+                "rho {rho}: {a} vs {}",
+                alpha_toy_bn(rho)
+            );
         }
     }
 
     #[test]
     fn mismatched_lengths_are_an_error() {
-        let bn = BnChannels { mean: vec![0.0], var: vec![1.0, 1.0], gamma: vec![1.0], beta: vec![0.0], eps: 0.0, eps_i: 0.0 };
+        let bn = BnChannels {
+            mean: vec![0.0],
+            var: vec![1.0, 1.0],
+            gamma: vec![1.0],
+            beta: vec![0.0],
+            eps: 0.0,
+            eps_i: 0.0,
+        };
         assert!(matches!(alpha_general_bn(&bn), Err(Error::Config(_))));
     }
 }

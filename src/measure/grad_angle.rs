@@ -26,7 +26,14 @@ pub fn layer_of(param: &str) -> &str {
 /// `acos(<a,b>/(|a||b|))` has an error floor of ~1e-6 degree in f64). Zero vectors: 0 if both are
 /// zero, 90 otherwise.
 fn angle_deg(pairs: &[(&[f64], &[f64])]) -> f64 {
-    let norm = |which: usize| -> f64 { pairs.iter().flat_map(|p| if which == 0 { p.0 } else { p.1 }.iter()).map(|v| v * v).sum::<f64>().sqrt() };
+    let norm = |which: usize| -> f64 {
+        pairs
+            .iter()
+            .flat_map(|p| if which == 0 { p.0 } else { p.1 }.iter())
+            .map(|v| v * v)
+            .sum::<f64>()
+            .sqrt()
+    };
     let (na, nb) = (norm(0), norm(1));
     if na == 0.0 || nb == 0.0 {
         return if na == nb { 0.0 } else { 90.0 };
@@ -46,24 +53,48 @@ fn angle_deg(pairs: &[(&[f64], &[f64])]) -> f64 {
 /// `2 atan2(|a/|a| - b/|b||, |a/|a| + b/|b||)` form.
 pub fn grad_angle(a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>) -> Result<GradAngle> {
     if a.len() != b.len() {
-        return Err(Error::Config(format!("gradient sets differ in size: {} vs {}", a.len(), b.len())));
+        return Err(Error::Config(format!(
+            "gradient sets differ in size: {} vs {}",
+            a.len(),
+            b.len()
+        )));
     }
     let mut values: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for (name, ga) in a {
-        let gb = b.get(name).ok_or_else(|| Error::Config(format!("parameter `{name}` has no gradient in the second set")))?;
+        let gb = b.get(name).ok_or_else(|| {
+            Error::Config(format!(
+                "parameter `{name}` has no gradient in the second set"
+            ))
+        })?;
         let va = crate::util::to_f64_vec(ga)?;
         let vb = crate::util::to_f64_vec(gb)?;
         if va.len() != vb.len() {
-            return Err(Error::ShapeMismatch { context: format!("gradient of {name}"), expected: format!("{:?}", ga.dims()), got: gb.dims().to_vec() });
+            return Err(Error::ShapeMismatch {
+                context: format!("gradient of {name}"),
+                expected: format!("{:?}", ga.dims()),
+                got: gb.dims().to_vec(),
+            });
         }
         values.insert(name.clone(), (va, vb));
     }
-    let whole: Vec<(&[f64], &[f64])> = values.values().map(|(x, y)| (x.as_slice(), y.as_slice())).collect();
+    let whole: Vec<(&[f64], &[f64])> = values
+        .values()
+        .map(|(x, y)| (x.as_slice(), y.as_slice()))
+        .collect();
     let mut layers: BTreeMap<&str, Vec<(&[f64], &[f64])>> = BTreeMap::new();
     for (name, (x, y)) in &values {
-        layers.entry(layer_of(name)).or_default().push((x.as_slice(), y.as_slice()));
+        layers
+            .entry(layer_of(name))
+            .or_default()
+            .push((x.as_slice(), y.as_slice()));
     }
-    Ok(GradAngle { whole_deg: angle_deg(&whole), per_layer: layers.into_iter().map(|(k, p)| (k.to_string(), angle_deg(&p))).collect() })
+    Ok(GradAngle {
+        whole_deg: angle_deg(&whole),
+        per_layer: layers
+            .into_iter()
+            .map(|(k, p)| (k.to_string(), angle_deg(&p)))
+            .collect(),
+    })
 }
 
 #[cfg(test)]
@@ -72,7 +103,10 @@ mod tests {
     use candle_core::Device;
 
     fn set(v: &[f64]) -> HashMap<String, Tensor> {
-        HashMap::from([("l.weight".to_string(), Tensor::new(v, &Device::Cpu).unwrap())])
+        HashMap::from([(
+            "l.weight".to_string(),
+            Tensor::new(v, &Device::Cpu).unwrap(),
+        )])
     }
 
     #[test]

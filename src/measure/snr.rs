@@ -42,7 +42,11 @@ impl Snr {
         for (a, b) in reference.iter().zip(reconstructed) {
             signal += a * a;
             // A reconstruction that overflowed (inf, or inf - inf = NaN) carries infinite noise.
-            let d = if b.is_finite() || !a.is_finite() { b - a } else { f64::INFINITY };
+            let d = if b.is_finite() || !a.is_finite() {
+                b - a
+            } else {
+                f64::INFINITY
+            };
             noise += d * d;
         }
         Snr { signal, noise }

@@ -21,8 +21,8 @@
 //! prediction (NaN).
 
 use crate::error::{Error, Result};
-use crate::layers::{Layer, Role};
 use crate::layers::Pass;
+use crate::layers::{Layer, Role};
 use crate::measure::alpha::empirical_alpha_with;
 
 /// Samples of the batch on which each layer's alpha is measured for the depth law.
@@ -68,7 +68,10 @@ impl SnrTrace {
 
     /// The smallest SNR (dB) of all entries, against the same-dtype reference.
     pub fn min_snr_db(&self) -> f64 {
-        self.points.iter().map(|p| p.snr_db).fold(f64::INFINITY, f64::min)
+        self.points
+            .iter()
+            .map(|p| p.snr_db)
+            .fold(f64::INFINITY, f64::min)
     }
 }
 
@@ -85,7 +88,13 @@ pub struct TraceOptions {
 
 /// Trace the reconstruction SNR of `net` on batch `(x, labels)`; see the module doc. `shadow` is
 /// the f64 copy of `net` (see [`Network::cast`]); pass `None` to build it here.
-pub fn snr_trace(net: &Network, shadow: Option<&Network>, x: &Tensor, labels: &Tensor, opts: TraceOptions) -> Result<SnrTrace> {
+pub fn snr_trace(
+    net: &Network,
+    shadow: Option<&Network>,
+    x: &Tensor,
+    labels: &Tensor,
+    opts: TraceOptions,
+) -> Result<SnrTrace> {
     let owned;
     let shadow = match shadow {
         Some(s) => s,
@@ -94,9 +103,22 @@ pub fn snr_trace(net: &Network, shadow: Option<&Network>, x: &Tensor, labels: &T
             &owned
         }
     };
-    let trace_only = StepOptions { grads: false, trace: true, output_noise: None, noise_seed: opts.seed };
+    let trace_only = StepOptions {
+        grads: false,
+        trace: true,
+        output_noise: None,
+        noise_seed: opts.seed,
+    };
     let stored = net.step(x, labels, Source::Stored, trace_only)?;
-    let rebuilt = net.step(x, labels, Source::Reconstructed, StepOptions { output_noise: opts.output_noise, ..trace_only })?;
+    let rebuilt = net.step(
+        x,
+        labels,
+        Source::Reconstructed,
+        StepOptions {
+            output_noise: opts.output_noise,
+            ..trace_only
+        },
+    )?;
     let truth = shadow.step(x, labels, Source::Stored, trace_only)?;
     if stored.trace.len() != rebuilt.trace.len() || truth.trace.len() != rebuilt.trace.len() {
         return Err(Error::Config(format!(
@@ -111,9 +133,18 @@ pub fn snr_trace(net: &Network, shadow: Option<&Network>, x: &Tensor, labels: &T
         _ => f64::INFINITY,
     };
     let mut points = Vec::with_capacity(rebuilt.trace.len());
-    for (index, ((s, r), t)) in stored.trace.iter().zip(&rebuilt.trace).zip(&truth.trace).enumerate() {
+    for (index, ((s, r), t)) in stored
+        .trace
+        .iter()
+        .zip(&rebuilt.trace)
+        .zip(&truth.trace)
+        .enumerate()
+    {
         if s.layer != r.layer || t.layer != r.layer {
-            return Err(Error::Config(format!("trace entry {index} differs: {} / {} / {}", s.layer, r.layer, t.layer)));
+            return Err(Error::Config(format!(
+                "trace entry {index} differs: {} / {} / {}",
+                s.layer, r.layer, t.layer
+            )));
         }
         points.push(TracePoint {
             index,
@@ -128,11 +159,25 @@ pub fn snr_trace(net: &Network, shadow: Option<&Network>, x: &Tensor, labels: &T
     if opts.depth_law {
         depth_law(shadow, &truth.trace, &mut points, output_snr_db, opts)?;
     }
-    Ok(SnrTrace { points, output_snr_db })
+    Ok(SnrTrace {
+        points,
+        output_snr_db,
+    })
 }
 
-fn depth_law(shadow: &Network, truth: &[crate::layers::TraceEntry], points: &mut [TracePoint], output_snr_db: f64, opts: TraceOptions) -> Result<()> {
-    let top_level: Vec<usize> = points.iter().enumerate().filter(|(_, p)| p.role != Role::Hidden).map(|(i, _)| i).collect();
+fn depth_law(
+    shadow: &Network,
+    truth: &[crate::layers::TraceEntry],
+    points: &mut [TracePoint],
+    output_snr_db: f64,
+    opts: TraceOptions,
+) -> Result<()> {
+    let top_level: Vec<usize> = points
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.role != Role::Hidden)
+        .map(|(i, _)| i)
+        .collect();
     let mut running: Option<f64> = None;
     for &i in &top_level {
         let name = &points[i].layer;
@@ -148,7 +193,18 @@ fn depth_law(shadow: &Network, truth: &[crate::layers::TraceEntry], points: &mut
         let input = full.narrow(0, 0, full.dim(0)?.min(ALPHA_SAMPLES))?;
         let y = layer.forward_pass(&input, Pass::Replay)?;
         let rms = (Snr::of(&y.zeros_like()?, &y)?.noise / y.elem_count() as f64).sqrt();
-        let alpha = if rms > 0.0 { empirical_alpha_with(layer, &input, 1e-6 * rms, opts.seed ^ (i as u64), Pass::Replay)?.alpha } else { 1.0 };
+        let alpha = if rms > 0.0 {
+            empirical_alpha_with(
+                layer,
+                &input,
+                1e-6 * rms,
+                opts.seed ^ (i as u64),
+                Pass::Replay,
+            )?
+            .alpha
+        } else {
+            1.0
+        };
         let alpha_db = to_db(alpha);
         points[i].alpha_db = alpha_db;
         let predicted = match running {

@@ -16,7 +16,8 @@
 
 use crate::error::{Error, Result};
 use crate::layers::{
-    AdditiveCoupling, BackCtx, BatchNormConfig, BatchPool, Chain, ChannelPool, Conv2d, Head, InnerRebuild, InvBatchNorm, InvLeakyReLU, Layer, MaxPool2, ParamStore, Pass, Relu, Residual,
+    AdditiveCoupling, BackCtx, BatchNormConfig, BatchPool, Chain, ChannelPool, Conv2d, Head,
+    InnerRebuild, InvBatchNorm, InvLeakyReLU, Layer, MaxPool2, ParamStore, Pass, Relu, Residual,
     Role, Tape, TraceEntry,
 };
 use candle_core::{DType, Device, Tensor, Var};
@@ -41,7 +42,13 @@ pub enum Arch {
 
 impl Arch {
     /// All architectures.
-    pub const ALL: [Arch; 5] = [Arch::Layerwise, Arch::Hybrid, Arch::Revnet, Arch::Irevnet, Arch::Resnet];
+    pub const ALL: [Arch; 5] = [
+        Arch::Layerwise,
+        Arch::Hybrid,
+        Arch::Revnet,
+        Arch::Irevnet,
+        Arch::Resnet,
+    ];
 
     /// Name used in configs and result files.
     pub fn as_str(self) -> &'static str {
@@ -56,13 +63,22 @@ impl Arch {
 
     /// Parse a name (case-insensitive; `layer-wise`, `i-revnet` accepted).
     pub fn parse(name: &str) -> Result<Arch> {
-        match name.trim().to_ascii_lowercase().replace(['-', '_'], "").as_str() {
+        match name
+            .trim()
+            .to_ascii_lowercase()
+            .replace(['-', '_'], "")
+            .as_str()
+        {
             "layerwise" => Ok(Arch::Layerwise),
             "hybrid" => Ok(Arch::Hybrid),
             "revnet" => Ok(Arch::Revnet),
             "irevnet" => Ok(Arch::Irevnet),
             "resnet" => Ok(Arch::Resnet),
-            _ => Err(Error::Unknown { kind: "architecture", got: name.into(), expected: "layerwise, hybrid, revnet, irevnet, resnet".into() }),
+            _ => Err(Error::Unknown {
+                kind: "architecture",
+                got: name.into(),
+                expected: "layerwise, hybrid, revnet, irevnet, resnet".into(),
+            }),
         }
     }
 
@@ -70,7 +86,9 @@ impl Arch {
     /// `[P_c, P_c, P_c]` (i-RevNet), max pooling (RevNet, ResNet).
     pub fn default_pools(self) -> Vec<PoolKind> {
         match self {
-            Arch::Layerwise | Arch::Hybrid => vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Batch],
+            Arch::Layerwise | Arch::Hybrid => {
+                vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Batch]
+            }
             Arch::Irevnet => vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Channel],
             Arch::Revnet | Arch::Resnet => vec![PoolKind::Max, PoolKind::Max, PoolKind::Max],
         }
@@ -182,16 +200,27 @@ impl NetConfig {
             return bad("depth must be >= 1".into());
         }
         if self.width == 0 || self.in_channels == 0 {
-            return bad(format!("width and in_channels must be >= 1 (got {} and {})", self.width, self.in_channels));
+            return bad(format!(
+                "width and in_channels must be >= 1 (got {} and {})",
+                self.width, self.in_channels
+            ));
         }
         if !(self.slope.is_finite() && self.slope > 0.0) {
             return Err(Error::InvalidSlope { slope: self.slope });
         }
         if !self.eps_i.is_finite() || !(self.bn_eps >= 0.0) {
-            return bad(format!("eps_i must be finite and bn_eps >= 0 (got {} and {})", self.eps_i, self.bn_eps));
+            return bad(format!(
+                "eps_i must be finite and bn_eps >= 0 (got {} and {})",
+                self.eps_i, self.bn_eps
+            ));
         }
-        if !(self.init_scale.is_finite() && self.init_scale > 0.0) || !(self.gamma_spread.is_finite() && self.gamma_spread >= 0.0) {
-            return bad(format!("init_scale must be > 0 and gamma_spread >= 0 (got {} and {})", self.init_scale, self.gamma_spread));
+        if !(self.init_scale.is_finite() && self.init_scale > 0.0)
+            || !(self.gamma_spread.is_finite() && self.gamma_spread >= 0.0)
+        {
+            return bad(format!(
+                "init_scale must be > 0 and gamma_spread >= 0 (got {} and {})",
+                self.init_scale, self.gamma_spread
+            ));
         }
         if self.classes < 2 {
             return bad(format!("classes must be >= 2 (got {})", self.classes));
@@ -201,11 +230,22 @@ impl NetConfig {
             _ => 2,
         };
         if self.width % need != 0 {
-            return Err(Error::BadChannels { layer: format!("{} width", self.arch), expected: format!("a multiple of {need}"), got: self.width });
+            return Err(Error::BadChannels {
+                layer: format!("{} width", self.arch),
+                expected: format!("a multiple of {need}"),
+                got: self.width,
+            });
         }
         let factor = 1usize << self.pools.len();
         if self.input_size == 0 || self.input_size % factor != 0 {
-            return Err(Error::OddSpatial { layer: format!("input of a network with {} poolings (needs a multiple of {factor})", self.pools.len()), height: self.input_size, width: self.input_size });
+            return Err(Error::OddSpatial {
+                layer: format!(
+                    "input of a network with {} poolings (needs a multiple of {factor})",
+                    self.pools.len()
+                ),
+                height: self.input_size,
+                width: self.input_size,
+            });
         }
         for p in &self.pools {
             let ok = match self.arch {
@@ -213,7 +253,12 @@ impl NetConfig {
                 _ => *p != PoolKind::Max,
             };
             if !ok {
-                return bad(format!("{} does not take {:?} pooling (use {:?})", self.arch, p, self.arch.default_pools()));
+                return bad(format!(
+                    "{} does not take {:?} pooling (use {:?})",
+                    self.arch,
+                    p,
+                    self.arch.default_pools()
+                ));
             }
         }
         Ok(())
@@ -222,7 +267,9 @@ impl NetConfig {
     /// Units/blocks per stage.
     pub fn units_per_stage(&self) -> Vec<usize> {
         let stages = self.pools.len() + 1;
-        (0..stages).map(|s| self.depth / stages + usize::from(s < self.depth % stages)).collect()
+        (0..stages)
+            .map(|s| self.depth / stages + usize::from(s < self.depth % stages))
+            .collect()
     }
 }
 
@@ -281,20 +328,49 @@ impl Network {
     pub fn build(config: &NetConfig, dtype: DType, device: &Device) -> Result<Network> {
         config.validate()?;
         let store = ParamStore::new(config.seed, dtype, device);
-        let bn_inv = BatchNormConfig { eps: config.bn_eps, eps_i: config.eps_i, reparam: true, momentum: 0.1, gamma_spread: config.gamma_spread };
-        let bn_plain = BatchNormConfig { reparam: false, eps_i: 0.0, ..bn_inv };
+        let bn_inv = BatchNormConfig {
+            eps: config.bn_eps,
+            eps_i: config.eps_i,
+            reparam: true,
+            momentum: 0.1,
+            gamma_spread: config.gamma_spread,
+        };
+        let bn_plain = BatchNormConfig {
+            reparam: false,
+            eps_i: 0.0,
+            ..bn_inv
+        };
         let mut layers: Vec<Box<dyn Layer>> = Vec::new();
         let mut c = config.width;
         let mut groups = 1usize;
         let mut num_layers = 1; // stem
-        layers.push(boxed(Conv2d::new(&store, "stem", config.in_channels, c, 3, 1, false, config.init_scale)?));
+        layers.push(boxed(Conv2d::new(
+            &store,
+            "stem",
+            config.in_channels,
+            c,
+            3,
+            1,
+            false,
+            config.init_scale,
+        )?));
         for (s, units) in config.units_per_stage().into_iter().enumerate() {
             for u in 0..units {
                 match config.arch {
                     Arch::Layerwise => {
                         let p = format!("s{s}.u{u}");
-                        layers.push(boxed(AdditiveCoupling::inv_conv(&store, &format!("{p}.conv"), c, config.init_scale)?));
-                        layers.push(boxed(InvBatchNorm::new(&store, &format!("{p}.bn"), c, bn_inv)?));
+                        layers.push(boxed(AdditiveCoupling::inv_conv(
+                            &store,
+                            &format!("{p}.conv"),
+                            c,
+                            config.init_scale,
+                        )?));
+                        layers.push(boxed(InvBatchNorm::new(
+                            &store,
+                            &format!("{p}.bn"),
+                            c,
+                            bn_inv,
+                        )?));
                         layers.push(boxed(InvLeakyReLU::new(&format!("{p}.act"), config.slope)?));
                         num_layers += 3;
                     }
@@ -304,11 +380,31 @@ impl Network {
                         let chain = |side: &str| -> Result<Chain> {
                             let q = format!("{p}.{side}");
                             let l: Vec<Box<dyn Layer>> = vec![
-                                boxed(AdditiveCoupling::inv_conv(&store, &format!("{q}.conv1"), half, config.init_scale)?),
-                                boxed(InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn_inv)?),
+                                boxed(AdditiveCoupling::inv_conv(
+                                    &store,
+                                    &format!("{q}.conv1"),
+                                    half,
+                                    config.init_scale,
+                                )?),
+                                boxed(InvBatchNorm::new(
+                                    &store,
+                                    &format!("{q}.bn1"),
+                                    half,
+                                    bn_inv,
+                                )?),
                                 boxed(InvLeakyReLU::new(&format!("{q}.act"), config.slope)?),
-                                boxed(AdditiveCoupling::inv_conv(&store, &format!("{q}.conv2"), half, config.init_scale)?),
-                                boxed(InvBatchNorm::new(&store, &format!("{q}.bn2"), half, bn_inv)?),
+                                boxed(AdditiveCoupling::inv_conv(
+                                    &store,
+                                    &format!("{q}.conv2"),
+                                    half,
+                                    config.init_scale,
+                                )?),
+                                boxed(InvBatchNorm::new(
+                                    &store,
+                                    &format!("{q}.bn2"),
+                                    half,
+                                    bn_inv,
+                                )?),
                             ];
                             Chain::new(q, l, InnerRebuild::LayerwiseInverse, Some(Role::Hidden))
                         };
@@ -322,11 +418,39 @@ impl Network {
                         let chain = |side: &str| -> Result<Chain> {
                             let q = format!("{p}.{side}");
                             let l: Vec<Box<dyn Layer>> = vec![
-                                boxed(Conv2d::new(&store, &format!("{q}.conv1"), half, half, 3, 1, false, config.init_scale)?),
-                                boxed(InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn_plain)?),
+                                boxed(Conv2d::new(
+                                    &store,
+                                    &format!("{q}.conv1"),
+                                    half,
+                                    half,
+                                    3,
+                                    1,
+                                    false,
+                                    config.init_scale,
+                                )?),
+                                boxed(InvBatchNorm::new(
+                                    &store,
+                                    &format!("{q}.bn1"),
+                                    half,
+                                    bn_plain,
+                                )?),
                                 boxed(Relu::new(&format!("{q}.relu"))),
-                                boxed(Conv2d::new(&store, &format!("{q}.conv2"), half, half, 3, 1, false, config.init_scale)?),
-                                boxed(InvBatchNorm::new(&store, &format!("{q}.bn2"), half, bn_plain)?),
+                                boxed(Conv2d::new(
+                                    &store,
+                                    &format!("{q}.conv2"),
+                                    half,
+                                    half,
+                                    3,
+                                    1,
+                                    false,
+                                    config.init_scale,
+                                )?),
+                                boxed(InvBatchNorm::new(
+                                    &store,
+                                    &format!("{q}.bn2"),
+                                    half,
+                                    bn_plain,
+                                )?),
                             ];
                             Chain::new(q, l, InnerRebuild::Recompute, Some(Role::Hidden))
                         };
@@ -337,13 +461,36 @@ impl Network {
                     Arch::Resnet => {
                         let p = format!("s{s}.b{u}");
                         let l: Vec<Box<dyn Layer>> = vec![
-                            boxed(Conv2d::new(&store, &format!("{p}.conv1"), c, c, 3, 1, false, config.init_scale)?),
+                            boxed(Conv2d::new(
+                                &store,
+                                &format!("{p}.conv1"),
+                                c,
+                                c,
+                                3,
+                                1,
+                                false,
+                                config.init_scale,
+                            )?),
                             boxed(InvBatchNorm::new(&store, &format!("{p}.bn1"), c, bn_plain)?),
                             boxed(Relu::new(&format!("{p}.relu"))),
-                            boxed(Conv2d::new(&store, &format!("{p}.conv2"), c, c, 3, 1, false, config.init_scale)?),
+                            boxed(Conv2d::new(
+                                &store,
+                                &format!("{p}.conv2"),
+                                c,
+                                c,
+                                3,
+                                1,
+                                false,
+                                config.init_scale,
+                            )?),
                             boxed(InvBatchNorm::new(&store, &format!("{p}.bn2"), c, bn_plain)?),
                         ];
-                        let f = Chain::new(format!("{p}.F"), l, InnerRebuild::Recompute, Some(Role::Hidden))?;
+                        let f = Chain::new(
+                            format!("{p}.F"),
+                            l,
+                            InnerRebuild::Recompute,
+                            Some(Role::Hidden),
+                        )?;
                         layers.push(boxed(Residual::new(&p, f)));
                         num_layers += 5;
                     }
@@ -362,7 +509,16 @@ impl Network {
                     }
                     PoolKind::Max => {
                         layers.push(boxed(MaxPool2::new(&format!("{name}.max"))));
-                        layers.push(boxed(Conv2d::new(&store, &format!("{name}.proj"), c, 2 * c, 1, 1, false, 1.0)?));
+                        layers.push(boxed(Conv2d::new(
+                            &store,
+                            &format!("{name}.proj"),
+                            c,
+                            2 * c,
+                            1,
+                            1,
+                            false,
+                            1.0,
+                        )?));
                         c *= 2;
                         num_layers += 1;
                     }
@@ -373,7 +529,14 @@ impl Network {
         layers.push(boxed(Head::new(&store, "head", c, config.classes, groups)?));
         num_layers += 1;
         let chain = Chain::new("net", layers, InnerRebuild::LayerwiseInverse, None)?;
-        Ok(Network { config: config.clone(), dtype, device: device.clone(), params: store, chain, num_layers })
+        Ok(Network {
+            config: config.clone(),
+            dtype,
+            device: device.clone(),
+            params: store,
+            chain,
+            num_layers,
+        })
     }
 
     /// The same network in another dtype with the same weights (cast): e.g. the f64 shadow of an
@@ -389,23 +552,36 @@ impl Network {
         let c = &self.config;
         let ok = matches!(x.dims4(), Ok((b, ch, h, w)) if b > 0 && ch == c.in_channels && h == c.input_size && w == c.input_size);
         if !ok {
-            return Err(Error::ShapeMismatch { context: "network input".into(), expected: format!("(batch, {}, {}, {})", c.in_channels, c.input_size, c.input_size), got: x.dims().to_vec() });
+            return Err(Error::ShapeMismatch {
+                context: "network input".into(),
+                expected: format!(
+                    "(batch, {}, {}, {})",
+                    c.in_channels, c.input_size, c.input_size
+                ),
+                got: x.dims().to_vec(),
+            });
         }
         crate::util::ensure_finite(x, "network input")
     }
 
     /// Differentiable forward (whole-network autograd reference): logits.
     pub fn forward_graph(&self, x: &Tensor) -> Result<Tensor> {
-        self.chain.forward_pass(&x.to_dtype(self.dtype)?, Pass::Graph)
+        self.chain
+            .forward_pass(&x.to_dtype(self.dtype)?, Pass::Graph)
     }
 
     /// Inference logits with running statistics.
     pub fn eval_logits(&self, x: &Tensor) -> Result<Tensor> {
-        self.chain.forward_pass(&x.to_dtype(self.dtype)?, Pass::Eval)
+        self.chain
+            .forward_pass(&x.to_dtype(self.dtype)?, Pass::Eval)
     }
 
     /// Whole-network candle autograd: loss and gradients (the reference for the backward).
-    pub fn autograd_grads(&self, x: &Tensor, labels: &Tensor) -> Result<(f64, HashMap<String, Tensor>)> {
+    pub fn autograd_grads(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+    ) -> Result<(f64, HashMap<String, Tensor>)> {
         let logits = self.forward_graph(x)?;
         let loss = candle_nn::loss::cross_entropy(&logits, labels)?;
         let store = loss.backward()?;
@@ -420,7 +596,13 @@ impl Network {
 
     /// One training step's forward and backward with activations from `source`. ResNet has no
     /// inverse, so its reconstructed mode is its stored mode.
-    pub fn step(&self, x: &Tensor, labels: &Tensor, source: Source, opts: StepOptions) -> Result<StepOutput> {
+    pub fn step(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+        source: Source,
+        opts: StepOptions,
+    ) -> Result<StepOutput> {
         self.check_input(x)?;
         let store_all = source == Source::Stored || !self.config.arch.reconstructable();
         let mut tape = Tape::new(store_all);
@@ -430,7 +612,14 @@ impl Network {
         let mut head_input = tape.pop("head")?;
         if let (Some(std), false) = (opts.output_noise, store_all) {
             let mut rng = crate::util::rng_for(opts.noise_seed, "output-noise");
-            let noise = crate::util::randn(&mut rng, head_input.dims(), 0.0, std, head_input.dtype(), head_input.device())?;
+            let noise = crate::util::randn(
+                &mut rng,
+                head_input.dims(),
+                0.0,
+                std,
+                head_input.dtype(),
+                head_input.device(),
+            )?;
             head_input = (&head_input + noise)?;
         }
         tape.push(head_input.clone());
@@ -440,20 +629,41 @@ impl Network {
         let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
         let grad_logits = if opts.grads {
             let g = loss_t.backward()?;
-            Some(g.get(logits_leaf.as_tensor()).cloned().ok_or_else(|| Error::Config("no gradient for the logits".into()))?)
+            Some(
+                g.get(logits_leaf.as_tensor())
+                    .cloned()
+                    .ok_or_else(|| Error::Config("no gradient for the logits".into()))?,
+            )
         } else {
             None
         };
-        let mut ctx = BackCtx { stored: store_all, tape, grads: opts.grads.then(HashMap::new), trace: opts.trace.then(Vec::new) };
-        self.chain.backward(&logits, grad_logits.as_ref(), &mut ctx, None)?;
-        Ok(StepOutput { loss, logits, grads: ctx.grads.unwrap_or_default(), trace: ctx.trace.unwrap_or_default(), tape_bytes, head_input: Some(head_input) })
+        let mut ctx = BackCtx {
+            stored: store_all,
+            tape,
+            grads: opts.grads.then(HashMap::new),
+            trace: opts.trace.then(Vec::new),
+        };
+        self.chain
+            .backward(&logits, grad_logits.as_ref(), &mut ctx, None)?;
+        Ok(StepOutput {
+            loss,
+            logits,
+            grads: ctx.grads.unwrap_or_default(),
+            trace: ctx.trace.unwrap_or_default(),
+            tape_bytes,
+            head_input: Some(head_input),
+        })
     }
 }
 
 impl Network {
     /// Parameters by name, in layer order.
     pub fn named_params(&self) -> Vec<(String, Var)> {
-        self.chain.params().into_iter().map(|p| (p.name, p.var)).collect()
+        self.chain
+            .params()
+            .into_iter()
+            .map(|p| (p.name, p.var))
+            .collect()
     }
 
     /// Number of parameter tensors.
@@ -465,14 +675,27 @@ impl Network {
 impl Network {
     /// Save the parameters as safetensors (candle `VarMap::save`).
     pub fn save(&self, path: &std::path::Path) -> Result<()> {
-        self.params.varmap.save(path).map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
+        self.params
+            .varmap
+            .save(path)
+            .map_err(|e| Error::io(path, std::io::Error::other(e.to_string())))
     }
 
     /// Load parameters saved by [`Network::save`] from a network of the same config.
     pub fn load(&mut self, path: &std::path::Path) -> Result<()> {
         if !path.exists() {
-            return Err(Error::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file")));
+            return Err(Error::io(
+                path,
+                std::io::Error::new(std::io::ErrorKind::NotFound, "no such file"),
+            ));
         }
-        self.params.varmap.load(path).map_err(|e| Error::CorruptData { path: path.display().to_string(), offset: 0, reason: e.to_string() })
+        self.params
+            .varmap
+            .load(path)
+            .map_err(|e| Error::CorruptData {
+                path: path.display().to_string(),
+                offset: 0,
+                reason: e.to_string(),
+            })
     }
 }

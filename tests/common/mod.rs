@@ -11,7 +11,10 @@ pub struct Tolerance {
 }
 
 impl Tolerance {
-    pub const F64: Tolerance = Tolerance { rel: 1e-12, abs: 1e-14 };
+    pub const F64: Tolerance = Tolerance {
+        rel: 1e-12,
+        abs: 1e-14,
+    };
     pub fn rel(rel: f64) -> Self {
         Tolerance { rel, abs: 0.0 }
     }
@@ -21,7 +24,11 @@ impl Tolerance {
         let w = revstab::util::to_f64_vec(want).unwrap();
         for (i, (a, b)) in g.iter().zip(&w).enumerate() {
             let lim = (self.rel * a.abs().max(b.abs())).max(self.abs);
-            assert!((a - b).abs() <= lim, "{what}: element {i} differs: got {a}, want {b} (|diff| {} > {lim})", (a - b).abs());
+            assert!(
+                (a - b).abs() <= lim,
+                "{what}: element {i} differs: got {a}, want {b} (|diff| {} > {lim})",
+                (a - b).abs()
+            );
         }
     }
 }
