@@ -139,10 +139,11 @@ fn pooling_reconstructions_are_exact_and_f64_networks_nearly_so() {
         "f64 lowest {}",
         t.lowest().unwrap().snr_db
     );
-    // A pool's input equals the entry above it (exact permutation): same SNR.
+    // A pool's input equals the entry above it permuted (exact): same SNR, up to the f64
+    // summation order of the SNR itself (the permutation reorders the terms).
     for w in t.points.windows(2) {
         if w[1].layer.starts_with("pool") {
-            assert_eq!(w[1].snr_db, w[0].snr_db);
+            assert!((w[1].snr_db - w[0].snr_db).abs() <= 1e-12 * w[0].snr_db.abs(), "{} vs {}", w[1].snr_db, w[0].snr_db);
         }
     }
 }

@@ -232,6 +232,7 @@ fn huge_learning_rate_on_cifar_files_diverges_with_a_diagnosis_naming_a_layer() 
         .collect();
     match train(&cfg, &d, &TrainOptions::default()) {
         Err(revstab::Error::Diverged { step, diagnosis }) => {
+            eprintln!("diverged at step {step}: {diagnosis}");
             assert!(step < 12, "diverged only at step {step}");
             let named = diagnosis
                 .split('`')
@@ -261,6 +262,7 @@ fn reconstruction_overflow_in_f16_diverges_with_the_collapsed_layer() {
     let d = data(&cfg);
     match train(&cfg, &d, &TrainOptions::default()) {
         Err(revstab::Error::Diverged { step, diagnosis }) => {
+            eprintln!("diverged at step {step}: {diagnosis}");
             assert_eq!(step, 0, "{diagnosis}");
             assert!(diagnosis.contains("non-finite gradients"), "{diagnosis}");
             assert!(
