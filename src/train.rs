@@ -32,6 +32,7 @@
 use crate::data::{parse_data_spec, Augment, DataSplit, Dataset};
 use crate::device::{compute_dtype, parse_device, parse_dtype};
 use crate::error::{Error, Result};
+use crate::experiments::snr_sweep::fmt_f;
 use crate::layers::Role;
 use crate::measure::grad_angle::grad_angle;
 use crate::measure::snr::Snr;
@@ -582,15 +583,15 @@ pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> String {
                     p.role.as_str(),
                     p.index + 1,
                     trace.points.len(),
-                    crate::experiments::snr_sweep::fmt_f(p.snr_db)
+                    fmt_f(p.snr_db)
                 )),
-                (None, Some(p)) => parts.push(format!("reconstructions stay usable: lowest SNR {} dB at layer `{}` ({} input)", crate::experiments::snr_sweep::fmt_f(p.snr_db), p.layer, p.role.as_str())),
+                (None, Some(p)) => parts.push(format!("reconstructions stay usable: lowest SNR {} dB at layer `{}` ({} input)", fmt_f(p.snr_db), p.layer, p.role.as_str())),
                 (None, None) => parts.push("no rebuilt activation to trace".to_string()),
             }
             if let Some(l) = trace.lowest() {
                 parts.push(format!(
                     "lowest-layer SNR {} dB (`{}`)",
-                    crate::experiments::snr_sweep::fmt_f(l.snr_db),
+                    fmt_f(l.snr_db),
                     l.layer
                 ));
             }
@@ -771,6 +772,14 @@ pub fn train(
     let mut seconds_before = 0.0;
     if let (true, Some(dir)) = (opts.resume, &opts.run_dir) {
         if let Some((loaded, secs)) = load_checkpoint(dir, &net, &mut sgd, cfg)? {
+            if loaded.step >= total {
+                // Batch-norm running statistics are not checkpointed: a finished run cannot be
+                // re-evaluated from its checkpoint.
+                return Err(Error::Config(format!(
+                    "{}: the checkpoint is already at the last step ({total}); nothing to resume (drop --resume to train again)",
+                    dir.join(CHECKPOINT).display()
+                )));
+            }
             st = loaded;
             seconds_before = secs;
             if opts.progress != Progress::Silent {

@@ -180,7 +180,7 @@ fn relu_and_its_backward_match_candle() {
 fn check_layer_backward(layer: &dyn Layer, x: &Tensor, what: &str) {
     let g = rand(
         31,
-        &layer.forward_pass(x, Pass::Record).unwrap().dims().to_vec(),
+        layer.forward_pass(x, Pass::Record).unwrap().dims(),
         x.dtype(),
     );
     let leaf = Var::from_tensor(x).unwrap();
@@ -289,4 +289,73 @@ fn batch_norm_fast_forward_matches_the_graph_forward_and_inverts() {
     let replay = bn.forward_pass(&x, Pass::Replay).unwrap();
     assert_eq!(rel_l2(&replay, &fast), 0.0);
     assert!(rel_l2(&bn.inverse(&fast).unwrap(), &x) <= 1e-14);
+}
+
+#[test]
+fn channel_halves_are_read_in_place_with_the_same_results() {
+    // Channel slices `narrow(1, ..)` of a contiguous tensor are read without a copy: same values
+    // as on a contiguous copy, and the elementwise kernels equal candle's ops exactly.
+    for dtype in [DType::F64, DType::F32] {
+        let full = rand(11, &[3, 8, 9, 10], dtype);
+        let other = rand(12, &[3, 8, 9, 10], dtype);
+        let (a, b) = (full.narrow(1, 0, 4).unwrap(), full.narrow(1, 4, 4).unwrap());
+        let c = other.narrow(1, 4, 4).unwrap();
+        let w = rand(13, &[5, 4, 3, 3], dtype);
+        let g = rand(14, &[3, 5, 9, 10], dtype);
+        let ac = a.contiguous().unwrap();
+        let same =
+            |x: &Tensor, y: &Tensor, what: &str| assert_eq!(rel_l2(x, y), 0.0, "{dtype:?} {what}");
+        same(
+            &kernels::conv2d_same(&b, &w).unwrap(),
+            &kernels::conv2d_same(&b.contiguous().unwrap(), &w).unwrap(),
+            "conv",
+        );
+        same(
+            &kernels::conv2d_same_weight_grad(&a, &g, 3).unwrap(),
+            &kernels::conv2d_same_weight_grad(&ac, &g, 3).unwrap(),
+            "weight grad",
+        );
+        let gw = rand(15, &[4, 5, 3, 3], dtype);
+        same(
+            &kernels::conv2d_same_input_grad(&c, &gw).unwrap(),
+            &kernels::conv2d_same_input_grad(&c.contiguous().unwrap(), &gw).unwrap(),
+            "input grad",
+        );
+        assert_eq!(
+            kernels::channel_stats(&a).unwrap(),
+            kernels::channel_stats(&ac).unwrap()
+        );
+        let p = [0.1, 0.2, -0.3, 0.4];
+        same(
+            &kernels::channel_affine(&a, &p, &[1.0; 4], &p, &p).unwrap(),
+            &kernels::channel_affine(&ac, &p, &[1.0; 4], &p, &p).unwrap(),
+            "affine",
+        );
+        let (m, s) = (vec![0.1; 4], vec![1.3; 4]);
+        let r1 = kernels::batch_norm_backward(&a, &c, &m, &s, &p).unwrap();
+        let r2 = kernels::batch_norm_backward(&ac, &c.contiguous().unwrap(), &m, &s, &p).unwrap();
+        same(&r1.dx, &r2.dx, "bn backward");
+        assert_eq!((r1.dscale, r1.dshift), (r2.dscale, r2.dshift));
+        same(
+            &kernels::add_images(&a, &c, 1.0).unwrap(),
+            &(&a + &c).unwrap(),
+            "add",
+        );
+        same(
+            &kernels::add_images(&b, &c, -1.0).unwrap(),
+            &(&b - &c).unwrap(),
+            "sub",
+        );
+        same(
+            &kernels::cat_channels(&b, &a).unwrap(),
+            &Tensor::cat(&[&b, &a], 1).unwrap(),
+            "cat",
+        );
+        let odd = rand(16, &[3, 2, 9, 10], dtype);
+        same(
+            &kernels::cat_channels(&a, &odd).unwrap(),
+            &Tensor::cat(&[&a, &odd], 1).unwrap(),
+            "cat uneven",
+        );
+    }
 }

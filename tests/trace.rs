@@ -143,7 +143,12 @@ fn pooling_reconstructions_are_exact_and_f64_networks_nearly_so() {
     // summation order of the SNR itself (the permutation reorders the terms).
     for w in t.points.windows(2) {
         if w[1].layer.starts_with("pool") {
-            assert!((w[1].snr_db - w[0].snr_db).abs() <= 1e-12 * w[0].snr_db.abs(), "{} vs {}", w[1].snr_db, w[0].snr_db);
+            assert!(
+                (w[1].snr_db - w[0].snr_db).abs() <= 1e-12 * w[0].snr_db.abs(),
+                "{} vs {}",
+                w[1].snr_db,
+                w[0].snr_db
+            );
         }
     }
 }

@@ -322,6 +322,11 @@ fn resume_from_checkpoint_reaches_the_weights_of_an_uninterrupted_run() {
         diff <= 1e-12,
         "resumed weights differ by {diff:e} (relative) in {name}"
     );
+    // A finished run has nothing to resume (its batch-norm running statistics are not saved).
+    assert!(matches!(
+        train(&cfg, &d, &opts),
+        Err(revstab::Error::Config(_))
+    ));
     // A checkpoint of another configuration is refused.
     let other = TrainConfig { lr: 0.1, ..cfg };
     assert!(matches!(

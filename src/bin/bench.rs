@@ -54,6 +54,10 @@ struct Args {
     /// Storage dtype: f16, bf16, f32, f64.
     #[arg(long, default_value = "f32")]
     dtype: String,
+    /// SGD learning rate of the update in every step (the loss is `sum(y * r)` over the whole
+    /// output, so its gradients are large).
+    #[arg(long, default_value_t = BenchConfig::default().lr)]
+    lr: f64,
     /// Seed of the weights, input and probe.
     #[arg(long, default_value_t = 0)]
     seed: u64,
@@ -76,6 +80,7 @@ fn run_main() -> anyhow::Result<()> {
         size: args.size,
         dtype: args.dtype,
         seed: args.seed,
+        lr: args.lr,
         ..BenchConfig::default()
     };
     cfg.validate().context("invalid configuration")?;

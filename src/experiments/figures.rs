@@ -3041,6 +3041,7 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
                 .with_color(6),
             );
         }
+        reserve_legend_room(&mut c, 0.0, 0.5);
         panels.push(c);
     }
     if panels.is_empty() {

@@ -303,14 +303,19 @@ pub fn batch_for(
     Ok((x, labels))
 }
 
-static WARMED_UP: std::sync::Mutex<Vec<DType>> = std::sync::Mutex::new(Vec::new());
+thread_local! {
+    /// The dtypes this thread has warmed up in.
+    static WARMED_UP: std::cell::RefCell<Vec<DType>> = const { std::cell::RefCell::new(Vec::new()) };
+}
 
-/// Before the first measurement in a dtype, one small training step of every architecture in
-/// both modes, so that what candle and its kernels allocate once and keep (worker threads,
-/// per-thread workspaces, lazily built tables) is not charged to the first point measured.
+/// Before the first measurement in a dtype on this thread, one small training step of every
+/// architecture in both modes, so that what candle and its kernels allocate once and keep (worker
+/// threads, lazily built tables, and the calling thread's own matmul workspace, which `gemm`
+/// keeps per thread) is not charged to the first point measured. Per thread, not per process:
+/// a point measured from a new thread (each test runs on its own) would otherwise pay for that
+/// thread's workspace (measured: 2.1 MB on the first layer-wise point).
 fn warm_up_process(dtype: DType, device: &Device) -> Result<()> {
-    let mut done = WARMED_UP.lock().unwrap_or_else(|e| e.into_inner());
-    if done.contains(&dtype) {
+    if WARMED_UP.with(|d| d.borrow().contains(&dtype)) {
         return Ok(());
     }
     for arch in Arch::ALL {
@@ -332,7 +337,7 @@ fn warm_up_process(dtype: DType, device: &Device) -> Result<()> {
             )?);
         }
     }
-    done.push(dtype);
+    WARMED_UP.with(|d| d.borrow_mut().push(dtype));
     Ok(())
 }
 

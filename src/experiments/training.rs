@@ -142,7 +142,7 @@ fn angle_rows(
             fmt_f(a.loss),
             fmt_f(a.train_err),
             fmt_f(a.test_err),
-            fmt_f(a.angle_deg),
+            fmt_angle(a.angle_deg),
             fmt_f(a.lowest_snr_db),
             a.lowest_layer.clone(),
             fmt_f(schedule.lr(a.step)),
@@ -154,7 +154,7 @@ fn angle_rows(
                 a.mode.as_str().into(),
                 a.step.to_string(),
                 l.layer.clone(),
-                fmt_f(l.angle_deg),
+                fmt_angle(l.angle_deg),
             ]);
             layers.push(r);
         }
@@ -794,6 +794,9 @@ pub struct AngleNet {
     /// Peak learning rate (default: `train.lr`).
     #[serde(default)]
     pub lr: Option<f64>,
+    /// Epochs (default: `train.epochs`).
+    #[serde(default)]
+    pub epochs: Option<usize>,
 }
 
 fn default_slope() -> f64 {
@@ -825,19 +828,22 @@ impl Default for AnglesConfig {
                     arch: Arch::Revnet,
                     depth: 6,
                     slope: 0.2,
-                    lr: Some(0.1),
+                    lr: Some(0.01),
+                    epochs: Some(10),
                 },
                 AngleNet {
                     arch: Arch::Hybrid,
                     depth: 6,
                     slope: 0.2,
                     lr: Some(0.05),
+                    epochs: None,
                 },
                 AngleNet {
                     arch: Arch::Layerwise,
                     depth: 6,
                     slope: 0.2,
                     lr: None,
+                    epochs: None,
                 },
             ],
             modes: vec![Source::Reconstructed],
@@ -855,8 +861,25 @@ impl Default for AnglesConfig {
 pub struct AngleRun {
     /// Its training config.
     pub config: TrainConfig,
-    /// What it produced.
-    pub outcome: TrainOutcome,
+    /// What it produced (`None` when it diverged).
+    pub outcome: Option<TrainOutcome>,
+    /// `step N: diagnosis` of a diverged run.
+    pub diverged: Option<String>,
+}
+
+impl AngleRun {
+    /// The probes (none for a diverged run).
+    pub fn angles(&self) -> &[AngleRecord] {
+        self.outcome.as_ref().map_or(&[], |o| &o.angles)
+    }
+
+    /// `ok` or `diverged at step N: diagnosis`.
+    pub fn status(&self) -> String {
+        match &self.diverged {
+            Some(d) => format!("diverged at {d}"),
+            None => "ok".into(),
+        }
+    }
 }
 
 impl AnglesConfig {
@@ -878,6 +901,7 @@ impl AnglesConfig {
                         mode,
                         seed,
                         lr: n.lr.unwrap_or(self.train.lr),
+                        epochs: n.epochs.unwrap_or(self.train.epochs),
                         ..self.train.clone()
                     });
                 }
@@ -909,7 +933,7 @@ impl AnglesConfig {
 }
 
 /// Header of the angle experiment's `summary.csv`.
-pub const ANGLE_SUMMARY_HEADER: [&str; 12] = [
+pub const ANGLE_SUMMARY_HEADER: [&str; 14] = [
     "arch",
     "depth",
     "slope",
@@ -921,7 +945,9 @@ pub const ANGLE_SUMMARY_HEADER: [&str; 12] = [
     "angle_max_deg",
     "lowest_snr_start_db",
     "lowest_snr_end_db",
+    "epochs",
     "seconds",
+    "status",
 ];
 
 /// Run the angle experiment into `opts.out`.
@@ -936,24 +962,59 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRu
     let done: Vec<AngleRun> = pool(opts.threads)?.install(|| {
         runs.par_iter()
             .map(|r| {
-                let (_, outcome) = train(r, &data, &TrainOptions::default())?;
-                let (a0, a1) = (outcome.angles.first().map_or(f64::NAN, |a| a.angle_deg), outcome.angles.last().map_or(f64::NAN, |a| a.angle_deg));
-                report(&bar, opts.progress, format!("{} depth {} {}: test acc {:.1}%, angle {} -> {} deg ({:.1} s) [{total} runs]", r.arch, r.depth, r.mode.as_str(), 100.0 * outcome.test_acc, fmt_f(a0), fmt_f(a1), outcome.seconds));
-                Ok(AngleRun { config: r.clone(), outcome })
+                let run = match train(r, &data, &TrainOptions::default()) {
+                    Ok((_, outcome)) => AngleRun {
+                        config: r.clone(),
+                        outcome: Some(outcome),
+                        diverged: None,
+                    },
+                    Err(Error::Diverged { step, diagnosis }) => AngleRun {
+                        config: r.clone(),
+                        outcome: None,
+                        diverged: Some(format!("step {step}: {diagnosis}")),
+                    },
+                    Err(e) => return Err(e),
+                };
+                let line = match &run.outcome {
+                    Some(o) => {
+                        let (a0, a1) = (
+                            o.angles.first().map_or(f64::NAN, |a| a.angle_deg),
+                            o.angles.last().map_or(f64::NAN, |a| a.angle_deg),
+                        );
+                        format!(
+                            "test acc {:.1}%, angle {} -> {} deg ({:.1} s)",
+                            100.0 * o.test_acc,
+                            fmt_angle(a0),
+                            fmt_angle(a1),
+                            o.seconds
+                        )
+                    }
+                    None => run.status(),
+                };
+                report(
+                    &bar,
+                    opts.progress,
+                    format!(
+                        "{} depth {} {}: {line} [{total} runs]",
+                        r.arch,
+                        r.depth,
+                        r.mode.as_str()
+                    ),
+                );
+                Ok(run)
             })
             .collect::<Result<Vec<_>>>()
     })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let total_steps = data.train.len() / cfg.train.batch * cfg.train.epochs;
     let (mut rows, mut layers, mut summary) = (Vec::new(), Vec::new(), Vec::new());
     for run in &done {
-        let (r, l) = angle_rows(&run.config, &run.outcome.angles, total_steps);
+        let c = &run.config;
+        let angles = run.angles();
+        let (r, l) = angle_rows(c, angles, data.train.len() / c.batch * c.epochs);
         rows.extend(r);
         layers.extend(l);
-        let angles = &run.outcome.angles;
-        let c = &run.config;
         let max = angles.iter().map(|a| a.angle_deg).fold(f64::NAN, f64::max);
         let first = angles.first();
         let last = angles.last();
@@ -963,13 +1024,18 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRu
             c.slope.to_string(),
             c.mode.as_str().into(),
             c.seed.to_string(),
-            fmt_f(run.outcome.test_acc),
-            fmt_f(first.map_or(f64::NAN, |a| a.angle_deg)),
-            fmt_f(last.map_or(f64::NAN, |a| a.angle_deg)),
-            fmt_f(max),
+            fmt_f(run.outcome.as_ref().map_or(f64::NAN, |o| o.test_acc)),
+            fmt_angle(first.map_or(f64::NAN, |a| a.angle_deg)),
+            fmt_angle(last.map_or(f64::NAN, |a| a.angle_deg)),
+            fmt_angle(max),
             fmt_f(first.map_or(f64::NAN, |a| a.lowest_snr_db)),
             fmt_f(last.map_or(f64::NAN, |a| a.lowest_snr_db)),
-            format!("{:.2}", run.outcome.seconds),
+            c.epochs.to_string(),
+            format!(
+                "{:.2}",
+                run.outcome.as_ref().map_or(f64::NAN, |o| o.seconds)
+            ),
+            run.status(),
         ]);
     }
     write_atomic(
@@ -1004,7 +1070,7 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRu
 pub fn angles_table(runs: &[AngleRun]) -> String {
     use std::fmt::Write;
     let mut s = format!(
-        "{:<10} {:>5} {:>6} {:>13} {:>8} {:>11} {:>11} {:>9} {:>15}\n",
+        "{:<10} {:>5} {:>6} {:>13} {:>8} {:>11} {:>11} {:>11} {:>15}\n",
         "arch",
         "depth",
         "slope",
@@ -1016,29 +1082,42 @@ pub fn angles_table(runs: &[AngleRun]) -> String {
         "SNR0 / SNRN dB"
     );
     for r in runs {
-        let a = &r.outcome.angles;
+        let a = r.angles();
         let (f, l) = (a.first(), a.last());
         let max = a.iter().map(|a| a.angle_deg).fold(f64::NAN, f64::max);
         let g = |x: Option<&AngleRecord>, k: fn(&AngleRecord) -> f64| x.map_or(f64::NAN, k);
         let _ = writeln!(
             s,
-            "{:<10} {:>5} {:>6} {:>13} {:>8.1} {:>11} {:>11} {:>9} {:>15}",
+            "{:<10} {:>5} {:>6} {:>13} {:>8.1} {:>11} {:>11} {:>11} {:>15}",
             r.config.arch,
             r.config.depth,
             r.config.slope,
             r.config.mode.as_str(),
-            100.0 * r.outcome.test_acc,
-            fmt_f(g(f, |a| a.angle_deg)),
-            fmt_f(g(l, |a| a.angle_deg)),
-            fmt_f(max),
+            100.0 * r.outcome.as_ref().map_or(f64::NAN, |o| o.test_acc),
+            fmt_angle(g(f, |a| a.angle_deg)),
+            fmt_angle(g(l, |a| a.angle_deg)),
+            fmt_angle(max),
             format!(
                 "{} / {}",
                 short(g(f, |a| a.lowest_snr_db)),
                 short(g(l, |a| a.lowest_snr_db))
             )
         );
+        if let Some(d) = &r.diverged {
+            let _ = writeln!(s, "{:<10} diverged at {d}", r.config.arch);
+        }
     }
     s
+}
+
+/// An angle in degrees for result files: 4 significant digits in scientific notation (the
+/// angles of exact-ish reconstructions are far below 1e-4 degrees).
+pub fn fmt_angle(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.3e}")
+    } else {
+        fmt_f(v)
+    }
 }
 
 fn short(v: f64) -> String {

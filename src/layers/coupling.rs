@@ -20,10 +20,46 @@
 //! the same values (bitwise) as [`BackwardMode::PerLayer`] with [`InnerRebuild::Recompute`].
 
 use super::{
-    split_channels, Back, BackCtx, Chain, Invertible, Layer, Param, ParamStore, Pass, Role, Tape,
+    kernels, split_channels, Back, BackCtx, Chain, Invertible, Layer, Param, ParamStore, Pass,
+    Role, Tape,
 };
 use crate::error::{Error, Result};
 use candle_core::Tensor;
+
+/// Whether the kernels of [`super::kernels`] may replace candle's op on `a` and `b`: CPU
+/// `f32`/`f64` tensors not tracked by autograd (a tracked forward keeps candle's ops).
+fn fast(a: &Tensor, b: &Tensor) -> bool {
+    kernels::supported(a)
+        && a.dtype() == b.dtype()
+        && a.rank() == 4
+        && !a.track_op()
+        && !b.track_op()
+}
+
+/// `a + b` (same values as candle's, parallel over the images and without copying channel
+/// halves first when the kernels apply).
+fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fast(a, b) && a.dims() == b.dims() {
+        return kernels::add_images(a, b, 1.0);
+    }
+    Ok((a + b)?)
+}
+
+/// `a - b`, as [`add`].
+fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fast(a, b) && a.dims() == b.dims() {
+        return kernels::add_images(a, b, -1.0);
+    }
+    Ok((a - b)?)
+}
+
+/// `cat([a, b], 1)`, as [`add`].
+fn cat(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fast(a, b) {
+        return kernels::cat_channels(a, b);
+    }
+    Ok(Tensor::cat(&[a, b], 1)?)
+}
 
 /// How the hidden activations inside F and G are obtained in reconstructed mode.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -181,10 +217,10 @@ impl AdditiveCoupling {
         self.check(y)?;
         let (y1, y2) = split_channels(y, &self.name)?;
         let g_out = self.g.forward_pass(&y1, Pass::Replay)?;
-        let x2 = (&y2 - &g_out)?;
+        let x2 = sub(&y2, &g_out)?;
         let f_out = self.f.forward_pass(&x2, Pass::Replay)?;
-        let x1 = (&y1 - &f_out)?;
-        Ok((Tensor::cat(&[&x1, &x2], 1)?, f_out, g_out))
+        let x1 = sub(&y1, &f_out)?;
+        Ok((cat(&x1, &x2)?, f_out, g_out))
     }
 
     /// Reconstructed-mode backward of [`BackwardMode::Algorithm1`]: one forward of G (kept) for
@@ -205,24 +241,24 @@ impl AdditiveCoupling {
             None => (None, None),
         };
         let (g_out, g_inputs) = self.g.forward_keep(&y1, Pass::Replay, true)?;
-        let x2 = (&y2 - &g_out)?;
+        let x2 = sub(&y2, &g_out)?;
         let back_g = self.g.backward_known(&g_out, gy2.as_ref(), ctx, g_inputs)?;
         drop(g_out);
         let gy1_total = match (gy1, back_g.grad) {
-            (Some(a), Some(b)) => Some((a + b)?),
+            (Some(a), Some(b)) => Some(add(&a, &b)?),
             _ => None,
         };
         let (f_out, f_inputs) = self.f.forward_keep(&x2, Pass::Replay, true)?;
-        let x1 = (&y1 - &f_out)?;
+        let x1 = sub(&y1, &f_out)?;
         let back_f = self
             .f
             .backward_known(&f_out, gy1_total.as_ref(), ctx, f_inputs)?;
         let grad = match (gy1_total, gy2, back_f.grad) {
-            (Some(gx1), Some(gy2), Some(gf)) => Some(Tensor::cat(&[&gx1, &(gy2 + gf)?], 1)?),
+            (Some(gx1), Some(gy2), Some(gf)) => Some(cat(&gx1, &add(&gy2, &gf)?)?),
             _ => None,
         };
         Ok(Back {
-            input: Tensor::cat(&[&x1, &x2], 1)?,
+            input: cat(&x1, &x2)?,
             grad,
             rebuilt: true,
         })
@@ -236,9 +272,9 @@ impl Layer for AdditiveCoupling {
     fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         self.check(x)?;
         let (x1, x2) = split_channels(x, &self.name)?;
-        let y1 = (&x1 + self.f.forward_pass(&x2, pass)?)?;
-        let y2 = (&x2 + self.g.forward_pass(&y1, pass)?)?;
-        Ok(Tensor::cat(&[&y1, &y2], 1)?)
+        let y1 = add(&x1, &self.f.forward_pass(&x2, pass)?)?;
+        let y2 = add(&x2, &self.g.forward_pass(&y1, pass)?)?;
+        Ok(cat(&y1, &y2)?)
     }
     fn is_invertible(&self) -> bool {
         true
@@ -257,12 +293,12 @@ impl Layer for AdditiveCoupling {
     fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
         self.check(x)?;
         let (x1, x2) = split_channels(x, &self.name)?;
-        let y1 = (&x1 + self.f.forward_tape(&x2, tape, false)?)?;
-        let y2 = (&x2 + self.g.forward_tape(&y1, tape, false)?)?;
+        let y1 = add(&x1, &self.f.forward_tape(&x2, tape, false)?)?;
+        let y2 = add(&x2, &self.g.forward_tape(&y1, tape, false)?)?;
         if push_input && tape.store_all {
             tape.push(x.clone());
         }
-        Ok(Tensor::cat(&[&y1, &y2], 1)?)
+        Ok(cat(&y1, &y2)?)
     }
     fn backward(
         &self,
@@ -293,24 +329,24 @@ impl Layer for AdditiveCoupling {
         };
         let g_out = match g_out {
             Some(t) => t,
-            None => (&y2 - &x2)?,
+            None => sub(&y2, &x2)?,
         };
         let back_g = self
             .g
             .backward(&g_out, gy2.as_ref(), ctx, Some(y1.clone()))?;
         let gy1_total = match (gy1, back_g.grad) {
-            (Some(a), Some(b)) => Some((a + b)?),
+            (Some(a), Some(b)) => Some(add(&a, &b)?),
             _ => None,
         };
         let f_out = match f_out {
             Some(t) => t,
-            None => (&y1 - &x1)?,
+            None => sub(&y1, &x1)?,
         };
         let back_f = self
             .f
             .backward(&f_out, gy1_total.as_ref(), ctx, Some(x2.clone()))?;
         let grad = match (gy1_total, gy2, back_f.grad) {
-            (Some(gx1), Some(gy2), Some(gf)) => Some(Tensor::cat(&[&gx1, &(gy2 + gf)?], 1)?),
+            (Some(gx1), Some(gy2), Some(gf)) => Some(cat(&gx1, &add(&gy2, &gf)?)?),
             _ => None,
         };
         Ok(Back {

@@ -97,6 +97,29 @@ fn with_slice<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) ->
     }
 }
 
+/// Run `f` on the data of a 4-D tensor whose images are each contiguous (`(c, h, w)` in row-major
+/// order, any stride between images: a contiguous tensor, or a channel slice `narrow(1, ..)` of
+/// one), with that image stride; other layouts are copied first. The slice starts at the first
+/// element of the first image.
+fn with_images<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T], usize) -> Result<R>) -> Result<R> {
+    let (b, c, h, w) = t.dims4()?;
+    let st = t.layout().stride();
+    let image_contiguous = st[3] == 1 && st[2] == w && st[1] == h * w && b > 0;
+    let t = if image_contiguous {
+        t.clone()
+    } else {
+        t.contiguous()?
+    };
+    let (storage, layout) = t.storage_and_layout();
+    let s0 = layout.stride()[0];
+    let start = layout.start_offset();
+    let len = (b - 1) * s0 + c * h * w;
+    match &*storage {
+        Storage::Cpu(cpu) => f(&T::cpu_storage_as_slice(cpu)?[start..start + len], s0),
+        _ => Err(Error::Config("kernel input is not on the CPU".into())),
+    }
+}
+
 fn unsupported(what: &str, t: &Tensor) -> Error {
     Error::Config(format!(
         "{what}: no kernel for {:?} tensors on {:?} (use candle's op)",
@@ -270,6 +293,7 @@ fn conv_image_dispatch<T: Real, const K: usize>(
 /// Batched same convolution of `x (b, cin, h, w)` with packed weights `wt (cout, cin, K, K)`.
 fn conv_batch<T: Real>(
     x: &[T],
+    x_stride: usize,
     b: usize,
     cin: usize,
     h: usize,
@@ -283,7 +307,7 @@ fn conv_batch<T: Real>(
     out.par_chunks_mut(cout * h * w)
         .enumerate()
         .for_each(|(n, out_n)| {
-            let (pad, hp, wp) = pad_image(&x[n * img_in..][..img_in], cin, h, w, k);
+            let (pad, hp, wp) = pad_image(&x[n * x_stride..][..img_in], cin, h, w, k);
             match k {
                 1 => conv_image_dispatch::<T, 1>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
                 3 => conv_image_dispatch::<T, 3>(&pad, cin, hp, wp, wt, cout, h, w, out_n),
@@ -317,8 +341,8 @@ pub fn conv2d_same(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         cout: usize,
         k: usize,
     ) -> Result<Tensor> {
-        let out = with_slice::<T, _>(x, |xs| {
-            with_slice::<T, _>(w, |ws| Ok(conv_batch(xs, b, cin, h, wd, ws, cout, k)))
+        let out = with_images::<T, _>(x, |xs, s0| {
+            with_slice::<T, _>(w, |ws| Ok(conv_batch(xs, s0, b, cin, h, wd, ws, cout, k)))
         })?;
         Ok(Tensor::from_vec(out, (b, cout, h, wd), &Device::Cpu)?)
     }
@@ -353,7 +377,7 @@ pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
         cin: usize,
         k: usize,
     ) -> Result<Tensor> {
-        let out = with_slice::<T, _>(g, |gs| {
+        let out = with_images::<T, _>(g, |gs, s0| {
             with_slice::<T, _>(w, |ws| {
                 let kk = k * k;
                 let mut flipped = vec![T::zero(); cin * cout * kk];
@@ -365,7 +389,7 @@ pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
                         }
                     }
                 }
-                Ok(conv_batch(gs, b, cout, h, wd, &flipped, cin, k))
+                Ok(conv_batch(gs, s0, b, cout, h, wd, &flipped, cin, k))
             })
         })?;
         Ok(Tensor::from_vec(out, (b, cin, h, wd), &Device::Cpu)?)
@@ -540,8 +564,8 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
         k: usize,
     ) -> Result<Tensor> {
         let n_w = cout * cin * k * k;
-        let dw = with_slice::<T, _>(x, |xs| {
-            with_slice::<T, _>(g, |gs| {
+        let dw = with_images::<T, _>(x, |xs, xs0| {
+            with_images::<T, _>(g, |gs, gs0| {
                 let img_x = cin * h * wd;
                 let img_g = cout * h * wd;
                 let wg = wd.div_ceil(WCHUNK) * WCHUNK;
@@ -555,8 +579,8 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
                         let mut dw = vec![T::zero(); n_w];
                         let mut gp = vec![T::zero(); cout * h * wg];
                         for n in gi * per..((gi + 1) * per).min(b) {
-                            let (pad, hp, wp) = pad_image(&xs[n * img_x..][..img_x], cin, h, wd, k);
-                            let src = &gs[n * img_g..][..img_g];
+                            let (pad, hp, wp) = pad_image(&xs[n * xs0..][..img_x], cin, h, wd, k);
+                            let src = &gs[n * gs0..][..img_g];
                             for row in 0..cout * h {
                                 gp[row * wg..][..wd].copy_from_slice(&src[row * wd..][..wd]);
                             }
@@ -637,20 +661,19 @@ pub fn channel_stats(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
     }
     let (n, c, h, w) = x.dims4()?;
     fn go<T: Real>(x: &Tensor, n: usize, c: usize, hw: usize) -> Result<(Vec<f64>, Vec<f64>)> {
-        with_slice::<T, _>(x, |xs| {
+        with_images::<T, _>(x, |xs, s0| {
             let count = (n * hw) as f64;
             let stats: Vec<(f64, f64)> = (0..c)
                 .into_par_iter()
                 .map(|ci| {
                     let mut sum = 0.0;
                     for b in 0..n {
-                        sum +=
-                            lane_sum(&xs[(b * c + ci) * hw..][..hw], &xs[..0], |v, _| (v, 0.0)).0;
+                        sum += lane_sum(&xs[b * s0 + ci * hw..][..hw], &xs[..0], |v, _| (v, 0.0)).0;
                     }
                     let mean = sum / count;
                     let mut ss = 0.0;
                     for b in 0..n {
-                        ss += lane_sum(&xs[(b * c + ci) * hw..][..hw], &xs[..0], |v, _| {
+                        ss += lane_sum(&xs[b * s0 + ci * hw..][..hw], &xs[..0], |v, _| {
                             ((v - mean) * (v - mean), 0.0)
                         })
                         .0;
@@ -699,18 +722,16 @@ pub fn channel_affine(x: &Tensor, a: &[f64], b: &[f64], c: &[f64], d: &[f64]) ->
         let hw = h * w;
         let cast = |v: &[f64]| v.iter().map(|t| T::from_f64(*t)).collect::<Vec<T>>();
         let (a, b, c, d) = (cast(a), cast(b), cast(c), cast(d));
-        let out = with_slice::<T, _>(x, |xs| {
-            let mut out = vec![T::zero(); xs.len()];
-            out.par_chunks_mut(hw)
-                .zip(xs.par_chunks(hw))
-                .enumerate()
-                .for_each(|(plane, (o, s))| {
-                    let ci = plane % ch;
-                    let (a, b, c, d) = (a[ci], b[ci], c[ci], d[ci]);
-                    for (o, s) in o.iter_mut().zip(s) {
-                        *o = (*s - a) / b * c + d;
-                    }
-                });
+        let out = with_images::<T, _>(x, |xs, s0| {
+            let mut out = vec![T::zero(); n * ch * hw];
+            out.par_chunks_mut(hw).enumerate().for_each(|(plane, o)| {
+                let ci = plane % ch;
+                let s = &xs[plane / ch * s0 + ci * hw..][..hw];
+                let (a, b, c, d) = (a[ci], b[ci], c[ci], d[ci]);
+                for (o, s) in o.iter_mut().zip(s) {
+                    *o = (*s - a) / b * c + d;
+                }
+            });
             Ok(out)
         })?;
         Ok(Tensor::from_vec(out, (n, ch, h, w), &Device::Cpu)?)
@@ -757,16 +778,16 @@ pub fn batch_norm_backward(
         let (n, ch, h, w) = dims;
         let hw = h * w;
         let m = (n * hw) as f64;
-        let (dx, sums) = with_slice::<T, _>(x, |xs| {
-            with_slice::<T, _>(dy, |gs| {
+        let (dx, sums) = with_images::<T, _>(x, |xs, xs0| {
+            with_images::<T, _>(dy, |gs, gs0| {
                 let sums: Vec<(f64, f64)> = (0..ch)
                     .into_par_iter()
                     .map(|ci| {
                         let (mu, inv) = (mean[ci], 1.0 / s[ci]);
                         let (mut sg, mut sgx) = (0.0, 0.0);
                         for b in 0..n {
-                            let off = (b * ch + ci) * hw;
-                            let (a, c) = lane_sum(&gs[off..][..hw], &xs[off..][..hw], |g, x| {
+                            let (xo, go) = (b * xs0 + ci * hw, b * gs0 + ci * hw);
+                            let (a, c) = lane_sum(&gs[go..][..hw], &xs[xo..][..hw], |g, x| {
                                 (g, g * (x - mu) * inv)
                             });
                             sg += a;
@@ -775,15 +796,15 @@ pub fn batch_norm_backward(
                         (sg, sgx)
                     })
                     .collect();
-                let mut dx = vec![T::zero(); xs.len()];
+                let mut dx = vec![T::zero(); n * ch * hw];
                 dx.par_chunks_mut(hw).enumerate().for_each(|(plane, o)| {
                     let ci = plane % ch;
                     let (mu, inv) = (T::from_f64(mean[ci]), T::from_f64(1.0 / s[ci]));
                     let k = T::from_f64(scale[ci] / s[ci]);
                     let mg = T::from_f64(sums[ci].0 / m);
                     let mgx = T::from_f64(sums[ci].1 / m);
-                    let off = plane * hw;
-                    for ((o, xv), gv) in o.iter_mut().zip(&xs[off..][..hw]).zip(&gs[off..][..hw]) {
+                    let (xo, go) = (plane / ch * xs0 + ci * hw, plane / ch * gs0 + ci * hw);
+                    for ((o, xv), gv) in o.iter_mut().zip(&xs[xo..][..hw]).zip(&gs[go..][..hw]) {
                         let xh = (*xv - mu) * inv;
                         *o = k * (*gv - mg - xh * mgx);
                     }
@@ -855,6 +876,92 @@ pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
         DType::F32 => go::<f32>(x, dy),
         _ => go::<f64>(x, dy),
     }
+}
+
+/// `a + sign * b` (`sign` = 1 or -1: one IEEE addition or subtraction, as candle's) for two 4-D
+/// tensors of the same shape whose images are contiguous (e.g. channel halves of a coupling),
+/// as a contiguous tensor; parallel over the images.
+pub fn add_images(a: &Tensor, b: &Tensor, sign: f64) -> Result<Tensor> {
+    if !supported(a) || a.dtype() != b.dtype() || a.dims() != b.dims() || a.rank() != 4 {
+        return Err(unsupported("add_images", a));
+    }
+    let (n, c, h, w) = a.dims4()?;
+    fn go<T: Real>(
+        a: &Tensor,
+        b: &Tensor,
+        dims: (usize, usize, usize, usize),
+        sub: bool,
+    ) -> Result<Tensor> {
+        let (n, c, h, w) = dims;
+        let img = c * h * w;
+        let out = with_images::<T, _>(a, |xa, sa| {
+            with_images::<T, _>(b, |xb, sb| {
+                let mut out = vec![T::zero(); n * img];
+                out.par_chunks_mut(img).enumerate().for_each(|(i, o)| {
+                    let (u, v) = (&xa[i * sa..][..img], &xb[i * sb..][..img]);
+                    if sub {
+                        for ((o, u), v) in o.iter_mut().zip(u).zip(v) {
+                            *o = *u - *v;
+                        }
+                    } else {
+                        for ((o, u), v) in o.iter_mut().zip(u).zip(v) {
+                            *o = *u + *v;
+                        }
+                    }
+                });
+                Ok(out)
+            })
+        })?;
+        Ok(Tensor::from_vec(out, (n, c, h, w), &Device::Cpu)?)
+    }
+    let sub = sign < 0.0;
+    match a.dtype() {
+        DType::F32 => go::<f32>(a, b, (n, c, h, w), sub),
+        _ => go::<f64>(a, b, (n, c, h, w), sub),
+    }
+}
+
+/// `cat([a, b], 1)` of two 4-D tensors with the same batch and spatial size whose images are
+/// contiguous; parallel over the images.
+pub fn cat_channels(a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if !supported(a) || a.dtype() != b.dtype() || a.rank() != 4 || b.rank() != 4 {
+        return Err(unsupported("cat_channels", a));
+    }
+    let (n, ca, h, w) = a.dims4()?;
+    let (nb, cb, hb, wb) = b.dims4()?;
+    if (n, h, w) != (nb, hb, wb) {
+        return Err(Error::ShapeMismatch {
+            context: "cat_channels".into(),
+            expected: format!("({n}, c, {h}, {w})"),
+            got: b.dims().to_vec(),
+        });
+    }
+    fn go<T: Real>(
+        a: &Tensor,
+        b: &Tensor,
+        n: usize,
+        ca: usize,
+        cb: usize,
+        hw: usize,
+    ) -> Result<Tensor> {
+        let (ia, ib) = (ca * hw, cb * hw);
+        let out = with_images::<T, _>(a, |xa, sa| {
+            with_images::<T, _>(b, |xb, sb| {
+                let mut out = vec![T::zero(); n * (ia + ib)];
+                out.par_chunks_mut(ia + ib).enumerate().for_each(|(i, o)| {
+                    o[..ia].copy_from_slice(&xa[i * sa..][..ia]);
+                    o[ia..].copy_from_slice(&xb[i * sb..][..ib]);
+                });
+                Ok(out)
+            })
+        })?;
+        Ok(Tensor::from_vec(out, (n, ca + cb, hw), &Device::Cpu)?)
+    }
+    let t = match a.dtype() {
+        DType::F32 => go::<f32>(a, b, n, ca, cb, h * w)?,
+        _ => go::<f64>(a, b, n, ca, cb, h * w)?,
+    };
+    Ok(t.reshape((n, ca + cb, h, w))?)
 }
 
 /// Explicit AVX2 + FMA kernels for `f32` (8 lanes): blocks of [`OBLOCK`] = 4 output channels.
