@@ -61,6 +61,10 @@ struct Args {
     /// Seed of the weights, input and probe.
     #[arg(long, default_value_t = 0)]
     seed: u64,
+    /// The crate's own CPU kernels (conv, batch norm, ReLU, coupling adds): `on`, or `off` for
+    /// candle's ops and the generic autograd backward of every layer (the "before" column).
+    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
+    kernels: String,
     /// Output directory (bench.csv, run.json).
     #[arg(long, default_value = "results/bench")]
     out: PathBuf,
@@ -84,6 +88,7 @@ fn run_main() -> anyhow::Result<()> {
         ..BenchConfig::default()
     };
     cfg.validate().context("invalid configuration")?;
+    revstab::layers::kernels::set_enabled(args.kernels == "on");
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     if !revstab::measure::alloc::is_installed() {
@@ -107,6 +112,7 @@ fn run_main() -> anyhow::Result<()> {
         "experiment": "bench",
         "git_revision": revstab::util::git_revision(),
         "config": cfg,
+        "kernels": args.kernels,
         "candle_threads": candle_core::utils::get_num_threads(),
         "env": {
             "RAYON_NUM_THREADS": std::env::var("RAYON_NUM_THREADS").ok(),

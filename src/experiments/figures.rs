@@ -3163,11 +3163,21 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
     if runs.is_empty() {
         return Err(malformed(&path, "no probes"));
     }
+    // Log scale when every angle is positive: RevNet's and the hybrid's angles (1e-5 degrees)
+    // and the layer-wise network's (degrees) differ by five orders of magnitude.
+    let all_positive = runs
+        .iter()
+        .all(|(_, r)| r.pts.iter().all(|p| p.1 > 0.0 && p.1.is_finite()));
     let mut a = Chart::new(
         "gradient angle, stored vs reconstructed",
         "training step",
-        "angle (degrees)",
+        if all_positive {
+            "angle (degrees, log scale)"
+        } else {
+            "angle (degrees)"
+        },
     );
+    a.y_log = all_positive;
     let mut l = Chart::new(
         "training cross-entropy",
         "training step",

@@ -68,9 +68,24 @@ fn has_fma() -> bool {
     }
 }
 
-/// Whether the kernels take `t`: a CPU tensor of `f32` or `f64`.
+static ENABLED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
+/// Switch the kernels of this module on or off for the whole process (on by default). Off, every
+/// layer takes candle's ops and the generic autograd vector-Jacobian product
+/// ([`super::vjp`]) instead: the code as it was before these kernels, kept for `bench
+/// --kernels off` (the before/after table) and for checking the kernels against candle.
+pub fn set_enabled(on: bool) {
+    ENABLED.store(on, std::sync::atomic::Ordering::Relaxed);
+}
+
+/// Whether the kernels are switched on ([`set_enabled`]).
+pub fn enabled() -> bool {
+    ENABLED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Whether the kernels take `t`: a CPU tensor of `f32` or `f64`, with the kernels switched on.
 pub fn supported(t: &Tensor) -> bool {
-    t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
+    enabled() && t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
 /// Whether the convolution kernels take input `x` and weight `w` (OIHW) with stride `stride`.
