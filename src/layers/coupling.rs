@@ -274,7 +274,7 @@ impl Layer for AdditiveCoupling {
         let (x1, x2) = split_channels(x, &self.name)?;
         let y1 = add(&x1, &self.f.forward_pass(&x2, pass)?)?;
         let y2 = add(&x2, &self.g.forward_pass(&y1, pass)?)?;
-        Ok(cat(&y1, &y2)?)
+        cat(&y1, &y2)
     }
     fn is_invertible(&self) -> bool {
         true
@@ -298,7 +298,7 @@ impl Layer for AdditiveCoupling {
         if push_input && tape.store_all {
             tape.push(x.clone());
         }
-        Ok(cat(&y1, &y2)?)
+        cat(&y1, &y2)
     }
     fn backward(
         &self,
