@@ -3,8 +3,8 @@
 //! are errors naming the file, and the cache reuses results until the config changes.
 
 use revstab::experiments::figures::*;
-use revstab::experiments::memory::MemoryConfig;
-use revstab::nets::Arch;
+use revstab::experiments::memory::{Axis, MemoryConfig};
+use revstab::nets::{Arch, Source};
 use std::path::Path;
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];
@@ -271,11 +271,23 @@ fn synthetic_results(dir: &Path) -> Results {
         ],
         analytic_markdown: "| a |\n|---|\n| 1 |".into(),
         measured_markdown: "| b |\n|---|\n| 2 |".into(),
+        points: vec![],
     });
     res.store(&file(
         "table1",
         ExperimentConfig::Memory(MemoryConfig::quick()),
         data,
+    ))
+    .unwrap();
+    res.store(&file(
+        "memory-scaling",
+        ExperimentConfig::Memory(MemoryConfig::quick()),
+        ResultData::Memory(MemoryData {
+            rows: vec![],
+            analytic_markdown: String::new(),
+            measured_markdown: String::new(),
+            points: memory_points(),
+        }),
     ))
     .unwrap();
 
@@ -323,6 +335,45 @@ fn synthetic_results(dir: &Path) -> Results {
     }
     std::fs::write(res.angles_dir.join("angles.csv"), ang).unwrap();
     res
+}
+
+/// Sweeps of a small memory run: stored grows with depth, reconstructed is flat in depth
+/// (ResNet has no inverse: equal modes), both grow with the pixels.
+fn memory_points() -> Vec<MemoryPoint> {
+    let mut v = Vec::new();
+    for arch in [Arch::Layerwise, Arch::Revnet, Arch::Resnet] {
+        for mode in [Source::Stored, Source::Reconstructed] {
+            let flat = mode == Source::Reconstructed && arch != Arch::Resnet;
+            for (sweep, depth, batch, size) in [
+                (Axis::Depth, 2, 2, 8),
+                (Axis::Depth, 4, 2, 8),
+                (Axis::Depth, 8, 2, 8),
+                (Axis::Batch, 4, 2, 8),
+                (Axis::Batch, 4, 4, 8),
+                (Axis::Size, 4, 2, 8),
+                (Axis::Size, 4, 2, 16),
+            ] {
+                let per_layer = 512 * batch * size * size;
+                let act = per_layer * if flat { 3 } else { 3 * depth + 2 };
+                let grad = 10_000 * depth;
+                v.push(MemoryPoint {
+                    sweep,
+                    arch,
+                    mode,
+                    depth,
+                    batch,
+                    size,
+                    layers: 3 * depth + 2,
+                    peak_bytes: act + grad,
+                    act_peak_bytes: act,
+                    grad_bytes: grad,
+                    tape_bytes: if flat { 0 } else { act / 2 },
+                    weight_bytes: grad,
+                });
+            }
+        }
+    }
+    v
 }
 
 fn assert_outputs(out: &Path, id: &str) {
@@ -515,4 +566,93 @@ fn the_shipped_configs_parse_and_validate() {
             assert_eq!(Some(cfg.kind()), experiment_kind(id), "{path}");
         }
     }
+}
+
+#[test]
+fn memory_scaling_renders_its_sweeps_and_rejects_bad_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let res = synthetic_results(tmp.path());
+    let out = tmp.path().join("figures");
+    memory_scaling(&res, &out).unwrap();
+    assert_outputs(&out, "memory-scaling");
+    // one CSV row per point, every sweep, architecture and mode; bytes and MB agree
+    let csv = std::fs::read_to_string(out.join("memory-scaling.csv")).unwrap();
+    let mut lines = csv.lines().skip(1);
+    assert_eq!(
+        lines.next().unwrap(),
+        "sweep,arch,mode,depth,batch,size,pixels_per_image,layers,peak_bytes,peak_mb,act_peak_bytes,grad_bytes,tape_bytes,weight_bytes"
+    );
+    let rows: Vec<Vec<&str>> = lines.map(|l| l.split(',').collect()).collect();
+    assert_eq!(rows.len(), memory_points().len());
+    for sweep in ["depth", "batch", "size"] {
+        for arch in ["layerwise", "revnet", "resnet"] {
+            for mode in ["stored", "reconstructed"] {
+                assert!(
+                    rows.iter()
+                        .any(|r| r[0] == sweep && r[1] == arch && r[2] == mode),
+                    "{sweep} {arch} {mode}"
+                );
+            }
+        }
+    }
+    for r in &rows {
+        let bytes: f64 = r[8].parse().unwrap();
+        let mb: f64 = r[9].parse().unwrap();
+        assert!((bytes / 1e6 - mb).abs() < 1e-9, "{r:?}");
+    }
+    // the caption names the modes and gives the depth slopes
+    let first = csv.lines().next().unwrap();
+    assert!(
+        first.contains("solid: stored") && first.contains("Depth slopes"),
+        "{first}"
+    );
+    // the id is registered, computed by the memory experiment, with a built-in config
+    assert!(FIGURE_IDS.contains(&"memory-scaling"));
+    assert_eq!(
+        spec("memory-scaling").unwrap().source,
+        DataSource::Experiment
+    );
+    assert_eq!(experiment_kind("memory-scaling"), Some("memory"));
+    let (cfg, path) = load_config("memory-scaling", &tmp.path().join("no-such-dir")).unwrap();
+    assert_eq!(cfg, ExperimentConfig::Memory(MemoryConfig::default()));
+    assert!(path.starts_with("built-in"), "{path}");
+
+    let out = tmp.path().join("figures-bad");
+    // results cached without the sweep points
+    let mut r = res.load("memory-scaling").unwrap();
+    let ResultData::Memory(d) = &mut r.data else {
+        panic!("wrong kind")
+    };
+    d.points.clear();
+    res.store(&r).unwrap();
+    let e = memory_scaling(&res, &out).unwrap_err().to_string();
+    assert!(
+        e.contains("memory-scaling.json") && e.contains("malformed") && e.contains("--rerun"),
+        "{e}"
+    );
+    // results of another kind under this name
+    let text = std::fs::read_to_string(res.path("fig11"))
+        .unwrap()
+        .replacen("\"id\": \"fig11\"", "\"id\": \"memory-scaling\"", 1);
+    std::fs::write(res.path("memory-scaling"), text).unwrap();
+    let e = memory_scaling(&res, &out).unwrap_err().to_string();
+    assert!(
+        e.contains("memory-scaling.json") && e.contains("needs `memory` data"),
+        "{e}"
+    );
+    // malformed file
+    std::fs::write(res.path("memory-scaling"), "{ \"id\": ").unwrap();
+    let e = memory_scaling(&res, &out).unwrap_err().to_string();
+    assert!(
+        e.contains("memory-scaling.json") && e.contains("malformed"),
+        "{e}"
+    );
+    // missing file
+    std::fs::remove_file(res.path("memory-scaling")).unwrap();
+    let e = memory_scaling(&res, &out).unwrap_err().to_string();
+    assert!(
+        e.contains("memory-scaling.json") && e.contains("not available"),
+        "{e}"
+    );
+    assert!(!out.join("memory-scaling.png").exists());
 }

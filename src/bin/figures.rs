@@ -10,12 +10,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-// The table1 experiment measures peak heap bytes with the counting allocator.
+// The memory experiment (table1, memory-scaling) measures peak heap bytes with the counting
+// allocator.
 #[global_allocator]
 static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;
 
 /// Regenerate the figures of Hascoet et al. (Fig. 5, 6, 10-15, Table 1), Gomez et al. (Fig. 4)
-/// and two extra ones (precision, bn-eps) as PNG + SVG + CSV in --out.
+/// and three extra ones (precision, bn-eps, memory-scaling) as PNG + SVG + CSV in --out.
 ///
 /// Experiments configured by `experiments/<id>.toml` run here (seconds to a minute or two each
 /// on a CPU) and are cached in --results, keyed by their config; later runs reuse them unless
@@ -66,7 +67,7 @@ fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
         for s in figs::specs() {
-            println!("{:<12} {}", s.id, s.what);
+            println!("{:<14} {}", s.id, s.what);
         }
         return ExitCode::SUCCESS;
     }
@@ -106,7 +107,7 @@ fn main() -> ExitCode {
                 Ok(CacheStatus::Reused) => note = format!("reused {}", results.path(id).display()),
                 Ok(CacheStatus::Computed(s, why)) => note = format!("computed in {s:.1} s ({why})"),
                 Err(e) => {
-                    eprintln!("{id:<12} FAILED: {e}");
+                    eprintln!("{id:<14} FAILED: {e}");
                     failed.push((id.clone(), e.to_string()));
                     continue;
                 }
@@ -117,13 +118,13 @@ fn main() -> ExitCode {
                 let extra = if *id == "table1" { ", table1.md" } else { "" };
                 let sep = if note.is_empty() { "" } else { "; " };
                 println!(
-                    "{id:<12} {note}{sep}wrote {}/{id}.{{png,svg,csv{extra}}} ({:.1} s)",
+                    "{id:<14} {note}{sep}wrote {}/{id}.{{png,svg,csv{extra}}} ({:.1} s)",
                     args.out.display(),
                     t.elapsed().as_secs_f64()
                 );
             }
             Err(e) => {
-                eprintln!("{id:<12} FAILED: {e}");
+                eprintln!("{id:<14} FAILED: {e}");
                 failed.push((id.clone(), e.to_string()));
             }
         }

@@ -1,7 +1,7 @@
 //! The figures of the papers (DESIGN.md 5), each regenerated from cached experiment results.
 //!
 //! Every figure id (`fig05`, `fig06`, `fig10`, `fig11`, `fig12`, `fig13`, `fig14`, `fig15`,
-//! `revnet-fig4`, `table1`, `precision`, `bn-eps`) has
+//! `revnet-fig4`, `table1`, `precision`, `bn-eps`, `memory-scaling`) has
 //! - a render function `fn(&Results, &Path) -> Result<()>` (e.g. [`fig10`]) that reads its
 //!   results and writes `<out>/<id>.png`, `<out>/<id>.svg` and `<out>/<id>.csv` (`table1` also
 //!   `<out>/table1.md`); a missing or malformed result file is an error naming the file;
@@ -9,6 +9,9 @@
 //!   ([`ExperimentConfig`], cached as `<results>/<id>.json`, see [`ensure_results`]), or the
 //!   output of the `train` binary (accuracy sweep for `fig12`/`fig15`, angle experiment for
 //!   `revnet-fig4`), which is only read: those runs take minutes and are started explicitly.
+//!   The two memory figures have built-in configs used when their file does not exist
+//!   ([`load_config`]): `table1` the quick grid ([`MemoryConfig::quick`]), `memory-scaling`
+//!   the default grid ([`MemoryConfig::default`], depths 2-32: about 5 s in release, once).
 //!
 //! Provenance: each figure's caption line and the first line of its CSV (a `# ` comment) say
 //! which config (path and key), seed, dtype, initialisation and git revision produced the
@@ -25,7 +28,7 @@
 
 use crate::device::{device_name, parse_device, parse_dtype};
 use crate::error::{Error, Result};
-use crate::experiments::memory::MemoryConfig;
+use crate::experiments::memory::{Axis as MemAxis, MemoryConfig};
 use crate::experiments::snr_sweep::{fmt_f, parse_f, run_point, Point, SweepConfig};
 use crate::layers::{BatchNormConfig, InvBatchNorm, InvLeakyReLU, ParamStore, Role};
 use crate::measure::alpha::{
@@ -33,7 +36,7 @@ use crate::measure::alpha::{
     BnChannels,
 };
 use crate::measure::trace::{SnrTrace, TracePoint};
-use crate::nets::Arch;
+use crate::nets::{Arch, Source};
 use crate::plot::{render, render_table, Chart, Figure, Series, Span, Style};
 use crate::util::write_atomic;
 use candle_core::{Device, Tensor};
@@ -46,7 +49,7 @@ use std::time::Instant;
 // registry
 
 /// Every figure id, in the order the figures binary produces them.
-pub const FIGURE_IDS: [&str; 12] = [
+pub const FIGURE_IDS: [&str; 13] = [
     "fig05",
     "fig06",
     "fig10",
@@ -59,13 +62,15 @@ pub const FIGURE_IDS: [&str; 12] = [
     "table1",
     "precision",
     "bn-eps",
+    "memory-scaling",
 ];
 
 /// Where a figure's data come from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DataSource {
-    /// An experiment run by [`run_experiment`] from `experiments/<id>.toml` (`table1`: a
-    /// built-in config unless that file exists), cached as `<results>/<id>.json`.
+    /// An experiment run by [`run_experiment`] from `experiments/<id>.toml` (`table1`,
+    /// `memory-scaling`: a built-in config unless that file exists), cached as
+    /// `<results>/<id>.json`.
     Experiment,
     /// The accuracy sweep of the `train` binary (`accuracy.csv`, `run.json` in
     /// [`Results::accuracy_dir`]).
@@ -170,6 +175,12 @@ pub fn specs() -> Vec<FigureSpec> {
             Experiment,
             bn_eps,
         ),
+        s(
+            "memory-scaling",
+            "peak training-step memory vs depth, batch and resolution, stored vs reconstructed (beyond the papers)",
+            Experiment,
+            memory_scaling,
+        ),
     ]
 }
 
@@ -193,7 +204,7 @@ pub fn experiment_kind(id: &str) -> Option<&'static str> {
         "fig11" | "fig14" => Some("scaling"),
         "precision" => Some("precision"),
         "bn-eps" => Some("bn-eps"),
-        "table1" => Some("memory"),
+        "table1" | "memory-scaling" => Some("memory"),
         _ => None,
     }
 }
@@ -569,7 +580,7 @@ pub enum ExperimentConfig {
     Precision(PrecisionConfig),
     /// `bn-eps`.
     BnEps(BnEpsConfig),
-    /// `table1`: the memory experiment ([`crate::experiments::memory`]).
+    /// `table1`, `memory-scaling`: the memory experiment ([`crate::experiments::memory`]).
     Memory(MemoryConfig),
 }
 
@@ -736,9 +747,9 @@ impl ExperimentConfig {
     }
 }
 
-/// The config of figure `id`: `<experiments>/<id>.toml`, or for `table1` the built-in quick
-/// memory grid when that file does not exist. Returns the config and the path (or
-/// `built-in`) that names it. A missing or invalid file, or a config of the wrong kind, is an
+/// The config of figure `id`: `<experiments>/<id>.toml`, or when that file does not exist the
+/// built-in memory grid of `table1` (quick) and `memory-scaling` (default). Returns the config
+/// and the path (or `built-in`) that names it. A missing or invalid file, or a config of the wrong kind, is an
 /// error naming the file.
 pub fn load_config(id: &str, experiments: &Path) -> Result<(ExperimentConfig, String)> {
     let kind = experiment_kind(id).ok_or_else(|| Error::Config(format!("{id} is not computed from an experiment config (it reads the output of the `train` binary)")))?;
@@ -749,6 +760,14 @@ pub fn load_config(id: &str, experiments: &Path) -> Result<(ExperimentConfig, St
             return Ok((
                 ExperimentConfig::Memory(MemoryConfig::quick()),
                 "built-in MemoryConfig::quick()".into(),
+            ));
+        }
+        // The default grid (depths 2-32, batch 8 of 16x16): about 5 s in release, and the
+        // quick grid's small depths and inputs leave the fixed costs dominant.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && id == "memory-scaling" => {
+            return Ok((
+                ExperimentConfig::Memory(MemoryConfig::default()),
+                "built-in MemoryConfig::default()".into(),
             ));
         }
         Err(e) => {
@@ -1113,7 +1132,38 @@ pub struct MemoryRow {
     pub measured_over_analytic: f64,
 }
 
-/// Result of the memory experiment, as the table needs it.
+/// One measured point of a sweep of the memory experiment (`memory-scaling`): the peak of one
+/// training step ([`crate::experiments::memory::PeakPoint`]). The comparison point belongs
+/// to all three sweeps and is listed in each.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MemoryPoint {
+    /// The sweep (`depth`, `batch`, `size`).
+    pub sweep: MemAxis,
+    /// Architecture.
+    pub arch: Arch,
+    /// Source of the activations in the backward.
+    pub mode: Source,
+    /// Blocks (units for layer-wise).
+    pub depth: usize,
+    /// Batch (images).
+    pub batch: usize,
+    /// Input height = width (pixels).
+    pub size: usize,
+    /// Primitive layers of the network.
+    pub layers: usize,
+    /// Peak live heap bytes of the step above the live bytes before it.
+    pub peak_bytes: usize,
+    /// `peak_bytes` without the parameter gradients.
+    pub act_peak_bytes: usize,
+    /// Bytes of the parameter gradients (in `peak_bytes`).
+    pub grad_bytes: usize,
+    /// Bytes the forward kept on the tape.
+    pub tape_bytes: usize,
+    /// Bytes of the weights (not in `peak_bytes`).
+    pub weight_bytes: usize,
+}
+
+/// Result of the memory experiment, as the table and the scaling figure need it.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemoryData {
     /// Rows in Table 1 order (plus the layer-wise network of eq. 34).
@@ -1122,6 +1172,10 @@ pub struct MemoryData {
     pub analytic_markdown: String,
     /// The measured summary, Markdown.
     pub measured_markdown: String,
+    /// The points of the depth, batch and resolution sweeps, per architecture and mode
+    /// (empty in results cached before they were recorded).
+    #[serde(default)]
+    pub points: Vec<MemoryPoint>,
 }
 
 /// Where result files live.
@@ -1667,7 +1721,7 @@ fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
     use crate::measure::memory::{table1 as analytic_table1, table1_markdown};
     if !crate::measure::alloc::is_installed() {
         return Err(Error::Config(
-            "table1: measuring memory needs the counting global allocator (revstab::measure::alloc::CountingAlloc) installed in the binary; run it through `cargo run --release --bin figures`".into(),
+            "the memory experiment (table1, memory-scaling): measuring memory needs the counting global allocator (revstab::measure::alloc::CountingAlloc) installed in the binary; run it through `cargo run --release --bin figures`".into(),
         ));
     }
     let measured = crate::experiments::memory::run(c)?;
@@ -1700,10 +1754,52 @@ fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
             measured_over_analytic: opt(s.and_then(|s| s.measured_over_analytic)),
         });
     }
+    let mut points = Vec::new();
+    for &arch in &c.archs {
+        for &mode in &c.modes {
+            let sweeps: [(MemAxis, &[usize]); 3] = [
+                (MemAxis::Depth, &c.depths),
+                (MemAxis::Batch, &c.batches),
+                (MemAxis::Size, &c.sizes),
+            ];
+            for (sweep, values) in sweeps {
+                for &v in values {
+                    let (depth, batch, size) = match sweep {
+                        MemAxis::Depth => (v, c.batch, c.input_size),
+                        MemAxis::Batch => (c.depth, v, c.input_size),
+                        MemAxis::Size => (c.depth, c.batch, v),
+                    };
+                    if let Some(p) = measured.points.iter().find(|p| {
+                        p.arch == arch
+                            && p.mode == mode
+                            && p.depth == depth
+                            && p.batch == batch
+                            && p.size == size
+                    }) {
+                        points.push(MemoryPoint {
+                            sweep,
+                            arch,
+                            mode,
+                            depth,
+                            batch,
+                            size,
+                            layers: p.layers,
+                            peak_bytes: p.peak_bytes,
+                            act_peak_bytes: p.act_peak_bytes,
+                            grad_bytes: p.grad_bytes,
+                            tape_bytes: p.tape_bytes,
+                            weight_bytes: p.weight_bytes,
+                        });
+                    }
+                }
+            }
+        }
+    }
     Ok(MemoryData {
         rows,
         analytic_markdown: table1_markdown(&t1),
         measured_markdown: measured.markdown(),
+        points,
     })
 }
 
@@ -2767,6 +2863,252 @@ pub fn table1(res: &Results, out: &Path) -> Result<()> {
 }
 
 // =============================================================================================
+// memory-scaling
+
+/// Peak memory of one training step vs depth, batch and resolution, every architecture in both
+/// modes (linear axes, memory from 0: colour and marker = architecture, solid = stored
+/// activations, dashed = reconstructed). Reads the memory experiment's sweeps ([`MemoryData::points`]).
+pub fn memory_scaling(res: &Results, out: &Path) -> Result<()> {
+    let id = "memory-scaling";
+    let r = res.load(id)?;
+    let ResultData::Memory(d) = expect_kind(&r, res, "memory")? else {
+        unreachable!()
+    };
+    if d.points.is_empty() {
+        return Err(malformed(
+            &res.path(id),
+            "no measured points of the depth, batch and resolution sweeps (results cached before they were recorded): rerun with `--rerun`",
+        ));
+    }
+    let mut archs: Vec<Arch> = Vec::new();
+    for p in &d.points {
+        if !archs.contains(&p.arch) {
+            archs.push(p.arch);
+        }
+    }
+    let modes = [Source::Stored, Source::Reconstructed];
+    let sweeps: Vec<MemAxis> = [MemAxis::Depth, MemAxis::Batch, MemAxis::Size]
+        .into_iter()
+        .filter(|s| d.points.iter().any(|p| p.sweep == *s))
+        .collect();
+    let x_of = |sweep: MemAxis, p: &MemoryPoint| match sweep {
+        MemAxis::Depth => p.depth as f64,
+        MemAxis::Batch => p.batch as f64,
+        MemAxis::Size => (p.size * p.size) as f64,
+    };
+    let curve = |sweep: MemAxis, arch: Arch, mode: Source, y: &dyn Fn(&MemoryPoint) -> f64| {
+        let mut xy: Vec<(f64, f64)> = d
+            .points
+            .iter()
+            .filter(|p| p.sweep == sweep && p.arch == arch && p.mode == mode)
+            .map(|p| (x_of(sweep, p), y(p)))
+            .collect();
+        xy.sort_by(|a, b| a.0.total_cmp(&b.0));
+        xy
+    };
+    let mb = |p: &MemoryPoint| p.peak_bytes as f64 / 1e6;
+    // A curve that coincides (within 2%) with one drawn before it is hidden under it: say so.
+    let same_as = |sweep: MemAxis, arch: Arch, mode: Source, xy: &[(f64, f64)]| {
+        let close = |other: &[(f64, f64)]| {
+            other.len() == xy.len()
+                && other.iter().zip(xy).all(|(a, b)| {
+                    a.0 == b.0 && (a.1 - b.1).abs() <= 0.02 * a.1.abs().max(b.1.abs())
+                })
+        };
+        if mode == Source::Reconstructed && close(&curve(sweep, arch, Source::Stored, &mb)) {
+            return " (= stored)".to_string();
+        }
+        archs
+            .iter()
+            .take_while(|&&a| a != arch)
+            .find(|&&a| close(&curve(sweep, a, mode, &mb)))
+            .map(|a| format!(" (≈ {a})"))
+            .unwrap_or_default()
+    };
+    let mut panels = Vec::new();
+    for (i, &sweep) in sweeps.iter().enumerate() {
+        let first = d
+            .points
+            .iter()
+            .find(|p| p.sweep == sweep)
+            .expect("sweeps are non-empty");
+        let (title, x_label) = match sweep {
+            MemAxis::Depth => (
+                format!(
+                    "vs depth (batch {} of {}x{})",
+                    first.batch, first.size, first.size
+                ),
+                "depth (blocks; units for layer-wise)".to_string(),
+            ),
+            MemAxis::Batch => (
+                format!(
+                    "vs batch (depth {}, {}x{} inputs)",
+                    first.depth, first.size, first.size
+                ),
+                "batch (images)".to_string(),
+            ),
+            MemAxis::Size => (
+                format!(
+                    "vs resolution (depth {}, batch {})",
+                    first.depth, first.batch
+                ),
+                "input resolution (pixels per image)".to_string(),
+            ),
+        };
+        let mut c = Chart::new(title, x_label, "peak memory of one training step (MB)");
+        // Legends: the stored series in the first panel, the reconstructed ones in the second
+        // (colours and markers are the same in every panel); both when there is one panel.
+        let labelled = |mode: Source| {
+            sweeps.len() == 1
+                || (i == 0 && mode == Source::Stored)
+                || (i == 1 && mode != Source::Stored)
+        };
+        for (k, &arch) in archs.iter().enumerate() {
+            for mode in modes {
+                let xy = curve(sweep, arch, mode, &mb);
+                if xy.is_empty() {
+                    continue;
+                }
+                let label = if labelled(mode) {
+                    format!(
+                        "{arch}, {}{}",
+                        mode.as_str(),
+                        same_as(sweep, arch, mode, &xy)
+                    )
+                } else {
+                    String::new()
+                };
+                if mode == Source::Stored {
+                    c.series
+                        .push(Series::new(label, xy, Style::LineMarkers).with_color(k));
+                } else {
+                    c.series
+                        .push(Series::new(label, xy.clone(), Style::Dashed).with_color(k));
+                    c.series
+                        .push(Series::new("", xy, Style::Markers).with_color(k));
+                }
+            }
+        }
+        // Linear axes from 0: linear growth is a straight line, flat is flat, proportional
+        // growth points at the origin. Room above the data for a legend.
+        let max = |f: fn(&(f64, f64)) -> f64| {
+            c.series
+                .iter()
+                .flat_map(|s| s.points.iter().map(f))
+                .filter(|v| v.is_finite())
+                .fold(0.0, f64::max)
+        };
+        let (x_hi, y_hi) = (max(|p| p.0), max(|p| p.1));
+        let legend = c.series.iter().any(|s| !s.label.is_empty());
+        if x_hi > 0.0 && y_hi > 0.0 {
+            c.x_range = Some((0.0, x_hi * 1.04));
+            c.y_range = Some((0.0, y_hi * if legend { 1.3 } else { 1.06 }));
+        }
+        panels.push(c);
+    }
+    // Depth slopes (least squares over the depth sweep), kB per block.
+    let mut slopes = Vec::new();
+    for &arch in &archs {
+        let slope = |mode: Source, y: &dyn Fn(&MemoryPoint) -> f64| {
+            fit_line(&curve(MemAxis::Depth, arch, mode, y)).map(|(s, _)| s / 1e3)
+        };
+        let peak = |p: &MemoryPoint| p.peak_bytes as f64;
+        let act = |p: &MemoryPoint| p.act_peak_bytes as f64;
+        if let (Some(s), Some(rc), Some(ra)) = (
+            slope(Source::Stored, &peak),
+            slope(Source::Reconstructed, &peak),
+            slope(Source::Reconstructed, &act),
+        ) {
+            slopes.push(format!("{arch} {s:.0} / {rc:.0} / {ra:.1}"));
+        }
+    }
+    let setup = match &r.config {
+        ExperimentConfig::Memory(c) => format!(
+            "width {}, {}, ",
+            c.width,
+            if c.stages <= 1 {
+                "one stage (no pooling)".to_string()
+            } else {
+                format!("{} stages (default poolings)", c.stages)
+            }
+        ),
+        _ => String::new(),
+    };
+    let mut caption = format!(
+        "{} Peak heap bytes of one training step (CPU, counting allocator) above the live bytes before it: weights and input excluded, parameter gradients included; {setup}MB = 10^6 bytes. Colour and marker: architecture; solid: stored activations, dashed: reconstructed.",
+        r.caption()
+    );
+    if !slopes.is_empty() {
+        caption.push_str(&format!(
+            " Depth slopes (kB per block) stored / reconstructed / reconstructed without the parameter gradients: {}.",
+            slopes.join(", ")
+        ));
+    }
+    caption.push_str(" A ResNet has no inverse (its reconstructed step is its stored step); with one stage an i-RevNet is a RevNet (their lines coincide).");
+    render(
+        &Figure {
+            title: "Peak training-step memory vs depth, batch and resolution (measured, counting allocator)".into(),
+            caption: caption.clone(),
+            panels,
+        },
+        &stem(out, id),
+    )?;
+    let header = [
+        "sweep",
+        "arch",
+        "mode",
+        "depth",
+        "batch",
+        "size",
+        "pixels_per_image",
+        "layers",
+        "peak_bytes",
+        "peak_mb",
+        "act_peak_bytes",
+        "grad_bytes",
+        "tape_bytes",
+        "weight_bytes",
+    ];
+    let mut rows = Vec::new();
+    for &sweep in &sweeps {
+        for &arch in &archs {
+            for mode in modes {
+                let mut pts: Vec<&MemoryPoint> = d
+                    .points
+                    .iter()
+                    .filter(|p| p.sweep == sweep && p.arch == arch && p.mode == mode)
+                    .collect();
+                pts.sort_by(|a, b| x_of(sweep, a).total_cmp(&x_of(sweep, b)));
+                for p in pts {
+                    rows.push(vec![
+                        match sweep {
+                            MemAxis::Depth => "depth",
+                            MemAxis::Batch => "batch",
+                            MemAxis::Size => "size",
+                        }
+                        .to_string(),
+                        arch.to_string(),
+                        mode.as_str().to_string(),
+                        p.depth.to_string(),
+                        p.batch.to_string(),
+                        p.size.to_string(),
+                        (p.size * p.size).to_string(),
+                        p.layers.to_string(),
+                        p.peak_bytes.to_string(),
+                        num_text(mb(p)),
+                        p.act_peak_bytes.to_string(),
+                        p.grad_bytes.to_string(),
+                        p.tape_bytes.to_string(),
+                        p.weight_bytes.to_string(),
+                    ]);
+                }
+            }
+        }
+    }
+    write_csv(out, id, &caption, &header, &rows)
+}
+
+// =============================================================================================
 // training results: fig12, fig15, revnet-fig4
 
 /// What the `train` binary's `run.json` says about the runs.
@@ -3312,8 +3654,10 @@ mod tests {
         let (s, b) = fit_line(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0), (3.0, f64::INFINITY)]).unwrap();
         assert!((s - 2.0).abs() < 1e-12 && (b - 1.0).abs() < 1e-12);
         let a = ExperimentConfig::Alpha(AlphaConfig::default());
-        let mut c = AlphaConfig::default();
-        c.points = 3;
+        let c = AlphaConfig {
+            points: 3,
+            ..AlphaConfig::default()
+        };
         assert_ne!(a.key(), ExperimentConfig::Alpha(c).key());
         assert_eq!(
             a.key(),
