@@ -85,7 +85,8 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 }
 
 /// The git revision of the working tree, when known (`git rev-parse --short HEAD`, with
-/// `-dirty` appended when there are uncommitted changes).
+/// `-dirty` appended when tracked files outside `figures/` have uncommitted changes: the
+/// committed figures are outputs, and regenerating them must not mark the later ones dirty).
 pub fn git_revision() -> Option<String> {
     let out = std::process::Command::new("git")
         .args(["rev-parse", "--short", "HEAD"])
@@ -96,7 +97,14 @@ pub fn git_revision() -> Option<String> {
     }
     let mut rev = String::from_utf8_lossy(&out.stdout).trim().to_string();
     if let Ok(st) = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--untracked-files=no"])
+        .args([
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+            "--",
+            ":(top)",
+            ":(top,exclude)figures",
+        ])
         .output()
     {
         if st.status.success() && !st.stdout.is_empty() {
