@@ -83,6 +83,21 @@ pub fn enabled() -> bool {
     ENABLED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
+/// True when the CPU runs AVX-512F (checked once); the f32 convolution then uses 512-bit
+/// vectors.
+fn has_avx512() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::sync::OnceLock;
+        static HAS: OnceLock<bool> = OnceLock::new();
+        *HAS.get_or_init(|| is_x86_feature_detected!("avx512f") && has_fma())
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        false
+    }
+}
+
 /// Whether the kernels take `t`: a CPU tensor of `f32` or `f64`, with the kernels switched on.
 pub fn supported(t: &Tensor) -> bool {
     enabled() && t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
@@ -287,6 +302,20 @@ fn conv_image_dispatch<T: Real, const K: usize>(
     #[cfg(target_arch = "x86_64")]
     if has_fma() && T::DTYPE == DType::F32 {
         let (pad, wt, out) = (as_f32(pad), as_f32(wt), as_f32_mut(out));
+        // AVX-512: blocks of 8 output channels; the rest below (offset slices).
+        let (wt, out, cout) = if has_avx512() && cout >= avx512::OBLOCK {
+            let full = cout / avx512::OBLOCK * avx512::OBLOCK;
+            // SAFETY: the CPU supports AVX-512F (checked at run time); bounds checked inside.
+            unsafe { avx512::conv_f32::<K>(pad, cin, hp, wp, wt, full, h, w, out) };
+            let kk = K * K;
+            (
+                &wt[full * cin * kk..],
+                &mut out[full * h * w..],
+                cout - full,
+            )
+        } else {
+            (wt, out, cout)
+        };
         let full = cout / OBLOCK * OBLOCK;
         // SAFETY: the CPU supports AVX2 and FMA; the slice bounds are checked inside.
         unsafe { avx2::conv_f32::<K>(pad, cin, hp, wp, wt, full, h, w, out) };
@@ -1101,6 +1130,106 @@ mod avx2 {
                         for (kw, a) in acc_o.iter().enumerate() {
                             dw[((o0 + ob) * cin + i) * kk + kh * K + kw] += hsum(*a);
                         }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// 512-bit variant of [`avx2`]'s convolution: 8 output channels at a time, two 16-wide column
+/// chunks per step where the row has them (16 accumulators), weights broadcast per tap.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::CHUNK;
+    use std::arch::x86_64::*;
+
+    /// Output channels per block.
+    pub(super) const OBLOCK: usize = 8;
+
+    /// Output channels `0..cout` (a multiple of [`OBLOCK`]) of one image; same layout and
+    /// padding contract as `avx2::conv_f32` (rows of `wp >= round_up(w, 16) + K - 1`).
+    #[target_feature(enable = "avx512f")]
+    pub(super) unsafe fn conv_f32<const K: usize>(
+        pad: &[f32],
+        cin: usize,
+        hp: usize,
+        wp: usize,
+        wt: &[f32],
+        cout: usize,
+        h: usize,
+        w: usize,
+        out: &mut [f32],
+    ) {
+        assert!(cout % OBLOCK == 0 && CHUNK == 16);
+        let kk = K * K;
+        assert!(
+            pad.len() >= cin * hp * wp
+                && hp >= h + K - 1
+                && wp >= w.div_ceil(CHUNK) * CHUNK + K - 1
+        );
+        assert!(wt.len() >= cout * cin * kk && out.len() >= cout * h * w);
+        let cstride = cin * kk;
+        let store = |out: &mut [f32], o: usize, y: usize, x0: usize, v: __m512| {
+            let n = CHUNK.min(w - x0);
+            let dst = &mut out[(o * h + y) * w + x0..][..n];
+            if n == CHUNK {
+                _mm512_storeu_ps(dst.as_mut_ptr(), v);
+            } else {
+                let mut tmp = [0f32; CHUNK];
+                _mm512_storeu_ps(tmp.as_mut_ptr(), v);
+                dst.copy_from_slice(&tmp[..n]);
+            }
+        };
+        for o0 in (0..cout).step_by(OBLOCK) {
+            for y in 0..h {
+                let mut x0 = 0;
+                while x0 < w {
+                    if x0 + CHUNK < w {
+                        // Two chunks: x0 and x0 + 16 (both inside the padded row).
+                        let mut a = [_mm512_setzero_ps(); OBLOCK];
+                        let mut b = [_mm512_setzero_ps(); OBLOCK];
+                        for i in 0..cin {
+                            let wb = wt.as_ptr().add(o0 * cstride + i * kk);
+                            for kh in 0..K {
+                                let rp = pad.as_ptr().add((i * hp + y + kh) * wp + x0);
+                                for kw in 0..K {
+                                    let s0 = _mm512_loadu_ps(rp.add(kw));
+                                    let s1 = _mm512_loadu_ps(rp.add(kw + CHUNK));
+                                    let t = kh * K + kw;
+                                    for ob in 0..OBLOCK {
+                                        let wv = _mm512_set1_ps(*wb.add(ob * cstride + t));
+                                        a[ob] = _mm512_fmadd_ps(wv, s0, a[ob]);
+                                        b[ob] = _mm512_fmadd_ps(wv, s1, b[ob]);
+                                    }
+                                }
+                            }
+                        }
+                        for ob in 0..OBLOCK {
+                            store(out, o0 + ob, y, x0, a[ob]);
+                            store(out, o0 + ob, y, x0 + CHUNK, b[ob]);
+                        }
+                        x0 += 2 * CHUNK;
+                    } else {
+                        let mut a = [_mm512_setzero_ps(); OBLOCK];
+                        for i in 0..cin {
+                            let wb = wt.as_ptr().add(o0 * cstride + i * kk);
+                            for kh in 0..K {
+                                let rp = pad.as_ptr().add((i * hp + y + kh) * wp + x0);
+                                for kw in 0..K {
+                                    let s0 = _mm512_loadu_ps(rp.add(kw));
+                                    let t = kh * K + kw;
+                                    for ob in 0..OBLOCK {
+                                        let wv = _mm512_set1_ps(*wb.add(ob * cstride + t));
+                                        a[ob] = _mm512_fmadd_ps(wv, s0, a[ob]);
+                                    }
+                                }
+                            }
+                        }
+                        for ob in 0..OBLOCK {
+                            store(out, o0 + ob, y, x0, a[ob]);
+                        }
+                        x0 += CHUNK;
                     }
                 }
             }
