@@ -340,12 +340,12 @@ fn channel_halves_are_read_in_place_with_the_same_results() {
         same(&r1.dx, &r2.dx, "bn backward");
         assert_eq!((r1.dscale, r1.dshift), (r2.dscale, r2.dshift));
         same(
-            &kernels::add_images(&a, &c, 1.0).unwrap(),
+            &kernels::add_images(&a, &c, false).unwrap(),
             &(&a + &c).unwrap(),
             "add",
         );
         same(
-            &kernels::add_images(&b, &c, -1.0).unwrap(),
+            &kernels::add_images(&b, &c, true).unwrap(),
             &(&b - &c).unwrap(),
             "sub",
         );

@@ -314,7 +314,7 @@ thread_local! {
 /// keeps per thread) is not charged to the first point measured. Per thread, not per process:
 /// a point measured from a new thread (each test runs on its own) would otherwise pay for that
 /// thread's workspace (measured: 2.1 MB on the first layer-wise point).
-fn warm_up_process(dtype: DType, device: &Device) -> Result<()> {
+fn warm_up_thread(dtype: DType, device: &Device) -> Result<()> {
     if WARMED_UP.with(|d| d.borrow().contains(&dtype)) {
         return Ok(());
     }
@@ -365,7 +365,7 @@ pub fn measure_point(
             device_name(device)
         )));
     }
-    warm_up_process(dtype, device)?;
+    warm_up_thread(dtype, device)?;
     let net = Network::build(cfg, dtype, device)?;
     let (x, labels) = batch_for(cfg, batch, dtype, device)?;
     let opts = StepOptions {

@@ -874,10 +874,8 @@ impl Default for AnglesConfig {
 pub struct AngleRun {
     /// Its training config.
     pub config: TrainConfig,
-    /// What it produced (`None` when it diverged).
-    pub outcome: Option<TrainOutcome>,
-    /// `step N: diagnosis` of a diverged run.
-    pub diverged: Option<String>,
+    /// What it produced, or `step N: diagnosis` when it diverged.
+    pub outcome: std::result::Result<TrainOutcome, String>,
 }
 
 impl AngleRun {
@@ -886,11 +884,16 @@ impl AngleRun {
         self.outcome.as_ref().map_or(&[], |o| &o.angles)
     }
 
+    /// Test accuracy (NaN for a diverged run).
+    fn test_acc(&self) -> f64 {
+        self.outcome.as_ref().map_or(f64::NAN, |o| o.test_acc)
+    }
+
     /// `ok` or `diverged at step N: diagnosis`.
     pub fn status(&self) -> String {
-        match &self.diverged {
-            Some(d) => format!("diverged at {d}"),
-            None => "ok".into(),
+        match &self.outcome {
+            Err(d) => format!("diverged at {d}"),
+            Ok(_) => "ok".into(),
         }
     }
 }
@@ -975,21 +978,19 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRu
     let done: Vec<AngleRun> = pool(opts.threads)?.install(|| {
         runs.par_iter()
             .map(|r| {
-                let run = match train(r, &data, &TrainOptions::default()) {
-                    Ok((_, outcome)) => AngleRun {
-                        config: r.clone(),
-                        outcome: Some(outcome),
-                        diverged: None,
-                    },
-                    Err(Error::Diverged { step, diagnosis }) => AngleRun {
-                        config: r.clone(),
-                        outcome: None,
-                        diverged: Some(format!("step {step}: {diagnosis}")),
-                    },
+                let outcome = match train(r, &data, &TrainOptions::default()) {
+                    Ok((_, outcome)) => Ok(outcome),
+                    Err(Error::Diverged { step, diagnosis }) => {
+                        Err(format!("step {step}: {diagnosis}"))
+                    }
                     Err(e) => return Err(e),
                 };
+                let run = AngleRun {
+                    config: r.clone(),
+                    outcome,
+                };
                 let line = match &run.outcome {
-                    Some(o) => {
+                    Ok(o) => {
                         let (a0, a1) = (
                             o.angles.first().map_or(f64::NAN, |a| a.angle_deg),
                             o.angles.last().map_or(f64::NAN, |a| a.angle_deg),
@@ -1002,7 +1003,7 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRu
                             o.seconds
                         )
                     }
-                    None => run.status(),
+                    Err(_) => run.status(),
                 };
                 report(
                     &bar,
@@ -1037,7 +1038,7 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRu
             c.slope.to_string(),
             c.mode.as_str().into(),
             c.seed.to_string(),
-            fmt_f(run.outcome.as_ref().map_or(f64::NAN, |o| o.test_acc)),
+            fmt_f(run.test_acc()),
             fmt_angle(first.map_or(f64::NAN, |a| a.angle_deg)),
             fmt_angle(last.map_or(f64::NAN, |a| a.angle_deg)),
             fmt_angle(max),
@@ -1106,7 +1107,7 @@ pub fn angles_table(runs: &[AngleRun]) -> String {
             r.config.depth,
             r.config.slope,
             r.config.mode.as_str(),
-            100.0 * r.outcome.as_ref().map_or(f64::NAN, |o| o.test_acc),
+            100.0 * r.test_acc(),
             fmt_angle(g(f, |a| a.angle_deg)),
             fmt_angle(g(l, |a| a.angle_deg)),
             fmt_angle(max),
@@ -1116,7 +1117,7 @@ pub fn angles_table(runs: &[AngleRun]) -> String {
                 short(g(l, |a| a.lowest_snr_db))
             )
         );
-        if let Some(d) = &r.diverged {
+        if let Err(d) = &r.outcome {
             let _ = writeln!(s, "{:<10} diverged at {d}", r.config.arch);
         }
     }

@@ -40,7 +40,7 @@ fn fast(a: &Tensor, b: &Tensor) -> bool {
 /// halves first when the kernels apply).
 fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if fast(a, b) && a.dims() == b.dims() {
-        return kernels::add_images(a, b, 1.0);
+        return kernels::add_images(a, b, false);
     }
     Ok((a + b)?)
 }
@@ -48,7 +48,7 @@ fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
 /// `a - b`, as [`add`].
 fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if fast(a, b) && a.dims() == b.dims() {
-        return kernels::add_images(a, b, -1.0);
+        return kernels::add_images(a, b, true);
     }
     Ok((a - b)?)
 }

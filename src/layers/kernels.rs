@@ -922,10 +922,10 @@ pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     }
 }
 
-/// `a + sign * b` (`sign` = 1 or -1: one IEEE addition or subtraction, as candle's) for two 4-D
-/// tensors of the same shape whose images are contiguous (e.g. channel halves of a coupling),
-/// as a contiguous tensor; parallel over the images.
-pub fn add_images(a: &Tensor, b: &Tensor, sign: f64) -> Result<Tensor> {
+/// `a + b`, or `a - b` when `subtract` (one IEEE addition or subtraction, as candle's), for two
+/// 4-D tensors of the same shape whose images are contiguous (e.g. channel halves of a
+/// coupling), as a contiguous tensor; parallel over the images.
+pub fn add_images(a: &Tensor, b: &Tensor, subtract: bool) -> Result<Tensor> {
     if !supported(a) || a.dtype() != b.dtype() || a.dims() != b.dims() || a.rank() != 4 {
         return Err(unsupported("add_images", a));
     }
@@ -958,10 +958,9 @@ pub fn add_images(a: &Tensor, b: &Tensor, sign: f64) -> Result<Tensor> {
         })?;
         Ok(Tensor::from_vec(out, (n, c, h, w), &Device::Cpu)?)
     }
-    let sub = sign < 0.0;
     match a.dtype() {
-        DType::F32 => go::<f32>(a, b, (n, c, h, w), sub),
-        _ => go::<f64>(a, b, (n, c, h, w), sub),
+        DType::F32 => go::<f32>(a, b, (n, c, h, w), subtract),
+        _ => go::<f64>(a, b, (n, c, h, w), subtract),
     }
 }
 
