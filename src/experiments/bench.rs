@@ -440,8 +440,9 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
         for round in 0..cfg.warmup + cfg.steps {
             for (k, stack) in stacks.iter().enumerate() {
                 let t0 = Instant::now();
-                let (res, peak) =
-                    crate::measure::alloc::measure_peak(|| rayon::scope(|_| stack.step(&x, &probe, Some(cfg.lr))));
+                let (res, peak) = crate::measure::alloc::measure_peak(|| {
+                    rayon::scope(|_| stack.step(&x, &probe, Some(cfg.lr)))
+                });
                 let dt = t0.elapsed().as_secs_f64();
                 let res = res?;
                 if !res.loss.is_finite() {

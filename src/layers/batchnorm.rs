@@ -76,6 +76,11 @@ pub struct InvBatchNorm {
     config: BatchNormConfig,
     recorded: Mutex<Option<Stats>>,
     running: Mutex<Option<Stats>>,
+    /// The f64 batch statistics of the last training forward's input (kernel path), by the
+    /// input's tensor id: a stored-mode backward gets that same tensor from the tape and reuses
+    /// them instead of reading it twice more (the same numbers: the kernel is deterministic).
+    /// A reconstructed input is another tensor, and its statistics are computed afresh.
+    input_stats: Mutex<Option<(candle_core::TensorId, Vec<f64>, Vec<f64>)>>,
 }
 
 impl InvBatchNorm {
@@ -102,6 +107,7 @@ impl InvBatchNorm {
             config,
             recorded: Mutex::new(None),
             running: Mutex::new(None),
+            input_stats: Mutex::new(None),
         })
     }
 
@@ -223,6 +229,8 @@ impl InvBatchNorm {
             }
             _ => {
                 let (mean, var) = kernels::channel_stats(x)?;
+                *self.input_stats.lock().expect("poisoned") =
+                    Some((x.id(), mean.clone(), var.clone()));
                 let shape = (1, self.channels, 1, 1);
                 let stats = Stats {
                     mean: Tensor::from_slice(&mean, shape, x.device())?.to_dtype(cd)?,
@@ -418,7 +426,11 @@ impl Layer for InvBatchNorm {
                     && g.dtype() == input.dtype()
                     && !input.track_op() =>
             {
-                let (mean, var) = kernels::channel_stats(&input)?;
+                let cached = self.input_stats.lock().expect("poisoned").take();
+                let (mean, var) = match cached {
+                    Some((id, mean, var)) if id == input.id() => (mean, var),
+                    _ => kernels::channel_stats(&input)?,
+                };
                 let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
                 let (scale, dscale) = self.scale_f64()?;
                 let r = kernels::batch_norm_backward(&input, g, &mean, &s, &scale)?;

@@ -85,14 +85,19 @@ pub fn enabled() -> bool {
     ENABLED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
-/// True when the CPU runs AVX-512F (checked once); the f32 convolution then uses 512-bit
-/// vectors.
+/// True when the CPU runs AVX-512 F, VL and DQ (checked once); the f32 convolution then uses
+/// 512-bit vectors, and the elementwise kernels are compiled for them ([`vectorised`]).
 fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
         use std::sync::OnceLock;
         static HAS: OnceLock<bool> = OnceLock::new();
-        *HAS.get_or_init(|| is_x86_feature_detected!("avx512f") && has_fma())
+        *HAS.get_or_init(|| {
+            is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512vl")
+                && is_x86_feature_detected!("avx512dq")
+                && has_fma()
+        })
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -157,7 +162,11 @@ fn with_images<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T], usize) -> Resul
 /// chunk: the memory is not zeroed first (zeroing the outputs was a serial `memset` on the
 /// calling thread, about a tenth of a training step). In debug builds (the tests) it is filled
 /// with NaN first, so that an element a kernel forgets to write shows up in every comparison.
-fn par_fill<T: Real>(len: usize, chunk: usize, fill: impl Fn(usize, &mut [T]) + Sync + Send) -> Vec<T> {
+fn par_fill<T: Real>(
+    len: usize,
+    chunk: usize,
+    fill: impl Fn(usize, &mut [T]) + Sync + Send,
+) -> Vec<T> {
     let mut out: Vec<T> = Vec::with_capacity(len);
     // SAFETY: `T` is `f32` or `f64` (the only `Real` types): every bit pattern is a valid value,
     // and every element is written by `fill` before the vector is read (the contract above,
@@ -408,11 +417,18 @@ fn conv_batch<T: Real>(
 ) -> Vec<T> {
     let img_in = cin * h * w;
     par_fill(b * cout * h * w, cout * h * w, |n, out_n| {
-        with_padded(&x[n * x_stride..][..img_in], cin, h, w, k, |pad, hp, wp| match k {
-            1 => conv_image_dispatch::<T, 1>(pad, cin, hp, wp, wt, cout, h, w, out_n),
-            3 => conv_image_dispatch::<T, 3>(pad, cin, hp, wp, wt, cout, h, w, out_n),
-            _ => conv_image_dispatch::<T, 5>(pad, cin, hp, wp, wt, cout, h, w, out_n),
-        })
+        with_padded(
+            &x[n * x_stride..][..img_in],
+            cin,
+            h,
+            w,
+            k,
+            |pad, hp, wp| match k {
+                1 => conv_image_dispatch::<T, 1>(pad, cin, hp, wp, wt, cout, h, w, out_n),
+                3 => conv_image_dispatch::<T, 3>(pad, cin, hp, wp, wt, cout, h, w, out_n),
+                _ => conv_image_dispatch::<T, 5>(pad, cin, hp, wp, wt, cout, h, w, out_n),
+            },
+        )
     })
 }
 
@@ -619,6 +635,18 @@ fn wgrad_image_dispatch<T: Real, const K: usize>(
     #[cfg(target_arch = "x86_64")]
     if has_fma() && T::DTYPE == DType::F32 {
         let (pad, g, dw) = (as_f32(pad), as_f32(g), as_f32_mut(dw));
+        // AVX-512: blocks of 8 output channels, then the AVX2 kernel from channel `lo` on (the
+        // same sums in the same order: bit-identical results).
+        let lo = if has_avx512() && cout >= avx512::OBLOCK {
+            let full = cout / avx512::OBLOCK * avx512::OBLOCK;
+            // SAFETY: the CPU supports AVX-512F (checked at run time); bounds checked inside.
+            unsafe { avx512::wgrad_f32::<K>(pad, cin, hp, wp, g, full, h, wg, dw) };
+            full
+        } else {
+            0
+        };
+        let kk = K * K;
+        let (g, dw, cout) = (&g[lo * h * wg..], &mut dw[lo * cin * kk..], cout - lo);
         let full = cout / OBLOCK * OBLOCK;
         // SAFETY: the CPU supports AVX2 and FMA; the slice bounds are checked inside.
         unsafe { avx2::wgrad_f32::<K>(pad, cin, hp, wp, g, full, h, wg, dw) };
@@ -725,6 +753,72 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
     }
 }
 
+/// Define `fn $name<T: Real>(args) -> R` twice over one `#[inline(always)]` body: compiled
+/// for baseline x86-64 (the crate's target, SSE2) and for AVX-512, chosen at run time
+/// ([`has_avx512`]). The element loops of the body are then vectorised 16 lanes (f32) or 8
+/// lanes (f64) wide: the same IEEE operations in the same order, so the same results bit for
+/// bit (Rust never contracts a multiply and an add into an FMA on its own).
+macro_rules! multiversion {
+    ($(#[$m:meta])* fn $name:ident<T: Real>($($a:ident: $t:ty),* $(,)?) -> $r:ty $body:block) => {
+        $(#[$m])*
+        fn $name<T: Real>($($a: $t),*) -> $r {
+            #[inline(always)]
+            fn body<T: Real>($($a: $t),*) -> $r $body
+            #[cfg(target_arch = "x86_64")]
+            if has_avx512() {
+                #[target_feature(enable = "avx512f,avx512vl,avx512dq,avx2,fma")]
+                unsafe fn wide<T: Real>($($a: $t),*) -> $r {
+                    body::<T>($($a),*)
+                }
+                // SAFETY: the CPU supports these features (checked at run time).
+                return unsafe { wide::<T>($($a),*) };
+            }
+            body::<T>($($a),*)
+        }
+    };
+}
+
+multiversion! {
+    /// `sum x_j` in f64 ([`lane_sum`] order).
+    fn sum_plain<T: Real>(x: &[T]) -> f64 {
+        lane_sum(x, &x[..0], |v, _| (v, 0.0)).0
+    }
+}
+
+multiversion! {
+    /// `sum (x_j - mean)^2` in f64 ([`lane_sum`] order).
+    fn sum_sq_dev<T: Real>(x: &[T], mean: f64) -> f64 {
+        lane_sum(x, &x[..0], |v, _| ((v - mean) * (v - mean), 0.0)).0
+    }
+}
+
+multiversion! {
+    /// `(sum g_j, sum g_j (x_j - mu) inv)` in f64 ([`lane_sum`] order).
+    fn sum_bn_back<T: Real>(g: &[T], x: &[T], mu: f64, inv: f64) -> (f64, f64) {
+        lane_sum(g, x, |g, x| (g, g * (x - mu) * inv))
+    }
+}
+
+multiversion! {
+    /// `o_j = (x_j - a) / b * c + d`.
+    fn affine_run<T: Real>(o: &mut [T], x: &[T], a: T, b: T, c: T, d: T) -> () {
+        for (o, s) in o.iter_mut().zip(x) {
+            *o = (*s - a) / b * c + d;
+        }
+    }
+}
+
+multiversion! {
+    /// `o_j = k (g_j - mg - (x_j - mu) inv mgx)`: batch norm's input gradient.
+    fn bn_dx_run<T: Real>(o: &mut [T], x: &[T], g: &[T], p: [T; 5]) -> () {
+        let [mu, inv, k, mg, mgx] = p;
+        for ((o, xv), gv) in o.iter_mut().zip(x).zip(g) {
+            let xh = (*xv - mu) * inv;
+            *o = k * (*gv - mg - xh * mgx);
+        }
+    }
+}
+
 /// Accumulators of [`lane_sum`]: independent partial sums that the compiler can vectorise
 /// (a single running sum is a serial chain of dependent additions).
 const LANES: usize = 8;
@@ -777,15 +871,12 @@ pub fn channel_stats(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
                 .map(|ci| {
                     let mut sum = 0.0;
                     for b in 0..n {
-                        sum += lane_sum(&xs[b * s0 + ci * hw..][..hw], &xs[..0], |v, _| (v, 0.0)).0;
+                        sum += sum_plain(&xs[b * s0 + ci * hw..][..hw]);
                     }
                     let mean = sum / count;
                     let mut ss = 0.0;
                     for b in 0..n {
-                        ss += lane_sum(&xs[b * s0 + ci * hw..][..hw], &xs[..0], |v, _| {
-                            ((v - mean) * (v - mean), 0.0)
-                        })
-                        .0;
+                        ss += sum_sq_dev(&xs[b * s0 + ci * hw..][..hw], mean);
                     }
                     (mean, ss / count)
                 })
@@ -836,9 +927,7 @@ pub fn channel_affine(x: &Tensor, a: &[f64], b: &[f64], c: &[f64], d: &[f64]) ->
                 let ci = plane % ch;
                 let s = &xs[plane / ch * s0 + ci * hw..][..hw];
                 let (a, b, c, d) = (a[ci], b[ci], c[ci], d[ci]);
-                for (o, s) in o.iter_mut().zip(s) {
-                    *o = (*s - a) / b * c + d;
-                }
+                affine_run(o, s, a, b, c, d)
             }))
         })?;
         Ok(Tensor::from_vec(out, (n, ch, h, w), &Device::Cpu)?)
@@ -894,9 +983,7 @@ pub fn batch_norm_backward(
                         let (mut sg, mut sgx) = (0.0, 0.0);
                         for b in 0..n {
                             let (xo, go) = (b * xs0 + ci * hw, b * gs0 + ci * hw);
-                            let (a, c) = lane_sum(&gs[go..][..hw], &xs[xo..][..hw], |g, x| {
-                                (g, g * (x - mu) * inv)
-                            });
+                            let (a, c) = sum_bn_back(&gs[go..][..hw], &xs[xo..][..hw], mu, inv);
                             sg += a;
                             sgx += c;
                         }
@@ -910,10 +997,7 @@ pub fn batch_norm_backward(
                     let mg = T::from_f64(sums[ci].0 / m);
                     let mgx = T::from_f64(sums[ci].1 / m);
                     let (xo, go) = (plane / ch * xs0 + ci * hw, plane / ch * gs0 + ci * hw);
-                    for ((o, xv), gv) in o.iter_mut().zip(&xs[xo..][..hw]).zip(&gs[go..][..hw]) {
-                        let xh = (*xv - mu) * inv;
-                        *o = k * (*gv - mg - xh * mgx);
-                    }
+                    bn_dx_run(o, &xs[xo..][..hw], &gs[go..][..hw], [mu, inv, k, mg, mgx])
                 });
                 Ok((dx, sums))
             })
@@ -1128,8 +1212,9 @@ mod avx2 {
         }
     }
 
+    /// Sum of the 8 lanes: (lo + hi) of the 128-bit halves, then pairs, then the last two.
     #[target_feature(enable = "avx2,fma")]
-    unsafe fn hsum(v: __m256) -> f32 {
+    pub(super) unsafe fn hsum(v: __m256) -> f32 {
         let lo = _mm256_castps256_ps128(v);
         let hi = _mm256_extractf128_ps(v, 1);
         let s = _mm_add_ps(lo, hi);
@@ -1192,7 +1277,7 @@ mod avx2 {
 /// chunks per step where the row has them (16 accumulators), weights broadcast per tap.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::CHUNK;
+    use super::{CHUNK, WCHUNK};
     use std::arch::x86_64::*;
 
     /// Output channels per block.
@@ -1285,5 +1370,148 @@ mod avx512 {
                 }
             }
         }
+    }
+
+    /// `[lo[0..8], hi[0..8]]` as one vector (AVX-512F only: the 256-bit insert is done on
+    /// f64 lanes, the f32 insert needs AVX-512DQ).
+    #[inline]
+    #[target_feature(enable = "avx512f,avx2")]
+    unsafe fn both(lo: *const f32, hi: *const f32) -> __m512 {
+        let lo = _mm512_castps_pd(_mm512_castps256_ps512(_mm256_loadu_ps(lo)));
+        let hi = _mm256_castps_pd(_mm256_loadu_ps(hi));
+        _mm512_castpd_ps(_mm512_insertf64x4::<1>(lo, hi))
+    }
+
+    /// Weight gradient of output channels `0..cout` (a multiple of [`OBLOCK`]) of one image; see
+    /// `wgrad_block` and `avx2::wgrad_f32`. A 512-bit vector holds the 8-lane accumulators of
+    /// two output channels (lanes 0-7 and 8-15) for the same input row chunk, which is
+    /// broadcast to both halves: every lane sums the same products in the same order as the
+    /// AVX2 kernel, and the halves are reduced by its `hsum`, so the results are identical.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    pub(super) unsafe fn wgrad_f32<const K: usize>(
+        pad: &[f32],
+        cin: usize,
+        hp: usize,
+        wp: usize,
+        g: &[f32],
+        cout: usize,
+        h: usize,
+        wg: usize,
+        dw: &mut [f32],
+    ) {
+        assert!(cout % OBLOCK == 0 && wg % WCHUNK == 0 && WCHUNK == 8);
+        let kk = K * K;
+        assert!(pad.len() >= cin * hp * wp && wp >= wg + K - 1 && hp >= h + K - 1);
+        assert!(g.len() >= cout * h * wg && dw.len() >= cout * cin * kk);
+        const PAIRS: usize = OBLOCK / 2;
+        let plane = h * wg;
+        for o0 in (0..cout).step_by(OBLOCK) {
+            for i in 0..cin {
+                for kh in 0..K {
+                    let mut acc = [[_mm512_setzero_ps(); K]; PAIRS];
+                    for y in 0..h {
+                        let prow = pad.as_ptr().add((i * hp + y + kh) * wp);
+                        let grow = g.as_ptr().add((o0 * h + y) * wg);
+                        let mut x0 = 0;
+                        while x0 < wg {
+                            let mut p = [_mm512_setzero_ps(); K];
+                            for (kw, pv) in p.iter_mut().enumerate() {
+                                *pv = both(prow.add(x0 + kw), prow.add(x0 + kw));
+                            }
+                            for (pr, acc_p) in acc.iter_mut().enumerate() {
+                                let a = grow.add(2 * pr * plane + x0);
+                                let gv = both(a, a.add(plane));
+                                for kw in 0..K {
+                                    acc_p[kw] = _mm512_fmadd_ps(gv, p[kw], acc_p[kw]);
+                                }
+                            }
+                            x0 += WCHUNK;
+                        }
+                    }
+                    for (pr, acc_p) in acc.iter().enumerate() {
+                        for (kw, a) in acc_p.iter().enumerate() {
+                            let mut t = [0f32; 16];
+                            _mm512_storeu_ps(t.as_mut_ptr(), *a);
+                            let (o, tap) = (o0 + 2 * pr, kh * K + kw);
+                            dw[(o * cin + i) * kk + tap] +=
+                                super::avx2::hsum(_mm256_loadu_ps(t.as_ptr()));
+                            dw[((o + 1) * cin + i) * kk + tap] +=
+                                super::avx2::hsum(_mm256_loadu_ps(t.as_ptr().add(8)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        // A fixed pseudo-random sequence in [-1, 1) (no RNG crate needed for a bit-equality test).
+        let mut s = seed.wrapping_mul(2_654_435_761).max(1);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// The AVX-512 weight gradient sums the same products in the same order as the AVX2 one:
+    /// equal bit for bit, so switching kernels changes no training result.
+    #[test]
+    #[cfg(target_arch = "x86_64")]
+    fn avx512_weight_gradient_equals_avx2_bit_for_bit() {
+        if !has_avx512() {
+            eprintln!("no AVX-512 on this CPU: nothing to compare");
+            return;
+        }
+        const K: usize = 3;
+        let (cin, cout, h, w) = (5, 16, 7, 24);
+        let x = data(cin * h * w, 1);
+        let wg = w.div_ceil(WCHUNK) * WCHUNK;
+        let g = data(cout * h * wg, 2);
+        let (mut a, mut b) = (data(cout * cin * K * K, 3), data(cout * cin * K * K, 3));
+        with_padded(&x, cin, h, w, K, |pad, hp, wp| unsafe {
+            avx512::wgrad_f32::<K>(pad, cin, hp, wp, &g, cout, h, wg, &mut a);
+            avx2::wgrad_f32::<K>(pad, cin, hp, wp, &g, cout, h, wg, &mut b);
+        });
+        assert!(a.iter().zip(&b).all(|(u, v)| u.to_bits() == v.to_bits()));
+    }
+
+    /// The AVX-512 builds of the elementwise kernels give the baseline builds' results bit for bit.
+    #[test]
+    fn multiversioned_loops_equal_their_baseline_bit_for_bit() {
+        let (x, g) = (data(1003, 4), data(1003, 5));
+        let bits = |v: f64| v.to_bits();
+        assert_eq!(
+            bits(sum_plain(&x)),
+            bits(lane_sum(&x, &x[..0], |v, _| (v, 0.0)).0)
+        );
+        let dev = |v: f64, _| ((v - 0.25) * (v - 0.25), 0.0);
+        assert_eq!(
+            bits(sum_sq_dev(&x, 0.25)),
+            bits(lane_sum(&x, &x[..0], dev).0)
+        );
+        let (s0, s1) = sum_bn_back(&g, &x, 0.1, 1.7);
+        let (r0, r1) = lane_sum(&g, &x, |g, x| (g, g * (x - 0.1) * 1.7));
+        assert_eq!((bits(s0), bits(s1)), (bits(r0), bits(r1)));
+        let mut o = vec![0f32; x.len()];
+        affine_run(&mut o, &x, 0.1, 0.7, 1.3, -0.2);
+        assert!(o
+            .iter()
+            .zip(&x)
+            .all(|(o, v)| o.to_bits() == ((v - 0.1) / 0.7 * 1.3 - 0.2).to_bits()));
+        bn_dx_run(&mut o, &x, &g, [0.1, 1.7, 0.9, 0.01, -0.02]);
+        let r = |v: f32, gv: f32| 0.9 * (gv - 0.01 - (v - 0.1) * 1.7 * -0.02);
+        assert!(o
+            .iter()
+            .zip(x.iter().zip(&g))
+            .all(|(o, (v, gv))| o.to_bits() == r(*v, *gv).to_bits()));
     }
 }
