@@ -354,6 +354,14 @@ fn channel_halves_are_read_in_place_with_the_same_results() {
             &Tensor::cat(&[&b, &a], 1).unwrap(),
             "cat",
         );
+        for sub in [false, true] {
+            let bc = if sub { (&b - &c).unwrap() } else { (&b + &c).unwrap() };
+            same(
+                &kernels::cat_add_channels(&a, &b, &c, sub).unwrap(),
+                &Tensor::cat(&[&a, &bc], 1).unwrap(),
+                "cat add",
+            );
+        }
         let odd = rand(16, &[3, 2, 9, 10], dtype);
         same(
             &kernels::cat_channels(&a, &odd).unwrap(),

@@ -115,6 +115,9 @@ impl Layer for Conv2d {
     fn is_invertible(&self) -> bool {
         false
     }
+    fn reads_output_when_stored(&self) -> bool {
+        false
+    }
     fn params(&self) -> Vec<Param> {
         let mut p = vec![self.weight.clone()];
         p.extend(self.bias.clone());
@@ -186,6 +189,9 @@ impl Layer for Relu {
         Ok(x.gt(0.0)?.where_cond(x, &x.zeros_like()?)?)
     }
     fn is_invertible(&self) -> bool {
+        false
+    }
+    fn reads_output_when_stored(&self) -> bool {
         false
     }
     fn params(&self) -> Vec<Param> {

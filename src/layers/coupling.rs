@@ -53,6 +53,14 @@ fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok((a - b)?)
 }
 
+/// `cat([a, b + c], 1)` (`b - c` when `subtract`) in one pass, as [`add`].
+fn cat_add(a: &Tensor, b: &Tensor, c: &Tensor, subtract: bool) -> Result<Tensor> {
+    if fast(a, b) && fast(b, c) && b.dims() == c.dims() {
+        return kernels::cat_add_channels(a, b, c, subtract);
+    }
+    cat(a, &if subtract { sub(b, c)? } else { add(b, c)? })
+}
+
 /// `cat([a, b], 1)`, as [`add`].
 fn cat(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     if fast(a, b) {
@@ -254,7 +262,7 @@ impl AdditiveCoupling {
             .f
             .backward_known(&f_out, gy1_total.as_ref(), ctx, f_inputs)?;
         let grad = match (gy1_total, gy2, back_f.grad) {
-            (Some(gx1), Some(gy2), Some(gf)) => Some(cat(&gx1, &add(&gy2, &gf)?)?),
+            (Some(gx1), Some(gy2), Some(gf)) => Some(cat_add(&gx1, &gy2, &gf, false)?),
             _ => None,
         };
         Ok(Back {
@@ -294,11 +302,12 @@ impl Layer for AdditiveCoupling {
         self.check(x)?;
         let (x1, x2) = split_channels(x, &self.name)?;
         let y1 = add(&x1, &self.f.forward_tape(&x2, tape, false)?)?;
-        let y2 = add(&x2, &self.g.forward_tape(&y1, tape, false)?)?;
+        let g_out = self.g.forward_tape(&y1, tape, false)?;
         if push_input && tape.store_all {
             tape.push(x.clone());
         }
-        cat(&y1, &y2)
+        // y2 = x2 + G(y1), written straight into the second half of the output.
+        cat_add(&y1, &x2, &g_out, false)
     }
     fn backward(
         &self,
@@ -327,8 +336,14 @@ impl Layer for AdditiveCoupling {
             }
             None => (None, None),
         };
+        // In stored mode F and G need their outputs only if their top layer reads them (e.g.
+        // a nested coupling); a convolution does not, and the subtraction is skipped (the
+        // argument is then a placeholder that is never read).
+        let stored = ctx.stored;
+        let skip = |c: &Chain| stored && !c.reads_output_when_stored();
         let g_out = match g_out {
             Some(t) => t,
+            None if skip(&self.g) => y2.clone(),
             None => sub(&y2, &x2)?,
         };
         let back_g = self
@@ -340,6 +355,7 @@ impl Layer for AdditiveCoupling {
         };
         let f_out = match f_out {
             Some(t) => t,
+            None if skip(&self.f) => y1.clone(),
             None => sub(&y1, &x1)?,
         };
         let back_f = self

@@ -1102,6 +1102,65 @@ pub fn add_images(a: &Tensor, b: &Tensor, subtract: bool) -> Result<Tensor> {
     }
 }
 
+/// `cat([a, b + c], 1)` (`b - c` when `subtract`: one IEEE addition or subtraction, as
+/// [`add_images`]) in one pass, for 4-D tensors with the same batch and spatial size whose
+/// images are contiguous (`b` and `c` of the same shape); parallel over the images. Saves
+/// writing `b + c` and copying it again.
+pub fn cat_add_channels(a: &Tensor, b: &Tensor, c: &Tensor, subtract: bool) -> Result<Tensor> {
+    if !supported(a)
+        || a.dtype() != b.dtype()
+        || b.dtype() != c.dtype()
+        || a.rank() != 4
+        || b.dims() != c.dims()
+    {
+        return Err(unsupported("cat_add_channels", a));
+    }
+    let (n, ca, h, w) = a.dims4()?;
+    let (nb, cb, hb, wb) = b.dims4()?;
+    if (n, h, w) != (nb, hb, wb) {
+        return Err(Error::ShapeMismatch {
+            context: "cat_add_channels".into(),
+            expected: format!("({n}, c, {h}, {w})"),
+            got: b.dims().to_vec(),
+        });
+    }
+    fn go<T: Real>(
+        t: [&Tensor; 3],
+        n: usize,
+        ca: usize,
+        cb: usize,
+        hw: usize,
+        sub: bool,
+    ) -> Result<Tensor> {
+        let (ia, ib) = (ca * hw, cb * hw);
+        let out = with_images::<T, _>(t[0], |xa, sa| {
+            with_images::<T, _>(t[1], |xb, sb| {
+                with_images::<T, _>(t[2], |xc, sc| {
+                    Ok(par_fill(n * (ia + ib), ia + ib, |i, o: &mut [T]| {
+                        o[..ia].copy_from_slice(&xa[i * sa..][..ia]);
+                        let (u, v) = (&xb[i * sb..][..ib], &xc[i * sc..][..ib]);
+                        if sub {
+                            for ((o, u), v) in o[ia..].iter_mut().zip(u).zip(v) {
+                                *o = *u - *v;
+                            }
+                        } else {
+                            for ((o, u), v) in o[ia..].iter_mut().zip(u).zip(v) {
+                                *o = *u + *v;
+                            }
+                        }
+                    }))
+                })
+            })
+        })?;
+        Ok(Tensor::from_vec(out, (n, ca + cb, hw), &Device::Cpu)?)
+    }
+    let t = match a.dtype() {
+        DType::F32 => go::<f32>([a, b, c], n, ca, cb, h * w, subtract)?,
+        _ => go::<f64>([a, b, c], n, ca, cb, h * w, subtract)?,
+    };
+    Ok(t.reshape((n, ca + cb, h, w))?)
+}
+
 /// `cat([a, b], 1)` of two 4-D tensors with the same batch and spatial size whose images are
 /// contiguous; parallel over the images.
 pub fn cat_channels(a: &Tensor, b: &Tensor) -> Result<Tensor> {

@@ -221,6 +221,13 @@ pub trait Layer: Send + Sync {
         Role::Layer
     }
 
+    /// Whether [`Layer::backward`] reads its `output` argument in stored mode (`ctx.stored`).
+    /// When it does not, a caller that would have to compute the output first (a coupling's
+    /// `F(x2) = y1 - x1`) may pass any tensor instead and save that pass. Conservatively true.
+    fn reads_output_when_stored(&self) -> bool {
+        true
+    }
+
     /// Training forward that pushes on the tape what the backward will pop: the input when
     /// `push_input` and (the tape stores everything or the layer is not invertible).
     fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
@@ -362,6 +369,10 @@ impl Layer for Chain {
     }
     fn is_invertible(&self) -> bool {
         self.layers.iter().all(|l| l.is_invertible())
+    }
+    /// Only the top layer gets the chain's output; the others get the input of the layer above.
+    fn reads_output_when_stored(&self) -> bool {
+        self.layers.last().is_none_or(|l| l.reads_output_when_stored())
     }
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
         let mut h = y.clone();
