@@ -355,7 +355,11 @@ fn channel_halves_are_read_in_place_with_the_same_results() {
             "cat",
         );
         for sub in [false, true] {
-            let bc = if sub { (&b - &c).unwrap() } else { (&b + &c).unwrap() };
+            let bc = if sub {
+                (&b - &c).unwrap()
+            } else {
+                (&b + &c).unwrap()
+            };
             same(
                 &kernels::cat_add_channels(&a, &b, &c, sub).unwrap(),
                 &Tensor::cat(&[&a, &bc], 1).unwrap(),

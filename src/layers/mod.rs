@@ -372,7 +372,9 @@ impl Layer for Chain {
     }
     /// Only the top layer gets the chain's output; the others get the input of the layer above.
     fn reads_output_when_stored(&self) -> bool {
-        self.layers.last().is_none_or(|l| l.reads_output_when_stored())
+        self.layers
+            .last()
+            .is_none_or(|l| l.reads_output_when_stored())
     }
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
         let mut h = y.clone();
