@@ -281,8 +281,7 @@ impl Layer for AdditiveCoupling {
         self.check(x)?;
         let (x1, x2) = split_channels(x, &self.name)?;
         let y1 = add(&x1, &self.f.forward_pass(&x2, pass)?)?;
-        let y2 = add(&x2, &self.g.forward_pass(&y1, pass)?)?;
-        cat(&y1, &y2)
+        cat_add(&y1, &x2, &self.g.forward_pass(&y1, pass)?, false)
     }
     fn is_invertible(&self) -> bool {
         true
@@ -362,7 +361,7 @@ impl Layer for AdditiveCoupling {
             .f
             .backward(&f_out, gy1_total.as_ref(), ctx, Some(x2.clone()))?;
         let grad = match (gy1_total, gy2, back_f.grad) {
-            (Some(gx1), Some(gy2), Some(gf)) => Some(cat(&gx1, &add(&gy2, &gf)?)?),
+            (Some(gx1), Some(gy2), Some(gf)) => Some(cat_add(&gx1, &gy2, &gf, false)?),
             _ => None,
         };
         Ok(Back {
