@@ -228,41 +228,29 @@ impl InvBatchNorm {
                 )
             }
             _ => {
-                // Statistics and normalisation in one kernel, channel by channel; the
-                // coefficients are those of the replay path below, from the statistics rounded
-                // to the compute dtype (`as f32` is candle's f64 -> f32 cast).
-                let scale = crate::util::to_f64_vec(&self.scale(pass, cd)?)?;
-                let beta = crate::util::to_f64_vec(self.beta.var.as_tensor())?;
-                let round = |v: f64| if cd == DType::F32 { v as f32 as f64 } else { v };
-                let eps = self.config.eps;
-                let (y, mean, var) = kernels::batch_norm_forward(x, |ci, m, v| {
-                    [round(m), (round(v) + eps).sqrt(), scale[ci], beta[ci]]
-                })?;
-                self.record_batch_stats(x, mean, var)?;
-                return Ok(y);
+                let (mean, var) = kernels::channel_stats(x)?;
+                *self.input_stats.lock().expect("poisoned") =
+                    Some((x.id(), mean.clone(), var.clone()));
+                let shape = (1, self.channels, 1, 1);
+                let stats = Stats {
+                    mean: Tensor::from_slice(&mean, shape, x.device())?.to_dtype(cd)?,
+                    var: Tensor::from_slice(&var, shape, x.device())?.to_dtype(cd)?,
+                };
+                let (n, _, h, w) = x.dims4()?;
+                self.update_running(&stats, n * h * w)?;
+                // What the inverse and replays use: the statistics rounded to the compute dtype.
+                let rounded = (
+                    crate::util::to_f64_vec(&stats.mean)?,
+                    crate::util::to_f64_vec(&stats.var)?,
+                );
+                *self.recorded.lock().expect("poisoned") = Some(stats);
+                rounded
             }
         };
         let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
         let scale = crate::util::to_f64_vec(&self.scale(pass, cd)?)?;
         let beta = crate::util::to_f64_vec(self.beta.var.as_tensor())?;
         kernels::channel_affine(x, &mean, &s, &scale, &beta)
-    }
-
-    /// Book-keeping of a training forward's f64 batch statistics `(mean, var)` of `x`: the
-    /// running statistics, the recorded ones (rounded to the compute dtype, for the inverse and
-    /// replays) and the cache for the stored-mode backward.
-    fn record_batch_stats(&self, x: &Tensor, mean: Vec<f64>, var: Vec<f64>) -> Result<()> {
-        let cd = compute_dtype(x.dtype());
-        let shape = (1, self.channels, 1, 1);
-        let stats = Stats {
-            mean: Tensor::from_slice(&mean, shape, x.device())?.to_dtype(cd)?,
-            var: Tensor::from_slice(&var, shape, x.device())?.to_dtype(cd)?,
-        };
-        *self.input_stats.lock().expect("poisoned") = Some((x.id(), mean, var));
-        let (n, _, h, w) = x.dims4()?;
-        self.update_running(&stats, n * h * w)?;
-        *self.recorded.lock().expect("poisoned") = Some(stats);
-        Ok(())
     }
 
     fn batch_stats(x: &Tensor) -> Result<Stats> {

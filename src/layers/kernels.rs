@@ -883,124 +883,6 @@ fn lane_sum<T: Real>(a: &[T], b: &[T], f: impl Fn(f64, f64) -> (f64, f64)) -> (f
     (s0.iter().sum(), s1.iter().sum())
 }
 
-/// Mean and biased variance of one channel `ci` of `xs` (images `s0` apart, planes of `hw`):
-/// the sum over images in order of each plane's [`sum_plain`], then the same for
-/// [`sum_sq_dev`] about the mean; in f64.
-fn stats_of_channel<T: Real>(xs: &[T], s0: usize, n: usize, ci: usize, hw: usize) -> (f64, f64) {
-    let count = (n * hw) as f64;
-    let mut sum = 0.0;
-    for b in 0..n {
-        sum += sum_plain(&xs[b * s0 + ci * hw..][..hw]);
-    }
-    let mean = sum / count;
-    let mut ss = 0.0;
-    for b in 0..n {
-        ss += sum_sq_dev(&xs[b * s0 + ci * hw..][..hw], mean);
-    }
-    (mean, ss / count)
-}
-
-/// The planes `(b, ci)` of one channel `ci` of an output `(n, ch, hw)` being written by
-/// [`par_channels`].
-struct Planes<T> {
-    base: *mut T,
-    n: usize,
-    ch: usize,
-    hw: usize,
-    ci: usize,
-}
-
-impl<T> Planes<T> {
-    /// Plane `(b, ci)`.
-    fn plane(&mut self, b: usize) -> &mut [T] {
-        assert!(b < self.n && self.ci < self.ch);
-        // SAFETY: plane `(b, ci)` lies inside the allocation of `n * ch * hw` elements made by
-        // `par_channels`; each task owns its channel `ci`, and `&mut self` hands out one plane
-        // at a time, so no two live slices overlap; `T` is f32 or f64 (any bits are a value) and
-        // the plane is written before anything reads it (the contract of `par_channels`).
-        unsafe {
-            std::slice::from_raw_parts_mut(self.base.add((b * self.ch + self.ci) * self.hw), self.hw)
-        }
-    }
-}
-
-/// An output `(n, ch, hw)` written channel by channel from parallel tasks: `fill(ci, planes)`
-/// must write all `n` planes of channel `ci` (as [`par_fill`]: the memory is not zeroed;
-/// NaN-filled in debug builds). Returns the vector and what the tasks returned, by channel.
-fn par_channels<T: Real, R: Send>(
-    n: usize,
-    ch: usize,
-    hw: usize,
-    fill: impl Fn(usize, &mut Planes<T>) -> R + Sync + Send,
-) -> (Vec<T>, Vec<R>) {
-    let len = n * ch * hw;
-    let mut out: Vec<T> = Vec::with_capacity(len);
-    let spare = &mut out.spare_capacity_mut()[..len];
-    if cfg!(debug_assertions) {
-        for v in spare.iter_mut() {
-            v.write(T::from_f64(f64::NAN));
-        }
-    }
-    // The base address as an integer so that the tasks can share it (raw pointers are not Send).
-    let base = spare.as_mut_ptr() as usize;
-    let results = (0..ch)
-        .into_par_iter()
-        .map(|ci| {
-            let mut planes = Planes {
-                base: base as *mut T,
-                n,
-                ch,
-                hw,
-                ci,
-            };
-            fill(ci, &mut planes)
-        })
-        .collect();
-    // SAFETY: every plane of every channel was written by `fill` (the contract above).
-    unsafe { out.set_len(len) };
-    (out, results)
-}
-
-/// Training-mode batch norm forward in one parallel pass per channel: the statistics of
-/// [`channel_stats`] (the same numbers), then `y = (x - a) / b * c + d` with
-/// `[a, b, c, d] = coef(ci, mean, var)` cast to the dtype of `x` (as [`channel_affine`]). Each
-/// channel's data is read three times while it is still in the core's cache, instead of the
-/// whole tensor twice for the statistics and once more for the affine map. Returns `y` and the
-/// f64 means and variances.
-pub fn batch_norm_forward(
-    x: &Tensor,
-    coef: impl Fn(usize, f64, f64) -> [f64; 4] + Sync + Send,
-) -> Result<(Tensor, Vec<f64>, Vec<f64>)> {
-    if !supported(x) {
-        return Err(unsupported("batch_norm_forward", x));
-    }
-    let (n, ch, h, w) = x.dims4()?;
-    fn go<T: Real>(
-        x: &Tensor,
-        dims: (usize, usize, usize, usize),
-        coef: &(dyn Fn(usize, f64, f64) -> [f64; 4] + Sync + Send),
-    ) -> Result<(Tensor, Vec<f64>, Vec<f64>)> {
-        let (n, ch, h, w) = dims;
-        let hw = h * w;
-        let (out, stats) = with_images::<T, _>(x, |xs, s0| {
-            Ok(par_channels(n, ch, hw, |ci, planes| {
-                let (mean, var) = stats_of_channel(xs, s0, n, ci, hw);
-                let [a, b, c, d] = coef(ci, mean, var).map(T::from_f64);
-                for bi in 0..n {
-                    affine_run(planes.plane(bi), &xs[bi * s0 + ci * hw..][..hw], a, b, c, d);
-                }
-                (mean, var)
-            }))
-        })?;
-        let (mean, var) = stats.into_iter().unzip();
-        Ok((Tensor::from_vec(out, (n, ch, h, w), &Device::Cpu)?, mean, var))
-    }
-    match x.dtype() {
-        DType::F32 => go::<f32>(x, (n, ch, h, w), &coef),
-        _ => go::<f64>(x, (n, ch, h, w), &coef),
-    }
-}
-
 /// Per-channel mean and biased variance of `x (n, c, h, w)` over `(n, h, w)`, two passes,
 /// accumulated in f64.
 pub fn channel_stats(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
@@ -1010,9 +892,21 @@ pub fn channel_stats(x: &Tensor) -> Result<(Vec<f64>, Vec<f64>)> {
     let (n, c, h, w) = x.dims4()?;
     fn go<T: Real>(x: &Tensor, n: usize, c: usize, hw: usize) -> Result<(Vec<f64>, Vec<f64>)> {
         with_images::<T, _>(x, |xs, s0| {
+            let count = (n * hw) as f64;
             let stats: Vec<(f64, f64)> = (0..c)
                 .into_par_iter()
-                .map(|ci| stats_of_channel(xs, s0, n, ci, hw))
+                .map(|ci| {
+                    let mut sum = 0.0;
+                    for b in 0..n {
+                        sum += sum_plain(&xs[b * s0 + ci * hw..][..hw]);
+                    }
+                    let mean = sum / count;
+                    let mut ss = 0.0;
+                    for b in 0..n {
+                        ss += sum_sq_dev(&xs[b * s0 + ci * hw..][..hw], mean);
+                    }
+                    (mean, ss / count)
+                })
                 .collect();
             Ok(stats.into_iter().unzip())
         })
@@ -1107,30 +1001,32 @@ pub fn batch_norm_backward(
         let (n, ch, h, w) = dims;
         let hw = h * w;
         let m = (n * hw) as f64;
-        // Channel by channel: the sums, then the input gradient while the channel's x and dy
-        // are still in the core's cache.
         let (dx, sums) = with_images::<T, _>(x, |xs, xs0| {
             with_images::<T, _>(dy, |gs, gs0| {
-                Ok(par_channels(n, ch, hw, |ci, planes| {
-                    let (mu, inv) = (mean[ci], 1.0 / s[ci]);
-                    let (mut sg, mut sgx) = (0.0, 0.0);
-                    for b in 0..n {
-                        let (xo, go) = (b * xs0 + ci * hw, b * gs0 + ci * hw);
-                        let (a, c) = sum_bn_back(&gs[go..][..hw], &xs[xo..][..hw], mu, inv);
-                        sg += a;
-                        sgx += c;
-                    }
-                    let (mu_t, inv_t) = (T::from_f64(mu), T::from_f64(inv));
+                let sums: Vec<(f64, f64)> = (0..ch)
+                    .into_par_iter()
+                    .map(|ci| {
+                        let (mu, inv) = (mean[ci], 1.0 / s[ci]);
+                        let (mut sg, mut sgx) = (0.0, 0.0);
+                        for b in 0..n {
+                            let (xo, go) = (b * xs0 + ci * hw, b * gs0 + ci * hw);
+                            let (a, c) = sum_bn_back(&gs[go..][..hw], &xs[xo..][..hw], mu, inv);
+                            sg += a;
+                            sgx += c;
+                        }
+                        (sg, sgx)
+                    })
+                    .collect();
+                let dx = par_fill(n * ch * hw, hw, |plane, o: &mut [T]| {
+                    let ci = plane % ch;
+                    let (mu, inv) = (T::from_f64(mean[ci]), T::from_f64(1.0 / s[ci]));
                     let k = T::from_f64(scale[ci] / s[ci]);
-                    let mg = T::from_f64(sg / m);
-                    let mgx = T::from_f64(sgx / m);
-                    for b in 0..n {
-                        let (xo, go) = (b * xs0 + ci * hw, b * gs0 + ci * hw);
-                        let p = [mu_t, inv_t, k, mg, mgx];
-                        bn_dx_run(planes.plane(b), &xs[xo..][..hw], &gs[go..][..hw], p);
-                    }
-                    (sg, sgx)
-                }))
+                    let mg = T::from_f64(sums[ci].0 / m);
+                    let mgx = T::from_f64(sums[ci].1 / m);
+                    let (xo, go) = (plane / ch * xs0 + ci * hw, plane / ch * gs0 + ci * hw);
+                    bn_dx_run(o, &xs[xo..][..hw], &gs[go..][..hw], [mu, inv, k, mg, mgx])
+                });
+                Ok((dx, sums))
             })
         })?;
         let (dshift, dscale) = sums.into_iter().unzip();
