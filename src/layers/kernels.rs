@@ -10,6 +10,14 @@
 //! data, in parallel over the batch (rayon), with register-blocked inner loops compiled for
 //! AVX2 + FMA when the CPU has them (runtime detection) and portable otherwise.
 //!
+//! Explicit SIMD: the f32 convolution (forward and input gradient) and weight gradient use
+//! AVX-512 where the CPU has it (F, VL, DQ), AVX2 + FMA otherwise; the f64 convolution has an
+//! AVX2 kernel; the batch-norm sums and loops are compiled twice (`multiversion!`), for
+//! baseline x86-64 and for AVX-512. Each explicit kernel performs the same multiply-adds in the
+//! same order as the portable loop it replaces, so switching between them never changes a
+//! result (tested bit for bit). Outputs are written without being zeroed first (`par_fill`),
+//! and padded images live in a per-thread scratch buffer (`with_padded`).
+//!
 //! Scope: contiguous CPU tensors of `f32` or `f64` ([`supported`]); the layers fall back to
 //! candle's ops otherwise. Every kernel is tested against candle's op in f64 (`tests/kernels.rs`).
 //! Sums of batch norm are accumulated in f64. Results differ from candle's by rounding only
@@ -1229,7 +1237,8 @@ pub fn cat_channels(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok(t.reshape((n, ca + cb, h, w))?)
 }
 
-/// Explicit AVX2 + FMA kernels for `f32` (8 lanes): blocks of [`OBLOCK`] = 4 output channels.
+/// Explicit AVX2 + FMA kernels: `f32` (8 lanes) and the `f64` convolution (4 lanes), blocks of
+/// [`OBLOCK`] = 4 output channels.
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{CHUNK, OBLOCK, WCHUNK};
