@@ -58,6 +58,25 @@ fn conv_forward_matches_candle_conv2d() {
     }
 }
 
+/// Padded images live in a per-thread buffer reused across calls: an image narrower than the
+/// one before (same channels, height and padded width) must still see zeros beyond its edge.
+#[test]
+fn conv_after_a_wider_image_of_the_same_padded_width_matches_candle() {
+    for dtype in [DType::F64, DType::F32] {
+        for (s, w) in [12usize, 10, 16, 9].into_iter().enumerate() {
+            let x = rand(300 + s as u64, &[4, 3, 6, w], dtype);
+            let wt = rand(310, &[5, 3, 3, 3], dtype);
+            let want = x.conv2d(&wt, 1, 1, 1, 1).unwrap();
+            let got = kernels::conv2d_same(&x, &wt).unwrap();
+            let err = rel_l2(&got, &want);
+            assert!(
+                err <= tol(dtype),
+                "{dtype:?} width {w}: relative error {err:e}"
+            );
+        }
+    }
+}
+
 #[test]
 fn conv_gradients_match_candle_autograd() {
     for dtype in [DType::F64, DType::F32] {

@@ -94,7 +94,7 @@ pub fn enabled() -> bool {
 }
 
 /// True when the CPU runs AVX-512 F, VL and DQ (checked once); the f32 convolution then uses
-/// 512-bit vectors, and the elementwise kernels are compiled for them ([`vectorised`]).
+/// 512-bit vectors, and the batch-norm loops are compiled for them (`multiversion!`).
 fn has_avx512() -> bool {
     #[cfg(target_arch = "x86_64")]
     {
@@ -206,7 +206,7 @@ fn unsupported(what: &str, t: &Tensor) -> Error {
 }
 
 /// Padded-image scratch of one thread: the buffer (as `f64` words, which also hold `f32`s) and
-/// the geometry `(dtype, c, hp, wp, p)` its zero border was written for.
+/// the geometry `(dtype, c, h, w, k)` its zero border was written for.
 struct PadScratch {
     buf: Vec<f64>,
     key: (DType, usize, usize, usize, usize),
@@ -222,7 +222,8 @@ thread_local! {
 /// the data at `(p, p)` with `p = k / 2`, `wp = round_up(w, CHUNK) + k - 1` so that every chunk
 /// read stays inside. The copy lives in a per-thread buffer that is reused: the zero border is
 /// written once per geometry, and each image then only copies its rows in (a fresh zeroed
-/// buffer per image was a `memset` of 1.7x the image).
+/// buffer per image was a `memset` of 1.7x the image). The buffer stays borrowed while `f`
+/// runs, so `f` must not pad again on this thread (the convolution loops do not call rayon).
 fn with_padded<T: Real, R>(
     src: &[T],
     c: usize,
@@ -237,7 +238,9 @@ fn with_padded<T: Real, R>(
     let n = c * hp * wp;
     PAD.with(|cell| {
         let mut scratch = cell.borrow_mut();
-        let key = (T::DTYPE, c, hp, wp, p);
+        // The whole geometry: images of another width with the same padded width would leave
+        // columns of the previous image where this one has its zero border.
+        let key = (T::DTYPE, c, h, w, k);
         let words = (n * std::mem::size_of::<T>()).div_ceil(8);
         if scratch.key != key || scratch.buf.len() < words {
             scratch.buf.clear();
@@ -1257,7 +1260,7 @@ mod avx2 {
         w: usize,
         out: &mut [f32],
     ) {
-        debug_assert!(cout % OBLOCK == 0);
+        assert!(cout % OBLOCK == 0);
         let kk = K * K;
         // Every read below stays inside these bounds (rows of `wp >= round_up(w, 16) + K - 1`).
         assert!(
@@ -1323,7 +1326,7 @@ mod avx2 {
         w: usize,
         out: &mut [f64],
     ) {
-        debug_assert!(cout % OBLOCK == 0);
+        assert!(cout % OBLOCK == 0);
         let kk = K * K;
         assert!(
             pad.len() >= cin * hp * wp
@@ -1391,7 +1394,7 @@ mod avx2 {
         wg: usize,
         dw: &mut [f32],
     ) {
-        debug_assert!(cout % OBLOCK == 0 && wg % WCHUNK == 0);
+        assert!(cout % OBLOCK == 0 && wg % WCHUNK == 0);
         let kk = K * K;
         assert!(pad.len() >= cin * hp * wp && wp >= wg + K - 1 && hp >= h + K - 1);
         assert!(g.len() >= cout * h * wg && dw.len() >= cout * cin * kk);
