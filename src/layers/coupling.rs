@@ -53,12 +53,12 @@ fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
     Ok((a - b)?)
 }
 
-/// `cat([a, b + c], 1)` (`b - c` when `subtract`) in one pass, as [`add`].
-fn cat_add(a: &Tensor, b: &Tensor, c: &Tensor, subtract: bool) -> Result<Tensor> {
+/// `cat([a, b + c], 1)` in one pass, as [`add`].
+fn cat_add(a: &Tensor, b: &Tensor, c: &Tensor) -> Result<Tensor> {
     if fast(a, b) && fast(b, c) && b.dims() == c.dims() {
-        return kernels::cat_add_channels(a, b, c, subtract);
+        return kernels::cat_add_channels(a, b, c, false);
     }
-    cat(a, &if subtract { sub(b, c)? } else { add(b, c)? })
+    cat(a, &add(b, c)?)
 }
 
 /// `cat([a, b], 1)`, as [`add`].
@@ -262,7 +262,7 @@ impl AdditiveCoupling {
             .f
             .backward_known(&f_out, gy1_total.as_ref(), ctx, f_inputs)?;
         let grad = match (gy1_total, gy2, back_f.grad) {
-            (Some(gx1), Some(gy2), Some(gf)) => Some(cat_add(&gx1, &gy2, &gf, false)?),
+            (Some(gx1), Some(gy2), Some(gf)) => Some(cat_add(&gx1, &gy2, &gf)?),
             _ => None,
         };
         Ok(Back {
@@ -281,7 +281,7 @@ impl Layer for AdditiveCoupling {
         self.check(x)?;
         let (x1, x2) = split_channels(x, &self.name)?;
         let y1 = add(&x1, &self.f.forward_pass(&x2, pass)?)?;
-        cat_add(&y1, &x2, &self.g.forward_pass(&y1, pass)?, false)
+        cat_add(&y1, &x2, &self.g.forward_pass(&y1, pass)?)
     }
     fn is_invertible(&self) -> bool {
         true
@@ -306,7 +306,7 @@ impl Layer for AdditiveCoupling {
             tape.push(x.clone());
         }
         // y2 = x2 + G(y1), written straight into the second half of the output.
-        cat_add(&y1, &x2, &g_out, false)
+        cat_add(&y1, &x2, &g_out)
     }
     fn backward(
         &self,
@@ -361,7 +361,7 @@ impl Layer for AdditiveCoupling {
             .f
             .backward(&f_out, gy1_total.as_ref(), ctx, Some(x2.clone()))?;
         let grad = match (gy1_total, gy2, back_f.grad) {
-            (Some(gx1), Some(gy2), Some(gf)) => Some(cat_add(&gx1, &gy2, &gf, false)?),
+            (Some(gx1), Some(gy2), Some(gf)) => Some(cat_add(&gx1, &gy2, &gf)?),
             _ => None,
         };
         Ok(Back {

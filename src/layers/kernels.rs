@@ -344,20 +344,21 @@ unsafe fn conv_block_fma<T: Real, const K: usize>(
     conv_block::<T, K, 1, true>(pad, cin, hp, wp, wt, o, h, w, out)
 }
 
-/// `&[T]` as `&[f32]` when `T` is `f32`.
+/// `&[T]` as `&[U]` when they are the same type (`T::DTYPE == U::DTYPE`): the explicit f32 and
+/// f64 kernels called from the generic code.
 #[cfg(target_arch = "x86_64")]
-fn as_f32<T: Real>(v: &[T]) -> &[f32] {
-    assert_eq!(T::DTYPE, DType::F32);
-    // SAFETY: T is f32 (checked above): same layout and length.
-    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const f32, v.len()) }
+fn same<T: Real, U: Real>(v: &[T]) -> &[U] {
+    assert_eq!(T::DTYPE, U::DTYPE);
+    // SAFETY: T and U are the same type (checked above): same layout and length.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const U, v.len()) }
 }
 
-/// `&mut [T]` as `&mut [f32]` when `T` is `f32`.
+/// `&mut [T]` as `&mut [U]`, as [`same`].
 #[cfg(target_arch = "x86_64")]
-fn as_f32_mut<T: Real>(v: &mut [T]) -> &mut [f32] {
-    assert_eq!(T::DTYPE, DType::F32);
-    // SAFETY: T is f32 (checked above): same layout and length.
-    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut f32, v.len()) }
+fn same_mut<T: Real, U: Real>(v: &mut [T]) -> &mut [U] {
+    assert_eq!(T::DTYPE, U::DTYPE);
+    // SAFETY: T and U are the same type (checked above): same layout and length.
+    unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut U, v.len()) }
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -389,7 +390,7 @@ fn conv_image_dispatch<T: Real, const K: usize>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if has_fma() && T::DTYPE == DType::F32 {
-        let (pad, wt, out) = (as_f32(pad), as_f32(wt), as_f32_mut(out));
+        let (pad, wt, out) = (same::<T, f32>(pad), same(wt), same_mut::<T, f32>(out));
         // AVX-512: blocks of 8 output channels; the rest below (offset slices).
         let (wt, out, cout) = if has_avx512() && cout >= avx512::OBLOCK {
             let full = cout / avx512::OBLOCK * avx512::OBLOCK;
@@ -415,16 +416,9 @@ fn conv_image_dispatch<T: Real, const K: usize>(
     }
     #[cfg(target_arch = "x86_64")]
     if has_fma() && T::DTYPE == DType::F64 {
-        // SAFETY: T is f64 (checked): same layout; the CPU supports AVX2 and FMA.
-        let (pad, wt, out) = unsafe {
-            (
-                std::slice::from_raw_parts(pad.as_ptr() as *const f64, pad.len()),
-                std::slice::from_raw_parts(wt.as_ptr() as *const f64, wt.len()),
-                std::slice::from_raw_parts_mut(out.as_mut_ptr() as *mut f64, out.len()),
-            )
-        };
+        let (pad, wt, out) = (same::<T, f64>(pad), same(wt), same_mut::<T, f64>(out));
         let full = cout / OBLOCK * OBLOCK;
-        // SAFETY: as above; the slice bounds are checked inside.
+        // SAFETY: the CPU supports AVX2 and FMA; the slice bounds are checked inside.
         unsafe { avx2::conv_f64::<K>(pad, cin, hp, wp, wt, full, h, w, out) };
         for o in full..cout {
             // SAFETY: as above.
@@ -672,7 +666,7 @@ fn wgrad_image_dispatch<T: Real, const K: usize>(
 ) {
     #[cfg(target_arch = "x86_64")]
     if has_fma() && T::DTYPE == DType::F32 {
-        let (pad, g, dw) = (as_f32(pad), as_f32(g), as_f32_mut(dw));
+        let (pad, g, dw) = (same::<T, f32>(pad), same(g), same_mut::<T, f32>(dw));
         // AVX-512: blocks of 8 output channels, then the AVX2 kernel from channel `lo` on (the
         // same sums in the same order: bit-identical results).
         let lo = if has_avx512() && cout >= avx512::OBLOCK {
@@ -1100,6 +1094,19 @@ pub fn relu_backward(x: &Tensor, dy: &Tensor) -> Result<Tensor> {
     }
 }
 
+/// `o_j = u_j + v_j`, or `u_j - v_j` when `sub` (one IEEE operation each).
+fn add_run<T: Real>(o: &mut [T], u: &[T], v: &[T], sub: bool) {
+    if sub {
+        for ((o, u), v) in o.iter_mut().zip(u).zip(v) {
+            *o = *u - *v;
+        }
+    } else {
+        for ((o, u), v) in o.iter_mut().zip(u).zip(v) {
+            *o = *u + *v;
+        }
+    }
+}
+
 /// `a + b`, or `a - b` when `subtract` (one IEEE addition or subtraction, as candle's), for two
 /// 4-D tensors of the same shape whose images are contiguous (e.g. channel halves of a
 /// coupling), as a contiguous tensor; parallel over the images.
@@ -1119,16 +1126,7 @@ pub fn add_images(a: &Tensor, b: &Tensor, subtract: bool) -> Result<Tensor> {
         let out = with_images::<T, _>(a, |xa, sa| {
             with_images::<T, _>(b, |xb, sb| {
                 Ok(par_fill(n * img, img, |i, o: &mut [T]| {
-                    let (u, v) = (&xa[i * sa..][..img], &xb[i * sb..][..img]);
-                    if sub {
-                        for ((o, u), v) in o.iter_mut().zip(u).zip(v) {
-                            *o = *u - *v;
-                        }
-                    } else {
-                        for ((o, u), v) in o.iter_mut().zip(u).zip(v) {
-                            *o = *u + *v;
-                        }
-                    }
+                    add_run(o, &xa[i * sa..][..img], &xb[i * sb..][..img], sub)
                 }))
             })
         })?;
@@ -1176,16 +1174,7 @@ pub fn cat_add_channels(a: &Tensor, b: &Tensor, c: &Tensor, subtract: bool) -> R
                 with_images::<T, _>(t[2], |xc, sc| {
                     Ok(par_fill(n * (ia + ib), ia + ib, |i, o: &mut [T]| {
                         o[..ia].copy_from_slice(&xa[i * sa..][..ia]);
-                        let (u, v) = (&xb[i * sb..][..ib], &xc[i * sc..][..ib]);
-                        if sub {
-                            for ((o, u), v) in o[ia..].iter_mut().zip(u).zip(v) {
-                                *o = *u - *v;
-                            }
-                        } else {
-                            for ((o, u), v) in o[ia..].iter_mut().zip(u).zip(v) {
-                                *o = *u + *v;
-                            }
-                        }
+                        add_run(&mut o[ia..], &xb[i * sb..][..ib], &xc[i * sc..][..ib], sub)
                     }))
                 })
             })
