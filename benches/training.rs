@@ -1,5 +1,6 @@
-//! Criterion suite (issue 7): layer kernels against candle's ops, one training step of the
-//! benchmark stack in the three backward modes, and one small snr-sweep point. Sample sizes are
+//! Criterion suite (issue 7): layer kernels against candle's ops, one real training step
+//! (`Network::step`, then `Sgd::step`) of the `bench` binary's default network (one-stage RevNet,
+//! width 32, batch 32 of 32x32) in the three modes, and one small snr-sweep point. Sample sizes are
 //! the minimum (10) with short measurement times so that `cargo bench` takes a few minutes.
 //!
 //! `cargo bench --bench training` (or `-- layers`, `-- step`, `-- snr_sweep` for one group).
@@ -7,28 +8,17 @@
 use candle_core::{DType, Device, Tensor, Var};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use revstab::experiments::bench::{
-    set_elementwise_threads, set_threads, BenchMode, RevStack, StackSpec,
+    batch_for, set_elementwise_threads, set_threads, BenchConfig, BenchMode, Trainee,
 };
 use revstab::experiments::snr_sweep::{run_point, Point, SweepConfig};
-use revstab::layers::{
-    kernels, vjp, BackCtx, BatchNormConfig, InvBatchNorm, Layer, ParamStore, Pass, Tape,
-};
+use revstab::layers::{kernels, BatchNormConfig, InvBatchNorm, Layer, ParamStore, Pass};
 use revstab::nets::Arch;
-use std::collections::HashMap;
+use revstab::train::Sgd;
 use std::time::Duration;
 
 fn rand(seed: u64, shape: &[usize]) -> Tensor {
     let mut rng = revstab::util::rng_for(seed, "criterion");
     revstab::util::randn(&mut rng, shape, 0.0, 1.0, DType::F32, &Device::Cpu).unwrap()
-}
-
-fn ctx() -> BackCtx {
-    BackCtx {
-        stored: true,
-        tape: Tape::new(true),
-        grads: Some(HashMap::new()),
-        trace: None,
-    }
 }
 
 /// One 3x3 convolution and one batch norm of the workload: batch 32, 16 channels, 32x32, f32.
@@ -83,23 +73,28 @@ fn layers(c: &mut Criterion) {
         },
     )
     .unwrap();
+    let xv = Var::from_tensor(&x).unwrap();
     group.bench_function("batchnorm_forward/kernel", |b| {
         b.iter(|| bn.forward_pass(&x, Pass::Record).unwrap())
     });
     group.bench_function("batchnorm_forward/candle", |b| {
         b.iter(|| bn.forward_pass(&x, Pass::Graph).unwrap())
     });
-    let y = bn.forward_pass(&x, Pass::Record).unwrap();
+    // The closed form the batch norm's backward runs (gamma = 1: scale 1), statistics included.
+    let ones = vec![1.0; 16];
     group.bench_function("batchnorm_backward/closed_form", |b| {
         b.iter(|| {
-            bn.backward(&y, Some(&g), &mut ctx(), Some(x.clone()))
-                .unwrap()
+            let (mean, var) = kernels::channel_stats(&x).unwrap();
+            let s: Vec<f64> = var.iter().map(|v| (v + 1e-5).sqrt()).collect();
+            kernels::batch_norm_backward(&x, &g, &mean, &s, &ones).unwrap()
         })
     });
     group.bench_function("batchnorm_backward/candle_autograd", |b| {
-        b.iter(|| vjp(&bn, &x, &g, &mut ctx()).unwrap())
+        b.iter(|| {
+            let y = bn.forward_pass(xv.as_tensor(), Pass::Graph).unwrap();
+            (y * &g).unwrap().sum_all().unwrap().backward().unwrap()
+        })
     });
-    let xv = Var::from_tensor(&x).unwrap();
     group.bench_function("conv3x3_backward/candle_autograd", |b| {
         b.iter(|| {
             let y = xv.as_tensor().conv2d(&w, 1, 1, 1, 1).unwrap();
@@ -109,21 +104,24 @@ fn layers(c: &mut Criterion) {
     group.finish();
 }
 
-/// A training step (forward, backward, SGD) of the benchmark stack at depth 4 in each mode.
+/// A training step (forward, backward, SGD with momentum and weight decay) of the `bench`
+/// binary's default network at depth 4 in each mode.
 fn step(c: &mut Criterion) {
     set_elementwise_threads(1);
     set_threads(2);
-    let spec = StackSpec::new(4);
+    let cfg = BenchConfig::default();
+    let net = cfg.net_config(4);
+    let (x, labels) = batch_for(&net, cfg.batch, cfg.seed, DType::F32, &Device::Cpu).unwrap();
     let mut group = c.benchmark_group("step");
     group
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(8));
     for mode in BenchMode::ALL {
-        let stack = RevStack::build(&spec, mode, DType::F32, &Device::Cpu).unwrap();
-        let (x, r) = stack.batch().unwrap();
+        let sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
+        let mut trainee = Trainee::build(&net, mode, sgd, DType::F32, &Device::Cpu).unwrap();
         group.bench_with_input(BenchmarkId::new("depth4", mode.as_str()), &mode, |b, _| {
-            b.iter(|| stack.step(&x, &r, Some(1e-3)).unwrap())
+            b.iter(|| trainee.step(&x, &labels, cfg.lr).unwrap())
         });
     }
     group.finish();

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Side-by-side stored-mode step time, revstab `bench` against scripts/pytorch_revnet_step.py,
-# run in alternation ROUNDS times on the same machine so that load from elsewhere hits both alike.
+# Side-by-side stored-mode step time of the same network (the bench's default: one-stage RevNet,
+# width 32, batch 32 of 32x32, cross-entropy, SGD with momentum and weight decay), revstab `bench`
+# against scripts/pytorch_revnet_step.py, run in alternation ROUNDS times on the same machine so
+# that load from elsewhere hits both alike.
 # Prints every round and, per depth, the median over rounds of each tool's median s/step and the
 # throughput ratio (PyTorch s/step over ours: above 1 means revstab is faster).
 #   scripts/bench_vs_pytorch.sh [ROUNDS=5] [PYTHON=python3] [THREADS=2]

@@ -28,6 +28,7 @@
 //! - `cuda`, `metal`: forward to candle's backends; choose the device at run time with
 //!   [`device::parse_device`].
 
+pub mod backprop;
 pub mod data;
 pub mod device;
 pub mod error;

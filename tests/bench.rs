@@ -1,38 +1,50 @@
-//! The benchmark workload (issue 7): Algorithm 1 and the per-layer reconstructed backward give
-//! the stored-mode gradients in f64, and a step of every mode runs and updates the weights.
+//! The benchmark (issues 7 and 13): its modes are the real network's stored, reconstructed and
+//! Algorithm 1 steps (the same gradients in f64), its update is the training optimiser's, and a
+//! run gives one row per mode and depth for every architecture.
 
 mod common;
 
 use candle_core::{DType, Device};
 use common::rel_l2;
-use revstab::experiments::bench::{median, run, BenchConfig, BenchMode, RevStack, StackSpec};
-use revstab::layers::Layer;
+use revstab::experiments::bench::{
+    batch_for, forward_conv_macs, median, parse_pools, pools_name, run, to_csv, BenchConfig,
+    BenchMode, Trainee,
+};
+use revstab::nets::{Arch, NetConfig, PoolKind};
+use revstab::train::Sgd;
 
-fn spec() -> StackSpec {
-    StackSpec {
-        depth: 3,
-        channels: 8,
+/// A small one-stage RevNet: depth 3, width 8, 8x8 inputs.
+fn small() -> BenchConfig {
+    BenchConfig {
+        depths: vec![3],
+        threads: None,
+        elementwise_threads: None,
+        width: 8,
         batch: 4,
         size: 8,
         init_scale: 0.5,
         seed: 3,
+        ..BenchConfig::default()
     }
 }
 
 #[test]
-fn reconstructed_modes_match_stored_gradients_in_f64() {
-    let spec = spec();
-    let stored = RevStack::build(&spec, BenchMode::Stored, DType::F64, &Device::Cpu).unwrap();
-    let (x, r) = stored.batch().unwrap();
-    let reference = stored.step(&x, &r, None).unwrap();
+fn every_mode_gives_the_stored_gradients_in_f64() {
+    let cfg = small();
+    let net = cfg.net_config(3);
+    let (x, labels) = batch_for(&net, cfg.batch, cfg.seed, DType::F64, &Device::Cpu).unwrap();
+    let build =
+        |mode| Trainee::build(&net, mode, Sgd::new(0.9, 5e-4), DType::F64, &Device::Cpu).unwrap();
+    let stored = build(BenchMode::Stored);
+    let reference = stored.grads(&x, &labels).unwrap();
+    assert!(reference.loss.is_finite());
     assert_eq!(
         reference.grads.len(),
-        3 * 2 * 4,
+        stored.params.len(),
         "every parameter has a gradient"
     );
     for mode in [BenchMode::Reconstructed, BenchMode::Algorithm1] {
-        let stack = RevStack::build(&spec, mode, DType::F64, &Device::Cpu).unwrap();
-        let out = stack.step(&x, &r, None).unwrap();
+        let out = build(mode).grads(&x, &labels).unwrap();
         assert!(
             (out.loss - reference.loss).abs() <= 1e-12 * reference.loss.abs().max(1.0),
             "{mode:?}: loss {} vs {}",
@@ -48,40 +60,38 @@ fn reconstructed_modes_match_stored_gradients_in_f64() {
 }
 
 #[test]
-fn algorithm1_equals_the_per_layer_reconstruction_bitwise() {
-    // Same recomputations with the same recorded statistics: identical numbers, in f32 too.
-    let spec = StackSpec { depth: 4, ..spec() };
-    let per_layer =
-        RevStack::build(&spec, BenchMode::Reconstructed, DType::F32, &Device::Cpu).unwrap();
-    let alg1 = RevStack::build(&spec, BenchMode::Algorithm1, DType::F32, &Device::Cpu).unwrap();
-    let (x, r) = per_layer.batch().unwrap();
-    let a = per_layer.step(&x, &r, None).unwrap();
-    let b = alg1.step(&x, &r, None).unwrap();
-    for (name, g) in &a.grads {
-        assert_eq!(rel_l2(&b.grads[name], g), 0.0, "{name}");
-    }
-}
-
-#[test]
-fn sgd_step_changes_the_weights_by_lr_times_the_gradient() {
-    let stack = RevStack::build(&spec(), BenchMode::Algorithm1, DType::F64, &Device::Cpu).unwrap();
-    let (x, r) = stack.batch().unwrap();
-    let before: Vec<_> = stack
-        .chain
-        .params()
+fn a_step_is_the_training_optimisers_update() {
+    // First step of SGD with momentum and coupled weight decay: v = g + wd w, w' = w - lr v.
+    let (lr, wd) = (0.1, 5e-4);
+    let cfg = small();
+    let net = cfg.net_config(2);
+    let (x, labels) = batch_for(&net, cfg.batch, cfg.seed, DType::F64, &Device::Cpu).unwrap();
+    let mut t = Trainee::build(
+        &net,
+        BenchMode::Algorithm1,
+        Sgd::new(0.9, wd),
+        DType::F64,
+        &Device::Cpu,
+    )
+    .unwrap();
+    let before: Vec<_> = t
+        .params
         .iter()
-        .map(|p| (p.name.clone(), p.var.as_tensor().copy().unwrap()))
+        .map(|(n, v)| (n.clone(), v.as_tensor().copy().unwrap()))
         .collect();
-    let out = stack.step(&x, &r, Some(0.1)).unwrap();
-    for (name, w0) in before {
-        let p = stack
-            .chain
-            .params()
-            .into_iter()
-            .find(|p| p.name == name)
-            .unwrap();
-        let want = (&w0 - (&out.grads[&name] * 0.1).unwrap()).unwrap();
-        assert!(rel_l2(p.var.as_tensor(), &want) <= 1e-15, "{name}");
+    let grads = t.grads(&x, &labels).unwrap().grads;
+    let loss = t.step(&x, &labels, lr).unwrap();
+    assert!(loss.is_finite());
+    assert_eq!(
+        t.sgd.buffers.len(),
+        t.params.len(),
+        "a momentum buffer each"
+    );
+    for ((name, var), (_, w0)) in t.params.iter().zip(&before) {
+        let v = (&grads[name] + (w0 * wd).unwrap()).unwrap();
+        let want = (w0 - (v * lr).unwrap()).unwrap();
+        let err = rel_l2(var.as_tensor(), &want);
+        assert!(err <= 1e-12, "{name}: relative error {err:e}");
     }
 }
 
@@ -91,31 +101,121 @@ fn run_gives_a_row_per_mode_and_depth_with_ratios_to_stored() {
         depths: vec![1, 2],
         steps: 3,
         warmup: 0,
-        threads: None,
-        elementwise_threads: None,
-        channels: 4,
+        width: 4,
         batch: 2,
         size: 4,
-        ..BenchConfig::default()
+        ..small()
     };
     let rows = run(&cfg, |_| {}).unwrap();
     assert_eq!(rows.len(), 6);
     for r in &rows {
+        assert_eq!(r.arch, Arch::Revnet);
         assert_eq!(r.times_s.len(), 3);
         assert!(r.median_s > 0.0 && r.images_per_s > 0.0 && r.ratio_to_stored > 0.0);
+        assert!(r.last_loss.is_finite() && r.conv_gflops > 0.0);
         if r.mode == BenchMode::Stored {
             assert_eq!(r.ratio_to_stored, 1.0);
         }
     }
-    let csv = revstab::experiments::bench::to_csv(&cfg, &rows);
+    let csv = to_csv(&cfg, &rows);
     assert_eq!(csv.lines().count(), 7);
+    assert!(csv
+        .lines()
+        .nth(1)
+        .unwrap()
+        .starts_with("revnet,none,stored,1,"));
     assert!(BenchConfig {
         steps: 0,
         ..cfg.clone()
     }
     .validate()
     .is_err());
-    assert!(BenchConfig { channels: 3, ..cfg }.validate().is_err());
+    assert!(
+        BenchConfig { width: 3, ..cfg }.validate().is_err(),
+        "odd width"
+    );
+}
+
+#[test]
+fn resnet_skips_the_reconstructed_modes_with_a_note() {
+    let cfg = BenchConfig {
+        arch: Arch::Resnet,
+        depths: vec![1],
+        steps: 1,
+        warmup: 0,
+        width: 4,
+        batch: 2,
+        size: 4,
+        ..small()
+    };
+    let note = cfg.skip_note().expect("a note");
+    assert!(note.contains("reconstructed, algorithm1"), "{note}");
+    let rows = run(&cfg, |_| {}).unwrap();
+    assert_eq!(rows.len(), 1);
+    assert_eq!(rows[0].mode, BenchMode::Stored);
+    assert!(BenchConfig {
+        modes: vec![BenchMode::Algorithm1],
+        ..cfg
+    }
+    .validate()
+    .is_err());
+    assert!(small().skip_note().is_none());
+}
+
+#[test]
+fn every_arch_runs_with_its_default_pooling() {
+    for arch in Arch::ALL {
+        let cfg = BenchConfig {
+            arch,
+            pools: arch.default_pools(),
+            depths: vec![4],
+            steps: 1,
+            warmup: 0,
+            batch: 2,
+            ..small()
+        };
+        let rows = run(&cfg, |_| {}).unwrap_or_else(|e| panic!("{arch}: {e}"));
+        let want = if arch.reconstructable() { 3 } else { 1 };
+        assert_eq!(rows.len(), want, "{arch}");
+        assert!(rows.iter().all(|r| r.last_loss.is_finite() && r.layers > 4));
+    }
+}
+
+#[test]
+fn pools_parse_and_print() {
+    assert!(parse_pools("none", Arch::Revnet).unwrap().is_empty());
+    assert!(parse_pools("", Arch::Hybrid).unwrap().is_empty());
+    assert_eq!(
+        parse_pools("default", Arch::Hybrid).unwrap(),
+        Arch::Hybrid.default_pools()
+    );
+    let p = parse_pools("c, B,max", Arch::Irevnet).unwrap();
+    assert_eq!(p, [PoolKind::Channel, PoolKind::Batch, PoolKind::Max]);
+    assert_eq!(pools_name(&p), "c,b,max");
+    assert_eq!(parse_pools(&pools_name(&p), Arch::Revnet).unwrap(), p);
+    assert!(parse_pools("c,x", Arch::Revnet).is_err());
+}
+
+#[test]
+fn conv_work_is_counted_per_block_and_projection() {
+    // Stem 3 -> 8 and three RevNet blocks with four 4 -> 4 convolutions, on 2 x 4 x 4 pixels.
+    let mut net = NetConfig {
+        depth: 3,
+        width: 8,
+        input_size: 4,
+        pools: vec![],
+        ..NetConfig::new(Arch::Revnet)
+    };
+    let px = 2.0 * 16.0;
+    let (stem, rest) = forward_conv_macs(&net, 2);
+    assert_eq!(stem, px * 3.0 * 8.0 * 9.0);
+    assert_eq!(rest, 3.0 * 4.0 * px * 4.0 * 4.0 * 9.0);
+    // One max pooling after the first stage (2 blocks, then 1 on 16 channels at a quarter of
+    // the pixels) and its 1x1 projection 8 -> 16.
+    net.pools = vec![PoolKind::Max];
+    let (_, rest) = forward_conv_macs(&net, 2);
+    let want = 2.0 * 4.0 * px * 16.0 * 9.0 + px / 4.0 * 8.0 * 16.0 + 4.0 * px / 4.0 * 64.0 * 9.0;
+    assert_eq!(rest, want);
 }
 
 #[test]

@@ -259,10 +259,14 @@ fn synthetic_results(dir: &Path) -> Results {
         paper_peak_bytes: 648e6,
         analytic_peak_bytes: 663e6,
         measured_layers: 14,
+        measured_channels: "32-128".into(),
+        measured_blocks: "2-1".into(),
         measured_analytic_bytes_per_pixel: 160.0,
         measured_stored_bytes_per_pixel: 300.0,
         measured_reconstructed_bytes_per_pixel: f64::NAN,
         measured_over_analytic: f64::NAN,
+        measured_marginal_bytes_per_pixel: 250.0,
+        marginal_over_analytic: f64::NAN,
     };
     let data = ResultData::Memory(MemoryData {
         rows: vec![
@@ -411,6 +415,17 @@ fn every_figure_renders_from_a_small_result_set() {
     assert!(
         md.starts_with("# Table 1") && md.contains("| Hybrid (ours) |"),
         "{md}"
+    );
+    // table1's measured block: the network's channels and blocks, the marginal figure
+    assert!(
+        md.contains("marginal B/px") && md.contains("32-128 (2-1, 14 layers)"),
+        "{md}"
+    );
+    let csv = std::fs::read_to_string(out.join("table1.csv")).unwrap();
+    let header = csv.lines().nth(1).unwrap();
+    assert!(
+        header.ends_with("measured_over_analytic,measured_marginal_bpx,marginal_over_analytic"),
+        "{header}"
     );
     assert_eq!(specs().len(), FIGURE_IDS.len());
 }
@@ -616,6 +631,15 @@ fn memory_scaling_renders_its_sweeps_and_rejects_bad_results() {
     let (cfg, path) = load_config("memory-scaling", &tmp.path().join("no-such-dir")).unwrap();
     assert_eq!(cfg, ExperimentConfig::Memory(MemoryConfig::default()));
     assert!(path.starts_with("built-in"), "{path}");
+    // table1 is the paper preset (`memory --preset paper`), here and with the shipped configs
+    for dir in [
+        tmp.path().join("no-such-dir"),
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments"),
+    ] {
+        let (cfg, path) = load_config("table1", &dir).unwrap();
+        assert_eq!(cfg, ExperimentConfig::Memory(MemoryConfig::paper()));
+        assert_eq!(path, "built-in MemoryConfig::paper()");
+    }
 
     let out = tmp.path().join("figures-bad");
     // results cached without the sweep points

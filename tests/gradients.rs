@@ -6,7 +6,7 @@ mod common;
 use candle_core::{DType, Device, Tensor};
 use common::rel_l2;
 use revstab::measure::grad_angle::grad_angle;
-use revstab::nets::{Arch, NetConfig, Network, Source, StepOptions};
+use revstab::nets::{Arch, NetConfig, Network, Rebuild, Source, StepOptions};
 
 fn small(arch: Arch) -> NetConfig {
     let mut c = NetConfig::new(arch);
@@ -39,34 +39,46 @@ const GRADS: StepOptions = StepOptions {
     trace: false,
     output_noise: None,
     noise_seed: 0,
+    rebuild: Rebuild::PerLayer,
 };
 
+/// Every source of the one backward (stored, reconstructed per layer, reconstructed with
+/// Algorithm 1), for every architecture, against whole-network candle autograd (the oracle).
 #[test]
-fn stored_gradients_equal_whole_network_autograd_in_f64() {
+fn every_source_equals_whole_network_autograd_in_f64() {
+    let sources = [
+        (Source::Stored, Rebuild::PerLayer),
+        (Source::Reconstructed, Rebuild::PerLayer),
+        (Source::Reconstructed, Rebuild::Algorithm1),
+    ];
     for arch in Arch::ALL {
-        let cfg = small(arch);
-        let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
-        let (x, y) = batch(&cfg, 4, DType::F64);
-        let (loss_ref, reference) = net.autograd_grads(&x, &y).unwrap();
-        let out = net.step(&x, &y, Source::Stored, GRADS).unwrap();
-        assert!(
-            (out.loss - loss_ref).abs() <= 1e-12 * loss_ref.abs(),
-            "{arch}: loss {} vs {}",
-            out.loss,
-            loss_ref
-        );
-        assert_eq!(
-            out.grads.len(),
-            net.chain_params_len(),
-            "{arch}: every parameter has a gradient"
-        );
-        for (name, g) in &reference {
-            let got = out
-                .grads
-                .get(name)
-                .unwrap_or_else(|| panic!("{arch}: no gradient for {name}"));
-            let err = rel_l2(got, g);
-            assert!(err <= 1e-10, "{arch}: {name} relative error {err:e}");
+        for (source, rebuild) in sources {
+            let cfg = small(arch);
+            let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
+            let (x, y) = batch(&cfg, 4, DType::F64);
+            let (loss_ref, reference) = net.autograd_grads(&x, &y).unwrap();
+            let opts = StepOptions { rebuild, ..GRADS };
+            let out = net.step(&x, &y, source, opts).unwrap();
+            let arch = format!("{arch} {} {rebuild:?}", source.as_str());
+            assert!(
+                (out.loss - loss_ref).abs() <= 1e-12 * loss_ref.abs(),
+                "{arch}: loss {} vs {}",
+                out.loss,
+                loss_ref
+            );
+            assert_eq!(
+                out.grads.len(),
+                net.chain_params_len(),
+                "{arch}: every parameter has a gradient"
+            );
+            for (name, g) in &reference {
+                let got = out
+                    .grads
+                    .get(name)
+                    .unwrap_or_else(|| panic!("{arch}: no gradient for {name}"));
+                let err = rel_l2(got, g);
+                assert!(err <= 1e-10, "{arch}: {name} relative error {err:e}");
+            }
         }
     }
 }

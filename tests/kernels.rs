@@ -6,12 +6,13 @@ mod common;
 
 use candle_core::{DType, Device, Tensor, Var};
 use common::rel_l2;
+use revstab::backprop::Grads;
 use revstab::layers::kernels;
 use revstab::layers::{
-    BackCtx, BatchNormConfig, Conv2d, InvBatchNorm, Layer, ParamStore, Pass, Relu, Tape,
+    autograd_vjp, BatchNormConfig, BatchPool, ChannelPool, Conv2d, Head, InvBatchNorm,
+    InvLeakyReLU, Layer, MaxPool2, ParamStore, Pass, Relu,
 };
 use revstab::util::{randn, rng_for};
-use std::collections::HashMap;
 
 fn rand(seed: u64, shape: &[usize], dtype: DType) -> Tensor {
     let mut rng = rng_for(seed, "kernel-test");
@@ -198,37 +199,21 @@ fn relu_and_its_backward_match_candle() {
     }
 }
 
-/// The layer's own backward step (no autograd) against candle autograd of its tracked forward.
+/// The layer's closed-form VJP (no autograd) against candle autograd of its tracked forward.
 fn check_layer_backward(layer: &dyn Layer, x: &Tensor, what: &str) {
     let g = rand(
         31,
         layer.forward_pass(x, Pass::Record).unwrap().dims(),
         x.dtype(),
     );
-    let leaf = Var::from_tensor(x).unwrap();
-    let y = layer.forward_pass(leaf.as_tensor(), Pass::Graph).unwrap();
-    let store = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
-    let out = layer.forward_pass(x, Pass::Record).unwrap();
-    let mut ctx = BackCtx {
-        stored: true,
-        tape: Tape::new(true),
-        grads: Some(HashMap::new()),
-        trace: None,
-    };
-    let back = layer
-        .backward(&out, Some(&g), &mut ctx, Some(x.clone()))
-        .unwrap();
+    let (want_dx, want) = autograd_vjp(layer, x, &g).unwrap();
+    let mut grads = Grads::new();
+    let dx = layer.vjp(x, &g, Some(&mut grads)).unwrap();
     let tol = tol(x.dtype()) * 10.0;
-    let e = rel_l2(
-        back.grad.as_ref().unwrap(),
-        store.get(leaf.as_tensor()).unwrap(),
-    );
+    let e = rel_l2(&dx, &want_dx);
     assert!(e <= tol, "{what}: input gradient error {e:e}");
     for p in layer.params() {
-        let e = rel_l2(
-            &ctx.grads.as_ref().unwrap()[&p.name],
-            store.get(p.var.as_tensor()).unwrap(),
-        );
+        let e = rel_l2(&grads[p.name.as_str()], &want[&p.name]);
         assert!(e <= tol, "{what}: {} gradient error {e:e}", p.name);
     }
 }
@@ -287,6 +272,19 @@ fn layer_backward_steps_match_autograd() {
                 .unwrap();
             check_layer_backward(&bn, &x, name);
         }
+        let y = rand(9, &[4, 6, 8, 10], dtype);
+        for slope in [0.01, 0.2, 3.0] {
+            let act = InvLeakyReLU::new("act", slope).unwrap();
+            check_layer_backward(&act, &y, &format!("leaky relu {slope}"));
+        }
+        check_layer_backward(&ChannelPool::new("pc"), &y, "channel pool");
+        check_layer_backward(&BatchPool::new("pb"), &y, "batch pool");
+        check_layer_backward(&MaxPool2::new("max"), &y, "max pool");
+        check_layer_backward(
+            &Head::new(&store, "head", 6, 5, 4).unwrap(),
+            &y,
+            "head, 4 groups",
+        );
     }
 }
 

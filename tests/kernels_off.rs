@@ -37,6 +37,7 @@ fn kernels_on_and_off_give_the_same_step_in_f64() {
             trace: false,
             output_noise: None,
             noise_seed: 0,
+            rebuild: Default::default(),
         };
         for mode in [Source::Stored, Source::Reconstructed] {
             if mode == Source::Reconstructed && !arch.reconstructable() {

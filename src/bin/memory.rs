@@ -1,11 +1,16 @@
 //! `memory`: measured peak memory of one training step beside the analytic model (paper
 //! Table 1), and its scaling with depth, batch and resolution in stored and reconstructed mode.
 //!
-//! `cargo run --release --bin memory -- --out results/memory`
+//! `cargo run --release --bin memory -- --out results/memory` (one stage, seconds);
+//! `cargo run --release --bin memory -- --preset paper` (the paper's configurations, under a
+//! minute).
+//! Writes `summary.csv` (one row per architecture and mode: analytic, measured and marginal
+//! bytes per input pixel of activations), `measured.csv`, `scaling.csv`, `table1.csv` and
+//! `run.json` into `--out`.
 
 use anyhow::Context;
 use clap::Parser;
-use revstab::experiments::memory::{check_writable, run_with, MemoryConfig};
+use revstab::experiments::memory::{check_writable, run_with, MemoryConfig, Preset};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -17,12 +22,18 @@ static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Output directory (table1.csv, measured.csv, scaling.csv, run.json).
+    /// Output directory (summary.csv, measured.csv, scaling.csv, table1.csv, run.json).
     #[arg(long, default_value = "results/memory")]
     out: PathBuf,
-    /// JSON config file (fields of MemoryConfig; flags given on the command line override it).
-    #[arg(long)]
+    /// JSON config file (fields of MemoryConfig; flags given on the command line override it),
+    /// e.g. experiments/memory-paper.json.
+    #[arg(long, conflicts_with = "preset")]
     config: Option<PathBuf>,
+    /// Built-in configuration: `default` (one stage, width 32, 16x16, depths 2-32; seconds),
+    /// `quick` (smoke test), `paper` (the paper's configurations: width 32, 32x32, every
+    /// pooling, Table 1's blocks per stage, batches 2-8; under a minute).
+    #[arg(long, value_enum)]
+    preset: Option<Preset>,
     /// Seed of the weights and the input batch.
     #[arg(long)]
     seed: Option<u64>,
@@ -35,8 +46,8 @@ struct Args {
     /// Threads of candle's CPU kernels.
     #[arg(long)]
     threads: Option<usize>,
-    /// Smaller grid (seconds).
-    #[arg(long)]
+    /// Smaller grid (under a second); the same as `--preset quick`.
+    #[arg(long, conflicts_with = "preset")]
     quick: bool,
     /// Do not print a line per measured point.
     #[arg(long)]
@@ -55,7 +66,7 @@ fn run() -> anyhow::Result<()> {
             c
         }
         None if args.quick => MemoryConfig::quick(),
-        None => MemoryConfig::default(),
+        None => MemoryConfig::preset(args.preset.unwrap_or(Preset::Default)),
     };
     if let Some(s) = args.seed {
         cfg.seed = s;
@@ -76,7 +87,7 @@ fn run() -> anyhow::Result<()> {
     let results = run_with(&cfg, |p| {
         if !silent {
             eprintln!(
-                "{:>9} {:>13} depth {:>2} batch {:>2} size {:>2}: peak {:>9} B ({:.0} B/px), grads {} B, {:.2} s",
+                "{:>9} {:>13} depth {:>2} batch {:>2} size {:>2}: peak {:>9} B ({:.0} B/px), grads {} B, activations {:.0} B/px, {:.2} s",
                 p.arch.as_str(),
                 p.mode.as_str(),
                 p.depth,
@@ -85,6 +96,7 @@ fn run() -> anyhow::Result<()> {
                 p.peak_bytes,
                 p.bytes_per_pixel,
                 p.grad_bytes,
+                p.act_bytes_per_pixel,
                 p.step_seconds
             );
         }

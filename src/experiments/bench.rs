@@ -1,42 +1,48 @@
-//! Training-step benchmark of a RevNet-style stack (issue 7): time and peak memory of one step
-//! (forward, backward, SGD update) with stored activations, with reconstructed activations and
-//! the per-layer backward, and with reconstructed activations and Gomez et al.'s Algorithm 1.
+//! Training-step benchmark (issue 7, issue 13): time and peak memory of one real training step
+//! of a [`Network`] (forward, the one backward, [`Sgd`] update) with stored activations, with
+//! reconstructed activations and the per-layer backward, and with reconstructed activations and
+//! Gomez et al.'s Algorithm 1.
 //!
-//! Workload ([`StackSpec`]): `depth` reversible blocks ([`AdditiveCoupling`]) on `channels`
-//! channels (two halves), F = G = `[conv3x3, BN (plain, batch statistics), ReLU, conv3x3]`
-//! (no batch norm at the end), [`InnerRebuild::Recompute`], no stem and no head; the loss is
-//! `sum(y * r)` for a fixed random tensor `r` (so the gradient of the output is `r`). Weights
-//! are Kaiming-normal scaled by `init_scale`, drawn from the seed: the three modes start from
-//! the same weights (each mode trains its own copy, so they drift apart by their updates; this
-//! changes no timing).
+//! Workload: the network of [`BenchConfig::net_config`], by default a RevNet
+//! ([`Arch::Revnet`]) in one stage (no pooling): stem (3x3 conv, 3 -> `width` channels), `depth`
+//! reversible blocks with F = G = `[conv3x3, BN, ReLU, conv3x3, BN]` on `width / 2` channels
+//! (plain batch norm with batch statistics, no convolution bias), head (global average pool +
+//! linear to 10 classes); batch 32 of 32x32 unit-Gaussian images with uniform random labels from
+//! the seed; mean cross-entropy; [`Sgd`] with momentum 0.9 and weight decay 5e-4 at a constant
+//! learning rate. Every step is exactly what [`crate::train`] does per batch:
+//! [`Network::step`] with gradients, then [`Sgd::step`]. Any other architecture and pooling of
+//! [`crate::nets`] can be benchmarked (`arch`, `pools`); the ResNet baseline has no
+//! reconstructed mode, so its reconstructed modes are skipped ([`BenchConfig::skip_note`]).
+//!
+//! Every mode trains its own copy of the network from the same weights (the copies drift apart
+//! by their updates; this changes no timing).
 //!
 //! Timing: the modes run interleaved, one step each in turn, after `warmup` untimed rounds, so
 //! that a machine shared with other jobs slows them alike; the table gives the median of
 //! `steps` steps and its ratio to the stored mode's median. Peak bytes are the highest live heap
-//! bytes during a step above those live at its start (weights, input, probe), counted by
-//! [`crate::measure::alloc`] (zero unless the binary installs the counting allocator).
+//! bytes during a step above those live at its start (weights, momentum buffers, input, labels),
+//! counted by [`crate::measure::alloc`] (zero unless the binary installs the counting
+//! allocator).
 
 use crate::device::parse_dtype;
 use crate::error::{Error, Result};
-use crate::layers::{
-    AdditiveCoupling, BackCtx, BackwardMode, BatchNormConfig, Chain, Conv2d, InnerRebuild,
-    InvBatchNorm, Layer, ParamStore, Relu, Role, Tape,
-};
-use candle_core::{DType, Device, Tensor};
+use crate::nets::{Arch, NetConfig, Network, PoolKind, Rebuild, Source, StepOptions, StepOutput};
+use crate::train::Sgd;
+use candle_core::{DType, Device, Tensor, Var};
+use rand::Rng;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 use std::time::Instant;
 
-/// Where the backward takes activations from, and how a block's backward runs.
+/// Where the backward takes activations from, and how a reversible block's backward runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchMode {
-    /// Every activation stored by the forward.
+    /// Every activation stored by the forward (`Source::Stored`).
     Stored,
-    /// Reconstructed: block inverse, then the per-layer backward with F/G recomputed
-    /// ([`BackwardMode::PerLayer`]).
+    /// Reconstructed (`Source::Reconstructed`): block inverse, then the per-layer backward
+    /// (`Rebuild::PerLayer`).
     Reconstructed,
-    /// Reconstructed with Gomez et al.'s Algorithm 1 ([`BackwardMode::Algorithm1`]).
+    /// Reconstructed with Gomez et al.'s Algorithm 1 (`Rebuild::Algorithm1`).
     Algorithm1,
 }
 
@@ -56,210 +62,77 @@ impl BenchMode {
             BenchMode::Algorithm1 => "algorithm1",
         }
     }
-}
 
-/// Shape of the benchmarked stack and its input.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StackSpec {
-    /// Reversible blocks.
-    pub depth: usize,
-    /// Channels (both halves).
-    pub channels: usize,
-    /// Batch size.
-    pub batch: usize,
-    /// Input height = width.
-    pub size: usize,
-    /// Convolution init relative to Kaiming normal.
-    pub init_scale: f64,
-    /// Seed of the weights, input and probe.
-    pub seed: u64,
-}
-
-impl StackSpec {
-    /// The issue-7 workload at `depth`: 32 channels, batch 32, 32x32 inputs, Kaiming init.
-    pub fn new(depth: usize) -> Self {
-        StackSpec {
-            depth,
-            channels: 32,
-            batch: 32,
-            size: 32,
-            init_scale: 1.0,
-            seed: 0,
+    /// Where [`Network::step`] takes activations from in this mode.
+    pub fn source(self) -> Source {
+        match self {
+            BenchMode::Stored => Source::Stored,
+            BenchMode::Reconstructed | BenchMode::Algorithm1 => Source::Reconstructed,
         }
     }
 
-    /// Convolution multiply-adds of one forward through the stack (4 convolutions per block).
-    pub fn forward_macs(&self) -> f64 {
-        let half = (self.channels / 2) as f64;
-        4.0 * self.depth as f64
-            * self.batch as f64
-            * (self.size * self.size) as f64
-            * half
-            * half
-            * 9.0
+    /// The options of [`Network::step`] in this mode: gradients on, the mode's rebuild policy.
+    pub fn step_options(self) -> StepOptions {
+        StepOptions {
+            grads: true,
+            rebuild: match self {
+                BenchMode::Algorithm1 => Rebuild::Algorithm1,
+                BenchMode::Stored | BenchMode::Reconstructed => Rebuild::PerLayer,
+            },
+            ..StepOptions::default()
+        }
+    }
+
+    /// Whether `arch` has this mode (the ResNet baseline has only `stored`).
+    pub fn available_for(self, arch: Arch) -> bool {
+        self == BenchMode::Stored || arch.reconstructable()
     }
 }
 
-/// A stack of reversible blocks built for one [`BenchMode`].
-pub struct RevStack {
-    /// The shape.
-    pub spec: StackSpec,
-    /// The mode the stack's backward runs in.
-    pub mode: BenchMode,
-    /// The parameters.
-    pub params: ParamStore,
-    /// The blocks, bottom to top.
-    pub chain: Chain,
-}
-
-/// What one step computed.
-pub struct StepResult {
-    /// `sum(y * r)`.
-    pub loss: f64,
-    /// Parameter gradients by name.
-    pub grads: HashMap<String, Tensor>,
-}
-
-impl RevStack {
-    /// Build the stack of `spec` for `mode` in `dtype` on `device`.
-    pub fn build(
-        spec: &StackSpec,
-        mode: BenchMode,
-        dtype: DType,
-        device: &Device,
-    ) -> Result<RevStack> {
-        if spec.depth == 0
-            || spec.batch == 0
-            || spec.size == 0
-            || spec.channels == 0
-            || spec.channels % 2 != 0
-        {
-            return Err(Error::Config(format!("bench stack needs depth, batch, size >= 1 and an even number of channels (got {spec:?})")));
-        }
-        let store = ParamStore::new(spec.seed, dtype, device);
-        let bn = BatchNormConfig {
-            reparam: false,
-            ..BatchNormConfig::default()
-        };
-        let half = spec.channels / 2;
-        let backward = if mode == BenchMode::Algorithm1 {
-            BackwardMode::Algorithm1
-        } else {
-            BackwardMode::PerLayer
-        };
-        let mut blocks: Vec<Box<dyn Layer>> = Vec::new();
-        for b in 0..spec.depth {
-            let p = format!("b{b}");
-            let chain = |side: &str| -> Result<Chain> {
-                let q = format!("{p}.{side}");
-                let layers: Vec<Box<dyn Layer>> = vec![
-                    Box::new(Conv2d::new(
-                        &store,
-                        &format!("{q}.conv1"),
-                        half,
-                        half,
-                        3,
-                        1,
-                        false,
-                        spec.init_scale,
-                    )?),
-                    Box::new(InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn)?),
-                    Box::new(Relu::new(&format!("{q}.relu"))),
-                    Box::new(Conv2d::new(
-                        &store,
-                        &format!("{q}.conv2"),
-                        half,
-                        half,
-                        3,
-                        1,
-                        false,
-                        spec.init_scale,
-                    )?),
-                ];
-                Chain::new(q, layers, InnerRebuild::Recompute, Some(Role::Hidden))
-            };
-            let block = AdditiveCoupling::new(
-                &p,
-                spec.channels,
-                chain("F")?,
-                chain("G")?,
-                Role::BlockInput,
-            )?
-            .with_backward(backward);
-            blocks.push(Box::new(block));
-        }
-        let chain = Chain::new("stack", blocks, InnerRebuild::LayerwiseInverse, None)?;
-        Ok(RevStack {
-            spec: spec.clone(),
-            mode,
-            params: store,
-            chain,
+/// Parse a pooling list: `none` or empty (one stage), `default` (the architecture's
+/// [`Arch::default_pools`]), or comma-separated `c` (channel pooling), `b` (batch pooling),
+/// `max` (max pooling + 1x1 convolution).
+pub fn parse_pools(list: &str, arch: Arch) -> Result<Vec<PoolKind>> {
+    match list.trim().to_ascii_lowercase().as_str() {
+        "" | "none" => return Ok(Vec::new()),
+        "default" => return Ok(arch.default_pools()),
+        _ => {}
+    }
+    list.split(',')
+        .map(|p| match p.trim().to_ascii_lowercase().as_str() {
+            "c" | "channel" => Ok(PoolKind::Channel),
+            "b" | "batch" => Ok(PoolKind::Batch),
+            "max" => Ok(PoolKind::Max),
+            other => Err(Error::Unknown {
+                kind: "pooling",
+                got: other.into(),
+                expected: "c, b, max (comma-separated), none, default".into(),
+            }),
         })
-    }
+        .collect()
+}
 
-    /// The input batch and the probe `r` of the loss `sum(y * r)`, unit Gaussian, from the seed.
-    pub fn batch(&self) -> Result<(Tensor, Tensor)> {
-        let s = &self.spec;
-        let shape = [s.batch, s.channels, s.size, s.size];
-        let mut rng = crate::util::rng_for(s.seed, "bench-input");
-        let x = crate::util::randn(
-            &mut rng,
-            &shape,
-            0.0,
-            1.0,
-            self.params.dtype,
-            &self.params.device,
-        )?;
-        let mut rng = crate::util::rng_for(s.seed, "bench-probe");
-        let r = crate::util::randn(
-            &mut rng,
-            &shape,
-            0.0,
-            1.0,
-            self.params.dtype,
-            &self.params.device,
-        )?;
-        Ok((x, r))
+/// The pooling list as [`parse_pools`] reads it (`none` when empty).
+pub fn pools_name(pools: &[PoolKind]) -> String {
+    if pools.is_empty() {
+        return "none".into();
     }
-
-    /// One training step: forward (recording the batch statistics), loss `sum(y * r)`, the one
-    /// backward in this stack's mode, and an SGD update `w -= lr g` when `lr` is given.
-    pub fn step(&self, x: &Tensor, probe: &Tensor, lr: Option<f64>) -> Result<StepResult> {
-        let stored = self.mode == BenchMode::Stored;
-        let mut tape = Tape::new(stored);
-        let y = self.chain.forward_tape(x, &mut tape, true)?;
-        let loss = y
-            .mul(probe)?
-            .sum_all()?
-            .to_dtype(DType::F64)?
-            .to_scalar::<f64>()?;
-        let mut ctx = BackCtx {
-            stored,
-            tape,
-            grads: Some(HashMap::new()),
-            trace: None,
-        };
-        self.chain.backward(&y, Some(probe), &mut ctx, None)?;
-        drop(y);
-        let grads = ctx.grads.take().unwrap_or_default();
-        if let Some(lr) = lr {
-            for p in self.chain.params() {
-                let g = grads
-                    .get(&p.name)
-                    .ok_or_else(|| Error::Config(format!("no gradient for {}", p.name)))?;
-                let w = p.var.as_tensor();
-                p.var.set(&(w - (g * lr)?)?)?;
-            }
-        }
-        Ok(StepResult { loss, grads })
-    }
+    pools
+        .iter()
+        .map(|p| match p {
+            PoolKind::Channel => "c",
+            PoolKind::Batch => "b",
+            PoolKind::Max => "max",
+        })
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 /// Options of [`run`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct BenchConfig {
-    /// Depths (reversible blocks).
+    /// Depths (units for layer-wise, blocks otherwise).
     pub depths: Vec<usize>,
     /// Modes (the ratio column needs `stored`).
     pub modes: Vec<BenchMode>,
@@ -274,19 +147,28 @@ pub struct BenchConfig {
     /// `threads`). Its workers spin after every op and, beside the rayon pool, oversubscribe
     /// the cores: 1 (the default) keeps at most `threads` threads busy.
     pub elementwise_threads: Option<usize>,
-    /// Channels.
-    pub channels: usize,
+    /// Architecture.
+    pub arch: Arch,
+    /// Downsampling between stages (empty: one stage).
+    pub pools: Vec<PoolKind>,
+    /// Channels after the stem (the channels of the first stage's blocks, both halves).
+    #[serde(alias = "channels")]
+    pub width: usize,
     /// Batch size.
     pub batch: usize,
     /// Input height = width.
     pub size: usize,
     /// Storage dtype.
     pub dtype: String,
-    /// SGD learning rate.
+    /// SGD learning rate (constant).
     pub lr: f64,
+    /// SGD momentum.
+    pub momentum: f64,
+    /// SGD (coupled L2) weight decay.
+    pub weight_decay: f64,
     /// Convolution init relative to Kaiming normal.
     pub init_scale: f64,
-    /// Seed.
+    /// Seed of the weights, input and labels.
     pub seed: u64,
 }
 
@@ -299,11 +181,15 @@ impl Default for BenchConfig {
             warmup: 1,
             threads: Some(2),
             elementwise_threads: Some(1),
-            channels: 32,
+            arch: Arch::Revnet,
+            pools: Vec::new(),
+            width: 32,
             batch: 32,
             size: 32,
             dtype: "f32".into(),
-            lr: 1e-3,
+            lr: 0.1,
+            momentum: 0.9,
+            weight_decay: 5e-4,
             init_scale: 1.0,
             seed: 0,
         }
@@ -311,7 +197,7 @@ impl Default for BenchConfig {
 }
 
 impl BenchConfig {
-    /// Check the options.
+    /// Check the options (the network's through [`NetConfig::validate`]).
     pub fn validate(&self) -> Result<()> {
         let bad = |m: String| Err(Error::Config(m));
         if self.depths.is_empty() || self.depths.contains(&0) {
@@ -323,50 +209,238 @@ impl BenchConfig {
         if self.modes.is_empty() {
             return bad("modes must not be empty".into());
         }
+        if self.modes_to_run().is_empty() {
+            return bad(format!(
+                "{} has no reconstructed mode: add `stored` to the modes (got {:?})",
+                self.arch, self.modes
+            ));
+        }
         if self.steps == 0 {
             return bad("steps must be >= 1".into());
         }
         if self.threads == Some(0) || self.elementwise_threads == Some(0) {
             return bad("threads and elementwise_threads must be >= 1".into());
         }
-        if self.channels == 0 || self.channels % 2 != 0 || self.batch == 0 || self.size == 0 {
-            return bad(format!(
-                "channels must be even and >= 2, batch and size >= 1 (got {}, {}, {})",
-                self.channels, self.batch, self.size
-            ));
+        if self.batch == 0 {
+            return bad("batch must be >= 1".into());
         }
         if !(self.lr.is_finite() && self.lr >= 0.0)
-            || !(self.init_scale.is_finite() && self.init_scale > 0.0)
+            || !(0.0..1.0).contains(&self.momentum)
+            || !(self.weight_decay.is_finite() && self.weight_decay >= 0.0)
         {
             return bad(format!(
-                "lr must be >= 0 and init_scale > 0 (got {} and {})",
-                self.lr, self.init_scale
+                "lr must be >= 0, momentum in [0, 1) and weight_decay >= 0 (got {}, {} and {})",
+                self.lr, self.momentum, self.weight_decay
             ));
         }
         parse_dtype(&self.dtype)?;
+        for &d in &self.depths {
+            self.net_config(d).validate()?;
+        }
         Ok(())
     }
 
-    /// The stack of depth `depth`.
-    pub fn spec(&self, depth: usize) -> StackSpec {
-        StackSpec {
+    /// The network at `depth`: [`NetConfig::new`] for `arch` (slope 0.2, 3 input channels, 10
+    /// classes, batch-norm `eps` 1e-5) with this config's pools, width, input size, init and
+    /// seed.
+    pub fn net_config(&self, depth: usize) -> NetConfig {
+        NetConfig {
             depth,
-            channels: self.channels,
-            batch: self.batch,
-            size: self.size,
+            width: self.width,
+            pools: self.pools.clone(),
+            input_size: self.size,
             init_scale: self.init_scale,
             seed: self.seed,
+            ..NetConfig::new(self.arch)
         }
+    }
+
+    /// The requested modes that the architecture has, in the requested order.
+    pub fn modes_to_run(&self) -> Vec<BenchMode> {
+        self.modes
+            .iter()
+            .copied()
+            .filter(|m| m.available_for(self.arch))
+            .collect()
+    }
+
+    /// A note naming the requested modes that are skipped because the architecture lacks them.
+    pub fn skip_note(&self) -> Option<String> {
+        let skipped: Vec<&str> = self
+            .modes
+            .iter()
+            .filter(|m| !m.available_for(self.arch))
+            .map(|m| m.as_str())
+            .collect();
+        (!skipped.is_empty()).then(|| {
+            format!(
+                "{} stores every activation (no inverse): skipped mode(s) {}",
+                self.arch,
+                skipped.join(", ")
+            )
+        })
+    }
+
+    /// A one-line description of the workload.
+    pub fn describe(&self) -> String {
+        format!(
+            "{} (pools {}), width {}, batch {} of {}x{}, {}, SGD lr {} momentum {} weight decay {}",
+            self.arch,
+            pools_name(&self.pools),
+            self.width,
+            self.batch,
+            self.size,
+            self.size,
+            self.dtype,
+            self.lr,
+            self.momentum,
+            self.weight_decay
+        )
+    }
+}
+
+/// Convolution multiply-adds of one forward of `cfg` on `batch` images: `(stem, rest)`. The
+/// rest counts every convolution of the units/blocks (an invertible convolution is two 3x3
+/// convolutions on half the channels) and the 1x1 projections of max pooling; the head's
+/// linear map is not a convolution and is left out.
+pub fn forward_conv_macs(cfg: &NetConfig, batch: usize) -> (f64, f64) {
+    let mut pixels = (batch * cfg.input_size * cfg.input_size) as f64;
+    let mut c = cfg.width as f64;
+    let conv3 = |pixels: f64, cin: f64, cout: f64| pixels * cin * cout * 9.0;
+    let stem = conv3(pixels, cfg.in_channels as f64, c);
+    let mut rest = 0.0;
+    for (s, units) in cfg.units_per_stage().into_iter().enumerate() {
+        let per_unit = match cfg.arch {
+            // One invertible convolution: F and G on c/2 channels.
+            Arch::Layerwise => 2.0 * conv3(pixels, c / 2.0, c / 2.0),
+            // F and G each hold two invertible convolutions on c/2 channels (c/4 per conv).
+            Arch::Hybrid => 8.0 * conv3(pixels, c / 4.0, c / 4.0),
+            Arch::Revnet | Arch::Irevnet => 4.0 * conv3(pixels, c / 2.0, c / 2.0),
+            Arch::Resnet => 2.0 * conv3(pixels, c, c),
+        };
+        rest += units as f64 * per_unit;
+        match cfg.pools.get(s) {
+            Some(PoolKind::Channel) => {
+                pixels /= 4.0;
+                c *= 4.0;
+            }
+            // (b, c, h, w) -> (4b, c, h/2, w/2): as many pixels, as many channels.
+            Some(PoolKind::Batch) => {}
+            Some(PoolKind::Max) => {
+                pixels /= 4.0;
+                rest += pixels * c * 2.0 * c;
+                c *= 2.0;
+            }
+            None => {}
+        }
+    }
+    (stem, rest)
+}
+
+/// Convolution floating-point operations of one training step: forward, input gradient and
+/// weight gradient of every convolution (3 forward-equivalents), the stem without an input
+/// gradient (2); 2 flops per multiply-add. Recomputations of the reconstructed modes are not
+/// counted, so the rate compares the modes' useful work.
+pub fn step_conv_flops(cfg: &NetConfig, batch: usize) -> f64 {
+    let (stem, rest) = forward_conv_macs(cfg, batch);
+    2.0 * (2.0 * stem + 3.0 * rest)
+}
+
+/// The input batch of `cfg`: `(batch, in_channels, size, size)` unit-Gaussian images and
+/// uniform random labels in `0..classes`, both from `seed`.
+pub fn batch_for(
+    cfg: &NetConfig,
+    batch: usize,
+    seed: u64,
+    dtype: DType,
+    device: &Device,
+) -> Result<(Tensor, Tensor)> {
+    let mut rng = crate::util::rng_for(seed, "bench-input");
+    let x = crate::util::randn(
+        &mut rng,
+        &[batch, cfg.in_channels, cfg.input_size, cfg.input_size],
+        0.0,
+        1.0,
+        dtype,
+        device,
+    )?;
+    let mut rng = crate::util::rng_for(seed, "bench-labels");
+    let labels: Vec<u32> = (0..batch)
+        .map(|_| rng.gen_range(0..cfg.classes as u32))
+        .collect();
+    let labels = Tensor::from_vec(labels, batch, device)?;
+    Ok((x, labels))
+}
+
+/// One mode's network and optimiser: a training step is [`Network::step`] in the mode, then
+/// [`Sgd::step`], as in [`crate::train::train`].
+pub struct Trainee {
+    /// The mode.
+    pub mode: BenchMode,
+    /// The network (its own copy of the weights).
+    pub net: Network,
+    /// Its optimiser (momentum buffers).
+    pub sgd: Sgd,
+    /// The parameters, in layer order.
+    pub params: Vec<(String, Var)>,
+}
+
+impl Trainee {
+    /// Build `net` in `dtype` on `device` for `mode`, with a fresh optimiser.
+    pub fn build(
+        net: &NetConfig,
+        mode: BenchMode,
+        sgd: Sgd,
+        dtype: DType,
+        device: &Device,
+    ) -> Result<Trainee> {
+        if !mode.available_for(net.arch) {
+            return Err(Error::Config(format!(
+                "{} has no {} mode",
+                net.arch,
+                mode.as_str()
+            )));
+        }
+        let net = Network::build(net, dtype, device)?;
+        let params = net.named_params();
+        Ok(Trainee {
+            mode,
+            net,
+            sgd,
+            params,
+        })
+    }
+
+    /// Forward and backward in this mode, no update.
+    pub fn grads(&self, x: &Tensor, labels: &Tensor) -> Result<StepOutput> {
+        self.net
+            .step(x, labels, self.mode.source(), self.mode.step_options())
+    }
+
+    /// One training step at learning rate `lr`: [`Trainee::grads`], then [`Sgd::step`] unless
+    /// the loss or a gradient is not finite (the weights are then left as they were). Returns
+    /// the loss (not finite on divergence).
+    pub fn step(&mut self, x: &Tensor, labels: &Tensor, lr: f64) -> Result<f64> {
+        let out = self.grads(x, labels)?;
+        if !out.loss.is_finite() {
+            return Ok(out.loss);
+        }
+        self.sgd.step(&self.params, &out.grads, lr)?;
+        Ok(out.loss)
     }
 }
 
 /// One row of the table: a mode at a depth.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BenchRow {
+    /// Architecture.
+    pub arch: Arch,
     /// Mode.
     pub mode: BenchMode,
     /// Depth.
     pub depth: usize,
+    /// Primitive layers of the network ([`Network::num_layers`]).
+    pub layers: usize,
     /// Median seconds per step.
     pub median_s: f64,
     /// Fastest step.
@@ -379,8 +453,10 @@ pub struct BenchRow {
     pub ratio_to_stored: f64,
     /// Highest live heap bytes during a step, above those live at its start.
     pub peak_bytes: usize,
-    /// Convolution GFLOP/s of the step counting 3 forward-equivalents (forward, dX, dW).
+    /// Convolution GFLOP/s of the step ([`step_conv_flops`] over the median).
     pub conv_gflops: f64,
+    /// Loss of the last timed step.
+    pub last_loss: f64,
     /// Every timed step, seconds, in order.
     pub times_s: Vec<f64>,
 }
@@ -414,8 +490,9 @@ pub fn set_elementwise_threads(n: usize) {
     std::env::set_var("CANDLE_NUM_THREADS", n.to_string());
 }
 
-/// Run the benchmark: for every depth, the modes interleaved step by step. `progress` gets each
-/// row when its depth is done.
+/// Run the benchmark: for every depth, the modes ([`BenchConfig::modes_to_run`]) interleaved
+/// step by step. `progress` gets each row when its depth is done. Errors: a configuration
+/// error, an engine error, or [`Error::NonFinite`] when a step's loss is not finite.
 pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec<BenchRow>> {
     cfg.validate()?;
     if let Some(n) = cfg.elementwise_threads.or(cfg.threads) {
@@ -426,48 +503,58 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
     }
     let dtype = parse_dtype(&cfg.dtype)?;
     let device = Device::Cpu;
+    let modes = cfg.modes_to_run();
     let mut rows = Vec::new();
     for &depth in &cfg.depths {
-        let spec = cfg.spec(depth);
-        let stacks = cfg
-            .modes
+        let net_cfg = cfg.net_config(depth);
+        let mut trainees = modes
             .iter()
-            .map(|&m| RevStack::build(&spec, m, dtype, &device))
+            .map(|&m| {
+                let sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
+                Trainee::build(&net_cfg, m, sgd, dtype, &device)
+            })
             .collect::<Result<Vec<_>>>()?;
-        let (x, probe) = stacks[0].batch()?;
-        let mut times = vec![Vec::new(); stacks.len()];
-        let mut peaks = vec![0usize; stacks.len()];
+        let (x, labels) = batch_for(&net_cfg, cfg.batch, cfg.seed, dtype, &device)?;
+        let mut times = vec![Vec::new(); trainees.len()];
+        let mut peaks = vec![0usize; trainees.len()];
+        let mut losses = vec![f64::NAN; trainees.len()];
         for round in 0..cfg.warmup + cfg.steps {
-            for (k, stack) in stacks.iter().enumerate() {
+            for (k, trainee) in trainees.iter_mut().enumerate() {
                 let t0 = Instant::now();
-                let (res, peak) = crate::measure::alloc::measure_peak(|| {
-                    rayon::scope(|_| stack.step(&x, &probe, Some(cfg.lr)))
+                let (loss, peak) = crate::measure::alloc::measure_peak(|| {
+                    rayon::scope(|_| trainee.step(&x, &labels, cfg.lr))
                 });
                 let dt = t0.elapsed().as_secs_f64();
-                let res = res?;
-                if !res.loss.is_finite() {
+                let loss = loss?;
+                if !loss.is_finite() {
                     return Err(Error::NonFinite {
-                        context: format!("bench loss ({} depth {depth})", stack.mode.as_str()),
+                        context: format!(
+                            "bench loss ({} {} depth {depth}, round {round}; try a smaller --lr)",
+                            cfg.arch,
+                            trainee.mode.as_str()
+                        ),
                         count: 1,
                     });
                 }
+                losses[k] = loss;
                 if round >= cfg.warmup {
                     times[k].push(dt);
                     peaks[k] = peaks[k].max(peak);
                 }
             }
         }
-        let stored_median = cfg
-            .modes
+        let stored_median = modes
             .iter()
             .position(|m| *m == BenchMode::Stored)
             .map(|k| median(&times[k]));
-        let flops = 2.0 * 3.0 * spec.forward_macs();
-        for (k, &mode) in cfg.modes.iter().enumerate() {
+        let flops = step_conv_flops(&net_cfg, cfg.batch);
+        for (k, &mode) in modes.iter().enumerate() {
             let med = median(&times[k]);
             let row = BenchRow {
+                arch: cfg.arch,
                 mode,
                 depth,
+                layers: trainees[k].net.num_layers,
                 median_s: med,
                 min_s: times[k].iter().copied().fold(f64::INFINITY, f64::min),
                 max_s: times[k].iter().copied().fold(0.0, f64::max),
@@ -475,6 +562,7 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
                 ratio_to_stored: stored_median.map_or(f64::NAN, |s| med / s),
                 peak_bytes: peaks[k],
                 conv_gflops: flops / med / 1e9,
+                last_loss: losses[k],
                 times_s: times[k].clone(),
             };
             progress(&row);
@@ -485,15 +573,19 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
 }
 
 /// The header of [`csv_line`].
-pub const CSV_HEADER: &str = "mode,depth,channels,batch,size,dtype,threads,steps,median_s,min_s,max_s,images_per_s,ratio_to_stored,peak_bytes,conv_gflops";
+pub const CSV_HEADER: &str = "arch,pools,mode,depth,layers,width,batch,size,dtype,threads,steps,median_s,min_s,max_s,images_per_s,ratio_to_stored,peak_bytes,conv_gflops";
 
 /// One CSV line of `row` under `cfg`.
 pub fn csv_line(cfg: &BenchConfig, row: &BenchRow) -> String {
     format!(
-        "{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.3},{:.4},{},{:.3}",
+        "{},{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.3},{:.4},{},{:.3}",
+        row.arch,
+        // Commas would split the field: the pools are joined with `+` here.
+        pools_name(&cfg.pools).replace(',', "+"),
         row.mode.as_str(),
         row.depth,
-        cfg.channels,
+        row.layers,
+        cfg.width,
         cfg.batch,
         cfg.size,
         cfg.dtype,
@@ -521,7 +613,8 @@ pub fn to_csv(cfg: &BenchConfig, rows: &[BenchRow]) -> String {
     s
 }
 
-/// The table printed by the `bench` binary.
+/// The table printed by the `bench` binary (mode first: `scripts/bench_vs_pytorch.sh` reads the
+/// `stored` lines' depth and median columns).
 pub fn format_table(rows: &[BenchRow]) -> String {
     let mut s = format!(
         "{:<14} {:>3} {:>12} {:>10} {:>9} {:>14} {:>8}\n",

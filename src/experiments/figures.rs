@@ -10,8 +10,9 @@
 //!   output of the `train` binary (accuracy sweep for `fig12`/`fig15`, angle experiment for
 //!   `revnet-fig4`), which is only read: those runs take minutes and are started explicitly.
 //!   The two memory figures have built-in configs used when their file does not exist
-//!   ([`load_config`]): `table1` the quick grid ([`MemoryConfig::quick`]), `memory-scaling`
-//!   the default grid ([`MemoryConfig::default`], depths 2-32: about 5 s in release, once).
+//!   ([`load_config`]): `table1` the paper's configurations ([`MemoryConfig::paper`], the
+//!   `memory --preset paper` run: under a minute in release, once), `memory-scaling` the default
+//!   grid ([`MemoryConfig::default`], depths 2-32: about 5 s in release, once).
 //!
 //! Provenance: each figure's caption line and the first line of its CSV (a `# ` comment) say
 //! which config (path and key), seed, dtype, initialisation and git revision produced the
@@ -739,8 +740,26 @@ impl ExperimentConfig {
                 c.seed.to_string(),
                 c.dtype.clone(),
                 format!(
-                    "width {}, depth {}, batch {} of {}x{}",
-                    c.width, c.depth, c.batch, c.input_size, c.input_size
+                    "width {}, depth {}{}, batch {} of {}x{}, {} stage{}",
+                    c.width,
+                    c.depth,
+                    if c.arch_depths.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            " ({})",
+                            c.arch_depths
+                                .iter()
+                                .map(|a| format!("{} {}", a.arch, a.depth))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        )
+                    },
+                    c.batch,
+                    c.input_size,
+                    c.input_size,
+                    c.stages,
+                    if c.stages == 1 { "" } else { "s" }
                 ),
             ),
         }
@@ -748,7 +767,8 @@ impl ExperimentConfig {
 }
 
 /// The config of figure `id`: `<experiments>/<id>.toml`, or when that file does not exist the
-/// built-in memory grid of `table1` (quick) and `memory-scaling` (default). Returns the config
+/// built-in memory grid of `table1` (the paper preset, [`MemoryConfig::paper`]) and
+/// `memory-scaling` (default). Returns the config
 /// and the path (or `built-in`) that names it. A missing or invalid file, or a config of the wrong kind, is an
 /// error naming the file.
 pub fn load_config(id: &str, experiments: &Path) -> Result<(ExperimentConfig, String)> {
@@ -756,10 +776,13 @@ pub fn load_config(id: &str, experiments: &Path) -> Result<(ExperimentConfig, St
     let path = experiments.join(format!("{id}.toml"));
     let cfg = match std::fs::read_to_string(&path) {
         Ok(text) => ExperimentConfig::from_toml_str(&text, &path)?,
+        // The paper's own configurations (width 32, 32x32, every pooling), measured: the same
+        // run as `memory --preset paper`, so the measured columns of the table are the
+        // summary.csv of that run.
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && id == "table1" => {
             return Ok((
-                ExperimentConfig::Memory(MemoryConfig::quick()),
-                "built-in MemoryConfig::quick()".into(),
+                ExperimentConfig::Memory(MemoryConfig::paper()),
+                "built-in MemoryConfig::paper()".into(),
             ));
         }
         // The default grid (depths 2-32, batch 8 of 16x16): about 5 s in release, and the
@@ -1116,20 +1139,39 @@ pub struct MemoryRow {
     /// Analytic peak for the same batch, bytes.
     #[serde(with = "num")]
     pub analytic_peak_bytes: f64,
-    /// Layers of the measured (small) network.
+    /// Layers of the measured network.
     pub measured_layers: usize,
-    /// Analytic bytes per pixel of the measured network.
+    /// Channels per stage of the measured network (e.g. `32-128-512-512`).
+    #[serde(default)]
+    pub measured_channels: String,
+    /// Blocks (units) per stage of the measured network (e.g. `2-2-2-1`).
+    #[serde(default)]
+    pub measured_blocks: String,
+    /// Analytic bytes per pixel of the measured network, in the mode the model describes
+    /// (reconstructed; stored for the ResNet): `analytic_bpx` of `summary.csv`.
     #[serde(with = "num")]
     pub measured_analytic_bytes_per_pixel: f64,
-    /// Measured peak bytes per pixel, stored activations.
+    /// Measured activation peak (peak minus parameter gradients) per input pixel, stored
+    /// activations: `measured_bpx` of `summary.csv`.
     #[serde(with = "num")]
     pub measured_stored_bytes_per_pixel: f64,
-    /// Measured peak bytes per pixel, reconstructed activations.
+    /// The same, reconstructed activations.
     #[serde(with = "num")]
     pub measured_reconstructed_bytes_per_pixel: f64,
     /// Measured over analytic, in the mode the model describes.
     #[serde(with = "num")]
     pub measured_over_analytic: f64,
+    /// Marginal activation bytes per input pixel (slope over the batch sweep) in the mode the
+    /// model describes: `marginal_bpx` of `summary.csv`.
+    #[serde(default = "nan", with = "num")]
+    pub measured_marginal_bytes_per_pixel: f64,
+    /// Marginal over analytic.
+    #[serde(default = "nan", with = "num")]
+    pub marginal_over_analytic: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
 }
 
 /// One measured point of a sweep of the memory experiment (`memory-scaling`): the peak of one
@@ -1733,7 +1775,20 @@ fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
         let arch = arch_of(&family).ok_or_else(|| {
             Error::Config(format!("table1: unknown architecture family {family}"))
         })?;
-        let s = measured.summary.iter().find(|s| s.arch == arch);
+        let row = |mode: Source| {
+            measured
+                .summary
+                .iter()
+                .find(|s| s.arch == arch && s.mode == mode)
+        };
+        let (stored, recon) = (row(Source::Stored), row(Source::Reconstructed));
+        // The mode the model describes: reconstructed, stored for the ResNet (the same step).
+        let model = if arch.reconstructable() {
+            recon
+        } else {
+            stored
+        };
+        let any = model.or(stored).or(recon);
         rows.push(MemoryRow {
             model: r.model.clone(),
             arch,
@@ -1745,13 +1800,15 @@ fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
             analytic_weight_bytes: r.weight_bytes,
             paper_peak_bytes: r.paper_peak_bytes_text,
             analytic_peak_bytes: r.peak_bytes_text,
-            measured_layers: s.map(|s| s.layers).unwrap_or(0),
-            measured_analytic_bytes_per_pixel: opt(s.and_then(|s| s.analytic_bytes_per_pixel)),
-            measured_stored_bytes_per_pixel: opt(s.and_then(|s| s.stored_bytes_per_pixel)),
-            measured_reconstructed_bytes_per_pixel: opt(
-                s.and_then(|s| s.reconstructed_bytes_per_pixel)
-            ),
-            measured_over_analytic: opt(s.and_then(|s| s.measured_over_analytic)),
+            measured_layers: any.map(|s| s.layers).unwrap_or(0),
+            measured_channels: any.map(|s| s.channels.clone()).unwrap_or_default(),
+            measured_blocks: any.map(|s| s.blocks.clone()).unwrap_or_default(),
+            measured_analytic_bytes_per_pixel: opt(model.and_then(|s| s.analytic_bpx)),
+            measured_stored_bytes_per_pixel: opt(stored.map(|s| s.measured_bpx)),
+            measured_reconstructed_bytes_per_pixel: opt(recon.map(|s| s.measured_bpx)),
+            measured_over_analytic: opt(model.and_then(|s| s.measured_over_analytic)),
+            measured_marginal_bytes_per_pixel: opt(model.and_then(|s| s.marginal_bpx)),
+            marginal_over_analytic: opt(model.and_then(|s| s.marginal_over_analytic)),
         });
     }
     let mut points = Vec::new();
@@ -1766,8 +1823,8 @@ fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
                 for &v in values {
                     let (depth, batch, size) = match sweep {
                         MemAxis::Depth => (v, c.batch, c.input_size),
-                        MemAxis::Batch => (c.depth, v, c.input_size),
-                        MemAxis::Size => (c.depth, c.batch, v),
+                        MemAxis::Batch => (c.depth_for(arch), v, c.input_size),
+                        MemAxis::Size => (c.depth_for(arch), c.batch, v),
                     };
                     if let Some(p) = measured.points.iter().find(|p| {
                         p.arch == arch
@@ -2722,7 +2779,8 @@ fn fmt_opt(x: f64, digits: usize) -> String {
 }
 
 /// Table 1: memory per architecture, the paper's figures, the analytic model and the measured
-/// peak of a small network; also `table1.md`.
+/// activation peak of the paper's configurations (the `memory --preset paper` run: its
+/// `summary.csv` figures); also `table1.md`.
 pub fn table1(res: &Results, out: &Path) -> Result<()> {
     let id = "table1";
     let r = res.load(id)?;
@@ -2747,6 +2805,8 @@ pub fn table1(res: &Results, out: &Path) -> Result<()> {
         "B/px stored",
         "B/px recon.",
         "meas./model",
+        "marginal B/px",
+        "marg./model",
     ]
     .iter()
     .map(|s| s.to_string())
@@ -2765,32 +2825,45 @@ pub fn table1(res: &Results, out: &Path) -> Result<()> {
                 fmt_bytes(m.analytic_weight_bytes),
                 fmt_bytes(m.paper_peak_bytes),
                 fmt_bytes(m.analytic_peak_bytes),
-                format!("{} ({} layers)", m.arch, m.measured_layers),
+                if m.measured_channels.is_empty() {
+                    format!("{} ({} layers)", m.arch, m.measured_layers)
+                } else {
+                    format!(
+                        "{} {} ({}, {} layers)",
+                        m.arch, m.measured_channels, m.measured_blocks, m.measured_layers
+                    )
+                },
                 fmt_opt(m.measured_analytic_bytes_per_pixel, 0),
                 fmt_opt(m.measured_stored_bytes_per_pixel, 0),
                 fmt_opt(m.measured_reconstructed_bytes_per_pixel, 0),
                 fmt_opt(m.measured_over_analytic, 2),
+                fmt_opt(m.measured_marginal_bytes_per_pixel, 0),
+                fmt_opt(m.marginal_over_analytic, 2),
             ]
         })
         .collect();
     let setup = match &r.config {
         ExperimentConfig::Memory(c) => format!(
-            "measured: peak heap bytes of one training step per input pixel, batch {} of {}x{}, width {}, depth {}, {}",
+            "measured (counting allocator): activation peak of one training step (peak heap bytes above the live bytes before it, minus the parameter gradients) per input pixel, batch {} of {}x{}, width {}, {}, blocks per stage as in the measured-net column; marginal = slope of the activation peak over batches {:?} (fixed costs removed)",
             c.batch,
             c.input_size,
             c.input_size,
             c.width,
-            c.depth,
             if c.stages <= 1 {
                 "one stage (no pooling)".to_string()
             } else {
-                format!("{} stages (default poolings)", c.stages)
-            }
+                format!(
+                    "{} stages (the first {} default poolings)",
+                    c.stages,
+                    c.stages - 1
+                )
+            },
+            c.batches
         ),
         _ => String::new(),
     };
     let caption = format!(
-        "{} B/px = M'_z + M'_g bytes per pixel; M = peak for 32 images of 240x240 (paper text, weights included in the model). Model = the analytic model of section 3 (measure::memory). Right block: {setup}; model B/px there is the analytic model of that small network; meas./model uses the mode the model describes (stored for ResNet, reconstructed otherwise).",
+        "{} B/px = M'_z + M'_g bytes per pixel; M = peak for 32 images of 240x240 (paper text, weights included in the model). Model = the analytic model of section 3 (measure::memory). Right block: {setup}; model B/px there is the analytic model of the measured network; meas./model and marginal use the mode the model describes (stored for ResNet, reconstructed otherwise).",
         r.caption()
     );
     render_table(
@@ -2812,10 +2885,14 @@ pub fn table1(res: &Results, out: &Path) -> Result<()> {
         "paper_peak_bytes_32x240x240",
         "analytic_peak_bytes_32x240x240",
         "measured_layers",
-        "measured_analytic_bytes_per_pixel",
-        "measured_stored_bytes_per_pixel",
-        "measured_reconstructed_bytes_per_pixel",
+        "measured_channels",
+        "measured_blocks",
+        "measured_analytic_bpx",
+        "measured_stored_bpx",
+        "measured_reconstructed_bpx",
         "measured_over_analytic",
+        "measured_marginal_bpx",
+        "marginal_over_analytic",
     ];
     let csv_rows: Vec<Vec<String>> = d
         .rows
@@ -2833,10 +2910,14 @@ pub fn table1(res: &Results, out: &Path) -> Result<()> {
                 num_text(m.paper_peak_bytes),
                 num_text(m.analytic_peak_bytes),
                 m.measured_layers.to_string(),
+                m.measured_channels.clone(),
+                m.measured_blocks.clone(),
                 num_text(m.measured_analytic_bytes_per_pixel),
                 num_text(m.measured_stored_bytes_per_pixel),
                 num_text(m.measured_reconstructed_bytes_per_pixel),
                 num_text(m.measured_over_analytic),
+                num_text(m.measured_marginal_bytes_per_pixel),
+                num_text(m.marginal_over_analytic),
             ]
         })
         .collect();

@@ -16,22 +16,32 @@
 //! CPU memory only, so the device must be the CPU.
 //!
 //! Besides the total peak every point records the bytes of the parameter gradients the step
-//! returns (`grad_bytes`) and `act_peak_bytes = peak_bytes - grad_bytes`, the peak without
-//! them. The gradients grow with depth like the weights do (they belong with `M_theta` in
-//! `M = M_theta + (M'_z + M'_g) h w bs`, not with the per-pixel figure), and the backward
-//! computes them top down, so nearly all of them are live when the backward reaches the bottom,
-//! where the activation working set peaks: `act_peak_bytes` is then a close lower bound of the
-//! activation memory at the peak.
+//! returns (`grad_bytes`) and `act_peak_bytes`, the peak of the live bytes *minus the parameter
+//! gradients live at that moment*: the backward declares every gradient it keeps to the
+//! counting allocator ([`crate::backprop::Grads`], [`alloc::measure_peaks`]). The gradients grow
+//! with depth like the weights do (they belong with `M_theta` in
+//! `M = M_theta + (M'_z + M'_g) h w bs`, not with the per-pixel figure); subtracting all of
+//! them from the whole peak would undercount when the peak comes early in the backward (wide
+//! top stages), which is why they are tracked as they appear. The scratch buffers that
+//! compute a weight gradient (a few weight-sized partial sums, whatever the batch) are counted
+//! with the activations: they are fixed costs, which the marginal figure removes. Every per-pixel figure of the summary ([`SummaryRow`],
+//! `summary.csv`) is made of `act_peak_bytes`: activations and activation gradients only,
+//! weights and parameter gradients excluded (those are in `measured.csv`, `weight_bytes` and
+//! `grad_bytes`).
 //!
 //! Networks have one stage by default (`stages = 1`, no pooling): every layer has `width`
 //! channels at the input resolution, the analytic model's stage-uniform layout with one stage,
 //! so the model's `M'_z + M'_g` applies directly (and with `width = 32` the model's figures are
-//! the paper's for the layer-wise, hybrid and i-RevNet networks). With the default poolings the
-//! upper stages have 4-64x the channels, and at sizes that fit a small CPU their parameter
-//! gradients, not the activations, dominate the peak; `stages = 2..4` measures them anyway.
+//! the paper's for the layer-wise, hybrid and i-RevNet networks). The paper preset
+//! ([`MemoryConfig::paper`], `memory --preset paper`, `experiments/memory-paper.json`) measures
+//! the paper's own configurations instead: width 32, 32x32 inputs, all three poolings of each
+//! architecture (`stages = 4`: 32-128-512-512 channels for layer-wise and hybrid, 32-128-512-2048
+//! for the i-RevNet, 32-64-128-256 for RevNet and ResNet) and the paper's blocks per stage
+//! where the even spread of [`NetConfig::units_per_stage`] can give them ([`ArchDepth`]).
 //!
 //! Entry point: [`MemoryConfig`] -> [`run`] -> [`MemoryResults`] (CSV, Markdown and JSON
-//! writers; [`MemoryResults::write_all`] writes every file atomically).
+//! writers; [`MemoryResults::write_all`] writes every file atomically: `summary.csv`,
+//! `measured.csv`, `scaling.csv`, `table1.csv`, `run.json`).
 
 use crate::device::{device_name, dtype_name, parse_device, parse_dtype};
 use crate::error::{Error, Result};
@@ -67,8 +77,14 @@ pub struct MemoryConfig {
     /// Channels after the stem.
     pub width: usize,
     /// Depth of the per-architecture comparison (blocks, units for layer-wise); the batch and
-    /// resolution sweeps use it too.
+    /// resolution sweeps use it too. [`MemoryConfig::arch_depths`] overrides it per
+    /// architecture.
     pub depth: usize,
+    /// Per-architecture depths of the comparison and of the batch and resolution sweeps,
+    /// overriding `depth` for the architectures listed (at most once each); the depth sweep
+    /// uses `depths` for every architecture. Empty by default.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub arch_depths: Vec<ArchDepth>,
     /// Batch of the per-architecture comparison and of the depth and resolution sweeps.
     pub batch: usize,
     /// Input height = width of the comparison and of the depth and batch sweeps.
@@ -99,6 +115,7 @@ impl Default for MemoryConfig {
             quick: false,
             width: 32,
             depth: 8,
+            arch_depths: Vec::new(),
             batch: 8,
             input_size: 16,
             stages: 1,
@@ -110,7 +127,87 @@ impl Default for MemoryConfig {
     }
 }
 
+/// The depth of one architecture in a [`MemoryConfig`] ([`MemoryConfig::arch_depths`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArchDepth {
+    /// Architecture.
+    pub arch: Arch,
+    /// Blocks (units for layer-wise).
+    pub depth: usize,
+}
+
+/// Named configurations of the memory experiment ([`MemoryConfig::preset`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Preset {
+    /// `MemoryConfig::default()`: one stage, width 32, 16x16, depths 2-32 (seconds).
+    Default,
+    /// `MemoryConfig::quick()`: the smoke-test grid (under a second in release).
+    Quick,
+    /// `MemoryConfig::paper()`: the paper's configurations (Table 1) at 32x32 (under a minute
+    /// on 2 cores).
+    Paper,
+}
+
 impl MemoryConfig {
+    /// The configuration of a [`Preset`].
+    pub fn preset(p: Preset) -> Self {
+        match p {
+            Preset::Default => Self::default(),
+            Preset::Quick => Self::quick(),
+            Preset::Paper => Self::paper(),
+        }
+    }
+
+    /// The paper's configurations (Hascoet et al. Table 1 and eq. 34), measured: width 32,
+    /// batch 8 of 32x32 images, f32, every architecture with all three of its default
+    /// poolings (`stages = 4`; layer-wise and hybrid `[P_c, P_c, P_b]`: 32-128-512-512
+    /// channels; i-RevNet `[P_c, P_c, P_c]`: 32-128-512-2048; RevNet and ResNet max pooling,
+    /// which doubles the channels: 32-64-128-256, the paper's ResNet; its RevNet has
+    /// 40-80-256-320, which one width cannot give). Blocks per stage: 2-2-2-2 for ResNet and
+    /// RevNet (depth 8), 2-2-2-1 for i-RevNet and hybrid (depth 7), as the paper; layer-wise
+    /// 14 units, spread 4-4-3-3 (the paper's fit is 4-4-4-2; the model's per-pixel figure does
+    /// not depend on it). The marginal bytes per pixel come from the batch sweep 2, 4, 8; there
+    /// is no depth or resolution sweep. About 45 s in release on 2 cores (the i-RevNet's top
+    /// stage alone has 37.7M weights).
+    pub fn paper() -> Self {
+        MemoryConfig {
+            width: 32,
+            depth: 8,
+            arch_depths: vec![
+                ArchDepth {
+                    arch: Arch::Layerwise,
+                    depth: 14,
+                },
+                ArchDepth {
+                    arch: Arch::Hybrid,
+                    depth: 7,
+                },
+                ArchDepth {
+                    arch: Arch::Irevnet,
+                    depth: 7,
+                },
+            ],
+            batch: 8,
+            input_size: 32,
+            stages: 4,
+            depths: Vec::new(),
+            batches: vec![2, 4, 8],
+            sizes: Vec::new(),
+            ..Self::default()
+        }
+    }
+
+    /// Depth of `arch` at the comparison point and in the batch and resolution sweeps:
+    /// its entry of [`MemoryConfig::arch_depths`], else `depth`.
+    pub fn depth_for(&self, arch: Arch) -> usize {
+        self.arch_depths
+            .iter()
+            .find(|a| a.arch == arch)
+            .map_or(self.depth, |a| a.depth)
+    }
+
     /// The quick grid (a smoke test, seconds): batch 2 of 8x8 images, depths up to 8, two points
     /// per batch/size sweep.
     pub fn quick() -> Self {
@@ -139,8 +236,16 @@ impl MemoryConfig {
         if self.batch == 0 || self.batches.contains(&0) {
             return bad("batches must be >= 1".into());
         }
-        if self.depth == 0 || self.depths.contains(&0) {
+        if self.depth == 0
+            || self.depths.contains(&0)
+            || self.arch_depths.iter().any(|a| a.depth == 0)
+        {
             return bad("depths must be >= 1".into());
+        }
+        for (i, a) in self.arch_depths.iter().enumerate() {
+            if self.arch_depths[..i].iter().any(|b| b.arch == a.arch) {
+                return bad(format!("arch_depths lists {} twice", a.arch));
+            }
         }
         if self.input_size == 0 || self.sizes.contains(&0) {
             return bad("input sizes must be >= 1".into());
@@ -160,7 +265,7 @@ impl MemoryConfig {
             ));
         }
         for &arch in &self.archs {
-            for &depth in self.depths.iter().chain([&self.depth]) {
+            for &depth in self.depths.iter().chain([&self.depth_for(arch)]) {
                 for &size in self.sizes.iter().chain([&self.input_size]) {
                     self.net_config(arch, depth, size).validate()?;
                 }
@@ -191,18 +296,8 @@ pub fn mem_config(cfg: &NetConfig, bpe: usize) -> Option<MemConfig> {
         Arch::Irevnet => MemArch::IRevNet,
         Arch::Resnet => MemArch::ResNet,
     };
-    let mut channels = vec![cfg.width];
-    let mut pools = Vec::new();
-    for p in &cfg.pools {
-        let c = *channels.last().expect("non-empty");
-        let (pool, next) = match p {
-            PoolKind::Channel => (Pool::Channel, 4 * c),
-            PoolKind::Batch => (Pool::Batch, c),
-            PoolKind::Max => (Pool::Max, 2 * c),
-        };
-        pools.push(pool);
-        channels.push(next);
-    }
+    let channels = stage_channels(cfg);
+    let pools = cfg.pools.iter().map(|&p| mem_pool(p)).collect();
     let blocks = cfg.units_per_stage();
     if blocks.contains(&0) {
         return None;
@@ -210,11 +305,94 @@ pub fn mem_config(cfg: &NetConfig, bpe: usize) -> Option<MemConfig> {
     Some(MemConfig::new(arch, channels, pools, blocks).with_bpe(bpe))
 }
 
-/// Analytic `M'_z + M'_g` (bytes per input pixel) of a network, when the model applies.
+fn mem_pool(p: PoolKind) -> Pool {
+    match p {
+        PoolKind::Channel => Pool::Channel,
+        PoolKind::Batch => Pool::Batch,
+        PoolKind::Max => Pool::Max,
+    }
+}
+
+/// Channels of each stage of a network: `width`, then x4 after `P_c`, x1 after `P_b`, x2 after
+/// max pooling (its 1x1 projection doubles them).
+pub fn stage_channels(cfg: &NetConfig) -> Vec<usize> {
+    let mut channels = vec![cfg.width];
+    for p in &cfg.pools {
+        let c = *channels.last().expect("non-empty");
+        channels.push(match p {
+            PoolKind::Channel => 4 * c,
+            PoolKind::Batch => c,
+            PoolKind::Max => 2 * c,
+        });
+    }
+    channels
+}
+
+/// The poolings of a network as the paper writes them (`P_c-P_c-P_b`, `Max-Max-Max`; `none`
+/// for one stage).
+pub fn pools_label(cfg: &NetConfig) -> String {
+    if cfg.pools.is_empty() {
+        return "none".into();
+    }
+    cfg.pools
+        .iter()
+        .map(|&p| mem_pool(p).symbol())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+fn dash_joined(v: &[usize]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join("-")
+}
+
+/// Analytic `M'_z + M'_g` (bytes per input pixel) of a network, when the model applies, in the
+/// mode the model describes: reconstructed for the reversible architectures, stored for the
+/// ResNet (which has no other).
 pub fn analytic_bytes_per_pixel(cfg: &NetConfig, dtype: DType) -> Option<f64> {
     analytic(&mem_config(cfg, dtype.size_in_bytes())?)
         .ok()
         .map(|b| b.per_pixel)
+}
+
+/// The analytic model of a reversible network trained in *stored* mode: the paper's ResNet
+/// accounting (eq. 7-10: every convolution and batch norm stores its input, activation
+/// functions and poolings store nothing, live at the peak = every stored input + one gradient
+/// buffer) applied to the same stages, channels, poolings and blocks. It is the
+/// [`MemArch::ResNet`] model of [`crate::measure::memory`] with the layers per block of the
+/// architecture: a RevNet, i-RevNet or hybrid block has two `[conv, BN]` pairs in each of F and
+/// G on `c/2` channels, the `4c` per block of a ResNet basic block (two pairs on `c`); a
+/// layer-wise unit has one (invertible) convolution and one batch norm, `2c` per unit. Not
+/// counted, as in the paper: the inputs of the (leaky) ReLUs, which our stored mode keeps too
+/// (its tape holds 3 activations per layer-wise unit and 5 per block), and the coupling
+/// temporaries. For the ResNet this is its ordinary model. `None` where [`mem_config`] is.
+pub fn mem_config_stored(cfg: &NetConfig, bpe: usize) -> Option<MemConfig> {
+    let mut m = mem_config(cfg, bpe)?;
+    if cfg.arch == Arch::Layerwise {
+        m.convs_per_module = 1;
+    }
+    m.arch = MemArch::ResNet;
+    Some(m)
+}
+
+/// Analytic stored-mode `M'_z + M'_g` of a network ([`mem_config_stored`]), bytes per pixel.
+pub fn analytic_stored_bytes_per_pixel(cfg: &NetConfig, dtype: DType) -> Option<f64> {
+    analytic(&mem_config_stored(cfg, dtype.size_in_bytes())?)
+        .ok()
+        .map(|b| b.per_pixel)
+}
+
+/// Analytic `M'_z + M'_g` of a network trained in `mode`: the stored-mode model
+/// ([`analytic_stored_bytes_per_pixel`]) for a reversible architecture in stored mode,
+/// otherwise [`analytic_bytes_per_pixel`] (a ResNet's reconstructed step is its stored step).
+pub fn analytic_bytes_per_pixel_in(cfg: &NetConfig, mode: Source, dtype: DType) -> Option<f64> {
+    if mode == Source::Stored && cfg.arch.reconstructable() {
+        analytic_stored_bytes_per_pixel(cfg, dtype)
+    } else {
+        analytic_bytes_per_pixel(cfg, dtype)
+    }
 }
 
 /// The paper's printed bytes per pixel for the architecture family (Table 1, eq. 34).
@@ -262,13 +440,14 @@ pub struct PeakPoint {
     pub weight_bytes: usize,
     /// Bytes of the parameter gradients the step returned (included in `peak_bytes`).
     pub grad_bytes: usize,
-    /// `peak_bytes - grad_bytes`: the peak without the parameter gradients.
+    /// The peak of the live bytes minus the parameter gradients live at that moment.
     pub act_peak_bytes: usize,
     /// `act_peak_bytes / (batch * size^2)`.
     pub act_bytes_per_pixel: f64,
     /// Bytes the step still held when it returned (gradients, logits, the head input).
     pub held_bytes: usize,
-    /// Analytic `M'_z + M'_g` of the same network, bytes per pixel (when the model applies).
+    /// Analytic `M'_z + M'_g` of the same network in this point's mode, bytes per pixel
+    /// (when the model applies; [`analytic_bytes_per_pixel_in`]).
     pub analytic_bytes_per_pixel: Option<f64>,
     /// Live heap bytes before the step (everything else in the process).
     pub baseline_bytes: usize,
@@ -385,18 +564,18 @@ pub fn measure_point(
         drop(last.take());
         let baseline = alloc::current_bytes();
         let t0 = Instant::now();
-        let (out, peak) = alloc::measure_peak(|| net.step(&x, &labels, mode, opts));
+        let (out, peak, act) = alloc::measure_peaks(|| net.step(&x, &labels, mode, opts));
         seconds = seconds.min(t0.elapsed().as_secs_f64());
         let held = alloc::current_bytes().saturating_sub(baseline);
         let out = out?;
-        peaks.push(peak);
+        peaks.push((peak, act));
         last = Some((out, held, baseline));
     }
     let (out, held, baseline) = last.expect("at least one repeat");
-    let peak = peaks.iter().copied().max().unwrap_or(0);
+    let peak = peaks.iter().map(|p| p.0).max().unwrap_or(0);
+    let act = peaks.iter().map(|p| p.1).max().unwrap_or(0);
     let grad_bytes: usize = out.grads.values().map(bytes_of).sum();
     let pixels = (batch * cfg.input_size * cfg.input_size) as f64;
-    let act = peak.saturating_sub(grad_bytes);
     Ok(PeakPoint {
         arch: cfg.arch,
         mode,
@@ -414,9 +593,9 @@ pub fn measure_point(
         act_peak_bytes: act,
         act_bytes_per_pixel: act as f64 / pixels,
         held_bytes: held,
-        analytic_bytes_per_pixel: analytic_bytes_per_pixel(cfg, dtype),
+        analytic_bytes_per_pixel: analytic_bytes_per_pixel_in(cfg, mode, dtype),
         baseline_bytes: baseline,
-        peak_min_bytes: peaks.iter().copied().min().unwrap_or(0),
+        peak_min_bytes: peaks.iter().map(|p| p.0).min().unwrap_or(0),
         step_seconds: seconds,
     })
 }
@@ -482,38 +661,85 @@ pub struct ScalingFit {
     pub intercept: f64,
     /// R^2 of the `peak_bytes` fit.
     pub r2: f64,
-    /// Slope of `act_peak_bytes` (the peak without the parameter gradients).
+    /// Slope of `act_peak_bytes` (the peak without the parameter gradients). Along the batch
+    /// sweep: the marginal activation bytes per input pixel, fixed costs removed.
     pub act_slope: f64,
+    /// Intercept of `act_peak_bytes`.
+    pub act_intercept: f64,
+    /// R^2 of the `act_peak_bytes` fit.
+    pub act_r2: f64,
     /// Peak at the last value over the peak at the first.
     pub ratio_last_first: f64,
 }
 
-/// One row of the summary table (one architecture, at the comparison point).
+/// One row of the summary (`summary.csv`): one architecture in one mode at its comparison
+/// point (depth [`MemoryConfig::depth_for`], batch `batch`, `input_size`). Every `*_bpx`
+/// figure is bytes per input pixel (`batch * input_size^2`) of activations and activation
+/// gradients: the weights (allocated before the step) and the parameter gradients
+/// (`grad_bytes`, subtracted from the peak) are excluded.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct SummaryRow {
     /// Architecture.
     pub arch: Arch,
-    /// Primitive layers at the comparison depth.
-    pub layers: usize,
-    /// Analytic `M'_z + M'_g` of the measured network, bytes per pixel.
-    pub analytic_bytes_per_pixel: Option<f64>,
-    /// The paper's printed bytes per pixel for its configuration of this family.
-    pub paper_bytes_per_pixel: Option<f64>,
-    /// Measured peak per pixel, stored mode.
-    pub stored_bytes_per_pixel: Option<f64>,
-    /// Measured peak per pixel, reconstructed mode.
-    pub reconstructed_bytes_per_pixel: Option<f64>,
-    /// Measured over analytic, in the mode the model describes (stored for ResNet,
-    /// reconstructed otherwise).
+    /// Source of the activations in the backward.
+    pub mode: Source,
+    /// Analytic `M'_z + M'_g` of the same network in this mode
+    /// ([`analytic_bytes_per_pixel_in`]): the model of [`crate::measure::memory`] in
+    /// reconstructed mode and for the ResNet, the stored-mode model of [`mem_config_stored`]
+    /// (every convolution and batch-norm input stored + one gradient buffer) for a reversible
+    /// architecture in stored mode. `None` (empty in the CSV) where the model does not apply:
+    /// a stage without a block.
+    pub analytic_bpx: Option<f64>,
+    /// Measured: `act_peak_bytes / (batch * input_size^2)` at the comparison point.
+    pub measured_bpx: f64,
+    /// Marginal: the least-squares slope of `act_peak_bytes` over the batch sweep per input
+    /// pixel (fixed costs, such as weight-sized temporaries, removed). `None` with fewer than
+    /// two distinct batches.
+    pub marginal_bpx: Option<f64>,
+    /// `marginal_bpx / analytic_bpx`.
+    pub marginal_over_analytic: Option<f64>,
+    /// `measured_bpx / analytic_bpx`.
     pub measured_over_analytic: Option<f64>,
-    /// Marginal bytes per pixel (slope of the batch sweep) in that mode.
-    pub marginal_bytes_per_pixel: Option<f64>,
-    /// Depth-scaling slope, stored mode, bytes per block.
-    pub depth_slope_stored: Option<f64>,
-    /// Depth-scaling slope, reconstructed mode, bytes per block.
-    pub depth_slope_reconstructed: Option<f64>,
-    /// Bytes of parameter gradients per block (from the depth sweep): the part of the
-    /// reconstructed slope that is the `M_theta`-like gradient memory, not activations.
+    /// R^2 of the marginal fit.
+    pub marginal_r2: Option<f64>,
+    /// The paper's printed `M'_z + M'_g` for its configuration of this family (Table 1, eq.
+    /// 34), in the mode it describes only (reconstructed; stored and reconstructed for the
+    /// ResNet).
+    pub paper_bpx: Option<f64>,
+    /// The whole peak per input pixel, parameter gradients included.
+    pub peak_bpx: f64,
+    /// Bytes of the parameter gradients at the comparison point (not in the `*_bpx` figures).
+    pub grad_bytes: usize,
+    /// Bytes of the weights (not in any peak).
+    pub weight_bytes: usize,
+    /// Bytes the forward kept on the tape at the comparison point.
+    pub tape_bytes: usize,
+    /// Primitive layers.
+    pub layers: usize,
+    /// Blocks (units for layer-wise).
+    pub depth: usize,
+    /// Channels after the stem.
+    pub width: usize,
+    /// Input height = width.
+    pub input_size: usize,
+    /// Batch of the comparison point.
+    pub batch: usize,
+    /// The batch sweep of the marginal fit.
+    pub batches: Vec<usize>,
+    /// Poolings, e.g. `P_c-P_c-P_b` ([`pools_label`]).
+    pub pools: String,
+    /// Channels per stage, e.g. `32-128-512-512`.
+    pub channels: String,
+    /// Blocks (units) per stage, e.g. `2-2-2-1`.
+    pub blocks: String,
+    /// Storage dtype.
+    pub dtype: String,
+    /// Slope of the peak along the depth sweep, bytes per block (`None` without one).
+    pub depth_slope: Option<f64>,
+    /// Slope of the peak without parameter gradients along the depth sweep, bytes per block.
+    pub depth_act_slope: Option<f64>,
+    /// Slope of the parameter-gradient bytes along the depth sweep, bytes per block: the
+    /// `M_theta`-like part of `depth_slope`.
     pub grad_bytes_per_block: Option<f64>,
 }
 
@@ -549,7 +775,7 @@ pub struct MemoryResults {
     pub points: Vec<PeakPoint>,
     /// Fits along the sweeps.
     pub scaling: Vec<ScalingFit>,
-    /// One row per architecture.
+    /// One row per architecture and mode (`summary.csv`).
     pub summary: Vec<SummaryRow>,
     /// Timings.
     pub timings: Timings,
@@ -605,8 +831,9 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
     let tm = Instant::now();
     let mut scaling = Vec::new();
     for &arch in &cfg.archs {
+        let depth = cfg.depth_for(arch);
         for &mode in &cfg.modes {
-            measure(arch, mode, cfg.depth, cfg.batch, cfg.input_size)?;
+            measure(arch, mode, depth, cfg.batch, cfg.input_size)?;
             let sweeps: [(Axis, &[usize]); 3] = [
                 (Axis::Depth, &cfg.depths),
                 (Axis::Batch, &cfg.batches),
@@ -617,8 +844,8 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
                 for &v in values {
                     let p = match axis {
                         Axis::Depth => measure(arch, mode, v, cfg.batch, cfg.input_size)?,
-                        Axis::Batch => measure(arch, mode, cfg.depth, v, cfg.input_size)?,
-                        Axis::Size => measure(arch, mode, cfg.depth, cfg.batch, v)?,
+                        Axis::Batch => measure(arch, mode, depth, v, cfg.input_size)?,
+                        Axis::Size => measure(arch, mode, depth, cfg.batch, v)?,
                     };
                     pts.push(p);
                 }
@@ -631,7 +858,7 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
                     .collect();
                 let y: Vec<f64> = pts.iter().map(|p| p.peak_bytes as f64).collect();
                 let ya: Vec<f64> = pts.iter().map(|p| p.act_peak_bytes as f64).collect();
-                if let (Some((slope, intercept, r2)), Some((act_slope, _, _))) =
+                if let (Some((slope, intercept, r2)), Some((act_slope, act_intercept, act_r2))) =
                     (fit_line(&x, &y), fit_line(&x, &ya))
                 {
                     scaling.push(ScalingFit {
@@ -648,6 +875,8 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
                         intercept,
                         r2,
                         act_slope,
+                        act_intercept,
+                        act_r2,
                         ratio_last_first: y[y.len() - 1] / y[0],
                     });
                 }
@@ -688,28 +917,20 @@ fn summarize(
     scaling: &[ScalingFit],
     t1: &[Table1Row],
 ) -> Vec<SummaryRow> {
-    let at = |arch: Arch, mode: Source| {
-        points.iter().find(|p| {
-            p.arch == arch
-                && p.mode == mode
-                && p.depth == cfg.depth
-                && p.batch == cfg.batch
-                && p.size == cfg.input_size
-        })
-    };
+    let dtype = parse_dtype(&cfg.dtype).unwrap_or(DType::F32);
     let fit = |arch: Arch, mode: Source, axis: Axis| {
         scaling
             .iter()
             .find(|f| f.arch == arch && f.mode == mode && f.axis == axis)
-            .map(|f| f.slope)
     };
-    let grad_slope = |arch: Arch| {
+    let grad_slope = |arch: Arch, mode: Source| {
         let pts: Vec<&PeakPoint> = cfg
             .depths
             .iter()
             .filter_map(|&d| {
                 points.iter().find(|p| {
                     p.arch == arch
+                        && p.mode == mode
                         && p.depth == d
                         && p.batch == cfg.batch
                         && p.size == cfg.input_size
@@ -720,38 +941,64 @@ fn summarize(
         let y: Vec<f64> = pts.iter().map(|p| p.grad_bytes as f64).collect();
         fit_line(&x, &y).map(|f| f.0)
     };
-    cfg.archs
-        .iter()
-        .map(|&arch| {
-            let model_mode = if arch.reconstructable() {
-                Source::Reconstructed
-            } else {
-                Source::Stored
+    let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
+        (Some(a), Some(b)) if b > 0.0 => Some(a / b),
+        _ => None,
+    };
+    let mut rows = Vec::new();
+    for &arch in &cfg.archs {
+        let depth = cfg.depth_for(arch);
+        let net = cfg.net_config(arch, depth, cfg.input_size);
+        for &mode in &cfg.modes {
+            let Some(p) = points.iter().find(|p| {
+                p.arch == arch
+                    && p.mode == mode
+                    && p.depth == depth
+                    && p.batch == cfg.batch
+                    && p.size == cfg.input_size
+            }) else {
+                continue;
             };
-            let net = cfg.net_config(arch, cfg.depth, cfg.input_size);
-            let analytic =
-                analytic_bytes_per_pixel(&net, parse_dtype(&cfg.dtype).unwrap_or(DType::F32));
-            let stored = at(arch, Source::Stored);
-            let recon = at(arch, Source::Reconstructed);
-            let model_point = at(arch, model_mode);
-            SummaryRow {
+            let analytic = analytic_bytes_per_pixel_in(&net, mode, dtype);
+            let marginal = fit(arch, mode, Axis::Batch);
+            let marginal_bpx = marginal.map(|f| f.act_slope);
+            let depth_fit = fit(arch, mode, Axis::Depth);
+            let model_mode = mode == Source::Reconstructed || !arch.reconstructable();
+            rows.push(SummaryRow {
                 arch,
-                layers: stored.or(recon).map(|p| p.layers).unwrap_or(0),
-                analytic_bytes_per_pixel: analytic,
-                paper_bytes_per_pixel: paper_bytes_per_pixel(arch, t1),
-                stored_bytes_per_pixel: stored.map(|p| p.bytes_per_pixel),
-                reconstructed_bytes_per_pixel: recon.map(|p| p.bytes_per_pixel),
-                measured_over_analytic: match (model_point, analytic) {
-                    (Some(p), Some(a)) if a > 0.0 => Some(p.bytes_per_pixel / a),
-                    _ => None,
+                mode,
+                analytic_bpx: analytic,
+                measured_bpx: p.act_bytes_per_pixel,
+                marginal_bpx,
+                marginal_over_analytic: ratio(marginal_bpx, analytic),
+                measured_over_analytic: ratio(Some(p.act_bytes_per_pixel), analytic),
+                marginal_r2: marginal.map(|f| f.act_r2),
+                paper_bpx: if model_mode {
+                    paper_bytes_per_pixel(arch, t1)
+                } else {
+                    None
                 },
-                marginal_bytes_per_pixel: fit(arch, model_mode, Axis::Batch),
-                depth_slope_stored: fit(arch, Source::Stored, Axis::Depth),
-                depth_slope_reconstructed: fit(arch, Source::Reconstructed, Axis::Depth),
-                grad_bytes_per_block: grad_slope(arch),
-            }
-        })
-        .collect()
+                peak_bpx: p.bytes_per_pixel,
+                grad_bytes: p.grad_bytes,
+                weight_bytes: p.weight_bytes,
+                tape_bytes: p.tape_bytes,
+                layers: p.layers,
+                depth,
+                width: cfg.width,
+                input_size: cfg.input_size,
+                batch: cfg.batch,
+                batches: cfg.batches.clone(),
+                pools: pools_label(&net),
+                channels: dash_joined(&stage_channels(&net)),
+                blocks: dash_joined(&net.units_per_stage()),
+                dtype: p.dtype.clone(),
+                depth_slope: depth_fit.map(|f| f.slope),
+                depth_act_slope: depth_fit.map(|f| f.act_slope),
+                grad_bytes_per_block: grad_slope(arch, mode),
+            });
+        }
+    }
+    rows
 }
 
 fn opt(x: Option<f64>, digits: usize) -> String {
@@ -805,8 +1052,68 @@ struct ScalingCsv<'a> {
     intercept: f64,
     r2: f64,
     act_slope: f64,
+    act_intercept: f64,
+    act_r2: f64,
     ratio_last_first: f64,
 }
+
+#[derive(Serialize)]
+struct SummaryCsv<'a> {
+    arch: &'a str,
+    mode: &'a str,
+    analytic_bpx: Option<f64>,
+    measured_bpx: f64,
+    marginal_bpx: Option<f64>,
+    marginal_over_analytic: Option<f64>,
+    measured_over_analytic: Option<f64>,
+    marginal_r2: Option<f64>,
+    paper_bpx: Option<f64>,
+    peak_bpx: f64,
+    grad_bytes: usize,
+    weight_bytes: usize,
+    tape_bytes: usize,
+    layers: usize,
+    depth: usize,
+    width: usize,
+    input_size: usize,
+    batch: usize,
+    batches: String,
+    pools: &'a str,
+    channels: &'a str,
+    blocks: &'a str,
+    dtype: &'a str,
+    depth_slope: Option<f64>,
+    depth_act_slope: Option<f64>,
+    grad_bytes_per_block: Option<f64>,
+}
+
+fn semicolon_joined(v: &[usize]) -> String {
+    v.iter()
+        .map(|x| x.to_string())
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// The files [`MemoryResults::write_all`] writes, with what each holds (also in `run.json`).
+pub const OUTPUT_FILES: [(&str, &str); 5] = [
+    (
+        "summary.csv",
+        "one row per (arch, mode) at the comparison point: analytic_bpx, measured_bpx, marginal_bpx and their ratios, bytes per input pixel of activations and activation gradients (weights and parameter gradients excluded)",
+    ),
+    (
+        "measured.csv",
+        "one row per measured step: peak, parameter-gradient, weight and tape bytes",
+    ),
+    (
+        "scaling.csv",
+        "least-squares fits of the peak and of the activation peak along the depth, batch and resolution sweeps",
+    ),
+    (
+        "table1.csv",
+        "the analytic Table 1 (paper configurations) beside the paper's printed figures",
+    ),
+    ("run.json", "configuration, provenance, timings, summary and fits"),
+];
 
 impl MemoryResults {
     /// `table1.csv`: the analytic Table 1 rows (paper configurations).
@@ -841,24 +1148,52 @@ impl MemoryResults {
 
     /// `scaling.csv`: one row per (architecture, mode, sweep).
     pub fn scaling_csv(&self) -> Result<String> {
-        csv_string(self.scaling.iter().map(|f| {
-            ScalingCsv {
-                arch: f.arch.as_str(),
-                mode: f.mode.as_str(),
-                axis: f.axis,
-                unit: &f.unit,
-                values: f
-                    .values
-                    .iter()
-                    .map(|v| v.to_string())
-                    .collect::<Vec<_>>()
-                    .join(";"),
-                slope: f.slope,
-                intercept: f.intercept,
-                r2: f.r2,
-                act_slope: f.act_slope,
-                ratio_last_first: f.ratio_last_first,
-            }
+        csv_string(self.scaling.iter().map(|f| ScalingCsv {
+            arch: f.arch.as_str(),
+            mode: f.mode.as_str(),
+            axis: f.axis,
+            unit: &f.unit,
+            values: semicolon_joined(&f.values),
+            slope: f.slope,
+            intercept: f.intercept,
+            r2: f.r2,
+            act_slope: f.act_slope,
+            act_intercept: f.act_intercept,
+            act_r2: f.act_r2,
+            ratio_last_first: f.ratio_last_first,
+        }))
+    }
+
+    /// `summary.csv`: one row per (architecture, mode), see [`SummaryRow`]; a model figure
+    /// that does not apply is an empty field.
+    pub fn summary_csv(&self) -> Result<String> {
+        csv_string(self.summary.iter().map(|r| SummaryCsv {
+            arch: r.arch.as_str(),
+            mode: r.mode.as_str(),
+            analytic_bpx: r.analytic_bpx,
+            measured_bpx: r.measured_bpx,
+            marginal_bpx: r.marginal_bpx,
+            marginal_over_analytic: r.marginal_over_analytic,
+            measured_over_analytic: r.measured_over_analytic,
+            marginal_r2: r.marginal_r2,
+            paper_bpx: r.paper_bpx,
+            peak_bpx: r.peak_bpx,
+            grad_bytes: r.grad_bytes,
+            weight_bytes: r.weight_bytes,
+            tape_bytes: r.tape_bytes,
+            layers: r.layers,
+            depth: r.depth,
+            width: r.width,
+            input_size: r.input_size,
+            batch: r.batch,
+            batches: semicolon_joined(&r.batches),
+            pools: &r.pools,
+            channels: &r.channels,
+            blocks: &r.blocks,
+            dtype: &r.dtype,
+            depth_slope: r.depth_slope,
+            depth_act_slope: r.depth_act_slope,
+            grad_bytes_per_block: r.grad_bytes_per_block,
         }))
     }
 
@@ -866,6 +1201,10 @@ impl MemoryResults {
     pub fn run_json(&self) -> Result<String> {
         let v = serde_json::json!({
             "experiment": "memory",
+            "files": OUTPUT_FILES
+                .iter()
+                .map(|(f, what)| (f.to_string(), serde_json::Value::from(*what)))
+                .collect::<serde_json::Map<_, _>>(),
             "config": self.config,
             "crate_version": self.crate_version,
             "git_revision": self.git_revision,
@@ -880,54 +1219,71 @@ impl MemoryResults {
             .map_err(|e| Error::Config(format!("JSON serialisation: {e}")))
     }
 
-    /// The summary as a Markdown table, with a line on the measured point.
+    /// The summary as a Markdown table (one row per architecture and mode), with a line on the
+    /// measured point.
     pub fn markdown(&self) -> String {
         let c = &self.config;
+        let depths = if c.arch_depths.is_empty() {
+            format!("depth {}", c.depth)
+        } else {
+            format!(
+                "depth {} ({})",
+                c.depth,
+                c.arch_depths
+                    .iter()
+                    .map(|a| format!("{} {}", a.arch, a.depth))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        };
         let mut s = format!(
-            "Peak heap bytes of one training step above the live bytes before it, per input pixel (batch {} x {}x{}), width {}, depth {}, {}, {}; depth slopes fitted over depths {:?} (batch {}, {}x{}).\n\n",
+            "Peak heap bytes of one training step above the live bytes before it, without the parameter gradients, per input pixel (batch {} x {}x{}), width {}, {}, {}, {}; marginal = slope over batches {:?}{}.\n\n",
             c.batch,
             c.input_size,
             c.input_size,
             c.width,
-            c.depth,
+            depths,
             self.dtype,
             if c.stages == 1 { "one stage, no pooling".to_string() } else { format!("{} stages (the first {} default poolings)", c.stages, c.stages - 1) },
-            c.depths,
-            c.batch,
-            c.input_size,
-            c.input_size
+            c.batches,
+            if c.depths.len() >= 2 { format!("; depth slopes over depths {:?}", c.depths) } else { String::new() },
         );
-        s.push_str("| architecture | layers | analytic B/px | paper B/px | measured B/px stored | measured B/px reconstructed | measured / analytic | marginal B/px | depth slope stored (B/block) | depth slope reconstructed (B/block) | param grads (B/block) |\n");
-        s.push_str("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+        s.push_str("| architecture | mode | channels | blocks | layers | analytic B/px | paper B/px | measured B/px | measured / analytic | marginal B/px | marginal / analytic | whole peak B/px | param grads | depth slope (B/block) | param grads (B/block) |\n");
+        s.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
         for r in &self.summary {
             s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
+                "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {:.2} MB | {} | {} |\n",
                 r.arch,
+                r.mode.as_str(),
+                r.channels,
+                r.blocks,
                 r.layers,
-                opt(r.analytic_bytes_per_pixel, 0),
-                opt(r.paper_bytes_per_pixel, 0),
-                opt(r.stored_bytes_per_pixel, 0),
-                opt(r.reconstructed_bytes_per_pixel, 0),
+                opt(r.analytic_bpx, 0),
+                opt(r.paper_bpx, 0),
+                r.measured_bpx,
                 opt(r.measured_over_analytic, 2),
-                opt(r.marginal_bytes_per_pixel, 0),
-                opt(r.depth_slope_stored, 0),
-                opt(r.depth_slope_reconstructed, 0),
+                opt(r.marginal_bpx, 0),
+                opt(r.marginal_over_analytic, 2),
+                r.peak_bpx,
+                r.grad_bytes as f64 / 1e6,
+                opt(r.depth_slope, 0),
                 opt(r.grad_bytes_per_block, 0),
             ));
         }
         s.push_str(
-            "\nanalytic: M'_z + M'_g of the same network (measure::memory); paper: its printed figure for its own configuration (c = 32 at the first stage; ours scales with the width). measured / analytic: in the mode the model describes (stored for ResNet, reconstructed otherwise). marginal: slope of the peak over the batch sweep (fixed costs removed). Depth slopes are least-squares fits of the peak; the reconstructed one is mostly the parameter gradients (last column), which grow with depth like the weights.\n",
+            "\nanalytic: M'_z + M'_g of the same network in that mode (measure::memory; in stored mode of a reversible network the paper's ResNet accounting of the same layers: every convolution and batch-norm input stored + one gradient buffer). paper: its printed figure for its own configuration of the family (reconstructed mode). measured: the activation peak (peak minus parameter gradients) at the comparison point. marginal: slope of the activation peak over the batch sweep (fixed costs removed). whole peak: with the parameter gradients (next column), which grow with depth like the weights.\n",
         );
-        if c.stages == 1 {
+        if c.stages == 1 && c.depth_for(Arch::Revnet) == c.depth_for(Arch::Irevnet) {
             s.push_str("With one stage (no pooling) an i-RevNet is a RevNet: the two rows measure the same network.\n");
         }
         s
     }
 
-    /// Write `table1.csv`, `measured.csv`, `scaling.csv` and `run.json` into `dir` (created if
-    /// needed), each atomically.
+    /// Write `summary.csv`, `table1.csv`, `measured.csv`, `scaling.csv` and `run.json` into
+    /// `dir` (created if needed), each atomically (a temporary file renamed into place).
     pub fn write_all(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
+        crate::util::write_atomic(&dir.join("summary.csv"), self.summary_csv()?.as_bytes())?;
         crate::util::write_atomic(&dir.join("table1.csv"), self.table1_csv()?.as_bytes())?;
         crate::util::write_atomic(&dir.join("measured.csv"), self.measured_csv()?.as_bytes())?;
         crate::util::write_atomic(&dir.join("scaling.csv"), self.scaling_csv()?.as_bytes())?;

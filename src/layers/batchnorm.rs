@@ -28,7 +28,8 @@
 //! # Shapes
 //! `x`, `y`: `(N, C, H, W)`; `gamma`, `beta`: `(C,)`.
 
-use super::{check_nchw, kernels, vjp, Back, BackCtx, Invertible, Layer, Param, ParamStore, Pass};
+use super::{check_nchw, kernels, Invertible, Layer, Param, ParamStore, Pass};
+use crate::backprop::Grads;
 use crate::device::compute_dtype;
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
@@ -406,59 +407,72 @@ impl Layer for InvBatchNorm {
         vec![self.gamma.clone(), self.beta.clone()]
     }
 
-    /// Input from the caller, the tape (stored mode) or the inverse; gradients in closed form
-    /// (see the module documentation) where the kernels apply, else by [`vjp`].
-    fn backward(
+    /// With `x^ = (x - mu_B) / s` from the batch statistics of `input` (biased variance,
+    /// `s = sqrt(var_B + eps)`): `dx = (g~ / s) (dy - mean(dy) - x^ mean(dy x^))`,
+    /// `dg~ = sum(dy x^)` (so `dgamma = sign(gamma + eps_i) dg~` with the reparameterisation),
+    /// `dbeta = sum(dy)`, means and sums over N, H, W per channel. The fused kernel for
+    /// `f32`/`f64` CPU tensors (statistics in f64); candle's ops in the compute dtype otherwise.
+    fn vjp(
         &self,
-        output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-        known_input: Option<Tensor>,
-    ) -> Result<Back> {
-        let (input, rebuilt) = match known_input {
-            Some(x) => (x, false),
-            None if ctx.stored => (ctx.tape.pop(&self.name)?, false),
-            None => (Layer::inverse(self, output)?, true),
-        };
-        let grad = match grad_output {
-            Some(g)
-                if kernels::supported(&input)
-                    && g.dtype() == input.dtype()
-                    && !input.track_op() =>
-            {
-                let cached = self.input_stats.lock().expect("poisoned").take();
-                let (mean, var) = match cached {
-                    Some((id, mean, var)) if id == input.id() => (mean, var),
-                    _ => kernels::channel_stats(&input)?,
-                };
-                let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
-                let (scale, dscale) = self.scale_f64()?;
-                let r = kernels::batch_norm_backward(&input, g, &mean, &s, &scale)?;
-                if let Some(grads) = ctx.grads.as_mut() {
-                    let dgamma: Vec<f64> =
-                        r.dscale.iter().zip(&dscale).map(|(a, b)| a * b).collect();
-                    let pdtype = self.gamma.var.dtype();
-                    grads.insert(
-                        self.gamma.name.clone(),
-                        Tensor::from_vec(dgamma, self.channels, input.device())?
-                            .to_dtype(pdtype)?,
-                    );
-                    grads.insert(
-                        self.beta.name.clone(),
-                        Tensor::from_vec(r.dshift, self.channels, input.device())?
-                            .to_dtype(self.beta.var.dtype())?,
-                    );
-                }
-                Some(r.dx)
+        input: &Tensor,
+        grad_output: &Tensor,
+        grads: Option<&mut Grads>,
+    ) -> Result<Tensor> {
+        self.check_input(input)?;
+        let (scale, dscale) = self.scale_f64()?;
+        if kernels::supported(input) && grad_output.dtype() == input.dtype() {
+            let cached = self.input_stats.lock().expect("poisoned").take();
+            let (mean, var) = match cached {
+                Some((id, mean, var)) if id == input.id() => (mean, var),
+                _ => kernels::channel_stats(input)?,
+            };
+            let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
+            let r = kernels::batch_norm_backward(input, grad_output, &mean, &s, &scale)?;
+            if let Some(grads) = grads {
+                let dgamma: Vec<f64> = r.dscale.iter().zip(&dscale).map(|(a, b)| a * b).collect();
+                grads.insert(
+                    self.gamma.name.clone(),
+                    Tensor::from_vec(dgamma, self.channels, input.device())?
+                        .to_dtype(self.gamma.var.dtype())?,
+                );
+                grads.insert(
+                    self.beta.name.clone(),
+                    Tensor::from_vec(r.dshift, self.channels, input.device())?
+                        .to_dtype(self.beta.var.dtype())?,
+                );
             }
-            Some(g) => Some(vjp(self, &input, g, ctx)?),
-            None => None,
-        };
-        Ok(Back {
-            input,
-            grad,
-            rebuilt,
-        })
+            return Ok(r.dx);
+        }
+        let dtype = input.dtype();
+        let cd = compute_dtype(dtype);
+        let x = input.to_dtype(cd)?;
+        let dy = grad_output.to_dtype(cd)?;
+        let stats = Self::batch_stats(&x)?;
+        let s = (stats.var + self.config.eps)?.sqrt()?;
+        let xhat = x.broadcast_sub(&stats.mean)?.broadcast_div(&s)?;
+        drop(x);
+        let shape = (1, self.channels, 1, 1);
+        let g = Tensor::from_vec(scale, shape, input.device())?.to_dtype(cd)?;
+        let mean_dy = dy.mean_keepdim((0, 2, 3))?;
+        let dy_xhat = (&dy * &xhat)?;
+        let mean_dy_xhat = dy_xhat.mean_keepdim((0, 2, 3))?;
+        let dx = dy
+            .broadcast_sub(&mean_dy)?
+            .sub(&xhat.broadcast_mul(&mean_dy_xhat)?)?
+            .broadcast_mul(&g.broadcast_div(&s)?)?;
+        if let Some(grads) = grads {
+            let dsign = Tensor::from_vec(dscale, self.channels, input.device())?.to_dtype(cd)?;
+            let dg = dy_xhat.sum((0, 2, 3))?;
+            grads.insert(
+                self.gamma.name.clone(),
+                (dg * dsign)?.to_dtype(self.gamma.var.dtype())?,
+            );
+            grads.insert(
+                self.beta.name.clone(),
+                dy.sum((0, 2, 3))?.to_dtype(self.beta.var.dtype())?,
+            );
+        }
+        Ok(dx.to_dtype(dtype)?)
     }
 }
 

@@ -9,7 +9,8 @@
 //! an untracked pass ([`Pass::Record`], [`Pass::Replay`], [`Pass::Eval`]) uses the same kernels;
 //! tracked passes use candle's ops (whole-network autograd stays the reference).
 
-use super::{check_nchw, kernels, vjp, Back, BackCtx, Layer, Param, ParamStore, Pass};
+use super::{check_nchw, kernels, Layer, Param, ParamStore, Pass};
+use crate::backprop::Grads;
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
 
@@ -115,54 +116,81 @@ impl Layer for Conv2d {
     fn is_invertible(&self) -> bool {
         false
     }
-    fn reads_output_when_stored(&self) -> bool {
-        false
-    }
     fn params(&self) -> Vec<Param> {
         let mut p = vec![self.weight.clone()];
         p.extend(self.bias.clone());
         p
     }
-    /// Input from the caller or the tape (never rebuilt); gradients `dx = conv(g, w')` with
-    /// `w'[i, o] = w[o, i]` flipped in space, `dw[o, i, a, b] = sum g[o] x[i]` shifted by
-    /// `(a, b)`, `dbias = sum g`, without autograd where the kernels apply.
-    fn backward(
+    /// `dx = conv(dy, w')` with `w'[i, o] = w[o, i]` flipped in space (stride 1; candle's
+    /// `conv_transpose2d` otherwise), `dw[o, i, a, b] = sum_{n, y, x} dy[n, o, y, x]
+    /// x[n, i, y + a - p, x + b - p]`, `dbias = sum dy`. The kernels of [`super::kernels`] for
+    /// `f32`/`f64` CPU tensors; candle's convolutions otherwise (bf16 in f32).
+    fn vjp(
         &self,
-        _output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-        known_input: Option<Tensor>,
-    ) -> Result<Back> {
-        let input = match known_input {
-            Some(x) => x,
-            None => ctx.tape.pop(&self.name)?,
-        };
+        input: &Tensor,
+        grad_output: &Tensor,
+        grads: Option<&mut Grads>,
+    ) -> Result<Tensor> {
         let w = self.weight.var.as_detached_tensor();
-        let grad = match grad_output {
-            Some(g)
-                if kernels::conv_supported(&input, &w, self.stride)
-                    && g.dtype() == input.dtype() =>
-            {
-                let dx = kernels::conv2d_same_input_grad(g, &w)?;
-                if let Some(grads) = ctx.grads.as_mut() {
-                    grads.insert(
-                        self.weight.name.clone(),
-                        kernels::conv2d_same_weight_grad(&input, g, self.kernel)?,
-                    );
-                    if let Some(b) = &self.bias {
-                        grads.insert(b.name.clone(), g.sum((0, 2, 3))?);
-                    }
+        let g = grad_output;
+        if kernels::conv_supported(input, &w, self.stride) && g.dtype() == input.dtype() {
+            let dx = kernels::conv2d_same_input_grad(g, &w)?;
+            if let Some(grads) = grads {
+                grads.insert(
+                    self.weight.name.clone(),
+                    kernels::conv2d_same_weight_grad(input, g, self.kernel)?,
+                );
+                if let Some(b) = &self.bias {
+                    grads.insert(b.name.clone(), g.sum((0, 2, 3))?);
                 }
-                Some(dx)
             }
-            Some(g) => Some(vjp(self, &input, g, ctx)?),
-            None => None,
+            return Ok(dx);
+        }
+        // Candle's convolutions in the compute dtype (bf16 convolutions run in f32).
+        let dtype = input.dtype();
+        let cd = if dtype == DType::BF16 {
+            DType::F32
+        } else {
+            dtype
         };
-        Ok(Back {
-            input,
-            grad,
-            rebuilt: false,
-        })
+        let (x, g, w) = (
+            input.to_dtype(cd)?.contiguous()?,
+            g.to_dtype(cd)?.contiguous()?,
+            w.to_dtype(cd)?,
+        );
+        let p = self.kernel / 2;
+        let (_, _, h, wd) = x.dims4()?;
+        let (_, _, gh, gw) = g.dims4()?;
+        // Output padding that makes the transposed convolution recover the input size.
+        let out_pad = (h + 2 * p - self.kernel) % self.stride;
+        let dx = g.conv_transpose2d(&w, p, out_pad, self.stride, 1)?;
+        let dx = if dx.dims4()?.2 != h || dx.dims4()?.3 != wd {
+            dx.narrow(2, 0, h)?.narrow(3, 0, wd)?
+        } else {
+            dx
+        };
+        if let Some(grads) = grads {
+            // dw via candle's identity: conv of x^T with dy^T (dilation = stride), transposed.
+            let dw = x
+                .transpose(0, 1)?
+                .conv2d(&g.transpose(0, 1)?, p, 1, self.stride, 1)?
+                .transpose(0, 1)?;
+            let (_, _, kh, kw) = dw.dims4()?;
+            let dw = if kh > self.kernel || kw > self.kernel {
+                dw.narrow(2, 0, self.kernel)?.narrow(3, 0, self.kernel)?
+            } else {
+                dw
+            };
+            let _ = (gh, gw);
+            grads.insert(
+                self.weight.name.clone(),
+                dw.contiguous()?.to_dtype(self.weight.var.dtype())?,
+            );
+            if let Some(b) = &self.bias {
+                grads.insert(b.name.clone(), g.sum((0, 2, 3))?.to_dtype(b.var.dtype())?);
+            }
+        }
+        Ok(dx.to_dtype(dtype)?)
     }
 }
 
@@ -191,36 +219,24 @@ impl Layer for Relu {
     fn is_invertible(&self) -> bool {
         false
     }
-    fn reads_output_when_stored(&self) -> bool {
-        false
-    }
     fn params(&self) -> Vec<Param> {
         Vec::new()
     }
-    /// Input from the caller or the tape; gradient `dy` where `x > 0`, else 0.
-    fn backward(
+    fn vjp_at_output(&self) -> bool {
+        true
+    }
+    /// `dx = dy` where `x > 0`, else 0 (`x` may be the output: `y > 0` exactly where `x > 0`).
+    fn vjp(
         &self,
-        _output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-        known_input: Option<Tensor>,
-    ) -> Result<Back> {
-        let input = match known_input {
-            Some(x) => x,
-            None => ctx.tape.pop(&self.name)?,
-        };
-        let grad = match grad_output {
-            Some(g) if kernels::supported(&input) && g.dtype() == input.dtype() => {
-                Some(kernels::relu_backward(&input, g)?)
-            }
-            Some(g) => Some(vjp(self, &input, g, ctx)?),
-            None => None,
-        };
-        Ok(Back {
-            input,
-            grad,
-            rebuilt: false,
-        })
+        input: &Tensor,
+        grad_output: &Tensor,
+        _grads: Option<&mut Grads>,
+    ) -> Result<Tensor> {
+        if kernels::supported(input) && grad_output.dtype() == input.dtype() {
+            return kernels::relu_backward(input, grad_output);
+        }
+        let g = grad_output.to_dtype(input.dtype())?;
+        Ok(input.gt(0.0)?.where_cond(&g, &g.zeros_like()?)?)
     }
 }
 
@@ -295,5 +311,42 @@ impl Layer for Head {
     }
     fn params(&self) -> Vec<Param> {
         vec![self.weight.clone(), self.bias.clone()]
+    }
+    /// With `p` the pooled features (mean over the `groups` copies and space, compute dtype)
+    /// and `dz` the logits' gradient: `dW = dz^T p`, `dbias = sum_n dz`, and every element of
+    /// the input gets `(dz W)[n, c] / (groups h w)`.
+    fn vjp(
+        &self,
+        input: &Tensor,
+        grad_output: &Tensor,
+        grads: Option<&mut Grads>,
+    ) -> Result<Tensor> {
+        let (gb, c, h, w) = check_nchw(input, &self.name)?;
+        let cd = crate::device::compute_dtype(input.dtype());
+        let b = gb / self.groups;
+        let dz = grad_output.to_dtype(cd)?;
+        let weight = self.weight.var.as_detached_tensor().to_dtype(cd)?;
+        if let Some(grads) = grads {
+            let pooled = input
+                .to_dtype(cd)?
+                .reshape((self.groups, b, c, h * w))?
+                .mean_keepdim(3)?
+                .mean_keepdim(0)?
+                .reshape((b, c))?;
+            grads.insert(
+                self.weight.name.clone(),
+                dz.t()?.matmul(&pooled)?.to_dtype(self.weight.var.dtype())?,
+            );
+            grads.insert(
+                self.bias.name.clone(),
+                dz.sum(0)?.to_dtype(self.bias.var.dtype())?,
+            );
+        }
+        let dpooled = (dz.matmul(&weight)? / (self.groups * h * w) as f64)?;
+        Ok(dpooled
+            .reshape((1, b, c, 1))?
+            .broadcast_as((self.groups, b, c, h * w))?
+            .reshape((gb, c, h, w))?
+            .to_dtype(input.dtype())?)
     }
 }

@@ -20,8 +20,8 @@
 //! the same values (bitwise) as [`BackwardMode::PerLayer`] with [`InnerRebuild::Recompute`].
 
 use super::{
-    kernels, split_channels, Back, BackCtx, Chain, Invertible, Layer, Param, ParamStore, Pass,
-    Role, Tape,
+    kernels, split_channels, Chain, Invertible, Layer, Param, ParamStore, Pass, Role, Structure,
+    Tape,
 };
 use crate::error::{Error, Result};
 use candle_core::Tensor;
@@ -231,45 +231,60 @@ impl AdditiveCoupling {
         Ok((cat(&x1, &x2)?, f_out, g_out))
     }
 
-    /// Reconstructed-mode backward of [`BackwardMode::Algorithm1`]: one forward of G (kept) for
-    /// both `x2` and the gradient through G, then one of F for `x1` and the gradient through F.
-    fn backward_algorithm1(
+    /// `a + b` (kernel where it applies; same values as candle's).
+    pub(crate) fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        add(a, b)
+    }
+
+    /// `a - b`, as [`Self::add`].
+    pub(crate) fn sub(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        sub(a, b)
+    }
+
+    /// `cat([a, b], 1)`.
+    pub(crate) fn cat(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+        cat(a, b)
+    }
+
+    /// `cat([a, b + c], 1)` in one pass.
+    pub(crate) fn cat_add(&self, a: &Tensor, b: &Tensor, c: &Tensor) -> Result<Tensor> {
+        cat_add(a, b, c)
+    }
+
+    /// Whether [`Self::sub_maybe_in_place`] and [`Self::add_maybe_in_place`] can write over
+    /// (views of) `t`: the kernels apply to it.
+    pub(crate) fn can_update_in_place(&self, t: &Tensor) -> bool {
+        kernels::supported(t) && t.rank() == 4 && !t.track_op()
+    }
+
+    /// `a - b`, written over `a` (a view of a buffer the caller holds alone) when `in_place`
+    /// (the caller checked [`Self::can_update_in_place`]); else a new tensor with the same
+    /// values.
+    pub(crate) fn sub_maybe_in_place(
         &self,
-        output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-    ) -> Result<Back> {
-        self.check(output)?;
-        let (y1, y2) = split_channels(output, &self.name)?;
-        let (gy1, gy2) = match grad_output {
-            Some(g) => {
-                let (a, b) = split_channels(g, &self.name)?;
-                (Some(a), Some(b))
-            }
-            None => (None, None),
-        };
-        let (g_out, g_inputs) = self.g.forward_keep(&y1, Pass::Replay, true)?;
-        let x2 = sub(&y2, &g_out)?;
-        let back_g = self.g.backward_known(&g_out, gy2.as_ref(), ctx, g_inputs)?;
-        drop(g_out);
-        let gy1_total = match (gy1, back_g.grad) {
-            (Some(a), Some(b)) => Some(add(&a, &b)?),
-            _ => None,
-        };
-        let (f_out, f_inputs) = self.f.forward_keep(&x2, Pass::Replay, true)?;
-        let x1 = sub(&y1, &f_out)?;
-        let back_f = self
-            .f
-            .backward_known(&f_out, gy1_total.as_ref(), ctx, f_inputs)?;
-        let grad = match (gy1_total, gy2, back_f.grad) {
-            (Some(gx1), Some(gy2), Some(gf)) => Some(cat_add(&gx1, &gy2, &gf)?),
-            _ => None,
-        };
-        Ok(Back {
-            input: cat(&x1, &x2)?,
-            grad,
-            rebuilt: true,
-        })
+        a: Tensor,
+        b: &Tensor,
+        in_place: bool,
+    ) -> Result<Tensor> {
+        if in_place {
+            kernels::add_assign(&a, b, true)?;
+            return Ok(a);
+        }
+        sub(&a, b)
+    }
+
+    /// `a + b`, as [`Self::sub_maybe_in_place`].
+    pub(crate) fn add_maybe_in_place(
+        &self,
+        a: Tensor,
+        b: &Tensor,
+        in_place: bool,
+    ) -> Result<Tensor> {
+        if in_place {
+            kernels::add_assign(&a, b, false)?;
+            return Ok(a);
+        }
+        add(&a, b)
     }
 }
 
@@ -308,67 +323,8 @@ impl Layer for AdditiveCoupling {
         // y2 = x2 + G(y1), written straight into the second half of the output.
         cat_add(&y1, &x2, &g_out)
     }
-    fn backward(
-        &self,
-        output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-        known_input: Option<Tensor>,
-    ) -> Result<Back> {
-        if self.mode == BackwardMode::Algorithm1 && known_input.is_none() && !ctx.stored {
-            return self.backward_algorithm1(output, grad_output, ctx);
-        }
-        let (input, rebuilt, f_out, g_out) = match known_input {
-            Some(x) => (x, false, None, None),
-            None if ctx.stored => (ctx.tape.pop(&self.name)?, false, None, None),
-            None => {
-                let (x, f_out, g_out) = self.inverse_parts(output)?;
-                (x, true, Some(f_out), Some(g_out))
-            }
-        };
-        let (x1, x2) = split_channels(&input, &self.name)?;
-        let (y1, y2) = split_channels(output, &self.name)?;
-        let (gy1, gy2) = match grad_output {
-            Some(g) => {
-                let (a, b) = split_channels(g, &self.name)?;
-                (Some(a), Some(b))
-            }
-            None => (None, None),
-        };
-        // In stored mode F and G need their outputs only if their top layer reads them (e.g.
-        // a nested coupling); a convolution does not, and the subtraction is skipped (the
-        // argument is then a placeholder that is never read).
-        let stored = ctx.stored;
-        let skip = |c: &Chain| stored && !c.reads_output_when_stored();
-        let g_out = match g_out {
-            Some(t) => t,
-            None if skip(&self.g) => y2.clone(),
-            None => sub(&y2, &x2)?,
-        };
-        let back_g = self
-            .g
-            .backward(&g_out, gy2.as_ref(), ctx, Some(y1.clone()))?;
-        let gy1_total = match (gy1, back_g.grad) {
-            (Some(a), Some(b)) => Some(add(&a, &b)?),
-            _ => None,
-        };
-        let f_out = match f_out {
-            Some(t) => t,
-            None if skip(&self.f) => y1.clone(),
-            None => sub(&y1, &x1)?,
-        };
-        let back_f = self
-            .f
-            .backward(&f_out, gy1_total.as_ref(), ctx, Some(x2.clone()))?;
-        let grad = match (gy1_total, gy2, back_f.grad) {
-            (Some(gx1), Some(gy2), Some(gf)) => Some(cat_add(&gx1, &gy2, &gf)?),
-            _ => None,
-        };
-        Ok(Back {
-            input,
-            grad,
-            rebuilt,
-        })
+    fn structure(&self) -> Structure<'_> {
+        Structure::Coupling(self)
     }
 }
 
@@ -393,6 +349,11 @@ pub struct Residual {
 }
 
 impl Residual {
+    /// The branch F.
+    pub fn f(&self) -> &Chain {
+        &self.f
+    }
+
     /// A residual block around `f`.
     pub fn new(name: &str, f: Chain) -> Self {
         Residual {
@@ -422,29 +383,7 @@ impl Layer for Residual {
         }
         Ok(y)
     }
-    fn backward(
-        &self,
-        output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-        known_input: Option<Tensor>,
-    ) -> Result<Back> {
-        let input = match known_input {
-            Some(x) => x,
-            None => ctx.tape.pop(&self.name)?,
-        };
-        let f_out = (output - &input)?;
-        let back_f = self
-            .f
-            .backward(&f_out, grad_output, ctx, Some(input.clone()))?;
-        let grad = match (grad_output, back_f.grad) {
-            (Some(g), Some(gf)) => Some((g + gf)?),
-            _ => None,
-        };
-        Ok(Back {
-            input,
-            grad,
-            rebuilt: false,
-        })
+    fn structure(&self) -> Structure<'_> {
+        Structure::Residual(self)
     }
 }

@@ -729,49 +729,57 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
                 let img_g = cout * h * wd;
                 let wg = wd.div_ceil(WCHUNK) * WCHUNK;
                 // Images are split in (at most 8) contiguous groups, one partial sum per group,
-                // summed in group order: deterministic whatever the thread count.
+                // summed in group order: deterministic whatever the thread count. The groups run
+                // in rounds of as many as there are threads, each round's partials added to the
+                // total before the next round starts: at most `threads + 1` weight-sized buffers
+                // are live, whatever the batch (a buffer per group made the memory of a step
+                // grow with the batch by one weight per image up to 8 images).
                 let groups = b.min(8);
                 let per = b.div_ceil(groups);
-                let partials: Vec<Vec<T>> = (0..groups)
-                    .into_par_iter()
-                    .map(|gi| {
-                        let mut dw = vec![T::zero(); n_w];
-                        // Rows of `g` padded to `wg` columns; not needed when `wd == wg`.
-                        let mut gp = if wg == wd {
-                            Vec::new()
+                let threads = rayon::current_num_threads().max(1);
+                let group = |gi: usize| -> Vec<T> {
+                    let mut dw = vec![T::zero(); n_w];
+                    // Rows of `g` padded to `wg` columns; not needed when `wd == wg`.
+                    let mut gp = if wg == wd {
+                        Vec::new()
+                    } else {
+                        vec![T::zero(); cout * h * wg]
+                    };
+                    for n in gi * per..((gi + 1) * per).min(b) {
+                        let src = &gs[n * gs0..][..img_g];
+                        let g_rows: &[T] = if wg == wd {
+                            src
                         } else {
-                            vec![T::zero(); cout * h * wg]
+                            for row in 0..cout * h {
+                                gp[row * wg..][..wd].copy_from_slice(&src[row * wd..][..wd]);
+                            }
+                            &gp
                         };
-                        for n in gi * per..((gi + 1) * per).min(b) {
-                            let src = &gs[n * gs0..][..img_g];
-                            let g_rows: &[T] = if wg == wd {
-                                src
-                            } else {
-                                for row in 0..cout * h {
-                                    gp[row * wg..][..wd].copy_from_slice(&src[row * wd..][..wd]);
-                                }
-                                &gp
-                            };
-                            let x_n = &xs[n * xs0..][..img_x];
-                            with_padded(x_n, cin, h, wd, k, |pad, hp, wp| match k {
-                                1 => wgrad_image_dispatch::<T, 1>(
-                                    pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
-                                ),
-                                3 => wgrad_image_dispatch::<T, 3>(
-                                    pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
-                                ),
-                                _ => wgrad_image_dispatch::<T, 5>(
-                                    pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
-                                ),
-                            });
-                        }
-                        dw
-                    })
-                    .collect();
+                        let x_n = &xs[n * xs0..][..img_x];
+                        with_padded(x_n, cin, h, wd, k, |pad, hp, wp| match k {
+                            1 => wgrad_image_dispatch::<T, 1>(
+                                pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
+                            ),
+                            3 => wgrad_image_dispatch::<T, 3>(
+                                pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
+                            ),
+                            _ => wgrad_image_dispatch::<T, 5>(
+                                pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
+                            ),
+                        });
+                    }
+                    dw
+                };
                 let mut dw = vec![T::zero(); n_w];
-                for p in partials {
-                    for (a, v) in dw.iter_mut().zip(p) {
-                        *a += v;
+                for round in (0..groups).step_by(threads) {
+                    let partials: Vec<Vec<T>> = (round..(round + threads).min(groups))
+                        .into_par_iter()
+                        .map(group)
+                        .collect();
+                    for p in partials {
+                        for (a, v) in dw.iter_mut().zip(p) {
+                            *a += v;
+                        }
                     }
                 }
                 Ok(dw)
@@ -1590,6 +1598,156 @@ mod avx512 {
             }
         }
     }
+}
+
+/// In-place `dst += src` (or `dst -= src` when `subtract`): one IEEE addition or subtraction
+/// per element, the same values as [`add_images`]. Both are 4-D with the same shape and
+/// contiguous images (e.g. channel halves of a coupling's buffers); `dst` is written through
+/// its layout only (the rest of its storage is untouched). The caller must hold `dst`'s
+/// storage alone: every tensor sharing it sees the update (the backward driver uses it on
+/// buffers it owns, [`crate::backprop`]).
+pub fn add_assign(dst: &Tensor, src: &Tensor, subtract: bool) -> Result<()> {
+    if !supported(dst) || dst.dtype() != src.dtype() || dst.dims() != src.dims() || dst.rank() != 4
+    {
+        return Err(unsupported("add_assign", dst));
+    }
+    let src = if image_contiguous(src) {
+        src.clone()
+    } else {
+        src.contiguous()?
+    };
+    if !image_contiguous(dst) {
+        return Err(unsupported(
+            "add_assign (destination images not contiguous)",
+            dst,
+        ));
+    }
+    dst.inplace_op2(&src, &AddAssign { subtract })?;
+    Ok(())
+}
+
+fn image_contiguous(t: &Tensor) -> bool {
+    match t.dims4() {
+        Ok((b, c, h, w)) => {
+            let st = t.layout().stride();
+            b > 0 && st[3] == 1 && st[2] == w && st[1] == h * w && c > 0
+        }
+        Err(_) => false,
+    }
+}
+
+struct AddAssign {
+    subtract: bool,
+}
+
+impl AddAssign {
+    fn run<T: Real>(
+        &self,
+        d: &mut [T],
+        dl: &candle_core::Layout,
+        s: &[T],
+        sl: &candle_core::Layout,
+    ) {
+        let dims = dl.dims();
+        let img = dims[1] * dims[2] * dims[3];
+        let (sd, ss) = (dl.stride()[0], sl.stride()[0]);
+        let (d0, s0) = (dl.start_offset(), sl.start_offset());
+        let n = dims[0];
+        let d = &mut d[d0..d0 + (n - 1) * sd + img];
+        let s = &s[s0..s0 + (n - 1) * ss + img];
+        let sub = self.subtract;
+        d.par_chunks_mut(sd.max(img))
+            .enumerate()
+            .for_each(|(i, chunk)| {
+                for (o, v) in chunk[..img].iter_mut().zip(&s[i * ss..][..img]) {
+                    *o = if sub { *o - *v } else { *o + *v };
+                }
+            });
+    }
+}
+
+impl candle_core::InplaceOp2 for AddAssign {
+    fn name(&self) -> &'static str {
+        "revstab-add-assign"
+    }
+    fn cpu_fwd(
+        &self,
+        dst: &mut candle_core::CpuStorage,
+        dst_l: &candle_core::Layout,
+        src: &candle_core::CpuStorage,
+        src_l: &candle_core::Layout,
+    ) -> candle_core::Result<()> {
+        use candle_core::CpuStorage as S;
+        match (dst, src) {
+            (S::F32(d), S::F32(s)) => self.run(d, dst_l, s, src_l),
+            (S::F64(d), S::F64(s)) => self.run(d, dst_l, s, src_l),
+            _ => candle_core::bail!("revstab-add-assign: f32 or f64 tensors of one dtype only"),
+        }
+        Ok(())
+    }
+}
+
+/// Invertible leaky ReLU (slope `n > 0`): forward `y = x` where `x > 0`, else `x * n`; with
+/// `inverse`, `x = y` where `y > 0`, else `y * (1/n)` (`1/n` rounded to the dtype first: the
+/// same values as candle's `where_cond(gt, t, affine(t, m, 0))` that the layer used before).
+/// `x` is 4-D with contiguous images (a channel slice is read in place).
+pub fn leaky_relu(x: &Tensor, slope: f64, inverse: bool) -> Result<Tensor> {
+    if !supported(x) || x.rank() != 4 {
+        return Err(unsupported("leaky_relu", x));
+    }
+    let m = if inverse { 1.0 / slope } else { slope };
+    let (n, c, h, w) = x.dims4()?;
+    fn go<T: Real>(x: &Tensor, n: usize, img: usize, m: f64) -> Result<Vec<T>> {
+        let (m, zero) = (T::from_f64(m), T::zero());
+        with_images::<T, _>(x, |xs, s0| {
+            Ok(par_fill(n * img, img, |i, o: &mut [T]| {
+                for (o, v) in o.iter_mut().zip(&xs[i * s0..][..img]) {
+                    *o = if *v > zero { *v } else { *v * m + zero };
+                }
+            }))
+        })
+    }
+    let t = match x.dtype() {
+        DType::F32 => Tensor::from_vec(go::<f32>(x, n, c * h * w, m)?, (n, c, h, w), &Device::Cpu)?,
+        _ => Tensor::from_vec(go::<f64>(x, n, c * h * w, m)?, (n, c, h, w), &Device::Cpu)?,
+    };
+    Ok(t)
+}
+
+/// Gradient of [`leaky_relu`] (forward): `dy` where `x > 0`, else `dy * n`. Since `n > 0`, the
+/// forward's output `y` has the sign of `x` and may be passed for `x`. Both 4-D with contiguous
+/// images.
+pub fn leaky_relu_backward(x: &Tensor, dy: &Tensor, slope: f64) -> Result<Tensor> {
+    if !supported(x) || x.dtype() != dy.dtype() || x.dims() != dy.dims() || x.rank() != 4 {
+        return Err(unsupported("leaky_relu_backward", x));
+    }
+    let (n, c, h, w) = x.dims4()?;
+    fn go<T: Real>(x: &Tensor, dy: &Tensor, n: usize, img: usize, m: f64) -> Result<Vec<T>> {
+        let (m, zero) = (T::from_f64(m), T::zero());
+        with_images::<T, _>(x, |xs, xs0| {
+            with_images::<T, _>(dy, |gs, gs0| {
+                Ok(par_fill(n * img, img, |i, o: &mut [T]| {
+                    let (s, g) = (&xs[i * xs0..][..img], &gs[i * gs0..][..img]);
+                    for ((o, v), gv) in o.iter_mut().zip(s).zip(g) {
+                        *o = if *v > zero { *gv } else { *gv * m + zero };
+                    }
+                }))
+            })
+        })
+    }
+    let t = match x.dtype() {
+        DType::F32 => Tensor::from_vec(
+            go::<f32>(x, dy, n, c * h * w, slope)?,
+            (n, c, h, w),
+            &Device::Cpu,
+        )?,
+        _ => Tensor::from_vec(
+            go::<f64>(x, dy, n, c * h * w, slope)?,
+            (n, c, h, w),
+            &Device::Cpu,
+        )?,
+    };
+    Ok(t)
 }
 
 #[cfg(test)]

@@ -3,11 +3,14 @@
 //! Convention (the usual slope; DESIGN.md 1): `y = x` if `x > 0`, else `y = n x`, with `n > 0`;
 //! inverse `x = y` if `y > 0`, else `x = y / n`. The paper's eq. 28 prints `x / n`; its alpha
 //! (eq. 32) is symmetric in `n <-> 1/n` so both conventions give the same SNR loss. `n <= 0` is not
-//! invertible and is rejected. Computed in the storage dtype. Derivative: 1 for `x > 0`, `n`
+//! invertible and is rejected. Computed in the storage dtype (one fused pass for `f32`/`f64` CPU
+//! tensors, [`super::kernels::leaky_relu`], with the values of candle's ops: `x * n`, and
+//! `y * (1/n)` with `1/n` rounded to the dtype). Derivative: 1 for `x > 0`, `n`
 //! otherwise (at `x = 0` the derivative is `n`; `where_cond` keeps it clean, with no split
 //! gradient at ties).
 
-use super::{Invertible, Layer, Param, Pass};
+use super::{kernels, Invertible, Layer, Param, Pass};
+use crate::backprop::Grads;
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
@@ -39,7 +42,10 @@ impl Layer for InvLeakyReLU {
     fn name(&self) -> &str {
         &self.name
     }
-    fn forward_pass(&self, x: &Tensor, _pass: Pass) -> Result<Tensor> {
+    fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
+        if !pass.tracks_params() && !x.track_op() && kernels::supported(x) && x.rank() == 4 {
+            return kernels::leaky_relu(x, self.slope, false);
+        }
         let positive = x.gt(0.0)?;
         Ok(positive.where_cond(x, &x.affine(self.slope, 0.0)?)?)
     }
@@ -47,11 +53,30 @@ impl Layer for InvLeakyReLU {
         true
     }
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
+        if !y.track_op() && kernels::supported(y) && y.rank() == 4 {
+            return kernels::leaky_relu(y, self.slope, true);
+        }
         let positive = y.gt(0.0)?;
         Ok(positive.where_cond(y, &(y / self.slope)?)?)
     }
     fn params(&self) -> Vec<Param> {
         Vec::new()
+    }
+    fn vjp_at_output(&self) -> bool {
+        true
+    }
+    /// `dx = dy` where `x > 0`, else `n dy` (`x` may be the output: same sign).
+    fn vjp(
+        &self,
+        input: &Tensor,
+        grad_output: &Tensor,
+        _grads: Option<&mut Grads>,
+    ) -> Result<Tensor> {
+        if kernels::supported(input) && grad_output.dtype() == input.dtype() && input.rank() == 4 {
+            return kernels::leaky_relu_backward(input, grad_output, self.slope);
+        }
+        let g = grad_output.to_dtype(input.dtype())?;
+        Ok(input.gt(0.0)?.where_cond(&g, &g.affine(self.slope, 0.0)?)?)
     }
 }
 

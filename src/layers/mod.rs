@@ -22,12 +22,14 @@ pub mod kernels;
 pub mod leaky_relu;
 pub mod pooling;
 
+pub use crate::backprop::{Back, Held};
 pub use batchnorm::{BatchNormConfig, InvBatchNorm};
 pub use conv::{Conv2d, Head, Relu};
 pub use coupling::{AdditiveCoupling, BackwardMode, InnerRebuild, Residual};
 pub use leaky_relu::InvLeakyReLU;
 pub use pooling::{BatchPool, ChannelPool, MaxPool2};
 
+use crate::backprop::Grads;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;
@@ -85,16 +87,6 @@ pub trait Invertible: candle_nn::Module {
     fn inverse(&self, y: &Tensor) -> Result<Tensor>;
 }
 
-/// What a layer's backward step returns.
-pub struct Back {
-    /// The layer's input: stored, reconstructed, or the one the caller knew.
-    pub input: Tensor,
-    /// Gradient of the loss with respect to the input (None when gradients are not computed).
-    pub grad: Option<Tensor>,
-    /// True when `input` was rebuilt (by an inverse or a recomputation) rather than stored.
-    pub rebuilt: bool,
-}
-
 /// Kind of a traced (rebuilt) activation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
@@ -133,6 +125,9 @@ pub struct TraceEntry {
 pub struct Tape {
     /// Store every layer's input (stored mode) or only those of non-invertible layers.
     pub store_all: bool,
+    /// Also store the inputs of layers whose VJP is taken at their output
+    /// ([`Layer::vjp_at_output`]), for a trace that compares every activation.
+    pub for_trace: bool,
     items: Vec<Tensor>,
 }
 
@@ -141,8 +136,23 @@ impl Tape {
     pub fn new(store_all: bool) -> Self {
         Tape {
             store_all,
+            for_trace: false,
             items: Vec::new(),
         }
+    }
+
+    /// An empty tape that also keeps what a trace compares ([`Tape::for_trace`]).
+    pub fn for_trace(store_all: bool, trace: bool) -> Self {
+        Tape {
+            for_trace: trace,
+            ..Tape::new(store_all)
+        }
+    }
+
+    /// Whether a layer that `pushes` (its input would be stored) with VJP at its output
+    /// `at_output` really stores its input.
+    pub fn stores(&self, pushes: bool, at_output: bool) -> bool {
+        pushes && (!at_output || self.for_trace)
     }
     /// Push an activation.
     pub fn push(&mut self, t: Tensor) {
@@ -173,33 +183,22 @@ impl Tape {
     }
 }
 
-/// State of one backward pass.
-pub struct BackCtx {
-    /// Inputs come from the tape (stored mode) rather than from inverses.
-    pub stored: bool,
-    /// What the forward stored.
-    pub tape: Tape,
-    /// Parameter gradients by name; `None` skips all vector-Jacobian products (trace only).
-    pub grads: Option<HashMap<String, Tensor>>,
-    /// Every activation the backward visited, when asked for.
-    pub trace: Option<Vec<TraceEntry>>,
+/// What the backward driver ([`crate::backprop`]) needs to know of a layer's structure: a
+/// primitive layer (its own [`Layer::vjp`]) or one of the composites the driver walks.
+pub enum Structure<'a> {
+    /// A layer with a closed-form vector-Jacobian product.
+    Primitive,
+    /// A sequence of layers.
+    Chain(&'a Chain),
+    /// A reversible block with F and G.
+    Coupling(&'a AdditiveCoupling),
+    /// An ordinary residual block.
+    Residual(&'a Residual),
 }
 
-impl BackCtx {
-    /// Record `tensor` as the input of `layer` if tracing.
-    pub fn record(&mut self, layer: &str, role: Role, tensor: &Tensor) {
-        if let Some(trace) = self.trace.as_mut() {
-            trace.push(TraceEntry {
-                layer: layer.to_string(),
-                role,
-                tensor: tensor.clone(),
-            });
-        }
-    }
-}
-
-/// A layer of a network: forward under a [`Pass`], optional inverse, and its step of the one
-/// backward.
+/// A layer of a network: forward under a [`Pass`], optional inverse, and (primitive layers) a
+/// closed-form vector-Jacobian product. Which input the product is taken at (stored, rebuilt by
+/// the inverse, recomputed) is decided by the one backward driver, [`crate::backprop`].
 pub trait Layer: Send + Sync {
     /// Path-like name (`s0.u3.bn`).
     fn name(&self) -> &str;
@@ -220,86 +219,72 @@ pub trait Layer: Send + Sync {
     fn input_role(&self) -> Role {
         Role::Layer
     }
+    /// The structure the backward driver walks (primitive unless overridden).
+    fn structure(&self) -> Structure<'_> {
+        Structure::Primitive
+    }
 
-    /// Whether [`Layer::backward`] reads its `output` argument in stored mode (`ctx.stored`).
-    /// When it does not, a caller that would have to compute the output first (a coupling's
-    /// `F(x2) = y1 - x1`) may pass any tensor instead and save that pass. Conservatively true.
-    fn reads_output_when_stored(&self) -> bool {
-        true
+    /// Vector-Jacobian product of a primitive layer at `input` (its training-mode function,
+    /// batch statistics from `input` for batch norms): returns `dL/dinput` for the output
+    /// gradient `grad_output`, and inserts the parameter gradients into `grads` when given.
+    /// Closed form in every layer (the derivative is stated in its docs); no autograd graph.
+    fn vjp(
+        &self,
+        _input: &Tensor,
+        _grad_output: &Tensor,
+        _grads: Option<&mut Grads>,
+    ) -> Result<Tensor> {
+        Err(Error::Config(format!(
+            "{}: composite layers are walked by the backward driver (no vjp of their own)",
+            self.name()
+        )))
+    }
+
+    /// Whether [`Layer::vjp`] needs only the sign of its input, which the output shares (ReLU,
+    /// leaky ReLU): then the stored mode takes the VJP at the output (the stored input of the
+    /// layer above) and stores nothing for this layer, as the paper's memory model counts.
+    fn vjp_at_output(&self) -> bool {
+        false
     }
 
     /// Training forward that pushes on the tape what the backward will pop: the input when
-    /// `push_input` and (the tape stores everything or the layer is not invertible).
+    /// `push_input` and (the tape stores everything or the layer is not invertible), unless
+    /// the VJP is taken at the output ([`Tape::stores`]).
     fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
-        if push_input && (tape.store_all || !self.is_invertible()) {
+        let pushes = push_input && (tape.store_all || !self.is_invertible());
+        if tape.stores(pushes, self.vjp_at_output()) {
             tape.push(x.clone());
         }
         self.forward_pass(x, Pass::Record)
     }
-
-    /// One step of the backward for a primitive layer: the input is `known_input` when the
-    /// caller has it, else popped from the tape (stored mode or non-invertible layer), else
-    /// rebuilt by the inverse; then the vector-Jacobian product with `grad_output`.
-    fn backward(
-        &self,
-        output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-        known_input: Option<Tensor>,
-    ) -> Result<Back> {
-        let (input, rebuilt) = match known_input {
-            Some(x) => (x, false),
-            None if ctx.stored || !self.is_invertible() => (ctx.tape.pop(self.name())?, false),
-            None => (self.inverse(output)?, true),
-        };
-        let grad = match grad_output {
-            Some(g) => Some(vjp(self, &input, g, ctx)?),
-            None => None,
-        };
-        Ok(Back {
-            input,
-            grad,
-            rebuilt,
-        })
-    }
 }
 
-/// Vector-Jacobian product of a primitive layer at `input`: runs the layer forward under
-/// autograd on a fresh leaf and back-propagates `grad_output`; parameter gradients go into
-/// `ctx.grads`. Returns the gradient for the input.
-///
-/// The gradients are detached: candle's `backward` leaves the gradients of leaves tracked (for
-/// example `sum(grad * x^)` for a batch-norm scale keeps the op graph of `x^`), so a gradient
-/// kept until the end of the step would keep the layer's forward activations alive with it and
-/// make the memory of a step grow with depth in every mode.
-pub fn vjp<L: Layer + ?Sized>(
+/// Vector-Jacobian product of a layer at `input` by candle's autograd on a fresh leaf: the
+/// **test oracle** for the closed forms of [`Layer::vjp`] (never used by a training step).
+/// Returns the input gradient and the parameter gradients by name.
+pub fn autograd_vjp<L: Layer + ?Sized>(
     layer: &L,
     input: &Tensor,
     grad_output: &Tensor,
-    ctx: &mut BackCtx,
-) -> Result<Tensor> {
+) -> Result<(Tensor, HashMap<String, Tensor>)> {
     let leaf = Var::from_tensor(input)?;
     let out = layer.forward_pass(leaf.as_tensor(), Pass::Graph)?;
     let dot = out.mul(&grad_output.to_dtype(out.dtype())?)?.sum_all()?;
     let store = dot.backward()?;
-    if let Some(grads) = ctx.grads.as_mut() {
-        for p in layer.params() {
-            let g = match store.get(p.var.as_tensor()) {
-                Some(g) => g.detach(),
-                None => p.var.zeros_like()?,
-            };
-            grads.insert(p.name.clone(), g);
-        }
+    let mut grads = HashMap::new();
+    for p in layer.params() {
+        let g = match store.get(p.var.as_tensor()) {
+            Some(g) => g.detach(),
+            None => p.var.zeros_like()?,
+        };
+        grads.insert(p.name.clone(), g);
     }
-    match store.get(leaf.as_tensor()) {
-        Some(g) => Ok(g.detach()),
-        None => Ok(input.zeros_like()?),
-    }
+    let dx = match store.get(leaf.as_tensor()) {
+        Some(g) => g.detach(),
+        None => input.zeros_like()?,
+    };
+    Ok((dx, grads))
 }
-
-/// How the hidden activations of a sub-chain (F or G of a coupling) are obtained in
-/// reconstructed mode.
-pub use coupling::InnerRebuild as ChainRebuild;
 
 /// A sequence of layers. The network itself is a chain; so are F and G of a coupling.
 pub struct Chain {
@@ -370,12 +355,6 @@ impl Layer for Chain {
     fn is_invertible(&self) -> bool {
         self.layers.iter().all(|l| l.is_invertible())
     }
-    /// Only the top layer gets the chain's output; the others get the input of the layer above.
-    fn reads_output_when_stored(&self) -> bool {
-        self.layers
-            .last()
-            .is_none_or(|l| l.reads_output_when_stored())
-    }
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
         let mut h = y.clone();
         for layer in self.layers.iter().rev() {
@@ -386,6 +365,9 @@ impl Layer for Chain {
     fn params(&self) -> Vec<Param> {
         self.layers.iter().flat_map(|l| l.params()).collect()
     }
+    fn structure(&self) -> Structure<'_> {
+        Structure::Chain(self)
+    }
     fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
         let recompute = self.rebuild == InnerRebuild::Recompute && !tape.store_all;
         let mut h = x.clone();
@@ -394,94 +376,6 @@ impl Layer for Chain {
             h = layer.forward_tape(&h, tape, push)?;
         }
         Ok(h)
-    }
-    fn backward(
-        &self,
-        output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-        known_input: Option<Tensor>,
-    ) -> Result<Back> {
-        // Recompute mode (reconstructed source): the hidden inputs are recomputed forward from
-        // the chain's input with the recorded statistics, and held for the walk down (the
-        // local memory bottleneck of RevNet-style blocks).
-        let replayed = if !ctx.stored && self.rebuild == InnerRebuild::Recompute {
-            let x0 = known_input.clone().ok_or_else(|| {
-                Error::Config(format!(
-                    "{}: recomputation needs the chain input",
-                    self.name
-                ))
-            })?;
-            Some(self.forward_keep(&x0, Pass::Replay, true)?.1)
-        } else {
-            None
-        };
-        self.walk_down(output, grad_output, ctx, known_input, replayed)
-    }
-}
-
-impl Chain {
-    /// Backward through the chain when the input of every layer is already known (bottom to
-    /// top, `inputs[0]` is the chain's input), e.g. kept by a [`Chain::forward_keep`] that the
-    /// caller needed anyway: no layer pops, inverts or recomputes anything. Gradients and the
-    /// trace are those of [`Layer::backward`] in recompute mode with the same hidden inputs.
-    pub fn backward_known(
-        &self,
-        output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-        inputs: Vec<Tensor>,
-    ) -> Result<Back> {
-        if inputs.len() != self.layers.len() {
-            return Err(Error::Config(format!(
-                "{}: backward_known needs {} layer inputs, got {}",
-                self.name,
-                self.layers.len(),
-                inputs.len()
-            )));
-        }
-        let x0 = inputs[0].clone();
-        self.walk_down(output, grad_output, ctx, Some(x0), Some(inputs))
-    }
-
-    /// The walk from the top layer down; `replayed` holds every layer's input when known.
-    fn walk_down(
-        &self,
-        output: &Tensor,
-        grad_output: Option<&Tensor>,
-        ctx: &mut BackCtx,
-        known_input: Option<Tensor>,
-        replayed: Option<Vec<Tensor>>,
-    ) -> Result<Back> {
-        let mut out = output.clone();
-        let mut grad = grad_output.cloned();
-        let mut input_rebuilt = false;
-        for k in (0..self.layers.len()).rev() {
-            let layer = &self.layers[k];
-            let known = if k == 0 {
-                known_input.clone()
-            } else {
-                replayed.as_ref().map(|r| r[k].clone())
-            };
-            let back = layer.backward(&out, grad.as_ref(), ctx, known)?;
-            // Trace every input that reconstructed mode rebuilds (in stored mode too, so that
-            // the two traces line up entry by entry).
-            let rebuildable = back.rebuilt
-                || (ctx.stored
-                    && (self.rebuild == InnerRebuild::Recompute || layer.is_invertible()));
-            if k > 0 && (rebuildable || replayed.is_some()) {
-                let role = self.hidden_role.unwrap_or(layer.input_role());
-                ctx.record(layer.name(), role, &back.input);
-            }
-            input_rebuilt = back.rebuilt;
-            out = back.input;
-            grad = back.grad;
-        }
-        Ok(Back {
-            input: out,
-            grad,
-            rebuilt: input_rebuilt,
-        })
     }
 }
 

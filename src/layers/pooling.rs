@@ -10,6 +10,7 @@
 //! or widths are an [`Error::OddSpatial`].
 
 use super::{check_nchw, Invertible, Layer, Param, Pass};
+use crate::backprop::Grads;
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
@@ -67,6 +68,15 @@ impl Layer for ChannelPool {
     fn params(&self) -> Vec<Param> {
         Vec::new()
     }
+    /// A permutation: the input gradient is the inverse permutation of the output gradient.
+    fn vjp(
+        &self,
+        _input: &Tensor,
+        grad_output: &Tensor,
+        _grads: Option<&mut Grads>,
+    ) -> Result<Tensor> {
+        Layer::inverse(self, grad_output)
+    }
 }
 
 /// Batch pooling P_b (space-to-batch).
@@ -111,6 +121,15 @@ impl Layer for BatchPool {
     fn params(&self) -> Vec<Param> {
         Vec::new()
     }
+    /// A permutation: the input gradient is the inverse permutation of the output gradient.
+    fn vjp(
+        &self,
+        _input: &Tensor,
+        grad_output: &Tensor,
+        _grads: Option<&mut Grads>,
+    ) -> Result<Tensor> {
+        Layer::inverse(self, grad_output)
+    }
 }
 
 /// 2x2 max pooling, stride 2 (not invertible: its input is stored).
@@ -144,6 +163,30 @@ impl Layer for MaxPool2 {
     }
     fn params(&self) -> Vec<Param> {
         Vec::new()
+    }
+    /// The output gradient goes to every element equal to its region's maximum (candle's
+    /// gradient of `max`: with ties, each maximum gets the whole gradient).
+    fn vjp(
+        &self,
+        input: &Tensor,
+        grad_output: &Tensor,
+        _grads: Option<&mut Grads>,
+    ) -> Result<Tensor> {
+        let (b, c, h, w) = check_even(input, &self.name)?;
+        let regions = input
+            .reshape((b, c, h / 2, 2, w / 2, 2))?
+            .permute((0, 1, 2, 4, 3, 5))?
+            .reshape((b, c, h / 2, w / 2, 4))?;
+        let max = regions.max_keepdim(4)?;
+        let mask = regions.broadcast_eq(&max)?.to_dtype(input.dtype())?;
+        let g = grad_output
+            .to_dtype(input.dtype())?
+            .reshape((b, c, h / 2, w / 2, 1))?;
+        Ok(mask
+            .broadcast_mul(&g)?
+            .reshape((b, c, h / 2, w / 2, 2, 2))?
+            .permute((0, 1, 2, 4, 3, 5))?
+            .reshape((b, c, h, w))?)
     }
 }
 

@@ -43,6 +43,10 @@ pub struct CountingAlloc;
 pub struct Counters {
     current: AtomicUsize,
     peak: AtomicUsize,
+    /// Live bytes declared as not activations ([`Counters::exclude`]: parameter gradients).
+    excluded: AtomicUsize,
+    /// Highest `current - excluded`.
+    peak_included: AtomicUsize,
 }
 
 impl Default for Counters {
@@ -57,6 +61,8 @@ impl Counters {
         Counters {
             current: AtomicUsize::new(0),
             peak: AtomicUsize::new(0),
+            excluded: AtomicUsize::new(0),
+            peak_included: AtomicUsize::new(0),
         }
     }
 
@@ -77,6 +83,33 @@ impl Counters {
             .fetch_add(size, Ordering::Relaxed)
             .wrapping_add(size);
         self.peak.fetch_max(now, Ordering::Relaxed);
+        let excluded = self.excluded.load(Ordering::Relaxed);
+        self.peak_included
+            .fetch_max(now.saturating_sub(excluded), Ordering::Relaxed);
+    }
+
+    /// Declare `bytes` more of the live bytes as not counted by [`Counters::measure_peaks`]'s
+    /// second figure (the training step declares each parameter gradient it keeps).
+    pub fn exclude(&self, bytes: usize) {
+        self.excluded.fetch_add(bytes, Ordering::Relaxed);
+    }
+
+    /// Like [`Counters::measure_peak`], and also the peak of the live bytes minus those declared
+    /// by [`Counters::exclude`] during `f` (both above the live bytes at the start): the peak
+    /// of everything but, say, the parameter gradients, at the moment it happened (subtracting
+    /// all gradients from the whole peak undercounts when the peak comes before the last
+    /// gradient exists).
+    pub fn measure_peaks<T>(&self, f: impl FnOnce() -> T) -> (T, usize, usize) {
+        self.excluded.store(0, Ordering::Relaxed);
+        let start = self.current();
+        self.peak_included.store(start, Ordering::Relaxed);
+        let (out, peak) = self.measure_peak(f);
+        let included = self
+            .peak_included
+            .load(Ordering::Relaxed)
+            .saturating_sub(start);
+        self.excluded.store(0, Ordering::Relaxed);
+        (out, peak, included.min(peak))
     }
 
     /// Record the release of `size` bytes.
@@ -190,6 +223,18 @@ pub fn reset_peak() -> usize {
 /// the peak when the allocator is not installed ([`is_installed`]).
 pub fn measure_peak<T>(f: impl FnOnce() -> T) -> (T, usize) {
     COUNTERS.measure_peak(f)
+}
+
+/// [`Counters::measure_peaks`] on the process-wide counters: `(result, peak, peak without the
+/// bytes declared by [`exclude`] meanwhile)`.
+pub fn measure_peaks<T>(f: impl FnOnce() -> T) -> (T, usize, usize) {
+    COUNTERS.measure_peaks(f)
+}
+
+/// Declare `bytes` of the live heap as not activations (see [`Counters::exclude`]); a no-op
+/// outside [`measure_peaks`] (the count is reset at its start and end).
+pub fn exclude(bytes: usize) {
+    COUNTERS.exclude(bytes)
 }
 
 /// True once an allocation has gone through [`CountingAlloc`], i.e. it is the global allocator

@@ -108,6 +108,7 @@ pub fn snr_trace(
         trace: true,
         output_noise: None,
         noise_seed: opts.seed,
+        rebuild: Default::default(),
     };
     let stored = net.step(x, labels, Source::Stored, trace_only)?;
     let rebuilt = net.step(

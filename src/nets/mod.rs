@@ -14,11 +14,12 @@
 //! Depth = number of units (layer-wise) or blocks (others), spread over the stages as evenly as
 //! possible (earlier stages take the remainder). Stage `s + 1` starts after pooling `s`.
 
+use crate::backprop::{Backward, Grads, Held};
 use crate::error::{Error, Result};
 use crate::layers::{
-    AdditiveCoupling, BackCtx, BatchNormConfig, BatchPool, Chain, ChannelPool, Conv2d, Head,
-    InnerRebuild, InvBatchNorm, InvLeakyReLU, Layer, MaxPool2, ParamStore, Pass, Relu, Residual,
-    Role, Tape, TraceEntry,
+    AdditiveCoupling, BatchNormConfig, BatchPool, Chain, ChannelPool, Conv2d, Head, InnerRebuild,
+    InvBatchNorm, InvLeakyReLU, Layer, MaxPool2, ParamStore, Pass, Relu, Residual, Role, Tape,
+    TraceEntry,
 };
 use candle_core::{DType, Device, Tensor, Var};
 use serde::{Deserialize, Serialize};
@@ -120,25 +121,7 @@ pub enum PoolKind {
     Max,
 }
 
-/// Where the backward takes each layer's input from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum Source {
-    /// Inputs stored by the forward pass.
-    Stored,
-    /// Inputs rebuilt by inverses from the layer above (only non-invertible layers store).
-    Reconstructed,
-}
-
-impl Source {
-    /// Name used in result files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Source::Stored => "stored",
-            Source::Reconstructed => "reconstructed",
-        }
-    }
-}
+pub use crate::backprop::{Rebuild, Source};
 
 /// Everything that defines a network except dtype and device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -317,6 +300,8 @@ pub struct StepOptions {
     pub output_noise: Option<f64>,
     /// Seed of the output noise.
     pub noise_seed: u64,
+    /// How reversible blocks rebuild their input in reconstructed mode.
+    pub rebuild: Rebuild,
 }
 
 fn boxed<L: Layer + 'static>(l: L) -> Box<dyn Layer> {
@@ -605,7 +590,7 @@ impl Network {
     ) -> Result<StepOutput> {
         self.check_input(x)?;
         let store_all = source == Source::Stored || !self.config.arch.reconstructable();
-        let mut tape = Tape::new(store_all);
+        let mut tape = Tape::for_trace(store_all, opts.trace);
         let x = x.to_dtype(self.dtype)?;
         let logits = self.chain.forward_tape(&x, &mut tape, true)?;
         // The head pushed its input last: the output of the invertible part.
@@ -622,38 +607,71 @@ impl Network {
             )?;
             head_input = (&head_input + noise)?;
         }
-        tape.push(head_input.clone());
-        let tape_bytes = tape.bytes();
-        let logits_leaf = Var::from_tensor(&logits)?;
-        let loss_t = candle_nn::loss::cross_entropy(logits_leaf.as_tensor(), labels)?;
-        let loss = loss_t.to_dtype(DType::F64)?.to_scalar::<f64>()?;
-        let grad_logits = if opts.grads {
-            let g = loss_t.backward()?;
-            Some(
-                g.get(logits_leaf.as_tensor())
-                    .cloned()
-                    .ok_or_else(|| Error::Config("no gradient for the logits".into()))?,
-            )
-        } else {
-            None
-        };
-        let mut ctx = BackCtx {
-            stored: store_all,
+        let tape_bytes = tape.bytes() + bytes_of(&head_input);
+        // The step keeps the head input for the caller only when tracing: otherwise the tape
+        // holds it alone and the backward may overwrite it in place (crate::backprop).
+        let kept_head_input = opts.trace.then(|| head_input.clone());
+        tape.push(head_input);
+        let (loss, grad_logits) = cross_entropy(&logits, labels, opts.grads)?;
+        let mut backward = Backward::new(
+            if store_all {
+                Source::Stored
+            } else {
+                Source::Reconstructed
+            },
+            opts.rebuild,
             tape,
-            grads: opts.grads.then(HashMap::new),
-            trace: opts.trace.then(Vec::new),
-        };
-        self.chain
-            .backward(&logits, grad_logits.as_ref(), &mut ctx, None)?;
+            opts.grads,
+            opts.trace,
+        );
+        let back = backward.step(
+            &self.chain,
+            Some(Held::shared(logits.clone())),
+            grad_logits.map(Held::owned),
+            None,
+        )?;
+        drop(back);
         Ok(StepOutput {
             loss,
             logits,
-            grads: ctx.grads.unwrap_or_default(),
-            trace: ctx.trace.unwrap_or_default(),
+            grads: backward.grads.map(Grads::into_map).unwrap_or_default(),
+            trace: backward.trace.unwrap_or_default(),
             tape_bytes,
-            head_input: Some(head_input),
+            head_input: kept_head_input,
         })
     }
+}
+
+fn bytes_of(t: &Tensor) -> usize {
+    t.elem_count() * t.dtype().size_in_bytes()
+}
+
+/// Mean cross-entropy of `logits (B, classes)` (compute dtype) against `labels (B,)` (u32),
+/// and, when `grad`, its gradient in closed form: `(softmax(logits) - onehot(labels)) / B`.
+pub fn cross_entropy(
+    logits: &Tensor,
+    labels: &Tensor,
+    grad: bool,
+) -> Result<(f64, Option<Tensor>)> {
+    let (b, classes) = logits.dims2()?;
+    let log_p = candle_nn::ops::log_softmax(logits, 1)?;
+    // The loss as candle_nn's `cross_entropy` computes it (same rounding).
+    let loss = candle_nn::loss::nll(&log_p, labels)?
+        .to_dtype(DType::F64)?
+        .to_scalar::<f64>()?;
+    let g = if grad {
+        let onehot = labels
+            .to_dtype(DType::U32)?
+            .reshape((b, 1))?
+            .broadcast_eq(
+                &Tensor::arange(0u32, classes as u32, labels.device())?.reshape((1, classes))?,
+            )?
+            .to_dtype(logits.dtype())?;
+        Some(((log_p.exp()? - onehot)? / b as f64)?)
+    } else {
+        None
+    };
+    Ok((loss, g))
 }
 
 impl Network {

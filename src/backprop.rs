@@ -1,0 +1,578 @@
+//! The one backward (DESIGN.md 3): a single driver walks the layers from the top, decides where
+//! each layer's input comes from, and calls the layer's closed-form vector-Jacobian product
+//! ([`Layer::vjp`]). The sources differ only in where the input comes from:
+//!
+//! - **stored** ([`Source::Stored`]): popped from the [`Tape`] the forward filled;
+//! - **reconstructed** ([`Source::Reconstructed`]): rebuilt by the inverse of the layer (from its
+//!   output, which the walk already holds), or by a reversible block's analytic inverse;
+//! - **recomputed**: hidden activations inside a reversible block whose F and G are not
+//!   invertible (RevNet) are recomputed forward from the block's input ([`InnerRebuild`]).
+//!
+//! Gomez et al.'s Algorithm 1 is a rebuild policy of the same driver ([`Rebuild::Algorithm1`]):
+//! `G(y1)` is computed once with its hidden inputs kept, and serves both `x2 = y2 - G(y1)` and
+//! the gradient through G; then `F(x2)` likewise.
+//!
+//! No autograd graph is built: every primitive layer has a closed-form [`Layer::vjp`]
+//! (whole-network autograd, [`crate::nets::Network::autograd_grads`], is the test oracle only).
+//!
+//! # Memory discipline
+//! The walk moves each activation and gradient down (nothing is cloned for later), so an
+//! activation is freed as soon as the layer below has rebuilt its own input from it. An
+//! activation or gradient the driver holds alone (`owned`: rebuilt by an inverse or returned by
+//! a VJP, with no trace recording it) is updated *in place* by a reversible block when the CPU
+//! kernels apply ([`kernels::sub_assign`], [`kernels::add_assign`]): the block's output becomes
+//! its input (`y2 -= G(y1)`, `y1 -= F(x2)`) and its output gradient becomes its input gradient
+//! (`dy1 += dG`, `dy2 += dF`). A reconstructed step therefore holds, at its peak:
+//!
+//! - the activation being inverted and its gradient (`2` activation-sized buffers), plus
+//! - one activation-sized scratch buffer of the layer being back-propagated: the new input of
+//!   an element-wise layer (leaky ReLU, batch norm), the new input gradient, or a half-size
+//!   `F`/`G` output inside a coupling (`c/2`, the paper's coupling temporary);
+//! - inside a reversible block, the layer-wise working set of F or G at `c/2` channels
+//!   (hybrid) or the recomputed hidden inputs of F or G (RevNet, the local bottleneck).
+//!
+//! Parameter gradients (one per parameter, kept until the optimiser step) are not activations
+//! and are reported apart by the memory experiment. Everything that is not owned (a stored
+//! activation on the tape, a view shared with the caller, a traced tensor) is never written:
+//! those steps allocate their result instead, with the same values.
+
+use crate::error::{Error, Result};
+use crate::layers::{
+    split_channels, AdditiveCoupling, Chain, InnerRebuild, Layer, Pass, Residual, Role, Structure,
+    Tape, TraceEntry,
+};
+use candle_core::Tensor;
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+
+/// Where the backward takes each layer's input from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Source {
+    /// Inputs stored by the forward pass.
+    Stored,
+    /// Inputs rebuilt by inverses from the layer above (only non-invertible layers store).
+    Reconstructed,
+}
+
+impl Source {
+    /// Name used in result files.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::Stored => "stored",
+            Source::Reconstructed => "reconstructed",
+        }
+    }
+}
+
+/// How a reversible block takes its step of a reconstructed backward.
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Rebuild {
+    /// The block input from the block's analytic inverse, then the per-layer backward of F and
+    /// G, their hidden activations rebuilt as their [`InnerRebuild`] says (DESIGN.md 3).
+    #[default]
+    PerLayer,
+    /// Gomez et al.'s Algorithm 1: `G(y1)` and `F(x2)` computed once each, hidden inputs kept,
+    /// serving both the inverse and the gradient (hidden activations always recomputed).
+    Algorithm1,
+}
+
+/// Parameter gradients by parameter name. Each gradient inserted is declared to the counting
+/// allocator as not an activation ([`crate::measure::alloc::exclude`]), so that the memory
+/// experiment reports the activation peak apart from the parameter gradients.
+#[derive(Default)]
+pub struct Grads {
+    map: HashMap<String, Tensor>,
+}
+
+impl Grads {
+    /// No gradients.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Keep `grad` as the gradient of parameter `name`.
+    pub fn insert(&mut self, name: String, grad: Tensor) {
+        crate::measure::alloc::exclude(grad.elem_count() * grad.dtype().size_in_bytes());
+        self.map.insert(name, grad);
+    }
+    /// The gradient of parameter `name`.
+    pub fn get(&self, name: &str) -> Option<&Tensor> {
+        self.map.get(name)
+    }
+    /// The gradients by name.
+    pub fn into_map(self) -> HashMap<String, Tensor> {
+        self.map
+    }
+}
+
+impl std::ops::Index<&str> for Grads {
+    type Output = Tensor;
+    fn index(&self, name: &str) -> &Tensor {
+        &self.map[name]
+    }
+}
+
+/// A tensor the walk holds, and whether it holds it alone (then it may be updated in place).
+pub struct Held {
+    /// The tensor.
+    pub tensor: Tensor,
+    /// True when nothing else reads this tensor's storage (nor a view of it) any more.
+    pub owned: bool,
+}
+
+impl Held {
+    /// A tensor held alone.
+    pub fn owned(tensor: Tensor) -> Self {
+        Held {
+            tensor,
+            owned: true,
+        }
+    }
+    /// A tensor shared with someone else (never written).
+    pub fn shared(tensor: Tensor) -> Self {
+        Held {
+            tensor,
+            owned: false,
+        }
+    }
+}
+
+/// What one step of the walk returns.
+pub struct Back {
+    /// The layer's input: stored, rebuilt, or the one the caller knew; `None` in stored mode
+    /// for a layer whose VJP was taken at its output ([`Layer::vjp_at_output`]) and that stored
+    /// nothing.
+    pub input: Option<Held>,
+    /// Gradient of the loss with respect to the input (`None` when gradients are not computed).
+    pub grad: Option<Held>,
+    /// True when `input` was rebuilt (by an inverse or a recomputation) rather than stored.
+    pub rebuilt: bool,
+}
+
+/// The state of one backward pass: the source, the rebuild policy, what the forward stored,
+/// and what is collected on the way.
+pub struct Backward {
+    /// Where inputs come from.
+    pub source: Source,
+    /// How reversible blocks rebuild their input in reconstructed mode.
+    pub rebuild: Rebuild,
+    /// What the forward stored (every input in stored mode; non-invertible layers' inputs only
+    /// in reconstructed mode).
+    pub tape: Tape,
+    /// Parameter gradients; `None` skips every VJP (trace only).
+    pub grads: Option<Grads>,
+    /// Every activation the backward visited, top down, when asked for.
+    pub trace: Option<Vec<TraceEntry>>,
+}
+
+impl Backward {
+    /// A backward over `tape`.
+    pub fn new(source: Source, rebuild: Rebuild, tape: Tape, grads: bool, trace: bool) -> Self {
+        Backward {
+            source,
+            rebuild,
+            tape,
+            grads: grads.then(Grads::new),
+            trace: trace.then(Vec::new),
+        }
+    }
+
+    fn stored(&self) -> bool {
+        self.source == Source::Stored
+    }
+
+    /// Whether in-place updates are allowed at all (not while a trace keeps references).
+    fn in_place(&self) -> bool {
+        self.trace.is_none()
+    }
+
+    /// Pop a stored input. In reconstructed mode the tape holds the only reference to what it
+    /// stored (the forward keeps no other, and the step keeps the head input only when
+    /// tracing), so the popped tensor is owned; stored mode never writes in place.
+    fn pop(&mut self, layer: &str) -> Result<Held> {
+        let t = self.tape.pop(layer)?;
+        Ok(if self.stored() {
+            Held::shared(t)
+        } else {
+            Held::owned(t)
+        })
+    }
+
+    fn record(&mut self, layer: &str, role: Role, tensor: &mut Option<Held>) {
+        if let (Some(trace), Some(tensor)) = (self.trace.as_mut(), tensor.as_mut()) {
+            trace.push(TraceEntry {
+                layer: layer.to_string(),
+                role,
+                tensor: tensor.tensor.clone(),
+            });
+            tensor.owned = false;
+        }
+    }
+
+    /// One step of the backward through `layer`, from its output (`None` where the source does
+    /// not need it: stored mode) and output gradient, or from its input when the caller knows it.
+    pub fn step(
+        &mut self,
+        layer: &dyn Layer,
+        output: Option<Held>,
+        grad: Option<Held>,
+        known_input: Option<Held>,
+    ) -> Result<Back> {
+        match layer.structure() {
+            Structure::Primitive => self.primitive(layer, output, grad, known_input),
+            Structure::Chain(chain) => self.chain(chain, output, grad, known_input, None),
+            Structure::Coupling(c) => self.coupling(c, output, grad, known_input),
+            Structure::Residual(r) => self.residual(r, grad, known_input),
+        }
+    }
+
+    /// A primitive layer: input known, popped, or rebuilt by its inverse (the output is freed
+    /// before the VJP allocates the input gradient).
+    fn primitive(
+        &mut self,
+        layer: &dyn Layer,
+        output: Option<Held>,
+        grad: Option<Held>,
+        known_input: Option<Held>,
+    ) -> Result<Back> {
+        let (input, output, rebuilt) = match known_input {
+            Some(x) => (Some(x), output, false),
+            None if self.stored() || !layer.is_invertible() => {
+                if self.tape.stores(true, layer.vjp_at_output()) {
+                    (Some(self.pop(layer.name())?), output, false)
+                } else {
+                    // Nothing stored: the VJP is taken at the output.
+                    (None, output, false)
+                }
+            }
+            None => {
+                let y = output.ok_or_else(|| missing_output(layer.name()))?;
+                let x = layer.inverse(&y.tensor)?;
+                drop(y);
+                (Some(Held::owned(x)), None, true)
+            }
+        };
+        let grad = match grad {
+            Some(g) => {
+                let at = match (&input, &output) {
+                    (Some(x), _) => &x.tensor,
+                    (None, Some(y)) => &y.tensor,
+                    (None, None) => return Err(missing_output(layer.name())),
+                };
+                let dx = layer.vjp(at, &g.tensor, self.grads.as_mut())?;
+                drop(g);
+                Some(Held::owned(dx))
+            }
+            None => None,
+        };
+        drop(output);
+        Ok(Back {
+            input,
+            grad,
+            rebuilt,
+        })
+    }
+
+    /// The walk down a chain. `replayed` holds every layer's input (bottom to top) when the
+    /// caller computed them already (Algorithm 1); a recompute chain in reconstructed mode
+    /// computes them here from its known input.
+    fn chain(
+        &mut self,
+        chain: &Chain,
+        output: Option<Held>,
+        grad: Option<Held>,
+        mut known_input: Option<Held>,
+        replayed: Option<Vec<Tensor>>,
+    ) -> Result<Back> {
+        let stored = self.stored();
+        let mut replayed = match replayed {
+            Some(r) => Some(r),
+            None if !stored && chain.rebuild == InnerRebuild::Recompute => {
+                let x0 = known_input
+                    .as_ref()
+                    .ok_or_else(|| {
+                        Error::Config(format!(
+                            "{}: recomputation needs the chain input",
+                            chain.name()
+                        ))
+                    })?
+                    .tensor
+                    .clone();
+                Some(chain.forward_keep(&x0, Pass::Replay, true)?.1)
+            }
+            None => None,
+        };
+        let has_replayed = replayed.is_some();
+        let mut out = output;
+        let mut grad = grad;
+        let mut rebuilt = false;
+        for k in (0..chain.layers.len()).rev() {
+            let layer = chain.layers[k].as_ref();
+            // Inputs recomputed forward are shared with nothing once popped from `replayed`.
+            let replayed_k = replayed.as_mut().and_then(|r| {
+                r.truncate(k + 1);
+                r.pop()
+            });
+            let known = if k == 0 {
+                known_input.take()
+            } else {
+                replayed_k.map(Held::owned)
+            };
+            // Stored mode needs no outputs (only a reversible block reads its own output).
+            let out_k = if stored && !needs_output_when_stored(layer) {
+                None
+            } else {
+                out.take()
+            };
+            let mut back = self.step(layer, out_k, grad.take(), known)?;
+            // Trace every input that reconstructed mode rebuilds (in stored mode too, so that
+            // the two traces line up entry by entry).
+            let rebuildable = back.rebuilt
+                || (stored && (chain.rebuild == InnerRebuild::Recompute || layer.is_invertible()));
+            if k > 0 && (rebuildable || has_replayed) {
+                let role = chain.hidden_role.unwrap_or(layer.input_role());
+                self.record(layer.name(), role, &mut back.input);
+            }
+            rebuilt = back.rebuilt;
+            out = back.input;
+            grad = back.grad;
+        }
+        Ok(Back {
+            input: out,
+            grad,
+            rebuilt,
+        })
+    }
+
+    /// A reversible block `y1 = x1 + F(x2)`, `y2 = x2 + G(y1)`.
+    ///
+    /// Stored: `x` from the tape, `y` from the walk; the gradient flows through G (input `y1`)
+    /// then F (input `x2`): `dx1 = dy1 + dG`, `dx2 = dy2 + dF(dx1)`.
+    /// Reconstructed, per layer: `x2 = y2 - G(y1)`, the backward of G (hidden activations
+    /// rebuilt as G's [`InnerRebuild`] says), `x1 = y1 - F(x2)`, the backward of F. Owned
+    /// buffers are updated in place (module docs).
+    fn coupling(
+        &mut self,
+        c: &AdditiveCoupling,
+        output: Option<Held>,
+        grad: Option<Held>,
+        known_input: Option<Held>,
+    ) -> Result<Back> {
+        let name = c.name().to_string();
+        if !self.stored() && known_input.is_none() {
+            let y = output.ok_or_else(|| missing_output(&name))?;
+            return self.coupling_rebuild(c, y, grad);
+        }
+        let input = match known_input {
+            Some(x) => x,
+            None => self.pop(&name)?,
+        };
+        let stored = self.stored();
+        let needs = |chain: &Chain| !stored || needs_output_when_stored(chain);
+        let (x1, x2) = split_channels(&input.tensor, &name)?;
+        // y1 = x1 + F(x2): from the walk when it holds the output, else recomputed.
+        let y1 = match &output {
+            Some(y) => split_channels(&y.tensor, &name)?.0,
+            None => c.add(&x1, &c.f().forward_pass(&x2, Pass::Replay)?)?,
+        };
+        let f_out = if needs(c.f()) {
+            Some(Held::owned(c.sub(&y1, &x1)?))
+        } else {
+            None
+        };
+        let g_out = if needs(c.g()) {
+            let y = output
+                .as_ref()
+                .ok_or_else(|| missing_output(&name))?
+                .tensor
+                .clone();
+            Some(Held::owned(c.sub(&split_channels(&y, &name)?.1, &x2)?))
+        } else {
+            None
+        };
+        drop(output);
+        let (gy1, gy2) = match &grad {
+            Some(g) => {
+                let (a, b) = split_channels(&g.tensor, &name)?;
+                (Some(a), Some(b))
+            }
+            None => (None, None),
+        };
+        drop(grad);
+        let back_g = self.chain(
+            c.g(),
+            g_out,
+            gy2.clone().map(Held::shared),
+            Some(Held::shared(y1)),
+            None,
+        )?;
+        let gx1 = match (gy1, back_g.grad) {
+            (Some(a), Some(dg)) => Some(c.add(&a, &dg.tensor)?),
+            _ => None,
+        };
+        let back_f = self.chain(
+            c.f(),
+            f_out,
+            gx1.clone().map(Held::shared),
+            Some(Held::shared(x2)),
+            None,
+        )?;
+        let grad = match (gx1, gy2, back_f.grad) {
+            (Some(gx1), Some(gy2), Some(df)) => {
+                Some(Held::owned(c.cat_add(&gx1, &gy2, &df.tensor)?))
+            }
+            (Some(_), _, None) => return Err(missing_grad(&name)),
+            _ => None,
+        };
+        Ok(Back {
+            input: Some(input),
+            grad,
+            rebuilt: false,
+        })
+    }
+
+    /// Reconstructed step of a reversible block (per-layer or Algorithm 1).
+    fn coupling_rebuild(
+        &mut self,
+        c: &AdditiveCoupling,
+        y: Held,
+        grad: Option<Held>,
+    ) -> Result<Back> {
+        let name = c.name().to_string();
+        let algorithm1 = self.rebuild == Rebuild::Algorithm1
+            || c.backward_mode() == crate::layers::BackwardMode::Algorithm1;
+        let y_in_place = y.owned && self.in_place() && c.can_update_in_place(&y.tensor);
+        let (y1, y2) = split_channels(&y.tensor, &name)?;
+        // x2 = y2 - G(y1), written over y2 when y is ours.
+        let (g_out, g_inputs) = c.g().forward_keep(&y1, Pass::Replay, algorithm1)?;
+        let x2 = c.sub_maybe_in_place(y2, &g_out, y_in_place)?;
+        let (gy1, gy2, dy_in_place) = match &grad {
+            Some(g) => {
+                let (a, b) = split_channels(&g.tensor, &name)?;
+                (
+                    Some(a),
+                    Some(b),
+                    g.owned && self.in_place() && c.can_update_in_place(&g.tensor),
+                )
+            }
+            None => (None, None, false),
+        };
+        // Backward of G from its output (layer-wise inverses), its recomputed inputs, or
+        // (Algorithm 1) the inputs kept by the forward above.
+        let g_replayed = algorithm1.then_some(g_inputs);
+        let back_g = self.chain(
+            c.g(),
+            Some(Held::owned(g_out)),
+            gy2.clone().map(Held::shared),
+            Some(Held::shared(y1.clone())),
+            g_replayed,
+        )?;
+        drop(back_g.input);
+        // dx1 = dy1 + dG, written over dy1 when the gradient is ours.
+        let gx1 = match (gy1, back_g.grad) {
+            (Some(a), Some(dg)) => Some(c.add_maybe_in_place(a, &dg.tensor, dy_in_place)?),
+            _ => None,
+        };
+        // x1 = y1 - F(x2), written over y1 when y is ours: y becomes x.
+        let (f_out, f_inputs) = c.f().forward_keep(&x2, Pass::Replay, algorithm1)?;
+        let x1 = c.sub_maybe_in_place(y1, &f_out, y_in_place)?;
+        let input = if y_in_place {
+            drop(x1);
+            y
+        } else {
+            drop(y);
+            Held::owned(c.cat(&x1, &x2)?)
+        };
+        let f_replayed = algorithm1.then_some(f_inputs);
+        let back_f = self.chain(
+            c.f(),
+            Some(Held::owned(f_out)),
+            gx1.clone().map(Held::shared),
+            Some(Held::shared(x2)),
+            f_replayed,
+        )?;
+        drop(back_f.input);
+        // dx2 = dy2 + dF, written over dy2 when the gradient is ours: dy becomes dx.
+        let grad = match (grad, gx1, gy2, back_f.grad) {
+            (Some(g), Some(gx1), Some(gy2), Some(df)) => {
+                if dy_in_place {
+                    drop(c.add_maybe_in_place(gy2, &df.tensor, true)?);
+                    drop(gx1);
+                    Some(g)
+                } else {
+                    drop(g);
+                    Some(Held::owned(c.cat_add(&gx1, &gy2, &df.tensor)?))
+                }
+            }
+            _ => None,
+        };
+        Ok(Back {
+            input: Some(input),
+            grad,
+            rebuilt: true,
+        })
+    }
+
+    /// An ordinary residual block `y = x + F(x)`: input from the caller or the tape,
+    /// `dx = dy + dF`.
+    fn residual(
+        &mut self,
+        r: &Residual,
+        grad: Option<Held>,
+        known_input: Option<Held>,
+    ) -> Result<Back> {
+        let input = match known_input {
+            Some(x) => x,
+            None => self.pop(r.name())?,
+        };
+        if needs_output_when_stored(r.f()) {
+            return Err(Error::Config(format!(
+                "{}: a residual branch that ends in a reversible block is not supported",
+                r.name()
+            )));
+        }
+        let back_f = self.chain(
+            r.f(),
+            None,
+            grad.as_ref().map(|g| Held::shared(g.tensor.clone())),
+            Some(Held::shared(input.tensor.clone())),
+            None,
+        )?;
+        let grad = match (grad, back_f.grad) {
+            (Some(g), Some(gf)) => Some(Held::owned((&g.tensor + &gf.tensor)?)),
+            _ => None,
+        };
+        Ok(Back {
+            input: Some(input),
+            grad,
+            rebuilt: false,
+        })
+    }
+}
+
+/// Whether the stored-mode step of `layer` reads its output: a reversible block does (its G
+/// takes `y1`), a layer whose VJP is taken at its output, and a chain whose top layer does.
+pub fn needs_output_when_stored(layer: &dyn Layer) -> bool {
+    match layer.structure() {
+        Structure::Primitive => layer.vjp_at_output(),
+        Structure::Residual(_) => false,
+        Structure::Coupling(_) => true,
+        Structure::Chain(c) => c
+            .layers
+            .last()
+            .is_some_and(|l| needs_output_when_stored(l.as_ref())),
+    }
+}
+
+fn missing_output(layer: &str) -> Error {
+    Error::Config(format!(
+        "{layer}: the reconstructed backward reached this layer without its output"
+    ))
+}
+
+fn missing_grad(layer: &str) -> Error {
+    Error::Config(format!("{layer}: no gradient came back from F or G"))
+}
