@@ -255,6 +255,8 @@ impl Backward {
                 (Some(Held::owned(x)), None, true)
             }
         };
+        // The output is read only when the VJP is taken there.
+        let output = if input.is_some() { None } else { output };
         let grad = match grad {
             Some(g) => {
                 let at = match (&input, &output) {
@@ -371,7 +373,7 @@ impl Backward {
             None => self.pop(&name)?,
         };
         let stored = self.stored();
-        let needs = |chain: &Chain| !stored || needs_output_when_stored(chain);
+        let needs = |chain: &Chain| needs_output(chain, stored);
         let (x1, x2) = split_channels(&input.tensor, &name)?;
         // y1 = x1 + F(x2): from the walk when it holds the output, else recomputed.
         let y1 = match &output {
@@ -394,14 +396,13 @@ impl Backward {
             None
         };
         drop(output);
-        let (gy1, gy2) = match &grad {
+        let (gy1, gy2, dy_in_place) = match &grad {
             Some(g) => {
                 let (a, b) = split_channels(&g.tensor, &name)?;
-                (Some(a), Some(b))
+                (Some(a), Some(b), g.owned && c.can_update_in_place(&g.tensor))
             }
-            None => (None, None),
+            None => (None, None, false),
         };
-        drop(grad);
         let back_g = self.chain(
             c.g(),
             g_out,
@@ -409,8 +410,9 @@ impl Backward {
             Some(Held::shared(y1)),
             None,
         )?;
+        // dx1 = dy1 + dG, written over dy1 when the gradient is ours.
         let gx1 = match (gy1, back_g.grad) {
-            (Some(a), Some(dg)) => Some(c.add(&a, &dg.tensor)?),
+            (Some(a), Some(dg)) => Some(c.add_maybe_in_place(a, &dg.tensor, dy_in_place)?),
             _ => None,
         };
         let back_f = self.chain(
@@ -420,11 +422,19 @@ impl Backward {
             Some(Held::shared(x2)),
             None,
         )?;
-        let grad = match (gx1, gy2, back_f.grad) {
-            (Some(gx1), Some(gy2), Some(df)) => {
-                Some(Held::owned(c.cat_add(&gx1, &gy2, &df.tensor)?))
+        // dx2 = dy2 + dF, written over dy2 when the gradient is ours: dy becomes dx.
+        let grad = match (grad, gx1, gy2, back_f.grad) {
+            (Some(g), Some(gx1), Some(gy2), Some(df)) => {
+                if dy_in_place {
+                    drop(c.add_maybe_in_place(gy2, &df.tensor, true)?);
+                    drop(gx1);
+                    Some(g)
+                } else {
+                    drop(g);
+                    Some(Held::owned(c.cat_add(&gx1, &gy2, &df.tensor)?))
+                }
             }
-            (Some(_), _, None) => return Err(missing_grad(&name)),
+            (Some(_), Some(_), _, None) => return Err(missing_grad(&name)),
             _ => None,
         };
         Ok(Back {
@@ -455,7 +465,7 @@ impl Backward {
                 (
                     Some(a),
                     Some(b),
-                    g.owned && self.in_place() && c.can_update_in_place(&g.tensor),
+                    g.owned && c.can_update_in_place(&g.tensor),
                 )
             }
             None => (None, None, false),
@@ -550,6 +560,20 @@ impl Backward {
             grad,
             rebuilt: false,
         })
+    }
+}
+
+/// Whether the step of `layer` reads its output: in stored mode as
+/// [`needs_output_when_stored`]; in reconstructed mode unless every input it needs is known or
+/// recomputed (a chain rebuilt by recomputation, a non-invertible layer that stored its input).
+pub fn needs_output(layer: &dyn Layer, stored: bool) -> bool {
+    if stored {
+        return needs_output_when_stored(layer);
+    }
+    match layer.structure() {
+        Structure::Chain(c) => c.rebuild == InnerRebuild::LayerwiseInverse,
+        Structure::Primitive => layer.is_invertible() || layer.vjp_at_output(),
+        Structure::Coupling(_) | Structure::Residual(_) => true,
     }
 }
 
