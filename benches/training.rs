@@ -7,11 +7,12 @@
 
 use candle_core::{DType, Device, Tensor, Var};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
+use revstab::backend::{cpu, Backend};
 use revstab::experiments::bench::{
     batch_for, set_elementwise_threads, set_threads, BenchConfig, BenchMode, Trainee,
 };
 use revstab::experiments::snr_sweep::{run_point, Point, SweepConfig};
-use revstab::layers::{kernels, BatchNormConfig, InvBatchNorm, Layer, ParamStore, Pass};
+use revstab::layers::{BatchNormConfig, InvBatchNorm, Layer, ParamStore, Pass};
 use revstab::nets::Arch;
 use revstab::train::Sgd;
 use std::time::Duration;
@@ -34,13 +35,13 @@ fn layers(c: &mut Criterion) {
         .warm_up_time(Duration::from_millis(500))
         .measurement_time(Duration::from_secs(2));
     group.bench_function("conv3x3_forward/kernel", |b| {
-        b.iter(|| kernels::conv2d_same(&x, &w).unwrap())
+        b.iter(|| cpu::conv2d_same(&x, &w).unwrap())
     });
     group.bench_function("conv3x3_forward/candle", |b| {
         b.iter(|| x.conv2d(&w, 1, 1, 1, 1).unwrap())
     });
     group.bench_function("conv3x3_dx/kernel", |b| {
-        b.iter(|| kernels::conv2d_same_input_grad(&g, &w).unwrap())
+        b.iter(|| cpu::conv2d_same_input_grad(&g, &w).unwrap())
     });
     group.bench_function("conv3x3_dx/candle_conv_transpose2d", |b| {
         b.iter(|| g.conv_transpose2d(&w, 1, 0, 1, 1).unwrap())
@@ -50,7 +51,7 @@ fn layers(c: &mut Criterion) {
         b.iter(|| g.conv2d(&wf, 1, 1, 1, 1).unwrap())
     });
     group.bench_function("conv3x3_dw/kernel", |b| {
-        b.iter(|| kernels::conv2d_same_weight_grad(&x, &g, 3).unwrap())
+        b.iter(|| cpu::conv2d_same_weight_grad(&x, &g, 3).unwrap())
     });
     group.bench_function("conv3x3_dw/candle", |b| {
         b.iter(|| {
@@ -84,9 +85,9 @@ fn layers(c: &mut Criterion) {
     let ones = vec![1.0; 16];
     group.bench_function("batchnorm_backward/closed_form", |b| {
         b.iter(|| {
-            let (mean, var) = kernels::channel_stats(&x).unwrap();
+            let (mean, var) = cpu::channel_stats(&x).unwrap();
             let s: Vec<f64> = var.iter().map(|v| (v + 1e-5).sqrt()).collect();
-            kernels::batch_norm_backward(&x, &g, &mean, &s, &ones).unwrap()
+            cpu::batch_norm_backward(&x, &g, &mean, &s, &ones).unwrap()
         })
     });
     group.bench_function("batchnorm_backward/candle_autograd", |b| {
@@ -119,7 +120,15 @@ fn step(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(8));
     for mode in BenchMode::ALL {
         let sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
-        let mut trainee = Trainee::build(&net, mode, sgd, DType::F32, &Device::Cpu).unwrap();
+        let mut trainee = Trainee::build(
+            &net,
+            mode,
+            sgd,
+            DType::F32,
+            &Device::Cpu,
+            Backend::default(),
+        )
+        .unwrap();
         group.bench_with_input(BenchmarkId::new("depth4", mode.as_str()), &mode, |b, _| {
             b.iter(|| trainee.step(&x, &labels, cfg.lr).unwrap())
         });

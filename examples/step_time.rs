@@ -2,11 +2,13 @@
 //! architecture with stored and with reconstructed activations, and their ratio: the issue 7
 //! targets "reconstructed at most 1.35x stored (RevNet, Algorithm 1: see `bench`) and hybrid at
 //! most 1.7x". One stage (no pooling), depth 8, width 32, batch 32 of 32x32 unit-Gaussian images,
-//! f32, seed 0, slope 0.2, median of 5 steps after one warm-up, modes interleaved.
+//! f32, seed 0, slope 0.2, median of 5 steps after one warm-up, modes interleaved; the layers on
+//! the default backend (`kernels`) or the one named (`candle`: candle's ops only).
 //!
-//! `cargo run --release --example step_time [-- DEPTH]`
+//! `cargo run --release --example step_time [-- DEPTH [BACKEND]]`
 
 use candle_core::{DType, Device, Tensor};
+use revstab::backend::Backend;
 use revstab::nets::{Arch, NetConfig, Network, Source, StepOptions};
 use std::time::Instant;
 
@@ -21,6 +23,12 @@ fn main() -> anyhow::Result<()> {
         Some(s) => s.parse()?,
         None => 8,
     };
+    let backend = match std::env::args().nth(2) {
+        Some(s) => <Backend as clap::ValueEnum>::from_str(&s, true)
+            .map_err(|e| anyhow::anyhow!("backend `{s}`: {e}"))?,
+        None => Backend::default(),
+    };
+    println!("backend {backend}");
     let (batch, size, width) = (32, 32, 32);
     let opts = StepOptions {
         grads: true,
@@ -33,7 +41,7 @@ fn main() -> anyhow::Result<()> {
         cfg.depth = depth;
         cfg.width = width;
         cfg.input_size = size;
-        let net = Network::build(&cfg, DType::F32, &Device::Cpu)?;
+        let net = Network::build_with(&cfg, DType::F32, &Device::Cpu, backend)?;
         let mut rng = revstab::util::rng_for(0, "step-time");
         let x = revstab::util::randn(
             &mut rng,

@@ -20,7 +20,7 @@
 //! activation is freed as soon as the layer below has rebuilt its own input from it. An
 //! activation or gradient the driver holds alone (`owned`: rebuilt by an inverse or returned by
 //! a VJP, with no trace recording it) is updated *in place* by a reversible block when the CPU
-//! kernels apply ([`kernels::sub_assign`], [`kernels::add_assign`]): the block's output becomes
+//! kernels apply ([`crate::backend::cpu::add_assign`]): the block's output becomes
 //! its input (`y2 -= G(y1)`, `y1 -= F(x2)`) and its output gradient becomes its input gradient
 //! (`dy1 += dG`, `dy2 += dF`). A reconstructed step therefore holds, at its peak:
 //!
@@ -399,7 +399,11 @@ impl Backward {
         let (gy1, gy2, dy_in_place) = match &grad {
             Some(g) => {
                 let (a, b) = split_channels(&g.tensor, &name)?;
-                (Some(a), Some(b), g.owned && c.can_update_in_place(&g.tensor))
+                (
+                    Some(a),
+                    Some(b),
+                    g.owned && c.can_update_in_place(&g.tensor),
+                )
             }
             None => (None, None, false),
         };

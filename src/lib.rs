@@ -23,11 +23,18 @@
 //!   convolutions of `bf16` tensors run in f32 and are rounded back to `bf16` (candle's CPU
 //!   conv2d does not support bf16).
 //!
+//! ## Backends
+//! Which code computes the layers is a value, [`backend::Backend`], chosen when a network is
+//! built ([`nets::Network::build_with`]) and recorded in every `run.json`: `kernels` (default:
+//! the crate's own CPU kernels, [`backend::cpu`], for `f32`/`f64` CPU tensors, candle's ops
+//! elsewhere) or `candle` (candle's ops only). Both give the same results up to rounding.
+//!
 //! ## Features
 //! - default: CPU only, needs nothing but the Rust toolchain.
 //! - `cuda`, `metal`: forward to candle's backends; choose the device at run time with
 //!   [`device::parse_device`].
 
+pub mod backend;
 pub mod backprop;
 pub mod data;
 pub mod device;

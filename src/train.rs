@@ -29,6 +29,7 @@
 //!   SNR, the loss and the train/test error are recorded. The extra forward also moves the
 //!   batch-norm running averages once more with the same batch statistics.
 
+use crate::backend::Backend;
 use crate::data::{parse_data_spec, Augment, DataSplit, Dataset};
 use crate::device::{compute_dtype, parse_device, parse_dtype};
 use crate::error::{Error, Result};
@@ -104,6 +105,10 @@ pub struct TrainConfig {
     pub eval_batch: usize,
     /// Checkpoint every this many steps (0: at the end of every epoch; only with a run dir).
     pub checkpoint_every: usize,
+    /// Backend computing the layers (`kernels`, the default, or `candle`); left out of the
+    /// serialised config when default.
+    #[serde(skip_serializing_if = "Backend::is_default")]
+    pub backend: Backend,
 }
 
 /// Default data of a training run: 1500 train and 1000 test 16x16 synthetic images.
@@ -138,6 +143,7 @@ impl Default for TrainConfig {
             eval_samples: 500,
             eval_batch: 250,
             checkpoint_every: 0,
+            backend: Backend::default(),
         }
     }
 }
@@ -747,7 +753,7 @@ pub fn train(
     cfg.validate()?;
     let device: Device = parse_device(&cfg.device)?;
     let dtype = parse_dtype(&cfg.dtype)?;
-    let net = Network::build(&cfg.net_config_for(data)?, dtype, &device)?;
+    let net = Network::build_with(&cfg.net_config_for(data)?, dtype, &device, cfg.backend)?;
     let params = net.named_params();
     let steps_per_epoch = data.train.len() / cfg.batch;
     if steps_per_epoch == 0 {

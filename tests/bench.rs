@@ -6,6 +6,7 @@ mod common;
 
 use candle_core::{DType, Device};
 use common::rel_l2;
+use revstab::backend::Backend;
 use revstab::experiments::bench::{
     batch_for, forward_conv_macs, median, parse_pools, pools_name, run, to_csv, BenchConfig,
     BenchMode, Trainee,
@@ -33,8 +34,17 @@ fn every_mode_gives_the_stored_gradients_in_f64() {
     let cfg = small();
     let net = cfg.net_config(3);
     let (x, labels) = batch_for(&net, cfg.batch, cfg.seed, DType::F64, &Device::Cpu).unwrap();
-    let build =
-        |mode| Trainee::build(&net, mode, Sgd::new(0.9, 5e-4), DType::F64, &Device::Cpu).unwrap();
+    let build = |mode| {
+        Trainee::build(
+            &net,
+            mode,
+            Sgd::new(0.9, 5e-4),
+            DType::F64,
+            &Device::Cpu,
+            Backend::default(),
+        )
+        .unwrap()
+    };
     let stored = build(BenchMode::Stored);
     let reference = stored.grads(&x, &labels).unwrap();
     assert!(reference.loss.is_finite());
@@ -72,6 +82,7 @@ fn a_step_is_the_training_optimisers_update() {
         Sgd::new(0.9, wd),
         DType::F64,
         &Device::Cpu,
+        Backend::default(),
     )
     .unwrap();
     let before: Vec<_> = t

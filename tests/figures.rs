@@ -2,6 +2,7 @@
 //! set to a valid PNG + SVG + CSV (with its provenance line), missing and malformed result files
 //! are errors naming the file, and the cache reuses results until the config changes.
 
+use revstab::backend::Backend;
 use revstab::experiments::figures::*;
 use revstab::experiments::memory::{Axis, MemoryConfig};
 use revstab::nets::{Arch, Source};
@@ -16,6 +17,7 @@ fn provenance(dtype: &str) -> Provenance {
         seed: "0".into(),
         dtype: dtype.into(),
         device: "cpu".into(),
+        backend: Default::default(),
         init: "synthetic".into(),
         seconds: 0.0,
         threads: 1,
@@ -563,6 +565,28 @@ fn experiments_run_cache_and_recompute_when_the_config_changes() {
         .to_string();
     assert!(e.contains("fig11.toml"), "{e}");
     assert!(spec("fig99").is_err());
+}
+
+/// The backend is a config setting that leaves the key of a default config unchanged (results
+/// cached before it existed stay valid), changes it when set, and is recorded in the
+/// provenance; a provenance cached before it was recorded reads as `kernels`.
+#[test]
+fn the_backend_keeps_old_cache_keys_and_is_recorded_in_the_provenance() {
+    let parse = |text: &str| ExperimentConfig::from_toml_str(text, Path::new("t.toml")).unwrap();
+    let default = ExperimentConfig::Trace(TraceConfig::default());
+    assert!(!serde_json::to_string(&default).unwrap().contains("backend"));
+    let explicit = parse("experiment = \"trace\"\n[net]\nbackend = \"kernels\"\n");
+    assert_eq!(explicit.key(), default.key());
+    let candle = parse("experiment = \"trace\"\n[net]\nbackend = \"candle\"\n");
+    assert_eq!(candle.backend(), Backend::Candle);
+    assert_ne!(candle.key(), default.key());
+    let alpha = parse("experiment = \"alpha\"\nbackend = \"candle\"\n");
+    assert_eq!(alpha.backend(), Backend::Candle);
+    let mut old = serde_json::to_value(provenance("f32")).unwrap();
+    assert_eq!(old["backend"], "kernels");
+    old.as_object_mut().unwrap().remove("backend");
+    let old: Provenance = serde_json::from_value(old).unwrap();
+    assert_eq!(old.backend, Backend::Kernels);
 }
 
 fn assert_outputs_real(out: &Path, id: &str) {

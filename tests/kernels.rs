@@ -1,4 +1,4 @@
-//! The own CPU kernels of `revstab::layers::kernels` against candle's ops (f64 to 1e-12, f32 to
+//! The own CPU kernels of `revstab::backend::cpu` against candle's ops (f64 to 1e-12, f32 to
 //! 1e-5 relative), over odd and even sizes, kernels 1, 3, 5 and channel counts that do and do
 //! not fill the blocks; and the layers' own backward steps against candle autograd.
 
@@ -6,8 +6,8 @@ mod common;
 
 use candle_core::{DType, Device, Tensor, Var};
 use common::rel_l2;
+use revstab::backend::{cpu, Backend};
 use revstab::backprop::Grads;
-use revstab::layers::kernels;
 use revstab::layers::{
     autograd_vjp, BatchNormConfig, BatchPool, ChannelPool, Conv2d, Head, InvBatchNorm,
     InvLeakyReLU, Layer, MaxPool2, ParamStore, Pass, Relu,
@@ -48,7 +48,7 @@ fn conv_forward_matches_candle_conv2d() {
             let x = rand(s as u64, &[b, ci, h, w], dtype);
             let wt = rand(100 + s as u64, &[co, ci, k, k], dtype);
             let want = x.conv2d(&wt, k / 2, 1, 1, 1).unwrap();
-            let got = kernels::conv2d_same(&x, &wt).unwrap();
+            let got = cpu::conv2d_same(&x, &wt).unwrap();
             assert_eq!(got.dims(), want.dims());
             let err = rel_l2(&got, &want);
             assert!(
@@ -68,7 +68,7 @@ fn conv_after_a_wider_image_of_the_same_padded_width_matches_candle() {
             let x = rand(300 + s as u64, &[4, 3, 6, w], dtype);
             let wt = rand(310, &[5, 3, 3, 3], dtype);
             let want = x.conv2d(&wt, 1, 1, 1, 1).unwrap();
-            let got = kernels::conv2d_same(&x, &wt).unwrap();
+            let got = cpu::conv2d_same(&x, &wt).unwrap();
             let err = rel_l2(&got, &want);
             assert!(
                 err <= tol(dtype),
@@ -90,8 +90,8 @@ fn conv_gradients_match_candle_autograd() {
                 .conv2d(wt.as_tensor(), k / 2, 1, 1, 1)
                 .unwrap();
             let grads = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
-            let dx = kernels::conv2d_same_input_grad(&g, wt.as_tensor()).unwrap();
-            let dw = kernels::conv2d_same_weight_grad(x.as_tensor(), &g, k).unwrap();
+            let dx = cpu::conv2d_same_input_grad(&g, wt.as_tensor()).unwrap();
+            let dw = cpu::conv2d_same_weight_grad(x.as_tensor(), &g, k).unwrap();
             let ex = rel_l2(&dx, grads.get(x.as_tensor()).unwrap());
             let ew = rel_l2(&dw, grads.get(wt.as_tensor()).unwrap());
             assert!(
@@ -106,30 +106,30 @@ fn conv_gradients_match_candle_autograd() {
 fn conv_kernels_refuse_what_they_do_not_cover() {
     let x = rand(0, &[1, 2, 4, 4], DType::F32);
     assert!(
-        !kernels::conv_supported(&x, &rand(1, &[2, 2, 2, 2], DType::F32), 1),
+        !cpu::conv_supported(&x, &rand(1, &[2, 2, 2, 2], DType::F32), 1),
         "even kernel"
     );
     assert!(
-        !kernels::conv_supported(&x, &rand(1, &[2, 2, 3, 3], DType::F32), 2),
+        !cpu::conv_supported(&x, &rand(1, &[2, 2, 3, 3], DType::F32), 2),
         "stride 2"
     );
     assert!(
-        !kernels::conv_supported(&x, &rand(1, &[2, 2, 7, 7], DType::F32), 1),
+        !cpu::conv_supported(&x, &rand(1, &[2, 2, 7, 7], DType::F32), 1),
         "kernel 7"
     );
     let h = x.to_dtype(DType::F16).unwrap();
     assert!(
-        !kernels::conv_supported(&h, &rand(1, &[2, 2, 3, 3], DType::F16), 1),
+        !cpu::conv_supported(&h, &rand(1, &[2, 2, 3, 3], DType::F16), 1),
         "f16"
     );
-    assert!(kernels::conv2d_same(&h, &rand(1, &[2, 2, 3, 3], DType::F16)).is_err());
+    assert!(cpu::conv2d_same(&h, &rand(1, &[2, 2, 3, 3], DType::F16)).is_err());
 }
 
 #[test]
 fn channel_stats_and_affine_match_candle() {
     for dtype in [DType::F64, DType::F32] {
         let x = rand(5, &[3, 4, 5, 6], dtype);
-        let (mean, var) = kernels::channel_stats(&x).unwrap();
+        let (mean, var) = cpu::channel_stats(&x).unwrap();
         let x64 = x.to_dtype(DType::F64).unwrap();
         let m = x64.mean_keepdim((0, 2, 3)).unwrap();
         let v = x64
@@ -170,7 +170,7 @@ fn channel_stats_and_affine_match_candle() {
             .unwrap()
             .broadcast_add(&t(&d))
             .unwrap();
-        let got = kernels::channel_affine(&x, &a, &b, &c, &d).unwrap();
+        let got = cpu::channel_affine(&x, &a, &b, &c, &d).unwrap();
         // Same operations in the same order and dtype: identical.
         assert_eq!(rel_l2(&got, &want), 0.0, "{dtype:?}");
     }
@@ -186,16 +186,13 @@ fn relu_and_its_backward_match_candle() {
             .unwrap()
             .where_cond(&x, &x.zeros_like().unwrap())
             .unwrap();
-        assert_eq!(rel_l2(&kernels::relu(&x).unwrap(), &want), 0.0);
+        assert_eq!(rel_l2(&cpu::relu(&x).unwrap(), &want), 0.0);
         let want_g = x
             .gt(0.0)
             .unwrap()
             .where_cond(&g, &g.zeros_like().unwrap())
             .unwrap();
-        assert_eq!(
-            rel_l2(&kernels::relu_backward(&x, &g).unwrap(), &want_g),
-            0.0
-        );
+        assert_eq!(rel_l2(&cpu::relu_backward(&x, &g).unwrap(), &want_g), 0.0);
     }
 }
 
@@ -219,28 +216,37 @@ fn check_layer_backward(layer: &dyn Layer, x: &Tensor, what: &str) {
 }
 
 #[test]
-fn layer_backward_steps_match_autograd() {
-    for dtype in [DType::F64, DType::F32] {
+fn layer_backward_steps_match_autograd_on_both_backends() {
+    for (backend, dtype) in Backend::ALL
+        .into_iter()
+        .flat_map(|b| [(b, DType::F64), (b, DType::F32)])
+    {
         let store = ParamStore::new(3, dtype, &Device::Cpu);
         let x = rand(8, &[3, 6, 9, 10], dtype);
         check_layer_backward(
-            &Conv2d::new(&store, "conv", 6, 5, 3, 1, true, 1.0).unwrap(),
+            &Conv2d::new(&store, "conv", 6, 5, 3, 1, true, 1.0)
+                .unwrap()
+                .with_backend(backend),
             &x,
             "conv3x3 with bias",
         );
         check_layer_backward(
-            &Conv2d::new(&store, "proj", 6, 4, 1, 1, false, 1.0).unwrap(),
+            &Conv2d::new(&store, "proj", 6, 4, 1, 1, false, 1.0)
+                .unwrap()
+                .with_backend(backend),
             &x,
             "conv1x1",
         );
         // square input: candle's own conv2d backward mis-sizes dx for stride 2 on non-square inputs
         let sq = rand(8, &[3, 6, 10, 10], dtype);
         check_layer_backward(
-            &Conv2d::new(&store, "strided", 6, 4, 3, 2, false, 1.0).unwrap(),
+            &Conv2d::new(&store, "strided", 6, 4, 3, 2, false, 1.0)
+                .unwrap()
+                .with_backend(backend),
             &sq,
             "conv stride 2 (generic vjp)",
         );
-        check_layer_backward(&Relu::new("relu"), &x, "relu");
+        check_layer_backward(&Relu::new("relu").with_backend(backend), &x, "relu");
         for (name, cfg) in [
             (
                 "bn-plain",
@@ -259,7 +265,9 @@ fn layer_backward_steps_match_autograd() {
                 },
             ),
         ] {
-            let bn = InvBatchNorm::new(&store, name, 6, cfg).unwrap();
+            let bn = InvBatchNorm::new(&store, name, 6, cfg)
+                .unwrap()
+                .with_backend(backend);
             // a negative gamma exercises the sign of |gamma + eps_i|
             bn.gamma()
                 .var
@@ -274,7 +282,9 @@ fn layer_backward_steps_match_autograd() {
         }
         let y = rand(9, &[4, 6, 8, 10], dtype);
         for slope in [0.01, 0.2, 3.0] {
-            let act = InvLeakyReLU::new("act", slope).unwrap();
+            let act = InvLeakyReLU::new("act", slope)
+                .unwrap()
+                .with_backend(backend);
             check_layer_backward(&act, &y, &format!("leaky relu {slope}"));
         }
         check_layer_backward(&ChannelPool::new("pc"), &y, "channel pool");
@@ -326,48 +336,48 @@ fn channel_halves_are_read_in_place_with_the_same_results() {
         let same =
             |x: &Tensor, y: &Tensor, what: &str| assert_eq!(rel_l2(x, y), 0.0, "{dtype:?} {what}");
         same(
-            &kernels::conv2d_same(&b, &w).unwrap(),
-            &kernels::conv2d_same(&b.contiguous().unwrap(), &w).unwrap(),
+            &cpu::conv2d_same(&b, &w).unwrap(),
+            &cpu::conv2d_same(&b.contiguous().unwrap(), &w).unwrap(),
             "conv",
         );
         same(
-            &kernels::conv2d_same_weight_grad(&a, &g, 3).unwrap(),
-            &kernels::conv2d_same_weight_grad(&ac, &g, 3).unwrap(),
+            &cpu::conv2d_same_weight_grad(&a, &g, 3).unwrap(),
+            &cpu::conv2d_same_weight_grad(&ac, &g, 3).unwrap(),
             "weight grad",
         );
         let gw = rand(15, &[4, 5, 3, 3], dtype);
         same(
-            &kernels::conv2d_same_input_grad(&c, &gw).unwrap(),
-            &kernels::conv2d_same_input_grad(&c.contiguous().unwrap(), &gw).unwrap(),
+            &cpu::conv2d_same_input_grad(&c, &gw).unwrap(),
+            &cpu::conv2d_same_input_grad(&c.contiguous().unwrap(), &gw).unwrap(),
             "input grad",
         );
         assert_eq!(
-            kernels::channel_stats(&a).unwrap(),
-            kernels::channel_stats(&ac).unwrap()
+            cpu::channel_stats(&a).unwrap(),
+            cpu::channel_stats(&ac).unwrap()
         );
         let p = [0.1, 0.2, -0.3, 0.4];
         same(
-            &kernels::channel_affine(&a, &p, &[1.0; 4], &p, &p).unwrap(),
-            &kernels::channel_affine(&ac, &p, &[1.0; 4], &p, &p).unwrap(),
+            &cpu::channel_affine(&a, &p, &[1.0; 4], &p, &p).unwrap(),
+            &cpu::channel_affine(&ac, &p, &[1.0; 4], &p, &p).unwrap(),
             "affine",
         );
         let (m, s) = (vec![0.1; 4], vec![1.3; 4]);
-        let r1 = kernels::batch_norm_backward(&a, &c, &m, &s, &p).unwrap();
-        let r2 = kernels::batch_norm_backward(&ac, &c.contiguous().unwrap(), &m, &s, &p).unwrap();
+        let r1 = cpu::batch_norm_backward(&a, &c, &m, &s, &p).unwrap();
+        let r2 = cpu::batch_norm_backward(&ac, &c.contiguous().unwrap(), &m, &s, &p).unwrap();
         same(&r1.dx, &r2.dx, "bn backward");
         assert_eq!((r1.dscale, r1.dshift), (r2.dscale, r2.dshift));
         same(
-            &kernels::add_images(&a, &c, false).unwrap(),
+            &cpu::add_images(&a, &c, false).unwrap(),
             &(&a + &c).unwrap(),
             "add",
         );
         same(
-            &kernels::add_images(&b, &c, true).unwrap(),
+            &cpu::add_images(&b, &c, true).unwrap(),
             &(&b - &c).unwrap(),
             "sub",
         );
         same(
-            &kernels::cat_channels(&b, &a).unwrap(),
+            &cpu::cat_channels(&b, &a).unwrap(),
             &Tensor::cat(&[&b, &a], 1).unwrap(),
             "cat",
         );
@@ -378,14 +388,14 @@ fn channel_halves_are_read_in_place_with_the_same_results() {
                 (&b + &c).unwrap()
             };
             same(
-                &kernels::cat_add_channels(&a, &b, &c, sub).unwrap(),
+                &cpu::cat_add_channels(&a, &b, &c, sub).unwrap(),
                 &Tensor::cat(&[&a, &bc], 1).unwrap(),
                 "cat add",
             );
         }
         let odd = rand(16, &[3, 2, 9, 10], dtype);
         same(
-            &kernels::cat_channels(&a, &odd).unwrap(),
+            &cpu::cat_channels(&a, &odd).unwrap(),
             &Tensor::cat(&[&a, &odd], 1).unwrap(),
             "cat uneven",
         );

@@ -1,18 +1,18 @@
 //! The crate's own kernels against candle's ops through whole networks: one training step of
-//! every architecture in f64, stored and reconstructed, with the kernels on and switched off
-//! (`kernels::set_enabled(false)`: candle's ops and the generic autograd backward, the "before"
-//! of `bench --kernels off`) gives the same loss and gradients. Its own test binary, because the
-//! switch is process-wide.
+//! every architecture in f64, stored and reconstructed, gives the same loss and gradients on
+//! [`Backend::Kernels`] and on [`Backend::Candle`] (candle's ops only, the "before" of `bench
+//! --backend candle`). The two networks hold the same weights ([`Network::cast_with`]); the
+//! backend is a value held by each, so they run side by side.
 
 mod common;
 
 use candle_core::{DType, Device, Tensor};
 use common::rel_l2;
-use revstab::layers::kernels;
+use revstab::backend::Backend;
 use revstab::nets::{Arch, NetConfig, Network, Source, StepOptions};
 
 #[test]
-fn kernels_on_and_off_give_the_same_step_in_f64() {
+fn kernels_and_candle_backends_give_the_same_step_in_f64() {
     for arch in Arch::ALL {
         let mut cfg = NetConfig::new(arch);
         cfg.depth = 2;
@@ -20,7 +20,17 @@ fn kernels_on_and_off_give_the_same_step_in_f64() {
         cfg.input_size = 8;
         cfg.classes = 4;
         cfg.seed = 3;
-        let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
+        let kernels =
+            Network::build_with(&cfg, DType::F64, &Device::Cpu, Backend::Kernels).unwrap();
+        // The same weights on the other backend (a copy; building from the same seed gives them
+        // too).
+        let candle = kernels.cast_with(DType::F64, Backend::Candle).unwrap();
+        assert_eq!(
+            (kernels.backend, candle.backend),
+            (Backend::Kernels, Backend::Candle)
+        );
+        // A cast keeps the backend.
+        assert_eq!(candle.cast(DType::F32).unwrap().backend, Backend::Candle);
         let mut rng = revstab::util::rng_for(5, "kernels-off");
         let x = revstab::util::randn(
             &mut rng,
@@ -43,11 +53,8 @@ fn kernels_on_and_off_give_the_same_step_in_f64() {
             if mode == Source::Reconstructed && !arch.reconstructable() {
                 continue;
             }
-            kernels::set_enabled(true);
-            let on = net.step(&x, &y, mode, opts).unwrap();
-            kernels::set_enabled(false);
-            let off = net.step(&x, &y, mode, opts).unwrap();
-            kernels::set_enabled(true);
+            let on = kernels.step(&x, &y, mode, opts).unwrap();
+            let off = candle.step(&x, &y, mode, opts).unwrap();
             assert!(
                 (on.loss - off.loss).abs() <= 1e-12 * on.loss.abs(),
                 "{arch} {mode:?}: loss {} vs {}",

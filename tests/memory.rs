@@ -10,6 +10,7 @@
 static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;
 
 use candle_core::{DType, Device};
+use revstab::backend::Backend;
 use revstab::experiments::memory::{
     analytic_bytes_per_pixel, analytic_bytes_per_pixel_in, analytic_stored_bytes_per_pixel,
     check_writable, fit_line, measure_point, run, stage_channels, ArchDepth, MemoryConfig,
@@ -49,6 +50,7 @@ fn point(
         mode,
         dtype,
         &Device::Cpu,
+        Backend::default(),
         1,
     )
     .expect("measure")
@@ -251,12 +253,14 @@ fn quick_run_writes_results() {
         "crate_version",
         "git_revision",
         "device",
+        "backend",
         "dtype",
         "timings",
         "summary",
     ] {
         assert!(json.get(key).is_some(), "run.json lacks {key}");
     }
+    assert_eq!(json["backend"], "kernels");
     assert_eq!(json["config"]["quick"], true);
     assert!(json["files"]["summary.csv"]
         .as_str()

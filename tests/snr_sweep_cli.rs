@@ -88,9 +88,19 @@ fn defaults_run_end_to_end_on_a_reduced_grid() {
     }
     assert!(trace.lines().count() > 20);
     let run_json: serde_json::Value = serde_json::from_str(&read(&out.join("run.json"))).unwrap();
-    for key in ["config", "crate_version", "device", "wall_seconds"] {
+    for key in [
+        "config",
+        "crate_version",
+        "device",
+        "backend",
+        "wall_seconds",
+    ] {
         assert!(run_json.get(key).is_some(), "run.json lacks {key}");
     }
+    assert_eq!(
+        run_json["backend"], "kernels",
+        "the default backend is recorded"
+    );
     for ext in ["png", "svg"] {
         let f = out.join(format!("snr_vs_depth.{ext}"));
         assert!(

@@ -5,9 +5,11 @@
 //!
 //! `cargo run --release --bin bench -- --depths 4,8,16 --steps 5 --threads 2 --out results/bench`
 //! `cargo run --release --bin bench -- --arch hybrid --pools default --depths 4`
+//! `cargo run --release --bin bench -- --backend candle` (the "before" column: candle's ops only)
 
 use anyhow::Context;
 use clap::Parser;
+use revstab::backend::Backend;
 use revstab::experiments::bench::{format_table, parse_pools, run, to_csv, BenchConfig, BenchMode};
 use revstab::nets::Arch;
 use std::path::PathBuf;
@@ -79,10 +81,14 @@ struct Args {
     /// Seed of the weights, input and labels.
     #[arg(long, default_value_t = 0)]
     seed: u64,
-    /// The crate's own CPU kernels (conv, batch norm, ReLU, coupling adds): `on`, or `off` for
-    /// candle's ops and the generic autograd backward of every layer (the "before" column).
-    #[arg(long, default_value = "on", value_parser = ["on", "off"])]
-    kernels: String,
+    /// Backend computing the layers: `kernels` (the crate's own CPU kernels for conv, batch
+    /// norm, ReLU, coupling adds where they apply) or `candle` (candle's ops only: the "before"
+    /// column).
+    #[arg(long, value_enum, default_value_t = Backend::default())]
+    backend: Backend,
+    /// Older spelling of `--backend`: `on` is `kernels`, `off` is `candle`.
+    #[arg(long, value_parser = ["on", "off"], conflicts_with = "backend")]
+    kernels: Option<String>,
     /// Output directory (bench.csv, run.json).
     #[arg(long, default_value = "results/bench")]
     out: PathBuf,
@@ -107,10 +113,14 @@ fn run_main() -> anyhow::Result<()> {
         lr: args.lr,
         momentum: args.momentum,
         weight_decay: args.weight_decay,
+        backend: match args.kernels.as_deref() {
+            Some("off") => Backend::Candle,
+            Some(_) => Backend::Kernels,
+            None => args.backend,
+        },
         ..BenchConfig::default()
     };
     cfg.validate()?;
-    revstab::layers::kernels::set_enabled(args.kernels == "on");
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     if !revstab::measure::alloc::is_installed() {
@@ -139,8 +149,8 @@ fn run_main() -> anyhow::Result<()> {
     let run_json = serde_json::json!({
         "experiment": "bench",
         "git_revision": revstab::util::git_revision(),
+        "backend": cfg.backend.as_str(),
         "config": cfg,
-        "kernels": args.kernels,
         "candle_threads": candle_core::utils::get_num_threads(),
         "env": {
             "RAYON_NUM_THREADS": std::env::var("RAYON_NUM_THREADS").ok(),

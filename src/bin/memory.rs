@@ -10,6 +10,7 @@
 
 use anyhow::Context;
 use clap::Parser;
+use revstab::backend::Backend;
 use revstab::experiments::memory::{check_writable, run_with, MemoryConfig, Preset};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -46,6 +47,10 @@ struct Args {
     /// Threads of candle's CPU kernels.
     #[arg(long)]
     threads: Option<usize>,
+    /// Backend computing the layers: `kernels` (the crate's own CPU kernels where they apply)
+    /// or `candle` (candle's ops only) [default: kernels].
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
     /// Smaller grid (under a second); the same as `--preset quick`.
     #[arg(long, conflicts_with = "preset")]
     quick: bool,
@@ -79,6 +84,9 @@ fn run() -> anyhow::Result<()> {
     }
     if args.threads.is_some() {
         cfg.threads = args.threads;
+    }
+    if let Some(b) = args.backend {
+        cfg.backend = b;
     }
     cfg.validate().context("invalid configuration")?;
     check_writable(&args.out)

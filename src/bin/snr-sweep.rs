@@ -3,6 +3,7 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use revstab::backend::Backend;
 use revstab::experiments::snr_sweep::{self as sweep, RunOptions, Shard, SweepConfig};
 use revstab::nets::Arch;
 use std::io::IsTerminal;
@@ -61,6 +62,10 @@ struct Args {
     /// Device: cpu, cuda[:N], metal[:N] [default: cpu]
     #[arg(long)]
     device: Option<String>,
+    /// Backend computing the layers: the crate's own CPU kernels where they apply, or candle's
+    /// ops only [default: kernels]
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
     /// Seeds of weights and input [default: 0]
     #[arg(long, alias = "seed", value_delimiter = ',', value_name = "LIST")]
     seeds: Option<Vec<u64>>,
@@ -158,6 +163,7 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
     set!(input_size);
     set!(dtypes);
     set!(device);
+    set!(backend);
     set!(seeds);
     set!(noise_std);
     set!(init_scale);

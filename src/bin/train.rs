@@ -4,6 +4,7 @@
 
 use anyhow::Context;
 use clap::{Args as ClapArgs, Parser, Subcommand};
+use revstab::backend::Backend;
 use revstab::experiments::training::{
     self as exp, AccuracyConfig, AnglesConfig, Experiment, SweepOptions,
 };
@@ -113,6 +114,10 @@ struct CommonArgs {
     /// Device: cpu, cuda[:N], metal[:N] [default: cpu]
     #[arg(long)]
     device: Option<String>,
+    /// Backend computing the layers: kernels (the crate's own CPU kernels where they apply) or
+    /// candle (candle's ops only) [default: kernels]
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
     /// Continue from the last checkpoint (run) or skip finished points (experiments)
     #[arg(long)]
     resume: bool,
@@ -248,6 +253,9 @@ fn apply_common(train: &mut TrainConfig, common: &CommonArgs) {
     }
     if let Some(d) = &common.device {
         train.device = d.clone();
+    }
+    if let Some(b) = common.backend {
+        train.backend = b;
     }
 }
 

@@ -24,6 +24,7 @@
 //! counted by [`crate::measure::alloc`] (zero unless the binary installs the counting
 //! allocator).
 
+use crate::backend::Backend;
 use crate::device::parse_dtype;
 use crate::error::{Error, Result};
 use crate::nets::{Arch, NetConfig, Network, PoolKind, Rebuild, Source, StepOptions, StepOutput};
@@ -170,6 +171,10 @@ pub struct BenchConfig {
     pub init_scale: f64,
     /// Seed of the weights, input and labels.
     pub seed: u64,
+    /// Backend computing the layers (`kernels`, the default, or `candle`: the "before" column);
+    /// left out of the serialised config when default.
+    #[serde(skip_serializing_if = "Backend::is_default")]
+    pub backend: Backend,
 }
 
 impl Default for BenchConfig {
@@ -192,6 +197,7 @@ impl Default for BenchConfig {
             weight_decay: 5e-4,
             init_scale: 1.0,
             seed: 0,
+            backend: Backend::default(),
         }
     }
 }
@@ -284,7 +290,7 @@ impl BenchConfig {
     /// A one-line description of the workload.
     pub fn describe(&self) -> String {
         format!(
-            "{} (pools {}), width {}, batch {} of {}x{}, {}, SGD lr {} momentum {} weight decay {}",
+            "{} (pools {}), width {}, batch {} of {}x{}, {}, backend {}, SGD lr {} momentum {} weight decay {}",
             self.arch,
             pools_name(&self.pools),
             self.width,
@@ -292,6 +298,7 @@ impl BenchConfig {
             self.size,
             self.size,
             self.dtype,
+            self.backend,
             self.lr,
             self.momentum,
             self.weight_decay
@@ -386,13 +393,15 @@ pub struct Trainee {
 }
 
 impl Trainee {
-    /// Build `net` in `dtype` on `device` for `mode`, with a fresh optimiser.
+    /// Build `net` in `dtype` on `device`, computed by `backend`, for `mode`, with a fresh
+    /// optimiser.
     pub fn build(
         net: &NetConfig,
         mode: BenchMode,
         sgd: Sgd,
         dtype: DType,
         device: &Device,
+        backend: Backend,
     ) -> Result<Trainee> {
         if !mode.available_for(net.arch) {
             return Err(Error::Config(format!(
@@ -401,7 +410,7 @@ impl Trainee {
                 mode.as_str()
             )));
         }
-        let net = Network::build(net, dtype, device)?;
+        let net = Network::build_with(net, dtype, device, backend)?;
         let params = net.named_params();
         Ok(Trainee {
             mode,
@@ -511,7 +520,7 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
             .iter()
             .map(|&m| {
                 let sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
-                Trainee::build(&net_cfg, m, sgd, dtype, &device)
+                Trainee::build(&net_cfg, m, sgd, dtype, &device, cfg.backend)
             })
             .collect::<Result<Vec<_>>>()?;
         let (x, labels) = batch_for(&net_cfg, cfg.batch, cfg.seed, dtype, &device)?;

@@ -27,6 +27,7 @@
 //! ([`anchored_prediction`]); with injected output noise it is anchored at the output SNR
 //! ([`crate::measure::trace`]).
 
+use crate::backend::Backend;
 use crate::device::{device_name, parse_device, parse_dtype};
 use crate::error::{Error, Result};
 use crate::experiments::memory::{Axis as MemAxis, MemoryConfig};
@@ -234,6 +235,10 @@ pub struct NetSettings {
     pub classes: usize,
     /// Device (`cpu`, `cuda[:N]`, `metal[:N]`).
     pub device: String,
+    /// Backend computing the layers (`kernels`, the default, or `candle`); left out of the
+    /// serialised config (and so of its key) when default.
+    #[serde(skip_serializing_if = "Backend::is_default")]
+    pub backend: Backend,
 }
 
 impl Default for NetSettings {
@@ -247,6 +252,7 @@ impl Default for NetSettings {
             eps_i: 0.0,
             classes: 10,
             device: "cpu".into(),
+            backend: Backend::default(),
         }
     }
 }
@@ -264,6 +270,7 @@ impl NetSettings {
             gamma_spread: self.gamma_spread,
             classes: self.classes,
             depth_law,
+            backend: self.backend,
             ..SweepConfig::default()
         }
     }
@@ -343,6 +350,10 @@ pub struct AlphaConfig {
     pub seed: u64,
     /// Dtypes of layer, input and output (one marker series each).
     pub dtypes: Vec<String>,
+    /// Backend computing the layer (`kernels`, the default, or `candle`); left out of the
+    /// serialised config (and so of its key) when default.
+    #[serde(skip_serializing_if = "Backend::is_default")]
+    pub backend: Backend,
 }
 
 impl Default for AlphaConfig {
@@ -357,6 +368,7 @@ impl Default for AlphaConfig {
             noise_std: 1e-5,
             seed: 0,
             dtypes: vec!["f64".into(), "f32".into()],
+            backend: Backend::default(),
         }
     }
 }
@@ -720,6 +732,18 @@ impl ExperimentConfig {
         format!("{h:016x}")
     }
 
+    /// The backend computing the layers of the experiment.
+    pub fn backend(&self) -> Backend {
+        match self {
+            ExperimentConfig::Alpha(c) => c.backend,
+            ExperimentConfig::Trace(c) => c.net.backend,
+            ExperimentConfig::Scaling(c) => c.net.backend,
+            ExperimentConfig::Precision(c) => c.net.backend,
+            ExperimentConfig::BnEps(c) => c.net.backend,
+            ExperimentConfig::Memory(c) => c.backend,
+        }
+    }
+
     fn seed_dtype_init(&self) -> (String, String, String) {
         match self {
             ExperimentConfig::Alpha(c) => (
@@ -853,6 +877,10 @@ pub struct Provenance {
     pub dtype: String,
     /// Device.
     pub device: String,
+    /// The backend that computed the layers ([`Backend::Kernels`] in results cached before it
+    /// was recorded: the only backend then, short of the `bench --kernels off` switch).
+    #[serde(default)]
+    pub backend: Backend,
     /// Initialisation and input.
     pub init: String,
     /// Wall time of the experiment, seconds.
@@ -1389,6 +1417,7 @@ pub fn run_experiment(
         seed,
         dtype,
         device,
+        backend: cfg.backend(),
         init,
         seconds: start.elapsed().as_secs_f64(),
         threads: used_threads,
@@ -1449,7 +1478,8 @@ fn run_alpha(c: &AlphaConfig) -> Result<AlphaData> {
                 let est = match c.layer {
                     AlphaLayer::ToyBn => {
                         let store = ParamStore::new(c.seed, dtype, &dev);
-                        let layer = InvBatchNorm::new(&store, "bn", 2, BatchNormConfig::default())?;
+                        let layer = InvBatchNorm::new(&store, "bn", 2, BatchNormConfig::default())?
+                            .with_backend(c.backend);
                         layer
                             .gamma()
                             .var
@@ -1457,7 +1487,8 @@ fn run_alpha(c: &AlphaConfig) -> Result<AlphaData> {
                         empirical_alpha(&layer, &x, c.noise_std, c.seed)?
                     }
                     AlphaLayer::LeakyRelu => {
-                        empirical_alpha(&InvLeakyReLU::new("act", v)?, &x, c.noise_std, c.seed)?
+                        let layer = InvLeakyReLU::new("act", v)?.with_backend(c.backend);
+                        empirical_alpha(&layer, &x, c.noise_std, c.seed)?
                     }
                 };
                 Ok(AlphaPoint {
@@ -1708,7 +1739,7 @@ fn run_bn_eps(c: &BnEpsConfig) -> Result<BnEpsData> {
             gamma_spread: c.alpha.gamma_spread,
             ..BatchNormConfig::default()
         };
-        let layer = InvBatchNorm::new(&store, "bn", ch, cfg)?;
+        let layer = InvBatchNorm::new(&store, "bn", ch, cfg)?.with_backend(c.net.backend);
         let est = empirical_alpha(&layer, &x, c.alpha.noise_std, c.seed)?;
         let (mean, var) = layer
             .recorded()

@@ -43,6 +43,7 @@
 //! writers; [`MemoryResults::write_all`] writes every file atomically: `summary.csv`,
 //! `measured.csv`, `scaling.csv`, `table1.csv`, `run.json`).
 
+use crate::backend::Backend;
 use crate::device::{device_name, dtype_name, parse_device, parse_dtype};
 use crate::error::{Error, Result};
 use crate::layers::{Layer, Tape};
@@ -101,6 +102,10 @@ pub struct MemoryConfig {
     pub sizes: Vec<usize>,
     /// Measured steps per point (after one warm-up step); the largest peak is kept.
     pub repeats: usize,
+    /// Backend computing the layers (`kernels`, the default, or `candle`); left out of the
+    /// serialised config when default.
+    #[serde(skip_serializing_if = "Backend::is_default")]
+    pub backend: Backend,
 }
 
 impl Default for MemoryConfig {
@@ -123,6 +128,7 @@ impl Default for MemoryConfig {
             batches: vec![4, 8, 16],
             sizes: vec![8, 16, 32],
             repeats: 1,
+            backend: Backend::default(),
         }
     }
 }
@@ -483,18 +489,18 @@ pub fn batch_for(
 }
 
 thread_local! {
-    /// The dtypes this thread has warmed up in.
-    static WARMED_UP: std::cell::RefCell<Vec<DType>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The dtypes and backends this thread has warmed up in.
+    static WARMED_UP: std::cell::RefCell<Vec<(DType, Backend)>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// Before the first measurement in a dtype on this thread, one small training step of every
+/// Before the first measurement in a dtype and backend on this thread, one small training step of every
 /// architecture in both modes, so that what candle and its kernels allocate once and keep (worker
 /// threads, lazily built tables, and the calling thread's own matmul workspace, which `gemm`
 /// keeps per thread) is not charged to the first point measured. Per thread, not per process:
 /// a point measured from a new thread (each test runs on its own) would otherwise pay for that
 /// thread's workspace (measured: 2.1 MB on the first layer-wise point).
-fn warm_up_thread(dtype: DType, device: &Device) -> Result<()> {
-    if WARMED_UP.with(|d| d.borrow().contains(&dtype)) {
+fn warm_up_thread(dtype: DType, device: &Device, backend: Backend) -> Result<()> {
+    if WARMED_UP.with(|d| d.borrow().contains(&(dtype, backend))) {
         return Ok(());
     }
     for arch in Arch::ALL {
@@ -502,7 +508,7 @@ fn warm_up_thread(dtype: DType, device: &Device) -> Result<()> {
         cfg.pools.clear();
         cfg.depth = 2;
         cfg.width = 16;
-        let net = Network::build(&cfg, dtype, device)?;
+        let net = Network::build_with(&cfg, dtype, device, backend)?;
         let (x, labels) = batch_for(&cfg, 4, dtype, device)?;
         for mode in [Source::Stored, Source::Reconstructed] {
             drop(net.step(
@@ -516,7 +522,7 @@ fn warm_up_thread(dtype: DType, device: &Device) -> Result<()> {
             )?);
         }
     }
-    WARMED_UP.with(|d| d.borrow_mut().push(dtype));
+    WARMED_UP.with(|d| d.borrow_mut().push((dtype, backend)));
     Ok(())
 }
 
@@ -531,6 +537,7 @@ pub fn measure_point(
     mode: Source,
     dtype: DType,
     device: &Device,
+    backend: Backend,
     repeats: usize,
 ) -> Result<PeakPoint> {
     if !alloc::is_installed() {
@@ -544,8 +551,8 @@ pub fn measure_point(
             device_name(device)
         )));
     }
-    warm_up_thread(dtype, device)?;
-    let net = Network::build(cfg, dtype, device)?;
+    warm_up_thread(dtype, device, backend)?;
+    let net = Network::build_with(cfg, dtype, device, backend)?;
     let (x, labels) = batch_for(cfg, batch, dtype, device)?;
     let opts = StepOptions {
         grads: true,
@@ -765,6 +772,8 @@ pub struct MemoryResults {
     pub git_revision: Option<String>,
     /// Device name.
     pub device: String,
+    /// The backend that computed the layers ([`Backend::as_str`]).
+    pub backend: String,
     /// Storage dtype.
     pub dtype: String,
     /// Threads candle's CPU kernels used.
@@ -821,6 +830,7 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
                 mode,
                 dtype,
                 &device,
+                cfg.backend,
                 cfg.repeats,
             )?;
             progress(&p);
@@ -892,6 +902,7 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
         crate_version: env!("CARGO_PKG_VERSION").into(),
         git_revision: crate::util::git_revision(),
         device: device_name(&device),
+        backend: cfg.backend.as_str().into(),
         dtype: dtype_name(dtype).into(),
         threads: candle_core::utils::get_num_threads(),
         table1: t1,
@@ -1209,6 +1220,7 @@ impl MemoryResults {
             "crate_version": self.crate_version,
             "git_revision": self.git_revision,
             "device": self.device,
+            "backend": self.backend,
             "dtype": self.dtype,
             "threads": self.threads,
             "timings": self.timings,

@@ -8,10 +8,11 @@
 //!
 //! Results under `DIR`: `points/` (one file per finished point, written atomically: what
 //! `--resume` and `merge` read), then `snr_sweep.csv` (one row per point and layer),
-//! `summary.csv` (one row per point) and `run.json` (config, version, revision, device, timings),
-//! regenerated from the point files in grid order, so an interrupted-and-resumed run and a merged
-//! sharded run end with exactly the files of an uninterrupted run.
+//! `summary.csv` (one row per point) and `run.json` (config, version, revision, device, backend,
+//! timings), regenerated from the point files in grid order, so an interrupted-and-resumed run
+//! and a merged sharded run end with exactly the files of an uninterrupted run.
 
+use crate::backend::Backend;
 use crate::device::{device_name, parse_device, parse_dtype};
 use crate::error::{Error, Result};
 use crate::measure::trace::{snr_trace, SnrTrace, TraceOptions};
@@ -59,6 +60,10 @@ pub struct SweepConfig {
     pub classes: usize,
     /// Measure per-layer alphas and the depth-law prediction.
     pub depth_law: bool,
+    /// Backend computing the layers (`kernels`, the default, or `candle`); left out of the
+    /// serialised config when default.
+    #[serde(skip_serializing_if = "Backend::is_default")]
+    pub backend: Backend,
 }
 
 impl Default for SweepConfig {
@@ -79,6 +84,7 @@ impl Default for SweepConfig {
             gamma_spread: 0.0,
             classes: 10,
             depth_law: true,
+            backend: Backend::default(),
         }
     }
 }
@@ -321,7 +327,7 @@ pub fn point_batch(cfg: &SweepConfig, seed: u64, device: &Device) -> Result<(Ten
 pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(PointResult, SnrTrace)> {
     let start = Instant::now();
     let dtype = parse_dtype(&p.dtype)?;
-    let net = Network::build(&cfg.net_config(p), dtype, device)?;
+    let net = Network::build_with(&cfg.net_config(p), dtype, device, cfg.backend)?;
     let (x, labels) = point_batch(cfg, p.seed, device)?;
     let opts = TraceOptions {
         output_noise: (cfg.noise_std > 0.0).then_some(cfg.noise_std),
@@ -708,6 +714,7 @@ pub fn write_run_json(out: &Path, cfg: &SweepConfig, extra: serde_json::Value) -
         "crate_version": env!("CARGO_PKG_VERSION"),
         "git_revision": crate::util::git_revision(),
         "device": device,
+        "backend": cfg.backend.as_str(),
         "config": cfg,
         "init": format!("conv weights N(0, ({} * sqrt(2/fan_in))^2), BN gamma exp({} N(0,1)), beta 0, head N(0, 1/c)", cfg.init_scale, cfg.gamma_spread),
         "input": "unit Gaussian batch from the point's seed",

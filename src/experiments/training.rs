@@ -74,6 +74,7 @@ pub fn write_run_json(
         "crate_version": env!("CARGO_PKG_VERSION"),
         "git_revision": crate::util::git_revision(),
         "device": device,
+        "backend": train.backend.as_str(),
         "dtype": train.dtype,
         "config": config,
         "data": { "source": source, "train": data.train.len(), "test": data.test.len(), "classes": data.classes(), "image": data.train.image_dims() },
@@ -536,10 +537,11 @@ pub fn run_accuracy_point(
             String::new(),
         ]),
         Err(Error::Diverged { step, diagnosis }) => {
-            let layers = crate::nets::Network::build(
+            let layers = crate::nets::Network::build_with(
                 &run.net_config_for(data)?,
                 candle_core::DType::F32,
                 &candle_core::Device::Cpu,
+                run.backend,
             )
             .map(|n| n.num_layers.to_string())
             .unwrap_or_default();

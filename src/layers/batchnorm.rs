@@ -17,10 +17,11 @@
 //!
 //! Eval mode uses running statistics (momentum 0.1, unbiased running variance, as PyTorch).
 //!
-//! Speed: for `f32`/`f64` CPU tensors, untracked passes ([`Pass::Record`], [`Pass::Replay`],
-//! [`Pass::Eval`]) and the inverse use the fused kernels of [`super::kernels`] (per-channel
-//! statistics accumulated in f64, one pass for the affine map, same order of operations), and
-//! the backward step uses the closed form
+//! Speed: under [`Backend::Kernels`] (the default, [`InvBatchNorm::with_backend`]), for
+//! `f32`/`f64` CPU tensors, untracked passes ([`Pass::Record`], [`Pass::Replay`],
+//! [`Pass::Eval`]) and the inverse use the fused kernels of [`crate::backend::cpu::batch_norm`]
+//! (per-channel statistics accumulated in f64, one pass for the affine map, same order of
+//! operations), and the backward step uses the closed form
 //! `dx = (g~ / s) (dy - mean(dy) - x^ mean(dy x^))`, `dg~ = sum(dy x^)`, `dbeta = sum(dy)` with
 //! the batch statistics of the layer's input (what autograd of the training forward gives);
 //! tracked passes use candle's ops.
@@ -28,7 +29,8 @@
 //! # Shapes
 //! `x`, `y`: `(N, C, H, W)`; `gamma`, `beta`: `(C,)`.
 
-use super::{check_nchw, kernels, Invertible, Layer, Param, ParamStore, Pass};
+use super::{check_nchw, Invertible, Layer, Param, ParamStore, Pass};
+use crate::backend::{cpu, Backend};
 use crate::backprop::Grads;
 use crate::device::compute_dtype;
 use crate::error::{Error, Result};
@@ -82,6 +84,7 @@ pub struct InvBatchNorm {
     /// them instead of reading it twice more (the same numbers: the kernel is deterministic).
     /// A reconstructed input is another tensor, and its statistics are computed afresh.
     input_stats: Mutex<Option<(candle_core::TensorId, Vec<f64>, Vec<f64>)>>,
+    backend: Backend,
 }
 
 impl InvBatchNorm {
@@ -109,7 +112,19 @@ impl InvBatchNorm {
             recorded: Mutex::new(None),
             running: Mutex::new(None),
             input_stats: Mutex::new(None),
+            backend: Backend::default(),
         })
+    }
+
+    /// The same layer computed by `backend` (default [`Backend::Kernels`]).
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The backend that computes it.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The configuration.
@@ -229,7 +244,7 @@ impl InvBatchNorm {
                 )
             }
             _ => {
-                let (mean, var) = kernels::channel_stats(x)?;
+                let (mean, var) = cpu::channel_stats(x)?;
                 *self.input_stats.lock().expect("poisoned") =
                     Some((x.id(), mean.clone(), var.clone()));
                 let shape = (1, self.channels, 1, 1);
@@ -251,7 +266,7 @@ impl InvBatchNorm {
         let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
         let scale = crate::util::to_f64_vec(&self.scale(pass, cd)?)?;
         let beta = crate::util::to_f64_vec(self.beta.var.as_tensor())?;
-        kernels::channel_affine(x, &mean, &s, &scale, &beta)
+        cpu::channel_affine(x, &mean, &s, &scale, &beta)
     }
 
     fn batch_stats(x: &Tensor) -> Result<Stats> {
@@ -289,7 +304,7 @@ impl Layer for InvBatchNorm {
 
     fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         self.check_input(x)?;
-        if !pass.tracks_params() && !x.track_op() && kernels::supported(x) {
+        if !pass.tracks_params() && !x.track_op() && self.backend.applies(x) {
             return self.forward_fast(x, pass);
         }
         let dtype = x.dtype();
@@ -376,17 +391,11 @@ impl Layer for InvBatchNorm {
                 eps_i: self.config.eps_i,
             });
         }
-        if kernels::supported(y) && !y.track_op() {
+        if self.backend.applies(y) && !y.track_op() {
             let var = crate::util::to_f64_vec(&stats.var)?;
             let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
             let beta = crate::util::to_f64_vec(self.beta.var.as_tensor())?;
-            return kernels::channel_affine(
-                y,
-                &beta,
-                &gv,
-                &s,
-                &crate::util::to_f64_vec(&stats.mean)?,
-            );
+            return cpu::channel_affine(y, &beta, &gv, &s, &crate::util::to_f64_vec(&stats.mean)?);
         }
         let s = (stats.var + self.config.eps)?.sqrt()?;
         let beta =
@@ -410,8 +419,8 @@ impl Layer for InvBatchNorm {
     /// With `x^ = (x - mu_B) / s` from the batch statistics of `input` (biased variance,
     /// `s = sqrt(var_B + eps)`): `dx = (g~ / s) (dy - mean(dy) - x^ mean(dy x^))`,
     /// `dg~ = sum(dy x^)` (so `dgamma = sign(gamma + eps_i) dg~` with the reparameterisation),
-    /// `dbeta = sum(dy)`, means and sums over N, H, W per channel. The fused kernel for
-    /// `f32`/`f64` CPU tensors (statistics in f64); candle's ops in the compute dtype otherwise.
+    /// `dbeta = sum(dy)`, means and sums over N, H, W per channel. The fused kernel where the
+    /// backend applies it (statistics in f64); candle's ops in the compute dtype otherwise.
     fn vjp(
         &self,
         input: &Tensor,
@@ -420,14 +429,14 @@ impl Layer for InvBatchNorm {
     ) -> Result<Tensor> {
         self.check_input(input)?;
         let (scale, dscale) = self.scale_f64()?;
-        if kernels::supported(input) && grad_output.dtype() == input.dtype() {
+        if self.backend.applies(input) && grad_output.dtype() == input.dtype() {
             let cached = self.input_stats.lock().expect("poisoned").take();
             let (mean, var) = match cached {
                 Some((id, mean, var)) if id == input.id() => (mean, var),
-                _ => kernels::channel_stats(input)?,
+                _ => cpu::channel_stats(input)?,
             };
             let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
-            let r = kernels::batch_norm_backward(input, grad_output, &mean, &s, &scale)?;
+            let r = cpu::batch_norm_backward(input, grad_output, &mean, &s, &scale)?;
             if let Some(grads) = grads {
                 let dgamma: Vec<f64> = r.dscale.iter().zip(&dscale).map(|(a, b)| a * b).collect();
                 grads.insert(

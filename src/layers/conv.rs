@@ -4,12 +4,15 @@
 //! [`Conv2d`] and [`Relu`] take their backward step without autograd: the convolution's input
 //! gradient is the same convolution of the output gradient with the flipped, transposed weights
 //! and its weight gradient a correlation of input and output gradient (both with the kernels of
-//! [`super::kernels`] for `f32`/`f64` CPU tensors, stride 1, kernel 1, 3 or 5); the ReLU's is
-//! the gradient masked by `x > 0`. Other cases use the generic [`super::vjp`]. The forward of
-//! an untracked pass ([`Pass::Record`], [`Pass::Replay`], [`Pass::Eval`]) uses the same kernels;
-//! tracked passes use candle's ops (whole-network autograd stays the reference).
+//! [`crate::backend::cpu::conv`] under [`Backend::Kernels`] for `f32`/`f64` CPU tensors, stride
+//! 1, kernel 1, 3 or 5; candle's convolutions otherwise); the ReLU's is the gradient masked by
+//! `x > 0`. The forward of an untracked pass ([`Pass::Record`], [`Pass::Replay`],
+//! [`Pass::Eval`]) uses the same kernels; tracked passes use candle's ops (whole-network
+//! autograd stays the reference). The layers hold their [`Backend`] (default
+//! [`Backend::Kernels`], [`Conv2d::with_backend`], [`Relu::with_backend`]).
 
-use super::{check_nchw, kernels, Layer, Param, ParamStore, Pass};
+use super::{check_nchw, Layer, Param, ParamStore, Pass};
+use crate::backend::{cpu, Backend};
 use crate::backprop::Grads;
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
@@ -26,6 +29,7 @@ pub struct Conv2d {
     in_channels: usize,
     kernel: usize,
     stride: usize,
+    backend: Backend,
 }
 
 impl Conv2d {
@@ -63,7 +67,19 @@ impl Conv2d {
             in_channels,
             kernel,
             stride,
+            backend: Backend::default(),
         })
+    }
+
+    /// The same convolution computed by `backend` (default [`Backend::Kernels`]).
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The backend that computes it.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The weight parameter.
@@ -89,9 +105,9 @@ impl Layer for Conv2d {
         let w = self.weight.tensor(pass);
         let y = if !pass.tracks_params()
             && !x.track_op()
-            && kernels::conv_supported(x, &w, self.stride)
+            && self.backend.applies_conv(x, &w, self.stride)
         {
-            kernels::conv2d_same(x, &w)?
+            cpu::conv2d_same(x, &w)?
         } else if dtype == DType::BF16 {
             x.to_dtype(DType::F32)?.conv2d(
                 &w.to_dtype(DType::F32)?,
@@ -123,8 +139,9 @@ impl Layer for Conv2d {
     }
     /// `dx = conv(dy, w')` with `w'[i, o] = w[o, i]` flipped in space (stride 1; candle's
     /// `conv_transpose2d` otherwise), `dw[o, i, a, b] = sum_{n, y, x} dy[n, o, y, x]
-    /// x[n, i, y + a - p, x + b - p]`, `dbias = sum dy`. The kernels of [`super::kernels`] for
-    /// `f32`/`f64` CPU tensors; candle's convolutions otherwise (bf16 in f32).
+    /// x[n, i, y + a - p, x + b - p]`, `dbias = sum dy`. The kernels of
+    /// [`crate::backend::cpu::conv`] where the backend applies them; candle's convolutions
+    /// otherwise (bf16 in f32).
     fn vjp(
         &self,
         input: &Tensor,
@@ -133,12 +150,12 @@ impl Layer for Conv2d {
     ) -> Result<Tensor> {
         let w = self.weight.var.as_detached_tensor();
         let g = grad_output;
-        if kernels::conv_supported(input, &w, self.stride) && g.dtype() == input.dtype() {
-            let dx = kernels::conv2d_same_input_grad(g, &w)?;
+        if self.backend.applies_conv(input, &w, self.stride) && g.dtype() == input.dtype() {
+            let dx = cpu::conv2d_same_input_grad(g, &w)?;
             if let Some(grads) = grads {
                 grads.insert(
                     self.weight.name.clone(),
-                    kernels::conv2d_same_weight_grad(input, g, self.kernel)?,
+                    cpu::conv2d_same_weight_grad(input, g, self.kernel)?,
                 );
                 if let Some(b) = &self.bias {
                     grads.insert(b.name.clone(), g.sum((0, 2, 3))?);
@@ -197,12 +214,27 @@ impl Layer for Conv2d {
 /// ReLU (not invertible).
 pub struct Relu {
     name: String,
+    backend: Backend,
 }
 
 impl Relu {
     /// A ReLU layer.
     pub fn new(name: &str) -> Self {
-        Relu { name: name.into() }
+        Relu {
+            name: name.into(),
+            backend: Backend::default(),
+        }
+    }
+
+    /// The same layer computed by `backend` (default [`Backend::Kernels`]).
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The backend that computes it.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 }
 
@@ -211,8 +243,8 @@ impl Layer for Relu {
         &self.name
     }
     fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
-        if !pass.tracks_params() && !x.track_op() && kernels::supported(x) {
-            return kernels::relu(x);
+        if !pass.tracks_params() && !x.track_op() && self.backend.applies(x) {
+            return cpu::relu(x);
         }
         Ok(x.gt(0.0)?.where_cond(x, &x.zeros_like()?)?)
     }
@@ -232,8 +264,8 @@ impl Layer for Relu {
         grad_output: &Tensor,
         _grads: Option<&mut Grads>,
     ) -> Result<Tensor> {
-        if kernels::supported(input) && grad_output.dtype() == input.dtype() {
-            return kernels::relu_backward(input, grad_output);
+        if self.backend.applies(input) && grad_output.dtype() == input.dtype() {
+            return cpu::relu_backward(input, grad_output);
         }
         let g = grad_output.to_dtype(input.dtype())?;
         Ok(input.gt(0.0)?.where_cond(&g, &g.zeros_like()?)?)

@@ -20,51 +20,48 @@
 //! the same values (bitwise) as [`BackwardMode::PerLayer`] with [`InnerRebuild::Recompute`].
 
 use super::{
-    kernels, split_channels, Chain, Invertible, Layer, Param, ParamStore, Pass, Role, Structure,
-    Tape,
+    split_channels, Chain, Invertible, Layer, Param, ParamStore, Pass, Role, Structure, Tape,
 };
+use crate::backend::{cpu, Backend};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 
-/// Whether the kernels of [`super::kernels`] may replace candle's op on `a` and `b`: CPU
-/// `f32`/`f64` tensors not tracked by autograd (a tracked forward keeps candle's ops).
-fn fast(a: &Tensor, b: &Tensor) -> bool {
-    kernels::supported(a)
-        && a.dtype() == b.dtype()
-        && a.rank() == 4
-        && !a.track_op()
-        && !b.track_op()
+/// Whether `backend` computes candle's op on `a` and `b` with the kernels of
+/// [`crate::backend::cpu::add`]: [`Backend::Kernels`] and CPU `f32`/`f64` tensors not tracked by
+/// autograd (a tracked forward keeps candle's ops).
+fn fast(backend: Backend, a: &Tensor, b: &Tensor) -> bool {
+    backend.applies(a) && a.dtype() == b.dtype() && a.rank() == 4 && !a.track_op() && !b.track_op()
 }
 
 /// `a + b` (same values as candle's, parallel over the images and without copying channel
 /// halves first when the kernels apply).
-fn add(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if fast(a, b) && a.dims() == b.dims() {
-        return kernels::add_images(a, b, false);
+fn add(backend: Backend, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fast(backend, a, b) && a.dims() == b.dims() {
+        return cpu::add_images(a, b, false);
     }
     Ok((a + b)?)
 }
 
 /// `a - b`, as [`add`].
-fn sub(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if fast(a, b) && a.dims() == b.dims() {
-        return kernels::add_images(a, b, true);
+fn sub(backend: Backend, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fast(backend, a, b) && a.dims() == b.dims() {
+        return cpu::add_images(a, b, true);
     }
     Ok((a - b)?)
 }
 
 /// `cat([a, b + c], 1)` in one pass, as [`add`].
-fn cat_add(a: &Tensor, b: &Tensor, c: &Tensor) -> Result<Tensor> {
-    if fast(a, b) && fast(b, c) && b.dims() == c.dims() {
-        return kernels::cat_add_channels(a, b, c, false);
+fn cat_add(backend: Backend, a: &Tensor, b: &Tensor, c: &Tensor) -> Result<Tensor> {
+    if fast(backend, a, b) && fast(backend, b, c) && b.dims() == c.dims() {
+        return cpu::cat_add_channels(a, b, c, false);
     }
-    cat(a, &add(b, c)?)
+    cat(backend, a, &add(backend, b, c)?)
 }
 
 /// `cat([a, b], 1)`, as [`add`].
-fn cat(a: &Tensor, b: &Tensor) -> Result<Tensor> {
-    if fast(a, b) {
-        return kernels::cat_channels(a, b);
+fn cat(backend: Backend, a: &Tensor, b: &Tensor) -> Result<Tensor> {
+    if fast(backend, a, b) {
+        return cpu::cat_channels(a, b);
     }
     Ok(Tensor::cat(&[a, b], 1)?)
 }
@@ -107,6 +104,7 @@ pub struct AdditiveCoupling {
     g: Chain,
     role: Role,
     mode: BackwardMode,
+    backend: Backend,
 }
 
 impl AdditiveCoupling {
@@ -128,7 +126,20 @@ impl AdditiveCoupling {
             g,
             role,
             mode: BackwardMode::PerLayer,
+            backend: Backend::default(),
         })
+    }
+
+    /// The same coupling with its additions computed by `backend` (default
+    /// [`Backend::Kernels`]). F and G keep the backends they were built with.
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The backend of the coupling's own additions.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The same coupling with backward `mode` (default [`BackwardMode::PerLayer`]).
@@ -143,12 +154,25 @@ impl AdditiveCoupling {
     }
 
     /// The paper's invertible convolution: F and G are single 3x3 convolutions (no bias) on
-    /// `channels / 2` channels, weights `N(0, (init_scale sqrt(2 / fan_in))^2)`.
+    /// `channels / 2` channels, weights `N(0, (init_scale sqrt(2 / fan_in))^2)`; computed by the
+    /// default backend ([`AdditiveCoupling::inv_conv_with`] chooses it).
     pub fn inv_conv(
         store: &ParamStore,
         name: &str,
         channels: usize,
         init_scale: f64,
+    ) -> Result<Self> {
+        Self::inv_conv_with(store, name, channels, init_scale, Backend::default())
+    }
+
+    /// [`AdditiveCoupling::inv_conv`] computed by `backend` (its additions and both
+    /// convolutions).
+    pub fn inv_conv_with(
+        store: &ParamStore,
+        name: &str,
+        channels: usize,
+        init_scale: f64,
+        backend: Backend,
     ) -> Result<Self> {
         if channels % 2 != 0 || channels == 0 {
             return Err(Error::BadChannels {
@@ -167,7 +191,8 @@ impl AdditiveCoupling {
             1,
             false,
             init_scale,
-        )?;
+        )?
+        .with_backend(backend);
         let g = super::Conv2d::new(
             store,
             &format!("{name}.g"),
@@ -177,7 +202,8 @@ impl AdditiveCoupling {
             1,
             false,
             init_scale,
-        )?;
+        )?
+        .with_backend(backend);
         let f = Chain::new(
             format!("{name}.F"),
             vec![Box::new(f)],
@@ -190,7 +216,7 @@ impl AdditiveCoupling {
             InnerRebuild::Recompute,
             Some(Role::Hidden),
         )?;
-        Self::new(name, channels, f, g, Role::Layer)
+        Ok(Self::new(name, channels, f, g, Role::Layer)?.with_backend(backend))
     }
 
     /// Number of channels.
@@ -225,36 +251,36 @@ impl AdditiveCoupling {
         self.check(y)?;
         let (y1, y2) = split_channels(y, &self.name)?;
         let g_out = self.g.forward_pass(&y1, Pass::Replay)?;
-        let x2 = sub(&y2, &g_out)?;
+        let x2 = self.sub(&y2, &g_out)?;
         let f_out = self.f.forward_pass(&x2, Pass::Replay)?;
-        let x1 = sub(&y1, &f_out)?;
-        Ok((cat(&x1, &x2)?, f_out, g_out))
+        let x1 = self.sub(&y1, &f_out)?;
+        Ok((self.cat(&x1, &x2)?, f_out, g_out))
     }
 
-    /// `a + b` (kernel where it applies; same values as candle's).
+    /// `a + b` (kernel where the backend applies it; same values as candle's).
     pub(crate) fn add(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-        add(a, b)
+        add(self.backend, a, b)
     }
 
     /// `a - b`, as [`Self::add`].
     pub(crate) fn sub(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-        sub(a, b)
+        sub(self.backend, a, b)
     }
 
     /// `cat([a, b], 1)`.
     pub(crate) fn cat(&self, a: &Tensor, b: &Tensor) -> Result<Tensor> {
-        cat(a, b)
+        cat(self.backend, a, b)
     }
 
     /// `cat([a, b + c], 1)` in one pass.
     pub(crate) fn cat_add(&self, a: &Tensor, b: &Tensor, c: &Tensor) -> Result<Tensor> {
-        cat_add(a, b, c)
+        cat_add(self.backend, a, b, c)
     }
 
     /// Whether [`Self::sub_maybe_in_place`] and [`Self::add_maybe_in_place`] can write over
-    /// (views of) `t`: the kernels apply to it.
+    /// (views of) `t`: the backend's kernels apply to it.
     pub(crate) fn can_update_in_place(&self, t: &Tensor) -> bool {
-        kernels::supported(t) && t.rank() == 4 && !t.track_op()
+        self.backend.applies(t) && t.rank() == 4 && !t.track_op()
     }
 
     /// `a - b`, written over `a` (a view of a buffer the caller holds alone) when `in_place`
@@ -267,10 +293,10 @@ impl AdditiveCoupling {
         in_place: bool,
     ) -> Result<Tensor> {
         if in_place {
-            kernels::add_assign(&a, b, true)?;
+            cpu::add_assign(&a, b, true)?;
             return Ok(a);
         }
-        sub(&a, b)
+        self.sub(&a, b)
     }
 
     /// `a + b`, as [`Self::sub_maybe_in_place`].
@@ -281,10 +307,10 @@ impl AdditiveCoupling {
         in_place: bool,
     ) -> Result<Tensor> {
         if in_place {
-            kernels::add_assign(&a, b, false)?;
+            cpu::add_assign(&a, b, false)?;
             return Ok(a);
         }
-        add(&a, b)
+        self.add(&a, b)
     }
 }
 
@@ -295,8 +321,8 @@ impl Layer for AdditiveCoupling {
     fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         self.check(x)?;
         let (x1, x2) = split_channels(x, &self.name)?;
-        let y1 = add(&x1, &self.f.forward_pass(&x2, pass)?)?;
-        cat_add(&y1, &x2, &self.g.forward_pass(&y1, pass)?)
+        let y1 = self.add(&x1, &self.f.forward_pass(&x2, pass)?)?;
+        self.cat_add(&y1, &x2, &self.g.forward_pass(&y1, pass)?)
     }
     fn is_invertible(&self) -> bool {
         true
@@ -315,13 +341,13 @@ impl Layer for AdditiveCoupling {
     fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
         self.check(x)?;
         let (x1, x2) = split_channels(x, &self.name)?;
-        let y1 = add(&x1, &self.f.forward_tape(&x2, tape, false)?)?;
+        let y1 = self.add(&x1, &self.f.forward_tape(&x2, tape, false)?)?;
         let g_out = self.g.forward_tape(&y1, tape, false)?;
         if push_input && tape.store_all {
             tape.push(x.clone());
         }
         // y2 = x2 + G(y1), written straight into the second half of the output.
-        cat_add(&y1, &x2, &g_out)
+        self.cat_add(&y1, &x2, &g_out)
     }
     fn structure(&self) -> Structure<'_> {
         Structure::Coupling(self)

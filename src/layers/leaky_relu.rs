@@ -4,12 +4,13 @@
 //! inverse `x = y` if `y > 0`, else `x = y / n`. The paper's eq. 28 prints `x / n`; its alpha
 //! (eq. 32) is symmetric in `n <-> 1/n` so both conventions give the same SNR loss. `n <= 0` is not
 //! invertible and is rejected. Computed in the storage dtype (one fused pass for `f32`/`f64` CPU
-//! tensors, [`super::kernels::leaky_relu`], with the values of candle's ops: `x * n`, and
-//! `y * (1/n)` with `1/n` rounded to the dtype). Derivative: 1 for `x > 0`, `n`
-//! otherwise (at `x = 0` the derivative is `n`; `where_cond` keeps it clean, with no split
-//! gradient at ties).
+//! tensors under [`Backend::Kernels`], [`crate::backend::cpu::leaky_relu()`], with the values of
+//! candle's ops: `x * n`, and `y * (1/n)` with `1/n` rounded to the dtype). Derivative: 1 for
+//! `x > 0`, `n` otherwise (at `x = 0` the derivative is `n`; `where_cond` keeps it clean, with no
+//! split gradient at ties).
 
-use super::{kernels, Invertible, Layer, Param, Pass};
+use super::{Invertible, Layer, Param, Pass};
+use crate::backend::{cpu, Backend};
 use crate::backprop::Grads;
 use crate::error::{Error, Result};
 use candle_core::Tensor;
@@ -18,6 +19,7 @@ use candle_core::Tensor;
 pub struct InvLeakyReLU {
     name: String,
     slope: f64,
+    backend: Backend,
 }
 
 impl InvLeakyReLU {
@@ -29,7 +31,19 @@ impl InvLeakyReLU {
         Ok(InvLeakyReLU {
             name: name.into(),
             slope,
+            backend: Backend::default(),
         })
+    }
+
+    /// The same layer computed by `backend` (default [`Backend::Kernels`]).
+    pub fn with_backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// The backend that computes it.
+    pub fn backend(&self) -> Backend {
+        self.backend
     }
 
     /// The slope `n`.
@@ -43,8 +57,8 @@ impl Layer for InvLeakyReLU {
         &self.name
     }
     fn forward_pass(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
-        if !pass.tracks_params() && !x.track_op() && kernels::supported(x) && x.rank() == 4 {
-            return kernels::leaky_relu(x, self.slope, false);
+        if !pass.tracks_params() && !x.track_op() && self.backend.applies(x) && x.rank() == 4 {
+            return cpu::leaky_relu(x, self.slope, false);
         }
         let positive = x.gt(0.0)?;
         Ok(positive.where_cond(x, &x.affine(self.slope, 0.0)?)?)
@@ -53,8 +67,8 @@ impl Layer for InvLeakyReLU {
         true
     }
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
-        if !y.track_op() && kernels::supported(y) && y.rank() == 4 {
-            return kernels::leaky_relu(y, self.slope, true);
+        if !y.track_op() && self.backend.applies(y) && y.rank() == 4 {
+            return cpu::leaky_relu(y, self.slope, true);
         }
         let positive = y.gt(0.0)?;
         Ok(positive.where_cond(y, &(y / self.slope)?)?)
@@ -72,8 +86,9 @@ impl Layer for InvLeakyReLU {
         grad_output: &Tensor,
         _grads: Option<&mut Grads>,
     ) -> Result<Tensor> {
-        if kernels::supported(input) && grad_output.dtype() == input.dtype() && input.rank() == 4 {
-            return kernels::leaky_relu_backward(input, grad_output, self.slope);
+        if self.backend.applies(input) && grad_output.dtype() == input.dtype() && input.rank() == 4
+        {
+            return cpu::leaky_relu_backward(input, grad_output, self.slope);
         }
         let g = grad_output.to_dtype(input.dtype())?;
         Ok(input.gt(0.0)?.where_cond(&g, &g.affine(self.slope, 0.0)?)?)

@@ -14,11 +14,14 @@
 //! | [`AdditiveCoupling`] | `y1 = x1 + F(x2)`, `y2 = x2 + G(y1)` | `x2 = y2 - G(y1)`, `x1 = y1 - F(x2)` | none (inner BN stats) |
 //! | [`ChannelPool`] | `(b,c,h,w) -> (b,4c,h/2,w/2)` | exact | none |
 //! | [`BatchPool`] | `(b,c,h,w) -> (4b,c,h/2,w/2)` | exact | none |
+//!
+//! The layers with a choice of code ([`Conv2d`], [`Relu`], [`InvBatchNorm`], [`InvLeakyReLU`],
+//! [`AdditiveCoupling`]'s additions) hold a [`crate::backend::Backend`], set with their
+//! `with_backend` (default [`Backend::Kernels`](crate::backend::Backend::Kernels)).
 
 pub mod batchnorm;
 pub mod conv;
 pub mod coupling;
-pub mod kernels;
 pub mod leaky_relu;
 pub mod pooling;
 

@@ -14,6 +14,7 @@
 //! Depth = number of units (layer-wise) or blocks (others), spread over the stages as evenly as
 //! possible (earlier stages take the remainder). Stage `s + 1` starts after pooling `s`.
 
+use crate::backend::Backend;
 use crate::backprop::{Backward, Grads, Held};
 use crate::error::{Error, Result};
 use crate::layers::{
@@ -270,6 +271,8 @@ pub struct Network {
     pub chain: Chain,
     /// Number of primitive layers with a trainable or invertible role (reported with depth).
     pub num_layers: usize,
+    /// The backend every layer is computed by.
+    pub backend: Backend,
 }
 
 /// What a training step computed.
@@ -309,8 +312,20 @@ fn boxed<L: Layer + 'static>(l: L) -> Box<dyn Layer> {
 }
 
 impl Network {
-    /// Build `config` in `dtype` on `device`; weights from `config.seed`.
+    /// Build `config` in `dtype` on `device` with the default backend
+    /// ([`Backend::Kernels`]); weights from `config.seed`.
     pub fn build(config: &NetConfig, dtype: DType, device: &Device) -> Result<Network> {
+        Network::build_with(config, dtype, device, Backend::default())
+    }
+
+    /// Build `config` in `dtype` on `device`, every layer computed by `backend`; weights from
+    /// `config.seed` (the same for every backend).
+    pub fn build_with(
+        config: &NetConfig,
+        dtype: DType,
+        device: &Device,
+        backend: Backend,
+    ) -> Result<Network> {
         config.validate()?;
         let store = ParamStore::new(config.seed, dtype, device);
         let bn_inv = BatchNormConfig {
@@ -329,34 +344,39 @@ impl Network {
         let mut c = config.width;
         let mut groups = 1usize;
         let mut num_layers = 1; // stem
-        layers.push(boxed(Conv2d::new(
-            &store,
-            "stem",
-            config.in_channels,
-            c,
-            3,
-            1,
-            false,
-            config.init_scale,
-        )?));
+        layers.push(boxed(
+            Conv2d::new(
+                &store,
+                "stem",
+                config.in_channels,
+                c,
+                3,
+                1,
+                false,
+                config.init_scale,
+            )?
+            .with_backend(backend),
+        ));
         for (s, units) in config.units_per_stage().into_iter().enumerate() {
             for u in 0..units {
                 match config.arch {
                     Arch::Layerwise => {
                         let p = format!("s{s}.u{u}");
-                        layers.push(boxed(AdditiveCoupling::inv_conv(
+                        layers.push(boxed(AdditiveCoupling::inv_conv_with(
                             &store,
                             &format!("{p}.conv"),
                             c,
                             config.init_scale,
+                            backend,
                         )?));
-                        layers.push(boxed(InvBatchNorm::new(
-                            &store,
-                            &format!("{p}.bn"),
-                            c,
-                            bn_inv,
-                        )?));
-                        layers.push(boxed(InvLeakyReLU::new(&format!("{p}.act"), config.slope)?));
+                        layers.push(boxed(
+                            InvBatchNorm::new(&store, &format!("{p}.bn"), c, bn_inv)?
+                                .with_backend(backend),
+                        ));
+                        layers.push(boxed(
+                            InvLeakyReLU::new(&format!("{p}.act"), config.slope)?
+                                .with_backend(backend),
+                        ));
                         num_layers += 3;
                     }
                     Arch::Hybrid => {
@@ -365,36 +385,40 @@ impl Network {
                         let chain = |side: &str| -> Result<Chain> {
                             let q = format!("{p}.{side}");
                             let l: Vec<Box<dyn Layer>> = vec![
-                                boxed(AdditiveCoupling::inv_conv(
+                                boxed(AdditiveCoupling::inv_conv_with(
                                     &store,
                                     &format!("{q}.conv1"),
                                     half,
                                     config.init_scale,
+                                    backend,
                                 )?),
-                                boxed(InvBatchNorm::new(
-                                    &store,
-                                    &format!("{q}.bn1"),
-                                    half,
-                                    bn_inv,
-                                )?),
-                                boxed(InvLeakyReLU::new(&format!("{q}.act"), config.slope)?),
-                                boxed(AdditiveCoupling::inv_conv(
+                                boxed(
+                                    InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn_inv)?
+                                        .with_backend(backend),
+                                ),
+                                boxed(
+                                    InvLeakyReLU::new(&format!("{q}.act"), config.slope)?
+                                        .with_backend(backend),
+                                ),
+                                boxed(AdditiveCoupling::inv_conv_with(
                                     &store,
                                     &format!("{q}.conv2"),
                                     half,
                                     config.init_scale,
+                                    backend,
                                 )?),
-                                boxed(InvBatchNorm::new(
-                                    &store,
-                                    &format!("{q}.bn2"),
-                                    half,
-                                    bn_inv,
-                                )?),
+                                boxed(
+                                    InvBatchNorm::new(&store, &format!("{q}.bn2"), half, bn_inv)?
+                                        .with_backend(backend),
+                                ),
                             ];
                             Chain::new(q, l, InnerRebuild::LayerwiseInverse, Some(Role::Hidden))
                         };
                         let (f, g) = (chain("F")?, chain("G")?);
-                        layers.push(boxed(AdditiveCoupling::new(&p, c, f, g, Role::BlockInput)?));
+                        layers.push(boxed(
+                            AdditiveCoupling::new(&p, c, f, g, Role::BlockInput)?
+                                .with_backend(backend),
+                        ));
                         num_layers += 10;
                     }
                     Arch::Revnet | Arch::Irevnet => {
@@ -403,72 +427,89 @@ impl Network {
                         let chain = |side: &str| -> Result<Chain> {
                             let q = format!("{p}.{side}");
                             let l: Vec<Box<dyn Layer>> = vec![
-                                boxed(Conv2d::new(
-                                    &store,
-                                    &format!("{q}.conv1"),
-                                    half,
-                                    half,
-                                    3,
-                                    1,
-                                    false,
-                                    config.init_scale,
-                                )?),
-                                boxed(InvBatchNorm::new(
-                                    &store,
-                                    &format!("{q}.bn1"),
-                                    half,
-                                    bn_plain,
-                                )?),
-                                boxed(Relu::new(&format!("{q}.relu"))),
-                                boxed(Conv2d::new(
-                                    &store,
-                                    &format!("{q}.conv2"),
-                                    half,
-                                    half,
-                                    3,
-                                    1,
-                                    false,
-                                    config.init_scale,
-                                )?),
-                                boxed(InvBatchNorm::new(
-                                    &store,
-                                    &format!("{q}.bn2"),
-                                    half,
-                                    bn_plain,
-                                )?),
+                                boxed(
+                                    Conv2d::new(
+                                        &store,
+                                        &format!("{q}.conv1"),
+                                        half,
+                                        half,
+                                        3,
+                                        1,
+                                        false,
+                                        config.init_scale,
+                                    )?
+                                    .with_backend(backend),
+                                ),
+                                boxed(
+                                    InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn_plain)?
+                                        .with_backend(backend),
+                                ),
+                                boxed(Relu::new(&format!("{q}.relu")).with_backend(backend)),
+                                boxed(
+                                    Conv2d::new(
+                                        &store,
+                                        &format!("{q}.conv2"),
+                                        half,
+                                        half,
+                                        3,
+                                        1,
+                                        false,
+                                        config.init_scale,
+                                    )?
+                                    .with_backend(backend),
+                                ),
+                                boxed(
+                                    InvBatchNorm::new(&store, &format!("{q}.bn2"), half, bn_plain)?
+                                        .with_backend(backend),
+                                ),
                             ];
                             Chain::new(q, l, InnerRebuild::Recompute, Some(Role::Hidden))
                         };
                         let (f, g) = (chain("F")?, chain("G")?);
-                        layers.push(boxed(AdditiveCoupling::new(&p, c, f, g, Role::BlockInput)?));
+                        layers.push(boxed(
+                            AdditiveCoupling::new(&p, c, f, g, Role::BlockInput)?
+                                .with_backend(backend),
+                        ));
                         num_layers += 10;
                     }
                     Arch::Resnet => {
                         let p = format!("s{s}.b{u}");
                         let l: Vec<Box<dyn Layer>> = vec![
-                            boxed(Conv2d::new(
-                                &store,
-                                &format!("{p}.conv1"),
-                                c,
-                                c,
-                                3,
-                                1,
-                                false,
-                                config.init_scale,
-                            )?),
-                            boxed(InvBatchNorm::new(&store, &format!("{p}.bn1"), c, bn_plain)?),
-                            boxed(Relu::new(&format!("{p}.relu"))),
-                            boxed(Conv2d::new(
-                                &store,
-                                &format!("{p}.conv2"),
-                                c,
-                                c,
-                                3,
-                                1,
-                                false,
-                                config.init_scale,
-                            )?),
-                            boxed(InvBatchNorm::new(&store, &format!("{p}.bn2"), c, bn_plain)?),
+                            boxed(
+                                Conv2d::new(
+                                    &store,
+                                    &format!("{p}.conv1"),
+                                    c,
+                                    c,
+                                    3,
+                                    1,
+                                    false,
+                                    config.init_scale,
+                                )?
+                                .with_backend(backend),
+                            ),
+                            boxed(
+                                InvBatchNorm::new(&store, &format!("{p}.bn1"), c, bn_plain)?
+                                    .with_backend(backend),
+                            ),
+                            boxed(Relu::new(&format!("{p}.relu")).with_backend(backend)),
+                            boxed(
+                                Conv2d::new(
+                                    &store,
+                                    &format!("{p}.conv2"),
+                                    c,
+                                    c,
+                                    3,
+                                    1,
+                                    false,
+                                    config.init_scale,
+                                )?
+                                .with_backend(backend),
+                            ),
+                            boxed(
+                                InvBatchNorm::new(&store, &format!("{p}.bn2"), c, bn_plain)?
+                                    .with_backend(backend),
+                            ),
                         ];
                         let f = Chain::new(
                             format!("{p}.F"),
@@ -494,16 +535,19 @@ impl Network {
                     }
                     PoolKind::Max => {
                         layers.push(boxed(MaxPool2::new(&format!("{name}.max"))));
-                        layers.push(boxed(Conv2d::new(
-                            &store,
-                            &format!("{name}.proj"),
-                            c,
-                            2 * c,
-                            1,
-                            1,
-                            false,
-                            1.0,
-                        )?));
+                        layers.push(boxed(
+                            Conv2d::new(
+                                &store,
+                                &format!("{name}.proj"),
+                                c,
+                                2 * c,
+                                1,
+                                1,
+                                false,
+                                1.0,
+                            )?
+                            .with_backend(backend),
+                        ));
                         c *= 2;
                         num_layers += 1;
                     }
@@ -521,13 +565,20 @@ impl Network {
             params: store,
             chain,
             num_layers,
+            backend,
         })
     }
 
-    /// The same network in another dtype with the same weights (cast): e.g. the f64 shadow of an
-    /// f32 network, whose weights are exactly the f32 values.
+    /// The same network in another dtype with the same weights (cast) and the same backend:
+    /// e.g. the f64 shadow of an f32 network, whose weights are exactly the f32 values.
     pub fn cast(&self, dtype: DType) -> Result<Network> {
-        let other = Network::build(&self.config, dtype, &self.device)?;
+        self.cast_with(dtype, self.backend)
+    }
+
+    /// The same network in another dtype with the same weights (cast), computed by `backend`:
+    /// e.g. the same network on the other backend (`dtype` = [`Network::dtype`]).
+    pub fn cast_with(&self, dtype: DType, backend: Backend) -> Result<Network> {
+        let other = Network::build_with(&self.config, dtype, &self.device, backend)?;
         other.params.copy_from(&self.params)?;
         Ok(other)
     }

@@ -1,0 +1,408 @@
+//! "Same" convolutions of NCHW images: stride 1, square odd kernel `k` of 1, 3 or 5, zero
+//! padding `k / 2`. Forward ([`conv2d_same`]), input gradient ([`conv2d_same_input_grad`]) and
+//! weight gradient ([`conv2d_same_weight_grad`]), image by image in parallel over the batch.
+//!
+//! The loops are register blocked: `OBLOCK` = 4 output channels times a row chunk of `CHUNK` = 16
+//! columns (forward) or `WCHUNK` = 8 columns (weight gradient) of accumulators. On x86-64 the
+//! explicit AVX-512 / AVX2 kernels and the AVX2 + FMA build of these loops take over where the
+//! CPU has them (the private `x86` module), with the same multiply-adds in the same order.
+
+use super::{
+    conv_supported, par_fill, supported, unsupported, with_images, with_padded, with_slice, Real,
+    CHUNK, OBLOCK, WCHUNK,
+};
+use crate::error::{Error, Result};
+use candle_core::{DType, Device, Tensor};
+use rayon::prelude::*;
+
+/// One image of a same convolution: `out (cout, h, w) = conv(pad (cin, hp, wp), wt)` with `wt`
+/// packed as `(cout, cin, K, K)`.
+#[inline(always)]
+pub(super) fn conv_image<T: Real, const K: usize, const FMA: bool>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    wt: &[T],
+    cout: usize,
+    h: usize,
+    w: usize,
+    out: &mut [T],
+) {
+    let mut o0 = 0;
+    while o0 < cout {
+        if o0 + OBLOCK <= cout {
+            conv_block::<T, K, OBLOCK, FMA>(pad, cin, hp, wp, wt, o0, h, w, out);
+            o0 += OBLOCK;
+        } else {
+            conv_block::<T, K, 1, FMA>(pad, cin, hp, wp, wt, o0, h, w, out);
+            o0 += 1;
+        }
+    }
+}
+
+/// Output channels `o0..o0 + OB` of [`conv_image`], one row chunk of [`CHUNK`] columns at a
+/// time; multiply-adds fused when `FMA`.
+#[inline(always)]
+pub(super) fn conv_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    wt: &[T],
+    o0: usize,
+    h: usize,
+    w: usize,
+    out: &mut [T],
+) {
+    let kk = K * K;
+    for y in 0..h {
+        let mut x0 = 0;
+        while x0 < w {
+            let mut acc = [[T::zero(); CHUNK]; OB];
+            for i in 0..cin {
+                for kh in 0..K {
+                    let row = &pad[(i * hp + y + kh) * wp + x0..];
+                    for kw in 0..K {
+                        let s: &[T; CHUNK] = row[kw..kw + CHUNK].try_into().expect("chunk");
+                        for (ob, a) in acc.iter_mut().enumerate() {
+                            let wv = wt[((o0 + ob) * cin + i) * kk + kh * K + kw];
+                            for l in 0..CHUNK {
+                                a[l] = T::madd::<FMA>(wv, s[l], a[l]);
+                            }
+                        }
+                    }
+                }
+            }
+            let n = CHUNK.min(w - x0);
+            for (ob, a) in acc.iter().enumerate() {
+                out[((o0 + ob) * h + y) * w + x0..][..n].copy_from_slice(&a[..n]);
+            }
+            x0 += CHUNK;
+        }
+    }
+}
+
+/// [`conv_image`] with the fastest code the CPU runs: on x86-64 with AVX2 + FMA the explicit
+/// kernels (f32, f64) or the FMA build of the portable loop; the portable loop without FMA
+/// otherwise.
+fn conv_image_dispatch<T: Real, const K: usize>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    wt: &[T],
+    cout: usize,
+    h: usize,
+    w: usize,
+    out: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::conv_image::<T, K>(pad, cin, hp, wp, wt, cout, h, w, out) {
+        return;
+    }
+    conv_image::<T, K, false>(pad, cin, hp, wp, wt, cout, h, w, out)
+}
+
+/// Batched same convolution of `x (b, cin, h, w)` with packed weights `wt (cout, cin, K, K)`.
+fn conv_batch<T: Real>(
+    x: &[T],
+    x_stride: usize,
+    b: usize,
+    cin: usize,
+    h: usize,
+    w: usize,
+    wt: &[T],
+    cout: usize,
+    k: usize,
+) -> Vec<T> {
+    let img_in = cin * h * w;
+    par_fill(b * cout * h * w, cout * h * w, |n, out_n| {
+        with_padded(
+            &x[n * x_stride..][..img_in],
+            cin,
+            h,
+            w,
+            k,
+            |pad, hp, wp| match k {
+                1 => conv_image_dispatch::<T, 1>(pad, cin, hp, wp, wt, cout, h, w, out_n),
+                3 => conv_image_dispatch::<T, 3>(pad, cin, hp, wp, wt, cout, h, w, out_n),
+                _ => conv_image_dispatch::<T, 5>(pad, cin, hp, wp, wt, cout, h, w, out_n),
+            },
+        )
+    })
+}
+
+/// `conv2d(x, w, padding = k / 2, stride 1)` for `x (b, cin, h, w)`, `w (cout, cin, k, k)`.
+pub fn conv2d_same(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if !conv_supported(x, w, 1) {
+        return Err(unsupported("conv2d_same", x));
+    }
+    let (b, cin, h, wd) = x.dims4()?;
+    let (cout, cin_w, k, _) = w.dims4()?;
+    if cin != cin_w {
+        return Err(Error::ShapeMismatch {
+            context: "conv2d_same weight".into(),
+            expected: format!("(cout, {cin}, k, k)"),
+            got: w.dims().to_vec(),
+        });
+    }
+    fn go<T: Real>(
+        x: &Tensor,
+        w: &Tensor,
+        b: usize,
+        cin: usize,
+        h: usize,
+        wd: usize,
+        cout: usize,
+        k: usize,
+    ) -> Result<Tensor> {
+        let out = with_images::<T, _>(x, |xs, s0| {
+            with_slice::<T, _>(w, |ws| Ok(conv_batch(xs, s0, b, cin, h, wd, ws, cout, k)))
+        })?;
+        Ok(Tensor::from_vec(out, (b, cout, h, wd), &Device::Cpu)?)
+    }
+    match x.dtype() {
+        DType::F32 => go::<f32>(x, w, b, cin, h, wd, cout, k),
+        _ => go::<f64>(x, w, b, cin, h, wd, cout, k),
+    }
+}
+
+/// Gradient of `conv2d_same(x, w)` for `x`, given the output gradient `g (b, cout, h, w)`: the
+/// same convolution of `g` with the flipped, transposed weights `w'[i, o] = w[o, i, ::-1, ::-1]`.
+pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
+    if !conv_supported(g, w, 1) {
+        return Err(unsupported("conv2d_same_input_grad", g));
+    }
+    let (b, cout, h, wd) = g.dims4()?;
+    let (cout_w, cin, k, _) = w.dims4()?;
+    if cout != cout_w {
+        return Err(Error::ShapeMismatch {
+            context: "conv2d_same_input_grad weight".into(),
+            expected: format!("({cout}, cin, k, k)"),
+            got: w.dims().to_vec(),
+        });
+    }
+    fn go<T: Real>(
+        g: &Tensor,
+        w: &Tensor,
+        b: usize,
+        cout: usize,
+        h: usize,
+        wd: usize,
+        cin: usize,
+        k: usize,
+    ) -> Result<Tensor> {
+        let out = with_images::<T, _>(g, |gs, s0| {
+            with_slice::<T, _>(w, |ws| {
+                let kk = k * k;
+                let mut flipped = vec![T::zero(); cin * cout * kk];
+                for o in 0..cout {
+                    for i in 0..cin {
+                        for t in 0..kk {
+                            flipped[(i * cout + o) * kk + t] =
+                                ws[(o * cin + i) * kk + (kk - 1 - t)];
+                        }
+                    }
+                }
+                Ok(conv_batch(gs, s0, b, cout, h, wd, &flipped, cin, k))
+            })
+        })?;
+        Ok(Tensor::from_vec(out, (b, cin, h, wd), &Device::Cpu)?)
+    }
+    match g.dtype() {
+        DType::F32 => go::<f32>(g, w, b, cout, h, wd, cin, k),
+        _ => go::<f64>(g, w, b, cout, h, wd, cin, k),
+    }
+}
+
+/// One image of the weight gradient: `dw[o, i, kh, kw] += sum_{y, x} g[o, y, x] pad[i, y + kh, x + kw]`,
+/// `g` with rows padded with zeros to `wg` (a multiple of `WCHUNK`).
+#[inline(always)]
+pub(super) fn wgrad_image<T: Real, const K: usize, const FMA: bool>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    g: &[T],
+    cout: usize,
+    h: usize,
+    wg: usize,
+    dw: &mut [T],
+) {
+    let mut o0 = 0;
+    while o0 < cout {
+        if o0 + OBLOCK <= cout {
+            wgrad_block::<T, K, OBLOCK, FMA>(pad, cin, hp, wp, g, o0, h, wg, dw);
+            o0 += OBLOCK;
+        } else {
+            wgrad_block::<T, K, 1, FMA>(pad, cin, hp, wp, g, o0, h, wg, dw);
+            o0 += 1;
+        }
+    }
+}
+
+/// Output channels `o0..o0 + OB` of [`wgrad_image`]: [`WCHUNK`] partial sums per tap, added in
+/// lane order; multiply-adds fused when `FMA`.
+#[inline(always)]
+pub(super) fn wgrad_block<T: Real, const K: usize, const OB: usize, const FMA: bool>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    g: &[T],
+    o0: usize,
+    h: usize,
+    wg: usize,
+    dw: &mut [T],
+) {
+    let kk = K * K;
+    for i in 0..cin {
+        for kh in 0..K {
+            let mut acc = [[[T::zero(); WCHUNK]; K]; OB];
+            for y in 0..h {
+                let prow = &pad[(i * hp + y + kh) * wp..];
+                let mut x0 = 0;
+                while x0 < wg {
+                    for (ob, acc_o) in acc.iter_mut().enumerate() {
+                        let gs: &[T; WCHUNK] = g[((o0 + ob) * h + y) * wg + x0..][..WCHUNK]
+                            .try_into()
+                            .expect("chunk");
+                        for (kw, a) in acc_o.iter_mut().enumerate() {
+                            let ps: &[T; WCHUNK] =
+                                prow[x0 + kw..x0 + kw + WCHUNK].try_into().expect("chunk");
+                            for l in 0..WCHUNK {
+                                a[l] = T::madd::<FMA>(gs[l], ps[l], a[l]);
+                            }
+                        }
+                    }
+                    x0 += WCHUNK;
+                }
+            }
+            for (ob, acc_o) in acc.iter().enumerate() {
+                for (kw, a) in acc_o.iter().enumerate() {
+                    let mut s = T::zero();
+                    for v in a {
+                        s += *v;
+                    }
+                    dw[((o0 + ob) * cin + i) * kk + kh * K + kw] += s;
+                }
+            }
+        }
+    }
+}
+
+/// [`wgrad_image`] with the fastest code the CPU runs, as [`conv_image_dispatch`].
+fn wgrad_image_dispatch<T: Real, const K: usize>(
+    pad: &[T],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    g: &[T],
+    cout: usize,
+    h: usize,
+    wg: usize,
+    dw: &mut [T],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if super::x86::wgrad_image::<T, K>(pad, cin, hp, wp, g, cout, h, wg, dw) {
+        return;
+    }
+    wgrad_image::<T, K, false>(pad, cin, hp, wp, g, cout, h, wg, dw)
+}
+
+/// Gradient of `conv2d_same(x, w)` for the weight `(cout, cin, k, k)`, given the input `x` and
+/// the output gradient `g`.
+pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tensor> {
+    if !supported(x) || !supported(g) || x.dtype() != g.dtype() || !matches!(k, 1 | 3 | 5) {
+        return Err(unsupported("conv2d_same_weight_grad", x));
+    }
+    let (b, cin, h, wd) = x.dims4()?;
+    let (bg, cout, hg, wdg) = g.dims4()?;
+    if (b, h, wd) != (bg, hg, wdg) {
+        return Err(Error::ShapeMismatch {
+            context: "conv2d_same_weight_grad gradient".into(),
+            expected: format!("({b}, cout, {h}, {wd})"),
+            got: g.dims().to_vec(),
+        });
+    }
+    fn go<T: Real>(
+        x: &Tensor,
+        g: &Tensor,
+        b: usize,
+        cin: usize,
+        h: usize,
+        wd: usize,
+        cout: usize,
+        k: usize,
+    ) -> Result<Tensor> {
+        let n_w = cout * cin * k * k;
+        let dw = with_images::<T, _>(x, |xs, xs0| {
+            with_images::<T, _>(g, |gs, gs0| {
+                let img_x = cin * h * wd;
+                let img_g = cout * h * wd;
+                let wg = wd.div_ceil(WCHUNK) * WCHUNK;
+                // Images are split in (at most 8) contiguous groups, one partial sum per group,
+                // summed in group order: deterministic whatever the thread count. The groups run
+                // in rounds of as many as there are threads, each round's partials added to the
+                // total before the next round starts: at most `threads + 1` weight-sized buffers
+                // are live, whatever the batch (a buffer per group made the memory of a step
+                // grow with the batch by one weight per image up to 8 images).
+                let groups = b.min(8);
+                let per = b.div_ceil(groups);
+                let threads = rayon::current_num_threads().max(1);
+                let group = |gi: usize| -> Vec<T> {
+                    let mut dw = vec![T::zero(); n_w];
+                    // Rows of `g` padded to `wg` columns; not needed when `wd == wg`.
+                    let mut gp = if wg == wd {
+                        Vec::new()
+                    } else {
+                        vec![T::zero(); cout * h * wg]
+                    };
+                    for n in gi * per..((gi + 1) * per).min(b) {
+                        let src = &gs[n * gs0..][..img_g];
+                        let g_rows: &[T] = if wg == wd {
+                            src
+                        } else {
+                            for row in 0..cout * h {
+                                gp[row * wg..][..wd].copy_from_slice(&src[row * wd..][..wd]);
+                            }
+                            &gp
+                        };
+                        let x_n = &xs[n * xs0..][..img_x];
+                        with_padded(x_n, cin, h, wd, k, |pad, hp, wp| match k {
+                            1 => wgrad_image_dispatch::<T, 1>(
+                                pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
+                            ),
+                            3 => wgrad_image_dispatch::<T, 3>(
+                                pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
+                            ),
+                            _ => wgrad_image_dispatch::<T, 5>(
+                                pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
+                            ),
+                        });
+                    }
+                    dw
+                };
+                let mut dw = vec![T::zero(); n_w];
+                for round in (0..groups).step_by(threads) {
+                    let partials: Vec<Vec<T>> = (round..(round + threads).min(groups))
+                        .into_par_iter()
+                        .map(group)
+                        .collect();
+                    for p in partials {
+                        for (a, v) in dw.iter_mut().zip(p) {
+                            *a += v;
+                        }
+                    }
+                }
+                Ok(dw)
+            })
+        })?;
+        Ok(Tensor::from_vec(dw, (cout, cin, k, k), &Device::Cpu)?)
+    }
+    match x.dtype() {
+        DType::F32 => go::<f32>(x, g, b, cin, h, wd, cout, k),
+        _ => go::<f64>(x, g, b, cin, h, wd, cout, k),
+    }
+}

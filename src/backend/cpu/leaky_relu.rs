@@ -1,0 +1,69 @@
+//! Invertible leaky ReLU of slope `n > 0` ([`leaky_relu`], forward and inverse) and its backward
+//! ([`leaky_relu_backward`]), in parallel over the images.
+
+use super::{par_fill, supported, unsupported, with_images, Real};
+use crate::error::Result;
+use candle_core::{DType, Device, Tensor};
+
+/// Invertible leaky ReLU (slope `n > 0`): forward `y = x` where `x > 0`, else `x * n`; with
+/// `inverse`, `x = y` where `y > 0`, else `y * (1/n)` (`1/n` rounded to the dtype first: the
+/// same values as candle's `where_cond(gt, t, affine(t, m, 0))` that the layer used before).
+/// `x` is 4-D with contiguous images (a channel slice is read in place).
+pub fn leaky_relu(x: &Tensor, slope: f64, inverse: bool) -> Result<Tensor> {
+    if !supported(x) || x.rank() != 4 {
+        return Err(unsupported("leaky_relu", x));
+    }
+    let m = if inverse { 1.0 / slope } else { slope };
+    let (n, c, h, w) = x.dims4()?;
+    fn go<T: Real>(x: &Tensor, n: usize, img: usize, m: f64) -> Result<Vec<T>> {
+        let (m, zero) = (T::from_f64(m), T::zero());
+        with_images::<T, _>(x, |xs, s0| {
+            Ok(par_fill(n * img, img, |i, o: &mut [T]| {
+                for (o, v) in o.iter_mut().zip(&xs[i * s0..][..img]) {
+                    *o = if *v > zero { *v } else { *v * m + zero };
+                }
+            }))
+        })
+    }
+    let t = match x.dtype() {
+        DType::F32 => Tensor::from_vec(go::<f32>(x, n, c * h * w, m)?, (n, c, h, w), &Device::Cpu)?,
+        _ => Tensor::from_vec(go::<f64>(x, n, c * h * w, m)?, (n, c, h, w), &Device::Cpu)?,
+    };
+    Ok(t)
+}
+
+/// Gradient of [`leaky_relu`] (forward): `dy` where `x > 0`, else `dy * n`. Since `n > 0`, the
+/// forward's output `y` has the sign of `x` and may be passed for `x`. Both 4-D with contiguous
+/// images.
+pub fn leaky_relu_backward(x: &Tensor, dy: &Tensor, slope: f64) -> Result<Tensor> {
+    if !supported(x) || x.dtype() != dy.dtype() || x.dims() != dy.dims() || x.rank() != 4 {
+        return Err(unsupported("leaky_relu_backward", x));
+    }
+    let (n, c, h, w) = x.dims4()?;
+    fn go<T: Real>(x: &Tensor, dy: &Tensor, n: usize, img: usize, m: f64) -> Result<Vec<T>> {
+        let (m, zero) = (T::from_f64(m), T::zero());
+        with_images::<T, _>(x, |xs, xs0| {
+            with_images::<T, _>(dy, |gs, gs0| {
+                Ok(par_fill(n * img, img, |i, o: &mut [T]| {
+                    let (s, g) = (&xs[i * xs0..][..img], &gs[i * gs0..][..img]);
+                    for ((o, v), gv) in o.iter_mut().zip(s).zip(g) {
+                        *o = if *v > zero { *gv } else { *gv * m + zero };
+                    }
+                }))
+            })
+        })
+    }
+    let t = match x.dtype() {
+        DType::F32 => Tensor::from_vec(
+            go::<f32>(x, dy, n, c * h * w, slope)?,
+            (n, c, h, w),
+            &Device::Cpu,
+        )?,
+        _ => Tensor::from_vec(
+            go::<f64>(x, dy, n, c * h * w, slope)?,
+            (n, c, h, w),
+            &Device::Cpu,
+        )?,
+    };
+    Ok(t)
+}
