@@ -71,7 +71,7 @@ struct RunArgs {
     /// L2 weight decay [default: 5e-4]
     #[arg(long = "weight-decay")]
     weight_decay: Option<f64>,
-    /// Data: synthetic, synthetic:KEY=VALUE,..., or cifar10:DIR [default: synthetic:train=1500,test=1000,size=16]
+    /// Data: synthetic, synthetic:KEY=VALUE,..., cifar10:DIR, fashion-mnist[:DIR][,KEY=VALUE...] or mnist:DIR[,KEY=VALUE...] (keys train=N, test=N, fit=pad32|pool2-pad16|pool2|none, channels=1|3) [default: synthetic:train=1500,test=1000,size=16]
     #[arg(long)]
     data: Option<String>,
     /// Random crop and horizontal flip of the training images

@@ -1,19 +1,28 @@
-//! Data: the built-in synthetic image set, the CIFAR-10 binary loader, and batching with the
-//! paper's minimal augmentation (random crop of the zero-padded image, random horizontal flip).
+//! Data: the built-in synthetic image set, the CIFAR-10 binary loader, the MNIST /
+//! Fashion-MNIST IDX loader, and batching with the paper's minimal augmentation (random crop of
+//! the zero-padded image, random horizontal flip).
 //!
-//! Every data set is a [`Dataset`]: `(N, 3, H, W)` f32 images on the CPU, normalised per channel
-//! with the mean and standard deviation of the *training* split ([`ChannelStats`]), and `(N,)`
-//! u32 labels. A [`DataSplit`] holds the train and test sets. Pick a source from a string with
-//! [`parse_data_spec`] (`synthetic`, `synthetic:train=2000,size=16`, `cifar10:DIR`) and load it
-//! with [`DataSource::load`].
+//! Every data set is a [`Dataset`]: `(N, C, H, W)` f32 images on the CPU (`C = 3` for the
+//! synthetic set and CIFAR-10, 1 by default for the grayscale IDX sets), normalised per
+//! channel with the mean and standard deviation of the *training* split ([`ChannelStats`]),
+//! and `(N,)` u32 labels. A [`DataSplit`] holds the train and test sets. Pick a source from a
+//! string with [`parse_data_spec`] (`synthetic`, `synthetic:train=2000,size=16`,
+//! `cifar10:DIR`, `fashion-mnist`, `fashion-mnist:DIR,train=10000,fit=pool2-pad16`,
+//! `mnist:DIR`) and load it with [`DataSource::load`].
 //!
 //! Everything random (synthetic images, shuffling, augmentation) is drawn from seeded
 //! [`crate::util::rng_for`] streams, so the same seed gives bit-for-bit the same tensors.
 
 mod cifar;
+mod idx;
 mod synthetic;
 
 pub use cifar::{load_cifar10, CIFAR10_CLASSES, CIFAR10_RECORD_BYTES};
+pub use idx::{
+    load_idx, read_idx_images, read_idx_labels, IdxConfig, IdxImages, IdxSet, ImageFit,
+    FASHION_MNIST_DIR, FASHION_MNIST_INSTALL, IDX_CLASSES, IDX_FILES, IDX_IMAGES_MAGIC,
+    IDX_LABELS_MAGIC,
+};
 pub use synthetic::{synthetic, SyntheticConfig};
 
 use crate::error::{Error, Result};
@@ -393,6 +402,8 @@ pub enum DataSource {
     Synthetic(SyntheticConfig),
     /// CIFAR-10 in its binary format, in this directory ([`load_cifar10`]).
     Cifar10(PathBuf),
+    /// MNIST or Fashion-MNIST in the IDX format, plain or gzipped ([`load_idx`]).
+    Idx(IdxConfig),
 }
 
 impl DataSource {
@@ -401,11 +412,14 @@ impl DataSource {
         match self {
             DataSource::Synthetic(cfg) => synthetic(cfg),
             DataSource::Cifar10(dir) => load_cifar10(dir),
+            DataSource::Idx(cfg) => load_idx(cfg),
         }
     }
 
     /// A short description for logs and result files, e.g. `synthetic(seed=0, train=5000,
-    /// test=1000, classes=10, size=32, noise=0.5)` or `cifar10(data/cifar)`.
+    /// test=1000, classes=10, size=32, noise=0.5)`, `cifar10(data/cifar)` or
+    /// `fashion-mnist(/usr/share/datasets/fashion-mnist, train=10000, test=all, fit=pad32,
+    /// channels=1)`.
     pub fn describe(&self) -> String {
         match self {
             DataSource::Synthetic(c) => format!(
@@ -413,19 +427,38 @@ impl DataSource {
                 c.seed, c.train, c.test, c.classes, c.size, c.noise
             ),
             DataSource::Cifar10(dir) => format!("cifar10({})", dir.display()),
+            DataSource::Idx(cfg) => cfg.describe(),
         }
     }
 }
 
 const SPEC_FORMS: &str =
     "`synthetic`, `synthetic:KEY=VALUE,...` (keys: train, test, classes, size, noise, \
-     contrast_jitter, colour_jitter, seed) or `cifar10:DIR`";
+     contrast_jitter, colour_jitter, seed), `cifar10:DIR`, `fashion-mnist`, \
+     `fashion-mnist:[DIR][,KEY=VALUE...]` or `mnist:DIR[,KEY=VALUE...]` (keys: train, test, \
+     fit, channels, dir)";
 
-/// Parse a data spec: `synthetic` (defaults of [`SyntheticConfig`] with `seed`),
-/// `synthetic:train=2000,test=500,size=16,noise=0.5` (any of the keys `train`, `test`,
-/// `classes`, `size`, `noise`, `contrast_jitter`, `colour_jitter`, `seed`; the others keep
-/// their defaults), or `cifar10:DIR`. Errors: [`Error::Unknown`] for another source or key,
-/// [`Error::Config`] for a bad value or an empty directory.
+const IDX_KEYS: &str = "train, test, fit, channels, dir";
+
+/// Parse a data spec:
+///
+/// - `synthetic` (defaults of [`SyntheticConfig`] with `seed`), or
+///   `synthetic:train=2000,test=500,size=16,noise=0.5` (any of the keys `train`, `test`,
+///   `classes`, `size`, `noise`, `contrast_jitter`, `colour_jitter`, `seed`; the others keep
+///   their defaults);
+/// - `cifar10:DIR`;
+/// - `fashion-mnist` (all of [`FASHION_MNIST_DIR`], the Debian package
+///   `dataset-fashion-mnist`), `fashion-mnist:DIR`, `fashion-mnist:train=10000,fit=pad32` or
+///   `fashion-mnist:DIR,train=10000,test=2000,fit=pool2-pad16`; `mnist:DIR[,KEY=VALUE...]`
+///   likewise, but MNIST has no default directory. After the colon come comma-separated
+///   items: the first may be the directory (an item without `=`), the rest are `KEY=VALUE`
+///   with the keys `train=N|all` and `test=N|all` (the first N images of the file; default
+///   all), `fit=none|padN|pool2|pool2-padN` ([`ImageFit`]; default `pad32`), `channels=1|3`
+///   (default 1) and `dir=DIR` (for a directory whose name holds `=`; a name with `,` cannot
+///   be given). See [`IdxConfig`].
+///
+/// Errors: [`Error::Unknown`] for another source or key, [`Error::Config`] for a bad value or
+/// a missing directory.
 pub fn parse_data_spec(spec: &str, seed: u64) -> Result<DataSource> {
     let spec = spec.trim();
     let (kind, rest) = match spec.split_once(':') {
@@ -482,6 +515,10 @@ pub fn parse_data_spec(spec: &str, seed: u64) -> Result<DataSource> {
             cfg.validate()?;
             Ok(DataSource::Synthetic(cfg))
         }
+        "fashion-mnist" | "fashion_mnist" | "fashionmnist" => {
+            parse_idx_spec(spec, IdxSet::FashionMnist, rest)
+        }
+        "mnist" => parse_idx_spec(spec, IdxSet::Mnist, rest),
         "cifar10" | "cifar-10" => {
             let dir = rest.map(str::trim).unwrap_or("");
             if dir.is_empty() {
@@ -497,6 +534,81 @@ pub fn parse_data_spec(spec: &str, seed: u64) -> Result<DataSource> {
             expected: SPEC_FORMS.into(),
         }),
     }
+}
+
+/// The part of [`parse_data_spec`] after `mnist:` or `fashion-mnist:`.
+fn parse_idx_spec(spec: &str, set: IdxSet, rest: Option<&str>) -> Result<DataSource> {
+    let mut cfg = IdxConfig::new(set, PathBuf::new());
+    let mut dir: Option<PathBuf> = None;
+    let items = rest.unwrap_or("").split(',').map(str::trim).enumerate();
+    for (i, item) in items.filter(|(_, s)| !s.is_empty()) {
+        let Some((key, value)) = item.split_once('=') else {
+            if i == 0 {
+                dir = Some(PathBuf::from(item));
+                continue;
+            }
+            return Err(Error::Config(format!(
+                "data spec `{spec}`: expected KEY=VALUE, got `{item}` (the directory, if any, \
+                 comes first: `{}:DIR,KEY=VALUE,...`)",
+                set.name()
+            )));
+        };
+        let (key, value) = (key.trim(), value.trim());
+        let bad = |what: &str| {
+            Error::Config(format!(
+                "data spec `{spec}`: {key} = `{value}` is not {what}"
+            ))
+        };
+        let count = || -> Result<Option<usize>> {
+            if value.eq_ignore_ascii_case("all") {
+                return Ok(None);
+            }
+            match value.parse::<usize>() {
+                Ok(n) if n >= 1 => Ok(Some(n)),
+                _ => Err(bad("a positive integer or `all`")),
+            }
+        };
+        match key {
+            "train" => cfg.train = count()?,
+            "test" => cfg.test = count()?,
+            "fit" => cfg.fit = ImageFit::parse(value)?,
+            "channels" => {
+                cfg.channels = match value {
+                    "1" => 1,
+                    "3" => 3,
+                    _ => return Err(bad("1 or 3")),
+                }
+            }
+            "dir" => {
+                if dir.is_some() {
+                    return Err(Error::Config(format!(
+                        "data spec `{spec}`: the directory is given twice"
+                    )));
+                }
+                if value.is_empty() {
+                    return Err(bad("a directory"));
+                }
+                dir = Some(PathBuf::from(value));
+            }
+            _ => {
+                return Err(Error::Unknown {
+                    kind: "IDX data option",
+                    got: key.to_string(),
+                    expected: IDX_KEYS.into(),
+                })
+            }
+        }
+    }
+    cfg.dir = dir.or_else(|| set.default_dir()).ok_or_else(|| {
+        Error::Config(format!(
+            "data spec `{spec}`: {} needs a directory, e.g. `{}:data/mnist` (holding {})",
+            set.name(),
+            set.name(),
+            IDX_FILES.join(", ")
+        ))
+    })?;
+    cfg.validate()?;
+    Ok(DataSource::Idx(cfg))
 }
 
 #[cfg(test)]
