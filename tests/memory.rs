@@ -139,13 +139,10 @@ fn reconstructed_peak_does_not_grow_with_depth() {
     assert!(failures.is_empty(), "{}\n{report}", failures.join("\n"));
 }
 
-/// Issue 8 in f16, where the convolutions take the generic autograd VJP
-/// (`revstab::layers::vjp`; the closed-form conv backward covers f32/f64 only). That VJP must
-/// not return gradients that keep its autograd graph: a convolution weight's gradient computed
-/// by candle references the layer's input leaf and the layer's forward graph, and the backward
-/// holds every parameter gradient to the end of the step, so without a `detach` every layer's
-/// activations stay alive and reconstructed mode grows with depth like stored mode.
-/// Reconstructed mode only, to keep the test short (f16 runs on candle's generic CPU ops).
+/// Issue 8 in f16, where every layer takes the candle-op path of its closed-form VJP (the CPU
+/// kernels cover f32/f64 only): no gradient may keep a graph or an activation alive, so that
+/// reconstructed mode does not grow with depth like stored mode. Reconstructed mode only, to
+/// keep the test short (f16 runs on candle's generic CPU ops).
 #[test]
 fn reconstructed_peak_does_not_grow_with_depth_f16() {
     let _g = lock();
@@ -156,22 +153,12 @@ fn reconstructed_peak_does_not_grow_with_depth_f16() {
 
 /// Measured peaks (reconstructed mode, stored for the ResNet: the modes the model describes)
 /// stay within a factor [1, 12] of the analytic `M'_z + M'_g` on small one-stage networks (f32,
-/// width 16, depth 4, batch 4 of 16x16 images).
-///
-/// The model is a lower bound: it counts the activations the algorithm needs (2.5c per pixel
-/// layer-wise, 2.75c hybrid, 5c RevNet) and no temporaries, workspaces or fixed costs. The
-/// measured peak adds those. The largest is the backward step of the invertible leaky ReLU,
-/// which takes the generic vector-Jacobian product (`revstab::layers::vjp`, candle autograd on a
-/// fresh leaf): the leaf is a copy of the input, the layer's forward graph (mask, scaled copy,
-/// select, product with the upstream gradient) lives until the backward ends, and candle's
-/// backward allocates a zero buffer and a sum per graph edge besides the op's own products; it
-/// peaks near 18 activations (measured: 18.3 with the input known, 19.3 reconstructing it; the
-/// closed-form conv and batch-norm steps need 1-4). So a layer-wise network needs about 22c
-/// per pixel (9x the model); the hybrid runs its leaky ReLUs on c/2 channels (6x); RevNet blocks
-/// use plain ReLUs, which have a closed-form step (2x); the ResNet stores its activations in
-/// any case (1.5x). Measured: layer-wise 9.1x, hybrid 6.2x, RevNet and i-RevNet 2.1x, ResNet
-/// 1.55x. (With autograd VJPs for every layer, before the closed-form conv and batch-norm steps,
-/// the factors were 11.5x, 7.3x, 4.2x and 2.9x.)
+/// width 16, depth 4, batch 4 of 16x16 images). The model is a lower bound: it counts the
+/// activations the algorithm needs (2.5c per pixel layer-wise, 2.75c hybrid, 5c RevNet) and no
+/// temporaries, workspaces or fixed costs, which the whole peak of such a small step adds
+/// (parameter gradients included here). The tight per-pixel bound is
+/// `reconstructed_marginal_bytes_within_bound`. Before the one backward driver (autograd VJPs
+/// for the leaky ReLU) the factors were 9.1x layer-wise and 6.2x hybrid.
 #[test]
 fn measured_peak_within_factor_of_analytic() {
     let _g = lock();

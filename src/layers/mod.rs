@@ -1,9 +1,9 @@
-//! Invertible (and the few non-invertible) layers, and the machinery of the one backward.
+//! Invertible (and the few non-invertible) layers.
 //!
 //! Every layer implements [`Layer`]: a forward with a [`Pass`] that says which statistics and
-//! which parameter tensors to use, an `inverse` for the invertible ones, and a `backward` that
-//! takes the layer's output and upstream gradient and returns its input (stored, reconstructed
-//! or known) and the gradient for that input. The public invertible layers also implement
+//! which parameter tensors to use, an `inverse` for the invertible ones, and (primitive layers)
+//! a closed-form vector-Jacobian product [`Layer::vjp`]. Which input the product is taken at
+//! (stored, rebuilt, recomputed) is decided by the one backward driver, [`crate::backprop`]. The public invertible layers also implement
 //! candle's [`candle_nn::Module`] (forward = record the state the inverse needs) and
 //! [`Invertible`] (`inverse`).
 //!
