@@ -396,17 +396,7 @@ impl Backward {
             None
         };
         drop(output);
-        let (gy1, gy2, dy_in_place) = match &grad {
-            Some(g) => {
-                let (a, b) = split_channels(&g.tensor, &name)?;
-                (
-                    Some(a),
-                    Some(b),
-                    g.owned && c.can_update_in_place(&g.tensor),
-                )
-            }
-            None => (None, None, false),
-        };
+        let (gy1, gy2, dy_in_place) = split_grad(c, grad.as_ref())?;
         let back_g = self.chain(
             c.g(),
             g_out,
@@ -415,10 +405,7 @@ impl Backward {
             None,
         )?;
         // dx1 = dy1 + dG, written over dy1 when the gradient is ours.
-        let gx1 = match (gy1, back_g.grad) {
-            (Some(a), Some(dg)) => Some(c.add_maybe_in_place(a, &dg.tensor, dy_in_place)?),
-            _ => None,
-        };
+        let gx1 = add_branch_grad(c, gy1, back_g.grad, dy_in_place)?;
         let back_f = self.chain(
             c.f(),
             f_out,
@@ -427,20 +414,7 @@ impl Backward {
             None,
         )?;
         // dx2 = dy2 + dF, written over dy2 when the gradient is ours: dy becomes dx.
-        let grad = match (grad, gx1, gy2, back_f.grad) {
-            (Some(g), Some(gx1), Some(gy2), Some(df)) => {
-                if dy_in_place {
-                    drop(c.add_maybe_in_place(gy2, &df.tensor, true)?);
-                    drop(gx1);
-                    Some(g)
-                } else {
-                    drop(g);
-                    Some(Held::owned(c.cat_add(&gx1, &gy2, &df.tensor)?))
-                }
-            }
-            (Some(_), Some(_), _, None) => return Err(missing_grad(&name)),
-            _ => None,
-        };
+        let grad = input_grad(c, grad, gx1, gy2, back_f.grad, dy_in_place)?;
         Ok(Back {
             input: Some(input),
             grad,
@@ -463,17 +437,7 @@ impl Backward {
         // x2 = y2 - G(y1), written over y2 when y is ours.
         let (g_out, g_inputs) = c.g().forward_keep(&y1, Pass::Replay, algorithm1)?;
         let x2 = c.sub_maybe_in_place(y2, &g_out, y_in_place)?;
-        let (gy1, gy2, dy_in_place) = match &grad {
-            Some(g) => {
-                let (a, b) = split_channels(&g.tensor, &name)?;
-                (
-                    Some(a),
-                    Some(b),
-                    g.owned && c.can_update_in_place(&g.tensor),
-                )
-            }
-            None => (None, None, false),
-        };
+        let (gy1, gy2, dy_in_place) = split_grad(c, grad.as_ref())?;
         // Backward of G from its output (layer-wise inverses), its recomputed inputs, or
         // (Algorithm 1) the inputs kept by the forward above.
         let g_replayed = algorithm1.then_some(g_inputs);
@@ -486,10 +450,7 @@ impl Backward {
         )?;
         drop(back_g.input);
         // dx1 = dy1 + dG, written over dy1 when the gradient is ours.
-        let gx1 = match (gy1, back_g.grad) {
-            (Some(a), Some(dg)) => Some(c.add_maybe_in_place(a, &dg.tensor, dy_in_place)?),
-            _ => None,
-        };
+        let gx1 = add_branch_grad(c, gy1, back_g.grad, dy_in_place)?;
         // x1 = y1 - F(x2), written over y1 when y is ours: y becomes x.
         let (f_out, f_inputs) = c.f().forward_keep(&x2, Pass::Replay, algorithm1)?;
         let x1 = c.sub_maybe_in_place(y1, &f_out, y_in_place)?;
@@ -510,19 +471,7 @@ impl Backward {
         )?;
         drop(back_f.input);
         // dx2 = dy2 + dF, written over dy2 when the gradient is ours: dy becomes dx.
-        let grad = match (grad, gx1, gy2, back_f.grad) {
-            (Some(g), Some(gx1), Some(gy2), Some(df)) => {
-                if dy_in_place {
-                    drop(c.add_maybe_in_place(gy2, &df.tensor, true)?);
-                    drop(gx1);
-                    Some(g)
-                } else {
-                    drop(g);
-                    Some(Held::owned(c.cat_add(&gx1, &gy2, &df.tensor)?))
-                }
-            }
-            _ => None,
-        };
+        let grad = input_grad(c, grad, gx1, gy2, back_f.grad, dy_in_place)?;
         Ok(Back {
             input: Some(input),
             grad,
@@ -592,6 +541,65 @@ pub fn needs_output_when_stored(layer: &dyn Layer) -> bool {
             .layers
             .last()
             .is_some_and(|l| needs_output_when_stored(l.as_ref())),
+    }
+}
+
+/// The halves `(dy1, dy2)` of a block's output gradient, and whether they may be overwritten
+/// (the walk holds the gradient alone and the kernels apply).
+fn split_grad(
+    c: &AdditiveCoupling,
+    grad: Option<&Held>,
+) -> Result<(Option<Tensor>, Option<Tensor>, bool)> {
+    Ok(match grad {
+        Some(g) => {
+            let (a, b) = split_channels(&g.tensor, c.name())?;
+            (
+                Some(a),
+                Some(b),
+                g.owned && c.can_update_in_place(&g.tensor),
+            )
+        }
+        None => (None, None, false),
+    })
+}
+
+/// `dx1 = dy1 + dG` (written over `dy1` when `in_place`); `None` when no gradient flows.
+fn add_branch_grad(
+    c: &AdditiveCoupling,
+    dy1: Option<Tensor>,
+    dg: Option<Held>,
+    in_place: bool,
+) -> Result<Option<Tensor>> {
+    match (dy1, dg) {
+        (Some(a), Some(dg)) => Ok(Some(c.add_maybe_in_place(a, &dg.tensor, in_place)?)),
+        (Some(_), None) => Err(missing_grad(c.name())),
+        _ => Ok(None),
+    }
+}
+
+/// The block's input gradient `[dx1, dy2 + dF]`: written over the output gradient `grad` when
+/// `in_place` (then `dx1` already lives in its first half), else a new tensor.
+fn input_grad(
+    c: &AdditiveCoupling,
+    grad: Option<Held>,
+    dx1: Option<Tensor>,
+    dy2: Option<Tensor>,
+    df: Option<Held>,
+    in_place: bool,
+) -> Result<Option<Held>> {
+    match (grad, dx1, dy2, df) {
+        (Some(g), Some(dx1), Some(dy2), Some(df)) => {
+            if in_place {
+                drop(c.add_maybe_in_place(dy2, &df.tensor, true)?);
+                drop(dx1);
+                Ok(Some(g))
+            } else {
+                drop(g);
+                Ok(Some(Held::owned(c.cat_add(&dx1, &dy2, &df.tensor)?)))
+            }
+        }
+        (Some(_), Some(_), _, None) => Err(missing_grad(c.name())),
+        _ => Ok(None),
     }
 }
 
