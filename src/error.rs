@@ -83,9 +83,15 @@ pub enum Error {
     },
 
     // ---- numerics ----
-    /// Training produced a non-finite loss; says where reconstruction collapsed.
+    /// Training produced a non-finite loss or gradient; says where reconstruction collapsed.
+    /// `layer`: the highest layer whose reconstruction SNR collapsed (NaN, -inf or below
+    /// 0 dB against the stored activation) on the offending batch, when one did.
     #[error("non-finite loss at step {step}: {diagnosis}")]
-    Diverged { step: usize, diagnosis: String },
+    Diverged {
+        step: usize,
+        diagnosis: String,
+        layer: Option<String>,
+    },
 
     /// An error from candle.
     #[error(transparent)]

@@ -550,8 +550,9 @@ fn grad_sq_norm(grads: &HashMap<String, Tensor>) -> Result<f64> {
 /// the lowest layer whose *stored* forward activation is non-finite (the forward itself
 /// overflowed), and from [`snr_trace`] the first rebuilt activation, top down, whose
 /// reconstruction SNR collapsed (non-finite, or below 0 dB), else the lowest-SNR one.
-pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> String {
+pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> Diagnosis {
     let mut parts = Vec::new();
+    let mut collapsed_at = None;
     let trace_only = StepOptions {
         grads: false,
         trace: true,
@@ -582,6 +583,7 @@ pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> String {
                 .iter()
                 .filter(|p| !p.snr_db.is_nan())
                 .min_by(|a, b| a.snr_db.total_cmp(&b.snr_db));
+            collapsed_at = collapsed.map(|p| p.layer.clone());
             match (collapsed, lowest) {
                 (Some(p), _) => parts.push(format!(
                     "reconstruction SNR collapsed at layer `{}` ({} input, entry {} of {} top down): {} dB against the stored activation",
@@ -604,7 +606,20 @@ pub fn diagnose(net: &Network, x: &Tensor, labels: &Tensor) -> String {
         }
         Err(e) => parts.push(format!("the SNR trace failed: {e}")),
     }
-    parts.join("; ")
+    Diagnosis {
+        text: parts.join("; "),
+        collapsed_at,
+    }
+}
+
+/// What [`diagnose`] found.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Diagnosis {
+    /// The whole diagnosis, one line.
+    pub text: String,
+    /// The highest layer (top down) whose reconstruction SNR collapsed: NaN, -inf or below
+    /// 0 dB against the stored activation; `None` when none did.
+    pub collapsed_at: Option<String>,
 }
 
 /// The lowest rebuilt top-level activation of two traces of the same batch: its layer and
@@ -846,13 +861,11 @@ pub fn train(
                 if let Some(b) = &bar {
                     b.abandon();
                 }
+                let d = diagnose(&net, &x, &y);
                 return Err(Error::Diverged {
                     step: st.step,
-                    diagnosis: format!(
-                        "{what} ({} mode); {}",
-                        cfg.mode.as_str(),
-                        diagnose(&net, &x, &y)
-                    ),
+                    diagnosis: format!("{what} ({} mode); {}", cfg.mode.as_str(), d.text),
+                    layer: d.collapsed_at,
                 });
             }
             if probe {

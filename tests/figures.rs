@@ -704,3 +704,62 @@ fn memory_scaling_renders_its_sweeps_and_rejects_bad_results() {
     );
     assert!(!out.join("memory-scaling.png").exists());
 }
+
+#[test]
+fn accuracy_figure_counts_diverged_runs_and_reports_mean_std_and_paired_differences() {
+    let tmp = tempfile::tempdir().unwrap();
+    let res = synthetic_results(tmp.path());
+    let out = tmp.path().join("figures");
+    // One depth point, 3 seeds: stored 80, 82, 84 %; reconstructed 70, 74 % and a run that
+    // diverged at step 40 (its test_acc is chance, 10 %, as the sweep writes it).
+    let mut acc = String::from("arch,depth,slope,mode,seed,test_acc,train_loss,train_acc,epochs,seconds,layers,test_loss,steps,sweep,status,diagnosis,acc_counted_as,collapse_layer\n");
+    for (seed, stored, recon, status) in [
+        (0, "0.80", "0.70", "ok"),
+        (1, "0.82", "0.74", "ok"),
+        (2, "0.84", "0.1", "diverged"),
+    ] {
+        acc.push_str(&format!(
+            "layerwise,8,0.2,stored,{seed},{stored},0.5,0.8,2,1.0,20,0.6,100,depth,ok,,test,\n"
+        ));
+        let (counted, layer) = if status == "ok" {
+            ("test", "")
+        } else {
+            ("chance", "s1.u0.act")
+        };
+        acc.push_str(&format!(
+            "layerwise,8,0.2,reconstructed,{seed},{recon},0.5,0.8,2,1.0,20,0.6,{},depth,{status},x,{counted},{layer}\n",
+            if status == "ok" { 100 } else { 40 }
+        ));
+    }
+    std::fs::write(res.accuracy_dir.join("accuracy.csv"), acc).unwrap();
+    fig12(&res, &out).unwrap();
+    let csv = std::fs::read_to_string(out.join("fig12.csv")).unwrap();
+    let mut lines = csv.lines();
+    let caption = lines.next().unwrap();
+    assert!(
+        caption.contains("1 reconstructed run(s) diverged and are counted at chance"),
+        "{caption}"
+    );
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let row: Vec<&str> = lines.next().unwrap().split(',').collect();
+    let get = |k: &str| row[header.iter().position(|h| *h == k).unwrap()];
+    let num = |k: &str| get(k).parse::<f64>().unwrap();
+    // Sample standard deviation (n - 1), by hand.
+    let sd = |v: [f64; 3]| {
+        let m = v.iter().sum::<f64>() / 3.0;
+        (v.iter().map(|x| (x - m).powi(2)).sum::<f64>() / 2.0).sqrt()
+    };
+    assert_eq!(get("seeds"), "3");
+    assert!((num("stored_mean_pct") - 82.0).abs() < 0.006);
+    assert!((num("stored_std_pct") - 2.0).abs() < 0.006);
+    assert!((num("reconstructed_mean_pct") - 154.0 / 3.0).abs() < 0.006);
+    assert!((num("reconstructed_std_pct") - sd([70.0, 74.0, 10.0])).abs() < 0.006);
+    // Paired by seed: 10, 8 and 74 points.
+    assert!((num("diff_mean_pct") - 92.0 / 3.0).abs() < 0.006);
+    assert!((num("diff_std_pct") - sd([10.0, 8.0, 74.0])).abs() < 0.006);
+    assert_eq!(
+        (get("stored_diverged"), get("reconstructed_diverged")),
+        ("0", "1")
+    );
+    assert_eq!(get("diverged_where"), "seed 2 step 40 at s1.u0.act");
+}

@@ -231,7 +231,9 @@ fn huge_learning_rate_on_cifar_files_diverges_with_a_diagnosis_naming_a_layer() 
         .map(|(n, _)| revstab::measure::grad_angle::layer_of(&n).to_string())
         .collect();
     match train(&cfg, &d, &TrainOptions::default()) {
-        Err(revstab::Error::Diverged { step, diagnosis }) => {
+        Err(revstab::Error::Diverged {
+            step, diagnosis, ..
+        }) => {
             eprintln!("diverged at step {step}: {diagnosis}");
             assert!(step < 12, "diverged only at step {step}");
             let named = diagnosis
@@ -261,9 +263,18 @@ fn reconstruction_overflow_in_f16_diverges_with_the_collapsed_layer() {
     };
     let d = data(&cfg);
     match train(&cfg, &d, &TrainOptions::default()) {
-        Err(revstab::Error::Diverged { step, diagnosis }) => {
+        Err(revstab::Error::Diverged {
+            step,
+            diagnosis,
+            layer,
+        }) => {
             eprintln!("diverged at step {step}: {diagnosis}");
             assert_eq!(step, 0, "{diagnosis}");
+            let layer = layer.expect("the collapsed layer is named");
+            assert!(
+                diagnosis.contains(&format!("collapsed at layer `{layer}`")),
+                "{layer}: {diagnosis}"
+            );
             assert!(diagnosis.contains("non-finite gradients"), "{diagnosis}");
             assert!(
                 diagnosis.contains("reconstruction SNR collapsed at layer `s"),
@@ -413,4 +424,273 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
             );
         }
     }
+}
+
+/// A tiny accuracy sweep in which every reconstructed run diverges at step 0 (f16, slope 1e-3:
+/// the leaky-ReLU inverses overflow, as in the test above) and every stored run trains.
+const DIVERGING_SWEEP: &str = r#"
+experiment = "accuracy"
+archs = ["layerwise"]
+modes = ["stored", "reconstructed"]
+seeds = [0, 1, 2]
+[depth_sweep]
+slope = 0.001
+depths = [6]
+[slope_sweep]
+depth = 6
+slopes = []
+[train]
+width = 4
+epochs = 1
+batch = 16
+dtype = "f16"
+data = "synthetic:train=64,test=32,size=8,classes=4"
+eval_batch = 64
+"#;
+
+fn read_csv(path: &Path) -> Vec<HashMap<String, String>> {
+    let mut rdr = csv::Reader::from_path(path).unwrap();
+    let header: Vec<String> = rdr.headers().unwrap().iter().map(String::from).collect();
+    rdr.records()
+        .map(|r| {
+            header
+                .iter()
+                .cloned()
+                .zip(r.unwrap().iter().map(String::from))
+                .collect()
+        })
+        .collect()
+}
+
+/// The rows without the wall-clock column.
+fn without_seconds(rows: &[HashMap<String, String>]) -> Vec<Vec<(String, String)>> {
+    rows.iter()
+        .map(|r| {
+            let mut v: Vec<(String, String)> = r
+                .iter()
+                .filter(|(k, _)| k.as_str() != "seconds")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            v.sort();
+            v
+        })
+        .collect()
+}
+
+#[test]
+fn accuracy_sweep_counts_diverged_runs_at_chance_and_shards_merge_to_the_whole_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("sweep.toml");
+    std::fs::write(&cfg, DIVERGING_SWEEP).unwrap();
+    let dir = |n: &str| tmp.path().join(n).to_string_lossy().into_owned();
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--config", cfg.to_str().unwrap(), "--quiet"];
+        args.extend_from_slice(extra);
+        let (code, err) = run_bin(&args);
+        assert_eq!(code, 0, "{err}");
+    };
+    let (whole, s1, s2, merged) = (dir("whole"), dir("s1"), dir("s2"), dir("merged"));
+    run(&["--out", &whole]);
+    run(&["--out", &s1, "--shard", "1/2"]);
+    run(&["--out", &s2, "--shard", "2/2"]);
+    let rows = read_csv(&Path::new(&whole).join("accuracy.csv"));
+    assert_eq!(rows.len(), 6, "3 seeds x 2 modes");
+    for r in &rows {
+        if r["mode"] == "reconstructed" {
+            assert_eq!(r["status"], "diverged", "{r:?}");
+            assert_eq!(r["acc_counted_as"], "chance", "{r:?}");
+            assert_eq!(
+                r["test_acc"].parse::<f64>().unwrap(),
+                0.25,
+                "1/4 classes: {r:?}"
+            );
+            assert_eq!(r["steps"], "0", "{r:?}");
+            assert!(r["collapse_layer"].starts_with('s'), "{r:?}");
+            assert!(
+                r["diagnosis"].contains(&format!("collapsed at layer `{}`", r["collapse_layer"])),
+                "{r:?}"
+            );
+        } else {
+            assert_eq!(
+                (r["status"].as_str(), r["acc_counted_as"].as_str()),
+                ("ok", "test")
+            );
+        }
+    }
+    // The shards hold disjoint halves; merged they are the whole run, row for row.
+    let n1 = read_csv(&Path::new(&s1).join("accuracy.csv")).len();
+    let n2 = read_csv(&Path::new(&s2).join("accuracy.csv")).len();
+    assert_eq!((n1, n2), (3, 3));
+    let out = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args(["merge", "--quiet", "--out", &merged, &s1, &s2])
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        table.contains("0/3"),
+        "0 stored and 3 reconstructed runs diverged: {table}"
+    );
+    let merged_rows = read_csv(&Path::new(&merged).join("accuracy.csv"));
+    assert_eq!(without_seconds(&merged_rows), without_seconds(&rows));
+    let run_json: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(Path::new(&merged).join("run.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(
+        run_json["computed"], 0,
+        "merge recomputes nothing: {run_json}"
+    );
+    // Resuming a finished run computes nothing; shards of another config do not merge.
+    run(&["--out", &whole, "--resume"]);
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(Path::new(&whole).join("run.json")).unwrap())
+            .unwrap();
+    assert_eq!(v["computed"], 0);
+    std::fs::write(
+        &cfg,
+        DIVERGING_SWEEP.replace("seeds = [0, 1, 2]", "seeds = [0]"),
+    )
+    .unwrap();
+    let other = dir("other");
+    run(&["--out", &other, "--shard", "1/2"]);
+    let (code, err) = {
+        let o = Command::new(env!("CARGO_BIN_EXE_train"))
+            .args(["merge", "--out", &dir("bad"), &s1, &other])
+            .output()
+            .unwrap();
+        (
+            o.status.code(),
+            String::from_utf8_lossy(&o.stderr).into_owned(),
+        )
+    };
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("different configs"), "{err}");
+    assert!(!tmp.path().join("bad").join("accuracy.csv").exists());
+}
+
+#[test]
+fn angle_experiment_resumes_run_by_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("angles.toml");
+    std::fs::write(
+        &cfg,
+        r#"
+experiment = "angles"
+modes = ["reconstructed"]
+seeds = [0, 1]
+[[nets]]
+arch = "revnet"
+depth = 2
+[train]
+width = 4
+epochs = 1
+batch = 16
+angle_every = 2
+data = "synthetic:train=64,test=32,size=8"
+eval_batch = 64
+eval_samples = 32
+"#,
+    )
+    .unwrap();
+    let out = tmp.path().join("angles");
+    let o = out.to_str().unwrap();
+    let (code, err) = run_bin(&["--config", cfg.to_str().unwrap(), "--quiet", "--out", o]);
+    assert_eq!(code, 0, "{err}");
+    let first = std::fs::read_to_string(out.join("angles.csv")).unwrap();
+    let summary = read_csv(&out.join("summary.csv"));
+    assert_eq!(summary.len(), 2);
+    assert!(summary.iter().all(|r| r["status"] == "ok"), "{summary:?}");
+    // One run's point removed: --resume recomputes exactly that run, to the same rows.
+    let points: Vec<_> = std::fs::read_dir(out.join("points"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| !p.ends_with("manifest.json"))
+        .collect();
+    assert_eq!(points.len(), 2);
+    std::fs::remove_file(&points[0]).unwrap();
+    let (code, err) = run_bin(&[
+        "--config",
+        cfg.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        o,
+        "--resume",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(v["computed"], 1, "{v}");
+    assert_eq!(
+        std::fs::read_to_string(out.join("angles.csv")).unwrap(),
+        first
+    );
+}
+
+#[test]
+fn shipped_training_configs_parse_and_validate() {
+    use revstab::experiments::training::Experiment;
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    for name in [
+        "accuracy.toml",
+        "accuracy-synthetic.toml",
+        "revnet-fig4.toml",
+        "revnet-fig4-synthetic.toml",
+        "paper-cifar10.toml",
+    ] {
+        let e = Experiment::from_toml_file(&dir.join(name)).unwrap_or_else(|e| panic!("{e}"));
+        e.validate().unwrap_or_else(|e| panic!("{name}: {e}"));
+        if let Experiment::Accuracy(c) = &e {
+            assert!(
+                name.contains("synthetic") || c.seeds.len() >= 3 || name == "paper-cifar10.toml"
+            );
+        }
+    }
+}
+
+#[test]
+fn paper_cifar10_recipe_is_the_table1_hybrid_and_trains_on_a_tiny_cifar_file() {
+    use revstab::experiments::training::AccuracyConfig;
+    use revstab::nets::PoolKind;
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/paper-cifar10.toml");
+    let cfg = AccuracyConfig::from_toml_file(&path).unwrap();
+    let t = &cfg.train;
+    assert_eq!(cfg.archs, vec![Arch::Hybrid]);
+    assert_eq!(t.width, 32);
+    assert_eq!(
+        t.pools,
+        vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Batch]
+    );
+    assert_eq!(t.epochs, 50);
+    assert!(t.momentum > 0.0 && t.augment && t.data.starts_with("cifar10:"));
+    let grid = cfg.grid();
+    assert!(!grid.is_empty());
+    let net = t.net_config(32, 3, 10);
+    let net = revstab::nets::NetConfig {
+        depth: grid[0].depth,
+        ..net
+    };
+    assert_eq!(net.units_per_stage(), vec![2, 2, 2, 1], "blocks 2-2-2-1");
+    // Smoke: the recipe's network and optimiser, one epoch on a tiny CIFAR-format directory,
+    // on the CPU.
+    let tmp = tempfile::tempdir().unwrap();
+    fake_cifar(tmp.path(), 16, 8);
+    let run = TrainConfig {
+        epochs: 1,
+        batch: 8,
+        eval_batch: 8,
+        device: "cpu".into(),
+        data: format!("cifar10:{}", tmp.path().display()),
+        ..cfg.run_config(&grid[0])
+    };
+    let d = data(&run);
+    let (net, o) = train(&run, &d, &TrainOptions::default()).unwrap();
+    assert_eq!(o.steps, 2);
+    assert!(o.test_acc.is_finite() && o.train_loss.is_finite());
+    assert_eq!(net.config.width, 32);
 }

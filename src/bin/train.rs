@@ -121,6 +121,10 @@ struct CommonArgs {
     /// Continue from the last checkpoint (run) or skip finished points (experiments)
     #[arg(long)]
     resume: bool,
+    /// Experiments: run only shard K of N of the runs (round robin, e.g. 2/4 for a job array);
+    /// join the shards' directories with `train merge`
+    #[arg(long, value_name = "K/N")]
+    shard: Option<String>,
     /// Threads (0 = all cores); experiments run this many points in parallel [default: 0]
     #[arg(long, default_value_t = 0)]
     threads: usize,
@@ -133,7 +137,7 @@ struct CommonArgs {
 enum Command {
     /// Accuracy with and without reconstruction over depth and slope (Hascoet Fig. 12, 15)
     Accuracy {
-        /// TOML config [default: built-in, as experiments/accuracy.toml]
+        /// TOML config [default: built-in, as experiments/accuracy-synthetic.toml]
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         #[command(flatten)]
@@ -141,11 +145,27 @@ enum Command {
     },
     /// Gradient angle, loss and error through training (Gomez Fig. 4)
     Angles {
-        /// TOML config [default: built-in, as experiments/revnet-fig4.toml]
+        /// TOML config [default: built-in, as experiments/revnet-fig4-synthetic.toml]
         #[arg(long, value_name = "FILE")]
         config: Option<PathBuf>,
         #[command(flatten)]
         common: CommonArgs,
+    },
+    /// Join the output directories of `--shard` runs of one experiment into one (runs no shard
+    /// finished are computed)
+    Merge {
+        /// Output directory
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// The shards' output directories
+        #[arg(required = true, value_name = "SHARD_DIR")]
+        shards: Vec<PathBuf>,
+        /// Threads (0 = all cores) [default: 0]
+        #[arg(long, default_value_t = 0)]
+        threads: usize,
+        /// No progress output
+        #[arg(long, short)]
+        quiet: bool,
     },
 }
 
@@ -200,6 +220,7 @@ fn set_kernel_threads(args: &Args) {
         Some(Command::Accuracy { common, .. }) | Some(Command::Angles { common, .. }) => {
             (common.threads, true)
         }
+        Some(Command::Merge { threads, .. }) => (*threads, true),
         None => (args.common.threads, args.config.is_some()),
     };
     let resolved = resolve_threads(threads);
@@ -261,6 +282,29 @@ fn apply_common(train: &mut TrainConfig, common: &CommonArgs) {
 
 fn run(args: Args) -> Result<(), Failure> {
     let (experiment, common) = match args.command {
+        Some(Command::Merge {
+            out,
+            shards,
+            threads,
+            quiet,
+        }) => {
+            out_dir(&out)?;
+            let common = CommonArgs {
+                quiet,
+                ..CommonArgs::default()
+            };
+            let opts = SweepOptions {
+                out: out.clone(),
+                resume: true,
+                shard: None,
+                threads: resolve_threads(threads),
+                progress: progress(&common),
+            };
+            let summary = exp::merge(&shards, &opts).map_err(classify)?;
+            println!("{summary}");
+            println!("merged {} shard(s) into {}", shards.len(), out.display());
+            return Ok(());
+        }
         Some(Command::Accuracy { config, common }) => {
             let cfg = match &config {
                 Some(p) => input(AccuracyConfig::from_toml_file(p))?,
@@ -386,9 +430,14 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("results/{}", experiment.name())));
     out_dir(&out)?;
+    let shard = match &common.shard {
+        Some(s) => Some(input(s.parse::<revstab::experiments::snr_sweep::Shard>())?),
+        None => None,
+    };
     let opts = SweepOptions {
         out: out.clone(),
         resume: common.resume,
+        shard,
         threads: resolve_threads(common.threads),
         progress: progress(common),
     };

@@ -461,9 +461,14 @@ const IDX_KEYS: &str = "train, test, fit, channels, dir";
 /// a missing directory.
 pub fn parse_data_spec(spec: &str, seed: u64) -> Result<DataSource> {
     let spec = spec.trim();
-    let (kind, rest) = match spec.split_once(':') {
-        Some((k, r)) => (k.trim(), Some(r)),
-        None => (spec, None),
+    // The source name ends at the first `:` (`fashion-mnist:DIR,...`) or, for the sources that
+    // take keys, at the first `,` (`fashion-mnist,train=10000`, `synthetic,size=16`).
+    let (kind, rest) = match spec.find([':', ',']) {
+        Some(i) if spec.as_bytes()[i] == b':' => (spec[..i].trim(), Some(&spec[i + 1..])),
+        Some(i) if !spec[..i].trim().eq_ignore_ascii_case("cifar10") => {
+            (spec[..i].trim(), Some(&spec[i..]))
+        }
+        _ => (spec, None),
     };
     match kind.to_ascii_lowercase().as_str() {
         "synthetic" => {

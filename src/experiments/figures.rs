@@ -3248,7 +3248,7 @@ fn read_train_run_json(
     };
     let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| malformed(&path, e))?;
     let s = |k: &str| {
-        v.get(k).map(|x| match x {
+        v.get(k).filter(|x| !x.is_null()).map(|x| match x {
             serde_json::Value::String(s) => s.clone(),
             other => other.to_string(),
         })
@@ -3355,8 +3355,11 @@ struct AccRow {
     slope: f64,
     mode: String,
     seed: u64,
+    /// Counted accuracy (fraction): evaluated, or chance for a diverged run.
     test_acc: f64,
-    ok: bool,
+    diverged: bool,
+    step: String,
+    collapse_layer: String,
     sweep: String,
 }
 
@@ -3372,6 +3375,22 @@ pub fn fig15(res: &Results, out: &Path) -> Result<()> {
 
 const ACCURACY_HINT: &str =
     "run `cargo run --release --bin train -- --config experiments/accuracy.toml` first";
+
+/// Mean and sample standard deviation (0 for one value).
+fn mean_sd(v: &[f64]) -> (f64, f64) {
+    crate::experiments::training::mean_std(v)
+}
+
+/// Vertical error bars `mean ± sd` as two-point line series (no legend entry).
+fn error_bars(c: &mut Chart, pts: &[(f64, f64, f64)], color: usize) {
+    for &(x, m, sd) in pts {
+        if sd > 0.0 && m.is_finite() {
+            c.series.push(
+                Series::new("", vec![(x, m - sd), (x, m + sd)], Style::Line).with_color(color),
+            );
+        }
+    }
+}
 
 fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()> {
     let dir = &res.accuracy_dir;
@@ -3389,6 +3408,7 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
             "arch", "depth", "slope", "mode", "seed", "test_acc", "sweep", "status",
         ],
     )?;
+    let chance = 1.0 / prov.classes.max(1) as f64;
     let mut rows = Vec::new();
     for (i, r) in raw.iter().enumerate() {
         let line = i + 2;
@@ -3398,14 +3418,22 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
         {
             continue;
         }
-        let status = r.get("status").cloned().unwrap_or_default();
+        let diverged = r.get("status").is_some_and(|s| s != "ok");
+        let acc = float_field(r, "test_acc", &path, line)?;
         rows.push(AccRow {
             depth: field(r, "depth", &path, line)?,
             slope: float_field(r, "slope", &path, line)?,
             mode: r.get("mode").cloned().unwrap_or_default(),
             seed: field(r, "seed", &path, line)?,
-            test_acc: float_field(r, "test_acc", &path, line)?,
-            ok: status == "ok",
+            // Results written before diverged runs were counted hold NaN: chance.
+            test_acc: if diverged && !acc.is_finite() {
+                chance
+            } else {
+                acc
+            },
+            diverged,
+            step: r.get("steps").cloned().unwrap_or_default(),
+            collapse_layer: r.get("collapse_layer").cloned().unwrap_or_default(),
             sweep: r.get("sweep").cloned().unwrap_or_default(),
         });
     }
@@ -3415,13 +3443,14 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
             format!("results for {id} not available: no {arch} runs in it; {ACCURACY_HINT}"),
         ));
     }
-    let chance = 100.0 / prov.classes.max(1) as f64;
-    let mut panels = Vec::new();
-    for by_slope in [true, false] {
-        let sel: Vec<&AccRow> = rows
-            .iter()
-            .filter(|r| r.sweep.contains(if by_slope { "slope" } else { "depth" }))
-            .collect();
+    let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
+    let mut acc_panels = Vec::new();
+    let mut diff_panels = Vec::new();
+    let mut csv_rows: Vec<Vec<String>> = Vec::new();
+    let mut diverged_total = (0usize, 0usize);
+    for by_slope in [false, true] {
+        let tag = if by_slope { "slope" } else { "depth" };
+        let sel: Vec<&AccRow> = rows.iter().filter(|r| r.sweep.contains(tag)).collect();
         if sel.is_empty() {
             continue;
         }
@@ -3446,59 +3475,155 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
                 },
             )
         };
-        let mut c = Chart::new(title, xl, "test accuracy (%)");
+        let mut c = Chart::new(
+            format!("accuracy {title}"),
+            xl,
+            "test accuracy (%), mean ± std",
+        );
         c.x_log = by_slope;
+        let mut d = Chart::new(
+            format!("stored - reconstructed {title}"),
+            xl,
+            "accuracy difference (points), mean ± std",
+        );
+        d.x_log = by_slope;
         let mut xs: Vec<f64> = sel.iter().map(|r| x(r)).collect();
         xs.sort_by(|a, b| a.total_cmp(b));
         xs.dedup();
-        for (k, (mode, label)) in [
-            ("stored", "without reconstruction (stored)"),
-            ("reconstructed", "with reconstruction"),
-        ]
-        .iter()
-        .enumerate()
+        let mut per_mode: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(), Vec::new()];
+        let mut diffs = Vec::new();
+        for &xv in &xs {
+            let at: Vec<&&AccRow> = sel.iter().filter(|r| x(r) == xv).collect();
+            let mut stats = Vec::new();
+            for (k, mode) in ["stored", "reconstructed"].iter().enumerate() {
+                let accs: Vec<f64> = at
+                    .iter()
+                    .filter(|r| r.mode == *mode)
+                    .map(|r| 100.0 * r.test_acc)
+                    .collect();
+                let (m, sd) = mean_sd(&accs);
+                if m.is_finite() {
+                    per_mode[k].push((xv, m, sd));
+                }
+                let div: Vec<&&&AccRow> = at
+                    .iter()
+                    .filter(|r| r.mode == *mode && r.diverged)
+                    .collect();
+                if k == 0 {
+                    diverged_total.0 += div.len();
+                } else {
+                    diverged_total.1 += div.len();
+                }
+                let where_: Vec<String> = div
+                    .iter()
+                    .map(|r| format!("seed {} step {} at {}", r.seed, r.step, r.collapse_layer))
+                    .collect();
+                stats.push((accs.len(), m, sd, div.len(), where_.join("; ")));
+            }
+            let mut paired = Vec::new();
+            for seed in &seeds {
+                let get = |mode: &str| {
+                    at.iter()
+                        .find(|r| r.mode == mode && r.seed == *seed)
+                        .map(|r| 100.0 * r.test_acc)
+                };
+                if let (Some(a), Some(b)) = (get("stored"), get("reconstructed")) {
+                    paired.push(a - b);
+                }
+            }
+            let (dm, dsd) = mean_sd(&paired);
+            if dm.is_finite() {
+                diffs.push((xv, dm, dsd));
+            }
+            let (depth, slope) = (at[0].depth, at[0].slope);
+            let f = |v: f64| {
+                if v.is_finite() {
+                    format!("{v:.2}")
+                } else {
+                    fmt_f(v)
+                }
+            };
+            csv_rows.push(vec![
+                tag.into(),
+                arch.to_string(),
+                depth.to_string(),
+                num_text(slope),
+                stats[0].0.max(stats[1].0).to_string(),
+                f(stats[0].1),
+                f(stats[0].2),
+                f(stats[1].1),
+                f(stats[1].2),
+                f(dm),
+                f(dsd),
+                stats[0].3.to_string(),
+                stats[1].3.to_string(),
+                [stats[0].4.as_str(), stats[1].4.as_str()]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ]);
+        }
+        for (k, label) in ["without reconstruction (stored)", "with reconstruction"]
+            .iter()
+            .enumerate()
         {
-            let pts: Vec<(f64, f64)> = xs
-                .iter()
-                .filter_map(|&xv| {
-                    let accs: Vec<f64> = sel
-                        .iter()
-                        .filter(|r| x(r) == xv && r.mode == *mode && r.ok && r.test_acc.is_finite())
-                        .map(|r| r.test_acc)
-                        .collect();
-                    (!accs.is_empty())
-                        .then(|| (xv, 100.0 * accs.iter().sum::<f64>() / accs.len() as f64))
-                })
-                .collect();
-            if !pts.is_empty() {
-                c.series
-                    .push(Series::new(*label, pts, Style::LineMarkers).with_color(k));
+            if !per_mode[k].is_empty() {
+                c.series.push(
+                    Series::new(
+                        *label,
+                        per_mode[k].iter().map(|p| (p.0, p.1)).collect(),
+                        Style::LineMarkers,
+                    )
+                    .with_color(k),
+                );
+                error_bars(&mut c, &per_mode[k], k);
             }
         }
         let diverged: Vec<(f64, f64)> = sel
             .iter()
-            .filter(|r| !r.ok)
-            .map(|r| (x(r), chance))
+            .filter(|r| r.diverged)
+            .map(|r| (x(r), 100.0 * chance))
             .collect();
         if !diverged.is_empty() {
             c.series.push(
-                Series::new("diverged (drawn at chance)", diverged, Style::Markers).with_color(3),
+                Series::new(
+                    format!("diverged runs ({}, counted at chance)", diverged.len()),
+                    diverged,
+                    Style::Markers,
+                )
+                .with_color(3),
             );
         }
         if let (Some(a), Some(b)) = (xs.first(), xs.last()) {
             c.series.push(
                 Series::new(
-                    format!("chance ({chance:.0} %)"),
-                    vec![(*a, chance), (*b, chance)],
+                    format!("chance ({:.0} %)", 100.0 * chance),
+                    vec![(*a, 100.0 * chance), (*b, 100.0 * chance)],
                     Style::Dashed,
                 )
                 .with_color(6),
             );
+            d.series
+                .push(Series::new("", vec![(*a, 0.0), (*b, 0.0)], Style::Dashed).with_color(6));
+        }
+        if !diffs.is_empty() {
+            d.series.push(
+                Series::new(
+                    "stored - reconstructed (same seed)",
+                    diffs.iter().map(|p| (p.0, p.1)).collect(),
+                    Style::LineMarkers,
+                )
+                .with_color(2),
+            );
+            error_bars(&mut d, &diffs, 2);
         }
         reserve_legend_room(&mut c, 0.0, 0.5);
-        panels.push(c);
+        acc_panels.push(c);
+        diff_panels.push(d);
     }
-    if panels.is_empty() {
+    if acc_panels.is_empty() {
         return Err(malformed(
             &path,
             format!("no {arch} runs tagged with a depth or slope sweep"),
@@ -3509,7 +3634,14 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
     } else {
         "hybrid"
     };
-    let caption = format!("{}. Mean over seeds of runs that finished.", prov.caption);
+    let caption = format!(
+        "{}. Mean ± sample std over {} seed(s); every run counts: {} stored and {} reconstructed run(s) diverged and are counted at chance (x markers).",
+        prov.caption,
+        seeds.len(),
+        diverged_total.0,
+        diverged_total.1
+    );
+    let panels = acc_panels.into_iter().chain(diff_panels).collect();
     render(
         &Figure {
             title: format!("Impact of the numerical errors on accuracy ({kind})"),
@@ -3518,27 +3650,25 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
         },
         &stem(out, id),
     )?;
-    let csv_rows: Vec<Vec<String>> = rows
-        .iter()
-        .map(|r| {
-            vec![
-                r.sweep.clone(),
-                arch.to_string(),
-                r.depth.to_string(),
-                num_text(r.slope),
-                r.mode.clone(),
-                r.seed.to_string(),
-                fmt_f(r.test_acc),
-                if r.ok { "ok".into() } else { "diverged".into() },
-            ]
-        })
-        .collect();
     write_csv(
         out,
         id,
         &caption,
         &[
-            "sweep", "arch", "depth", "slope", "mode", "seed", "test_acc", "status",
+            "sweep",
+            "arch",
+            "depth",
+            "slope",
+            "seeds",
+            "stored_mean_pct",
+            "stored_std_pct",
+            "reconstructed_mean_pct",
+            "reconstructed_std_pct",
+            "diff_mean_pct",
+            "diff_std_pct",
+            "stored_diverged",
+            "reconstructed_diverged",
+            "diverged_where",
         ],
         &csv_rows,
     )
@@ -3569,9 +3699,12 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
             "angle_deg",
         ],
     )?;
+    // One curve per network and mode: the mean over seeds at each probe step, with the
+    // smallest and largest seed's angle dashed when there are several seeds.
     struct Run {
         label: String,
-        pts: Vec<(f64, f64, f64, f64, f64)>, // step, angle, loss, train_err, test_err
+        /// step -> per seed (angle, loss, train_err, test_err)
+        pts: std::collections::BTreeMap<usize, Vec<(f64, f64, f64, f64)>>,
     }
     let mut runs: Vec<(String, Run)> = Vec::new();
     let seeds: std::collections::BTreeSet<String> =
@@ -3579,49 +3712,44 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
     for (i, r) in raw.iter().enumerate() {
         let line = i + 2;
         let g = |k: &str| r.get(k).cloned().unwrap_or_default();
-        let key = format!(
-            "{}|{}|{}|{}|{}",
-            g("arch"),
-            g("depth"),
-            g("slope"),
-            g("seed"),
-            g("mode")
-        );
-        let step: f64 = field::<usize>(r, "step", &path, line)? as f64;
+        let key = format!("{}|{}|{}|{}", g("arch"), g("depth"), g("slope"), g("mode"));
+        let step: usize = field::<usize>(r, "step", &path, line)?;
         let p = (
-            step,
             float_field(r, "angle_deg", &path, line)?,
             float_field(r, "loss", &path, line)?,
             float_field(r, "train_err", &path, line)?,
             float_field(r, "test_err", &path, line)?,
         );
-        match runs.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, run)) => run.pts.push(p),
+        let run = match runs.iter().position(|(k, _)| *k == key) {
+            Some(i) => &mut runs[i].1,
             None => {
-                let seed = if seeds.len() > 1 {
-                    format!(", seed {}", g("seed"))
-                } else {
-                    String::new()
-                };
-                let label = format!("{} d{}, trained {}{seed}", g("arch"), g("depth"), g("mode"));
+                let label = format!("{} d{}, trained {}", g("arch"), g("depth"), g("mode"));
                 runs.push((
                     key,
                     Run {
                         label,
-                        pts: vec![p],
+                        pts: Default::default(),
                     },
                 ));
+                &mut runs.last_mut().expect("just pushed").1
             }
-        }
+        };
+        run.pts.entry(step).or_default().push(p);
     }
     if runs.is_empty() {
         return Err(malformed(&path, "no probes"));
     }
+    let mean = |v: &[(f64, f64, f64, f64)], f: fn(&(f64, f64, f64, f64)) -> f64| {
+        v.iter().map(f).sum::<f64>() / v.len() as f64
+    };
     // Log scale when every angle is positive: RevNet's and the hybrid's angles (1e-5 degrees)
     // and the layer-wise network's (degrees) differ by five orders of magnitude.
-    let all_positive = runs
-        .iter()
-        .all(|(_, r)| r.pts.iter().all(|p| p.1 > 0.0 && p.1.is_finite()));
+    let all_positive = runs.iter().all(|(_, r)| {
+        r.pts
+            .values()
+            .flatten()
+            .all(|p| p.0 > 0.0 && p.0.is_finite())
+    });
     let mut a = Chart::new(
         "gradient angle, stored vs reconstructed",
         "training step",
@@ -3639,45 +3767,63 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
     );
     let mut e = Chart::new("classification error", "training step", "error (%)");
     let few = runs.len() <= 3;
+    let many_seeds = seeds.len() > 1;
     for (k, (_, run)) in runs.iter().enumerate() {
+        let steps: Vec<f64> = run.pts.keys().map(|s| *s as f64).collect();
+        let line = |f: fn(&(f64, f64, f64, f64)) -> f64, scale: f64| -> Vec<(f64, f64)> {
+            steps
+                .iter()
+                .zip(run.pts.values())
+                .map(|(s, v)| (*s, scale * mean(v, f)))
+                .collect()
+        };
+        let suffix = if many_seeds {
+            format!(" (mean of {} seeds)", seeds.len())
+        } else {
+            String::new()
+        };
         a.series.push(
             Series::new(
-                run.label.clone(),
-                run.pts.iter().map(|p| (p.0, p.1)).collect(),
+                format!("{}{suffix}", run.label),
+                line(|p| p.0, 1.0),
                 Style::LineMarkers,
             )
             .with_color(k),
         );
-        l.series.push(
-            Series::new(
-                run.label.clone(),
-                run.pts.iter().map(|p| (p.0, p.2)).collect(),
-                Style::Line,
-            )
-            .with_color(k),
-        );
+        if many_seeds {
+            for pick in [f64::min, f64::max] {
+                let pts = steps
+                    .iter()
+                    .zip(run.pts.values())
+                    .map(|(s, v)| (*s, v.iter().map(|p| p.0).fold(f64::NAN, pick)))
+                    .collect();
+                a.series
+                    .push(Series::new("", pts, Style::Dashed).with_color(k));
+            }
+        }
+        l.series
+            .push(Series::new(run.label.clone(), line(|p| p.1, 1.0), Style::Line).with_color(k));
         e.series.push(
             Series::new(
                 format!("{} (test)", run.label),
-                run.pts.iter().map(|p| (p.0, 100.0 * p.4)).collect(),
+                line(|p| p.3, 100.0),
                 Style::Line,
             )
             .with_color(k),
         );
         if few {
-            e.series.push(
-                Series::new(
-                    "",
-                    run.pts.iter().map(|p| (p.0, 100.0 * p.3)).collect(),
-                    Style::Dashed,
-                )
-                .with_color(k),
-            );
+            e.series
+                .push(Series::new("", line(|p| p.2, 100.0), Style::Dashed).with_color(k));
         }
     }
     let caption = format!(
-        "{}.{}",
+        "{}.{}{}",
         prov.caption,
+        if many_seeds {
+            " Angle: mean over seeds, dashed the smallest and largest seed."
+        } else {
+            ""
+        },
         if few {
             " Error: solid test, dashed training (eval mode, probe subsets)."
         } else {
@@ -3697,14 +3843,20 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
     let mut rows = Vec::new();
     for (key, run) in &runs {
         let parts: Vec<&str> = key.split('|').collect();
-        for p in &run.pts {
+        for (step, v) in &run.pts {
+            let angles: Vec<f64> = v.iter().map(|p| p.0).collect();
+            let (m, sd) = mean_sd(&angles);
             let mut r: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
             r.extend([
-                format!("{}", p.0),
-                fmt_f(p.1),
-                fmt_f(p.2),
-                fmt_f(p.3),
-                fmt_f(p.4),
+                v.len().to_string(),
+                step.to_string(),
+                fmt_f(m),
+                fmt_f(sd),
+                fmt_f(angles.iter().copied().fold(f64::NAN, f64::min)),
+                fmt_f(angles.iter().copied().fold(f64::NAN, f64::max)),
+                fmt_f(mean(v, |p| p.1)),
+                fmt_f(mean(v, |p| p.2)),
+                fmt_f(mean(v, |p| p.3)),
             ]);
             rows.push(r);
         }
@@ -3717,13 +3869,16 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
             "arch",
             "depth",
             "slope",
-            "seed",
             "mode",
+            "seeds",
             "step",
-            "angle_deg",
-            "loss",
-            "train_err",
-            "test_err",
+            "angle_deg_mean",
+            "angle_deg_std",
+            "angle_deg_min",
+            "angle_deg_max",
+            "loss_mean",
+            "train_err_mean",
+            "test_err_mean",
         ],
         &rows,
     )

@@ -14,7 +14,7 @@
 use crate::data::DataSplit;
 use crate::device::{device_name, parse_device};
 use crate::error::{Error, Result};
-use crate::experiments::snr_sweep::fmt_f;
+use crate::experiments::snr_sweep::{fmt_f, parse_f, Shard};
 use crate::nets::{Arch, Source};
 use crate::train::{
     read_toml, train, AngleRecord, Progress, TrainConfig, TrainOptions, TrainOutcome,
@@ -340,7 +340,7 @@ impl AccuracyPoint {
 }
 
 /// Header of `accuracy.csv`.
-pub const ACCURACY_HEADER: [&str; 16] = [
+pub const ACCURACY_HEADER: [&str; 18] = [
     "arch",
     "depth",
     "slope",
@@ -357,9 +357,14 @@ pub const ACCURACY_HEADER: [&str; 16] = [
     "sweep",
     "status",
     "diagnosis",
+    "acc_counted_as",
+    "collapse_layer",
 ];
 
-/// The result of one run of the sweep.
+/// The result of one run of the sweep. A diverged run is a result: its `test_acc` is chance
+/// (`1 / classes`, the accuracy of the weights a non-finite update would leave), marked
+/// `acc_counted_as = chance` and `status = diverged`, with the step (`steps`) and the layer
+/// whose reconstruction SNR collapsed (`collapse_layer`); means over seeds include it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct AccuracyResult {
     /// The point.
@@ -369,7 +374,12 @@ pub struct AccuracyResult {
 }
 
 impl AccuracyResult {
-    /// Test accuracy (NaN when the run diverged).
+    /// Whether the run diverged.
+    pub fn diverged(&self) -> bool {
+        self.row.get(14).is_some_and(|s| s == "diverged")
+    }
+
+    /// Test accuracy as counted: the evaluated one, or chance for a diverged run.
     pub fn test_acc(&self) -> f64 {
         self.row
             .get(5)
@@ -466,8 +476,11 @@ impl AccuracyConfig {
 pub struct SweepOptions {
     /// Output directory.
     pub out: PathBuf,
-    /// Skip points already finished in `out` (accuracy sweep).
+    /// Skip runs already finished in `out`.
     pub resume: bool,
+    /// Run only this slice of the runs (round robin over the grid order); join the shards'
+    /// directories with [`merge`].
+    pub shard: Option<Shard>,
     /// Points in parallel (0: all cores).
     pub threads: usize,
     /// Progress display.
@@ -535,8 +548,14 @@ pub fn run_accuracy_point(
             p.sweep.clone(),
             "ok".into(),
             String::new(),
+            "test".into(),
+            String::new(),
         ]),
-        Err(Error::Diverged { step, diagnosis }) => {
+        Err(Error::Diverged {
+            step,
+            diagnosis,
+            layer,
+        }) => {
             let layers = crate::nets::Network::build_with(
                 &run.net_config_for(data)?,
                 candle_core::DType::F32,
@@ -547,7 +566,7 @@ pub fn run_accuracy_point(
             .unwrap_or_default();
             let steps_per_epoch = data.train.len() / run.batch;
             row.extend([
-                fmt_f(f64::NAN),
+                fmt_f(1.0 / data.classes().max(1) as f64),
                 fmt_f(f64::NAN),
                 fmt_f(f64::NAN),
                 (step / steps_per_epoch).to_string(),
@@ -558,6 +577,8 @@ pub fn run_accuracy_point(
                 p.sweep.clone(),
                 "diverged".into(),
                 diagnosis,
+                "chance".into(),
+                layer.unwrap_or_default(),
             ]);
         }
         Err(e) => return Err(e),
@@ -569,39 +590,6 @@ pub fn run_accuracy_point(
 }
 
 const MANIFEST: &str = "manifest.json";
-
-fn read_done(out: &Path, cfg: &AccuracyConfig) -> Result<Vec<AccuracyResult>> {
-    let dir = out.join("points");
-    let manifest = dir.join(MANIFEST);
-    match std::fs::read_to_string(&manifest) {
-        Ok(text) => {
-            let old: AccuracyConfig = serde_json::from_str(&text)
-                .map_err(|e| Error::Config(format!("{}: {e}", manifest.display())))?;
-            if old != *cfg {
-                return Err(Error::Config(format!("{}: --resume with a different config than the one that produced these results; use another --out or drop --resume", out.display())));
-            }
-        }
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(Error::io(&manifest, e)),
-    }
-    let mut done = Vec::new();
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let name = path
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name == MANIFEST || name.starts_with('.') || !name.ends_with(".json") {
-            continue;
-        }
-        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        done.push(
-            serde_json::from_str::<AccuracyResult>(&text)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
-        );
-    }
-    Ok(done)
-}
 
 fn write_accuracy_csv(out: &Path, results: &[AccuracyResult]) -> Result<()> {
     let mut sorted: Vec<&AccuracyResult> = results.iter().collect();
@@ -620,25 +608,17 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
     let start = Instant::now();
     let data = cfg.train.load_data()?;
     let points_dir = opts.out.join("points");
-    let done = if opts.resume {
-        read_done(&opts.out, cfg)?
+    let done: Vec<AccuracyResult> = if opts.resume {
+        read_points(&opts.out, cfg)?
     } else {
+        clear_points(&opts.out)?;
         Vec::new()
     };
-    if !opts.resume && points_dir.is_dir() {
-        for entry in std::fs::read_dir(&points_dir)
-            .map_err(|e| Error::io(&points_dir, e))?
-            .flatten()
-        {
-            if entry.path().extension().is_some_and(|e| e == "json") {
-                std::fs::remove_file(entry.path()).map_err(|e| Error::io(entry.path(), e))?;
-            }
-        }
-    }
     write_atomic(&points_dir.join(MANIFEST), to_json(cfg)?.as_bytes())?;
     let grid = cfg.grid();
     let mut todo: Vec<AccuracyPoint> = grid
         .iter()
+        .filter(|p| opts.shard.is_none_or(|s| s.owns(p.index)))
         .filter(|p| !done.iter().any(|d| d.point == **p))
         .cloned()
         .collect();
@@ -668,10 +648,13 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
                     to_json(&r)?.as_bytes(),
                 )?;
                 let k = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                let status = if r.row[14] == "ok" {
-                    format!("test acc {:.1}%", 100.0 * r.test_acc())
+                let status = if r.diverged() {
+                    format!(
+                        "diverged at step {} (SNR collapsed at `{}`), counted at chance",
+                        r.row[12], r.row[17]
+                    )
                 } else {
-                    format!("diverged at step {}", r.row[12])
+                    format!("test acc {:.1}%", 100.0 * r.test_acc())
                 };
                 report(
                     &bar,
@@ -709,38 +692,82 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
         serde_json::to_value(cfg).map_err(|e| Error::Config(e.to_string()))?,
         &cfg.train,
         &data,
-        serde_json::json!({ "seeds": cfg.seeds, "threads": threads, "runs": results.len(), "computed": total, "wall_seconds": start.elapsed().as_secs_f64() }),
+        serde_json::json!({ "seeds": cfg.seeds, "threads": threads, "runs": results.len(), "computed": total, "shard": opts.shard.map(|s| format!("{}/{}", s.index, s.count)), "wall_seconds": start.elapsed().as_secs_f64(), "run_seconds_sum": results.iter().map(|r| r.row[9].parse::<f64>().unwrap_or(0.0)).sum::<f64>(), "diverged": "a diverged run counts at chance (1/classes) in every mean, status `diverged`, acc_counted_as `chance`" }),
     )?;
     Ok(results)
 }
 
-/// Mean over seeds of the test accuracy of `(arch, depth, slope, mode)`.
-fn mean_acc(results: &[AccuracyResult], arch: Arch, depth: usize, slope: f64, mode: Source) -> f64 {
-    let accs: Vec<f64> = results
-        .iter()
-        .filter(|r| {
-            r.point.arch == arch
-                && r.point.depth == depth
-                && r.point.slope == slope
-                && r.point.mode == mode
-        })
-        .map(|r| r.test_acc())
-        .collect();
-    if accs.is_empty() {
-        f64::NAN
-    } else {
-        accs.iter().sum::<f64>() / accs.len() as f64
+/// Mean and sample standard deviation (`n - 1`; 0 for one value) of `v`; NaN when empty.
+pub fn mean_std(v: &[f64]) -> (f64, f64) {
+    if v.is_empty() {
+        return (f64::NAN, f64::NAN);
     }
+    let n = v.len() as f64;
+    let mean = v.iter().sum::<f64>() / n;
+    let var = if v.len() > 1 {
+        v.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    } else {
+        0.0
+    };
+    (mean, var.sqrt())
 }
 
-/// Table of stored vs reconstructed test accuracy (mean over seeds, %) per sweep and arch.
+/// One point of the accuracy sweep over seeds: counted test accuracies (diverged runs at
+/// chance) per mode, and the paired stored-minus-reconstructed differences (same seed).
+#[derive(Debug, Clone, Default)]
+pub struct PointStats {
+    /// Stored accuracies, one per seed.
+    pub stored: Vec<f64>,
+    /// Reconstructed accuracies, one per seed.
+    pub reconstructed: Vec<f64>,
+    /// `stored - reconstructed` per seed that has both.
+    pub diff: Vec<f64>,
+    /// Diverged runs (stored, reconstructed).
+    pub diverged: (usize, usize),
+}
+
+/// The statistics of `(arch, depth, slope)` over the seeds in `results`.
+pub fn point_stats(results: &[AccuracyResult], arch: Arch, depth: usize, slope: f64) -> PointStats {
+    let mut st = PointStats::default();
+    let mut by_seed: std::collections::BTreeMap<u64, (Option<f64>, Option<f64>)> =
+        Default::default();
+    for r in results
+        .iter()
+        .filter(|r| r.point.arch == arch && r.point.depth == depth && r.point.slope == slope)
+    {
+        let a = r.test_acc();
+        let e = by_seed.entry(r.point.seed).or_default();
+        match r.point.mode {
+            Source::Stored => {
+                st.stored.push(a);
+                st.diverged.0 += usize::from(r.diverged());
+                e.0 = Some(a);
+            }
+            Source::Reconstructed => {
+                st.reconstructed.push(a);
+                st.diverged.1 += usize::from(r.diverged());
+                e.1 = Some(a);
+            }
+        }
+    }
+    st.diff = by_seed
+        .values()
+        .filter_map(|(a, b)| Some((*a)? - (*b)?))
+        .collect();
+    st
+}
+
+/// Table of stored vs reconstructed test accuracy (mean ± sample std over seeds, %; diverged
+/// runs counted at chance and counted in the last column) and the paired stored-minus-
+/// reconstructed difference, per sweep and arch.
 pub fn accuracy_table(cfg: &AccuracyConfig, results: &[AccuracyResult]) -> String {
     use std::fmt::Write;
-    let pct = |v: f64| {
-        if v.is_finite() {
-            format!("{:.1}", 100.0 * v)
+    let pm = |v: &[f64]| {
+        let (m, sd) = mean_std(v);
+        if m.is_finite() {
+            format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * sd)
         } else {
-            "div".into()
+            "-".into()
         }
     };
     let mut s = String::new();
@@ -769,26 +796,28 @@ pub fn accuracy_table(cfg: &AccuracyConfig, results: &[AccuracyResult]) -> Strin
             }
             let _ = writeln!(
                 s,
-                "\n{arch}, {title}: test accuracy % (mean over {} seed(s))",
+                "\n{arch}, {title}: test accuracy %, mean ± std over {} seed(s)",
                 cfg.seeds.len()
             );
             let _ = writeln!(
                 s,
-                "{:>6} {:>6} {:>7} {:>14} {:>7}",
-                "depth", "slope", "stored", "reconstructed", "diff"
+                "{:>6} {:>6} {:>13} {:>14} {:>17} {:>9}",
+                "depth", "slope", "stored", "reconstructed", "stored - recon", "diverged"
             );
             for &(d, n) in pts {
-                let a = mean_acc(results, arch, d, n, Source::Stored);
-                let b = mean_acc(results, arch, d, n, Source::Reconstructed);
-                let diff = if a.is_finite() && b.is_finite() {
-                    format!("{:+.1}", 100.0 * (b - a))
-                } else {
-                    "-".into()
-                };
-                let _ = writeln!(s, "{d:>6} {n:>6} {:>7} {:>14} {diff:>7}", pct(a), pct(b));
+                let st = point_stats(results, arch, d, n);
+                let _ = writeln!(
+                    s,
+                    "{d:>6} {n:>6} {:>13} {:>14} {:>17} {:>9}",
+                    pm(&st.stored),
+                    pm(&st.reconstructed),
+                    pm(&st.diff),
+                    format!("{}/{}", st.diverged.0, st.diverged.1)
+                );
             }
         }
     }
+    s.push_str("\n(diverged: stored/reconstructed runs that stopped on a non-finite loss or gradient; each counts at chance)\n");
     s
 }
 
@@ -871,32 +900,39 @@ impl Default for AnglesConfig {
     }
 }
 
-/// One run of the angle experiment.
-#[derive(Debug, Clone)]
-pub struct AngleRun {
+/// The result of one run of the angle experiment: its rows of `angles.csv`,
+/// `angles_layers.csv` and `summary.csv` (one JSON per run in `points/`, what `--resume`
+/// reads). A diverged run keeps the probes it made before it stopped.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AngleResult {
+    /// Position in [`AnglesConfig::runs`].
+    pub index: usize,
     /// Its training config.
     pub config: TrainConfig,
-    /// What it produced, or `step N: diagnosis` when it diverged.
-    pub outcome: std::result::Result<TrainOutcome, String>,
+    /// Its rows of `angles.csv`.
+    pub rows: Vec<Vec<String>>,
+    /// Its rows of `angles_layers.csv`.
+    pub layers: Vec<Vec<String>>,
+    /// Its row of `summary.csv`.
+    pub summary: Vec<String>,
 }
 
-impl AngleRun {
-    /// The probes (none for a diverged run).
-    pub fn angles(&self) -> &[AngleRecord] {
-        self.outcome.as_ref().map_or(&[], |o| &o.angles)
+impl AngleResult {
+    /// A stable, file-name-safe key.
+    pub fn key(index: usize, c: &TrainConfig) -> String {
+        format!(
+            "{index:04}-{}-d{}-n{}-{}-s{}",
+            c.arch,
+            c.depth,
+            c.slope,
+            c.mode.as_str(),
+            c.seed
+        )
     }
 
-    /// Test accuracy (NaN for a diverged run).
-    fn test_acc(&self) -> f64 {
-        self.outcome.as_ref().map_or(f64::NAN, |o| o.test_acc)
-    }
-
-    /// `ok` or `diverged at step N: diagnosis`.
-    pub fn status(&self) -> String {
-        match &self.outcome {
-            Err(d) => format!("diverged at {d}"),
-            Ok(_) => "ok".into(),
-        }
+    /// `ok` or `diverged at step N ...`.
+    pub fn status(&self) -> &str {
+        self.summary.last().map_or("", |s| s.as_str())
     }
 }
 
@@ -968,104 +1004,208 @@ pub const ANGLE_SUMMARY_HEADER: [&str; 14] = [
     "status",
 ];
 
-/// Run the angle experiment into `opts.out`.
-pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRun>> {
+/// Train one run of the angle experiment; a diverged run is a result (its probes so far are
+/// lost with the run: the summary says where it stopped and which layer collapsed).
+fn run_angle(index: usize, c: &TrainConfig, data: &DataSplit) -> Result<AngleResult> {
+    let (outcome, status) = match train(c, data, &TrainOptions::default()) {
+        Ok((_, o)) => (Some(o), "ok".to_string()),
+        Err(Error::Diverged {
+            step,
+            diagnosis,
+            layer,
+        }) => (
+            None,
+            format!(
+                "diverged at step {step} (SNR collapsed at `{}`): {diagnosis}",
+                layer.unwrap_or_else(|| "?".into())
+            ),
+        ),
+        Err(e) => return Err(e),
+    };
+    let angles: &[AngleRecord] = outcome.as_ref().map_or(&[], |o| &o.angles);
+    let (rows, layers) = angle_rows(c, angles, data.train.len() / c.batch * c.epochs);
+    let max = angles.iter().map(|a| a.angle_deg).fold(f64::NAN, f64::max);
+    let (first, last) = (angles.first(), angles.last());
+    let summary = vec![
+        c.arch.to_string(),
+        c.depth.to_string(),
+        c.slope.to_string(),
+        c.mode.as_str().into(),
+        c.seed.to_string(),
+        fmt_f(
+            outcome
+                .as_ref()
+                .map_or(1.0 / data.classes().max(1) as f64, |o| o.test_acc),
+        ),
+        fmt_angle(first.map_or(f64::NAN, |a| a.angle_deg)),
+        fmt_angle(last.map_or(f64::NAN, |a| a.angle_deg)),
+        fmt_angle(max),
+        fmt_f(first.map_or(f64::NAN, |a| a.lowest_snr_db)),
+        fmt_f(last.map_or(f64::NAN, |a| a.lowest_snr_db)),
+        c.epochs.to_string(),
+        format!("{:.2}", outcome.as_ref().map_or(f64::NAN, |o| o.seconds)),
+        status,
+    ];
+    Ok(AngleResult {
+        index,
+        config: c.clone(),
+        rows,
+        layers,
+        summary,
+    })
+}
+
+/// Finished runs in `out/points` (checked against the manifest of the config).
+fn read_points<C, R>(out: &Path, cfg: &C) -> Result<Vec<R>>
+where
+    C: PartialEq + serde::de::DeserializeOwned,
+    R: serde::de::DeserializeOwned,
+{
+    let dir = out.join("points");
+    let manifest = dir.join(MANIFEST);
+    match std::fs::read_to_string(&manifest) {
+        Ok(text) => {
+            let old: C = serde_json::from_str(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", manifest.display())))?;
+            if old != *cfg {
+                return Err(Error::Config(format!("{}: --resume with a different config than the one that produced these results; use another --out or drop --resume", out.display())));
+            }
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(Error::io(&manifest, e)),
+    }
+    let mut done = Vec::new();
+    for path in point_files(&dir)? {
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        done.push(
+            serde_json::from_str::<R>(&text)
+                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
+        );
+    }
+    Ok(done)
+}
+
+/// The point files (`*.json` but the manifest) of `dir`, sorted by name.
+fn point_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut v = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
+        let path = entry.map_err(|e| Error::io(dir, e))?.path();
+        let name = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name != MANIFEST && !name.starts_with('.') && name.ends_with(".json") {
+            v.push(path);
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// Without `--resume`: remove the point files of an earlier run in `out/points`.
+fn clear_points(out: &Path) -> Result<()> {
+    let dir = out.join("points");
+    if dir.is_dir() {
+        for path in point_files(&dir)? {
+            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+fn write_angle_csvs(out: &Path, results: &[AngleResult]) -> Result<()> {
+    let mut sorted: Vec<&AngleResult> = results.iter().collect();
+    sorted.sort_by_key(|r| r.index);
+    let rows: Vec<Vec<String>> = sorted.iter().flat_map(|r| r.rows.clone()).collect();
+    let layers: Vec<Vec<String>> = sorted.iter().flat_map(|r| r.layers.clone()).collect();
+    let summary: Vec<Vec<String>> = sorted.iter().map(|r| r.summary.clone()).collect();
+    write_atomic(
+        &out.join("angles.csv"),
+        csv_text(&ANGLES_HEADER, &rows)?.as_bytes(),
+    )?;
+    write_atomic(
+        &out.join("angles_layers.csv"),
+        csv_text(&ANGLE_LAYERS_HEADER, &layers)?.as_bytes(),
+    )?;
+    write_atomic(
+        &out.join("summary.csv"),
+        csv_text(&ANGLE_SUMMARY_HEADER, &summary)?.as_bytes(),
+    )
+}
+
+/// Run the angle experiment into `opts.out` (resumable run by run, shardable); returns the
+/// results in run order.
+pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleResult>> {
     cfg.validate()?;
     prepare_out(&opts.out)?;
     let start = Instant::now();
     let data = cfg.train.load_data()?;
     let runs = cfg.runs();
-    let bar = bar(opts.progress, runs.len());
-    let total = runs.len();
-    let done: Vec<AngleRun> = pool(opts.threads)?.install(|| {
-        runs.par_iter()
-            .map(|r| {
-                let outcome = match train(r, &data, &TrainOptions::default()) {
-                    Ok((_, outcome)) => Ok(outcome),
-                    Err(Error::Diverged { step, diagnosis }) => {
-                        Err(format!("step {step}: {diagnosis}"))
-                    }
-                    Err(e) => return Err(e),
-                };
-                let run = AngleRun {
-                    config: r.clone(),
-                    outcome,
-                };
-                let line = match &run.outcome {
-                    Ok(o) => {
-                        let (a0, a1) = (
-                            o.angles.first().map_or(f64::NAN, |a| a.angle_deg),
-                            o.angles.last().map_or(f64::NAN, |a| a.angle_deg),
-                        );
-                        format!(
-                            "test acc {:.1}%, angle {} -> {} deg ({:.1} s)",
-                            100.0 * o.test_acc,
-                            fmt_angle(a0),
-                            fmt_angle(a1),
-                            o.seconds
-                        )
-                    }
-                    Err(_) => run.status(),
+    let done: Vec<AngleResult> = if opts.resume {
+        read_points(&opts.out, cfg)?
+    } else {
+        clear_points(&opts.out)?;
+        Vec::new()
+    };
+    let points_dir = opts.out.join("points");
+    write_atomic(&points_dir.join(MANIFEST), to_json(cfg)?.as_bytes())?;
+    let todo: Vec<(usize, &TrainConfig)> = runs
+        .iter()
+        .enumerate()
+        .filter(|(i, _)| opts.shard.is_none_or(|s| s.owns(*i)))
+        .filter(|(i, r)| !done.iter().any(|d| d.index == *i && d.config == **r))
+        .collect();
+    let total = todo.len();
+    let bar = bar(opts.progress, total);
+    let finished = std::sync::atomic::AtomicUsize::new(0);
+    let results = Mutex::new(
+        done.into_iter()
+            .filter(|d| runs.get(d.index) == Some(&d.config))
+            .collect::<Vec<_>>(),
+    );
+    pool(opts.threads)?.install(|| {
+        todo.par_iter()
+            .map(|&(i, r)| -> Result<()> {
+                let res = run_angle(i, r, &data)?;
+                write_atomic(
+                    &points_dir.join(format!("{}.json", AngleResult::key(i, r))),
+                    to_json(&res)?.as_bytes(),
+                )?;
+                let k = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                let line = if res.status() == "ok" {
+                    format!(
+                        "test acc {:.1}%, angle {} -> {} deg ({} s)",
+                        100.0 * parse_f(&res.summary[5]).unwrap_or(f64::NAN),
+                        res.summary[6],
+                        res.summary[7],
+                        res.summary[12]
+                    )
+                } else {
+                    res.status().to_string()
                 };
                 report(
                     &bar,
                     opts.progress,
                     format!(
-                        "{} depth {} {}: {line} [{total} runs]",
+                        "[{k}/{total}] {} depth {} {} seed {}: {line}",
                         r.arch,
                         r.depth,
-                        r.mode.as_str()
+                        r.mode.as_str(),
+                        r.seed
                     ),
                 );
-                Ok(run)
+                let mut all = results.lock().expect("results");
+                all.push(res);
+                write_angle_csvs(&opts.out, &all)
             })
-            .collect::<Result<Vec<_>>>()
+            .collect::<Result<Vec<()>>>()
     })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let (mut rows, mut layers, mut summary) = (Vec::new(), Vec::new(), Vec::new());
-    for run in &done {
-        let c = &run.config;
-        let angles = run.angles();
-        let (r, l) = angle_rows(c, angles, data.train.len() / c.batch * c.epochs);
-        rows.extend(r);
-        layers.extend(l);
-        let max = angles.iter().map(|a| a.angle_deg).fold(f64::NAN, f64::max);
-        let first = angles.first();
-        let last = angles.last();
-        summary.push(vec![
-            c.arch.to_string(),
-            c.depth.to_string(),
-            c.slope.to_string(),
-            c.mode.as_str().into(),
-            c.seed.to_string(),
-            fmt_f(run.test_acc()),
-            fmt_angle(first.map_or(f64::NAN, |a| a.angle_deg)),
-            fmt_angle(last.map_or(f64::NAN, |a| a.angle_deg)),
-            fmt_angle(max),
-            fmt_f(first.map_or(f64::NAN, |a| a.lowest_snr_db)),
-            fmt_f(last.map_or(f64::NAN, |a| a.lowest_snr_db)),
-            c.epochs.to_string(),
-            format!(
-                "{:.2}",
-                run.outcome.as_ref().map_or(f64::NAN, |o| o.seconds)
-            ),
-            run.status(),
-        ]);
-    }
-    write_atomic(
-        &opts.out.join("angles.csv"),
-        csv_text(&ANGLES_HEADER, &rows)?.as_bytes(),
-    )?;
-    write_atomic(
-        &opts.out.join("angles_layers.csv"),
-        csv_text(&ANGLE_LAYERS_HEADER, &layers)?.as_bytes(),
-    )?;
-    write_atomic(
-        &opts.out.join("summary.csv"),
-        csv_text(&ANGLE_SUMMARY_HEADER, &summary)?.as_bytes(),
-    )?;
+    let mut results = results.into_inner().expect("results");
+    results.sort_by_key(|r| r.index);
+    write_angle_csvs(&opts.out, &results)?;
     let threads = if opts.threads == 0 {
         rayon::current_num_threads()
     } else {
@@ -1077,20 +1217,21 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRu
         serde_json::to_value(cfg).map_err(|e| Error::Config(e.to_string()))?,
         &cfg.train,
         &data,
-        serde_json::json!({ "seeds": cfg.seeds, "threads": threads, "wall_seconds": start.elapsed().as_secs_f64(), "angle": "acos(<g_stored, g_reconstructed> / (|g_stored| |g_reconstructed|)) over all parameters, same batch and weights; the run trains in `mode`" }),
+        serde_json::json!({ "seeds": cfg.seeds, "threads": threads, "runs": results.len(), "computed": total, "shard": opts.shard.map(|s| format!("{}/{}", s.index, s.count)), "wall_seconds": start.elapsed().as_secs_f64(), "run_seconds_sum": results.iter().map(|r| r.summary[12].parse::<f64>().unwrap_or(0.0)).sum::<f64>(), "angle": "acos(<g_stored, g_reconstructed> / (|g_stored| |g_reconstructed|)) over all parameters, same batch and weights; the run trains in `mode`" }),
     )?;
-    Ok(done)
+    Ok(results)
 }
 
 /// Table of the angle experiment: angle and lowest-layer SNR at the first and last probe.
-pub fn angles_table(runs: &[AngleRun]) -> String {
+pub fn angles_table(runs: &[AngleResult]) -> String {
     use std::fmt::Write;
     let mut s = format!(
-        "{:<10} {:>5} {:>6} {:>13} {:>8} {:>11} {:>11} {:>11} {:>15}\n",
+        "{:<10} {:>5} {:>6} {:>13} {:>4} {:>8} {:>11} {:>11} {:>11} {:>15}\n",
         "arch",
         "depth",
         "slope",
         "mode",
+        "seed",
         "test %",
         "angle0 deg",
         "angleN deg",
@@ -1098,29 +1239,24 @@ pub fn angles_table(runs: &[AngleRun]) -> String {
         "SNR0 / SNRN dB"
     );
     for r in runs {
-        let a = r.angles();
-        let (f, l) = (a.first(), a.last());
-        let max = a.iter().map(|a| a.angle_deg).fold(f64::NAN, f64::max);
-        let g = |x: Option<&AngleRecord>, k: fn(&AngleRecord) -> f64| x.map_or(f64::NAN, k);
+        let v = &r.summary;
+        let f = |i: usize| parse_f(&v[i]).unwrap_or(f64::NAN);
         let _ = writeln!(
             s,
-            "{:<10} {:>5} {:>6} {:>13} {:>8.1} {:>11} {:>11} {:>11} {:>15}",
-            r.config.arch,
-            r.config.depth,
-            r.config.slope,
-            r.config.mode.as_str(),
-            100.0 * r.test_acc(),
-            fmt_angle(g(f, |a| a.angle_deg)),
-            fmt_angle(g(l, |a| a.angle_deg)),
-            fmt_angle(max),
-            format!(
-                "{} / {}",
-                short(g(f, |a| a.lowest_snr_db)),
-                short(g(l, |a| a.lowest_snr_db))
-            )
+            "{:<10} {:>5} {:>6} {:>13} {:>4} {:>8.1} {:>11} {:>11} {:>11} {:>15}",
+            v[0],
+            v[1],
+            v[2],
+            v[3],
+            v[4],
+            100.0 * f(5),
+            v[6],
+            v[7],
+            v[8],
+            format!("{} / {}", short(f(9)), short(f(10)))
         );
-        if let Err(d) = &r.outcome {
-            let _ = writeln!(s, "{:<10} diverged at {d}", r.config.arch);
+        if r.status() != "ok" {
+            let _ = writeln!(s, "{:<10} {}", v[0], r.status());
         }
     }
     s
@@ -1142,6 +1278,63 @@ fn short(v: f64) -> String {
     } else {
         fmt_f(v)
     }
+}
+
+/// Join the output directories of shards (`--shard K/N`, each a directory of `points/`) into
+/// `out`: copies every finished run, then finishes `out` as a resumed run of the shards'
+/// common config (computing any run no shard finished). Errors, before anything is written,
+/// when the shards come from different configs.
+pub fn merge(shards: &[PathBuf], opts: &SweepOptions) -> Result<String> {
+    if shards.is_empty() {
+        return Err(Error::Config("merge: no shard directories given".into()));
+    }
+    let mut manifest: Option<(PathBuf, serde_json::Value)> = None;
+    let mut files = Vec::new();
+    for dir in shards {
+        let path = dir.join("points").join(MANIFEST);
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        let v: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        match &manifest {
+            Some((first, m)) if *m != v => {
+                return Err(Error::Config(format!(
+                    "merge: {} and {} come from different configs",
+                    first.display(),
+                    path.display()
+                )))
+            }
+            Some(_) => {}
+            None => manifest = Some((path.clone(), v)),
+        }
+        files.extend(point_files(&dir.join("points"))?);
+    }
+    let (path, v) = manifest.expect("at least one shard");
+    let bad = |e: serde_json::Error| Error::Config(format!("{}: {e}", path.display()));
+    let experiment = match v.get("experiment").and_then(|e| e.as_str()) {
+        Some("accuracy") => Experiment::Accuracy(serde_json::from_value(v.clone()).map_err(bad)?),
+        Some("angles") => Experiment::Angles(serde_json::from_value(v.clone()).map_err(bad)?),
+        _ => {
+            return Err(Error::Config(format!(
+                "{}: not the manifest of an accuracy or angles experiment",
+                path.display()
+            )))
+        }
+    };
+    experiment.validate()?;
+    prepare_out(&opts.out)?;
+    let points = opts.out.join("points");
+    std::fs::create_dir_all(&points).map_err(|e| Error::io(&points, e))?;
+    write_atomic(&points.join(MANIFEST), to_json(&v)?.as_bytes())?;
+    for f in &files {
+        let bytes = std::fs::read(f).map_err(|e| Error::io(f, e))?;
+        let name = f.file_name().expect("a point file has a name");
+        write_atomic(&points.join(name), &bytes)?;
+    }
+    experiment.run(&SweepOptions {
+        resume: true,
+        shard: None,
+        ..opts.clone()
+    })
 }
 
 /// A training experiment read from a config file.
