@@ -19,7 +19,7 @@ fn rand(seed: u64, shape: &[usize], dtype: DType) -> Tensor {
     randn(&mut rng, shape, 0.2, 1.0, dtype, &Device::Cpu).unwrap()
 }
 
-const SHAPES: [(usize, usize, usize, usize, usize, usize); 8] = [
+const SHAPES: [(usize, usize, usize, usize, usize, usize); 10] = [
     // (batch, cin, cout, h, w, k); on AVX-512 machines cout 16 takes two 8-channel blocks, 12 one
     // block plus a 4-channel AVX2 block, 9 one block plus a scalar channel; w = 40 a column pair
     // and a ragged single chunk.
@@ -31,6 +31,10 @@ const SHAPES: [(usize, usize, usize, usize, usize, usize); 8] = [
     (4, 4, 9, 16, 16, 3),
     (1, 2, 2, 2, 3, 5),
     (2, 3, 12, 5, 40, 3),
+    // Narrow images (f32 on AVX2: the kernels vectorised over the output channels), channel
+    // counts that do not fill their 8-channel tiles.
+    (4, 12, 17, 4, 2, 3),
+    (2, 17, 64, 3, 4, 5),
 ];
 
 fn tol(dtype: DType) -> f64 {

@@ -84,21 +84,22 @@ pub(super) fn conv_block<T: Real, const K: usize, const OB: usize, const FMA: bo
 }
 
 /// [`conv_image`] with the fastest code the CPU runs: on x86-64 with AVX2 + FMA the explicit
-/// kernels (f32, f64) or the FMA build of the portable loop; the portable loop without FMA
-/// otherwise.
+/// kernels (f32, f64; `packed`: the weights packed for narrow f32 images, if any) or the FMA
+/// build of the portable loop; the portable loop without FMA otherwise.
 fn conv_image_dispatch<T: Real, const K: usize>(
     pad: &[T],
     cin: usize,
     hp: usize,
     wp: usize,
     wt: &[T],
+    #[allow(unused_variables)] packed: Option<&[T]>,
     cout: usize,
     h: usize,
     w: usize,
     out: &mut [T],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::x86::conv_image::<T, K>(pad, cin, hp, wp, wt, cout, h, w, out) {
+    if super::x86::conv_image::<T, K>(pad, cin, hp, wp, wt, packed, cout, h, w, out) {
         return;
     }
     conv_image::<T, K, false>(pad, cin, hp, wp, wt, cout, h, w, out)
@@ -117,6 +118,12 @@ fn conv_batch<T: Real>(
     k: usize,
 ) -> Vec<T> {
     let img_in = cin * h * w;
+    // The weights repacked once for all images where a kernel wants them (narrow f32 images).
+    #[cfg(target_arch = "x86_64")]
+    let packed = super::x86::narrow_weights(wt, cout, cin, k, w);
+    #[cfg(not(target_arch = "x86_64"))]
+    let packed: Option<Vec<T>> = None;
+    let packed = packed.as_deref();
     par_fill(b * cout * h * w, cout * h * w, |n, out_n| {
         with_padded(
             &x[n * x_stride..][..img_in],
@@ -125,9 +132,9 @@ fn conv_batch<T: Real>(
             w,
             k,
             |pad, hp, wp| match k {
-                1 => conv_image_dispatch::<T, 1>(pad, cin, hp, wp, wt, cout, h, w, out_n),
-                3 => conv_image_dispatch::<T, 3>(pad, cin, hp, wp, wt, cout, h, w, out_n),
-                _ => conv_image_dispatch::<T, 5>(pad, cin, hp, wp, wt, cout, h, w, out_n),
+                1 => conv_image_dispatch::<T, 1>(pad, cin, hp, wp, wt, packed, cout, h, w, out_n),
+                3 => conv_image_dispatch::<T, 3>(pad, cin, hp, wp, wt, packed, cout, h, w, out_n),
+                _ => conv_image_dispatch::<T, 5>(pad, cin, hp, wp, wt, packed, cout, h, w, out_n),
             },
         )
     })
@@ -292,7 +299,8 @@ pub(super) fn wgrad_block<T: Real, const K: usize, const OB: usize, const FMA: b
     }
 }
 
-/// [`wgrad_image`] with the fastest code the CPU runs, as [`conv_image_dispatch`].
+/// [`wgrad_image`] with the fastest code the CPU runs, as [`conv_image_dispatch`]; `w` the
+/// image's width (`g`'s rows padded to `wg`).
 fn wgrad_image_dispatch<T: Real, const K: usize>(
     pad: &[T],
     cin: usize,
@@ -301,11 +309,12 @@ fn wgrad_image_dispatch<T: Real, const K: usize>(
     g: &[T],
     cout: usize,
     h: usize,
+    #[allow(unused_variables)] w: usize,
     wg: usize,
     dw: &mut [T],
 ) {
     #[cfg(target_arch = "x86_64")]
-    if super::x86::wgrad_image::<T, K>(pad, cin, hp, wp, g, cout, h, wg, dw) {
+    if super::x86::wgrad_image::<T, K>(pad, cin, hp, wp, g, cout, h, w, wg, dw) {
         return;
     }
     wgrad_image::<T, K, false>(pad, cin, hp, wp, g, cout, h, wg, dw)
@@ -372,13 +381,13 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
                         let x_n = &xs[n * xs0..][..img_x];
                         with_padded(x_n, cin, h, wd, k, |pad, hp, wp| match k {
                             1 => wgrad_image_dispatch::<T, 1>(
-                                pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
+                                pad, cin, hp, wp, g_rows, cout, h, wd, wg, &mut dw,
                             ),
                             3 => wgrad_image_dispatch::<T, 3>(
-                                pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
+                                pad, cin, hp, wp, g_rows, cout, h, wd, wg, &mut dw,
                             ),
                             _ => wgrad_image_dispatch::<T, 5>(
-                                pad, cin, hp, wp, g_rows, cout, h, wg, &mut dw,
+                                pad, cin, hp, wp, g_rows, cout, h, wd, wg, &mut dw,
                             ),
                         });
                     }

@@ -11,7 +11,7 @@
 pub(super) mod avx2;
 pub(super) mod avx512;
 
-use super::{Real, OBLOCK};
+use super::{Real, OBLOCK, WCHUNK};
 use candle_core::DType;
 use std::sync::OnceLock;
 
@@ -49,16 +49,35 @@ fn same_mut<T: Real, U: Real>(v: &mut [T]) -> &mut [U] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut U, v.len()) }
 }
 
-/// [`super::conv::conv_image`] with the explicit kernels where the CPU runs AVX2 and FMA: f32 in
-/// blocks of 8 output channels (AVX-512) or 4 (AVX2), f64 in blocks of 4 (AVX2), the remaining
-/// channels one by one with the AVX2 + FMA build of the portable loop. Returns false, having
-/// done nothing, when the CPU lacks AVX2 or FMA (the caller then runs the portable loop).
+/// The weights `wt (cout, cin, k, k)` packed for the f32 convolution of narrow images
+/// ([`avx2::conv_f32_narrow`], output channel contiguous) when it applies: `T` is f32, the CPU
+/// runs AVX2 and FMA and the image is at most [`avx2::NARROW_W`] columns wide. `None`
+/// otherwise. Packed once per batch, then given to [`conv_image`] for every image.
+pub(super) fn narrow_weights<T: Real>(
+    wt: &[T],
+    cout: usize,
+    cin: usize,
+    k: usize,
+    w: usize,
+) -> Option<Vec<T>> {
+    (T::DTYPE == DType::F32 && has_fma() && w <= avx2::NARROW_W)
+        .then(|| avx2::pack_narrow(wt, cout, cin, k * k))
+}
+
+/// [`super::conv::conv_image`] with the explicit kernels where the CPU runs AVX2 and FMA: f32
+/// images at most [`avx2::NARROW_W`] columns wide vectorised over the output channels when
+/// `packed` holds the weights from [`narrow_weights`]; otherwise f32 in blocks of 8 output
+/// channels (AVX-512) or 4 (AVX2), f64 in blocks of 4 (AVX2), the remaining channels one by one
+/// with the AVX2 + FMA build of the portable loop. All give the same results bit for bit.
+/// Returns false, having done nothing, when the CPU lacks AVX2 or FMA (the caller then runs the
+/// portable loop).
 pub(super) fn conv_image<T: Real, const K: usize>(
     pad: &[T],
     cin: usize,
     hp: usize,
     wp: usize,
     wt: &[T],
+    packed: Option<&[T]>,
     cout: usize,
     h: usize,
     w: usize,
@@ -66,6 +85,13 @@ pub(super) fn conv_image<T: Real, const K: usize>(
 ) -> bool {
     if !has_fma() {
         return false;
+    }
+    if let (DType::F32, Some(packed), true) = (T::DTYPE, packed, cin > 0) {
+        let (pad, packed, out) = (same::<T, f32>(pad), same(packed), same_mut::<T, f32>(out));
+        let cp = avx2::narrow_channels(cout);
+        // SAFETY: the CPU runs AVX2 and FMA (checked above).
+        unsafe { avx2::conv_f32_narrow::<K>(pad, cin, hp, wp, packed, cp, cout, h, w, out) };
+        return true;
     }
     if T::DTYPE == DType::F32 {
         let (pad, wt, out) = (same::<T, f32>(pad), same(wt), same_mut::<T, f32>(out));
@@ -104,10 +130,13 @@ pub(super) fn conv_image<T: Real, const K: usize>(
     true
 }
 
-/// [`super::conv::wgrad_image`] with the explicit kernels where the CPU runs AVX2 and FMA: f32 in
-/// blocks of 8 output channels (AVX-512) or 4 (AVX2), the remaining channels one by one with the
+/// [`super::conv::wgrad_image`] with the explicit kernels where the CPU runs AVX2 and FMA: f32
+/// images `w <=` [`avx2::NARROW_WG_W`] columns wide (`wg = 8`) vectorised over the output
+/// channels ([`avx2::wgrad_f32_narrow`], when the padded input is finite), otherwise f32 in
+/// blocks of 8 output channels (AVX-512) or 4 (AVX2); the remaining channels one by one with the
 /// AVX2 + FMA build of the portable loop; f64 with the AVX2 + FMA build of the portable loop.
-/// Returns false, having done nothing, when the CPU lacks AVX2 or FMA.
+/// All give the same results bit for bit. Returns false, having done nothing, when the CPU
+/// lacks AVX2 or FMA.
 pub(super) fn wgrad_image<T: Real, const K: usize>(
     pad: &[T],
     cin: usize,
@@ -116,6 +145,7 @@ pub(super) fn wgrad_image<T: Real, const K: usize>(
     g: &[T],
     cout: usize,
     h: usize,
+    w: usize,
     wg: usize,
     dw: &mut [T],
 ) -> bool {
@@ -124,6 +154,22 @@ pub(super) fn wgrad_image<T: Real, const K: usize>(
     }
     if T::DTYPE == DType::F32 {
         let (pad, g, dw) = (same::<T, f32>(pad), same(g), same_mut::<T, f32>(dw));
+        // Narrow images: the full 4-channel blocks vectorised over the channels, the rest one
+        // by one below. The columns `x >= w` of the rows of `wgrad_f32` add `+0.0` only where
+        // the input is finite (`wgrad_f32_narrow`): checked, else the row kernels.
+        if wg == WCHUNK
+            && w <= avx2::NARROW_WG_W
+            && (w == WCHUNK || pad.iter().fold(true, |a, v| a & v.is_finite()))
+        {
+            let full = cout / OBLOCK * OBLOCK;
+            // SAFETY: the CPU runs AVX2 and FMA (checked above).
+            unsafe { avx2::wgrad_f32_narrow::<K>(pad, cin, hp, wp, g, full, h, w, dw) };
+            for o in full..cout {
+                // SAFETY: as above.
+                unsafe { avx2::wgrad_block::<f32, K>(pad, cin, hp, wp, g, o, h, wg, dw) };
+            }
+            return true;
+        }
         // AVX-512: blocks of 8 output channels, then the AVX2 kernel from channel `lo` on (the
         // same sums in the same order: bit-identical results).
         let lo = if has_avx512() && cout >= avx512::OBLOCK {
@@ -152,7 +198,7 @@ pub(super) fn wgrad_image<T: Real, const K: usize>(
 
 #[cfg(test)]
 mod tests {
-    use super::super::{test_data as data, with_padded, WCHUNK};
+    use super::super::{test_data as data, with_padded};
     use super::*;
 
     /// The AVX-512 weight gradient sums the same products in the same order as the AVX2 one:
@@ -196,12 +242,248 @@ mod tests {
         let mut b = vec![0f32; cout * h * w];
         with_padded(&x, cin, h, w, K, |pad, hp, wp| {
             assert!(conv_image::<f32, K>(
-                pad, cin, hp, wp, &wt, cout, h, w, &mut a
+                pad, cin, hp, wp, &wt, None, cout, h, w, &mut a
             ));
             super::super::conv::conv_image::<f32, K, true>(
                 pad, cin, hp, wp, &wt, cout, h, w, &mut b,
             );
         });
         assert!(a.iter().zip(&b).all(|(u, v)| u.to_bits() == v.to_bits()));
+    }
+
+    /// Widths, heights and channel counts of the narrow-image tests: `w` 1 to 8 (ragged
+    /// position tiles), channels that do and do not fill the 16- and 8-channel tiles.
+    const NARROW_W_H: [(usize, usize); 8] = [
+        (1, 1),
+        (2, 2),
+        (3, 5),
+        (4, 4),
+        (5, 3),
+        (7, 6),
+        (8, 8),
+        (4, 9),
+    ];
+    const NARROW_C: [usize; 6] = [1, 3, 8, 12, 17, 64];
+
+    /// The convolution of narrow images vectorised over the output channels gives the row
+    /// kernels and the portable loop with FMA bit for bit.
+    fn narrow_convolution_bit_for_bit<const K: usize>() {
+        for (s, &(w, h)) in NARROW_W_H.iter().enumerate() {
+            for &cin in &NARROW_C {
+                for &cout in &NARROW_C {
+                    let seed = (s * 100 + cin * 7 + cout) as u32;
+                    let x = data(cin * h * w, seed);
+                    let wt = data(cout * cin * K * K, seed + 1);
+                    // Packed whatever the width (`narrow_weights` packs up to `avx2::NARROW_W`).
+                    let packed = avx2::pack_narrow(&wt, cout, cin, K * K);
+                    let mut a = vec![f32::NAN; cout * h * w];
+                    let mut b = vec![f32::NAN; cout * h * w];
+                    let mut c = vec![f32::NAN; cout * h * w];
+                    with_padded(&x, cin, h, w, K, |pad, hp, wp| {
+                        assert!(conv_image::<f32, K>(
+                            pad,
+                            cin,
+                            hp,
+                            wp,
+                            &wt,
+                            Some(&packed),
+                            cout,
+                            h,
+                            w,
+                            &mut a
+                        ));
+                        assert!(conv_image::<f32, K>(
+                            pad, cin, hp, wp, &wt, None, cout, h, w, &mut b
+                        ));
+                        super::super::conv::conv_image::<f32, K, true>(
+                            pad, cin, hp, wp, &wt, cout, h, w, &mut c,
+                        );
+                    });
+                    let same = |u: &[f32], v: &[f32]| {
+                        u.iter().zip(v).all(|(p, q)| p.to_bits() == q.to_bits())
+                    };
+                    assert!(same(&a, &b), "K {K} w {w} h {h} cin {cin} cout {cout}");
+                    assert!(same(&a, &c), "K {K} w {w} h {h} cin {cin} cout {cout}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn narrow_convolution_equals_the_row_kernels_bit_for_bit() {
+        if !has_fma() {
+            eprintln!("no AVX2 + FMA on this CPU: nothing to compare");
+            return;
+        }
+        narrow_convolution_bit_for_bit::<1>();
+        narrow_convolution_bit_for_bit::<3>();
+        narrow_convolution_bit_for_bit::<5>();
+    }
+
+    /// The row kernels' weight gradient of one image: `avx2::wgrad_f32` for the full 4-channel
+    /// blocks, the AVX2 + FMA build of the portable loop for the rest.
+    fn row_wgrad<const K: usize>(
+        pad: &[f32],
+        cin: usize,
+        hp: usize,
+        wp: usize,
+        g: &[f32],
+        cout: usize,
+        h: usize,
+        dw: &mut [f32],
+    ) {
+        let full = cout / OBLOCK * OBLOCK;
+        // SAFETY: the callers checked that the CPU runs AVX2 and FMA.
+        unsafe { avx2::wgrad_f32::<K>(pad, cin, hp, wp, g, full, h, WCHUNK, dw) };
+        for o in full..cout {
+            // SAFETY: as above.
+            unsafe { avx2::wgrad_block::<f32, K>(pad, cin, hp, wp, g, o, h, WCHUNK, dw) };
+        }
+    }
+
+    /// [`wgrad_image`]'s narrow path at any `w <= 8` (it dispatches only up to
+    /// `avx2::NARROW_WG_W`): the row kernels where the input is not finite.
+    fn narrow_wgrad<const K: usize>(
+        pad: &[f32],
+        cin: usize,
+        hp: usize,
+        wp: usize,
+        g: &[f32],
+        cout: usize,
+        h: usize,
+        w: usize,
+        dw: &mut [f32],
+    ) {
+        if w <= avx2::NARROW_WG_W {
+            assert!(wgrad_image::<f32, K>(
+                pad, cin, hp, wp, g, cout, h, w, WCHUNK, dw
+            ));
+        } else if !pad.iter().all(|v| v.is_finite()) {
+            row_wgrad::<K>(pad, cin, hp, wp, g, cout, h, dw);
+        } else {
+            let full = cout / OBLOCK * OBLOCK;
+            // SAFETY: the callers checked that the CPU runs AVX2 and FMA.
+            unsafe { avx2::wgrad_f32_narrow::<K>(pad, cin, hp, wp, g, full, h, w, dw) };
+            for o in full..cout {
+                // SAFETY: as above.
+                unsafe { avx2::wgrad_block::<f32, K>(pad, cin, hp, wp, g, o, h, WCHUNK, dw) };
+            }
+        }
+    }
+
+    /// The weight gradient of narrow images vectorised over the output channels, accumulated
+    /// over 3 images into weights that start nonzero (some `-0.0`), gives the row kernels bit
+    /// for bit; also with an infinity in the input (then the row kernels run).
+    fn narrow_weight_gradient_bit_for_bit<const K: usize>() {
+        for (s, &(w, h)) in NARROW_W_H.iter().enumerate() {
+            for &cin in &NARROW_C {
+                for &cout in &NARROW_C {
+                    for inf in [false, true] {
+                        let seed = (s * 100 + cin * 7 + cout) as u32;
+                        let mut init = data(cout * cin * K * K, seed + 2);
+                        for v in init.iter_mut().step_by(5) {
+                            *v = -0.0;
+                        }
+                        let (mut a, mut b) = (init.clone(), init);
+                        for n in 0..3 {
+                            let mut x = data(cin * h * w, seed + 10 * n);
+                            if inf && n == 1 {
+                                x[cin * h * w - 1] = f32::INFINITY;
+                            }
+                            // `g` with rows padded with zeros to 8 columns, as the caller does.
+                            let gd = data(cout * h * w, seed + 10 * n + 1);
+                            let mut g = vec![0f32; cout * h * WCHUNK];
+                            for row in 0..cout * h {
+                                g[row * WCHUNK..][..w].copy_from_slice(&gd[row * w..][..w]);
+                            }
+                            with_padded(&x, cin, h, w, K, |pad, hp, wp| {
+                                narrow_wgrad::<K>(pad, cin, hp, wp, &g, cout, h, w, &mut a);
+                                row_wgrad::<K>(pad, cin, hp, wp, &g, cout, h, &mut b);
+                            });
+                        }
+                        assert!(
+                            a.iter().zip(&b).all(|(u, v)| u.to_bits() == v.to_bits()),
+                            "K {K} w {w} h {h} cin {cin} cout {cout} inf {inf}"
+                        );
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn narrow_weight_gradient_equals_the_row_kernels_bit_for_bit() {
+        if !has_fma() {
+            eprintln!("no AVX2 + FMA on this CPU: nothing to compare");
+            return;
+        }
+        narrow_weight_gradient_bit_for_bit::<1>();
+        narrow_weight_gradient_bit_for_bit::<3>();
+        narrow_weight_gradient_bit_for_bit::<5>();
+    }
+
+    /// Time of the forward convolution (twice: the input gradient is the same convolution)
+    /// plus the weight gradient of a 64 -> 64 channel, 3 x 3 layer over 256 images of 8 x 8 to
+    /// 2 x 2, one thread, the row kernels against the narrow ones (part 1 the convolutions, 2
+    /// the weight gradient, 3 both). Run with
+    /// `cargo test --release --lib narrow_speed -- --ignored --nocapture`.
+    #[test]
+    #[ignore]
+    fn narrow_speed() {
+        if !has_fma() {
+            return;
+        }
+        const K: usize = 3;
+        let (b, cin, cout) = (256, 64, 64);
+        for (h, w) in [(8, 8), (6, 6), (4, 4), (2, 2)] {
+            let xs: Vec<Vec<f32>> = (0..b).map(|n| data(cin * h * w, n as u32)).collect();
+            let mut g = vec![0f32; cout * h * WCHUNK];
+            for row in 0..cout * h {
+                g[row * WCHUNK..][..w].copy_from_slice(&data(w, row as u32 + 7));
+            }
+            let wt = data(cout * cin * K * K, 1);
+            let mut out = vec![0f32; cout * h * w];
+            let mut dw = vec![0f32; cout * cin * K * K];
+            let mut time = |narrow: bool, part: usize| {
+                let t = std::time::Instant::now();
+                for _ in 0..3 {
+                    let packed = Some(avx2::pack_narrow(&wt, cout, cin, K * K)).filter(|_| narrow);
+                    for x in &xs {
+                        with_padded(x, cin, h, w, K, |pad, hp, wp| {
+                            for _ in 0..2 * (part & 1) {
+                                conv_image::<f32, K>(
+                                    pad,
+                                    cin,
+                                    hp,
+                                    wp,
+                                    &wt,
+                                    packed.as_deref(),
+                                    cout,
+                                    h,
+                                    w,
+                                    &mut out,
+                                );
+                            }
+                            if part & 2 == 0 {
+                            } else if narrow {
+                                narrow_wgrad::<K>(pad, cin, hp, wp, &g, cout, h, w, &mut dw);
+                            } else {
+                                row_wgrad::<K>(pad, cin, hp, wp, &g, cout, h, &mut dw);
+                            }
+                        });
+                    }
+                }
+                t.elapsed().as_secs_f64() / 3.0
+            };
+            for part in [1, 1, 2, 2, 3, 3] {
+                let (old, new) = (time(false, part), time(true, part));
+                eprintln!(
+                    "{h}x{w} part {part}: row kernels {:.2} ms, narrow {:.2} ms, ratio {:.2}",
+                    old * 1e3,
+                    new * 1e3,
+                    old / new
+                );
+            }
+        }
     }
 }
