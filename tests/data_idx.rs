@@ -324,6 +324,16 @@ fn spec_forms() {
         }
     );
 
+    // Keys may also follow the name after a comma (no directory): the package's files.
+    assert_eq!(
+        idx("fashion-mnist,train=10000,fit=pool2-pad16"),
+        idx("fashion-mnist:train=10000,fit=pool2-pad16")
+    );
+    assert_eq!(
+        parse_data_spec("synthetic,size=8", 0).unwrap(),
+        parse_data_spec("synthetic:size=8", 0).unwrap()
+    );
+
     let c = idx("fashion-mnist:data/fm, train=10000 ,test=2000,fit=pad32,channels=3");
     assert_eq!(c.dir, PathBuf::from("data/fm"));
     assert_eq!((c.train, c.test, c.channels), (Some(10000), Some(2000), 3));

@@ -371,6 +371,8 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
     let cifar_spec = format!("cifar10:{}", cifar.display());
     let bad_toml = tmp.path().join("bad.toml");
     std::fs::write(&bad_toml, "experiment = \"accuracy\"\nbogus_key = 1\n").unwrap();
+    let good_toml = tmp.path().join("good.toml");
+    std::fs::write(&good_toml, DIVERGING_SWEEP).unwrap();
     let blocker = tmp.path().join("file");
     std::fs::write(&blocker, b"").unwrap();
     let unwritable = blocker.join("out");
@@ -407,6 +409,28 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
             "x.toml",
         ),
         ("unknown dtype", vec!["--dtype", "f8", "--out", out], "f8"),
+        (
+            "shard of a single run",
+            vec!["--shard", "1/2", "--out", out],
+            "--shard applies to experiments",
+        ),
+        (
+            "bad shard",
+            vec![
+                "--config",
+                good_toml.to_str().unwrap(),
+                "--shard",
+                "3/2",
+                "--out",
+                out,
+            ],
+            "3/2",
+        ),
+        (
+            "merge of a directory without runs",
+            vec!["merge", "--out", out, out],
+            "manifest.json",
+        ),
     ];
     for (what, args, mention) in cases {
         let (code, stderr) = run_bin(&args);

@@ -342,6 +342,11 @@ fn out_dir(out: &std::path::Path) -> Result<(), Failure> {
 }
 
 fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
+    if common.shard.is_some() {
+        return Err(Failure::Input(anyhow::anyhow!(
+            "--shard applies to experiments (`--config FILE`, `accuracy`, `angles`), not to a single run"
+        )));
+    }
     let mut cfg = TrainConfig::default();
     macro_rules! set {
         ($($field:ident),*) => {$(

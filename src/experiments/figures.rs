@@ -3448,6 +3448,8 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
     let mut diff_panels = Vec::new();
     let mut csv_rows: Vec<Vec<String>> = Vec::new();
     let mut diverged_total = (0usize, 0usize);
+    // Every point's paired gap: (label, mean, std, seeds).
+    let mut gaps: Vec<(String, f64, f64, usize)> = Vec::new();
     for by_slope in [false, true] {
         let tag = if by_slope { "slope" } else { "depth" };
         let sel: Vec<&AccRow> = rows.iter().filter(|r| r.sweep.contains(tag)).collect();
@@ -3534,6 +3536,14 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
             let (dm, dsd) = mean_sd(&paired);
             if dm.is_finite() {
                 diffs.push((xv, dm, dsd));
+                let label = if by_slope {
+                    format!("n = {}", num_text(xv))
+                } else {
+                    format!("depth {xv}")
+                };
+                if !gaps.iter().any(|g| g.0 == label) {
+                    gaps.push((label, dm, dsd, paired.len()));
+                }
             }
             let (depth, slope) = (at[0].depth, at[0].slope);
             let f = |v: f64| {
@@ -3634,8 +3644,30 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
     } else {
         "hybrid"
     };
+    // The reading: where the stored-minus-reconstructed gap is real (more than 1 point and more
+    // than 2 standard errors of the paired difference), and how small it is elsewhere.
+    let real: Vec<String> = gaps
+        .iter()
+        .filter(|g| g.1 > 1.0 && g.1 > 2.0 * g.2 / (g.3 as f64).sqrt())
+        .map(|g| format!("{} ({:.1} ± {:.1})", g.0, g.1, g.2))
+        .collect();
+    let rest = gaps
+        .iter()
+        .filter(|g| !(g.1 > 1.0 && g.1 > 2.0 * g.2 / (g.3 as f64).sqrt()))
+        .map(|g| g.1.abs())
+        .fold(0.0f64, f64::max);
+    let reading = if real.is_empty() {
+        format!(
+            "Reconstruction costs no accuracy beyond noise at any point (largest mean gap {rest:.1} points)."
+        )
+    } else {
+        format!(
+            "Reconstruction costs accuracy (gap > 1 point and > 2 standard errors) at {}; elsewhere the mean gap is at most {rest:.1} points.",
+            real.join(", ")
+        )
+    };
     let caption = format!(
-        "{}. Mean ± sample std over {} seed(s); every run counts: {} stored and {} reconstructed run(s) diverged and are counted at chance (x markers).",
+        "{}. Mean ± sample std over {} seed(s); every run counts: {} stored and {} reconstructed run(s) diverged and are counted at chance (x markers). {reading}",
         prov.caption,
         seeds.len(),
         diverged_total.0,
@@ -3814,6 +3846,25 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
         if few {
             e.series
                 .push(Series::new("", line(|p| p.2, 100.0), Style::Dashed).with_color(k));
+        }
+    }
+    if all_positive {
+        // Room above the curves for the legend (log axis: in decades).
+        let ys: Vec<f64> = a
+            .series
+            .iter()
+            .flat_map(|s| s.points.iter().map(|p| p.1))
+            .filter(|v| v.is_finite() && *v > 0.0)
+            .collect();
+        if let (Some(lo), Some(hi)) = (
+            ys.iter().copied().reduce(f64::min),
+            ys.iter().copied().reduce(f64::max),
+        ) {
+            let decades = (hi / lo).log10().max(1.0);
+            a.y_range = Some((
+                lo / 10f64.powf(0.05 * decades),
+                hi * 10f64.powf(0.6 * decades),
+            ));
         }
     }
     let caption = format!(
