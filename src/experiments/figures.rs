@@ -32,6 +32,7 @@ use crate::device::{device_name, parse_device, parse_dtype};
 use crate::error::{Error, Result};
 use crate::experiments::memory::{Axis as MemAxis, MemoryConfig};
 use crate::experiments::snr_sweep::{fmt_f, parse_f, run_point, Point, SweepConfig};
+use crate::experiments::training::mean_std;
 use crate::layers::{BatchNormConfig, InvBatchNorm, InvLeakyReLU, ParamStore, Role};
 use crate::measure::alpha::{
     alpha_general_bn, alpha_general_bn_printed, alpha_leaky_relu, alpha_toy_bn, empirical_alpha,
@@ -3376,11 +3377,6 @@ pub fn fig15(res: &Results, out: &Path) -> Result<()> {
 const ACCURACY_HINT: &str =
     "run `cargo run --release --bin train -- --config experiments/accuracy.toml` first";
 
-/// Mean and sample standard deviation (0 for one value).
-fn mean_sd(v: &[f64]) -> (f64, f64) {
-    crate::experiments::training::mean_std(v)
-}
-
 /// Vertical error bars `mean ± sd` as two-point line series (no legend entry).
 fn error_bars(c: &mut Chart, pts: &[(f64, f64, f64)], color: usize) {
     for &(x, m, sd) in pts {
@@ -3503,7 +3499,7 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
                     .filter(|r| r.mode == *mode)
                     .map(|r| 100.0 * r.test_acc)
                     .collect();
-                let (m, sd) = mean_sd(&accs);
+                let (m, sd) = mean_std(&accs);
                 if m.is_finite() {
                     per_mode[k].push((xv, m, sd));
                 }
@@ -3533,7 +3529,7 @@ fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()
                     paired.push(a - b);
                 }
             }
-            let (dm, dsd) = mean_sd(&paired);
+            let (dm, dsd) = mean_std(&paired);
             if dm.is_finite() {
                 diffs.push((xv, dm, dsd));
                 let label = if by_slope {
@@ -3896,7 +3892,7 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
         let parts: Vec<&str> = key.split('|').collect();
         for (step, v) in &run.pts {
             let angles: Vec<f64> = v.iter().map(|p| p.0).collect();
-            let (m, sd) = mean_sd(&angles);
+            let (m, sd) = mean_std(&angles);
             let mut r: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
             r.extend([
                 v.len().to_string(),

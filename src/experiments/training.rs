@@ -601,36 +601,39 @@ fn write_accuracy_csv(out: &Path, results: &[AccuracyResult]) -> Result<()> {
     )
 }
 
-/// Run the accuracy sweep into `opts.out`; returns the results in grid order.
-pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<AccuracyResult>> {
-    cfg.validate()?;
-    prepare_out(&opts.out)?;
-    let start = Instant::now();
-    let data = cfg.train.load_data()?;
-    let points_dir = opts.out.join("points");
-    let done: Vec<AccuracyResult> = if opts.resume {
+/// The resumable, shardable core of both experiments. Restores the finished runs of
+/// `opts.out/points` (`--resume`, checked against `cfg`'s manifest; otherwise removes them) and
+/// writes the manifest; `plan` turns the restored results into those still valid and the runs
+/// to compute, in the order to compute them. They run on `opts.threads` threads, taken in that
+/// order; each result is written to `points/<key>.json` as soon as it exists, reported with
+/// `line`, and `write` then rewrites the CSVs from every result so far. Returns every result
+/// (unordered) and how many were computed.
+#[allow(clippy::too_many_arguments)]
+fn run_points<C, P, R>(
+    cfg: &C,
+    opts: &SweepOptions,
+    plan: impl FnOnce(Vec<R>) -> (Vec<R>, Vec<P>),
+    run: impl Fn(&P) -> Result<R> + Sync,
+    key: impl Fn(&P) -> String + Sync,
+    line: impl Fn(&P, &R) -> String + Sync,
+    write: impl Fn(&[R]) -> Result<()> + Sync,
+) -> Result<(Vec<R>, usize)>
+where
+    C: Serialize + serde::de::DeserializeOwned + PartialEq,
+    P: Send,
+    R: Serialize + serde::de::DeserializeOwned + Send,
+{
+    let done: Vec<R> = if opts.resume {
         read_points(&opts.out, cfg)?
     } else {
         clear_points(&opts.out)?;
         Vec::new()
     };
+    let points_dir = opts.out.join("points");
     write_atomic(&points_dir.join(MANIFEST), to_json(cfg)?.as_bytes())?;
-    let grid = cfg.grid();
-    let mut todo: Vec<AccuracyPoint> = grid
-        .iter()
-        .filter(|p| opts.shard.is_none_or(|s| s.owns(p.index)))
-        .filter(|p| !done.iter().any(|d| d.point == **p))
-        .cloned()
-        .collect();
-    // Longest runs first, so the parallel tail is short.
-    let cost = |p: &AccuracyPoint| p.depth * if p.arch == Arch::Hybrid { 3 } else { 1 };
-    todo.sort_by_key(|p| std::cmp::Reverse(cost(p)));
+    let (kept, todo) = plan(done);
     let total = todo.len();
-    let results = Mutex::new(
-        done.into_iter()
-            .filter(|r| grid.contains(&r.point))
-            .collect::<Vec<_>>(),
-    );
+    let results = Mutex::new(kept);
     let bar = bar(opts.progress, total);
     let finished = std::sync::atomic::AtomicUsize::new(0);
     let queue = Mutex::new(todo.into_iter());
@@ -638,61 +641,125 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
         rayon::iter::repeat(())
             .take(total)
             .map(|_| -> Result<()> {
-                let p = match queue.lock().expect("queue").next() {
-                    Some(p) => p,
-                    None => return Ok(()),
+                let Some(p) = queue.lock().expect("queue").next() else {
+                    return Ok(());
                 };
-                let r = run_accuracy_point(cfg, &p, &data)?;
+                let r = run(&p)?;
                 write_atomic(
-                    &points_dir.join(format!("{}.json", p.key())),
+                    &points_dir.join(format!("{}.json", key(&p))),
                     to_json(&r)?.as_bytes(),
                 )?;
                 let k = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                let status = if r.diverged() {
-                    format!(
-                        "diverged at step {} (SNR collapsed at `{}`), counted at chance",
-                        r.row[12], r.row[17]
-                    )
-                } else {
-                    format!("test acc {:.1}%", 100.0 * r.test_acc())
-                };
                 report(
                     &bar,
                     opts.progress,
-                    format!(
-                        "[{k}/{total}] {} depth {} slope {} {} seed {}: {status} ({} s)",
-                        p.arch,
-                        p.depth,
-                        p.slope,
-                        p.mode.as_str(),
-                        p.seed,
-                        r.row[9]
-                    ),
+                    format!("[{k}/{total}] {}", line(&p, &r)),
                 );
                 let mut all = results.lock().expect("results");
                 all.push(r);
-                write_accuracy_csv(&opts.out, &all)
+                write(&all)
             })
             .collect::<Result<Vec<()>>>()
     })?;
     if let Some(b) = bar {
         b.finish_and_clear();
     }
-    let mut results = results.into_inner().expect("results");
-    results.sort_by_key(|r| r.point.index);
-    write_accuracy_csv(&opts.out, &results)?;
+    Ok((results.into_inner().expect("results"), total))
+}
+
+/// An experiment's own `run.json` fields (`own`, an object) with the fields both experiments
+/// share added.
+fn sweep_fields(
+    mut own: serde_json::Value,
+    opts: &SweepOptions,
+    runs: usize,
+    computed: usize,
+    start: Instant,
+    run_seconds: f64,
+) -> serde_json::Value {
     let threads = if opts.threads == 0 {
         rayon::current_num_threads()
     } else {
         opts.threads
     };
+    let shared = serde_json::json!({ "threads": threads, "runs": runs, "computed": computed, "shard": opts.shard.map(|s| format!("{}/{}", s.index, s.count)), "wall_seconds": start.elapsed().as_secs_f64(), "run_seconds_sum": run_seconds });
+    if let (Some(o), serde_json::Value::Object(shared)) = (own.as_object_mut(), shared) {
+        o.extend(shared);
+    }
+    own
+}
+
+/// Run the accuracy sweep into `opts.out`; returns the results in grid order.
+pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<AccuracyResult>> {
+    cfg.validate()?;
+    prepare_out(&opts.out)?;
+    let start = Instant::now();
+    let data = cfg.train.load_data()?;
+    let grid = cfg.grid();
+    let plan = |done: Vec<AccuracyResult>| {
+        let mut todo: Vec<AccuracyPoint> = grid
+            .iter()
+            .filter(|p| opts.shard.is_none_or(|s| s.owns(p.index)))
+            .filter(|p| !done.iter().any(|d| d.point == **p))
+            .cloned()
+            .collect();
+        // Longest runs first, so the parallel tail is short.
+        let cost = |p: &AccuracyPoint| p.depth * if p.arch == Arch::Hybrid { 3 } else { 1 };
+        todo.sort_by_key(|p| std::cmp::Reverse(cost(p)));
+        let kept = done
+            .into_iter()
+            .filter(|r| grid.contains(&r.point))
+            .collect();
+        (kept, todo)
+    };
+    let line = |p: &AccuracyPoint, r: &AccuracyResult| {
+        let status = if r.diverged() {
+            format!(
+                "diverged at step {} (SNR collapsed at `{}`), counted at chance",
+                r.row[12], r.row[17]
+            )
+        } else {
+            format!("test acc {:.1}%", 100.0 * r.test_acc())
+        };
+        format!(
+            "{} depth {} slope {} {} seed {}: {status} ({} s)",
+            p.arch,
+            p.depth,
+            p.slope,
+            p.mode.as_str(),
+            p.seed,
+            r.row[9]
+        )
+    };
+    let (mut results, total) = run_points(
+        cfg,
+        opts,
+        plan,
+        |p| run_accuracy_point(cfg, p, &data),
+        AccuracyPoint::key,
+        line,
+        |all| write_accuracy_csv(&opts.out, all),
+    )?;
+    results.sort_by_key(|r| r.point.index);
+    write_accuracy_csv(&opts.out, &results)?;
+    let run_seconds = results
+        .iter()
+        .map(|r| r.row[9].parse::<f64>().unwrap_or(0.0))
+        .sum::<f64>();
     write_run_json(
         &opts.out,
         "accuracy",
         serde_json::to_value(cfg).map_err(|e| Error::Config(e.to_string()))?,
         &cfg.train,
         &data,
-        serde_json::json!({ "seeds": cfg.seeds, "threads": threads, "runs": results.len(), "computed": total, "shard": opts.shard.map(|s| format!("{}/{}", s.index, s.count)), "wall_seconds": start.elapsed().as_secs_f64(), "run_seconds_sum": results.iter().map(|r| r.row[9].parse::<f64>().unwrap_or(0.0)).sum::<f64>(), "diverged": "a diverged run counts at chance (1/classes) in every mean, status `diverged`, acc_counted_as `chance`" }),
+        sweep_fields(
+            serde_json::json!({ "seeds": cfg.seeds, "diverged": "a diverged run counts at chance (1/classes) in every mean, status `diverged`, acc_counted_as `chance`" }),
+            opts,
+            results.len(),
+            total,
+            start,
+            run_seconds,
+        ),
     )?;
     Ok(results)
 }
@@ -1141,83 +1208,68 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRe
     let start = Instant::now();
     let data = cfg.train.load_data()?;
     let runs = cfg.runs();
-    let done: Vec<AngleResult> = if opts.resume {
-        read_points(&opts.out, cfg)?
-    } else {
-        clear_points(&opts.out)?;
-        Vec::new()
-    };
-    let points_dir = opts.out.join("points");
-    write_atomic(&points_dir.join(MANIFEST), to_json(cfg)?.as_bytes())?;
-    let todo: Vec<(usize, &TrainConfig)> = runs
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| opts.shard.is_none_or(|s| s.owns(*i)))
-        .filter(|(i, r)| !done.iter().any(|d| d.index == *i && d.config == **r))
-        .collect();
-    let total = todo.len();
-    let bar = bar(opts.progress, total);
-    let finished = std::sync::atomic::AtomicUsize::new(0);
-    let results = Mutex::new(
-        done.into_iter()
+    let plan = |done: Vec<AngleResult>| {
+        let todo: Vec<(usize, &TrainConfig)> = runs
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| opts.shard.is_none_or(|s| s.owns(*i)))
+            .filter(|(i, r)| !done.iter().any(|d| d.index == *i && d.config == **r))
+            .collect();
+        let kept = done
+            .into_iter()
             .filter(|d| runs.get(d.index) == Some(&d.config))
-            .collect::<Vec<_>>(),
-    );
-    pool(opts.threads)?.install(|| {
-        todo.par_iter()
-            .map(|&(i, r)| -> Result<()> {
-                let res = run_angle(i, r, &data)?;
-                write_atomic(
-                    &points_dir.join(format!("{}.json", AngleResult::key(i, r))),
-                    to_json(&res)?.as_bytes(),
-                )?;
-                let k = finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-                let line = if res.status() == "ok" {
-                    format!(
-                        "test acc {:.1}%, angle {} -> {} deg ({} s)",
-                        100.0 * parse_f(&res.summary[5]).unwrap_or(f64::NAN),
-                        res.summary[6],
-                        res.summary[7],
-                        res.summary[12]
-                    )
-                } else {
-                    res.status().to_string()
-                };
-                report(
-                    &bar,
-                    opts.progress,
-                    format!(
-                        "[{k}/{total}] {} depth {} {} seed {}: {line}",
-                        r.arch,
-                        r.depth,
-                        r.mode.as_str(),
-                        r.seed
-                    ),
-                );
-                let mut all = results.lock().expect("results");
-                all.push(res);
-                write_angle_csvs(&opts.out, &all)
-            })
-            .collect::<Result<Vec<()>>>()
-    })?;
-    if let Some(b) = bar {
-        b.finish_and_clear();
-    }
-    let mut results = results.into_inner().expect("results");
+            .collect();
+        (kept, todo)
+    };
+    let line = |&(_, r): &(usize, &TrainConfig), res: &AngleResult| {
+        let status = if res.status() == "ok" {
+            format!(
+                "test acc {:.1}%, angle {} -> {} deg ({} s)",
+                100.0 * parse_f(&res.summary[5]).unwrap_or(f64::NAN),
+                res.summary[6],
+                res.summary[7],
+                res.summary[12]
+            )
+        } else {
+            res.status().to_string()
+        };
+        format!(
+            "{} depth {} {} seed {}: {status}",
+            r.arch,
+            r.depth,
+            r.mode.as_str(),
+            r.seed
+        )
+    };
+    let (mut results, total) = run_points(
+        cfg,
+        opts,
+        plan,
+        |&(i, r)| run_angle(i, r, &data),
+        |&(i, r)| AngleResult::key(i, r),
+        line,
+        |all| write_angle_csvs(&opts.out, all),
+    )?;
     results.sort_by_key(|r| r.index);
     write_angle_csvs(&opts.out, &results)?;
-    let threads = if opts.threads == 0 {
-        rayon::current_num_threads()
-    } else {
-        opts.threads
-    };
+    let run_seconds = results
+        .iter()
+        .map(|r| r.summary[12].parse::<f64>().unwrap_or(0.0))
+        .sum::<f64>();
     write_run_json(
         &opts.out,
         "angles",
         serde_json::to_value(cfg).map_err(|e| Error::Config(e.to_string()))?,
         &cfg.train,
         &data,
-        serde_json::json!({ "seeds": cfg.seeds, "threads": threads, "runs": results.len(), "computed": total, "shard": opts.shard.map(|s| format!("{}/{}", s.index, s.count)), "wall_seconds": start.elapsed().as_secs_f64(), "run_seconds_sum": results.iter().map(|r| r.summary[12].parse::<f64>().unwrap_or(0.0)).sum::<f64>(), "angle": "acos(<g_stored, g_reconstructed> / (|g_stored| |g_reconstructed|)) over all parameters, same batch and weights; the run trains in `mode`" }),
+        sweep_fields(
+            serde_json::json!({ "seeds": cfg.seeds, "angle": "acos(<g_stored, g_reconstructed> / (|g_stored| |g_reconstructed|)) over all parameters, same batch and weights; the run trains in `mode`" }),
+            opts,
+            results.len(),
+            total,
+            start,
+            run_seconds,
+        ),
     )?;
     Ok(results)
 }

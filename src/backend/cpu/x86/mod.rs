@@ -154,20 +154,10 @@ pub(super) fn wgrad_image<T: Real, const K: usize>(
     }
     if T::DTYPE == DType::F32 {
         let (pad, g, dw) = (same::<T, f32>(pad), same(g), same_mut::<T, f32>(dw));
-        // Narrow images: the full 4-channel blocks vectorised over the channels, the rest one
-        // by one below. The columns `x >= w` of the rows of `wgrad_f32` add `+0.0` only where
-        // the input is finite (`wgrad_f32_narrow`): checked, else the row kernels.
         if wg == WCHUNK
             && w <= avx2::NARROW_WG_W
-            && (w == WCHUNK || pad.iter().fold(true, |a, v| a & v.is_finite()))
+            && wgrad_f32_narrow_image::<K>(pad, cin, hp, wp, g, cout, h, w, dw)
         {
-            let full = cout / OBLOCK * OBLOCK;
-            // SAFETY: the CPU runs AVX2 and FMA (checked above).
-            unsafe { avx2::wgrad_f32_narrow::<K>(pad, cin, hp, wp, g, full, h, w, dw) };
-            for o in full..cout {
-                // SAFETY: as above.
-                unsafe { avx2::wgrad_block::<f32, K>(pad, cin, hp, wp, g, o, h, wg, dw) };
-            }
             return true;
         }
         // AVX-512: blocks of 8 output channels, then the AVX2 kernel from channel `lo` on (the
@@ -192,6 +182,37 @@ pub(super) fn wgrad_image<T: Real, const K: usize>(
     } else {
         // SAFETY: the CPU runs AVX2 and FMA (checked above).
         unsafe { avx2::wgrad_image::<T, K>(pad, cin, hp, wp, g, cout, h, wg, dw) };
+    }
+    true
+}
+
+/// The f32 weight gradient of one narrow image (`w <= 8`, rows of `g` padded to `WCHUNK`)
+/// vectorised over the output channels: the full 4-channel blocks by
+/// [`avx2::wgrad_f32_narrow`], the rest one by one with the AVX2 + FMA build of the portable
+/// loop. The columns `x >= w` of the rows of [`avx2::wgrad_f32`] add `+0.0` only where the
+/// input is finite: for `w < WCHUNK` with a non-finite padded input this returns false, having
+/// done nothing (the caller then runs the row kernels). The caller checked that the CPU runs
+/// AVX2 and FMA ([`has_fma`]).
+fn wgrad_f32_narrow_image<const K: usize>(
+    pad: &[f32],
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    g: &[f32],
+    cout: usize,
+    h: usize,
+    w: usize,
+    dw: &mut [f32],
+) -> bool {
+    if w < WCHUNK && !pad.iter().fold(true, |a, v| a & v.is_finite()) {
+        return false;
+    }
+    let full = cout / OBLOCK * OBLOCK;
+    // SAFETY: the CPU runs AVX2 and FMA (the caller's check).
+    unsafe { avx2::wgrad_f32_narrow::<K>(pad, cin, hp, wp, g, full, h, w, dw) };
+    for o in full..cout {
+        // SAFETY: as above.
+        unsafe { avx2::wgrad_block::<f32, K>(pad, cin, hp, wp, g, o, h, WCHUNK, dw) };
     }
     true
 }
@@ -342,7 +363,8 @@ mod tests {
     }
 
     /// [`wgrad_image`]'s narrow path at any `w <= 8` (it dispatches only up to
-    /// `avx2::NARROW_WG_W`): the row kernels where the input is not finite.
+    /// `avx2::NARROW_WG_W`; [`wgrad_f32_narrow_image`] above that): the row kernels where the
+    /// narrow path declines (a non-finite input with idle columns).
     fn narrow_wgrad<const K: usize>(
         pad: &[f32],
         cin: usize,
@@ -358,16 +380,8 @@ mod tests {
             assert!(wgrad_image::<f32, K>(
                 pad, cin, hp, wp, g, cout, h, w, WCHUNK, dw
             ));
-        } else if !pad.iter().all(|v| v.is_finite()) {
+        } else if !wgrad_f32_narrow_image::<K>(pad, cin, hp, wp, g, cout, h, w, dw) {
             row_wgrad::<K>(pad, cin, hp, wp, g, cout, h, dw);
-        } else {
-            let full = cout / OBLOCK * OBLOCK;
-            // SAFETY: the callers checked that the CPU runs AVX2 and FMA.
-            unsafe { avx2::wgrad_f32_narrow::<K>(pad, cin, hp, wp, g, full, h, w, dw) };
-            for o in full..cout {
-                // SAFETY: as above.
-                unsafe { avx2::wgrad_block::<f32, K>(pad, cin, hp, wp, g, o, h, WCHUNK, dw) };
-            }
         }
     }
 
