@@ -83,6 +83,43 @@ fn every_source_equals_whole_network_autograd_in_f64() {
     }
 }
 
+/// The paper's pooling (c, c, b) takes the channel count to 64 (hybrid) and 128 (layer-wise)
+/// per convolution on 4x4 and 2x2 images, where the convolutions run as im2col + GEMM: the
+/// gradients of every source still equal whole-network autograd to 1e-10 in f64.
+#[test]
+fn gemm_convolutions_leave_whole_network_gradients_unchanged_in_f64() {
+    use revstab::nets::PoolKind::{Batch, Channel};
+    for arch in [Arch::Hybrid, Arch::Layerwise] {
+        let cfg = NetConfig {
+            depth: 4,
+            width: 16,
+            input_size: 16,
+            pools: vec![Channel, Channel, Batch],
+            ..small(arch)
+        };
+        let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
+        let (x, y) = batch(&cfg, 3, DType::F64);
+        let (_, reference) = net.autograd_grads(&x, &y).unwrap();
+        for (source, rebuild) in [
+            (Source::Stored, Rebuild::PerLayer),
+            (Source::Reconstructed, Rebuild::PerLayer),
+            (Source::Reconstructed, Rebuild::Algorithm1),
+        ] {
+            let out = net
+                .step(&x, &y, source, StepOptions { rebuild, ..GRADS })
+                .unwrap();
+            for (name, g) in &reference {
+                let err = rel_l2(out.grads.get(name).unwrap(), g);
+                assert!(
+                    err <= 1e-10,
+                    "{arch} {} {rebuild:?}: {name} relative error {err:e}",
+                    source.as_str()
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn reconstructed_gradients_match_stored_in_f64() {
     for arch in Arch::ALL {

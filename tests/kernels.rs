@@ -405,3 +405,82 @@ fn channel_halves_are_read_in_place_with_the_same_results() {
         );
     }
 }
+
+/// Shapes of both regimes, odd batches and channel counts: small channels on large images (the
+/// direct kernels' regime) and many channels on small images (im2col + GEMM's), including a
+/// batch that leaves a ragged last group of images (33 4x4 images: groups of 16, 16, 1) and 1x1
+/// and 5x5 kernels.
+const REGIMES: [(usize, usize, usize, usize, usize, usize); 7] = [
+    (3, 5, 7, 32, 32, 3),
+    (5, 9, 3, 17, 17, 3),
+    (3, 129, 127, 8, 8, 3),
+    (5, 67, 33, 4, 4, 3),
+    (33, 41, 23, 4, 4, 3),
+    (7, 65, 70, 3, 5, 5),
+    (3, 301, 65, 4, 4, 1),
+];
+
+/// Every kernel path (direct, im2col + GEMM, and the automatic choice) equals candle's
+/// convolution and its autograd gradients in f64 to rounding (1e-12 relative), on shapes from
+/// both regimes.
+#[test]
+fn every_conv_path_matches_candle_in_f64_in_both_regimes() {
+    for path in [
+        cpu::ConvPath::Direct,
+        cpu::ConvPath::Gemm,
+        cpu::ConvPath::Auto,
+    ] {
+        for (s, &(b, ci, co, h, w, k)) in REGIMES.iter().enumerate() {
+            let x = Var::from_tensor(&rand(400 + s as u64, &[b, ci, h, w], DType::F64)).unwrap();
+            let wt = Var::from_tensor(&rand(500 + s as u64, &[co, ci, k, k], DType::F64)).unwrap();
+            let g = rand(600 + s as u64, &[b, co, h, w], DType::F64);
+            let y = x
+                .as_tensor()
+                .conv2d(wt.as_tensor(), k / 2, 1, 1, 1)
+                .unwrap();
+            let grads = (&y * &g).unwrap().sum_all().unwrap().backward().unwrap();
+            let out = cpu::conv2d_same_via(x.as_tensor(), wt.as_tensor(), path).unwrap();
+            let dx = cpu::conv2d_same_input_grad_via(&g, wt.as_tensor(), path).unwrap();
+            let dw = cpu::conv2d_same_weight_grad_via(x.as_tensor(), &g, k, path).unwrap();
+            let ey = rel_l2(&out, &y);
+            let ex = rel_l2(&dx, grads.get(x.as_tensor()).unwrap());
+            let ew = rel_l2(&dw, grads.get(wt.as_tensor()).unwrap());
+            assert!(
+                ey <= 1e-12 && ex <= 1e-12 && ew <= 1e-12,
+                "{path:?} shape {:?}: y error {ey:e}, dx error {ex:e}, dw error {ew:e}",
+                REGIMES[s]
+            );
+        }
+    }
+}
+
+/// The im2col + GEMM path gives the same bits whatever the thread count (its image groups and
+/// the order of the weight-gradient partial sums depend on the shape alone), in f32 and f64.
+#[test]
+fn gemm_conv_path_is_independent_of_the_thread_count() {
+    let path = cpu::ConvPath::Gemm;
+    for dtype in [DType::F32, DType::F64] {
+        let (b, ci, co, h, w, k) = (33, 41, 23, 4, 4, 3);
+        let x = rand(700, &[b, ci, h, w], dtype);
+        let wt = rand(701, &[co, ci, k, k], dtype);
+        let g = rand(702, &[b, co, h, w], dtype);
+        let run = |threads: usize| {
+            let pool = rayon::ThreadPoolBuilder::new()
+                .num_threads(threads)
+                .build()
+                .unwrap();
+            pool.install(|| {
+                [
+                    cpu::conv2d_same_via(&x, &wt, path).unwrap(),
+                    cpu::conv2d_same_input_grad_via(&g, &wt, path).unwrap(),
+                    cpu::conv2d_same_weight_grad_via(&x, &g, k, path).unwrap(),
+                ]
+                .map(|t| revstab::util::to_f64_vec(&t).unwrap())
+            })
+        };
+        let one = run(1);
+        for threads in [2, 3] {
+            assert_eq!(run(threads), one, "{dtype:?}: {threads} threads");
+        }
+    }
+}

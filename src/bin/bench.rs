@@ -10,7 +10,10 @@
 use anyhow::Context;
 use clap::Parser;
 use revstab::backend::Backend;
-use revstab::experiments::bench::{format_table, parse_pools, run, to_csv, BenchConfig, BenchMode};
+use revstab::experiments::bench::{
+    conv_shape_timings, format_shape_table, format_table, parse_pools, run, shape_csv_line, to_csv,
+    BenchConfig, BenchMode, SHAPE_CSV_HEADER,
+};
 use revstab::nets::Arch;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -18,15 +21,54 @@ use std::process::ExitCode;
 #[global_allocator]
 static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;
 
-/// Median seconds per training step (forward, backward, SGD with momentum and weight decay) of a
-/// network (default: RevNet, one stage: stem, D blocks with F = G = conv3x3-BN-ReLU-conv3x3-BN,
-/// average pool + linear head, cross-entropy) in three modes run interleaved: stored,
-/// reconstructed, algorithm1.
+/// What `bench` times when `--arch`, `--pools` and `--depths` are not given.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Workload {
+    /// The paper's networks: hybrid and layer-wise, pools `c,c,b` (32 channels at 32x32 become
+    /// 128 at 16x16, 512 at 8x8, then 512 at 4x4 with 4x the batch), depths 4 and 8.
+    Paper,
+    /// The one-stage RevNet stack (no pooling, 32 channels at 32x32), depths 4, 8 and 16.
+    Stack,
+}
+
+impl Workload {
+    fn archs(self) -> Vec<Arch> {
+        match self {
+            Workload::Paper => vec![Arch::Hybrid, Arch::Layerwise],
+            Workload::Stack => vec![Arch::Revnet],
+        }
+    }
+
+    fn pools(self) -> &'static str {
+        match self {
+            Workload::Paper => "c,c,b",
+            Workload::Stack => "none",
+        }
+    }
+
+    fn depths(self) -> Vec<usize> {
+        match self {
+            Workload::Paper => vec![4, 8],
+            Workload::Stack => vec![4, 8, 16],
+        }
+    }
+}
+
+/// Median seconds per training step (forward, backward, SGD with momentum and weight decay) of
+/// networks of revstab::nets in three modes run interleaved: stored, reconstructed, algorithm1.
+/// By default the paper's networks (hybrid and layer-wise, width 32, pools c,c,b, 32x32, batch
+/// 32, depths 4 and 8); `--workload stack` is the one-stage RevNet stack.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Depths (blocks; units for layerwise), comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "4,8,16")]
+    /// Preset of architectures, pools and depths (each overridden by its own flag).
+    #[arg(long, value_enum, default_value_t = Workload::Paper)]
+    workload: Workload,
+    /// Architectures, comma-separated (default: the workload's).
+    #[arg(long, alias = "archs", value_enum, value_delimiter = ',')]
+    arch: Vec<Arch>,
+    /// Depths (blocks; units for layerwise), comma-separated (default: the workload's).
+    #[arg(long, value_delimiter = ',')]
     depths: Vec<usize>,
     /// Timed steps per mode and depth (the median is reported).
     #[arg(long, default_value_t = 5)]
@@ -49,19 +91,16 @@ struct Args {
         default_value = "stored,reconstructed,algorithm1"
     )]
     modes: Vec<BenchMode>,
-    /// Architecture.
-    #[arg(long, value_enum, default_value_t = Arch::Revnet)]
-    arch: Arch,
     /// Downsampling between stages: `none` (one stage), `default` (the architecture's), or
     /// comma-separated `c` (channel pooling), `b` (batch pooling), `max` (max pool + 1x1 conv;
-    /// revnet and resnet only).
-    #[arg(long, default_value = "none")]
-    pools: String,
+    /// revnet and resnet only). Default: the workload's.
+    #[arg(long)]
+    pools: Option<String>,
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Input height = width.
-    #[arg(long, default_value_t = 32)]
+    #[arg(long, alias = "input-size", default_value_t = 32)]
     size: usize,
     /// Channels after the stem (both halves of a block).
     #[arg(long, alias = "channels", default_value_t = 32)]
@@ -89,80 +128,191 @@ struct Args {
     /// Older spelling of `--backend`: `on` is `kernels`, `off` is `candle`.
     #[arg(long, value_parser = ["on", "off"], conflicts_with = "backend")]
     kernels: Option<String>,
-    /// Output directory (bench.csv, run.json).
+    /// Instead of training steps, time every convolution shape of the networks (at the largest
+    /// depth) on both kernel paths, direct and gemm: forward, input gradient and weight gradient,
+    /// with their GFLOP/s (`*` marks the path the layers take); writes conv_shapes.csv.
+    #[arg(long)]
+    conv_shapes: bool,
+    /// Output directory (bench.csv or conv_shapes.csv, run.json).
     #[arg(long, default_value = "results/bench")]
     out: PathBuf,
 }
 
 fn run_main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let cfg = BenchConfig {
-        depths: args.depths,
-        modes: args.modes,
-        steps: args.steps,
-        warmup: args.warmup,
-        threads: Some(args.threads),
-        elementwise_threads: Some(args.elementwise_threads),
-        arch: args.arch,
-        pools: parse_pools(&args.pools, args.arch)?,
-        width: args.width,
-        batch: args.batch,
-        size: args.size,
-        dtype: args.dtype,
-        seed: args.seed,
-        lr: args.lr,
-        momentum: args.momentum,
-        weight_decay: args.weight_decay,
-        backend: match args.kernels.as_deref() {
-            Some("off") => Backend::Candle,
-            Some(_) => Backend::Kernels,
-            None => args.backend,
-        },
-        ..BenchConfig::default()
+    let archs = if args.arch.is_empty() {
+        args.workload.archs()
+    } else {
+        args.arch.clone()
     };
-    cfg.validate()?;
+    let depths = if args.depths.is_empty() {
+        args.workload.depths()
+    } else {
+        args.depths.clone()
+    };
+    let pools = args
+        .pools
+        .clone()
+        .unwrap_or_else(|| args.workload.pools().to_string());
+    let configs = archs
+        .iter()
+        .map(|&arch| {
+            let cfg = BenchConfig {
+                depths: depths.clone(),
+                modes: args.modes.clone(),
+                steps: args.steps,
+                warmup: args.warmup,
+                threads: Some(args.threads),
+                elementwise_threads: Some(args.elementwise_threads),
+                arch,
+                pools: parse_pools(&pools, arch)?,
+                width: args.width,
+                batch: args.batch,
+                size: args.size,
+                dtype: args.dtype.clone(),
+                seed: args.seed,
+                lr: args.lr,
+                momentum: args.momentum,
+                weight_decay: args.weight_decay,
+                backend: match args.kernels.as_deref() {
+                    Some("off") => Backend::Candle,
+                    Some(_) => Backend::Kernels,
+                    None => args.backend,
+                },
+                ..BenchConfig::default()
+            };
+            cfg.validate()?;
+            Ok(cfg)
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    if args.conv_shapes {
+        return conv_shapes_main(&args, &configs);
+    }
     if !revstab::measure::alloc::is_installed() {
         eprintln!("warning: counting allocator not active, peak bytes will read 0");
     }
-    let note = cfg.skip_note();
-    if let Some(n) = &note {
-        eprintln!("note: {n}");
-    }
-    println!("{}", cfg.describe());
     let started = std::time::Instant::now();
-    let rows = run(&cfg, |r| {
-        eprintln!(
-            "{:>13} D={:<3} median {:.4} s/step ({} steps, loss {:.4})",
-            r.mode.as_str(),
-            r.depth,
-            r.median_s,
-            r.times_s.len(),
-            r.last_loss
-        )
-    })?;
+    let mut all_rows = Vec::new();
+    let mut csv = String::new();
+    let mut notes = Vec::new();
+    for cfg in &configs {
+        let note = cfg.skip_note();
+        if let Some(n) = &note {
+            eprintln!("note: {n}");
+            notes.push(n.clone());
+        }
+        println!("{}", cfg.describe());
+        for &d in &cfg.depths {
+            let net = revstab::nets::Network::build(
+                &cfg.net_config(d),
+                candle_core::DType::F32,
+                &candle_core::Device::Cpu,
+            )?;
+            println!("parameters D={d} {}", net.num_params());
+        }
+        let rows = run(cfg, |r| {
+            eprintln!(
+                "{:>13} D={:<3} median {:.4} s/step ({} steps, loss {:.4})",
+                r.mode.as_str(),
+                r.depth,
+                r.median_s,
+                r.times_s.len(),
+                r.last_loss
+            )
+        })?;
+        print!("{}", format_table(&rows));
+        let part = to_csv(cfg, &rows);
+        // One header for the whole file.
+        csv.push_str(if csv.is_empty() {
+            &part
+        } else {
+            part.split_once('\n').map_or("", |(_, body)| body)
+        });
+        all_rows.extend(rows);
+    }
     let total_s = started.elapsed().as_secs_f64();
-    print!("{}", format_table(&rows));
-    revstab::util::write_atomic(&args.out.join("bench.csv"), to_csv(&cfg, &rows).as_bytes())?;
-    let load = std::fs::read_to_string("/proc/loadavg").unwrap_or_default();
+    revstab::util::write_atomic(&args.out.join("bench.csv"), csv.as_bytes())?;
     let run_json = serde_json::json!({
         "experiment": "bench",
         "git_revision": revstab::util::git_revision(),
-        "backend": cfg.backend.as_str(),
-        "config": cfg,
+        "backend": configs[0].backend.as_str(),
+        "configs": configs,
         "candle_threads": candle_core::utils::get_num_threads(),
-        "env": {
-            "RAYON_NUM_THREADS": std::env::var("RAYON_NUM_THREADS").ok(),
-            "CANDLE_NUM_THREADS": std::env::var("CANDLE_NUM_THREADS").ok(),
-        },
+        "env": env_json(),
         "available_parallelism": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "loadavg_at_end": load.trim(),
+        "loadavg_at_end": loadavg(),
         "total_s": total_s,
-        "workload": cfg.describe(),
-        "skipped": note,
-        "rows": rows,
+        "workloads": configs.iter().map(|c| c.describe()).collect::<Vec<_>>(),
+        "skipped": notes,
+        "rows": all_rows,
         "notes": "step = Network::step (gradients, the mode's source and rebuild) then train::Sgd::step; modes interleaved step by step, each training its own copy of the weights; median of the timed steps; peak_bytes = peak live heap bytes during a step above those live at its start (counting allocator); conv_gflops counts forward + dX + dW of every convolution (the stem without dX), recomputations not counted",
+    });
+    revstab::util::write_atomic(
+        &args.out.join("run.json"),
+        serde_json::to_string_pretty(&run_json)?.as_bytes(),
+    )?;
+    println!("wrote {} ({:.1} s)", args.out.display(), total_s);
+    Ok(())
+}
+
+fn env_json() -> serde_json::Value {
+    serde_json::json!({
+        "RAYON_NUM_THREADS": std::env::var("RAYON_NUM_THREADS").ok(),
+        "CANDLE_NUM_THREADS": std::env::var("CANDLE_NUM_THREADS").ok(),
+    })
+}
+
+fn loadavg() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// `--conv-shapes`: the per-shape table of every network (at its largest depth) on both paths.
+fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
+    revstab::experiments::bench::set_threads(args.threads);
+    let dtype = revstab::device::parse_dtype(&args.dtype)?;
+    anyhow::ensure!(
+        matches!(dtype, candle_core::DType::F32 | candle_core::DType::F64),
+        "--conv-shapes times the CPU kernels, which take f32 and f64 (got {})",
+        args.dtype
+    );
+    let started = std::time::Instant::now();
+    let mut csv = format!("{SHAPE_CSV_HEADER}\n");
+    let mut all = Vec::new();
+    for cfg in configs {
+        let depth = *cfg
+            .depths
+            .iter()
+            .max()
+            .expect("validated: depths not empty");
+        let net = cfg.net_config(depth);
+        println!("{} D={depth}: convolution shapes, {}", cfg.arch, args.dtype);
+        let t = conv_shape_timings(&net, cfg.batch, dtype, args.steps)?;
+        print!("{}", format_shape_table(&t));
+        for row in &t {
+            csv.push_str(&shape_csv_line(cfg.arch, row));
+            csv.push('\n');
+        }
+        all.push(serde_json::json!({ "arch": cfg.arch, "depth": depth, "timings": t }));
+    }
+    let total_s = started.elapsed().as_secs_f64();
+    revstab::util::write_atomic(&args.out.join("conv_shapes.csv"), csv.as_bytes())?;
+    let run_json = serde_json::json!({
+        "experiment": "bench-conv-shapes",
+        "git_revision": revstab::util::git_revision(),
+        "configs": configs,
+        "dtype": args.dtype,
+        "threads": args.threads,
+        "repetitions": args.steps,
+        "env": env_json(),
+        "loadavg_at_end": loadavg(),
+        "total_s": total_s,
+        "shapes": all,
+        "notes": "median of `repetitions` calls after one untimed call, each path forced (direct kernels or im2col + gemm); GFLOP/s = 2 * batch * size^2 * cin * cout * k^2 / seconds; `chosen` is the path the layers take (the forward's choice; the input gradient decides on cout)",
     });
     revstab::util::write_atomic(
         &args.out.join("run.json"),

@@ -306,42 +306,250 @@ impl BenchConfig {
     }
 }
 
-/// Convolution multiply-adds of one forward of `cfg` on `batch` images: `(stem, rest)`. The
-/// rest counts every convolution of the units/blocks (an invertible convolution is two 3x3
-/// convolutions on half the channels) and the 1x1 projections of max pooling; the head's
-/// linear map is not a convolution and is left out.
-pub fn forward_conv_macs(cfg: &NetConfig, batch: usize) -> (f64, f64) {
-    let mut pixels = (batch * cfg.input_size * cfg.input_size) as f64;
-    let mut c = cfg.width as f64;
-    let conv3 = |pixels: f64, cin: f64, cout: f64| pixels * cin * cout * 9.0;
-    let stem = conv3(pixels, cfg.in_channels as f64, c);
-    let mut rest = 0.0;
-    for (s, units) in cfg.units_per_stage().into_iter().enumerate() {
-        let per_unit = match cfg.arch {
-            // One invertible convolution: F and G on c/2 channels.
-            Arch::Layerwise => 2.0 * conv3(pixels, c / 2.0, c / 2.0),
-            // F and G each hold two invertible convolutions on c/2 channels (c/4 per conv).
-            Arch::Hybrid => 8.0 * conv3(pixels, c / 4.0, c / 4.0),
-            Arch::Revnet | Arch::Irevnet => 4.0 * conv3(pixels, c / 2.0, c / 2.0),
-            Arch::Resnet => 2.0 * conv3(pixels, c, c),
+/// One convolution shape of a network: `count` same convolutions (stride 1, padding `k / 2`) of
+/// `batch` images of `cin x size x size` to `cout` channels with a `k x k` kernel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConvShape {
+    /// Images.
+    pub batch: usize,
+    /// Input channels.
+    pub cin: usize,
+    /// Output channels.
+    pub cout: usize,
+    /// Image height = width.
+    pub size: usize,
+    /// Kernel size.
+    pub k: usize,
+    /// How many such convolutions one forward runs.
+    pub count: usize,
+    /// The stem (its input gradient is never computed).
+    pub stem: bool,
+}
+
+impl ConvShape {
+    /// Multiply-adds of one forward of one such convolution.
+    pub fn macs(&self) -> f64 {
+        (self.batch * self.size * self.size * self.cin * self.cout * self.k * self.k) as f64
+    }
+}
+
+/// The convolutions of one forward of `cfg` on `batch` images, stem first, then stage by stage
+/// (equal shapes within a stage merged into one entry with a count): an invertible convolution
+/// is two 3x3 convolutions on half the channels; max pooling adds a 1x1 projection `c -> 2c`;
+/// the head's linear map is not a convolution and is left out.
+pub fn conv_shapes(cfg: &NetConfig, batch: usize) -> Vec<ConvShape> {
+    let mut b = batch;
+    let mut size = cfg.input_size;
+    let mut c = cfg.width;
+    let shape =
+        |b: usize, cin: usize, cout: usize, size: usize, k: usize, count: usize| ConvShape {
+            batch: b,
+            cin,
+            cout,
+            size,
+            k,
+            count,
+            stem: false,
         };
-        rest += units as f64 * per_unit;
+    let mut out = vec![ConvShape {
+        stem: true,
+        ..shape(b, cfg.in_channels, c, size, 3, 1)
+    }];
+    for (s, units) in cfg.units_per_stage().into_iter().enumerate() {
+        let (per_unit, ch) = match cfg.arch {
+            // One invertible convolution: F and G on c/2 channels.
+            Arch::Layerwise => (2, c / 2),
+            // F and G each hold two invertible convolutions on c/2 channels (c/4 per conv).
+            Arch::Hybrid => (8, c / 4),
+            Arch::Revnet | Arch::Irevnet => (4, c / 2),
+            Arch::Resnet => (2, c),
+        };
+        if units > 0 {
+            out.push(shape(b, ch, ch, size, 3, units * per_unit));
+        }
         match cfg.pools.get(s) {
             Some(PoolKind::Channel) => {
-                pixels /= 4.0;
-                c *= 4.0;
+                size /= 2;
+                c *= 4;
             }
-            // (b, c, h, w) -> (4b, c, h/2, w/2): as many pixels, as many channels.
-            Some(PoolKind::Batch) => {}
+            // (b, c, h, w) -> (4b, c, h/2, w/2).
+            Some(PoolKind::Batch) => {
+                size /= 2;
+                b *= 4;
+            }
             Some(PoolKind::Max) => {
-                pixels /= 4.0;
-                rest += pixels * c * 2.0 * c;
-                c *= 2.0;
+                size /= 2;
+                out.push(shape(b, c, 2 * c, size, 1, 1));
+                c *= 2;
             }
             None => {}
         }
     }
-    (stem, rest)
+    out
+}
+
+/// Convolution multiply-adds of one forward of `cfg` on `batch` images: `(stem, rest)` over
+/// [`conv_shapes`].
+pub fn forward_conv_macs(cfg: &NetConfig, batch: usize) -> (f64, f64) {
+    conv_shapes(cfg, batch)
+        .iter()
+        .fold((0.0, 0.0), |(stem, rest), s| {
+            let m = s.count as f64 * s.macs();
+            if s.stem {
+                (stem + m, rest)
+            } else {
+                (stem, rest + m)
+            }
+        })
+}
+
+/// Time of one convolution shape on one kernel path: forward, input gradient and weight
+/// gradient, median seconds of the repetitions, and the GFLOP/s each reaches (2 flops per
+/// multiply-add of [`ConvShape::macs`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ShapeTiming {
+    /// The shape (`count`: per forward of the network).
+    pub shape: ConvShape,
+    /// `direct` or `gemm`.
+    pub path: String,
+    /// Whether the layers take this path for this shape ([`ConvPath::Auto`]).
+    pub chosen: bool,
+    /// Forward, seconds.
+    pub forward_s: f64,
+    /// Input gradient, seconds.
+    pub input_grad_s: f64,
+    /// Weight gradient, seconds.
+    pub weight_grad_s: f64,
+}
+
+impl ShapeTiming {
+    /// GFLOP/s of one operation (forward, input or weight gradient) that took `s` seconds.
+    pub fn gflops(&self, s: f64) -> f64 {
+        2.0 * self.shape.macs() / s / 1e9
+    }
+}
+
+/// Time every distinct shape of [`conv_shapes`] of `cfg` on both kernel paths (direct and
+/// gemm): `reps` repetitions after one untimed one, medians; in `dtype` (f32 or f64) on random
+/// data. The stem is timed like the others. Threads as the caller set them.
+pub fn conv_shape_timings(
+    cfg: &NetConfig,
+    batch: usize,
+    dtype: DType,
+    reps: usize,
+) -> Result<Vec<ShapeTiming>> {
+    use crate::backend::cpu::{self, ConvPath};
+    let mut out = Vec::new();
+    let mut seen = Vec::new();
+    for shape in conv_shapes(cfg, batch) {
+        let key = (shape.batch, shape.cin, shape.cout, shape.size, shape.k);
+        if seen.contains(&key) {
+            continue;
+        }
+        seen.push(key);
+        let dev = Device::Cpu;
+        let mut rng = crate::util::rng_for(cfg.seed, "conv-shapes");
+        let (b, s, k) = (shape.batch, shape.size, shape.k);
+        let x = crate::util::randn(&mut rng, &[b, shape.cin, s, s], 0.0, 1.0, dtype, &dev)?;
+        let w = crate::util::randn(
+            &mut rng,
+            &[shape.cout, shape.cin, k, k],
+            0.0,
+            0.1,
+            dtype,
+            &dev,
+        )?;
+        let g = crate::util::randn(&mut rng, &[b, shape.cout, s, s], 0.0, 1.0, dtype, &dev)?;
+        for path in [ConvPath::Direct, ConvPath::Gemm] {
+            let time = |f: &dyn Fn() -> Result<Tensor>| -> Result<f64> {
+                f()?;
+                let mut t = Vec::with_capacity(reps);
+                for _ in 0..reps.max(1) {
+                    let t0 = Instant::now();
+                    f()?;
+                    t.push(t0.elapsed().as_secs_f64());
+                }
+                Ok(median(&t))
+            };
+            let forward_s = time(&|| cpu::conv2d_same_via(&x, &w, path))?;
+            let input_grad_s = time(&|| cpu::conv2d_same_input_grad_via(&g, &w, path))?;
+            let weight_grad_s = time(&|| cpu::conv2d_same_weight_grad_via(&x, &g, k, path))?;
+            out.push(ShapeTiming {
+                shape,
+                path: path.resolved_name(shape.cin, k, s, s).into(),
+                chosen: ConvPath::Auto.gemm(shape.cin, k, s, s) == path.gemm(shape.cin, k, s, s),
+                forward_s,
+                input_grad_s,
+                weight_grad_s,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The header of [`shape_csv_line`].
+pub const SHAPE_CSV_HEADER: &str = "arch,batch,cin,cout,size,k,count,path,chosen,forward_s,forward_gflops,input_grad_s,input_grad_gflops,weight_grad_s,weight_grad_gflops";
+
+/// One CSV line of a [`ShapeTiming`] of architecture `arch`.
+pub fn shape_csv_line(arch: Arch, t: &ShapeTiming) -> String {
+    let s = &t.shape;
+    format!(
+        "{arch},{},{},{},{},{},{},{},{},{:.6},{:.2},{:.6},{:.2},{:.6},{:.2}",
+        s.batch,
+        s.cin,
+        s.cout,
+        s.size,
+        s.k,
+        s.count,
+        t.path,
+        t.chosen,
+        t.forward_s,
+        t.gflops(t.forward_s),
+        t.input_grad_s,
+        t.gflops(t.input_grad_s),
+        t.weight_grad_s,
+        t.gflops(t.weight_grad_s)
+    )
+}
+
+/// The per-shape table printed by `bench --conv-shapes` (`*` marks the path the layers take).
+pub fn format_shape_table(timings: &[ShapeTiming]) -> String {
+    let mut s = format!(
+        "{:>5} {:>5} {:>5} {:>5} {:>2} {:>5} {:<8} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8}\n",
+        "batch",
+        "cin",
+        "cout",
+        "size",
+        "k",
+        "count",
+        "path",
+        "fwd ms",
+        "GFLOP/s",
+        "dX ms",
+        "GFLOP/s",
+        "dW ms",
+        "GFLOP/s"
+    );
+    for t in timings {
+        let sh = &t.shape;
+        s.push_str(&format!(
+            "{:>5} {:>5} {:>5} {:>5} {:>2} {:>5} {:<8} {:>10.3} {:>8.1} {:>10.3} {:>8.1} {:>10.3} {:>8.1}\n",
+            sh.batch,
+            sh.cin,
+            sh.cout,
+            sh.size,
+            sh.k,
+            sh.count,
+            format!("{}{}", t.path, if t.chosen { "*" } else { "" }),
+            t.forward_s * 1e3,
+            t.gflops(t.forward_s),
+            t.input_grad_s * 1e3,
+            t.gflops(t.input_grad_s),
+            t.weight_grad_s * 1e3,
+            t.gflops(t.weight_grad_s)
+        ));
+    }
+    s
 }
 
 /// Convolution floating-point operations of one training step: forward, input gradient and

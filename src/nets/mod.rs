@@ -735,6 +735,14 @@ impl Network {
             .collect()
     }
 
+    /// Number of scalar parameters (every element of every parameter tensor).
+    pub fn num_params(&self) -> usize {
+        self.named_params()
+            .iter()
+            .map(|(_, v)| v.as_tensor().elem_count())
+            .sum()
+    }
+
     /// Number of parameter tensors.
     pub fn chain_params_len(&self) -> usize {
         self.chain.params().len()

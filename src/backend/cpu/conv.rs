@@ -105,8 +105,45 @@ fn conv_image_dispatch<T: Real, const K: usize>(
     conv_image::<T, K, false>(pad, cin, hp, wp, wt, cout, h, w, out)
 }
 
+/// Which code computes a same convolution: the direct, register-blocked kernels of this module,
+/// im2col + GEMM ([`super::im2col`]), or the one [`super::im2col::use_gemm`] picks for the
+/// shape (`Auto`, what the layers use). Forcing a path serves the tests and the per-shape
+/// measurements of `bench --conv-shapes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ConvPath {
+    /// The path [`super::im2col::use_gemm`] picks for the shape.
+    #[default]
+    Auto,
+    /// The direct kernels.
+    Direct,
+    /// im2col + GEMM.
+    Gemm,
+}
+
+impl ConvPath {
+    /// Whether this path, for a reduction over `cin` channels of a `k x k` kernel on `h x w`
+    /// images, is im2col + GEMM.
+    pub fn gemm(self, cin: usize, k: usize, h: usize, w: usize) -> bool {
+        match self {
+            ConvPath::Auto => super::im2col::use_gemm(cin, k, h, w),
+            ConvPath::Direct => false,
+            ConvPath::Gemm => true,
+        }
+    }
+
+    /// Name in tables: `direct` or `gemm` (what `Auto` resolves to for the shape).
+    pub fn resolved_name(self, cin: usize, k: usize, h: usize, w: usize) -> &'static str {
+        if self.gemm(cin, k, h, w) {
+            "gemm"
+        } else {
+            "direct"
+        }
+    }
+}
+
 /// Batched same convolution of `x (b, cin, h, w)` with packed weights `wt (cout, cin, K, K)`.
 fn conv_batch<T: Real>(
+    path: ConvPath,
     x: &[T],
     x_stride: usize,
     b: usize,
@@ -117,6 +154,9 @@ fn conv_batch<T: Real>(
     cout: usize,
     k: usize,
 ) -> Vec<T> {
+    if path.gemm(cin, k, h, w) {
+        return super::im2col::conv_batch(x, x_stride, b, cin, h, w, wt, cout, k);
+    }
     let img_in = cin * h * w;
     // The weights repacked once for all images where a kernel wants them (narrow f32 images).
     #[cfg(target_arch = "x86_64")]
@@ -142,6 +182,11 @@ fn conv_batch<T: Real>(
 
 /// `conv2d(x, w, padding = k / 2, stride 1)` for `x (b, cin, h, w)`, `w (cout, cin, k, k)`.
 pub fn conv2d_same(x: &Tensor, w: &Tensor) -> Result<Tensor> {
+    conv2d_same_via(x, w, ConvPath::Auto)
+}
+
+/// [`conv2d_same`] computed by `path`.
+pub fn conv2d_same_via(x: &Tensor, w: &Tensor, path: ConvPath) -> Result<Tensor> {
     if !conv_supported(x, w, 1) {
         return Err(unsupported("conv2d_same", x));
     }
@@ -155,6 +200,7 @@ pub fn conv2d_same(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         });
     }
     fn go<T: Real>(
+        path: ConvPath,
         x: &Tensor,
         w: &Tensor,
         b: usize,
@@ -165,19 +211,27 @@ pub fn conv2d_same(x: &Tensor, w: &Tensor) -> Result<Tensor> {
         k: usize,
     ) -> Result<Tensor> {
         let out = with_images::<T, _>(x, |xs, s0| {
-            with_slice::<T, _>(w, |ws| Ok(conv_batch(xs, s0, b, cin, h, wd, ws, cout, k)))
+            with_slice::<T, _>(w, |ws| {
+                Ok(conv_batch(path, xs, s0, b, cin, h, wd, ws, cout, k))
+            })
         })?;
         Ok(Tensor::from_vec(out, (b, cout, h, wd), &Device::Cpu)?)
     }
     match x.dtype() {
-        DType::F32 => go::<f32>(x, w, b, cin, h, wd, cout, k),
-        _ => go::<f64>(x, w, b, cin, h, wd, cout, k),
+        DType::F32 => go::<f32>(path, x, w, b, cin, h, wd, cout, k),
+        _ => go::<f64>(path, x, w, b, cin, h, wd, cout, k),
     }
 }
 
 /// Gradient of `conv2d_same(x, w)` for `x`, given the output gradient `g (b, cout, h, w)`: the
 /// same convolution of `g` with the flipped, transposed weights `w'[i, o] = w[o, i, ::-1, ::-1]`.
 pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
+    conv2d_same_input_grad_via(g, w, ConvPath::Auto)
+}
+
+/// [`conv2d_same_input_grad`] computed by `path` (the path of a convolution over the `cout`
+/// channels of `g`).
+pub fn conv2d_same_input_grad_via(g: &Tensor, w: &Tensor, path: ConvPath) -> Result<Tensor> {
     if !conv_supported(g, w, 1) {
         return Err(unsupported("conv2d_same_input_grad", g));
     }
@@ -191,6 +245,7 @@ pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
         });
     }
     fn go<T: Real>(
+        path: ConvPath,
         g: &Tensor,
         w: &Tensor,
         b: usize,
@@ -212,14 +267,14 @@ pub fn conv2d_same_input_grad(g: &Tensor, w: &Tensor) -> Result<Tensor> {
                         }
                     }
                 }
-                Ok(conv_batch(gs, s0, b, cout, h, wd, &flipped, cin, k))
+                Ok(conv_batch(path, gs, s0, b, cout, h, wd, &flipped, cin, k))
             })
         })?;
         Ok(Tensor::from_vec(out, (b, cin, h, wd), &Device::Cpu)?)
     }
     match g.dtype() {
-        DType::F32 => go::<f32>(g, w, b, cout, h, wd, cin, k),
-        _ => go::<f64>(g, w, b, cout, h, wd, cin, k),
+        DType::F32 => go::<f32>(path, g, w, b, cout, h, wd, cin, k),
+        _ => go::<f64>(path, g, w, b, cout, h, wd, cin, k),
     }
 }
 
@@ -323,6 +378,16 @@ fn wgrad_image_dispatch<T: Real, const K: usize>(
 /// Gradient of `conv2d_same(x, w)` for the weight `(cout, cin, k, k)`, given the input `x` and
 /// the output gradient `g`.
 pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tensor> {
+    conv2d_same_weight_grad_via(x, g, k, ConvPath::Auto)
+}
+
+/// [`conv2d_same_weight_grad`] computed by `path`.
+pub fn conv2d_same_weight_grad_via(
+    x: &Tensor,
+    g: &Tensor,
+    k: usize,
+    path: ConvPath,
+) -> Result<Tensor> {
     if !supported(x) || !supported(g) || x.dtype() != g.dtype() || !matches!(k, 1 | 3 | 5) {
         return Err(unsupported("conv2d_same_weight_grad", x));
     }
@@ -336,6 +401,7 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
         });
     }
     fn go<T: Real>(
+        path: ConvPath,
         x: &Tensor,
         g: &Tensor,
         b: usize,
@@ -348,6 +414,11 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
         let n_w = cout * cin * k * k;
         let dw = with_images::<T, _>(x, |xs, xs0| {
             with_images::<T, _>(g, |gs, gs0| {
+                if path.gemm(cin, k, h, wd) {
+                    return Ok(super::im2col::wgrad_batch(
+                        xs, xs0, gs, gs0, b, cin, h, wd, cout, k,
+                    ));
+                }
                 let img_x = cin * h * wd;
                 let img_g = cout * h * wd;
                 let wg = wd.div_ceil(WCHUNK) * WCHUNK;
@@ -411,7 +482,7 @@ pub fn conv2d_same_weight_grad(x: &Tensor, g: &Tensor, k: usize) -> Result<Tenso
         Ok(Tensor::from_vec(dw, (cout, cin, k, k), &Device::Cpu)?)
     }
     match x.dtype() {
-        DType::F32 => go::<f32>(x, g, b, cin, h, wd, cout, k),
-        _ => go::<f64>(x, g, b, cin, h, wd, cout, k),
+        DType::F32 => go::<f32>(path, x, g, b, cin, h, wd, cout, k),
+        _ => go::<f64>(path, x, g, b, cin, h, wd, cout, k),
     }
 }

@@ -31,6 +31,7 @@
 pub mod add;
 pub mod batch_norm;
 pub mod conv;
+pub mod im2col;
 pub mod leaky_relu;
 pub mod relu;
 #[cfg(target_arch = "x86_64")]
@@ -38,7 +39,10 @@ mod x86;
 
 pub use add::{add_assign, add_images, cat_add_channels, cat_channels};
 pub use batch_norm::{batch_norm_backward, channel_affine, channel_stats, BnGrads};
-pub use conv::{conv2d_same, conv2d_same_input_grad, conv2d_same_weight_grad};
+pub use conv::{
+    conv2d_same, conv2d_same_input_grad, conv2d_same_input_grad_via, conv2d_same_via,
+    conv2d_same_weight_grad, conv2d_same_weight_grad_via, ConvPath,
+};
 pub use leaky_relu::{leaky_relu, leaky_relu_backward};
 pub use relu::{relu, relu_backward};
 
