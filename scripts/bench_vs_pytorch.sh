@@ -13,7 +13,7 @@ cd "$(dirname "$0")/.."
 cargo build --release --quiet --bin bench
 out=$(mktemp -d)
 for r in $(seq 1 "$rounds"); do
-  ./target/release/bench --modes stored --threads "$threads" --out "$out/b" 2>/dev/null \
+  ./target/release/bench --workload stack --modes stored --threads "$threads" --out "$out/b" 2>/dev/null \
     | awk -v r="$r" '$1 == "stored" { print "revstab", r, $2, $3 }' | tee -a "$out/all"
   "$py" scripts/pytorch_revnet_step.py "$threads" \
     | awk -v r="$r" '{ sub("D=", "", $6); sub(":", "", $6); print "pytorch", r, $6, $8 }' | tee -a "$out/all"

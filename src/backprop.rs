@@ -303,7 +303,7 @@ impl Backward {
                     })?
                     .tensor
                     .clone();
-                Some(chain.forward_keep(&x0, Pass::Replay, true)?.1)
+                Some(chain.layer_inputs(&x0, Pass::Replay)?)
             }
             None => None,
         };

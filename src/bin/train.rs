@@ -19,7 +19,7 @@ use std::process::ExitCode;
 ///
 /// With no subcommand: one training run (flags below; defaults: layer-wise network, depth 6,
 /// width 8, slope 0.2, stored activations, 3 epochs of batch 64 on 1500 16x16 synthetic images
-/// (1000 test images), one-cycle SGD peaking at lr 0.2, momentum 0.9, weight decay 5e-4, f32 on
+/// (1000 test images), one-cycle SGD peaking at lr 0.2, momentum 0.9, weight decay 5e-4, gradient norm clipped to 1, f32 on
 /// the CPU).
 /// `--config FILE` runs the experiment the file names (`experiment = "accuracy"` or
 /// `"angles"`); the `accuracy` and `angles` subcommands run those experiments with their
@@ -71,6 +71,9 @@ struct RunArgs {
     /// L2 weight decay [default: 5e-4]
     #[arg(long = "weight-decay")]
     weight_decay: Option<f64>,
+    /// Clip the gradient's global L2 norm to this before each step (0 = off) [default: 1]
+    #[arg(long = "clip-grad-norm")]
+    clip_grad_norm: Option<f64>,
     /// Data: synthetic, synthetic:KEY=VALUE,..., cifar10:DIR, fashion-mnist[:DIR][,KEY=VALUE...] or mnist:DIR[,KEY=VALUE...] (keys train=N, test=N, fit=pad32|pool2-pad16|pool2|none, channels=1|3) [default: synthetic:train=1500,test=1000,size=16]
     #[arg(long)]
     data: Option<String>,
@@ -366,6 +369,7 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
         lr,
         momentum,
         weight_decay,
+        clip_grad_norm,
         data,
         angle_every,
         eps_i,

@@ -348,6 +348,26 @@ impl Chain {
     }
 }
 
+impl Chain {
+    /// The input of every layer of the chain (bottom to top) from the chain input `x`: the
+    /// layers below the top one run forward; the top layer's output is not needed (a recompute
+    /// of the whole chain computed it and threw it away: one wasted convolution per F or G
+    /// of a hybrid's invertible convolutions).
+    pub fn layer_inputs(&self, x: &Tensor, pass: Pass) -> Result<Vec<Tensor>> {
+        let mut inputs = Vec::with_capacity(self.layers.len());
+        let mut h = x.clone();
+        for (k, layer) in self.layers.iter().enumerate() {
+            if k + 1 == self.layers.len() {
+                inputs.push(h);
+                break;
+            }
+            inputs.push(h.clone());
+            h = layer.forward_pass(&h, pass)?;
+        }
+        Ok(inputs)
+    }
+}
+
 impl Layer for Chain {
     fn name(&self) -> &str {
         &self.name
