@@ -13,7 +13,6 @@ use super::{
 };
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
-use rayon::prelude::*;
 
 /// One image of a same convolution: `out (cout, h, w) = conv(pad (cin, hp, wp), wt)` with `wt`
 /// packed as `(cout, cin, K, K)`.
@@ -430,7 +429,6 @@ pub fn conv2d_same_weight_grad_via(
                 // grow with the batch by one weight per image up to 8 images).
                 let groups = b.min(8);
                 let per = b.div_ceil(groups);
-                let threads = rayon::current_num_threads().max(1);
                 let group = |gi: usize| -> Vec<T> {
                     let mut dw = vec![T::zero(); n_w];
                     // Rows of `g` padded to `wg` columns; not needed when `wd == wg`.
@@ -464,19 +462,7 @@ pub fn conv2d_same_weight_grad_via(
                     }
                     dw
                 };
-                let mut dw = vec![T::zero(); n_w];
-                for round in (0..groups).step_by(threads) {
-                    let partials: Vec<Vec<T>> = (round..(round + threads).min(groups))
-                        .into_par_iter()
-                        .map(group)
-                        .collect();
-                    for p in partials {
-                        for (a, v) in dw.iter_mut().zip(p) {
-                            *a += v;
-                        }
-                    }
-                }
-                Ok(dw)
+                Ok(super::sum_in_rounds(groups, n_w, group))
             })
         })?;
         Ok(Tensor::from_vec(dw, (cout, cin, k, k), &Device::Cpu)?)

@@ -20,8 +20,7 @@
 //!
 //! Which shapes take this path: [`use_gemm`] (measured, see its doc comment).
 
-use super::{Real, RUN};
-use rayon::prelude::*;
+use super::Real;
 
 /// Columns of the column matrix per group (images are grouped until a group has at least this
 /// many pixels): enough for the GEMM to reach its throughput, small enough that the matrix of a
@@ -240,8 +239,7 @@ pub fn conv_batch<T: Real>(
 
 /// Weight gradient `(cout, cin, k, k)` of the same convolution of `x (b, cin, h, w)` (image
 /// stride `xs`) given the output gradient `gr (b, cout, h, w)` (image stride `gs`). One partial
-/// sum per group of images, added in group order in rounds of the thread count (at most
-/// `threads + 1` weight-sized buffers live).
+/// sum per group of images, added in group order ([`super::sum_in_rounds`]).
 pub fn wgrad_batch<T: Real>(
     x: &[T],
     xs: usize,
@@ -279,27 +277,5 @@ pub fn wgrad_batch<T: Real>(
         });
         dw
     };
-    let threads = rayon::current_num_threads().max(1);
-    let mut dw = vec![T::zero(); n_w];
-    for round in (0..groups).step_by(threads) {
-        let partials: Vec<Vec<T>> = (round..(round + threads).min(groups))
-            .into_par_iter()
-            .map(group)
-            .collect();
-        for p in partials {
-            add_into(&mut dw, &p);
-        }
-    }
-    dw
-}
-
-/// `acc += p`, elementwise, in parallel runs.
-fn add_into<T: Real>(acc: &mut [T], p: &[T]) {
-    acc.par_chunks_mut(RUN)
-        .zip(p.par_chunks(RUN))
-        .for_each(|(a, p)| {
-            for (a, v) in a.iter_mut().zip(p) {
-                *a += *v;
-            }
-        });
+    super::sum_in_rounds(groups, n_w, group)
 }

@@ -180,6 +180,36 @@ fn par_fill<T: Real>(
     out
 }
 
+/// The sum of `group(0) + group(1) + ... + group(groups - 1)` (vectors of `n` elements), added
+/// in group order whatever the thread count: the groups run in parallel in rounds of as many as
+/// there are threads, each round's partials added to the total before the next round starts,
+/// so at most `threads + 1` such vectors are live (the weight gradients' partial sums).
+fn sum_in_rounds<T: Real>(
+    groups: usize,
+    n: usize,
+    group: impl Fn(usize) -> Vec<T> + Sync + Send,
+) -> Vec<T> {
+    let threads = rayon::current_num_threads().max(1);
+    let mut total = vec![T::zero(); n];
+    for round in (0..groups).step_by(threads) {
+        let partials: Vec<Vec<T>> = (round..(round + threads).min(groups))
+            .into_par_iter()
+            .map(&group)
+            .collect();
+        for p in partials {
+            total
+                .par_chunks_mut(RUN)
+                .zip(p.par_chunks(RUN))
+                .for_each(|(a, p)| {
+                    for (a, v) in a.iter_mut().zip(p) {
+                        *a += *v;
+                    }
+                });
+        }
+    }
+    total
+}
+
 /// The error of a kernel called on a tensor it does not take.
 fn unsupported(what: &str, t: &Tensor) -> Error {
     Error::Config(format!(
