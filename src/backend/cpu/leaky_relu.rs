@@ -20,7 +20,9 @@ pub fn leaky_relu(x: &Tensor, slope: f64, inverse: bool) -> Result<Tensor> {
         with_images::<T, _>(x, |xs, s0| {
             Ok(par_fill(n * img, img, |i, o: &mut [T]| {
                 for (o, v) in o.iter_mut().zip(&xs[i * s0..][..img]) {
-                    *o = if *v > zero { *v } else { *v * m + zero };
+                    // Both sides computed, then selected: a select vectorises, a branch did not.
+                    let neg = *v * m + zero;
+                    *o = if *v > zero { *v } else { neg };
                 }
             }))
         })
@@ -47,7 +49,9 @@ pub fn leaky_relu_backward(x: &Tensor, dy: &Tensor, slope: f64) -> Result<Tensor
                 Ok(par_fill(n * img, img, |i, o: &mut [T]| {
                     let (s, g) = (&xs[i * xs0..][..img], &gs[i * gs0..][..img]);
                     for ((o, v), gv) in o.iter_mut().zip(s).zip(g) {
-                        *o = if *v > zero { *gv } else { *gv * m + zero };
+                        // Both sides computed, then selected (vectorises; a branch did not).
+                        let neg = *gv * m + zero;
+                        *o = if *v > zero { *gv } else { neg };
                     }
                 }))
             })

@@ -299,10 +299,12 @@ pub(in crate::backend::cpu) unsafe fn wgrad_f32<const K: usize>(
 }
 
 /// Widest image (columns) that the output-channel-vectorised convolution [`conv_f32_narrow`]
-/// takes (it runs at any `w`): below 8 columns [`conv_f32`] leaves more than half the lanes of
-/// its 16-column chunks idle. Measured 64 -> 64 channels, 3 x 3, one thread, on a 2-core AMD
-/// EPYC (AVX2): 0.9x as fast at 8 x 8, 1.2x at 6 x 6, 1.5-1.6x at 4 x 4, 1.8-2.3x at 2 x 2.
-pub(in crate::backend::cpu) const NARROW_W: usize = 7;
+/// takes (it runs at any `w`): at 8 columns and below [`conv_f32`] leaves half the lanes of its
+/// 16-column chunks idle or more. Measured 64 -> 64 channels, 3 x 3, one thread, on a 2-core AMD
+/// EPYC (AVX2), with the weights in one row of all channels per tap: 0.9x as fast at 8 x 8,
+/// 1.2x at 6 x 6, 1.5-1.6x at 4 x 4, 1.8-2.3x at 2 x 2; with the tile-major packing of
+/// [`pack_narrow`], 8 x 8 is taken too (see `ConvPath::conv_gemm` for 256 channels).
+pub(in crate::backend::cpu) const NARROW_W: usize = 8;
 
 /// Widest image that the output-channel-vectorised weight gradient [`wgrad_f32_narrow`] takes:
 /// its cost per weight (the lane sums, the addition to `dw`) is about that of [`wgrad_f32`],
@@ -316,8 +318,13 @@ pub(in crate::backend::cpu) fn narrow_channels(cout: usize) -> usize {
     cout.div_ceil(8) * 8
 }
 
-/// The weights `wt (cout, cin, K, K)` packed for [`conv_f32_narrow`]: `(cin, K, K, cp)` with the
-/// output channel contiguous, `cp =` [`narrow_channels`]`(cout)`, channels `cout..cp` zero.
+/// The weights `wt (cout, cin, K, K)` packed for [`conv_f32_narrow`], tile by tile: the output
+/// channels in tiles of 16 (the last tile 8 when `cp` is not a multiple of 16), each tile
+/// `(cin, K, K, 16 or 8)` with its channels contiguous and the tile's rows following each other
+/// (a tile's weights are read as one stream: with a row of all `cp` channels per tap, each tap
+/// of a tile was a different cache line `cp` floats away). `cp =` [`narrow_channels`]`(cout)`,
+/// channels `cout..cp` zero. The weight of channel `o` in tile `o0` (width `tw`) at tap `it` is at
+/// [`narrow_index`].
 pub(in crate::backend::cpu) fn pack_narrow<T: Real>(
     wt: &[T],
     cout: usize,
@@ -328,10 +335,20 @@ pub(in crate::backend::cpu) fn pack_narrow<T: Real>(
     let mut packed = vec![T::zero(); cin * kk * cp];
     for o in 0..cout {
         for (it, &v) in wt[o * cin * kk..][..cin * kk].iter().enumerate() {
-            packed[it * cp + o] = v;
+            packed[narrow_index(o, it, cin * kk, cp)] = v;
         }
     }
     packed
+}
+
+/// Position in [`pack_narrow`]'s layout of output channel `o`, tap `it` (of `cikk = cin * K * K`),
+/// `cp` channels packed: tile `o0 = o / 16 * 16` of width 16 (8 for a last tile of 8) starts at
+/// `o0 * cikk`, then `it * width + o - o0`.
+#[inline(always)]
+pub(in crate::backend::cpu) fn narrow_index(o: usize, it: usize, cikk: usize, cp: usize) -> usize {
+    let o0 = o / 16 * 16;
+    let width = if cp - o0 >= 16 { 16 } else { 8 };
+    o0 * cikk + it * width + (o - o0)
 }
 
 /// `MB` vectors (8 output channels each, from `o0`) times `NP` output positions of
@@ -340,7 +357,8 @@ pub(in crate::backend::cpu) fn pack_narrow<T: Real>(
 ///
 /// # Safety
 /// The CPU must run AVX2 and FMA; every `off[p] + (i * hp + kh) * wp + kw` with `i < cin`,
-/// `kh, kw < K` must lie inside `pad`, and `(cin * K * K - 1) * cp + o0 + 8 * MB <= wpk.len()`
+/// `kh, kw < K` must lie inside `pad`, and `(o0 + 8 * MB) * cin * K * K <= wpk.len()` with
+/// `8 * MB` the width of the tile at `o0` in [`pack_narrow`]'s layout
 /// (the caller checks both).
 #[target_feature(enable = "avx2,fma")]
 unsafe fn conv_narrow_tile<const K: usize, const MB: usize, const NP: usize>(
@@ -349,7 +367,6 @@ unsafe fn conv_narrow_tile<const K: usize, const MB: usize, const NP: usize>(
     hp: usize,
     wp: usize,
     wpk: *const f32,
-    cp: usize,
     o0: usize,
     off: &[usize; NP],
 ) -> [[__m256; NP]; MB] {
@@ -360,7 +377,7 @@ unsafe fn conv_narrow_tile<const K: usize, const MB: usize, const NP: usize>(
                 let tap = (i * hp + kh) * wp + kw;
                 // SAFETY: packed weight row `(i, kh, kw)`, channels `o0 .. o0 + 8 * MB` (the
                 // caller's bound).
-                let wrow = unsafe { wpk.add(((i * K + kh) * K + kw) * cp + o0) };
+                let wrow = unsafe { wpk.add(o0 * cin * K * K + ((i * K + kh) * K + kw) * 8 * MB) };
                 let mut wv = [_mm256_setzero_ps(); MB];
                 for (m, v) in wv.iter_mut().enumerate() {
                     // SAFETY: as above.
@@ -417,14 +434,29 @@ pub(in crate::backend::cpu) unsafe fn conv_f32_narrow<const K: usize>(
     let mut o0 = 0;
     while o0 < cout {
         let mut p0 = 0;
-        if cp - o0 >= 16 {
+        if cp - o0 >= 16 && hw % 6 != 0 && hw % 4 == 0 {
+            // Tiles of 4 positions where 6 would leave a partial tile (4 x 4 and 8 x 8 images:
+            // a third of the last tile computed and dropped at 4 x 4).
+            while p0 < hw {
+                let off: [usize; 4] = std::array::from_fn(|j| {
+                    let p = (p0 + j).min(hw - 1);
+                    (p / w) * wp + p % w
+                });
+                // SAFETY: positions inside the image (bounds above); channels `o0 + 16 <= cp`.
+                let acc = unsafe { conv_narrow_tile::<K, 2, 4>(pp, cin, hp, wp, wq, o0, &off) };
+                // SAFETY: this function's own features include `store_tile`'s.
+                unsafe { store_tile(&acc, o0, cout, p0, hw, out) };
+                p0 += 4;
+            }
+            o0 += 16;
+        } else if cp - o0 >= 16 {
             while p0 < hw {
                 let off: [usize; 6] = std::array::from_fn(|j| {
                     let p = (p0 + j).min(hw - 1);
                     (p / w) * wp + p % w
                 });
                 // SAFETY: positions inside the image (bounds above); channels `o0 + 16 <= cp`.
-                let acc = unsafe { conv_narrow_tile::<K, 2, 6>(pp, cin, hp, wp, wq, cp, o0, &off) };
+                let acc = unsafe { conv_narrow_tile::<K, 2, 6>(pp, cin, hp, wp, wq, o0, &off) };
                 // SAFETY: this function's own features include `store_tile`'s.
                 unsafe { store_tile(&acc, o0, cout, p0, hw, out) };
                 p0 += 6;
@@ -437,8 +469,7 @@ pub(in crate::backend::cpu) unsafe fn conv_f32_narrow<const K: usize>(
                     (p / w) * wp + p % w
                 });
                 // SAFETY: as above; channels `o0 + 8 <= cp`.
-                let acc =
-                    unsafe { conv_narrow_tile::<K, 1, 12>(pp, cin, hp, wp, wq, cp, o0, &off) };
+                let acc = unsafe { conv_narrow_tile::<K, 1, 12>(pp, cin, hp, wp, wq, o0, &off) };
                 // SAFETY: this function's own features include `store_tile`'s.
                 unsafe { store_tile(&acc, o0, cout, p0, hw, out) };
                 p0 += 12;

@@ -49,6 +49,12 @@ fn same_mut<T: Real, U: Real>(v: &mut [T]) -> &mut [U] {
     unsafe { std::slice::from_raw_parts_mut(v.as_mut_ptr() as *mut U, v.len()) }
 }
 
+/// Whether [`avx2::conv_f32_narrow`] computes the convolution of images `w` columns wide in
+/// element type `T` (f32, AVX2 + FMA, `w <=` [`avx2::NARROW_W`]).
+pub(super) fn narrow_applies<T: Real>(w: usize) -> bool {
+    T::DTYPE == DType::F32 && has_fma() && w <= avx2::NARROW_W
+}
+
 /// The weights `wt (cout, cin, k, k)` packed for the f32 convolution of narrow images
 /// ([`avx2::conv_f32_narrow`], output channel contiguous) when it applies: `T` is f32, the CPU
 /// runs AVX2 and FMA and the image is at most [`avx2::NARROW_W`] columns wide. `None`
@@ -60,8 +66,7 @@ pub(super) fn narrow_weights<T: Real>(
     k: usize,
     w: usize,
 ) -> Option<Vec<T>> {
-    (T::DTYPE == DType::F32 && has_fma() && w <= avx2::NARROW_W)
-        .then(|| avx2::pack_narrow(wt, cout, cin, k * k))
+    narrow_applies::<T>(w).then(|| avx2::pack_narrow(wt, cout, cin, k * k))
 }
 
 /// [`super::conv::conv_image`] with the explicit kernels where the CPU runs AVX2 and FMA: f32
