@@ -289,6 +289,11 @@ pub struct StepOutput {
     pub tape_bytes: usize,
     /// The input of the head (the output of the invertible part), as the backward started from.
     pub head_input: Option<Tensor>,
+    /// Off the CPU, with gradients: the sum of squares of every parameter gradient (reduced on
+    /// the device in f64, f32 on Metal; non-finite when a gradient is), read with the loss so
+    /// that the training loop needs no read of its own. `None` on the CPU, where reading the
+    /// gradients costs no transfer ([`crate::train::grad_sq_norm`]).
+    pub grad_sq_norm: Option<f64>,
 }
 
 /// Options of [`Network::step`].
@@ -575,6 +580,23 @@ impl Network {
         self.cast_with(dtype, self.backend)
     }
 
+    /// The f64 shadow of this network ([`Network::cast`] to f64) on the device that computes
+    /// f64: this network's device, or the CPU when it has no f64 (Metal;
+    /// [`crate::device::has_f64`]). Feed it batches on [`Network::device`] of the shadow.
+    pub fn f64_shadow(&self) -> Result<Network> {
+        self.f64_shadow_on(crate::device::has_f64(&self.device))
+    }
+
+    /// [`Network::f64_shadow`] with the device's f64 support given: `device_has_f64 = false`
+    /// builds the shadow on the CPU whatever this network's device (the path Metal takes; tests
+    /// drive it with this flag).
+    pub fn f64_shadow_on(&self, device_has_f64: bool) -> Result<Network> {
+        let device = crate::device::f64_device(&self.device, device_has_f64);
+        let other = Network::build_with(&self.config, DType::F64, &device, self.backend)?;
+        other.params.copy_from(&self.params)?;
+        Ok(other)
+    }
+
     /// The same network in another dtype with the same weights (cast), computed by `backend`:
     /// e.g. the same network on the other backend (`dtype` = [`Network::dtype`]).
     pub fn cast_with(&self, dtype: DType, backend: Backend) -> Result<Network> {
@@ -583,7 +605,8 @@ impl Network {
         Ok(other)
     }
 
-    /// Check an input batch: shape `(B, in_channels, size, size)`, finite values.
+    /// Check an input batch: shape `(B, in_channels, size, size)`, finite values (off the CPU
+    /// a device-side count, [`crate::util::ensure_finite`]).
     pub fn check_input(&self, x: &Tensor) -> Result<()> {
         let c = &self.config;
         let ok = matches!(x.dims4(), Ok((b, ch, h, w)) if b > 0 && ch == c.in_channels && h == c.input_size && w == c.input_size);
@@ -632,6 +655,11 @@ impl Network {
 
     /// One training step's forward and backward with activations from `source`. ResNet has no
     /// inverse, so its reconstructed mode is its stored mode.
+    ///
+    /// Host reads: one per step. The loss and, on a GPU, the device-side checks of the step
+    /// (finite input, batch-norm zero scales) and the gradients' sum of squares are read
+    /// together at the end ([`crate::device::with_deferred_checks`]); a failed check is then the
+    /// step's error. On the CPU the checks run at once, as before.
     pub fn step(
         &self,
         x: &Tensor,
@@ -639,6 +667,32 @@ impl Network {
         source: Source,
         opts: StepOptions,
     ) -> Result<StepOutput> {
+        let want_norm = opts.grads && !self.device.is_cpu();
+        let ((mut out, loss), values) = crate::device::with_deferred_checks(
+            &self.device,
+            || self.step_unread(x, labels, source, opts),
+            |(out, loss)| {
+                let mut reads = vec![loss.clone()];
+                if want_norm {
+                    reads.push(grad_sq_norm_tensor(&out.grads, &self.device)?);
+                }
+                Ok(reads)
+            },
+        )?;
+        drop(loss);
+        out.loss = values[0];
+        out.grad_sq_norm = want_norm.then(|| values[1]);
+        Ok(out)
+    }
+
+    /// [`Network::step`] without its host read: the output (loss NaN) and the loss tensor.
+    fn step_unread(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+        source: Source,
+        opts: StepOptions,
+    ) -> Result<(StepOutput, Tensor)> {
         self.check_input(x)?;
         let store_all = source == Source::Stored || !self.config.arch.reconstructable();
         let mut tape = Tape::for_trace(store_all, opts.trace);
@@ -663,7 +717,7 @@ impl Network {
         // holds it alone and the backward may overwrite it in place (crate::backprop).
         let kept_head_input = opts.trace.then(|| head_input.clone());
         tape.push(head_input);
-        let (loss, grad_logits) = cross_entropy(&logits, labels, opts.grads)?;
+        let (loss, grad_logits) = cross_entropy_unread(&logits, labels, opts.grads)?;
         let mut backward = Backward::new(
             if store_all {
                 Source::Stored
@@ -682,15 +736,32 @@ impl Network {
             None,
         )?;
         drop(back);
-        Ok(StepOutput {
-            loss,
+        let out = StepOutput {
+            loss: f64::NAN,
             logits,
             grads: backward.grads.map(Grads::into_map).unwrap_or_default(),
             trace: backward.trace.unwrap_or_default(),
             tape_bytes,
             head_input: kept_head_input,
-        })
+            grad_sq_norm: None,
+        };
+        Ok((out, loss))
     }
+}
+
+/// Sum of squares of every gradient in `grads`, as a scalar tensor on `device`, reduced there
+/// in f64 where `device` has it (f32 on Metal).
+fn grad_sq_norm_tensor(grads: &HashMap<String, Tensor>, device: &Device) -> Result<Tensor> {
+    let dtype = if crate::device::has_f64(device) {
+        DType::F64
+    } else {
+        DType::F32
+    };
+    let mut total = Tensor::zeros((), dtype, device)?;
+    for g in grads.values() {
+        total = (total + g.to_dtype(dtype)?.sqr()?.sum_all()?)?;
+    }
+    Ok(total)
 }
 
 fn bytes_of(t: &Tensor) -> usize {
@@ -704,12 +775,20 @@ pub fn cross_entropy(
     labels: &Tensor,
     grad: bool,
 ) -> Result<(f64, Option<Tensor>)> {
+    let (loss, g) = cross_entropy_unread(logits, labels, grad)?;
+    Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, g))
+}
+
+/// [`cross_entropy`] with the loss left on the device (a scalar tensor in the logits' dtype).
+fn cross_entropy_unread(
+    logits: &Tensor,
+    labels: &Tensor,
+    grad: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
     let (b, classes) = logits.dims2()?;
     let log_p = candle_nn::ops::log_softmax(logits, 1)?;
     // The loss as candle_nn's `cross_entropy` computes it (same rounding).
-    let loss = candle_nn::loss::nll(&log_p, labels)?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()?;
+    let loss = candle_nn::loss::nll(&log_p, labels)?;
     let g = if grad {
         let onehot = labels
             .to_dtype(DType::U32)?
