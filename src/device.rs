@@ -18,7 +18,29 @@ use std::cell::RefCell;
 
 /// Parse a device name (`cpu`, `cuda`, `cuda:N`, `metal`). Asking for a backend this build
 /// lacks is an [`Error::Device`] naming the cargo feature to enable.
+///
+/// A GPU is opened once per process and name: later calls return the same [`Device`] (candle
+/// gives every opened GPU device its own id, and refuses to combine tensors of two).
 pub fn parse_device(name: &str) -> Result<Device> {
+    static OPENED: std::sync::Mutex<Vec<(String, Device)>> = std::sync::Mutex::new(Vec::new());
+    let key = name.trim().to_ascii_lowercase();
+    let key = match key.as_str() {
+        "cuda" => "cuda:0".to_string(),
+        "metal" => "metal:0".to_string(),
+        _ => key,
+    };
+    let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some((_, device)) = opened.iter().find(|(k, _)| *k == key) {
+        return Ok(device.clone());
+    }
+    let device = open_device(name)?;
+    if !device.is_cpu() {
+        opened.push((key, device.clone()));
+    }
+    Ok(device)
+}
+
+fn open_device(name: &str) -> Result<Device> {
     let lower = name.trim().to_ascii_lowercase();
     let (kind, ordinal) = match lower.split_once(':') {
         Some((k, o)) => {
@@ -118,10 +140,20 @@ pub fn device_json(device: &Device, backend: Backend) -> serde_json::Value {
     })
 }
 
+/// [`device_json`] of the device named `name` for a result file; a name that does not parse
+/// (results written without the device) gives its name alone.
+pub fn device_record(name: &str, backend: Backend) -> serde_json::Value {
+    match parse_device(name) {
+        Ok(device) => device_json(&device, backend),
+        Err(_) => serde_json::json!({ "name": name }),
+    }
+}
+
 /// Number of NaN and inf values of `t`, as a scalar `f32` tensor on `t`'s device: a device-side
 /// reduction, `sum(d != d)` with `d = t - t` (NaN exactly where `t` is NaN or +-inf, 0
 /// elsewhere). Exact up to 2^24 non-finite values. Nothing is copied to the host.
 pub fn non_finite_count(t: &Tensor) -> Result<Tensor> {
+    #[allow(clippy::eq_op)] // deliberate: `t - t` is NaN exactly where `t` is not finite
     let d = (t - t)?;
     Ok(d.ne(&d)?.to_dtype(DType::F32)?.sum_all()?)
 }
