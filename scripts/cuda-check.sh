@@ -11,7 +11,8 @@
 # `cargo check` needs nvcc for candle's kernels but not the CUDA libraries.
 #
 # Environment: CUDA_TOOLCHAIN_DIR, PYTHON (see scripts/cuda-toolchain.sh); CARGO_TARGET_DIR as
-# usual, default target/cuda-check so that the CPU build in target/ keeps its artefacts.
+# usual (the CUDA-featured crates sit beside the CPU build's, which stays valid; the build
+# scripts and proc macros are shared).
 # Exits non-zero with a one-line reason when Python, PyPI or the check fails; never waits on the
 # network for more than 15 minutes.
 set -euo pipefail
@@ -22,9 +23,8 @@ start=$(date +%s)
 cuda_toolchain "${CUDA_BASE_PACKAGES[@]}" \
     || { echo "cuda-check: FAILED: no CUDA toolchain, the check did not run" >&2; exit 1; }
 installed=$(date +%s)
-export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-target/cuda-check}"
 echo "cuda-check: $(nvcc --version | grep -i release)"
-echo "cuda-check: cargo check --features cuda --all-targets (CARGO_TARGET_DIR=$CARGO_TARGET_DIR, CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP, CUDARC_CUDA_VERSION=$CUDARC_CUDA_VERSION)"
+echo "cuda-check: cargo check --features cuda --all-targets (CUDA_COMPUTE_CAP=$CUDA_COMPUTE_CAP, CUDARC_CUDA_VERSION=$CUDARC_CUDA_VERSION)"
 if ! cargo check --features cuda --all-targets; then
     echo "cuda-check: FAILED: cargo check --features cuda --all-targets" >&2
     exit 1
