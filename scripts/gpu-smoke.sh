@@ -98,13 +98,15 @@ part snr-sweep "$bin/snr-sweep" --device "$device" --out "$out/snr-sweep" || sta
 part snr-sweep-cpu "$bin/snr-sweep" --device cpu --out "$out/snr-sweep-cpu" || status=1
 if [ -f "$out/snr-sweep/summary.csv" ] && [ -f "$out/snr-sweep-cpu/summary.csv" ]; then
     # One line per point: the lowest-layer SNRs (same-dtype and f64-shadow references) on both.
+    echo "lowest-layer input SNR (dB), same-dtype reference (f64 shadow); diff = $device - cpu" \
+        > "$out/snr-cpu-vs-gpu.txt"
     paste -d, "$out/snr-sweep-cpu/summary.csv" "$out/snr-sweep/summary.csv" | awk -F, '
         NR == 1 { n = NF / 2; for (i = 1; i <= n; i++) col[$i] = i; next }
         { a = col["lowest_snr_db"]; b = col["lowest_snr_db_f64"]
           d = ($(a) == $(a + n)) ? 0 : $(a + n) - $(a)
           printf "%-9s depth %2s slope %-4s  cpu %8s (%8s)  %s %8s (%8s)  diff %s\n",
                  $(col["arch"]), $(col["depth"]), $(col["slope"]), $(a), $(b), dev, $(a + n), $(b + n), d }
-    ' dev="$device" > "$out/snr-cpu-vs-gpu.txt"
+    ' dev="$device" >> "$out/snr-cpu-vs-gpu.txt"
     tee -a "$log" < "$out/snr-cpu-vs-gpu.txt"
 fi
 part bench "$bin/bench" --device "$device" --modes stored,reconstructed,algorithm1 --steps 10 \

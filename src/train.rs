@@ -916,7 +916,7 @@ pub fn train(
             let (x, y) = (x.to_device(&device)?, y.to_device(&device)?);
             let probe =
                 cfg.angle_every > 0 && (st.step % cfg.angle_every == 0 || st.step + 1 == total);
-            let out = net.step(
+            let out = net.step_with_grad_norm(
                 &x,
                 &y,
                 cfg.mode,

@@ -4007,6 +4007,31 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
 mod tests {
     use super::*;
 
+    /// `figures --device`: every experiment takes the device; a GPU is part of the key (its
+    /// results are not reused as the CPU's), `cpu` keeps the keys of configs that never named
+    /// a device.
+    #[test]
+    fn set_device_reaches_every_experiment_and_keys_gpu_results_apart() {
+        let configs = [
+            ExperimentConfig::Alpha(AlphaConfig::default()),
+            ExperimentConfig::Trace(TraceConfig::default()),
+            ExperimentConfig::Scaling(ScalingConfig::default()),
+            ExperimentConfig::Precision(PrecisionConfig::default()),
+            ExperimentConfig::BnEps(BnEpsConfig::default()),
+            ExperimentConfig::Memory(MemoryConfig::default()),
+        ];
+        for cfg in configs {
+            assert_eq!(cfg.device(), "cpu");
+            let mut same = cfg.clone();
+            same.set_device("cpu");
+            assert_eq!(same.key(), cfg.key(), "{}", cfg.kind());
+            let mut gpu = cfg.clone();
+            gpu.set_device("cuda:0");
+            assert_eq!(gpu.device(), "cuda:0");
+            assert_ne!(gpu.key(), cfg.key(), "{}", cfg.kind());
+        }
+    }
+
     #[test]
     fn groups_and_spans() {
         assert_eq!(group_of("s1.u0.conv").as_deref(), Some("s1.u0"));

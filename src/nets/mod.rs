@@ -289,10 +289,10 @@ pub struct StepOutput {
     pub tape_bytes: usize,
     /// The input of the head (the output of the invertible part), as the backward started from.
     pub head_input: Option<Tensor>,
-    /// Off the CPU, with gradients: the sum of squares of every parameter gradient (reduced on
-    /// the device in f64, f32 on Metal; non-finite when a gradient is), read with the loss so
-    /// that the training loop needs no read of its own. `None` on the CPU, where reading the
-    /// gradients costs no transfer ([`crate::train::grad_sq_norm`]).
+    /// From [`Network::step_with_grad_norm`] off the CPU: the sum of squares of every parameter
+    /// gradient (reduced on the device in f64, f32 on Metal; non-finite when a gradient is),
+    /// read with the loss so that the training loop needs no read of its own. `None` otherwise
+    /// (on the CPU reading the gradients costs no transfer: [`crate::train::grad_sq_norm`]).
     pub grad_sq_norm: Option<f64>,
 }
 
@@ -657,9 +657,9 @@ impl Network {
     /// inverse, so its reconstructed mode is its stored mode.
     ///
     /// Host reads: one per step. The loss and, on a GPU, the device-side checks of the step
-    /// (finite input, batch-norm zero scales) and the gradients' sum of squares are read
-    /// together at the end ([`crate::device::with_deferred_checks`]); a failed check is then the
-    /// step's error. On the CPU the checks run at once, as before.
+    /// (finite input, batch-norm zero scales) are read together at the end
+    /// ([`crate::device::with_deferred_checks`]); a failed check is then the step's error. On
+    /// the CPU the checks run at once, as before.
     pub fn step(
         &self,
         x: &Tensor,
@@ -667,7 +667,30 @@ impl Network {
         source: Source,
         opts: StepOptions,
     ) -> Result<StepOutput> {
-        let want_norm = opts.grads && !self.device.is_cpu();
+        self.step_reading(x, labels, source, opts, false)
+    }
+
+    /// [`Network::step`] that, off the CPU and with gradients, also reduces the gradients' sum
+    /// of squares on the device and reads it with the loss ([`StepOutput::grad_sq_norm`]):
+    /// what the training loop's clipping and divergence check need, without a read of its own.
+    pub fn step_with_grad_norm(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+        source: Source,
+        opts: StepOptions,
+    ) -> Result<StepOutput> {
+        self.step_reading(x, labels, source, opts, opts.grads && !self.device.is_cpu())
+    }
+
+    fn step_reading(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+        source: Source,
+        opts: StepOptions,
+        want_norm: bool,
+    ) -> Result<StepOutput> {
         let ((mut out, loss), values) = crate::device::with_deferred_checks(
             &self.device,
             || self.step_unread(x, labels, source, opts),
@@ -853,5 +876,52 @@ impl Network {
                 offset: 0,
                 reason: e.to_string(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GPU's gradient norm (summed on the device, read once with the loss) equals the
+    /// training loop's host sum, here on CPU tensors; `step_with_grad_norm` on the CPU leaves
+    /// it to the host (nothing to save there).
+    #[test]
+    fn device_side_gradient_norm_equals_the_host_sum() {
+        let mut cfg = NetConfig::new(Arch::Hybrid);
+        cfg.depth = 2;
+        let net = Network::build(&cfg, DType::F32, &Device::Cpu).unwrap();
+        let x = crate::util::randn(
+            &mut crate::util::rng_for(0, "norm-test"),
+            &[4, cfg.in_channels, cfg.input_size, cfg.input_size],
+            0.0,
+            1.0,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let labels = Tensor::new(&[0u32, 1, 2, 3], &Device::Cpu).unwrap();
+        let opts = StepOptions {
+            grads: true,
+            ..StepOptions::default()
+        };
+        let out = net
+            .step_with_grad_norm(&x, &labels, Source::Reconstructed, opts)
+            .unwrap();
+        assert!(out.grad_sq_norm.is_none());
+        assert!(!out.grads.is_empty());
+        let host = crate::train::grad_sq_norm(&out.grads).unwrap();
+        let device = grad_sq_norm_tensor(&out.grads, &Device::Cpu)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!(host > 0.0 && host.is_finite(), "{host}");
+        assert!(
+            (device - host).abs() <= 1e-12 * host,
+            "device {device} vs host {host}"
+        );
+        let plain = net.step(&x, &labels, Source::Reconstructed, opts).unwrap();
+        assert_eq!(plain.loss, out.loss);
+        assert!(plain.grad_sq_norm.is_none());
     }
 }
