@@ -203,7 +203,8 @@ pub fn defer_check(count: Tensor, error: impl FnOnce(usize) -> Error + 'static) 
 /// counts and `reads(&value)` (scalar tensors, e.g. the loss) in one transfer: a host round trip
 /// of a few numbers, once. The first failed check (in queue order) is the error; otherwise the
 /// values of `reads`, in order, in f64 (computed in f64 where the device has it, else f32).
-/// Nested calls each read their own checks.
+/// When `f` itself fails, a failed check queued before is still the error (the cause: a NaN
+/// input, say, rather than what it broke later). Nested calls each read their own checks.
 pub fn with_deferred_checks<T>(
     device: &Device,
     f: impl FnOnce() -> Result<T>,
@@ -214,8 +215,26 @@ pub fn with_deferred_checks<T>(
     let queued = PENDING
         .with(|p| std::mem::replace(&mut *p.borrow_mut(), outer))
         .unwrap_or_default();
-    let value = result?;
+    let value = match result {
+        Ok(value) => value,
+        Err(e) => {
+            return Err(match read_scalars(device, queued, Vec::new()) {
+                Err(check) => check,
+                Ok(_) => e,
+            })
+        }
+    };
     let wanted = reads(&value)?;
+    Ok((value, read_scalars(device, queued, wanted)?))
+}
+
+/// Read the counts of `queued` and the scalars `wanted` in one transfer; the first failed check
+/// is the error, else the values of `wanted`.
+fn read_scalars(
+    device: &Device,
+    queued: Vec<PendingCheck>,
+    wanted: Vec<Tensor>,
+) -> Result<Vec<f64>> {
     let dtype = if has_f64(device) {
         DType::F64
     } else {
@@ -226,7 +245,7 @@ pub fn with_deferred_checks<T>(
         scalars.push(t.to_device(device)?.to_dtype(dtype)?.reshape(1)?);
     }
     if scalars.is_empty() {
-        return Ok((value, Vec::new()));
+        return Ok(Vec::new());
     }
     let all = Tensor::cat(&scalars, 0)?
         .to_device(&Device::Cpu)?
@@ -238,7 +257,7 @@ pub fn with_deferred_checks<T>(
             return Err((check.error)(n as usize));
         }
     }
-    Ok((value, values.to_vec()))
+    Ok(values.to_vec())
 }
 
 /// Parse a dtype name: `f16`, `bf16`, `f32`, `f64`.
@@ -399,6 +418,30 @@ mod tests {
         )
         .unwrap();
         assert_eq!((value, reads), (41, vec![42.0, 0.25]));
+        // Work that fails after a failed check reports the check (the cause).
+        let err = with_deferred_checks(
+            &cpu,
+            || -> Result<()> {
+                defer_check(scalar(3.0), |n| Error::NonFinite {
+                    context: "input".into(),
+                    count: n,
+                })?;
+                Err(Error::Config("a later symptom".into()))
+            },
+            |_| Ok(Vec::new()),
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::NonFinite { count: 3, .. }), "{err}");
+        let err = with_deferred_checks(
+            &cpu,
+            || -> Result<()> {
+                defer_check(scalar(0.0), |_| Error::Config("never".into()))?;
+                Err(Error::Config("the work's own error".into()))
+            },
+            |_| Ok(Vec::new()),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("the work's own error"), "{err}");
         // Outside a deferred scope a check is read at once.
         assert!(matches!(
             defer_check(scalar(1.0), |_| Error::Config("now".into())),
