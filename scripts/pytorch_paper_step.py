@@ -199,12 +199,13 @@ def param_count(net):
     return sum(p.numel() for p in net.parameters())
 
 
-def time_depth(arch, depth, steps, warmup):
+def time_depth(arch, depth, steps, warmup, device="cpu"):
     torch.manual_seed(0)
-    net = PaperNet(arch, depth).train()
-    x = torch.randn(BATCH, IN_CHANNELS, SIZE, SIZE)
-    labels = torch.randint(0, CLASSES, (BATCH,))
+    net = PaperNet(arch, depth).train().to(device)
+    x = torch.randn(BATCH, IN_CHANNELS, SIZE, SIZE).to(device)
+    labels = torch.randint(0, CLASSES, (BATCH,)).to(device)
     opt = torch.optim.SGD(net.parameters(), lr=LR, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+    sync = torch.cuda.synchronize if str(device).startswith("cuda") else (lambda: None)
     times = []
     for i in range(warmup + steps):
         t0 = time.perf_counter()
@@ -212,6 +213,7 @@ def time_depth(arch, depth, steps, warmup):
         loss = F.cross_entropy(net(x), labels)
         loss.backward()
         opt.step()
+        sync()
         dt = time.perf_counter() - t0
         if i >= warmup:
             times.append(dt)
@@ -219,7 +221,7 @@ def time_depth(arch, depth, steps, warmup):
     print(
         f"pytorch {arch} D={depth}: params {param_count(net)} median {m:.4f} s/step "
         f"images/s {BATCH / m:.1f} loss {loss.item():.4f} threads {torch.get_num_threads()} "
-        f"torch {torch.__version__}",
+        f"torch {torch.__version__} device {device}",
         flush=True,
     )
 
@@ -358,6 +360,7 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--check", metavar="DIR", help="compare with revstab's files in DIR (one depth)")
+    ap.add_argument("--device", default="cpu", help="timing device: cpu or cuda[:N] (synchronised per step)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     depths = [int(d) for d in args.depths.split(",")]
@@ -366,7 +369,7 @@ def main():
             sys.exit("--check takes one depth")
         sys.exit(0 if check(args.arch, depths[0], args.check) else 1)
     for depth in depths:
-        time_depth(args.arch, depth, args.steps, args.warmup)
+        time_depth(args.arch, depth, args.steps, args.warmup, args.device)
 
 
 if __name__ == "__main__":

@@ -555,6 +555,39 @@ fn to_f64(t: &Tensor) -> Result<f64> {
     Ok(t.to_dtype(DType::F64)?.to_scalar::<f64>()?)
 }
 
+/// Correct training predictions not yet added to the epoch's count: on the CPU they are added
+/// at once; on another device they are summed there and read when the epoch's accuracy or a
+/// checkpoint needs them (once per epoch or checkpoint, not once per step).
+#[derive(Default)]
+struct PendingCorrect(Option<Tensor>);
+
+impl PendingCorrect {
+    fn add(&mut self, st: &mut State, logits: &Tensor, labels: &Tensor) -> Result<()> {
+        if logits.device().is_cpu() {
+            st.epoch_correct += count_correct(logits, labels)?;
+            return Ok(());
+        }
+        // f32 counts are exact up to 2^24 predictions between two reads.
+        let correct = logits
+            .argmax(1)?
+            .eq(labels)?
+            .to_dtype(DType::F32)?
+            .sum_all()?;
+        self.0 = Some(match self.0.take() {
+            Some(sum) => (sum + correct)?,
+            None => correct,
+        });
+        Ok(())
+    }
+
+    fn read_into(&mut self, st: &mut State) -> Result<()> {
+        if let Some(sum) = self.0.take() {
+            st.epoch_correct += to_f64(&sum)?;
+        }
+        Ok(())
+    }
+}
+
 fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<f64> {
     to_f64(
         &logits
@@ -565,7 +598,6 @@ fn count_correct(logits: &Tensor, labels: &Tensor) -> Result<f64> {
     )
 }
 
-/// Sum of squares of every gradient (f64); non-finite when any gradient is.
 /// The factor that clips a gradient of global L2 norm `norm` to at most `max_norm`:
 /// `min(1, max_norm / norm)`; 1 when clipping is off (`max_norm` 0) or the norm is within it.
 pub fn clip_scale(norm: f64, max_norm: f64) -> f64 {
@@ -576,7 +608,10 @@ pub fn clip_scale(norm: f64, max_norm: f64) -> f64 {
     }
 }
 
-fn grad_sq_norm(grads: &HashMap<String, Tensor>) -> Result<f64> {
+/// Sum of squares of every gradient (f64); non-finite when any gradient is. Reads each
+/// gradient's sum: for CPU tensors (on a GPU, [`crate::nets::StepOutput::grad_sq_norm`] comes
+/// with the step's one read).
+pub fn grad_sq_norm(grads: &HashMap<String, Tensor>) -> Result<f64> {
     let mut total = 0.0;
     for g in grads.values() {
         total += to_f64(&g.to_dtype(DType::F64)?.sqr()?.sum_all()?)?;
@@ -869,6 +904,7 @@ pub fn train(
         Source::Reconstructed => Source::Stored,
     };
     let mut stopped = false;
+    let mut pending_correct = PendingCorrect::default();
     'epochs: for epoch in st.step / steps_per_epoch..cfg.epochs {
         let done_in_epoch = st.step - epoch * steps_per_epoch;
         let batches = data
@@ -880,7 +916,7 @@ pub fn train(
             let (x, y) = (x.to_device(&device)?, y.to_device(&device)?);
             let probe =
                 cfg.angle_every > 0 && (st.step % cfg.angle_every == 0 || st.step + 1 == total);
-            let out = net.step(
+            let out = net.step_with_grad_norm(
                 &x,
                 &y,
                 cfg.mode,
@@ -890,7 +926,11 @@ pub fn train(
                     ..StepOptions::default()
                 },
             )?;
-            let grad_norm = grad_sq_norm(&out.grads)?.sqrt();
+            let grad_norm = match out.grad_sq_norm {
+                Some(sq) => sq,
+                None => grad_sq_norm(&out.grads)?,
+            }
+            .sqrt();
             if !out.loss.is_finite() || !grad_norm.is_finite() {
                 let what = if out.loss.is_finite() {
                     format!("finite loss {:.4} but non-finite gradients", out.loss)
@@ -949,7 +989,7 @@ pub fn train(
             sgd.step_scaled(&params, &out.grads, lr, scale)?;
             st.step += 1;
             st.epoch_loss_sum += out.loss * x.dim(0)? as f64;
-            st.epoch_correct += count_correct(&out.logits, &y)?;
+            pending_correct.add(&mut st, &out.logits, &y)?;
             st.epoch_seen += x.dim(0)?;
             if let Some(b) = &bar {
                 b.set_position(st.step as u64);
@@ -960,6 +1000,12 @@ pub fn train(
                 ));
             }
             let epoch_end = st.step % steps_per_epoch == 0;
+            let checkpoint_due = opts.run_dir.is_some()
+                && (opts.stop_after == Some(st.step)
+                    || (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0));
+            if epoch_end || checkpoint_due {
+                pending_correct.read_into(&mut st)?;
+            }
             if epoch_end {
                 let rec = EpochRecord {
                     epoch,

@@ -51,8 +51,20 @@ pub fn count_non_finite(t: &Tensor) -> Result<usize> {
     Ok(to_f64_vec(t)?.iter().filter(|v| !v.is_finite()).count())
 }
 
-/// Error if `t` holds NaN or inf.
+/// Error if `t` holds NaN or inf ([`Error::NonFinite`] with their number).
+///
+/// On the CPU the values are read and counted at once. On another device the count is a
+/// device-side reduction ([`crate::device::non_finite_count`]) queued with
+/// [`crate::device::defer_check`]: inside [`crate::device::with_deferred_checks`] (every
+/// [`crate::nets::Network::step`]) it is read with the step's other scalars and the error comes
+/// at the end of the step; outside, one scalar is read now.
 pub fn ensure_finite(t: &Tensor, context: &str) -> Result<()> {
+    if !t.device().is_cpu() {
+        let context = context.to_string();
+        return crate::device::defer_check(crate::device::non_finite_count(t)?, move |count| {
+            Error::NonFinite { context, count }
+        });
+    }
     let count = count_non_finite(t)?;
     if count > 0 {
         return Err(Error::NonFinite {

@@ -235,3 +235,26 @@ fn median_of_odd_and_even_lengths() {
     assert_eq!(median(&[4.0, 1.0, 2.0, 3.0]), 2.5);
     assert!(median(&[]).is_nan());
 }
+
+/// Issue 17: the bench takes a device; a name that does not parse, or a backend this build
+/// lacks, is a configuration error before anything runs, and `cpu` is the default.
+#[test]
+fn bench_device_is_checked_before_running() {
+    assert_eq!(BenchConfig::default().device, "cpu");
+    small().validate().unwrap();
+    let tpu = BenchConfig {
+        device: "tpu".into(),
+        ..small()
+    };
+    let e = tpu.validate().unwrap_err().to_string();
+    assert!(e.contains("tpu"), "{e}");
+    assert!(run(&tpu, |_| {}).is_err());
+    if !cfg!(feature = "cuda") {
+        let cuda = BenchConfig {
+            device: "cuda".into(),
+            ..small()
+        };
+        let e = cuda.validate().unwrap_err().to_string();
+        assert!(e.contains("--features cuda"), "{e}");
+    }
+}

@@ -18,6 +18,7 @@ fn provenance(dtype: &str) -> Provenance {
         dtype: dtype.into(),
         device: "cpu".into(),
         backend: Default::default(),
+        backend_that_ran: "kernels".into(),
         init: "synthetic".into(),
         seconds: 0.0,
         threads: 1,

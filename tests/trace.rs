@@ -152,3 +152,67 @@ fn pooling_reconstructions_are_exact_and_f64_networks_nearly_so() {
         }
     }
 }
+
+/// The device the test network lives on: a CUDA GPU when the build and the machine have one,
+/// else the CPU (then the flag below is what sends the shadow to the CPU).
+fn test_device() -> Device {
+    #[cfg(feature = "cuda")]
+    if let Ok(gpu) = Device::new_cuda(0) {
+        return gpu;
+    }
+    Device::Cpu
+}
+
+/// Issue 17: the f64 shadow runs on the CPU whenever the network's device has no f64 (Metal).
+/// `f64_shadow_on(false)` is the stand-in for such a device: the shadow is built on the CPU
+/// with the network's weights cast to f64, `snr_trace` moves the batch to it, and the f64
+/// column of the trace is the one the shadow on the network's own device gives.
+#[test]
+fn f64_shadow_takes_the_cpu_path_when_the_device_lacks_f64() {
+    let device = test_device();
+    let mut cfg = NetConfig::new(Arch::Hybrid);
+    cfg.depth = 2;
+    let net = Network::build(&cfg, DType::F32, &device).unwrap();
+    let on_cpu = net.f64_shadow_on(false).unwrap();
+    assert!(on_cpu.device.is_cpu());
+    assert_eq!(on_cpu.dtype, DType::F64);
+    let own = net.f64_shadow_on(true).unwrap();
+    assert_eq!(own.device.location(), device.location());
+    assert_eq!(
+        net.f64_shadow().unwrap().device.location(),
+        device.location(),
+        "the CPU and CUDA have f64: the default shadow stays on the network's device"
+    );
+    for ((name, w), (shadow_name, s)) in net.named_params().iter().zip(on_cpu.named_params()) {
+        assert_eq!(name, &shadow_name);
+        let w = revstab::util::to_f64_vec(w.as_tensor()).unwrap();
+        let s = revstab::util::to_f64_vec(s.as_tensor()).unwrap();
+        assert_eq!(
+            w, s,
+            "{name}: the shadow's weights are the f32 weights, cast"
+        );
+    }
+    let (x, y) = point_batch(&SweepConfig::default(), 0, &device).unwrap();
+    let opts = TraceOptions::default();
+    let via_cpu = snr_trace(&net, Some(&on_cpu), &x, &y, opts).unwrap();
+    let via_own = snr_trace(&net, Some(&own), &x, &y, opts).unwrap();
+    assert_eq!(via_cpu.points.len(), via_own.points.len());
+    assert!(!via_cpu.points.is_empty());
+    for (a, b) in via_cpu.points.iter().zip(&via_own.points) {
+        assert_eq!(a.layer, b.layer);
+        assert_eq!(a.snr_db, b.snr_db, "{}: same-dtype column", a.layer);
+        let close = a.snr_db_f64 == b.snr_db_f64
+            || (a.snr_db_f64 - b.snr_db_f64).abs() <= 1e-6 * a.snr_db_f64.abs().max(1.0);
+        assert!(
+            close,
+            "{}: f64 column {} vs {}",
+            a.layer, a.snr_db_f64, b.snr_db_f64
+        );
+        assert!(
+            a.snr_db_f64.is_finite() && a.snr_db_f64 > 100.0,
+            "{}: {}",
+            a.layer,
+            a.snr_db_f64
+        );
+    }
+}

@@ -133,6 +133,10 @@ struct Args {
     /// with their GFLOP/s (`*` marks the path the layers take); writes conv_shapes.csv.
     #[arg(long)]
     conv_shapes: bool,
+    /// Device: cpu, cuda[:N] (build with `--features cuda`), metal[:N]. Off the CPU the layers
+    /// run on candle's ops and every timed step ends with a device synchronisation.
+    #[arg(long, default_value = "cpu")]
+    device: String,
     /// Output directory (bench.csv or conv_shapes.csv, run.json).
     #[arg(long, default_value = "results/bench")]
     out: PathBuf,
@@ -179,6 +183,7 @@ fn run_main() -> anyhow::Result<()> {
                     Some(_) => Backend::Kernels,
                     None => args.backend,
                 },
+                device: args.device.clone(),
                 ..BenchConfig::default()
             };
             cfg.validate()?;
@@ -188,8 +193,14 @@ fn run_main() -> anyhow::Result<()> {
     std::fs::create_dir_all(&args.out)
         .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
     if args.conv_shapes {
+        anyhow::ensure!(
+            args.device.trim().eq_ignore_ascii_case("cpu"),
+            "--conv-shapes times the CPU kernels; it takes no --device (got {})",
+            args.device
+        );
         return conv_shapes_main(&args, &configs);
     }
+    let device = revstab::device::parse_device(&args.device)?;
     if !revstab::measure::alloc::is_installed() {
         eprintln!("warning: counting allocator not active, peak bytes will read 0");
     }
@@ -205,6 +216,7 @@ fn run_main() -> anyhow::Result<()> {
         }
         println!("{}", cfg.describe());
         for &d in &cfg.depths {
+            // Only counted: built on the CPU whatever the device.
             let net = revstab::nets::Network::build(
                 &cfg.net_config(d),
                 candle_core::DType::F32,
@@ -238,6 +250,8 @@ fn run_main() -> anyhow::Result<()> {
         "experiment": "bench",
         "git_revision": revstab::util::git_revision(),
         "backend": configs[0].backend.as_str(),
+        "device": revstab::device::device_name(&device),
+        "device_info": revstab::device::device_json(&device, configs[0].backend),
         "configs": configs,
         "candle_threads": candle_core::utils::get_num_threads(),
         "env": env_json(),

@@ -58,6 +58,11 @@ struct Args {
     /// Threads running points in parallel (0 = all cores)
     #[arg(long, default_value_t = 0)]
     threads: usize,
+    /// Device of the computed experiments: cpu, cuda[:N] (build with `--features cuda`),
+    /// metal[:N]; default: each config's own (cpu). f64 work runs on the CPU when the device
+    /// has no f64. Results computed on another device than a cached one are not reused.
+    #[arg(long, value_name = "DEVICE")]
+    device: Option<String>,
     /// List the figure ids and exit
     #[arg(long)]
     list: bool,
@@ -91,6 +96,12 @@ fn main() -> ExitCode {
     if ids.is_empty() {
         ids = FIGURE_IDS.iter().map(|s| s.to_string()).collect();
     }
+    if let Some(device) = &args.device {
+        if let Err(e) = revstab::device::parse_device(device) {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    }
     let results = Results {
         dir: args.results.clone(),
         accuracy_dir: args.accuracy_results.clone(),
@@ -103,7 +114,14 @@ fn main() -> ExitCode {
         let t = Instant::now();
         let mut note = String::new();
         if spec.source == DataSource::Experiment {
-            match figs::ensure_results(id, &args.experiments, &results, args.rerun, args.threads) {
+            match figs::ensure_results_on(
+                id,
+                &args.experiments,
+                &results,
+                args.rerun,
+                args.threads,
+                args.device.as_deref(),
+            ) {
                 Ok(CacheStatus::Reused) => note = format!("reused {}", results.path(id).display()),
                 Ok(CacheStatus::Computed(s, why)) => note = format!("computed in {s:.1} s ({why})"),
                 Err(e) => {

@@ -25,7 +25,7 @@
 //! allocator).
 
 use crate::backend::Backend;
-use crate::device::parse_dtype;
+use crate::device::{parse_device, parse_dtype};
 use crate::error::{Error, Result};
 use crate::nets::{Arch, NetConfig, Network, PoolKind, Rebuild, Source, StepOptions, StepOutput};
 use crate::train::Sgd;
@@ -175,6 +175,9 @@ pub struct BenchConfig {
     /// left out of the serialised config when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
     pub backend: Backend,
+    /// Device (`cpu`, `cuda[:N]`, `metal[:N]`); off the CPU every timed step ends with a
+    /// device synchronisation.
+    pub device: String,
 }
 
 impl Default for BenchConfig {
@@ -198,6 +201,7 @@ impl Default for BenchConfig {
             init_scale: 1.0,
             seed: 0,
             backend: Backend::default(),
+            device: "cpu".into(),
         }
     }
 }
@@ -240,6 +244,7 @@ impl BenchConfig {
             ));
         }
         parse_dtype(&self.dtype)?;
+        parse_device(&self.device)?;
         for &d in &self.depths {
             self.net_config(d).validate()?;
         }
@@ -719,7 +724,7 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
         set_threads(n);
     }
     let dtype = parse_dtype(&cfg.dtype)?;
-    let device = Device::Cpu;
+    let device = parse_device(&cfg.device)?;
     let modes = cfg.modes_to_run();
     let mut rows = Vec::new();
     for &depth in &cfg.depths {
@@ -739,7 +744,12 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
             for (k, trainee) in trainees.iter_mut().enumerate() {
                 let t0 = Instant::now();
                 let (loss, peak) = crate::measure::alloc::measure_peak(|| {
-                    rayon::scope(|_| trainee.step(&x, &labels, cfg.lr))
+                    rayon::scope(|_| {
+                        let loss = trainee.step(&x, &labels, cfg.lr)?;
+                        // The update's kernels are queued on a GPU: wait for them (no-op on the CPU).
+                        device.synchronize()?;
+                        Ok::<_, Error>(loss)
+                    })
                 });
                 let dt = t0.elapsed().as_secs_f64();
                 let loss = loss?;

@@ -28,7 +28,7 @@
 //! ([`crate::measure::trace`]).
 
 use crate::backend::Backend;
-use crate::device::{device_name, parse_device, parse_dtype};
+use crate::device::{device_name, f64_device, has_f64, parse_device, parse_dtype};
 use crate::error::{Error, Result};
 use crate::experiments::memory::{Axis as MemAxis, MemoryConfig};
 use crate::experiments::snr_sweep::{fmt_f, parse_f, run_point, Point, SweepConfig};
@@ -42,7 +42,7 @@ use crate::measure::trace::{SnrTrace, TracePoint};
 use crate::nets::{Arch, Source};
 use crate::plot::{render, render_table, Chart, Figure, Series, Span, Style};
 use crate::util::write_atomic;
-use candle_core::{Device, Tensor};
+use candle_core::{DType, Tensor};
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -355,6 +355,14 @@ pub struct AlphaConfig {
     /// serialised config (and so of its key) when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
     pub backend: Backend,
+    /// Device (`cpu`, `cuda[:N]`, `metal[:N]`); the f64 points run on the CPU when the device
+    /// has no f64. Left out of the serialised config (and so of its key) when `cpu`.
+    #[serde(skip_serializing_if = "is_cpu")]
+    pub device: String,
+}
+
+fn is_cpu(device: &String) -> bool {
+    device == "cpu"
 }
 
 impl Default for AlphaConfig {
@@ -370,6 +378,7 @@ impl Default for AlphaConfig {
             seed: 0,
             dtypes: vec!["f64".into(), "f32".into()],
             backend: Backend::default(),
+            device: "cpu".into(),
         }
     }
 }
@@ -629,6 +638,7 @@ impl ExperimentConfig {
         };
         match self {
             ExperimentConfig::Alpha(c) => {
+                parse_device(&c.device)?;
                 if c.dtypes.is_empty() {
                     return bad("alpha: dtypes needs at least one value".into());
                 }
@@ -731,6 +741,33 @@ impl ExperimentConfig {
             h = h.wrapping_mul(0x100000001b3);
         }
         format!("{h:016x}")
+    }
+
+    /// Run the experiment on `device` (`cpu`, `cuda[:N]`, `metal[:N]`) instead of its config's:
+    /// `figures --device`. A device other than `cpu` is part of the config's key, so results
+    /// computed on another device are not reused for it.
+    pub fn set_device(&mut self, device: &str) {
+        let device = device.to_string();
+        match self {
+            ExperimentConfig::Alpha(c) => c.device = device,
+            ExperimentConfig::Trace(c) => c.net.device = device,
+            ExperimentConfig::Scaling(c) => c.net.device = device,
+            ExperimentConfig::Precision(c) => c.net.device = device,
+            ExperimentConfig::BnEps(c) => c.net.device = device,
+            ExperimentConfig::Memory(c) => c.device = device,
+        }
+    }
+
+    /// The device the experiment runs on, as configured.
+    pub fn device(&self) -> &str {
+        match self {
+            ExperimentConfig::Alpha(c) => &c.device,
+            ExperimentConfig::Trace(c) => &c.net.device,
+            ExperimentConfig::Scaling(c) => &c.net.device,
+            ExperimentConfig::Precision(c) => &c.net.device,
+            ExperimentConfig::BnEps(c) => &c.net.device,
+            ExperimentConfig::Memory(c) => &c.device,
+        }
     }
 
     /// The backend computing the layers of the experiment.
@@ -878,10 +915,14 @@ pub struct Provenance {
     pub dtype: String,
     /// Device.
     pub device: String,
-    /// The backend that computed the layers ([`Backend::Kernels`] in results cached before it
+    /// The backend configured for the layers ([`Backend::Kernels`] in results cached before it
     /// was recorded: the only backend then, short of the `bench --kernels off` switch).
     #[serde(default)]
     pub backend: Backend,
+    /// The backend that actually ran ([`crate::device::backend_that_ran`]: `candle` off the
+    /// CPU, whatever was configured); empty in results cached before it was recorded.
+    #[serde(default)]
+    pub backend_that_ran: String,
     /// Initialisation and input.
     pub init: String,
     /// Wall time of the experiment, seconds.
@@ -1344,7 +1385,23 @@ pub fn ensure_results(
     rerun: bool,
     threads: usize,
 ) -> Result<CacheStatus> {
-    let (cfg, config_path) = load_config(id, experiments)?;
+    ensure_results_on(id, experiments, results, rerun, threads, None)
+}
+
+/// [`ensure_results`] with the experiment's device replaced by `device` when given
+/// ([`ExperimentConfig::set_device`]; `figures --device`).
+pub fn ensure_results_on(
+    id: &str,
+    experiments: &Path,
+    results: &Results,
+    rerun: bool,
+    threads: usize,
+    device: Option<&str>,
+) -> Result<CacheStatus> {
+    let (mut cfg, config_path) = load_config(id, experiments)?;
+    if let Some(device) = device {
+        cfg.set_device(device);
+    }
     let key = cfg.key();
     let why = if rerun {
         "--rerun".to_string()
@@ -1388,7 +1445,7 @@ pub fn run_experiment(
     let (data, device) = match cfg {
         ExperimentConfig::Alpha(c) => (
             ResultData::Alpha(pool.install(|| run_alpha(c))?),
-            "cpu".to_string(),
+            c.device.clone(),
         ),
         ExperimentConfig::Trace(c) => (
             ResultData::Trace(pool.install(|| run_trace(c))?),
@@ -1408,9 +1465,13 @@ pub fn run_experiment(
         ),
         ExperimentConfig::Memory(c) => (ResultData::Memory(run_memory(c)?), c.device.clone()),
     };
-    let device = parse_device(&device)
-        .map(|d| device_name(&d))
-        .unwrap_or(device);
+    let (device, backend_that_ran) = match parse_device(&device) {
+        Ok(d) => (
+            device_name(&d),
+            crate::device::backend_that_ran(cfg.backend(), &d).to_string(),
+        ),
+        Err(_) => (device, cfg.backend().as_str().to_string()),
+    };
     let (seed, dtype, init) = cfg.seed_dtype_init();
     let provenance = Provenance {
         git_revision: crate::util::git_revision().unwrap_or_else(|| "unknown".into()),
@@ -1419,6 +1480,7 @@ pub fn run_experiment(
         dtype,
         device,
         backend: cfg.backend(),
+        backend_that_ran,
         init,
         seconds: start.elapsed().as_secs_f64(),
         threads: used_threads,
@@ -1449,7 +1511,7 @@ fn db(ratio: f64) -> f64 {
 }
 
 fn run_alpha(c: &AlphaConfig) -> Result<AlphaData> {
-    let dev = Device::Cpu;
+    let device = parse_device(&c.device)?;
     let theory_fn: fn(f64) -> f64 = match c.layer {
         AlphaLayer::ToyBn => alpha_toy_bn,
         AlphaLayer::LeakyRelu => alpha_leaky_relu,
@@ -1465,6 +1527,11 @@ fn run_alpha(c: &AlphaConfig) -> Result<AlphaData> {
     let mut points = Vec::new();
     for name in &c.dtypes {
         let dtype = parse_dtype(name)?;
+        let dev = if dtype == DType::F64 {
+            f64_device(&device, has_f64(&device))
+        } else {
+            device.clone()
+        };
         let x = crate::util::randn(
             &mut crate::util::rng_for(c.seed, "alpha-input"),
             &[c.samples, channels, 1, 1],
@@ -1721,7 +1788,12 @@ fn bn_eps_points(c: &BnEpsConfig) -> Vec<Point> {
 
 fn run_bn_eps(c: &BnEpsConfig) -> Result<BnEpsData> {
     let dtype = parse_dtype(&c.dtype)?;
-    let dev = Device::Cpu;
+    let device = parse_device(&c.net.device)?;
+    let dev = if dtype == DType::F64 {
+        f64_device(&device, has_f64(&device))
+    } else {
+        device
+    };
     let ch = c.alpha.channels;
     let x = crate::util::randn(
         &mut crate::util::rng_for(c.seed, "bn-eps-input"),
@@ -3934,6 +4006,31 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `figures --device`: every experiment takes the device; a GPU is part of the key (its
+    /// results are not reused as the CPU's), `cpu` keeps the keys of configs that never named
+    /// a device.
+    #[test]
+    fn set_device_reaches_every_experiment_and_keys_gpu_results_apart() {
+        let configs = [
+            ExperimentConfig::Alpha(AlphaConfig::default()),
+            ExperimentConfig::Trace(TraceConfig::default()),
+            ExperimentConfig::Scaling(ScalingConfig::default()),
+            ExperimentConfig::Precision(PrecisionConfig::default()),
+            ExperimentConfig::BnEps(BnEpsConfig::default()),
+            ExperimentConfig::Memory(MemoryConfig::default()),
+        ];
+        for cfg in configs {
+            assert_eq!(cfg.device(), "cpu");
+            let mut same = cfg.clone();
+            same.set_device("cpu");
+            assert_eq!(same.key(), cfg.key(), "{}", cfg.kind());
+            let mut gpu = cfg.clone();
+            gpu.set_device("cuda:0");
+            assert_eq!(gpu.device(), "cuda:0");
+            assert_ne!(gpu.key(), cfg.key(), "{}", cfg.kind());
+        }
+    }
 
     #[test]
     fn groups_and_spans() {

@@ -327,6 +327,12 @@ pub fn point_batch(cfg: &SweepConfig, seed: u64, device: &Device) -> Result<(Ten
 pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(PointResult, SnrTrace)> {
     let start = Instant::now();
     let dtype = parse_dtype(&p.dtype)?;
+    // An f64 point on a device without f64 (Metal) runs on the CPU.
+    let device = &if dtype == DType::F64 {
+        crate::device::f64_device(device, crate::device::has_f64(device))
+    } else {
+        device.clone()
+    };
     let net = Network::build_with(&cfg.net_config(p), dtype, device, cfg.backend)?;
     let (x, labels) = point_batch(cfg, p.seed, device)?;
     let opts = TraceOptions {
@@ -715,6 +721,7 @@ pub fn write_run_json(out: &Path, cfg: &SweepConfig, extra: serde_json::Value) -
         "git_revision": crate::util::git_revision(),
         "device": device,
         "backend": cfg.backend.as_str(),
+        "device_info": crate::device::device_record(&cfg.device, cfg.backend),
         "config": cfg,
         "init": format!("conv weights N(0, ({} * sqrt(2/fan_in))^2), BN gamma exp({} N(0,1)), beta 0, head N(0, 1/c)", cfg.init_scale, cfg.gamma_spread),
         "input": "unit Gaussian batch from the point's seed",

@@ -75,6 +75,7 @@ pub fn write_run_json(
         "git_revision": crate::util::git_revision(),
         "device": device,
         "backend": train.backend.as_str(),
+        "device_info": crate::device::device_record(&train.device, train.backend),
         "dtype": train.dtype,
         "config": config,
         "data": { "source": source, "train": data.train.len(), "test": data.test.len(), "classes": data.classes(), "image": data.train.image_dims() },

@@ -217,6 +217,32 @@ impl InvBatchNorm {
         }
     }
 
+    /// [`Self::scale_f64`] computed on the parameters' device in `cd`, nothing read to the host:
+    /// `g~` of shape `(1, C, 1, 1)` and `d g~ / d gamma = 2 [gamma + eps_i >= 0] - 1` of shape
+    /// `(C,)` (all ones without the reparameterisation).
+    fn scale_on_device(&self, cd: DType) -> Result<(Tensor, Tensor)> {
+        let g = self.scale(Pass::Record, cd)?;
+        let gamma = self.gamma.var.as_tensor();
+        let dsign = if self.config.reparam {
+            let shifted = (gamma.to_dtype(cd)? + self.config.eps_i)?;
+            ((shifted.ge(0.0)?.to_dtype(cd)? * 2.0)? - 1.0)?
+        } else {
+            Tensor::ones(self.channels, cd, gamma.device())?
+        };
+        Ok((g, dsign))
+    }
+
+    /// The number of zero scales `|gamma + eps_i| == 0` of `g` (from [`Self::scale`]) as a
+    /// device-side reduction, queued with [`crate::device::defer_check`]: the check of the
+    /// inverse off the CPU.
+    fn defer_zero_scale_check(&self, g: &Tensor) -> Result<()> {
+        let (layer, eps_i) = (self.name.clone(), self.config.eps_i);
+        let (scale, gamma) = (g.clone(), self.gamma.var.as_tensor().clone());
+        crate::device::defer_check(g.eq(0.0)?.to_dtype(DType::F32)?.sum_all()?, move |_| {
+            zero_scale_error(layer, eps_i, &scale, &gamma)
+        })
+    }
+
     /// Forward of an untracked pass with the kernels.
     fn forward_fast(&self, x: &Tensor, pass: Pass) -> Result<Tensor> {
         let cd = compute_dtype(x.dtype());
@@ -364,7 +390,10 @@ impl Layer for InvBatchNorm {
     }
 
     /// `x = s (y - beta) / g~ + mu_B` with the recorded statistics. Errors with
-    /// [`Error::ZeroScale`] when some `|gamma + eps_i| == 0`.
+    /// [`Error::ZeroScale`] when some `|gamma + eps_i| == 0`: on the CPU at once; on another
+    /// device the number of zero scales is a device-side reduction queued with
+    /// [`crate::device::defer_check`], read once at the end of the step (the inverse itself
+    /// then returns inf/NaN, which the error discards).
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
         self.check_input(y)?;
         let dtype = y.dtype();
@@ -381,17 +410,18 @@ impl Layer for InvBatchNorm {
                 ))
             })?;
         let g = self.scale(Pass::Record, cd)?;
-        let gv = crate::util::to_f64_vec(&g)?;
-        if let Some(channel) = gv.iter().position(|v| *v == 0.0) {
-            let gamma = crate::util::to_f64_vec(self.gamma.var.as_tensor())?[channel];
-            return Err(Error::ZeroScale {
-                layer: self.name.clone(),
-                channel,
-                gamma,
-                eps_i: self.config.eps_i,
-            });
+        if !y.device().is_cpu() {
+            self.defer_zero_scale_check(&g)?;
+        } else if crate::util::to_f64_vec(&g)?.contains(&0.0) {
+            return Err(zero_scale_error(
+                self.name.clone(),
+                self.config.eps_i,
+                &g,
+                self.gamma.var.as_tensor(),
+            ));
         }
         if self.backend.applies(y) && !y.track_op() {
+            let gv = crate::util::to_f64_vec(&g)?;
             let var = crate::util::to_f64_vec(&stats.var)?;
             let s: Vec<f64> = var.iter().map(|v| (v + self.config.eps).sqrt()).collect();
             let beta = crate::util::to_f64_vec(self.beta.var.as_tensor())?;
@@ -428,8 +458,8 @@ impl Layer for InvBatchNorm {
         grads: Option<&mut Grads>,
     ) -> Result<Tensor> {
         self.check_input(input)?;
-        let (scale, dscale) = self.scale_f64()?;
         if self.backend.applies(input) && grad_output.dtype() == input.dtype() {
+            let (scale, dscale) = self.scale_f64()?;
             let cached = self.input_stats.lock().expect("poisoned").take();
             let (mean, var) = match cached {
                 Some((id, mean, var)) if id == input.id() => (mean, var),
@@ -461,7 +491,17 @@ impl Layer for InvBatchNorm {
         let xhat = x.broadcast_sub(&stats.mean)?.broadcast_div(&s)?;
         drop(x);
         let shape = (1, self.channels, 1, 1);
-        let g = Tensor::from_vec(scale, shape, input.device())?.to_dtype(cd)?;
+        // `g~` and `d g~ / d gamma`: from f64 on the CPU; on another device computed there (no
+        // host round trip), `d g~ / d gamma = 2 [gamma + eps_i >= 0] - 1`.
+        let (g, dsign) = if input.device().is_cpu() {
+            let (scale, dscale) = self.scale_f64()?;
+            (
+                Tensor::from_vec(scale, shape, input.device())?.to_dtype(cd)?,
+                Tensor::from_vec(dscale, self.channels, input.device())?.to_dtype(cd)?,
+            )
+        } else {
+            self.scale_on_device(cd)?
+        };
         let mean_dy = dy.mean_keepdim((0, 2, 3))?;
         let dy_xhat = (&dy * &xhat)?;
         let mean_dy_xhat = dy_xhat.mean_keepdim((0, 2, 3))?;
@@ -470,7 +510,6 @@ impl Layer for InvBatchNorm {
             .sub(&xhat.broadcast_mul(&mean_dy_xhat)?)?
             .broadcast_mul(&g.broadcast_div(&s)?)?;
         if let Some(grads) = grads {
-            let dsign = Tensor::from_vec(dscale, self.channels, input.device())?.to_dtype(cd)?;
             let dg = dy_xhat.sum((0, 2, 3))?;
             grads.insert(
                 self.gamma.name.clone(),
@@ -485,6 +524,23 @@ impl Layer for InvBatchNorm {
     }
 }
 
+/// The [`Error::ZeroScale`] of a batch norm whose scale `g~` (`scale`) is 0 somewhere: the first
+/// such channel and its gamma (read from the tensors; this runs only on failure).
+fn zero_scale_error(layer: String, eps_i: f64, scale: &Tensor, gamma: &Tensor) -> Error {
+    let scale = crate::util::to_f64_vec(scale).unwrap_or_default();
+    let channel = scale.iter().position(|v| *v == 0.0).unwrap_or(0);
+    let gamma = crate::util::to_f64_vec(gamma)
+        .ok()
+        .and_then(|g| g.get(channel).copied())
+        .unwrap_or(f64::NAN);
+    Error::ZeroScale {
+        layer,
+        channel,
+        gamma,
+        eps_i,
+    }
+}
+
 impl candle_nn::Module for InvBatchNorm {
     /// Training forward: records the batch statistics for [`Invertible::inverse`].
     fn forward(&self, xs: &Tensor) -> candle_core::Result<Tensor> {
@@ -496,5 +552,91 @@ impl candle_nn::Module for InvBatchNorm {
 impl Invertible for InvBatchNorm {
     fn inverse(&self, y: &Tensor) -> Result<Tensor> {
         Layer::inverse(self, y)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::device::with_deferred_checks;
+    use candle_core::Device;
+
+    fn layer_with_gamma(gamma: &[f32], eps_i: f64) -> InvBatchNorm {
+        let store = ParamStore::new(0, DType::F32, &Device::Cpu);
+        let config = BatchNormConfig {
+            eps_i,
+            ..Default::default()
+        };
+        let layer = InvBatchNorm::new(&store, "bn", gamma.len(), config).unwrap();
+        layer
+            .gamma
+            .var
+            .set(&Tensor::new(gamma, &Device::Cpu).unwrap())
+            .unwrap();
+        layer
+    }
+
+    /// The GPU's scale and its derivative (computed where the parameters live) equal the f64
+    /// ones the CPU reads, including the sign at and around `gamma + eps_i = 0`.
+    #[test]
+    fn device_side_scale_and_sign_match_the_host_ones() {
+        let layer = layer_with_gamma(&[1.5, -0.25, -0.5, 0.0, -2.0], 0.5);
+        let (scale, dscale) = layer.scale_f64().unwrap();
+        let (g, dsign) = layer.scale_on_device(DType::F32).unwrap();
+        let g = crate::util::to_f64_vec(&g).unwrap();
+        let dsign = crate::util::to_f64_vec(&dsign).unwrap();
+        for c in 0..scale.len() {
+            assert!(
+                (g[c] - scale[c]).abs() <= 1e-7,
+                "channel {c}: {} vs {}",
+                g[c],
+                scale[c]
+            );
+            assert_eq!(dsign[c], dscale[c], "channel {c}");
+        }
+        let plain = InvBatchNorm {
+            config: BatchNormConfig {
+                reparam: false,
+                ..layer.config
+            },
+            ..layer_with_gamma(&[1.5, -0.25], 0.0)
+        };
+        let (_, dsign) = plain.scale_on_device(DType::F32).unwrap();
+        assert_eq!(crate::util::to_f64_vec(&dsign).unwrap(), vec![1.0, 1.0]);
+    }
+
+    /// The deferred zero-scale check (the GPU path, driven here on CPU tensors) gives the CPU's
+    /// error, channel and gamma included, when its queue is read; a healthy layer passes.
+    #[test]
+    fn deferred_zero_scale_check_reports_the_channel_when_read() {
+        let layer = layer_with_gamma(&[1.0, -0.5, 2.0], 0.5);
+        let g = layer.scale(Pass::Record, DType::F32).unwrap();
+        let err = with_deferred_checks(
+            &Device::Cpu,
+            || layer.defer_zero_scale_check(&g),
+            |_| Ok(Vec::new()),
+        )
+        .unwrap_err();
+        match err {
+            Error::ZeroScale {
+                channel,
+                gamma,
+                eps_i,
+                ..
+            } => {
+                assert_eq!(channel, 1);
+                assert_eq!(gamma, -0.5);
+                assert_eq!(eps_i, 0.5);
+            }
+            other => panic!("expected ZeroScale, got {other}"),
+        }
+        let healthy = layer_with_gamma(&[1.0, 0.5], 0.5);
+        let g = healthy.scale(Pass::Record, DType::F32).unwrap();
+        with_deferred_checks(
+            &Device::Cpu,
+            || healthy.defer_zero_scale_check(&g),
+            |_| Ok(Vec::new()),
+        )
+        .unwrap();
     }
 }

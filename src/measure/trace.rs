@@ -29,7 +29,7 @@ use crate::measure::alpha::empirical_alpha_with;
 pub const ALPHA_SAMPLES: usize = 2;
 use crate::measure::snr::{to_db, Snr};
 use crate::nets::{Network, Source, StepOptions};
-use candle_core::{DType, Tensor};
+use candle_core::Tensor;
 
 /// One traced activation.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -87,7 +87,8 @@ pub struct TraceOptions {
 }
 
 /// Trace the reconstruction SNR of `net` on batch `(x, labels)`; see the module doc. `shadow` is
-/// the f64 copy of `net` (see [`Network::cast`]); pass `None` to build it here.
+/// the f64 copy of `net` (see [`Network::f64_shadow`]: on the CPU when `net`'s device has no
+/// f64); pass `None` to build it here.
 pub fn snr_trace(
     net: &Network,
     shadow: Option<&Network>,
@@ -99,7 +100,7 @@ pub fn snr_trace(
     let shadow = match shadow {
         Some(s) => s,
         None => {
-            owned = net.cast(DType::F64)?;
+            owned = net.f64_shadow()?;
             &owned
         }
     };
@@ -120,7 +121,13 @@ pub fn snr_trace(
             ..trace_only
         },
     )?;
-    let truth = shadow.step(x, labels, Source::Stored, trace_only)?;
+    // The shadow may live on the CPU (a device without f64, Network::f64_shadow).
+    let truth = shadow.step(
+        &x.to_device(&shadow.device)?,
+        &labels.to_device(&shadow.device)?,
+        Source::Stored,
+        trace_only,
+    )?;
     if stored.trace.len() != rebuilt.trace.len() || truth.trace.len() != rebuilt.trace.len() {
         return Err(Error::Config(format!(
             "trace lengths differ: stored {}, reconstructed {}, shadow {}",

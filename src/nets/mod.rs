@@ -289,6 +289,11 @@ pub struct StepOutput {
     pub tape_bytes: usize,
     /// The input of the head (the output of the invertible part), as the backward started from.
     pub head_input: Option<Tensor>,
+    /// From [`Network::step_with_grad_norm`] off the CPU: the sum of squares of every parameter
+    /// gradient (reduced on the device in f64, f32 on Metal; non-finite when a gradient is),
+    /// read with the loss so that the training loop needs no read of its own. `None` otherwise
+    /// (on the CPU reading the gradients costs no transfer: [`crate::train::grad_sq_norm`]).
+    pub grad_sq_norm: Option<f64>,
 }
 
 /// Options of [`Network::step`].
@@ -575,6 +580,23 @@ impl Network {
         self.cast_with(dtype, self.backend)
     }
 
+    /// The f64 shadow of this network ([`Network::cast`] to f64) on the device that computes
+    /// f64: this network's device, or the CPU when it has no f64 (Metal;
+    /// [`crate::device::has_f64`]). Feed it batches on [`Network::device`] of the shadow.
+    pub fn f64_shadow(&self) -> Result<Network> {
+        self.f64_shadow_on(crate::device::has_f64(&self.device))
+    }
+
+    /// [`Network::f64_shadow`] with the device's f64 support given: `device_has_f64 = false`
+    /// builds the shadow on the CPU whatever this network's device (the path Metal takes; tests
+    /// drive it with this flag).
+    pub fn f64_shadow_on(&self, device_has_f64: bool) -> Result<Network> {
+        let device = crate::device::f64_device(&self.device, device_has_f64);
+        let other = Network::build_with(&self.config, DType::F64, &device, self.backend)?;
+        other.params.copy_from(&self.params)?;
+        Ok(other)
+    }
+
     /// The same network in another dtype with the same weights (cast), computed by `backend`:
     /// e.g. the same network on the other backend (`dtype` = [`Network::dtype`]).
     pub fn cast_with(&self, dtype: DType, backend: Backend) -> Result<Network> {
@@ -583,7 +605,8 @@ impl Network {
         Ok(other)
     }
 
-    /// Check an input batch: shape `(B, in_channels, size, size)`, finite values.
+    /// Check an input batch: shape `(B, in_channels, size, size)`, finite values (off the CPU
+    /// a device-side count, [`crate::util::ensure_finite`]).
     pub fn check_input(&self, x: &Tensor) -> Result<()> {
         let c = &self.config;
         let ok = matches!(x.dims4(), Ok((b, ch, h, w)) if b > 0 && ch == c.in_channels && h == c.input_size && w == c.input_size);
@@ -632,6 +655,11 @@ impl Network {
 
     /// One training step's forward and backward with activations from `source`. ResNet has no
     /// inverse, so its reconstructed mode is its stored mode.
+    ///
+    /// Host reads: one per step. The loss and, on a GPU, the device-side checks of the step
+    /// (finite input, batch-norm zero scales) are read together at the end
+    /// ([`crate::device::with_deferred_checks`]); a failed check is then the step's error. On
+    /// the CPU the checks run at once, as before.
     pub fn step(
         &self,
         x: &Tensor,
@@ -639,6 +667,55 @@ impl Network {
         source: Source,
         opts: StepOptions,
     ) -> Result<StepOutput> {
+        self.step_reading(x, labels, source, opts, false)
+    }
+
+    /// [`Network::step`] that, off the CPU and with gradients, also reduces the gradients' sum
+    /// of squares on the device and reads it with the loss ([`StepOutput::grad_sq_norm`]):
+    /// what the training loop's clipping and divergence check need, without a read of its own.
+    pub fn step_with_grad_norm(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+        source: Source,
+        opts: StepOptions,
+    ) -> Result<StepOutput> {
+        self.step_reading(x, labels, source, opts, opts.grads && !self.device.is_cpu())
+    }
+
+    fn step_reading(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+        source: Source,
+        opts: StepOptions,
+        want_norm: bool,
+    ) -> Result<StepOutput> {
+        let ((mut out, loss), values) = crate::device::with_deferred_checks(
+            &self.device,
+            || self.step_unread(x, labels, source, opts),
+            |(out, loss)| {
+                let mut reads = vec![loss.clone()];
+                if want_norm {
+                    reads.push(grad_sq_norm_tensor(&out.grads, &self.device)?);
+                }
+                Ok(reads)
+            },
+        )?;
+        drop(loss);
+        out.loss = values[0];
+        out.grad_sq_norm = want_norm.then(|| values[1]);
+        Ok(out)
+    }
+
+    /// [`Network::step`] without its host read: the output (loss NaN) and the loss tensor.
+    fn step_unread(
+        &self,
+        x: &Tensor,
+        labels: &Tensor,
+        source: Source,
+        opts: StepOptions,
+    ) -> Result<(StepOutput, Tensor)> {
         self.check_input(x)?;
         let store_all = source == Source::Stored || !self.config.arch.reconstructable();
         let mut tape = Tape::for_trace(store_all, opts.trace);
@@ -663,7 +740,7 @@ impl Network {
         // holds it alone and the backward may overwrite it in place (crate::backprop).
         let kept_head_input = opts.trace.then(|| head_input.clone());
         tape.push(head_input);
-        let (loss, grad_logits) = cross_entropy(&logits, labels, opts.grads)?;
+        let (loss, grad_logits) = cross_entropy_unread(&logits, labels, opts.grads)?;
         let mut backward = Backward::new(
             if store_all {
                 Source::Stored
@@ -682,15 +759,32 @@ impl Network {
             None,
         )?;
         drop(back);
-        Ok(StepOutput {
-            loss,
+        let out = StepOutput {
+            loss: f64::NAN,
             logits,
             grads: backward.grads.map(Grads::into_map).unwrap_or_default(),
             trace: backward.trace.unwrap_or_default(),
             tape_bytes,
             head_input: kept_head_input,
-        })
+            grad_sq_norm: None,
+        };
+        Ok((out, loss))
     }
+}
+
+/// Sum of squares of every gradient in `grads`, as a scalar tensor on `device`, reduced there
+/// in f64 where `device` has it (f32 on Metal).
+fn grad_sq_norm_tensor(grads: &HashMap<String, Tensor>, device: &Device) -> Result<Tensor> {
+    let dtype = if crate::device::has_f64(device) {
+        DType::F64
+    } else {
+        DType::F32
+    };
+    let mut total = Tensor::zeros((), dtype, device)?;
+    for g in grads.values() {
+        total = (total + g.to_dtype(dtype)?.sqr()?.sum_all()?)?;
+    }
+    Ok(total)
 }
 
 fn bytes_of(t: &Tensor) -> usize {
@@ -704,12 +798,20 @@ pub fn cross_entropy(
     labels: &Tensor,
     grad: bool,
 ) -> Result<(f64, Option<Tensor>)> {
+    let (loss, g) = cross_entropy_unread(logits, labels, grad)?;
+    Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, g))
+}
+
+/// [`cross_entropy`] with the loss left on the device (a scalar tensor in the logits' dtype).
+fn cross_entropy_unread(
+    logits: &Tensor,
+    labels: &Tensor,
+    grad: bool,
+) -> Result<(Tensor, Option<Tensor>)> {
     let (b, classes) = logits.dims2()?;
     let log_p = candle_nn::ops::log_softmax(logits, 1)?;
     // The loss as candle_nn's `cross_entropy` computes it (same rounding).
-    let loss = candle_nn::loss::nll(&log_p, labels)?
-        .to_dtype(DType::F64)?
-        .to_scalar::<f64>()?;
+    let loss = candle_nn::loss::nll(&log_p, labels)?;
     let g = if grad {
         let onehot = labels
             .to_dtype(DType::U32)?
@@ -774,5 +876,52 @@ impl Network {
                 offset: 0,
                 reason: e.to_string(),
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The GPU's gradient norm (summed on the device, read once with the loss) equals the
+    /// training loop's host sum, here on CPU tensors; `step_with_grad_norm` on the CPU leaves
+    /// it to the host (nothing to save there).
+    #[test]
+    fn device_side_gradient_norm_equals_the_host_sum() {
+        let mut cfg = NetConfig::new(Arch::Hybrid);
+        cfg.depth = 2;
+        let net = Network::build(&cfg, DType::F32, &Device::Cpu).unwrap();
+        let x = crate::util::randn(
+            &mut crate::util::rng_for(0, "norm-test"),
+            &[4, cfg.in_channels, cfg.input_size, cfg.input_size],
+            0.0,
+            1.0,
+            DType::F32,
+            &Device::Cpu,
+        )
+        .unwrap();
+        let labels = Tensor::new(&[0u32, 1, 2, 3], &Device::Cpu).unwrap();
+        let opts = StepOptions {
+            grads: true,
+            ..StepOptions::default()
+        };
+        let out = net
+            .step_with_grad_norm(&x, &labels, Source::Reconstructed, opts)
+            .unwrap();
+        assert!(out.grad_sq_norm.is_none());
+        assert!(!out.grads.is_empty());
+        let host = crate::train::grad_sq_norm(&out.grads).unwrap();
+        let device = grad_sq_norm_tensor(&out.grads, &Device::Cpu)
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap();
+        assert!(host > 0.0 && host.is_finite(), "{host}");
+        assert!(
+            (device - host).abs() <= 1e-12 * host,
+            "device {device} vs host {host}"
+        );
+        let plain = net.step(&x, &labels, Source::Reconstructed, opts).unwrap();
+        assert_eq!(plain.loss, out.loss);
+        assert!(plain.grad_sq_norm.is_none());
     }
 }
