@@ -148,9 +148,10 @@ fn copy_row<T: Real>(dst: &mut [T], src: &[T]) {
     }
 }
 
-/// `dst (m, n) = lhs (m, k) * rhs (k, n)` with element strides `(row, column)` of each, by the
+/// `dst (m, n) = lhs (m, k) * rhs (k, n)` (with `accumulate`, `dst += lhs * rhs`) with element strides `(row, column)` of each, by the
 /// `gemm` crate on this thread. Every stride and extent is bounded by the slices (checked).
 fn matmul<T: Real>(
+    accumulate: bool,
     m: usize,
     n: usize,
     k: usize,
@@ -168,6 +169,9 @@ fn matmul<T: Real>(
     }
     assert!(dst.len() > (m - 1) * dst_rs + (n - 1));
     if k == 0 {
+        if accumulate {
+            return;
+        }
         for r in 0..m {
             dst[r * dst_rs..][..n].fill(T::zero());
         }
@@ -186,14 +190,15 @@ fn matmul<T: Real>(
             dst.as_mut_ptr(),
             1,
             dst_rs as isize,
-            false,
+            accumulate,
             lhs.as_ptr(),
             lhs_cs as isize,
             lhs_rs as isize,
             rhs.as_ptr(),
             rhs_cs as isize,
             rhs_rs as isize,
-            T::zero(),
+            // dst = alpha dst + beta lhs rhs (alpha read only when `accumulate`).
+            if accumulate { T::one() } else { T::zero() },
             T::one(),
             false,
             false,
@@ -225,7 +230,7 @@ pub fn conv_batch<T: Real>(
         let ncols = gn * hw;
         with_scratch::<T, _>(red * ncols, cout * ncols, |col, stage| {
             im2col(x, xs, n0, gn, cin, h, w, k, col);
-            matmul(cout, ncols, red, stage, ncols, wt, red, 1, col, ncols, 1);
+            matmul(false, cout, ncols, red, stage, ncols, wt, red, 1, col, ncols, 1);
             // (cout, g*hw) -> (g, cout, hw).
             for n in 0..gn {
                 for o in 0..cout {
@@ -237,9 +242,17 @@ pub fn conv_batch<T: Real>(
     })
 }
 
+/// Lanes of the weight gradient: the groups of images are split into this many contiguous runs
+/// (fewer when there are fewer groups), each run accumulated into its own weight-sized sum by
+/// the GEMM (`dw += G col^T`, group after group), the lanes then added in lane order
+/// ([`super::sum_in_rounds`]). A constant, so the sums do not depend on the thread count; with
+/// a partial sum per group, 8 groups wrote and added 8 weight-sized buffers (2.4 MB each for
+/// 256 -> 256 channels of 3x3).
+pub const WGRAD_LANES: usize = 4;
+
 /// Weight gradient `(cout, cin, k, k)` of the same convolution of `x (b, cin, h, w)` (image
-/// stride `xs`) given the output gradient `gr (b, cout, h, w)` (image stride `gs`). One partial
-/// sum per group of images, added in group order ([`super::sum_in_rounds`]).
+/// stride `xs`) given the output gradient `gr (b, cout, h, w)` (image stride `gs`): the groups
+/// of [`group_images`] accumulated lane by lane ([`WGRAD_LANES`]).
 pub fn wgrad_batch<T: Real>(
     x: &[T],
     xs: usize,
@@ -257,25 +270,29 @@ pub fn wgrad_batch<T: Real>(
     let n_w = cout * red;
     let g = group_images(hw, b);
     let groups = b.div_ceil(g);
-    let group = |gi: usize| -> Vec<T> {
-        let n0 = gi * g;
-        let gn = g.min(b - n0);
-        let ncols = gn * hw;
+    let lanes = groups.clamp(1, WGRAD_LANES);
+    let per_lane = groups.div_ceil(lanes);
+    let lane = |li: usize| -> Vec<T> {
         let mut dw = vec![T::zero(); n_w];
-        with_scratch::<T, _>(red * ncols, cout * ncols, |col, stage| {
-            im2col(x, xs, n0, gn, cin, h, w, k, col);
-            // (g, cout, hw) -> (cout, g*hw).
-            for n in 0..gn {
-                for o in 0..cout {
-                    stage[o * ncols + n * hw..][..hw]
-                        .copy_from_slice(&gr[(n0 + n) * gs + o * hw..][..hw]);
+        for gi in li * per_lane..((li + 1) * per_lane).min(groups) {
+            let n0 = gi * g;
+            let gn = g.min(b - n0);
+            let ncols = gn * hw;
+            with_scratch::<T, _>(red * ncols, cout * ncols, |col, stage| {
+                im2col(x, xs, n0, gn, cin, h, w, k, col);
+                // (g, cout, hw) -> (cout, g*hw).
+                for n in 0..gn {
+                    for o in 0..cout {
+                        stage[o * ncols + n * hw..][..hw]
+                            .copy_from_slice(&gr[(n0 + n) * gs + o * hw..][..hw]);
+                    }
                 }
-            }
-            matmul(
-                cout, red, ncols, &mut dw, red, stage, ncols, 1, col, 1, ncols,
-            );
-        });
+                matmul(
+                    true, cout, red, ncols, &mut dw, red, stage, ncols, 1, col, 1, ncols,
+                );
+            });
+        }
         dw
     };
-    super::sum_in_rounds(groups, n_w, group)
+    super::sum_in_rounds(lanes, n_w, lane)
 }
