@@ -120,6 +120,8 @@ fn check_depth(dtype: DType, modes: &[Source]) -> (String, Vec<String>) {
                         failures.push(format!("{dtype:?} {arch} stored: the depth-32 peak is only {ratio:.3}x the depth-8 peak"));
                     }
                 }
+                // Checked against its own expectation below.
+                Source::Checkpointed => {}
             }
         }
     }
@@ -703,4 +705,74 @@ fn least_squares_fit() {
     assert!((s - 2.0).abs() < 1e-12 && (i - 1.0).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
     assert!(fit_line(&[3.0, 3.0], &[1.0, 2.0]).is_none());
     assert!(fit_line(&[1.0], &[1.0]).is_none());
+}
+
+/// Activations a one-stage RevNet or ResNet of `depth` blocks keeps live at the peak of a
+/// training step, in units of one block input `A = batch * width * size^2` elements, counting
+/// what the step stores for its backward and the activation the walk holds above it (the
+/// head's input, or the checkpoint of the segment above):
+///
+/// - stored: every block keeps 4 A: its input (A) and, in each of F and G (`c/2` channels),
+///   the inputs of BN1, conv2 and BN2 (3 x A/2; ReLU's VJP is taken at its output, its input
+///   is not stored); so `4 depth + 1`.
+/// - checkpointed with segments of `k` blocks (`m = ceil(depth / k)` segments; segment 0's
+///   checkpoint is the image, not an activation): at the end of the forward, the checkpoints
+///   of segments `1..m-1` (A each) plus the top segment stored whole (`4 (depth - (m-1) k)`)
+///   plus the head input; while segment `j < m-1` is walked, the checkpoints below it
+///   (`max(j - 1, 0)`), the segment recomputed (`4 k`) and the output the walk holds (A).
+fn live_activations(depth: usize, segment: Option<usize>) -> usize {
+    let Some(k) = segment else {
+        return 4 * depth + 1;
+    };
+    let m = depth.div_ceil(k);
+    let forward_end = m.saturating_sub(2) + 4 * (depth - (m - 1) * k) + 1;
+    let walked = (0..m - 1)
+        .map(|j| j.saturating_sub(1) + 4 * k + 1)
+        .max()
+        .unwrap_or(0);
+    forward_end.max(walked)
+}
+
+/// Issue 16: the checkpointed activation peak is below the stored one by the expected number
+/// of activations ([`live_activations`]), within one activation either way (the working
+/// buffers of the backward, which the two sources share, sit at different moments), for
+/// RevNet and ResNet, f32, width 16, batch 8 of 16x16, one stage.
+#[test]
+fn checkpointed_peak_is_below_stored_by_the_expected_activations() {
+    let _g = lock();
+    let (width, batch, size) = (16, 8, 16);
+    let activation = (batch * width * size * size * 4) as f64;
+    for arch in [Arch::Revnet, Arch::Resnet] {
+        for (depth, k) in [(4, 2), (9, 3), (8, 1)] {
+            let cfg = net(arch, depth, width, size);
+            let measure = |mode, segment| {
+                revstab::experiments::memory::measure_point_segment(
+                    &cfg,
+                    batch,
+                    mode,
+                    segment,
+                    DType::F32,
+                    &Device::Cpu,
+                    Backend::default(),
+                    1,
+                )
+                .expect("measure")
+            };
+            let stored = measure(Source::Stored, None);
+            let ckpt = measure(Source::Checkpointed, Some(k));
+            let saved = (stored.act_peak_bytes as f64 - ckpt.act_peak_bytes as f64) / activation;
+            let expected =
+                live_activations(depth, None) as f64 - live_activations(depth, Some(k)) as f64;
+            eprintln!(
+                "{arch} depth {depth} k {k}: stored {} B, checkpointed {} B, saved {saved:.2} A, expected {expected} A",
+                stored.act_peak_bytes, ckpt.act_peak_bytes
+            );
+            assert!(
+                (saved - expected).abs() <= 1.0,
+                "{arch} depth {depth} segment {k}: saved {saved:.2} activations, expected {expected} (stored peak {} B, checkpointed {} B, A = {activation} B)",
+                stored.act_peak_bytes,
+                ckpt.act_peak_bytes
+            );
+        }
+    }
 }
