@@ -670,7 +670,7 @@ pub struct Diagnosis {
 
 /// The lowest rebuilt top-level activation of two traces of the same batch: its layer and
 /// its SNR (dB) with the stored trace as reference.
-fn lowest_snr(stored: &StepOutput, rebuilt: &StepOutput) -> Result<(String, f64)> {
+pub fn lowest_snr(stored: &StepOutput, rebuilt: &StepOutput) -> Result<(String, f64)> {
     let pos = stored.trace.iter().rposition(|e| e.role != Role::Hidden);
     match pos {
         Some(i) if i < rebuilt.trace.len() && rebuilt.trace[i].layer == stored.trace[i].layer => {
