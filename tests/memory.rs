@@ -776,3 +776,77 @@ fn checkpointed_peak_is_below_stored_by_the_expected_activations() {
         }
     }
 }
+
+/// Issue 16, the frontier experiment end to end at a tiny size (RevNet and ResNet, depth 4,
+/// width 8, batch 2 of 8x8): every source once, checkpointed k = 1, 2, 4; the exact sources
+/// (stored, checkpointed) measure infinite SNR and a zero gradient angle, the reconstructed
+/// ones a finite SNR; checkpointed k = depth has the stored peak, k = 2 a lower one; the
+/// reconstructed peak is the lowest.
+#[test]
+fn tradeoff_experiment_measures_memory_time_and_exactness() {
+    use revstab::experiments::tradeoff::{run, TradeoffConfig};
+    let _g = lock();
+    let cfg = TradeoffConfig {
+        archs: vec![Arch::Revnet, Arch::Resnet],
+        depths: vec![4],
+        width: 8,
+        batch: 2,
+        input_size: 8,
+        steps: 1,
+        warmup: 1,
+        ..TradeoffConfig::default()
+    };
+    assert_eq!(TradeoffConfig::segments_for(4), vec![1, 2, 4]);
+    assert_eq!(
+        TradeoffConfig::segments_for(32),
+        vec![1, 2, 4, 6, 8, 16, 32]
+    );
+    let d = run(&cfg, |_| {}).expect("run");
+    let of = |arch: Arch, source: &str, k: Option<usize>| {
+        d.points
+            .iter()
+            .find(|p| p.arch == arch && p.source == source && p.segment == k)
+            .unwrap_or_else(|| panic!("{arch} {source} {k:?} missing"))
+    };
+    assert_eq!(
+        d.points.len(),
+        4 + 6,
+        "revnet: 1 + 3 + 2 sources, resnet 1 + 3"
+    );
+    for arch in [Arch::Revnet, Arch::Resnet] {
+        let stored = of(arch, "stored", None);
+        assert_eq!(stored.time_ratio, 1.0);
+        for k in [1, 2, 4] {
+            let p = of(arch, "checkpointed", Some(k));
+            assert_eq!(p.lowest_snr_db, f64::INFINITY, "{arch} k {k}");
+            assert_eq!(p.grad_angle_deg, 0.0, "{arch} k {k}");
+            assert!(p.time_ratio.is_finite() && p.time_ratio > 0.0);
+        }
+        let (full, two) = (
+            of(arch, "checkpointed", Some(4)),
+            of(arch, "checkpointed", Some(2)),
+        );
+        assert!(
+            full.act_peak_bytes.abs_diff(stored.act_peak_bytes) < 64,
+            "{arch}: k = depth is the stored step ({} vs {} B)",
+            full.act_peak_bytes,
+            stored.act_peak_bytes
+        );
+        assert!(
+            two.act_peak_bytes < stored.act_peak_bytes,
+            "{arch}: k = 2 saves memory"
+        );
+    }
+    let rec = of(Arch::Revnet, "reconstructed", None);
+    assert!(
+        rec.lowest_snr_db.is_finite() && rec.lowest_snr_db > 60.0,
+        "{}",
+        rec.lowest_snr_db
+    );
+    assert!(rec.grad_angle_deg > 0.0 && rec.grad_angle_deg < 1.0);
+    assert!(rec.act_peak_bytes < of(Arch::Revnet, "checkpointed", Some(2)).act_peak_bytes);
+    assert!(d
+        .points
+        .iter()
+        .all(|p| p.arch != Arch::Resnet || p.source != "reconstructed"));
+}

@@ -869,7 +869,7 @@ pub fn to_csv(cfg: &BenchConfig, rows: &[BenchRow]) -> String {
 /// `stored` lines' depth and median columns).
 pub fn format_table(rows: &[BenchRow]) -> String {
     let mut s = format!(
-        "{:<14} {:>3} {:>12} {:>10} {:>9} {:>14} {:>8}\n",
+        "{:<18} {:>3} {:>12} {:>10} {:>9} {:>14} {:>8}\n",
         "mode", "D", "median s/step", "images/s", "ratio", "peak bytes", "GFLOP/s"
     );
     for r in rows {
@@ -878,7 +878,7 @@ pub fn format_table(rows: &[BenchRow]) -> String {
             None => r.mode.as_str().to_string(),
         };
         s.push_str(&format!(
-            "{:<14} {:>3} {:>12.4} {:>10.1} {:>9.3} {:>14} {:>8.2}\n",
+            "{:<18} {:>3} {:>12.4} {:>10.1} {:>9.3} {:>14} {:>8.2}\n",
             mode,
             r.depth,
             r.median_s,
