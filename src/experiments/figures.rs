@@ -3976,55 +3976,6 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
     )
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn groups_and_spans() {
-        assert_eq!(group_of("s1.u0.conv").as_deref(), Some("s1.u0"));
-        assert_eq!(group_of("s0.b12").as_deref(), Some("s0.b12"));
-        assert_eq!(group_of("pool0"), None);
-        assert_eq!(group_of("stem"), None);
-        let row = |i: usize, l: &str| TraceRow {
-            index: i,
-            layer: l.into(),
-            role: "layer".into(),
-            snr_db: 1.0,
-            snr_db_f64: 1.0,
-            alpha_db: 0.0,
-            predicted_snr_db: 1.0,
-        };
-        let e = vec![
-            row(0, "s1.u0.act"),
-            row(1, "s1.u0.bn"),
-            row(2, "pool0"),
-            row(3, "s0.u1.act"),
-            row(4, "s0.u0.act"),
-        ];
-        let s = group_spans(&e);
-        assert_eq!(s.len(), 3);
-        assert_eq!(s[0].label.as_deref(), Some("s1.u0"));
-        assert!((s[0].from + 0.42).abs() < 1e-12 && (s[0].to - 1.42).abs() < 1e-12);
-    }
-
-    #[test]
-    fn fit_and_key() {
-        let (s, b) = fit_line(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0), (3.0, f64::INFINITY)]).unwrap();
-        assert!((s - 2.0).abs() < 1e-12 && (b - 1.0).abs() < 1e-12);
-        let a = ExperimentConfig::Alpha(AlphaConfig::default());
-        let c = AlphaConfig {
-            points: 3,
-            ..AlphaConfig::default()
-        };
-        assert_ne!(a.key(), ExperimentConfig::Alpha(c).key());
-        assert_eq!(
-            a.key(),
-            ExperimentConfig::Alpha(AlphaConfig::default()).key()
-        );
-    }
-}
-
 // =============================================================================================
 // tradeoff: memory, time and exactness
 
@@ -4163,4 +4114,53 @@ pub fn tradeoff(res: &Results, out: &Path) -> Result<()> {
         })
         .collect();
     write_csv(out, id, &caption, &header, &rows)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn groups_and_spans() {
+        assert_eq!(group_of("s1.u0.conv").as_deref(), Some("s1.u0"));
+        assert_eq!(group_of("s0.b12").as_deref(), Some("s0.b12"));
+        assert_eq!(group_of("pool0"), None);
+        assert_eq!(group_of("stem"), None);
+        let row = |i: usize, l: &str| TraceRow {
+            index: i,
+            layer: l.into(),
+            role: "layer".into(),
+            snr_db: 1.0,
+            snr_db_f64: 1.0,
+            alpha_db: 0.0,
+            predicted_snr_db: 1.0,
+        };
+        let e = vec![
+            row(0, "s1.u0.act"),
+            row(1, "s1.u0.bn"),
+            row(2, "pool0"),
+            row(3, "s0.u1.act"),
+            row(4, "s0.u0.act"),
+        ];
+        let s = group_spans(&e);
+        assert_eq!(s.len(), 3);
+        assert_eq!(s[0].label.as_deref(), Some("s1.u0"));
+        assert!((s[0].from + 0.42).abs() < 1e-12 && (s[0].to - 1.42).abs() < 1e-12);
+    }
+
+    #[test]
+    fn fit_and_key() {
+        let (s, b) = fit_line(&[(0.0, 1.0), (1.0, 3.0), (2.0, 5.0), (3.0, f64::INFINITY)]).unwrap();
+        assert!((s - 2.0).abs() < 1e-12 && (b - 1.0).abs() < 1e-12);
+        let a = ExperimentConfig::Alpha(AlphaConfig::default());
+        let c = AlphaConfig {
+            points: 3,
+            ..AlphaConfig::default()
+        };
+        assert_ne!(a.key(), ExperimentConfig::Alpha(c).key());
+        assert_eq!(
+            a.key(),
+            ExperimentConfig::Alpha(AlphaConfig::default()).key()
+        );
+    }
 }
