@@ -6,7 +6,18 @@
 //! - **reconstructed** ([`Source::Reconstructed`]): rebuilt by the inverse of the layer (from its
 //!   output, which the walk already holds), or by a reversible block's analytic inverse;
 //! - **recomputed**: hidden activations inside a reversible block whose F and G are not
-//!   invertible (RevNet) are recomputed forward from the block's input ([`InnerRebuild`]).
+//!   invertible (RevNet) are recomputed forward from the block's input ([`InnerRebuild`]);
+//! - **checkpointed** ([`Source::Checkpointed`], Chen et al. 2016): the forward stores only the
+//!   input of the first layer of each segment of the network's top-level chain (a segment is
+//!   `k` consecutive units or blocks, with the poolings that follow them; the first segment
+//!   starts at the stem, whose input is the image). When the walk reaches a segment it
+//!   recomputes the segment forward from its checkpoint in [`Pass::Replay`] (the batch
+//!   statistics the training forward recorded), storing every input as the stored mode does,
+//!   and walks the segment in stored mode. The top segment (and the head) is not recomputed:
+//!   the forward stored it as the stored mode does, since its activations are still live when
+//!   the backward starts (as `torch.utils.checkpoint.checkpoint_sequential` runs its last
+//!   segment). Every VJP is then taken at bitwise the same input as in stored mode, so the
+//!   gradients are bitwise equal to the stored ones.
 //!
 //! Gomez et al.'s Algorithm 1 is a rebuild policy of the same driver ([`Rebuild::Algorithm1`]):
 //! `G(y1)` is computed once with its hidden inputs kept, and serves both `x2 = y2 - G(y1)` and
@@ -53,6 +64,9 @@ pub enum Source {
     Stored,
     /// Inputs rebuilt by inverses from the layer above (only non-invertible layers store).
     Reconstructed,
+    /// Inputs recomputed forward from the nearest stored checkpoint (the input of every k-th
+    /// unit or block; Chen et al. 2016): exact, bitwise the stored gradients.
+    Checkpointed,
 }
 
 impl Source {
@@ -61,8 +75,38 @@ impl Source {
         match self {
             Source::Stored => "stored",
             Source::Reconstructed => "reconstructed",
+            Source::Checkpointed => "checkpointed",
         }
     }
+
+    /// Whether the backward's inputs are exactly the stored ones (stored and checkpointed: no
+    /// reconstruction error, infinite SNR, zero gradient angle).
+    pub fn exact(self) -> bool {
+        self != Source::Reconstructed
+    }
+}
+
+/// The default checkpoint interval of a network of `depth` units or blocks:
+/// `k = ceil(sqrt(depth))` (Chen et al. 2016), computed in integers (1 for depth 0).
+pub fn default_segment(depth: usize) -> usize {
+    let mut k = 1;
+    while k * k < depth {
+        k += 1;
+    }
+    k
+}
+
+/// Check a checkpoint interval `every` (units or blocks per segment) for a network of `depth`
+/// units or blocks: `1 <= every <= depth`. `None` is [`default_segment`].
+pub fn segment_length(every: Option<usize>, depth: usize) -> Result<usize> {
+    let k = every.unwrap_or_else(|| default_segment(depth));
+    if k == 0 || k > depth {
+        return Err(Error::Config(format!(
+            "checkpointed segment (units or blocks per segment) must be between 1 and the depth \
+             {depth} (got {k})"
+        )));
+    }
+    Ok(k)
 }
 
 /// How a reversible block takes its step of a reconstructed backward.
@@ -166,6 +210,10 @@ pub struct Backward {
     pub grads: Option<Grads>,
     /// Every activation the backward visited, top down, when asked for.
     pub trace: Option<Vec<TraceEntry>>,
+    /// Checkpointed source: the index in the top-level chain of the first layer of every
+    /// segment, increasing from 0; the last segment (to the end of the chain) is the one the
+    /// forward stored whole ([`forward_checkpointed`]).
+    pub segments: Vec<usize>,
 }
 
 impl Backward {
@@ -177,7 +225,14 @@ impl Backward {
             tape,
             grads: grads.then(Grads::new),
             trace: trace.then(Vec::new),
+            segments: Vec::new(),
         }
+    }
+
+    /// The same backward with the checkpointed source's segments (see [`Backward::segments`]).
+    pub fn with_segments(mut self, segments: Vec<usize>) -> Self {
+        self.segments = segments;
+        self
     }
 
     fn stored(&self) -> bool {
@@ -286,6 +341,73 @@ impl Backward {
         chain: &Chain,
         output: Option<Held>,
         grad: Option<Held>,
+        known_input: Option<Held>,
+        replayed: Option<Vec<Tensor>>,
+    ) -> Result<Back> {
+        if self.source == Source::Checkpointed {
+            // The top-level chain: its segments (the chains inside are walked stored).
+            let segments = std::mem::take(&mut self.segments);
+            let back = self.checkpointed(chain, &segments, output, grad);
+            self.source = Source::Checkpointed;
+            return back;
+        }
+        self.walk(
+            chain,
+            0..chain.layers.len(),
+            output,
+            grad,
+            known_input,
+            replayed,
+        )
+    }
+
+    /// The checkpointed walk of the top-level chain (module docs): the top segment from the
+    /// tape as in stored mode; then, segment by segment downwards, its checkpoint popped, the
+    /// segment recomputed forward in [`Pass::Replay`] onto a tape of its own, and walked in
+    /// stored mode. Leaves `self.source` at [`Source::Stored`].
+    fn checkpointed(
+        &mut self,
+        chain: &Chain,
+        segments: &[usize],
+        output: Option<Held>,
+        grad: Option<Held>,
+    ) -> Result<Back> {
+        check_segments(chain, segments)?;
+        self.source = Source::Stored;
+        let top = segments[segments.len() - 1];
+        let mut back = self.walk(chain, top..chain.layers.len(), output, grad, None, None)?;
+        for j in (0..segments.len() - 1).rev() {
+            let (first, end) = (segments[j], segments[j + 1]);
+            let checkpoint = self.tape.pop(chain.layers[first].name())?;
+            let mut tape = Tape::replay(self.tape.for_trace);
+            let mut h = checkpoint;
+            for layer in &chain.layers[first..end] {
+                h = layer.forward_tape(&h, &mut tape, true)?;
+            }
+            // The segment's output: the walk holds it already (the input of the segment above).
+            drop(h);
+            let outer = std::mem::replace(&mut self.tape, tape);
+            let walked = self.walk(chain, first..end, back.input, back.grad, None, None);
+            let tape = std::mem::replace(&mut self.tape, outer);
+            back = walked?;
+            if !tape.is_empty() {
+                return Err(Error::Config(format!(
+                    "{}: checkpointed segment {first}..{end} left {} recomputed activations unread",
+                    chain.name(),
+                    tape.len()
+                )));
+            }
+        }
+        Ok(back)
+    }
+
+    /// The walk down the layers `range` of `chain` (top first), from the output of the top one.
+    fn walk(
+        &mut self,
+        chain: &Chain,
+        range: std::ops::Range<usize>,
+        output: Option<Held>,
+        grad: Option<Held>,
         mut known_input: Option<Held>,
         replayed: Option<Vec<Tensor>>,
     ) -> Result<Back> {
@@ -311,14 +433,15 @@ impl Backward {
         let mut out = output;
         let mut grad = grad;
         let mut rebuilt = false;
-        for k in (0..chain.layers.len()).rev() {
+        let bottom = range.start;
+        for k in range.rev() {
             let layer = chain.layers[k].as_ref();
             // Inputs recomputed forward are shared with nothing once popped from `replayed`.
             let replayed_k = replayed.as_mut().and_then(|r| {
                 r.truncate(k + 1);
                 r.pop()
             });
-            let known = if k == 0 {
+            let known = if k == bottom {
                 known_input.take()
             } else {
                 replayed_k.map(Held::owned)
@@ -600,6 +723,56 @@ fn input_grad(
         }
         (Some(_), Some(_), _, None) => Err(missing_grad(c.name())),
         _ => Ok(None),
+    }
+}
+
+/// The checkpointed forward of the top-level `chain` from `x`: the layers below
+/// `segments.last()` run in [`Pass::Record`] and only the input of each segment's first layer
+/// is pushed on `tape` (a tape that stores everything); the top segment (to the end of the
+/// chain) runs as the stored forward does ([`Layer::forward_tape`]). Returns the chain's output.
+pub fn forward_checkpointed(
+    chain: &Chain,
+    x: &Tensor,
+    segments: &[usize],
+    tape: &mut Tape,
+) -> Result<Tensor> {
+    check_segments(chain, segments)?;
+    if !tape.store_all {
+        return Err(Error::Config(format!(
+            "{}: the checkpointed forward needs a tape that stores every input",
+            chain.name()
+        )));
+    }
+    let top = segments[segments.len() - 1];
+    let mut h = x.clone();
+    for (i, layer) in chain.layers.iter().enumerate() {
+        if i < top {
+            if segments.contains(&i) {
+                tape.push(h.clone());
+            }
+            h = layer.forward_pass(&h, Pass::Record)?;
+        } else {
+            h = layer.forward_tape(&h, tape, true)?;
+        }
+    }
+    Ok(h)
+}
+
+/// Segments are the first-layer indices of the checkpointed segments: strictly increasing from
+/// 0, each a layer of `chain`.
+fn check_segments(chain: &Chain, segments: &[usize]) -> Result<()> {
+    let ok = segments.first() == Some(&0)
+        && segments.windows(2).all(|w| w[0] < w[1])
+        && segments.last().is_some_and(|&l| l < chain.layers.len());
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Config(format!(
+            "{}: checkpoint segments must start at 0 and increase strictly below {} (got {:?})",
+            chain.name(),
+            chain.layers.len(),
+            segments
+        )))
     }
 }
 

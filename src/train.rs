@@ -69,6 +69,10 @@ pub struct TrainConfig {
     pub pools: Vec<PoolKind>,
     /// Where the backward takes activations from.
     pub mode: Source,
+    /// Checkpointed mode: units or blocks per segment, `1..=depth` (`None`: `ceil(sqrt(depth))`);
+    /// left out of the serialised config when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<usize>,
     /// Epochs (full passes over the training set; the last partial batch is dropped).
     pub epochs: usize,
     /// Batch size.
@@ -131,6 +135,7 @@ impl Default for TrainConfig {
             init_scale: 0.5,
             pools: Vec::new(),
             mode: Source::Stored,
+            segment: None,
             epochs: 3,
             batch: 64,
             lr: 0.2,
@@ -209,6 +214,9 @@ impl TrainConfig {
         }
         parse_dtype(&self.dtype)?;
         parse_data_spec(&self.data, self.data_seed)?;
+        if self.mode == Source::Checkpointed || self.segment.is_some() {
+            crate::backprop::segment_length(self.segment, self.depth)?;
+        }
         // The network with the default input geometry (the data's is checked when it is loaded).
         self.net_config(16, 3, 10).validate()
     }
@@ -697,7 +705,7 @@ pub struct Diagnosis {
 
 /// The lowest rebuilt top-level activation of two traces of the same batch: its layer and
 /// its SNR (dB) with the stored trace as reference.
-fn lowest_snr(stored: &StepOutput, rebuilt: &StepOutput) -> Result<(String, f64)> {
+pub fn lowest_snr(stored: &StepOutput, rebuilt: &StepOutput) -> Result<(String, f64)> {
     let pos = stored.trace.iter().rposition(|e| e.role != Role::Hidden);
     match pos {
         Some(i) if i < rebuilt.trace.len() && rebuilt.trace[i].layer == stored.trace[i].layer => {
@@ -899,8 +907,9 @@ pub fn train(
         None if opts.progress == Progress::Lines => eprintln!("{line}"),
         None => {}
     };
+    // The probe's other step: an exact source is compared with the reconstructed one.
     let other = match cfg.mode {
-        Source::Stored => Source::Reconstructed,
+        Source::Stored | Source::Checkpointed => Source::Reconstructed,
         Source::Reconstructed => Source::Stored,
     };
     let mut stopped = false;
@@ -923,6 +932,7 @@ pub fn train(
                 StepOptions {
                     grads: true,
                     trace: probe,
+                    segment: cfg.segment,
                     ..StepOptions::default()
                 },
             )?;
@@ -958,7 +968,7 @@ pub fn train(
                         ..StepOptions::default()
                     },
                 )?;
-                let (stored, rebuilt) = if cfg.mode == Source::Stored {
+                let (stored, rebuilt) = if cfg.mode.exact() {
                     (&out, &second)
                 } else {
                     (&second, &out)

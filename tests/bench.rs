@@ -8,8 +8,8 @@ use candle_core::{DType, Device};
 use common::rel_l2;
 use revstab::backend::Backend;
 use revstab::experiments::bench::{
-    batch_for, forward_conv_macs, median, parse_pools, pools_name, run, to_csv, BenchConfig,
-    BenchMode, Trainee,
+    batch_for, csv_line, format_table, forward_conv_macs, median, parse_pools, pools_name, run,
+    to_csv, BenchConfig, BenchMode, Trainee,
 };
 use revstab::nets::{Arch, NetConfig, PoolKind};
 use revstab::train::Sgd;
@@ -257,4 +257,66 @@ fn bench_device_is_checked_before_running() {
         let e = cuda.validate().unwrap_err().to_string();
         assert!(e.contains("--features cuda"), "{e}");
     }
+}
+
+/// Issue 16: a checkpointed segment of 0 blocks or longer than a depth is a configuration
+/// error naming the depth and the value, in the bench, training and memory configs; the bench
+/// names its checkpointed rows with the segment they ran.
+#[test]
+fn checkpointed_segment_is_checked_and_reported() {
+    use revstab::experiments::memory::MemoryConfig;
+    use revstab::nets::Source;
+    use revstab::train::TrainConfig;
+    for segment in [0, 9] {
+        let bench = BenchConfig {
+            depths: vec![4, 8],
+            modes: vec![BenchMode::Stored, BenchMode::Checkpointed],
+            segment: Some(segment),
+            ..BenchConfig::default()
+        };
+        let e = bench.validate().unwrap_err().to_string();
+        assert!(
+            e.contains("between 1 and the depth") && e.contains(&format!("got {segment}")),
+            "{e}"
+        );
+        let train = TrainConfig {
+            mode: Source::Checkpointed,
+            depth: 8,
+            segment: Some(segment),
+            ..TrainConfig::default()
+        };
+        let e = train.validate().unwrap_err().to_string();
+        assert!(e.contains(&format!("got {segment}")), "{e}");
+        let memory = MemoryConfig {
+            modes: vec![Source::Checkpointed],
+            segment: Some(segment),
+            ..MemoryConfig::quick()
+        };
+        assert!(memory.validate().is_err());
+    }
+    // Without checkpointed mode the segment is not read.
+    let stored_only = BenchConfig {
+        depths: vec![4],
+        modes: vec![BenchMode::Stored],
+        segment: Some(9),
+        ..BenchConfig::default()
+    };
+    assert!(stored_only.validate().is_ok());
+    let cfg = BenchConfig {
+        depths: vec![4],
+        modes: vec![BenchMode::Stored, BenchMode::Checkpointed],
+        steps: 1,
+        warmup: 0,
+        width: 8,
+        batch: 2,
+        size: 8,
+        ..BenchConfig::default()
+    };
+    let rows = run(&cfg, |_| {}).unwrap();
+    assert_eq!(rows[1].mode, BenchMode::Checkpointed);
+    assert_eq!(rows[1].segment, Some(2), "default ceil(sqrt(4))");
+    assert_eq!(rows[0].segment, None);
+    assert!(format_table(&rows).contains("checkpointed(k=2)"));
+    assert!(csv_line(&cfg, &rows[1]).ends_with(",2"));
+    assert_eq!(rows[0].last_loss.to_bits(), rows[1].last_loss.to_bits());
 }

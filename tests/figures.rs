@@ -5,6 +5,7 @@
 use revstab::backend::Backend;
 use revstab::experiments::figures::*;
 use revstab::experiments::memory::{Axis, MemoryConfig};
+use revstab::experiments::tradeoff::{TradeoffConfig, TradeoffData, TradeoffPoint};
 use revstab::nets::{Arch, Source};
 use std::path::Path;
 
@@ -297,6 +298,14 @@ fn synthetic_results(dir: &Path) -> Results {
         }),
     ))
     .unwrap();
+    res.store(&file(
+        "tradeoff",
+        ExperimentConfig::Tradeoff(TradeoffConfig::default()),
+        ResultData::Tradeoff(TradeoffData {
+            points: tradeoff_points(),
+        }),
+    ))
+    .unwrap();
 
     std::fs::create_dir_all(&res.accuracy_dir).unwrap();
     let run_json = r#"{"tool":"train","git_revision":"test","dtype":"f32","device":"cpu","seeds":[0],"config":{"experiment":"accuracy"},"data":{"source":"synthetic","classes":10},"init":"test init"}"#;
@@ -381,6 +390,83 @@ fn memory_points() -> Vec<MemoryPoint> {
         }
     }
     v
+}
+
+/// A small frontier: one reversible architecture (every source) and the ResNet (no
+/// reconstructed source) at depth 4, made-up but plausible numbers.
+fn tradeoff_points() -> Vec<TradeoffPoint> {
+    let point =
+        |arch, source: &str, segment, bpx: f64, ratio: f64, snr: f64, angle: f64| TradeoffPoint {
+            arch,
+            depth: 4,
+            source: source.into(),
+            segment,
+            act_peak_bytes: (bpx * 2048.0) as usize,
+            peak_bytes: (bpx * 2048.0) as usize + 5000,
+            bytes_per_pixel: bpx,
+            median_s: 0.01 * ratio,
+            time_ratio: ratio,
+            lowest_snr_db: snr,
+            lowest_layer: "s0.b0".into(),
+            grad_angle_deg: angle,
+        };
+    let inf = f64::INFINITY;
+    let mut v = Vec::new();
+    for arch in [Arch::Revnet, Arch::Resnet] {
+        v.push(point(arch, "stored", None, 1200.0, 1.0, inf, 0.0));
+        v.push(point(arch, "checkpointed", Some(1), 700.0, 1.3, inf, 0.0));
+        v.push(point(arch, "checkpointed", Some(2), 650.0, 1.25, inf, 0.0));
+        v.push(point(arch, "checkpointed", Some(4), 1200.0, 1.0, inf, 0.0));
+    }
+    v.push(point(
+        Arch::Revnet,
+        "reconstructed",
+        None,
+        300.0,
+        1.4,
+        110.0,
+        4e-5,
+    ));
+    v.push(point(
+        Arch::Revnet,
+        "algorithm1",
+        None,
+        300.0,
+        1.2,
+        110.0,
+        4e-5,
+    ));
+    v
+}
+
+/// The frontier renders one panel per architecture and writes one CSV row per point, exact
+/// sources with `inf` SNR and angle 0, labels in the SVG.
+#[test]
+fn tradeoff_renders_every_point_with_its_exactness() {
+    let tmp = tempfile::tempdir().unwrap();
+    let res = synthetic_results(tmp.path());
+    let out = tmp.path().join("figures");
+    tradeoff(&res, &out).unwrap();
+    assert_outputs(&out, "tradeoff");
+    let csv = std::fs::read_to_string(out.join("tradeoff.csv")).unwrap();
+    let rows: Vec<&str> = csv.lines().skip(2).collect();
+    assert_eq!(rows.len(), tradeoff_points().len(), "{csv}");
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("revnet,4,checkpointed,2,650,") && r.ends_with(",inf,s0.b0,0")),
+        "{csv}"
+    );
+    assert!(
+        rows.iter()
+            .any(|r| r.starts_with("revnet,4,reconstructed,,300,") && r.contains(",110,")),
+        "{csv}"
+    );
+    let svg = std::fs::read_to_string(out.join("tradeoff.svg")).unwrap();
+    assert!(
+        svg.contains("k=2 ∞, 0°") && svg.contains("rec 110 dB, 4e-5°"),
+        "point labels missing from the SVG"
+    );
+    assert!(FIGURE_IDS.contains(&"tradeoff"));
 }
 
 fn assert_outputs(out: &Path, id: &str) {

@@ -40,6 +40,7 @@ const GRADS: StepOptions = StepOptions {
     output_noise: None,
     noise_seed: 0,
     rebuild: Rebuild::PerLayer,
+    segment: None,
 };
 
 /// Every source of the one backward (stored, reconstructed per layer, reconstructed with
@@ -50,6 +51,7 @@ fn every_source_equals_whole_network_autograd_in_f64() {
         (Source::Stored, Rebuild::PerLayer),
         (Source::Reconstructed, Rebuild::PerLayer),
         (Source::Reconstructed, Rebuild::Algorithm1),
+        (Source::Checkpointed, Rebuild::PerLayer),
     ];
     for arch in Arch::ALL {
         for (source, rebuild) in sources {
@@ -263,4 +265,133 @@ fn bad_network_configs_and_inputs_are_errors() {
         net.step(&wrong, &y, Source::Stored, GRADS),
         Err(Error::ShapeMismatch { .. })
     ));
+}
+
+/// Every element of `got` has the bits of the same element of `want` (same dtype, same shape);
+/// a failure names the first element that differs.
+fn assert_bitwise(got: &Tensor, want: &Tensor, what: &str) {
+    assert_eq!(got.dtype(), want.dtype(), "{what}: dtype");
+    assert_eq!(got.dims(), want.dims(), "{what}: shape");
+    let bits = |t: &Tensor| -> Vec<u64> {
+        let flat = t.flatten_all().unwrap();
+        match t.dtype() {
+            DType::F32 => flat
+                .to_vec1::<f32>()
+                .unwrap()
+                .into_iter()
+                .map(|v| v.to_bits() as u64)
+                .collect(),
+            DType::F64 => flat
+                .to_vec1::<f64>()
+                .unwrap()
+                .into_iter()
+                .map(f64::to_bits)
+                .collect(),
+            other => panic!("{what}: bitwise comparison in {other:?}"),
+        }
+    };
+    let (g, w) = (bits(got), bits(want));
+    if let Some(i) = g.iter().zip(&w).position(|(a, b)| a != b) {
+        panic!(
+            "{what}: element {i} differs: bits {:#x} vs stored {:#x}",
+            g[i], w[i]
+        );
+    }
+}
+
+/// Issue 16: the checkpointed source's gradients, loss and logits are bitwise the stored
+/// source's, in f32 and f64, for every architecture (with the default pooling of each, so that
+/// segments cross stage boundaries), for segments of 1 block, 2 blocks, the default
+/// `ceil(sqrt(depth))` and the whole depth.
+#[test]
+fn checkpointed_gradients_are_bitwise_the_stored_gradients() {
+    for dtype in [DType::F32, DType::F64] {
+        for arch in Arch::ALL {
+            let cfg = NetConfig {
+                depth: 5,
+                ..small(arch)
+            };
+            let net = Network::build(&cfg, dtype, &Device::Cpu).unwrap();
+            let (x, y) = batch(&cfg, 4, dtype);
+            let stored = net.step(&x, &y, Source::Stored, GRADS).unwrap();
+            for segment in [Some(1), Some(2), None, Some(cfg.depth)] {
+                let what = format!("{arch} {dtype:?} segment {segment:?}");
+                let opts = StepOptions { segment, ..GRADS };
+                let ckpt = net.step(&x, &y, Source::Checkpointed, opts).unwrap();
+                // Below the whole depth the forward kept less and the backward recomputed.
+                if segment != Some(cfg.depth) {
+                    assert!(
+                        ckpt.tape_bytes < stored.tape_bytes,
+                        "{what}: tape {} B, stored {} B",
+                        ckpt.tape_bytes,
+                        stored.tape_bytes
+                    );
+                }
+                assert_eq!(ckpt.loss.to_bits(), stored.loss.to_bits(), "{what}: loss");
+                assert_bitwise(&ckpt.logits, &stored.logits, &format!("{what}: logits"));
+                assert_eq!(ckpt.grads.len(), stored.grads.len(), "{what}: gradients");
+                for (name, g) in &stored.grads {
+                    let got = ckpt
+                        .grads
+                        .get(name)
+                        .unwrap_or_else(|| panic!("{what}: no gradient for {name}"));
+                    assert_bitwise(got, g, &format!("{what}: {name}"));
+                }
+            }
+        }
+    }
+}
+
+/// The checkpointed trace (every activation the backward visits) is bitwise the stored one:
+/// its reconstruction SNR is infinite by construction.
+#[test]
+fn checkpointed_trace_is_bitwise_the_stored_trace() {
+    for arch in [Arch::Layerwise, Arch::Hybrid, Arch::Revnet] {
+        let cfg = small(arch);
+        let net = Network::build(&cfg, DType::F32, &Device::Cpu).unwrap();
+        let (x, y) = batch(&cfg, 4, DType::F32);
+        let opts = StepOptions {
+            trace: true,
+            segment: Some(1),
+            ..GRADS
+        };
+        let stored = net.step(&x, &y, Source::Stored, opts).unwrap();
+        let ckpt = net.step(&x, &y, Source::Checkpointed, opts).unwrap();
+        assert_eq!(ckpt.trace.len(), stored.trace.len(), "{arch}: trace length");
+        assert!(!stored.trace.is_empty(), "{arch}: empty trace");
+        for (c, s) in ckpt.trace.iter().zip(&stored.trace) {
+            assert_eq!(c.layer, s.layer, "{arch}: trace order");
+            assert_bitwise(&c.tensor, &s.tensor, &format!("{arch}: {}", c.layer));
+        }
+    }
+}
+
+/// A checkpointed segment of 0 blocks or of more blocks than the network has is an error that
+/// says what was expected, not a panic; so is a bad segment list handed to the driver.
+#[test]
+fn bad_checkpoint_segments_are_errors() {
+    let cfg = small(Arch::Revnet);
+    let net = Network::build(&cfg, DType::F32, &Device::Cpu).unwrap();
+    let (x, y) = batch(&cfg, 2, DType::F32);
+    for segment in [0, cfg.depth + 1] {
+        let opts = StepOptions {
+            segment: Some(segment),
+            ..GRADS
+        };
+        let err = match net.step(&x, &y, Source::Checkpointed, opts) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("segment {segment} accepted"),
+        };
+        assert!(
+            err.contains("between 1 and the depth 3") && err.contains(&format!("got {segment}")),
+            "segment {segment}: {err}"
+        );
+    }
+    assert!(net.checkpoint_segments(Some(2)).unwrap() == vec![0, net.unit_starts[2]]);
+    assert_eq!(revstab::backprop::default_segment(16), 4);
+    assert_eq!(revstab::backprop::default_segment(17), 5);
+    assert_eq!(revstab::backprop::default_segment(1), 1);
+    let mut tape = revstab::layers::Tape::new(true);
+    let bad = revstab::backprop::forward_checkpointed(&net.chain, &x, &[1, 3], &mut tape);
+    assert!(bad.is_err());
 }

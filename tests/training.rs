@@ -191,6 +191,39 @@ fn stored_and_reconstructed_training_reach_the_same_weights_in_f64() {
     }
 }
 
+/// Issue 16: training with checkpointed activations reaches bitwise the weights of stored
+/// training in f32 (every gradient is bitwise the stored one), for a reversible network and the
+/// ResNet, segments of 2 blocks.
+#[test]
+fn checkpointed_training_reaches_bitwise_the_stored_weights() {
+    for arch in [Arch::Revnet, Arch::Resnet, Arch::Layerwise] {
+        let base = TrainConfig {
+            segment: Some(2),
+            ..tiny(arch, 4)
+        };
+        let d = data(&base);
+        let run = |mode| {
+            train(
+                &TrainConfig {
+                    mode,
+                    ..base.clone()
+                },
+                &d,
+                &TrainOptions::default(),
+            )
+            .unwrap()
+        };
+        let ((stored, so), (ckpt, co)) = (run(Source::Stored), run(Source::Checkpointed));
+        let (ws, wc) = (weights(&stored), weights(&ckpt));
+        for (name, w) in &ws {
+            let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&wc[name]), bits(w), "{arch}: {name} differs");
+        }
+        assert_eq!(so.train_loss.to_bits(), co.train_loss.to_bits(), "{arch}");
+        assert_eq!(so.test_acc, co.test_acc, "{arch}");
+    }
+}
+
 /// A CIFAR-10 binary directory with `train` and `test` records of random pixels.
 fn fake_cifar(dir: &Path, train: usize, test: usize) {
     let mut rng = revstab::util::rng_for(7, "fake-cifar");
@@ -383,6 +416,25 @@ fn bad_input_is_one_clear_line_and_exit_code_2() {
             "lenet",
         ),
         ("slope 0", vec!["--slope", "0", "--out", out], "slope"),
+        (
+            "checkpointed segment 0",
+            vec!["--mode", "checkpointed", "--segment", "0", "--out", out],
+            "between 1 and the depth",
+        ),
+        (
+            "checkpointed segment above the depth",
+            vec![
+                "--mode",
+                "checkpointed",
+                "--depth",
+                "4",
+                "--segment",
+                "5",
+                "--out",
+                out,
+            ],
+            "got 5",
+        ),
         (
             "negative slope",
             vec!["--slope", "-0.5", "--out", out],

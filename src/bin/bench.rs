@@ -1,11 +1,13 @@
 //! `bench`: time of one real training step (`Network::step` with gradients, then the training
 //! loop's `Sgd::step`) of a network of `revstab::nets`, by default a one-stage RevNet, with
-//! stored activations, reconstructed activations (per-layer backward) and Gomez et al.'s
-//! Algorithm 1, with the peak live heap bytes of the step (issues 7 and 13).
+//! stored activations, reconstructed activations (per-layer backward), Gomez et al.'s
+//! Algorithm 1 and checkpointed activations (every k-th block's input stored, segments
+//! recomputed; issue 16), with the peak live heap bytes of the step (issues 7 and 13).
 //!
 //! `cargo run --release --bin bench -- --depths 4,8,16 --steps 5 --threads 2 --out results/bench`
 //! `cargo run --release --bin bench -- --arch hybrid --pools default --depths 4`
 //! `cargo run --release --bin bench -- --backend candle` (the "before" column: candle's ops only)
+//! `cargo run --release --bin bench -- --workload stack --depths 16 --modes stored,checkpointed --segment 4`
 
 use anyhow::Context;
 use clap::Parser;
@@ -55,7 +57,8 @@ impl Workload {
 }
 
 /// Median seconds per training step (forward, backward, SGD with momentum and weight decay) of
-/// networks of revstab::nets in three modes run interleaved: stored, reconstructed, algorithm1.
+/// networks of revstab::nets in the modes given, run interleaved: stored, reconstructed,
+/// algorithm1, checkpointed (default: the first three).
 /// By default the paper's networks (hybrid and layer-wise, width 32, pools c,c,b, 32x32, batch
 /// 32, depths 4 and 8); `--workload stack` is the one-stage RevNet stack.
 #[derive(Debug, Parser)]
@@ -83,7 +86,8 @@ struct Args {
     /// oversubscribe the cores beside the kernels' pool).
     #[arg(long, default_value_t = 1)]
     elementwise_threads: usize,
-    /// Modes, comma-separated (resnet has only `stored`: the others are skipped with a note).
+    /// Modes, comma-separated: stored, reconstructed, algorithm1, checkpointed (resnet has only
+    /// `stored` and `checkpointed`: the others are skipped with a note).
     #[arg(
         long,
         value_enum,
@@ -91,6 +95,10 @@ struct Args {
         default_value = "stored,reconstructed,algorithm1"
     )]
     modes: Vec<BenchMode>,
+    /// Checkpointed mode: blocks (units for layerwise) per segment, K in 1..=every depth
+    /// [default: ceil(sqrt(depth)) at each depth].
+    #[arg(long, value_name = "K")]
+    segment: Option<usize>,
     /// Downsampling between stages: `none` (one stage), `default` (the architecture's), or
     /// comma-separated `c` (channel pooling), `b` (batch pooling), `max` (max pool + 1x1 conv;
     /// revnet and resnet only). Default: the workload's.
@@ -164,6 +172,7 @@ fn run_main() -> anyhow::Result<()> {
             let cfg = BenchConfig {
                 depths: depths.clone(),
                 modes: args.modes.clone(),
+                segment: args.segment,
                 steps: args.steps,
                 warmup: args.warmup,
                 threads: Some(args.threads),

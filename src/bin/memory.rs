@@ -51,6 +51,14 @@ struct Args {
     /// or `candle` (candle's ops only) [default: kernels].
     #[arg(long, value_enum)]
     backend: Option<Backend>,
+    /// Sources of the activations, comma-separated: stored, reconstructed, checkpointed
+    /// [default: stored,reconstructed].
+    #[arg(long, value_enum, value_delimiter = ',')]
+    modes: Option<Vec<revstab::nets::Source>>,
+    /// Checkpointed mode: units or blocks per segment, K in 1..=every depth measured
+    /// [default: ceil(sqrt(depth)) at each depth].
+    #[arg(long, value_name = "K")]
+    segment: Option<usize>,
     /// Smaller grid (under a second); the same as `--preset quick`.
     #[arg(long, conflicts_with = "preset")]
     quick: bool,
@@ -75,6 +83,12 @@ fn run() -> anyhow::Result<()> {
     };
     if let Some(s) = args.seed {
         cfg.seed = s;
+    }
+    if let Some(m) = args.modes {
+        cfg.modes = m;
+    }
+    if args.segment.is_some() {
+        cfg.segment = args.segment;
     }
     if let Some(d) = args.dtype {
         cfg.dtype = d;

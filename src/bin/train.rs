@@ -53,9 +53,13 @@ struct RunArgs {
     /// Leaky-ReLU slope n > 0 [default: 0.2]
     #[arg(long, allow_negative_numbers = true)]
     slope: Option<f64>,
-    /// Activations for the backward: stored or reconstructed [default: stored]
+    /// Activations for the backward: stored, reconstructed or checkpointed (the input of every
+    /// K-th unit or block stored, segments recomputed; see --segment) [default: stored]
     #[arg(long)]
     mode: Option<Source>,
+    /// Checkpointed mode: units or blocks per segment, K in 1..=depth [default: ceil(sqrt(depth))]
+    #[arg(long, value_name = "K")]
+    segment: Option<usize>,
     /// Epochs [default: 3]
     #[arg(long)]
     epochs: Option<usize>,
@@ -379,6 +383,9 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
     );
     cfg.augment |= a.augment;
     apply_common(&mut cfg, common);
+    if let Some(k) = a.segment {
+        cfg.segment = Some(k);
+    }
     if let Some(seeds) = &common.seed {
         match seeds.as_slice() {
             [s] => cfg.seed = *s,

@@ -45,6 +45,9 @@ pub enum BenchMode {
     Reconstructed,
     /// Reconstructed with Gomez et al.'s Algorithm 1 (`Rebuild::Algorithm1`).
     Algorithm1,
+    /// Checkpointed (`Source::Checkpointed`): the input of every k-th block stored, segments
+    /// recomputed in the backward ([`BenchConfig::segment`]).
+    Checkpointed,
 }
 
 impl BenchMode {
@@ -61,6 +64,7 @@ impl BenchMode {
             BenchMode::Stored => "stored",
             BenchMode::Reconstructed => "reconstructed",
             BenchMode::Algorithm1 => "algorithm1",
+            BenchMode::Checkpointed => "checkpointed",
         }
     }
 
@@ -69,24 +73,31 @@ impl BenchMode {
         match self {
             BenchMode::Stored => Source::Stored,
             BenchMode::Reconstructed | BenchMode::Algorithm1 => Source::Reconstructed,
+            BenchMode::Checkpointed => Source::Checkpointed,
         }
     }
 
-    /// The options of [`Network::step`] in this mode: gradients on, the mode's rebuild policy.
-    pub fn step_options(self) -> StepOptions {
+    /// The options of [`Network::step`] in this mode: gradients on, the mode's rebuild policy,
+    /// and (checkpointed) `segment` units or blocks per segment (`None`: `ceil(sqrt(depth))`).
+    pub fn step_options(self, segment: Option<usize>) -> StepOptions {
         StepOptions {
             grads: true,
             rebuild: match self {
                 BenchMode::Algorithm1 => Rebuild::Algorithm1,
-                BenchMode::Stored | BenchMode::Reconstructed => Rebuild::PerLayer,
+                BenchMode::Stored | BenchMode::Reconstructed | BenchMode::Checkpointed => {
+                    Rebuild::PerLayer
+                }
             },
+            segment: (self == BenchMode::Checkpointed)
+                .then_some(segment)
+                .flatten(),
             ..StepOptions::default()
         }
     }
 
-    /// Whether `arch` has this mode (the ResNet baseline has only `stored`).
+    /// Whether `arch` has this mode (the ResNet baseline has only `stored` and `checkpointed`).
     pub fn available_for(self, arch: Arch) -> bool {
-        self == BenchMode::Stored || arch.reconstructable()
+        matches!(self, BenchMode::Stored | BenchMode::Checkpointed) || arch.reconstructable()
     }
 }
 
@@ -137,6 +148,10 @@ pub struct BenchConfig {
     pub depths: Vec<usize>,
     /// Modes (the ratio column needs `stored`).
     pub modes: Vec<BenchMode>,
+    /// Checkpointed mode: units or blocks per segment at every depth (`None`: each depth's
+    /// `ceil(sqrt(depth))`); left out of the serialised config when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<usize>,
     /// Timed steps per mode and depth.
     pub steps: usize,
     /// Untimed rounds before them.
@@ -185,6 +200,7 @@ impl Default for BenchConfig {
         BenchConfig {
             depths: vec![4, 8, 16],
             modes: BenchMode::ALL.to_vec(),
+            segment: None,
             steps: 5,
             warmup: 1,
             threads: Some(2),
@@ -247,6 +263,9 @@ impl BenchConfig {
         parse_device(&self.device)?;
         for &d in &self.depths {
             self.net_config(d).validate()?;
+            if self.modes.contains(&BenchMode::Checkpointed) {
+                crate::backprop::segment_length(self.segment, d)?;
+            }
         }
         Ok(())
     }
@@ -597,6 +616,8 @@ pub fn batch_for(
 pub struct Trainee {
     /// The mode.
     pub mode: BenchMode,
+    /// Checkpointed mode: units or blocks per segment (`None`: `ceil(sqrt(depth))`).
+    pub segment: Option<usize>,
     /// The network (its own copy of the weights).
     pub net: Network,
     /// Its optimiser (momentum buffers).
@@ -627,6 +648,7 @@ impl Trainee {
         let params = net.named_params();
         Ok(Trainee {
             mode,
+            segment: None,
             net,
             sgd,
             params,
@@ -635,8 +657,12 @@ impl Trainee {
 
     /// Forward and backward in this mode, no update.
     pub fn grads(&self, x: &Tensor, labels: &Tensor) -> Result<StepOutput> {
-        self.net
-            .step(x, labels, self.mode.source(), self.mode.step_options())
+        self.net.step(
+            x,
+            labels,
+            self.mode.source(),
+            self.mode.step_options(self.segment),
+        )
     }
 
     /// One training step at learning rate `lr`: [`Trainee::grads`], then [`Sgd::step`] unless
@@ -661,6 +687,8 @@ pub struct BenchRow {
     pub mode: BenchMode,
     /// Depth.
     pub depth: usize,
+    /// Checkpointed mode: the units or blocks per segment it ran with (`None` in other modes).
+    pub segment: Option<usize>,
     /// Primitive layers of the network ([`Network::num_layers`]).
     pub layers: usize,
     /// Median seconds per step.
@@ -733,7 +761,10 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
             .iter()
             .map(|&m| {
                 let sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
-                Trainee::build(&net_cfg, m, sgd, dtype, &device, cfg.backend)
+                Ok(Trainee {
+                    segment: cfg.segment,
+                    ..Trainee::build(&net_cfg, m, sgd, dtype, &device, cfg.backend)?
+                })
             })
             .collect::<Result<Vec<_>>>()?;
         let (x, labels) = batch_for(&net_cfg, cfg.batch, cfg.seed, dtype, &device)?;
@@ -781,6 +812,9 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
                 arch: cfg.arch,
                 mode,
                 depth,
+                segment: (mode == BenchMode::Checkpointed)
+                    .then(|| crate::backprop::segment_length(cfg.segment, depth))
+                    .transpose()?,
                 layers: trainees[k].net.num_layers,
                 median_s: med,
                 min_s: times[k].iter().copied().fold(f64::INFINITY, f64::min),
@@ -800,12 +834,12 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
 }
 
 /// The header of [`csv_line`].
-pub const CSV_HEADER: &str = "arch,pools,mode,depth,layers,width,batch,size,dtype,threads,steps,median_s,min_s,max_s,images_per_s,ratio_to_stored,peak_bytes,conv_gflops";
+pub const CSV_HEADER: &str = "arch,pools,mode,depth,layers,width,batch,size,dtype,threads,steps,median_s,min_s,max_s,images_per_s,ratio_to_stored,peak_bytes,conv_gflops,segment";
 
 /// One CSV line of `row` under `cfg`.
 pub fn csv_line(cfg: &BenchConfig, row: &BenchRow) -> String {
     format!(
-        "{},{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.3},{:.4},{},{:.3}",
+        "{},{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.3},{:.4},{},{:.3},{}",
         row.arch,
         // Commas would split the field: the pools are joined with `+` here.
         pools_name(&cfg.pools).replace(',', "+"),
@@ -825,7 +859,8 @@ pub fn csv_line(cfg: &BenchConfig, row: &BenchRow) -> String {
         row.images_per_s,
         row.ratio_to_stored,
         row.peak_bytes,
-        row.conv_gflops
+        row.conv_gflops,
+        row.segment.map_or(String::new(), |k| k.to_string())
     )
 }
 
@@ -844,13 +879,17 @@ pub fn to_csv(cfg: &BenchConfig, rows: &[BenchRow]) -> String {
 /// `stored` lines' depth and median columns).
 pub fn format_table(rows: &[BenchRow]) -> String {
     let mut s = format!(
-        "{:<14} {:>3} {:>12} {:>10} {:>9} {:>14} {:>8}\n",
+        "{:<18} {:>3} {:>12} {:>10} {:>9} {:>14} {:>8}\n",
         "mode", "D", "median s/step", "images/s", "ratio", "peak bytes", "GFLOP/s"
     );
     for r in rows {
+        let mode = match r.segment {
+            Some(k) => format!("{}(k={k})", r.mode.as_str()),
+            None => r.mode.as_str().to_string(),
+        };
         s.push_str(&format!(
-            "{:<14} {:>3} {:>12.4} {:>10.1} {:>9.3} {:>14} {:>8.2}\n",
-            r.mode.as_str(),
+            "{:<18} {:>3} {:>12.4} {:>10.1} {:>9.3} {:>14} {:>8.2}\n",
+            mode,
             r.depth,
             r.median_s,
             r.images_per_s,

@@ -32,6 +32,7 @@ use crate::device::{device_name, f64_device, has_f64, parse_device, parse_dtype}
 use crate::error::{Error, Result};
 use crate::experiments::memory::{Axis as MemAxis, MemoryConfig};
 use crate::experiments::snr_sweep::{fmt_f, parse_f, run_point, Point, SweepConfig};
+use crate::experiments::tradeoff::{TradeoffConfig, TradeoffData, TradeoffPoint};
 use crate::experiments::training::mean_std;
 use crate::layers::{BatchNormConfig, InvBatchNorm, InvLeakyReLU, ParamStore, Role};
 use crate::measure::alpha::{
@@ -52,7 +53,7 @@ use std::time::Instant;
 // registry
 
 /// Every figure id, in the order the figures binary produces them.
-pub const FIGURE_IDS: [&str; 13] = [
+pub const FIGURE_IDS: [&str; 14] = [
     "fig05",
     "fig06",
     "fig10",
@@ -66,6 +67,7 @@ pub const FIGURE_IDS: [&str; 13] = [
     "precision",
     "bn-eps",
     "memory-scaling",
+    "tradeoff",
 ];
 
 /// Where a figure's data come from.
@@ -184,6 +186,12 @@ pub fn specs() -> Vec<FigureSpec> {
             Experiment,
             memory_scaling,
         ),
+        s(
+            "tradeoff",
+            "peak bytes/pixel vs step time: stored, checkpointed (k), reconstructed, per arch and depth (beyond the papers)",
+            Experiment,
+            tradeoff,
+        ),
     ]
 }
 
@@ -208,6 +216,7 @@ pub fn experiment_kind(id: &str) -> Option<&'static str> {
         "precision" => Some("precision"),
         "bn-eps" => Some("bn-eps"),
         "table1" | "memory-scaling" => Some("memory"),
+        "tradeoff" => Some("tradeoff"),
         _ => None,
     }
 }
@@ -605,6 +614,8 @@ pub enum ExperimentConfig {
     BnEps(BnEpsConfig),
     /// `table1`, `memory-scaling`: the memory experiment ([`crate::experiments::memory`]).
     Memory(MemoryConfig),
+    /// `tradeoff`: the memory, time and exactness frontier ([`crate::experiments::tradeoff`]).
+    Tradeoff(TradeoffConfig),
 }
 
 impl ExperimentConfig {
@@ -617,6 +628,7 @@ impl ExperimentConfig {
             ExperimentConfig::Precision(_) => "precision",
             ExperimentConfig::BnEps(_) => "bn-eps",
             ExperimentConfig::Memory(_) => "memory",
+            ExperimentConfig::Tradeoff(_) => "tradeoff",
         }
     }
 
@@ -728,6 +740,7 @@ impl ExperimentConfig {
                 }
             }
             ExperimentConfig::Memory(c) => c.validate()?,
+            ExperimentConfig::Tradeoff(c) => c.validate()?,
         }
         Ok(())
     }
@@ -755,6 +768,8 @@ impl ExperimentConfig {
             ExperimentConfig::Precision(c) => c.net.device = device,
             ExperimentConfig::BnEps(c) => c.net.device = device,
             ExperimentConfig::Memory(c) => c.device = device,
+            // The tradeoff measures live heap bytes with the counting allocator: CPU only.
+            ExperimentConfig::Tradeoff(_) => {}
         }
     }
 
@@ -767,6 +782,7 @@ impl ExperimentConfig {
             ExperimentConfig::Precision(c) => &c.net.device,
             ExperimentConfig::BnEps(c) => &c.net.device,
             ExperimentConfig::Memory(c) => &c.device,
+            ExperimentConfig::Tradeoff(_) => "cpu",
         }
     }
 
@@ -779,11 +795,28 @@ impl ExperimentConfig {
             ExperimentConfig::Precision(c) => c.net.backend,
             ExperimentConfig::BnEps(c) => c.net.backend,
             ExperimentConfig::Memory(c) => c.backend,
+            ExperimentConfig::Tradeoff(c) => c.backend,
         }
     }
 
     fn seed_dtype_init(&self) -> (String, String, String) {
         match self {
+            ExperimentConfig::Tradeoff(c) => (
+                c.seed.to_string(),
+                c.dtype.clone(),
+                format!(
+                    "width {}, batch {} of {}x{} unit-Gaussian images, {} stage{}, convolutions Kaiming normal x {}, {} timed steps per source after {} untimed (median), sources interleaved",
+                    c.width,
+                    c.batch,
+                    c.input_size,
+                    c.input_size,
+                    c.stages,
+                    if c.stages == 1 { "" } else { "s" },
+                    c.init_scale,
+                    c.steps,
+                    c.warmup
+                ),
+            ),
             ExperimentConfig::Alpha(c) => (
                 c.seed.to_string(),
                 c.dtypes.join("/"),
@@ -849,6 +882,14 @@ pub fn load_config(id: &str, experiments: &Path) -> Result<(ExperimentConfig, St
         }
         // The default grid (depths 2-32, batch 8 of 16x16): about 5 s in release, and the
         // quick grid's small depths and inputs leave the fixed costs dominant.
+        // Small networks (width 16, batch 8 of 16x16, one stage) so that every figure stays
+        // cheap: tens of seconds in release on 2 cores.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && id == "tradeoff" => {
+            return Ok((
+                ExperimentConfig::Tradeoff(TradeoffConfig::default()),
+                "built-in TradeoffConfig::default()".into(),
+            ));
+        }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && id == "memory-scaling" => {
             return Ok((
                 ExperimentConfig::Memory(MemoryConfig::default()),
@@ -878,7 +919,7 @@ pub fn load_config(id: &str, experiments: &Path) -> Result<(ExperimentConfig, St
 // results
 
 /// Floats in result files: finite values as JSON numbers, `inf`, `-inf`, `nan` as strings.
-mod num {
+pub(crate) mod num {
     use serde::{Deserialize, Deserializer, Serializer};
     pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
         if v.is_finite() {
@@ -987,6 +1028,8 @@ pub enum ResultData {
     BnEps(BnEpsData),
     /// See [`MemoryData`].
     Memory(MemoryData),
+    /// See [`TradeoffData`].
+    Tradeoff(TradeoffData),
 }
 
 /// A point of a curve.
@@ -1464,6 +1507,10 @@ pub fn run_experiment(
             c.net.device.clone(),
         ),
         ExperimentConfig::Memory(c) => (ResultData::Memory(run_memory(c)?), c.device.clone()),
+        ExperimentConfig::Tradeoff(c) => (
+            ResultData::Tradeoff(crate::experiments::tradeoff::run(c, |_| {})?),
+            "cpu".to_string(),
+        ),
     };
     let (device, backend_that_ran) = match parse_device(&device) {
         Ok(d) => (
@@ -2037,6 +2084,7 @@ fn expect_kind<'a>(r: &'a ResultFile, res: &Results, kind: &str) -> Result<&'a R
         ResultData::Precision(_) => "precision",
         ResultData::BnEps(_) => "bn-eps",
         ResultData::Memory(_) => "memory",
+        ResultData::Tradeoff(_) => "tradeoff",
     };
     if got != kind {
         return Err(malformed(
@@ -4001,6 +4049,146 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
         ],
         &rows,
     )
+}
+
+// =============================================================================================
+// tradeoff: memory, time and exactness
+
+/// The label of a frontier point: its source (`k=K` for a checkpointed one, `rec` for
+/// reconstructed per layer, `alg1` for Algorithm 1), then its lowest-layer SNR (dB; `∞` when
+/// exact) and gradient angle (degrees).
+fn tradeoff_label(p: &TradeoffPoint) -> String {
+    let snr = if p.lowest_snr_db == f64::INFINITY {
+        "∞".to_string()
+    } else {
+        format!("{:.0} dB", p.lowest_snr_db)
+    };
+    let angle = if p.grad_angle_deg == 0.0 {
+        "0°".to_string()
+    } else if p.grad_angle_deg >= 0.1 {
+        format!("{:.1}°", p.grad_angle_deg)
+    } else {
+        format!("{:.0e}°", p.grad_angle_deg)
+    };
+    let what = match (p.source.as_str(), p.segment) {
+        (_, Some(k)) => format!("k={k}"),
+        ("reconstructed", _) => "rec".to_string(),
+        ("algorithm1", _) => "alg1".to_string(),
+        (other, _) => other.to_string(),
+    };
+    format!("{what} {snr}, {angle}")
+}
+
+/// The frontier (issue 16): one panel per architecture, measured peak activation bytes per
+/// input pixel (log) against step time relative to the stored step; colour and marker = depth.
+/// Every point is labelled with its source (`stored`, `k=K` checkpointed, `rec` reconstructed
+/// per layer, `alg1` Algorithm 1), its lowest-layer SNR and its gradient angle. Writes
+/// `tradeoff.{png,svg,csv}`.
+pub fn tradeoff(res: &Results, out: &Path) -> Result<()> {
+    let id = "tradeoff";
+    let r = res.load(id)?;
+    let ResultData::Tradeoff(d) = expect_kind(&r, res, "tradeoff")? else {
+        unreachable!()
+    };
+    if d.points.is_empty() {
+        return Err(malformed(&res.path(id), "no points"));
+    }
+    let mut archs: Vec<Arch> = Vec::new();
+    let mut depths: Vec<usize> = Vec::new();
+    for p in &d.points {
+        if !archs.contains(&p.arch) {
+            archs.push(p.arch);
+        }
+        if !depths.contains(&p.depth) {
+            depths.push(p.depth);
+        }
+    }
+    depths.sort_unstable();
+    let xy = |p: &TradeoffPoint| (p.time_ratio, p.bytes_per_pixel);
+    let mut panels = Vec::new();
+    for &arch in &archs {
+        let mut c = Chart::new(
+            format!("{arch}"),
+            "step time / stored step time",
+            "peak activation bytes per input pixel",
+        );
+        c.y_log = true;
+        for (ci, &depth) in depths.iter().enumerate() {
+            let of = |source: &str| -> Vec<&TradeoffPoint> {
+                d.points
+                    .iter()
+                    .filter(|p| p.arch == arch && p.depth == depth && p.source == source)
+                    .collect()
+            };
+            let mut ckpt = of("checkpointed");
+            ckpt.sort_by_key(|p| p.segment);
+            let stored = of("stored");
+            let mut pts: Vec<&TradeoffPoint> = stored;
+            pts.extend(ckpt.iter().copied());
+            pts.extend(of("reconstructed"));
+            pts.extend(of("algorithm1"));
+            if !pts.is_empty() {
+                c.series.push(
+                    Series::new(
+                        format!("D={depth}"),
+                        pts.iter().map(|p| xy(p)).collect(),
+                        Style::Markers,
+                    )
+                    .with_color(ci)
+                    .with_labels(pts.iter().map(|p| tradeoff_label(p)).collect()),
+                );
+            }
+        }
+        panels.push(c);
+    }
+    let caption = format!(
+        "{} Per architecture and depth D (colour): the activation peak of one training step (heap bytes above those live before it, parameter gradients excluded, counting allocator) per input pixel, against its median time over the stored step's (sources interleaved on one CPU; ratios depend on the CPU). Labels: the source (stored; k=K: checkpointed with K = 1, 2, 4, ..., ceil(sqrt(D)) and D units or blocks per segment, k = D being the stored step; rec: reconstructed per layer, for the hybrid its block inverse with the hidden activations rebuilt layer-wise; alg1: Algorithm 1), then the lowest-layer reconstruction SNR against the stored trace and the whole-network gradient angle to the stored gradients, measured on the same batch (∞ and 0° measured for stored and checkpointed).",
+        r.caption()
+    );
+    render(
+        &Figure {
+            title: "Memory, time and exactness: stored, checkpointed and reconstructed activations"
+                .into(),
+            caption: caption.clone(),
+            panels,
+        },
+        &stem(out, id),
+    )?;
+    let header = [
+        "arch",
+        "depth",
+        "source",
+        "segment",
+        "bytes_per_pixel",
+        "act_peak_bytes",
+        "peak_bytes",
+        "median_s",
+        "time_ratio",
+        "lowest_snr_db",
+        "lowest_layer",
+        "grad_angle_deg",
+    ];
+    let rows: Vec<Vec<String>> = d
+        .points
+        .iter()
+        .map(|p| {
+            vec![
+                p.arch.to_string(),
+                p.depth.to_string(),
+                p.source.clone(),
+                p.segment.map_or(String::new(), |k| k.to_string()),
+                num_text(p.bytes_per_pixel),
+                p.act_peak_bytes.to_string(),
+                p.peak_bytes.to_string(),
+                num_text(p.median_s),
+                num_text(p.time_ratio),
+                num_text(p.lowest_snr_db),
+                p.lowest_layer.clone(),
+                num_text(p.grad_angle_deg),
+            ]
+        })
+        .collect();
+    write_csv(out, id, &caption, &header, &rows)
 }
 
 #[cfg(test)]

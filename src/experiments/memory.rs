@@ -63,8 +63,12 @@ use std::time::Instant;
 pub struct MemoryConfig {
     /// Architectures measured.
     pub archs: Vec<Arch>,
-    /// Sources of the activations in the backward (stored, reconstructed).
+    /// Sources of the activations in the backward (stored, reconstructed, checkpointed).
     pub modes: Vec<Source>,
+    /// Checkpointed mode: units or blocks per segment at every depth measured (`None`: each
+    /// depth's `ceil(sqrt(depth))`); left out of the serialised config when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<usize>,
     /// Seed of the weights and of the input batch.
     pub seed: u64,
     /// Storage dtype (`f16`, `bf16`, `f32`, `f64`).
@@ -113,6 +117,7 @@ impl Default for MemoryConfig {
         MemoryConfig {
             archs: Arch::ALL.to_vec(),
             modes: vec![Source::Stored, Source::Reconstructed],
+            segment: None,
             seed: 0,
             dtype: "f32".into(),
             device: "cpu".into(),
@@ -275,6 +280,9 @@ impl MemoryConfig {
                 for &size in self.sizes.iter().chain([&self.input_size]) {
                     self.net_config(arch, depth, size).validate()?;
                 }
+                if self.modes.contains(&Source::Checkpointed) {
+                    crate::backprop::segment_length(self.segment, depth)?;
+                }
             }
         }
         Ok(())
@@ -394,7 +402,10 @@ pub fn analytic_stored_bytes_per_pixel(cfg: &NetConfig, dtype: DType) -> Option<
 /// ([`analytic_stored_bytes_per_pixel`]) for a reversible architecture in stored mode,
 /// otherwise [`analytic_bytes_per_pixel`] (a ResNet's reconstructed step is its stored step).
 pub fn analytic_bytes_per_pixel_in(cfg: &NetConfig, mode: Source, dtype: DType) -> Option<f64> {
-    if mode == Source::Stored && cfg.arch.reconstructable() {
+    if mode == Source::Checkpointed {
+        // The model counts stored and reconstructed steps only.
+        None
+    } else if mode == Source::Stored && cfg.arch.reconstructable() {
         analytic_stored_bytes_per_pixel(cfg, dtype)
     } else {
         analytic_bytes_per_pixel(cfg, dtype)
@@ -540,6 +551,21 @@ pub fn measure_point(
     backend: Backend,
     repeats: usize,
 ) -> Result<PeakPoint> {
+    measure_point_segment(cfg, batch, mode, None, dtype, device, backend, repeats)
+}
+
+/// [`measure_point`] with the checkpointed source's segment length (`None`: the default
+/// `ceil(sqrt(depth))`; read only in [`Source::Checkpointed`]).
+pub fn measure_point_segment(
+    cfg: &NetConfig,
+    batch: usize,
+    mode: Source,
+    segment: Option<usize>,
+    dtype: DType,
+    device: &Device,
+    backend: Backend,
+    repeats: usize,
+) -> Result<PeakPoint> {
     if !alloc::is_installed() {
         return Err(Error::Config(
             "the counting allocator is not installed: add `#[global_allocator] static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;` to the binary".into(),
@@ -556,6 +582,7 @@ pub fn measure_point(
     let (x, labels) = batch_for(cfg, batch, dtype, device)?;
     let opts = StepOptions {
         grads: true,
+        segment,
         ..Default::default()
     };
     drop(net.chain.forward_tape(&x, &mut Tape::new(false), true)?);
@@ -824,10 +851,11 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
                     return Ok(p);
                 }
             }
-            let p = measure_point(
+            let p = measure_point_segment(
                 &cfg.net_config(arch, depth, size),
                 batch,
                 mode,
+                cfg.segment,
                 dtype,
                 &device,
                 cfg.backend,
@@ -974,7 +1002,8 @@ fn summarize(
             let marginal = fit(arch, mode, Axis::Batch);
             let marginal_bpx = marginal.map(|f| f.act_slope);
             let depth_fit = fit(arch, mode, Axis::Depth);
-            let model_mode = mode == Source::Reconstructed || !arch.reconstructable();
+            let model_mode = mode == Source::Reconstructed
+                || (!arch.reconstructable() && mode != Source::Checkpointed);
             rows.push(SummaryRow {
                 arch,
                 mode,

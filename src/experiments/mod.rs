@@ -4,4 +4,5 @@ pub mod bench;
 pub mod figures;
 pub mod memory;
 pub mod snr_sweep;
+pub mod tradeoff;
 pub mod training;

@@ -29,7 +29,7 @@
 //! # Shapes
 //! `x`, `y`: `(N, C, H, W)`; `gamma`, `beta`: `(C,)`.
 
-use super::{check_nchw, Invertible, Layer, Param, ParamStore, Pass};
+use super::{check_nchw, Invertible, Layer, Param, ParamStore, Pass, Tape};
 use crate::backend::{cpu, Backend};
 use crate::backprop::Grads;
 use crate::device::compute_dtype;
@@ -84,6 +84,10 @@ pub struct InvBatchNorm {
     /// them instead of reading it twice more (the same numbers: the kernel is deterministic).
     /// A reconstructed input is another tensor, and its statistics are computed afresh.
     input_stats: Mutex<Option<(candle_core::TensorId, Vec<f64>, Vec<f64>)>>,
+    /// The same f64 statistics kept for the recomputation of a checkpointed segment
+    /// ([`Tape::replay`]): its input is bitwise the training forward's, so its backward reuses
+    /// them as the stored backward does (the same numbers, without reading the input again).
+    recorded_exact: Mutex<Option<(Vec<f64>, Vec<f64>)>>,
     backend: Backend,
 }
 
@@ -112,6 +116,7 @@ impl InvBatchNorm {
             recorded: Mutex::new(None),
             running: Mutex::new(None),
             input_stats: Mutex::new(None),
+            recorded_exact: Mutex::new(None),
             backend: Backend::default(),
         })
     }
@@ -273,6 +278,7 @@ impl InvBatchNorm {
                 let (mean, var) = cpu::channel_stats(x)?;
                 *self.input_stats.lock().expect("poisoned") =
                     Some((x.id(), mean.clone(), var.clone()));
+                *self.recorded_exact.lock().expect("poisoned") = Some((mean.clone(), var.clone()));
                 let shape = (1, self.channels, 1, 1);
                 let stats = Stats {
                     mean: Tensor::from_slice(&mean, shape, x.device())?.to_dtype(cd)?,
@@ -324,6 +330,23 @@ impl InvBatchNorm {
 }
 
 impl Layer for InvBatchNorm {
+    /// As the default ([`Layer::forward_tape`]); in the recomputation of a checkpointed segment
+    /// ([`Tape::replay`], whose input is bitwise the training forward's) the f64 statistics of
+    /// the training forward are handed to the backward by the input's id, as a stored step's.
+    fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
+        let pushes = push_input && (tape.store_all || !self.is_invertible());
+        if tape.stores(pushes, self.vjp_at_output()) {
+            tape.push(x.clone());
+        }
+        let y = self.forward_pass(x, tape.pass)?;
+        if tape.pass == Pass::Replay {
+            if let Some((mean, var)) = self.recorded_exact.lock().expect("poisoned").clone() {
+                *self.input_stats.lock().expect("poisoned") = Some((x.id(), mean, var));
+            }
+        }
+        Ok(y)
+    }
+
     fn name(&self) -> &str {
         &self.name
     }

@@ -131,6 +131,10 @@ pub struct Tape {
     /// Also store the inputs of layers whose VJP is taken at their output
     /// ([`Layer::vjp_at_output`]), for a trace that compares every activation.
     pub for_trace: bool,
+    /// The pass the forward runs in: [`Pass::Record`] for a training forward (batch statistics
+    /// computed and recorded), [`Pass::Replay`] for the recomputation of a checkpointed segment
+    /// (the statistics recorded by that forward, so the same values, bitwise).
+    pub pass: Pass,
     items: Vec<Tensor>,
 }
 
@@ -140,7 +144,17 @@ impl Tape {
         Tape {
             store_all,
             for_trace: false,
+            pass: Pass::Record,
             items: Vec::new(),
+        }
+    }
+
+    /// An empty tape that stores every input, filled by a recomputation in [`Pass::Replay`]
+    /// (a checkpointed segment, [`crate::backprop`]); `for_trace` as [`Tape::for_trace`].
+    pub fn replay(for_trace: bool) -> Self {
+        Tape {
+            pass: Pass::Replay,
+            ..Tape::for_trace(true, for_trace)
         }
     }
 
@@ -252,13 +266,14 @@ pub trait Layer: Send + Sync {
 
     /// Training forward that pushes on the tape what the backward will pop: the input when
     /// `push_input` and (the tape stores everything or the layer is not invertible), unless
-    /// the VJP is taken at the output ([`Tape::stores`]).
+    /// the VJP is taken at the output ([`Tape::stores`]). The forward runs in the tape's
+    /// [`Tape::pass`].
     fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
         let pushes = push_input && (tape.store_all || !self.is_invertible());
         if tape.stores(pushes, self.vjp_at_output()) {
             tape.push(x.clone());
         }
-        self.forward_pass(x, Pass::Record)
+        self.forward_pass(x, tape.pass)
     }
 }
 

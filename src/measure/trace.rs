@@ -110,6 +110,7 @@ pub fn snr_trace(
         output_noise: None,
         noise_seed: opts.seed,
         rebuild: Default::default(),
+        segment: None,
     };
     let stored = net.step(x, labels, Source::Stored, trace_only)?;
     let rebuilt = net.step(

@@ -15,7 +15,7 @@
 //! possible (earlier stages take the remainder). Stage `s + 1` starts after pooling `s`.
 
 use crate::backend::Backend;
-use crate::backprop::{Backward, Grads, Held};
+use crate::backprop::{forward_checkpointed, Backward, Grads, Held};
 use crate::error::{Error, Result};
 use crate::layers::{
     AdditiveCoupling, BatchNormConfig, BatchPool, Chain, ChannelPool, Conv2d, Head, InnerRebuild,
@@ -273,6 +273,9 @@ pub struct Network {
     pub num_layers: usize,
     /// The backend every layer is computed by.
     pub backend: Backend,
+    /// Index in `chain.layers` of the first layer of every unit (layer-wise) or block, bottom
+    /// to top (`config.depth` entries): where checkpointed segments may start.
+    pub unit_starts: Vec<usize>,
 }
 
 /// What a training step computed.
@@ -310,6 +313,9 @@ pub struct StepOptions {
     pub noise_seed: u64,
     /// How reversible blocks rebuild their input in reconstructed mode.
     pub rebuild: Rebuild,
+    /// Checkpointed mode: units or blocks per segment, `1..=depth` (`None`:
+    /// `ceil(sqrt(depth))`, [`crate::backprop::default_segment`]).
+    pub segment: Option<usize>,
 }
 
 fn boxed<L: Layer + 'static>(l: L) -> Box<dyn Layer> {
@@ -349,6 +355,7 @@ impl Network {
         let mut c = config.width;
         let mut groups = 1usize;
         let mut num_layers = 1; // stem
+        let mut unit_starts = Vec::with_capacity(config.depth);
         layers.push(boxed(
             Conv2d::new(
                 &store,
@@ -364,6 +371,7 @@ impl Network {
         ));
         for (s, units) in config.units_per_stage().into_iter().enumerate() {
             for u in 0..units {
+                unit_starts.push(layers.len());
                 match config.arch {
                     Arch::Layerwise => {
                         let p = format!("s{s}.u{u}");
@@ -571,6 +579,7 @@ impl Network {
             chain,
             num_layers,
             backend,
+            unit_starts,
         })
     }
 
@@ -653,8 +662,23 @@ impl Network {
         Ok((loss.to_dtype(DType::F64)?.to_scalar::<f64>()?, grads))
     }
 
+    /// The checkpointed segments for `every` units or blocks per segment (`None`: the default
+    /// `ceil(sqrt(depth))`): the index in `chain.layers` of the first layer of each segment.
+    /// The first segment starts at the stem (its checkpoint is the image); segment `j > 0`
+    /// starts at unit `j * every` (the poolings between stages belong to the segment of the
+    /// unit below them). Errors: `every` is 0 or more than the depth.
+    pub fn checkpoint_segments(&self, every: Option<usize>) -> Result<Vec<usize>> {
+        let depth = self.unit_starts.len();
+        let k = crate::backprop::segment_length(every, depth)?;
+        let mut segments = vec![0];
+        segments.extend(self.unit_starts.iter().skip(k).step_by(k).copied());
+        Ok(segments)
+    }
+
     /// One training step's forward and backward with activations from `source`. ResNet has no
-    /// inverse, so its reconstructed mode is its stored mode.
+    /// inverse, so its reconstructed mode is its stored mode. The checkpointed source stores
+    /// the segment inputs of [`Network::checkpoint_segments`] (`opts.segment`) and the
+    /// top segment whole.
     ///
     /// Host reads: one per step. The loss and, on a GPU, the device-side checks of the step
     /// (finite input, batch-norm zero scales) are read together at the end
@@ -717,10 +741,17 @@ impl Network {
         opts: StepOptions,
     ) -> Result<(StepOutput, Tensor)> {
         self.check_input(x)?;
-        let store_all = source == Source::Stored || !self.config.arch.reconstructable();
+        let segments = match source {
+            Source::Checkpointed => Some(self.checkpoint_segments(opts.segment)?),
+            Source::Stored | Source::Reconstructed => None,
+        };
+        let store_all = source != Source::Reconstructed || !self.config.arch.reconstructable();
         let mut tape = Tape::for_trace(store_all, opts.trace);
         let x = x.to_dtype(self.dtype)?;
-        let logits = self.chain.forward_tape(&x, &mut tape, true)?;
+        let logits = match &segments {
+            Some(segments) => forward_checkpointed(&self.chain, &x, segments, &mut tape)?,
+            None => self.chain.forward_tape(&x, &mut tape, true)?,
+        };
         // The head pushed its input last: the output of the invertible part.
         let mut head_input = tape.pop("head")?;
         if let (Some(std), false) = (opts.output_noise, store_all) {
@@ -741,17 +772,14 @@ impl Network {
         let kept_head_input = opts.trace.then(|| head_input.clone());
         tape.push(head_input);
         let (loss, grad_logits) = cross_entropy_unread(&logits, labels, opts.grads)?;
-        let mut backward = Backward::new(
-            if store_all {
-                Source::Stored
-            } else {
-                Source::Reconstructed
-            },
-            opts.rebuild,
-            tape,
-            opts.grads,
-            opts.trace,
-        );
+        let backward_source = match (&segments, store_all) {
+            (Some(_), _) => Source::Checkpointed,
+            (None, true) => Source::Stored,
+            (None, false) => Source::Reconstructed,
+        };
+        let mut backward =
+            Backward::new(backward_source, opts.rebuild, tape, opts.grads, opts.trace)
+                .with_segments(segments.unwrap_or_default());
         let back = backward.step(
             &self.chain,
             Some(Held::shared(logits.clone())),

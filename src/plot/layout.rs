@@ -76,6 +76,8 @@ pub(crate) struct PreparedSeries {
     pub style: Style,
     pub color: usize,
     pub runs: Vec<Vec<(f64, f64)>>,
+    /// The texts of the drawable points (axis space).
+    pub labels: Vec<(f64, f64, String)>,
 }
 
 /// A panel ready to draw.
@@ -166,9 +168,15 @@ pub(crate) fn prepare(chart: &Chart, index: usize) -> Result<PreparedChart> {
         let (mut inf, mut nan, mut nonpos) = (0usize, 0usize, 0usize);
         let mut runs: Vec<Vec<(f64, f64)>> = vec![];
         let mut current = vec![];
-        for &(x, y) in &s.points {
+        let mut labels = vec![];
+        for (k, &(x, y)) in s.points.iter().enumerate() {
             match (to_axis(x, xl), to_axis(y, yl)) {
-                (Some(ax), Some(ay)) => current.push((ax, ay)),
+                (Some(ax), Some(ay)) => {
+                    current.push((ax, ay));
+                    if let Some(t) = s.labels.get(k).filter(|t| !t.is_empty()) {
+                        labels.push((ax, ay, t.clone()));
+                    }
+                }
                 _ => {
                     if x.is_nan() || y.is_nan() {
                         nan += 1;
@@ -205,6 +213,7 @@ pub(crate) fn prepare(chart: &Chart, index: usize) -> Result<PreparedChart> {
             style: s.style,
             color: s.color.unwrap_or(i),
             runs,
+            labels,
         });
     }
 

@@ -91,6 +91,9 @@ pub struct Series {
     pub style: Style,
     /// Palette index ([`PALETTE`]); `None` uses the series' position in the panel.
     pub color: Option<usize>,
+    /// A text drawn beside each point (same order as `points`; empty: no text).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub labels: Vec<String>,
 }
 
 impl Series {
@@ -101,7 +104,14 @@ impl Series {
             points,
             style,
             color: None,
+            labels: Vec::new(),
         }
+    }
+
+    /// The same series with a text beside each point (`labels[i]` beside `points[i]`).
+    pub fn with_labels(mut self, labels: Vec<String>) -> Self {
+        self.labels = labels;
+        self
     }
 
     /// The same series with palette colour `index`.
@@ -713,6 +723,20 @@ fn draw_series<DB: DrawingBackend>(
             }))
             .map_err(de)?;
     }
+    let texts = s
+        .labels
+        .iter()
+        .filter(|(x, y, _)| c.x.contains(*x) && c.y.contains(*y));
+    chart
+        .draw_series(texts.map(|(x, y, t)| {
+            EmptyElement::at((*x, *y))
+                + Text::new(
+                    t.clone(),
+                    (7, -16),
+                    (FONT, SPAN_FONT).into_font().color(&color),
+                )
+        }))
+        .map_err(de)?;
     Ok(())
 }
 
