@@ -230,7 +230,9 @@ pub fn conv_batch<T: Real>(
         let ncols = gn * hw;
         with_scratch::<T, _>(red * ncols, cout * ncols, |col, stage| {
             im2col(x, xs, n0, gn, cin, h, w, k, col);
-            matmul(false, cout, ncols, red, stage, ncols, wt, red, 1, col, ncols, 1);
+            matmul(
+                false, cout, ncols, red, stage, ncols, wt, red, 1, col, ncols, 1,
+            );
             // (cout, g*hw) -> (g, cout, hw).
             for n in 0..gn {
                 for o in 0..cout {

@@ -720,3 +720,38 @@ unsafe fn add_tile<const MB: usize, const NB: usize>(
         }
     }
 }
+
+/// `MB` vectors (8 output channels each) times `NT` taps of the batched f32 weight gradient of
+/// [`super::wgrad_batch_f32`]: `acc[m][j] = fma(g[p, o], xp[poff[p] + toff[j]], acc)` over the
+/// positions `p` of the whole batch, in order, from zero. `gt` is the tile's transposed output
+/// gradient `(positions, 8 * MB)`.
+///
+/// # Safety
+/// The CPU must run AVX2 and FMA; `gt` must hold `poff.len() * 8 * MB` floats and every
+/// `poff[p] + toff[j]` must lie inside `xp` (the caller checks both).
+#[target_feature(enable = "avx2,fma")]
+pub(in crate::backend::cpu) unsafe fn wgrad_batch_tile<const MB: usize, const NT: usize>(
+    xp: *const f32,
+    poff: &[usize],
+    toff: &[usize; NT],
+    gt: *const f32,
+) -> [[__m256; NT]; MB] {
+    let mut acc = [[_mm256_setzero_ps(); NT]; MB];
+    for (p, &po) in poff.iter().enumerate() {
+        let mut gv = [_mm256_setzero_ps(); MB];
+        for (m, v) in gv.iter_mut().enumerate() {
+            // SAFETY: row `p` of `gt`, vector `m` (the caller's bound).
+            *v = unsafe { _mm256_loadu_ps(gt.add(p * 8 * MB + 8 * m)) };
+        }
+        // SAFETY: `po + toff[j]` inside `xp` (the caller's bound).
+        let base = unsafe { xp.add(po) };
+        for j in 0..NT {
+            // SAFETY: as above.
+            let s = _mm256_broadcast_ss(unsafe { &*base.add(toff[j]) });
+            for m in 0..MB {
+                acc[m][j] = _mm256_fmadd_ps(gv[m], s, acc[m][j]);
+            }
+        }
+    }
+    acc
+}
