@@ -434,9 +434,10 @@ pub fn forward_conv_macs(cfg: &NetConfig, batch: usize) -> (f64, f64) {
 pub struct ShapeTiming {
     /// The shape (`count`: per forward of the network).
     pub shape: ConvShape,
-    /// `direct` or `gemm`.
+    /// `direct` or `gemm` (forced), or what [`ConvPath::Auto`] runs, `forward/weight-gradient`
+    /// kernels ([`ConvPath::auto_kernels`]).
     pub path: String,
-    /// Whether the layers take this path for this shape ([`ConvPath::Auto`]).
+    /// Whether this is what the layers run ([`ConvPath::Auto`]).
     pub chosen: bool,
     /// Forward, seconds.
     pub forward_s: f64,
@@ -453,8 +454,8 @@ impl ShapeTiming {
     }
 }
 
-/// Time every distinct shape of [`conv_shapes`] of `cfg` on both kernel paths (direct and
-/// gemm): `reps` repetitions after one untimed one, medians; in `dtype` (f32 or f64) on random
+/// Time every distinct shape of [`conv_shapes`] of `cfg` on both forced kernel paths (direct
+/// and gemm) and on what the layers run (`Auto`, the chosen row): `reps` repetitions after one untimed one, medians; in `dtype` (f32 or f64) on random
 /// data. The stem is timed like the others. Threads as the caller set them.
 pub fn conv_shape_timings(
     cfg: &NetConfig,
@@ -484,7 +485,7 @@ pub fn conv_shape_timings(
             &dev,
         )?;
         let g = crate::util::randn(&mut rng, &[b, shape.cout, s, s], 0.0, 1.0, dtype, &dev)?;
-        for path in [ConvPath::Direct, ConvPath::Gemm] {
+        for path in [ConvPath::Direct, ConvPath::Gemm, ConvPath::Auto] {
             let time = |f: &dyn Fn() -> Result<Tensor>| -> Result<f64> {
                 f()?;
                 let mut t = Vec::with_capacity(reps);
@@ -500,8 +501,15 @@ pub fn conv_shape_timings(
             let weight_grad_s = time(&|| cpu::conv2d_same_weight_grad_via(&x, &g, k, path))?;
             out.push(ShapeTiming {
                 shape,
-                path: path.resolved_name(shape.cin, k, s, s).into(),
-                chosen: ConvPath::Auto.gemm(shape.cin, k, s, s) == path.gemm(shape.cin, k, s, s),
+                path: match path {
+                    ConvPath::Direct => "direct".into(),
+                    ConvPath::Gemm => "gemm".into(),
+                    ConvPath::Auto => {
+                        let (fwd, dw) = ConvPath::auto_kernels(dtype, shape.cin, k, s, s);
+                        format!("{fwd}/{dw}")
+                    }
+                },
+                chosen: path == ConvPath::Auto,
                 forward_s,
                 input_grad_s,
                 weight_grad_s,
@@ -539,7 +547,7 @@ pub fn shape_csv_line(arch: Arch, t: &ShapeTiming) -> String {
 /// The per-shape table printed by `bench --conv-shapes` (`*` marks the path the layers take).
 pub fn format_shape_table(timings: &[ShapeTiming]) -> String {
     let mut s = format!(
-        "{:>5} {:>5} {:>5} {:>5} {:>2} {:>5} {:<8} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8}\n",
+        "{:>5} {:>5} {:>5} {:>5} {:>2} {:>5} {:<15} {:>10} {:>8} {:>10} {:>8} {:>10} {:>8}\n",
         "batch",
         "cin",
         "cout",
@@ -557,7 +565,7 @@ pub fn format_shape_table(timings: &[ShapeTiming]) -> String {
     for t in timings {
         let sh = &t.shape;
         s.push_str(&format!(
-            "{:>5} {:>5} {:>5} {:>5} {:>2} {:>5} {:<8} {:>10.3} {:>8.1} {:>10.3} {:>8.1} {:>10.3} {:>8.1}\n",
+            "{:>5} {:>5} {:>5} {:>5} {:>2} {:>5} {:<15} {:>10.3} {:>8.1} {:>10.3} {:>8.1} {:>10.3} {:>8.1}\n",
             sh.batch,
             sh.cin,
             sh.cout,

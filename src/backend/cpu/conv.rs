@@ -144,6 +144,50 @@ impl ConvPath {
         self.gemm(cin, k, h, w)
     }
 
+    /// The kernels `Auto` runs for a convolution of `cin` channels, kernel `k`, on `h x w`
+    /// images of `dtype`, by name: (forward, weight gradient), each `direct` (row-vectorised
+    /// direct kernels), `narrow` (the direct kernel vectorised over the output channels, f32
+    /// on AVX2 + FMA, images up to 8 columns), `gemm` (im2col + GEMM) or `batched` (the
+    /// batched weight gradient vectorised over the output channels). The input gradient is a
+    /// forward over the output channels.
+    pub fn auto_kernels(
+        dtype: DType,
+        cin: usize,
+        k: usize,
+        h: usize,
+        w: usize,
+    ) -> (&'static str, &'static str) {
+        fn names<T: super::Real>(
+            cin: usize,
+            k: usize,
+            h: usize,
+            w: usize,
+        ) -> (&'static str, &'static str) {
+            #[cfg(target_arch = "x86_64")]
+            let narrow = super::x86::narrow_applies::<T>(w);
+            #[cfg(not(target_arch = "x86_64"))]
+            let narrow = false;
+            let gemm = ConvPath::Auto.gemm(cin, k, h, w);
+            let forward = if ConvPath::Auto.conv_gemm::<T>(cin, k, h, w) {
+                "gemm"
+            } else if narrow {
+                "narrow"
+            } else {
+                "direct"
+            };
+            let weight = match (gemm, narrow) {
+                (true, true) => "batched",
+                (true, false) => "gemm",
+                _ => "direct",
+            };
+            (forward, weight)
+        }
+        match dtype {
+            DType::F32 => names::<f32>(cin, k, h, w),
+            _ => names::<f64>(cin, k, h, w),
+        }
+    }
+
     /// Name in tables: `direct` or `gemm` (what `Auto` resolves to for the shape's weight
     /// gradient).
     pub fn resolved_name(self, cin: usize, k: usize, h: usize, w: usize) -> &'static str {
