@@ -419,3 +419,38 @@ fn bad_inputs_return_typed_errors() {
     let fresh = InvBatchNorm::new(&store, "bn-fresh", 2, BatchNormConfig::default()).unwrap();
     assert!(fresh.inverse(&x).is_err());
 }
+
+/// The leaky ReLU inverse divides by `n` (correctly rounded, in the dtype), on the crate's kernel
+/// and on candle's ops alike: every reconstructed negative value is `RN(y / n)`, computed here in
+/// f64 and rounded once (exact for f32: the f64 quotient carries more than twice f32's bits).
+/// Multiplying by a rounded `1/n` missed it for a share of the values at n = 0.01.
+#[test]
+fn leaky_relu_inverse_is_the_correctly_rounded_division() {
+    use revstab::backend::Backend;
+    for slope in [0.01, 0.1, 0.3] {
+        for backend in [Backend::Kernels, Backend::Candle] {
+            let layer = InvLeakyReLU::new("act", slope)
+                .unwrap()
+                .with_backend(backend);
+            let y = input(7, &[2, 3, 4, 5], DType::F32);
+            let x = layer.inverse(&y).unwrap();
+            let (yv, xv): (Vec<f32>, Vec<f32>) = (
+                y.flatten_all().unwrap().to_vec1().unwrap(),
+                x.flatten_all().unwrap().to_vec1().unwrap(),
+            );
+            let n = slope as f32;
+            for (yv, xv) in yv.iter().zip(&xv) {
+                let want = if *yv > 0.0 {
+                    *yv
+                } else {
+                    ((*yv as f64) / (n as f64)) as f32
+                };
+                assert_eq!(
+                    xv.to_bits(),
+                    want.to_bits(),
+                    "slope {slope} {backend:?}: y {yv} -> {xv}, RN(y / n) = {want}"
+                );
+            }
+        }
+    }
+}

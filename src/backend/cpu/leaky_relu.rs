@@ -5,31 +5,48 @@ use super::{par_fill, supported, unsupported, with_images, Real};
 use crate::error::Result;
 use candle_core::{DType, Device, Tensor};
 
-/// Invertible leaky ReLU (slope `n > 0`): forward `y = x` where `x > 0`, else `x * n`; with
-/// `inverse`, `x = y` where `y > 0`, else `y * (1/n)` (`1/n` rounded to the dtype first: the
-/// same values as candle's `where_cond(gt, t, affine(t, m, 0))` that the layer used before).
-/// `x` is 4-D with contiguous images (a channel slice is read in place).
+/// Invertible leaky ReLU (slope `n > 0`, rounded to the dtype of `x`): forward `y = x` where
+/// `x > 0`, else `x * n`; with `inverse`, `x = y` where `y > 0`, else `y / n`, a correctly
+/// rounded division (multiplying by a rounded `1/n` added a rounding of its own: about 4 dB of
+/// the first reconstruction's SNR at n = 0.01). `x` is 4-D with contiguous images (a channel
+/// slice is read in place).
 pub fn leaky_relu(x: &Tensor, slope: f64, inverse: bool) -> Result<Tensor> {
     if !supported(x) || x.rank() != 4 {
         return Err(unsupported("leaky_relu", x));
     }
-    let m = if inverse { 1.0 / slope } else { slope };
     let (n, c, h, w) = x.dims4()?;
-    fn go<T: Real>(x: &Tensor, n: usize, img: usize, m: f64) -> Result<Vec<T>> {
-        let (m, zero) = (T::from_f64(m), T::zero());
+    fn go<T: Real>(x: &Tensor, n: usize, img: usize, slope: f64, inverse: bool) -> Result<Vec<T>> {
+        let (m, zero) = (T::from_f64(slope), T::zero());
         with_images::<T, _>(x, |xs, s0| {
             Ok(par_fill(n * img, img, |i, o: &mut [T]| {
-                for (o, v) in o.iter_mut().zip(&xs[i * s0..][..img]) {
-                    // Both sides computed, then selected: a select vectorises, a branch did not.
-                    let neg = *v * m + zero;
-                    *o = if *v > zero { *v } else { neg };
+                let src = &xs[i * s0..][..img];
+                // Both sides computed, then selected: a select vectorises, a branch did not.
+                if inverse {
+                    for (o, v) in o.iter_mut().zip(src) {
+                        let neg = *v / m + zero;
+                        *o = if *v > zero { *v } else { neg };
+                    }
+                } else {
+                    for (o, v) in o.iter_mut().zip(src) {
+                        let neg = *v * m + zero;
+                        *o = if *v > zero { *v } else { neg };
+                    }
                 }
             }))
         })
     }
+    let img = c * h * w;
     let t = match x.dtype() {
-        DType::F32 => Tensor::from_vec(go::<f32>(x, n, c * h * w, m)?, (n, c, h, w), &Device::Cpu)?,
-        _ => Tensor::from_vec(go::<f64>(x, n, c * h * w, m)?, (n, c, h, w), &Device::Cpu)?,
+        DType::F32 => Tensor::from_vec(
+            go::<f32>(x, n, img, slope, inverse)?,
+            (n, c, h, w),
+            &Device::Cpu,
+        )?,
+        _ => Tensor::from_vec(
+            go::<f64>(x, n, img, slope, inverse)?,
+            (n, c, h, w),
+            &Device::Cpu,
+        )?,
     };
     Ok(t)
 }
