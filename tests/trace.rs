@@ -216,3 +216,46 @@ fn f64_shadow_takes_the_cpu_path_when_the_device_lacks_f64() {
         );
     }
 }
+
+/// The depth law anchors at the first inexact reconstruction: with slope 1 the top leaky ReLU's
+/// inverse is exact (`+inf`), and every prediction below the anchor is finite (it was `+inf`
+/// for every entry of such a trace: the anchor was taken from the exact entry). Entries above
+/// the anchor, exact, have none (NaN).
+#[test]
+fn depth_law_is_anchored_below_exact_reconstructions() {
+    for (arch, slope) in [
+        (Arch::Layerwise, 1.0),
+        (Arch::Layerwise, 0.5),
+        (Arch::Hybrid, 1.0),
+    ] {
+        let t = trace(arch, 4, slope);
+        let top: Vec<_> = t.points.iter().filter(|p| p.role != Role::Hidden).collect();
+        let anchor = top
+            .iter()
+            .position(|p| p.snr_db.is_finite())
+            .expect("some reconstruction rounds");
+        if arch == Arch::Layerwise {
+            assert!(
+                anchor > 0,
+                "the top inverse (leaky ReLU of slope {slope}) is exact"
+            );
+        }
+        for p in &top[..anchor] {
+            assert!(
+                p.predicted_snr_db.is_nan(),
+                "{arch:?} {}: {}",
+                p.layer,
+                p.predicted_snr_db
+            );
+        }
+        assert_eq!(top[anchor].predicted_snr_db, top[anchor].snr_db);
+        for p in &top[anchor..] {
+            assert!(
+                p.predicted_snr_db.is_finite(),
+                "{arch:?} {}: {}",
+                p.layer,
+                p.predicted_snr_db
+            );
+        }
+    }
+}

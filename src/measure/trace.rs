@@ -16,8 +16,9 @@
 //! by [`crate::measure::alpha::empirical_alpha_with`] on the f64 shadow layer at its stored input
 //! (the first [`ALPHA_SAMPLES`] samples, with the batch statistics of the whole batch) with
 //! output noise of std `1e-6 * rms(y)`. The anchor is the output SNR when noise is injected, else
-//! the measured SNR of the topmost reconstruction (rounding of the first inverse), whose own
-//! prediction is therefore equal to it. Entries inside reversible blocks (role `hidden`) have no
+//! the measured SNR of the topmost inexact reconstruction (rounding of the first inverse that
+//! rounds), whose own prediction is therefore equal to it; the exact reconstructions above it
+//! (`+inf`) have no prediction (NaN). Entries inside reversible blocks (role `hidden`) have no
 //! prediction (NaN).
 
 use crate::error::{Error, Result};
@@ -216,13 +217,16 @@ fn depth_law(
         };
         let alpha_db = to_db(alpha);
         points[i].alpha_db = alpha_db;
+        // Anchored at the first inexact reconstruction: an exact one (+inf, e.g. a pool or a
+        // leaky ReLU of slope 0.5 or 1) anchored every prediction below it at +inf.
         let predicted = match running {
-            Some(above) => above + alpha_db,
-            None if opts.output_noise.is_some() => output_snr_db + alpha_db,
-            None => points[i].snr_db,
+            Some(above) => Some(above + alpha_db),
+            None if opts.output_noise.is_some() => Some(output_snr_db + alpha_db),
+            None if points[i].snr_db.is_finite() => Some(points[i].snr_db),
+            None => None,
         };
-        points[i].predicted_snr_db = predicted;
-        running = Some(predicted);
+        points[i].predicted_snr_db = predicted.unwrap_or(f64::NAN);
+        running = predicted;
     }
     Ok(())
 }
