@@ -281,3 +281,40 @@ fn bad_input_exits_2_without_touching_files() {
     );
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
+
+/// A finished sweep never fails in its plot step (issue 19): with ResNet, which reconstructs
+/// nothing, the figure draws the other architectures and names ResNet in its caption; when
+/// every point overflows, no figure is written, the run exits 0 and the table is printed.
+#[test]
+fn sweeps_with_nothing_to_draw_still_succeed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let all = tmp.path().join("all");
+    let o = run(&[
+        "--archs",
+        "layerwise,hybrid,revnet,irevnet,resnet",
+        "--depths",
+        "2",
+        "--slopes",
+        "0.2",
+        "--out",
+        all.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("resnet"));
+    assert!(read(&all.join("snr_vs_depth.svg")).contains("resnet"));
+    let over = tmp.path().join("overflow");
+    let o = run(&[
+        "--archs",
+        "layerwise",
+        "--depths",
+        "32",
+        "--slopes",
+        "0.01",
+        "--out",
+        over.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("-inf"));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no figure"));
+    assert!(over.join("snr_sweep.csv").exists() && !over.join("snr_vs_depth.png").exists());
+}

@@ -248,12 +248,18 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         }),
     )
     .map_err(|e| Failure::Run(e.into()))?;
-    if !args.no_figure && !outcome.results.is_empty() {
-        sweep::render_figure(&outcome.results, &cfg, &args.out.join("snr_vs_depth"))
-            .map_err(|e| Failure::Run(e.into()))?;
-    }
     if !args.quiet {
         println!("{}", sweep::summary_table(&outcome.results));
+    }
+    if !args.no_figure && !outcome.results.is_empty() {
+        let drawn = sweep::render_figure(&outcome.results, &cfg, &args.out.join("snr_vs_depth"))
+            .map_err(|e| Failure::Run(e.into()))?;
+        if !drawn {
+            eprintln!(
+                "no figure: no point has a finite SNR to draw (nothing reconstructed, or every \
+                 point overflowed); the table and CSVs have the results"
+            );
+        }
     }
     println!(
         "{} points ({} computed, {} resumed) in {:.1} s on {} thread(s); results in {}",

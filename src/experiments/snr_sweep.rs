@@ -814,14 +814,18 @@ fn short(v: f64) -> String {
 }
 
 /// Render the sweep's figure: lowest SNR vs depth, one panel per architecture, one series per
-/// slope (first dtype/eps_i/width/seed of the grid).
-pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path) -> Result<()> {
+/// slope (first dtype/eps_i/width/seed of the grid). Only finite SNRs are drawn: an
+/// architecture without one (ResNet reconstructs nothing; every point overflowed to `-inf`)
+/// gets no panel and is named in the caption instead. Returns false, having written nothing,
+/// when no architecture has a finite point (the table and CSVs still say everything).
+pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path) -> Result<bool> {
     use crate::plot::{render, Chart, Figure, Series, Style};
     let first = match results.first() {
         Some(r) => r.point.clone(),
         None => return Err(Error::Config("no results to plot".into())),
     };
     let mut panels = Vec::new();
+    let mut undrawn = Vec::new();
     for arch in &cfg.archs {
         let mut chart = Chart::new(
             format!("{arch}: lowest reconstructed activation"),
@@ -847,7 +851,11 @@ pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path
                         && r.point.seed == first.seed
                 })
                 .map(|r| (r.point.depth as f64, r.lowest_snr_db))
+                .filter(|(_, snr)| snr.is_finite())
                 .collect();
+            if pts.is_empty() {
+                continue;
+            }
             let label = if matches!(arch, Arch::Layerwise | Arch::Hybrid) {
                 format!("n = {sl}")
             } else {
@@ -857,9 +865,14 @@ pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path
                 .series
                 .push(Series::new(label, pts, Style::LineMarkers).with_color(k));
         }
-        if !chart.series.is_empty() {
+        if chart.series.is_empty() {
+            undrawn.push(arch.to_string());
+        } else {
             panels.push(chart);
         }
+    }
+    if panels.is_empty() {
+        return Ok(false);
     }
     let fig = Figure {
         title: "Reconstruction SNR vs depth".into(),
@@ -873,10 +886,18 @@ pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path
             cfg.init_scale,
             first.seed,
             crate::util::git_revision().unwrap_or_else(|| "unknown".into())
-        ),
+        ) + &if undrawn.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; no finite SNR to draw for {} (nothing reconstructed, or every point overflowed)",
+                undrawn.join(", ")
+            )
+        },
         panels,
     };
-    render(&fig, out_stem)
+    render(&fig, out_stem)?;
+    Ok(true)
 }
 
 /// The bounds file of the CI regression (`experiments/bounds.toml`).
