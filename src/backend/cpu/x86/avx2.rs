@@ -433,49 +433,54 @@ pub(in crate::backend::cpu) unsafe fn conv_f32_narrow<const K: usize>(
     let (pp, wq) = (pad.as_ptr(), wpk.as_ptr());
     let mut o0 = 0;
     while o0 < cout {
-        let mut p0 = 0;
+        // SAFETY (each call): positions inside the image (bounds above); channels
+        // `o0 + 8 * MB <= cp`; this function's own features include the callee's.
         if cp - o0 >= 16 && hw % 6 != 0 && hw % 4 == 0 {
             // Tiles of 4 positions where 6 would leave a partial tile (4 x 4 and 8 x 8 images:
             // a third of the last tile computed and dropped at 4 x 4).
-            while p0 < hw {
-                let off: [usize; 4] = std::array::from_fn(|j| {
-                    let p = (p0 + j).min(hw - 1);
-                    (p / w) * wp + p % w
-                });
-                // SAFETY: positions inside the image (bounds above); channels `o0 + 16 <= cp`.
-                let acc = unsafe { conv_narrow_tile::<K, 2, 4>(pp, cin, hp, wp, wq, o0, &off) };
-                // SAFETY: this function's own features include `store_tile`'s.
-                unsafe { store_tile(&acc, o0, cout, p0, hw, out) };
-                p0 += 4;
-            }
+            unsafe { narrow_channel_tiles::<K, 2, 4>(pp, cin, hp, wp, wq, o0, cout, w, hw, out) };
             o0 += 16;
         } else if cp - o0 >= 16 {
-            while p0 < hw {
-                let off: [usize; 6] = std::array::from_fn(|j| {
-                    let p = (p0 + j).min(hw - 1);
-                    (p / w) * wp + p % w
-                });
-                // SAFETY: positions inside the image (bounds above); channels `o0 + 16 <= cp`.
-                let acc = unsafe { conv_narrow_tile::<K, 2, 6>(pp, cin, hp, wp, wq, o0, &off) };
-                // SAFETY: this function's own features include `store_tile`'s.
-                unsafe { store_tile(&acc, o0, cout, p0, hw, out) };
-                p0 += 6;
-            }
+            unsafe { narrow_channel_tiles::<K, 2, 6>(pp, cin, hp, wp, wq, o0, cout, w, hw, out) };
             o0 += 16;
         } else {
-            while p0 < hw {
-                let off: [usize; 12] = std::array::from_fn(|j| {
-                    let p = (p0 + j).min(hw - 1);
-                    (p / w) * wp + p % w
-                });
-                // SAFETY: as above; channels `o0 + 8 <= cp`.
-                let acc = unsafe { conv_narrow_tile::<K, 1, 12>(pp, cin, hp, wp, wq, o0, &off) };
-                // SAFETY: this function's own features include `store_tile`'s.
-                unsafe { store_tile(&acc, o0, cout, p0, hw, out) };
-                p0 += 12;
-            }
+            unsafe { narrow_channel_tiles::<K, 1, 12>(pp, cin, hp, wp, wq, o0, cout, w, hw, out) };
             o0 += 8;
         }
+    }
+}
+
+/// Output channels `o0 .. o0 + 8 * MB` of [`conv_f32_narrow`], every position of the image in
+/// tiles of `NP` (a last, partial tile repeats the last position; its extra columns are
+/// dropped).
+///
+/// # Safety
+/// The CPU must run AVX2 and FMA; the bounds of [`conv_narrow_tile`] hold for every position
+/// `< hw` of an image `w` columns wide (the caller checks them).
+#[target_feature(enable = "avx2,fma")]
+unsafe fn narrow_channel_tiles<const K: usize, const MB: usize, const NP: usize>(
+    pp: *const f32,
+    cin: usize,
+    hp: usize,
+    wp: usize,
+    wq: *const f32,
+    o0: usize,
+    cout: usize,
+    w: usize,
+    hw: usize,
+    out: &mut [f32],
+) {
+    let mut p0 = 0;
+    while p0 < hw {
+        let off: [usize; NP] = std::array::from_fn(|j| {
+            let p = (p0 + j).min(hw - 1);
+            (p / w) * wp + p % w
+        });
+        // SAFETY: the caller's bounds.
+        let acc = unsafe { conv_narrow_tile::<K, MB, NP>(pp, cin, hp, wp, wq, o0, &off) };
+        // SAFETY: this function's own features include `store_tile`'s.
+        unsafe { store_tile(&acc, o0, cout, p0, hw, out) };
+        p0 += NP;
     }
 }
 

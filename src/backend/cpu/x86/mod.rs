@@ -280,20 +280,15 @@ pub(super) fn wgrad_batch_f32(
             i * plane + (t / k) * wp + t % k
         })
         .collect();
-    // Tiles of output channels: 16 wide, the last 8 wide when 8 or fewer remain.
-    let mut tiles = Vec::new();
-    let mut o0 = 0;
-    while o0 < cout {
-        let tw = if cout - o0 > 8 { 16 } else { 8 };
-        tiles.push((o0, tw));
-        o0 += tw;
-    }
+    // Tiles of output channels, each writing its own rows of `dw`: 16 wide, the last one 8 wide
+    // when 8 or fewer channels remain.
     // Every `poff[q] + toff[j]` is at most `(b - 1) * cin * plane + (h - 1) * wp + w - 1 +
     // (cin - 1) * plane + (k - 1) * wp + k - 1 < b * cin * plane = xp.len()`.
-    let rows: Vec<(usize, usize, Vec<f32>)> = tiles
-        .par_iter()
-        .map(|&(o0, tw)| {
-            let nch = tw.min(cout - o0);
+    dw.par_chunks_mut(16 * red)
+        .enumerate()
+        .for_each(|(ti, out)| {
+            let (o0, nch) = (16 * ti, out.len() / red);
+            let tw = if nch > 8 { 16 } else { 8 };
             let mut gt = vec![0f32; positions * tw];
             for q in 0..positions {
                 let (n, yx) = (q / hw, q % hw);
@@ -301,7 +296,6 @@ pub(super) fn wgrad_batch_f32(
                     gt[q * tw + j] = gr[n * gs + (o0 + j) * hw + yx];
                 }
             }
-            let mut out = vec![0f32; nch * red];
             let mut store = |it0: usize, vals: &dyn Fn(usize, usize) -> f32, nt: usize| {
                 for j in 0..nt.min(red - it0) {
                     for c in 0..nch {
@@ -332,12 +326,7 @@ pub(super) fn wgrad_batch_f32(
                     it0 += 12;
                 }
             }
-            (o0, nch, out)
-        })
-        .collect();
-    for (o0, nch, out) in rows {
-        dw[o0 * red..][..nch * red].copy_from_slice(&out);
-    }
+        });
     Some(dw)
 }
 
