@@ -187,16 +187,6 @@ impl ConvPath {
             _ => names::<f64>(cin, k, h, w),
         }
     }
-
-    /// Name in tables: `direct` or `gemm` (what `Auto` resolves to for the shape's weight
-    /// gradient).
-    pub fn resolved_name(self, cin: usize, k: usize, h: usize, w: usize) -> &'static str {
-        if self.gemm(cin, k, h, w) {
-            "gemm"
-        } else {
-            "direct"
-        }
-    }
 }
 
 /// Batched same convolution of `x (b, cin, h, w)` with packed weights `wt (cout, cin, K, K)`.

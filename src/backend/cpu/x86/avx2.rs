@@ -345,7 +345,7 @@ pub(in crate::backend::cpu) fn pack_narrow<T: Real>(
 /// `cp` channels packed: tile `o0 = o / 16 * 16` of width 16 (8 for a last tile of 8) starts at
 /// `o0 * cikk`, then `it * width + o - o0`.
 #[inline(always)]
-pub(in crate::backend::cpu) fn narrow_index(o: usize, it: usize, cikk: usize, cp: usize) -> usize {
+fn narrow_index(o: usize, it: usize, cikk: usize, cp: usize) -> usize {
     let o0 = o / 16 * 16;
     let width = if cp - o0 >= 16 { 16 } else { 8 };
     o0 * cikk + it * width + (o - o0)
