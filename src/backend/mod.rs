@@ -17,7 +17,7 @@
 //!   and the reference the kernels are checked against).
 //!
 //! The two give the same results up to rounding (another summation order; FMA contracts a
-//! multiply and an add): `tests/kernels_off.rs` holds them to 1e-10 through a whole training
+//! multiply and an add): `tests/suite/kernels_off.rs` holds them to 1e-10 through a whole training
 //! step in f64.
 
 #![deny(unsafe_op_in_unsafe_fn)]

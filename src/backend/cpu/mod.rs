@@ -24,7 +24,7 @@
 //!
 //! Scope: CPU tensors of `f32` or `f64` ([`supported`]); each kernel returns an error for
 //! anything else, and the layers then use candle's ops. Every kernel is tested against candle's
-//! op in f64 (`tests/kernels.rs`). Sums of batch norm are accumulated in f64. Results differ
+//! op in f64 (`tests/suite/kernels.rs`). Sums of batch norm are accumulated in f64. Results differ
 //! from candle's by rounding only (another summation order; FMA contracts a multiply and an
 //! add).
 

@@ -2,10 +2,9 @@
 //! Algorithm 1 steps (the same gradients in f64), its update is the training optimiser's, and a
 //! run gives one row per mode and depth for every architecture.
 
-mod common;
 
 use candle_core::{DType, Device};
-use common::rel_l2;
+use crate::common::rel_l2;
 use revstab::backend::Backend;
 use revstab::experiments::bench::{
     batch_for, csv_line, format_table, forward_conv_macs, median, parse_pools, pools_name, run,

@@ -4,10 +4,9 @@
 //! --backend candle`). The two networks hold the same weights ([`Network::cast_with`]); the
 //! backend is a value held by each, so they run side by side.
 
-mod common;
 
 use candle_core::{DType, Device, Tensor};
-use common::rel_l2;
+use crate::common::rel_l2;
 use revstab::backend::Backend;
 use revstab::nets::{Arch, NetConfig, Network, Source, StepOptions};
 

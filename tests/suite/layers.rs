@@ -1,7 +1,6 @@
 //! Invertible layers: round trips over random shapes, seeds and dtypes (property tests),
 //! empirical alpha against theory, and every bad input returning its typed error.
 
-mod common;
 
 use candle_core::{DType, Device, Tensor};
 use proptest::prelude::*;
@@ -28,7 +27,7 @@ fn input(seed: u64, shape: &[usize], dtype: DType) -> Tensor {
 fn roundtrip_rel(layer: &dyn Layer, x: &Tensor) -> f64 {
     let y = layer.forward_pass(x, Pass::Record).unwrap();
     let back = layer.inverse(&y).unwrap();
-    common::rel_l2(&back, x)
+    crate::common::rel_l2(&back, x)
 }
 
 fn roundtrip_snr_db(layer: &dyn Layer, x: &Tensor) -> f64 {

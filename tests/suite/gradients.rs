@@ -1,10 +1,9 @@
 //! The one backward: stored gradients equal whole-network autograd, reconstructed gradients
 //! equal stored ones in f64, and finite differences agree, for every architecture.
 
-mod common;
 
 use candle_core::{DType, Device, Tensor};
-use common::rel_l2;
+use crate::common::rel_l2;
 use revstab::measure::grad_angle::grad_angle;
 use revstab::nets::{Arch, NetConfig, Network, Rebuild, Source, StepOptions};
 

@@ -2,10 +2,9 @@
 //! 1e-5 relative), over odd and even sizes, kernels 1, 3, 5 and channel counts that do and do
 //! not fill the blocks; and the layers' own backward steps against candle autograd.
 
-mod common;
 
 use candle_core::{DType, Device, Tensor, Var};
-use common::rel_l2;
+use crate::common::rel_l2;
 use revstab::backend::{cpu, Backend};
 use revstab::backprop::Grads;
 use revstab::layers::{

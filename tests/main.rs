@@ -1,0 +1,26 @@
+//! The integration tests, one binary (one link of the crate and candle instead of one per test
+//! file). Each file of `tests/suite/` is a module named after what it tests; `tests/common/`
+//! holds the helpers they share (the float tolerance).
+//!
+//! `tests/memory.rs` stays a binary of its own: it installs the counting allocator as the
+//! process's `#[global_allocator]` and serialises its tests with a lock so that nothing else
+//! allocates while a training step's peak is measured; in this binary the other modules' tests
+//! would run (and allocate) on the harness's other threads and move the measured peaks.
+
+mod common;
+
+mod suite {
+    mod bench;
+    mod bounds;
+    mod data;
+    mod data_idx;
+    mod figures;
+    mod gradients;
+    mod kernels;
+    mod kernels_off;
+    mod layers;
+    mod plot;
+    mod snr_sweep_cli;
+    mod trace;
+    mod training;
+}
