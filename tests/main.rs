@@ -21,6 +21,7 @@ mod suite {
     mod layers;
     mod plot;
     mod snr_sweep_cli;
+    mod tolerance;
     mod trace;
     mod training;
 }

@@ -2,9 +2,8 @@
 //! Algorithm 1 steps (the same gradients in f64), its update is the training optimiser's, and a
 //! run gives one row per mode and depth for every architecture.
 
-
+use crate::common::Tolerance;
 use candle_core::{DType, Device};
-use crate::common::rel_l2;
 use revstab::backend::Backend;
 use revstab::experiments::bench::{
     batch_for, csv_line, format_table, forward_conv_macs, median, parse_pools, pools_name, run,
@@ -62,8 +61,7 @@ fn every_mode_gives_the_stored_gradients_in_f64() {
         );
         assert_eq!(out.grads.len(), reference.grads.len());
         for (name, g) in &reference.grads {
-            let err = rel_l2(&out.grads[name], g);
-            assert!(err <= 1e-10, "{mode:?}: {name} relative error {err:e}");
+            Tolerance::rel(1e-10).assert_rel_l2(&out.grads[name], g, &format!("{mode:?}: {name}"));
         }
     }
 }
@@ -100,8 +98,7 @@ fn a_step_is_the_training_optimisers_update() {
     for ((name, var), (_, w0)) in t.params.iter().zip(&before) {
         let v = (&grads[name] + (w0 * wd).unwrap()).unwrap();
         let want = (w0 - (v * lr).unwrap()).unwrap();
-        let err = rel_l2(var.as_tensor(), &want);
-        assert!(err <= 1e-12, "{name}: relative error {err:e}");
+        Tolerance::rel(1e-12).assert_rel_l2(var.as_tensor(), &want, name);
     }
 }
 

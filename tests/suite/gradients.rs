@@ -1,9 +1,8 @@
 //! The one backward: stored gradients equal whole-network autograd, reconstructed gradients
 //! equal stored ones in f64, and finite differences agree, for every architecture.
 
-
+use crate::common::Tolerance;
 use candle_core::{DType, Device, Tensor};
-use crate::common::rel_l2;
 use revstab::measure::grad_angle::grad_angle;
 use revstab::nets::{Arch, NetConfig, Network, Rebuild, Source, StepOptions};
 
@@ -77,8 +76,7 @@ fn every_source_equals_whole_network_autograd_in_f64() {
                     .grads
                     .get(name)
                     .unwrap_or_else(|| panic!("{arch}: no gradient for {name}"));
-                let err = rel_l2(got, g);
-                assert!(err <= 1e-10, "{arch}: {name} relative error {err:e}");
+                Tolerance::rel(1e-10).assert_rel_l2(got, g, &format!("{arch}: {name}"));
             }
         }
     }
@@ -110,11 +108,10 @@ fn gemm_convolutions_leave_whole_network_gradients_unchanged_in_f64() {
                 .step(&x, &y, source, StepOptions { rebuild, ..GRADS })
                 .unwrap();
             for (name, g) in &reference {
-                let err = rel_l2(out.grads.get(name).unwrap(), g);
-                assert!(
-                    err <= 1e-10,
-                    "{arch} {} {rebuild:?}: {name} relative error {err:e}",
-                    source.as_str()
+                Tolerance::rel(1e-10).assert_rel_l2(
+                    out.grads.get(name).unwrap(),
+                    g,
+                    &format!("{arch} {} {rebuild:?}: {name}", source.as_str()),
                 );
             }
         }

@@ -2,9 +2,8 @@
 //! 1e-5 relative), over odd and even sizes, kernels 1, 3, 5 and channel counts that do and do
 //! not fill the blocks; and the layers' own backward steps against candle autograd.
 
-
+use crate::common::Tolerance;
 use candle_core::{DType, Device, Tensor, Var};
-use crate::common::rel_l2;
 use revstab::backend::{cpu, Backend};
 use revstab::backprop::Grads;
 use revstab::layers::{
@@ -36,14 +35,6 @@ const SHAPES: [(usize, usize, usize, usize, usize, usize); 10] = [
     (2, 17, 64, 3, 4, 5),
 ];
 
-fn tol(dtype: DType) -> f64 {
-    if dtype == DType::F64 {
-        1e-12
-    } else {
-        1e-5
-    }
-}
-
 #[test]
 fn conv_forward_matches_candle_conv2d() {
     for dtype in [DType::F64, DType::F32] {
@@ -52,12 +43,7 @@ fn conv_forward_matches_candle_conv2d() {
             let wt = rand(100 + s as u64, &[co, ci, k, k], dtype);
             let want = x.conv2d(&wt, k / 2, 1, 1, 1).unwrap();
             let got = cpu::conv2d_same(&x, &wt).unwrap();
-            assert_eq!(got.dims(), want.dims());
-            let err = rel_l2(&got, &want);
-            assert!(
-                err <= tol(dtype),
-                "{dtype:?} shape {s}: relative error {err:e}"
-            );
+            Tolerance::for_dtype(dtype).assert_rel_l2(&got, &want, &format!("{dtype:?} shape {s}"));
         }
     }
 }
@@ -72,11 +58,7 @@ fn conv_after_a_wider_image_of_the_same_padded_width_matches_candle() {
             let wt = rand(310, &[5, 3, 3, 3], dtype);
             let want = x.conv2d(&wt, 1, 1, 1, 1).unwrap();
             let got = cpu::conv2d_same(&x, &wt).unwrap();
-            let err = rel_l2(&got, &want);
-            assert!(
-                err <= tol(dtype),
-                "{dtype:?} width {w}: relative error {err:e}"
-            );
+            Tolerance::for_dtype(dtype).assert_rel_l2(&got, &want, &format!("{dtype:?} width {w}"));
         }
     }
 }
@@ -95,11 +77,16 @@ fn conv_gradients_match_candle_autograd() {
             let grads = (y * &g).unwrap().sum_all().unwrap().backward().unwrap();
             let dx = cpu::conv2d_same_input_grad(&g, wt.as_tensor()).unwrap();
             let dw = cpu::conv2d_same_weight_grad(x.as_tensor(), &g, k).unwrap();
-            let ex = rel_l2(&dx, grads.get(x.as_tensor()).unwrap());
-            let ew = rel_l2(&dw, grads.get(wt.as_tensor()).unwrap());
-            assert!(
-                ex <= tol(dtype) && ew <= tol(dtype),
-                "{dtype:?} shape {s}: dx error {ex:e}, dw error {ew:e}"
+            let tol = Tolerance::for_dtype(dtype);
+            tol.assert_rel_l2(
+                &dx,
+                grads.get(x.as_tensor()).unwrap(),
+                &format!("{dtype:?} shape {s}: dx"),
+            );
+            tol.assert_rel_l2(
+                &dw,
+                grads.get(wt.as_tensor()).unwrap(),
+                &format!("{dtype:?} shape {s}: dw"),
             );
         }
     }
@@ -175,7 +162,7 @@ fn channel_stats_and_affine_match_candle() {
             .unwrap();
         let got = cpu::channel_affine(&x, &a, &b, &c, &d).unwrap();
         // Same operations in the same order and dtype: identical.
-        assert_eq!(rel_l2(&got, &want), 0.0, "{dtype:?}");
+        Tolerance::EXACT.assert_rel_l2(&got, &want, &format!("{dtype:?}"));
     }
 }
 
@@ -189,13 +176,17 @@ fn relu_and_its_backward_match_candle() {
             .unwrap()
             .where_cond(&x, &x.zeros_like().unwrap())
             .unwrap();
-        assert_eq!(rel_l2(&cpu::relu(&x).unwrap(), &want), 0.0);
+        Tolerance::EXACT.assert_rel_l2(&cpu::relu(&x).unwrap(), &want, "relu");
         let want_g = x
             .gt(0.0)
             .unwrap()
             .where_cond(&g, &g.zeros_like().unwrap())
             .unwrap();
-        assert_eq!(rel_l2(&cpu::relu_backward(&x, &g).unwrap(), &want_g), 0.0);
+        Tolerance::EXACT.assert_rel_l2(
+            &cpu::relu_backward(&x, &g).unwrap(),
+            &want_g,
+            "relu backward",
+        );
     }
 }
 
@@ -209,12 +200,15 @@ fn check_layer_backward(layer: &dyn Layer, x: &Tensor, what: &str) {
     let (want_dx, want) = autograd_vjp(layer, x, &g).unwrap();
     let mut grads = Grads::new();
     let dx = layer.vjp(x, &g, Some(&mut grads)).unwrap();
-    let tol = tol(x.dtype()) * 10.0;
-    let e = rel_l2(&dx, &want_dx);
-    assert!(e <= tol, "{what}: input gradient error {e:e}");
+    // Ten times the dtype's preset: a layer's VJP chains several kernels.
+    let tol = Tolerance::rel(Tolerance::for_dtype(x.dtype()).rel * 10.0);
+    tol.assert_rel_l2(&dx, &want_dx, &format!("{what}: input gradient"));
     for p in layer.params() {
-        let e = rel_l2(&grads[p.name.as_str()], &want[&p.name]);
-        assert!(e <= tol, "{what}: {} gradient error {e:e}", p.name);
+        tol.assert_rel_l2(
+            &grads[p.name.as_str()],
+            &want[&p.name],
+            &format!("{what}: {} gradient", p.name),
+        );
     }
 }
 
@@ -318,10 +312,10 @@ fn batch_norm_fast_forward_matches_the_graph_forward_and_inverts() {
     let x = rand(9, &[3, 6, 5, 4], DType::F64);
     let fast = bn.forward_pass(&x, Pass::Record).unwrap();
     let graph = bn.forward_pass(&x, Pass::Graph).unwrap();
-    assert!(rel_l2(&fast, &graph) <= 1e-14);
+    Tolerance::rel(1e-14).assert_rel_l2(&fast, &graph, "record vs graph");
     let replay = bn.forward_pass(&x, Pass::Replay).unwrap();
-    assert_eq!(rel_l2(&replay, &fast), 0.0);
-    assert!(rel_l2(&bn.inverse(&fast).unwrap(), &x) <= 1e-14);
+    Tolerance::EXACT.assert_rel_l2(&replay, &fast, "replay vs record");
+    Tolerance::rel(1e-14).assert_rel_l2(&bn.inverse(&fast).unwrap(), &x, "inverse");
 }
 
 #[test]
@@ -336,8 +330,9 @@ fn channel_halves_are_read_in_place_with_the_same_results() {
         let w = rand(13, &[5, 4, 3, 3], dtype);
         let g = rand(14, &[3, 5, 9, 10], dtype);
         let ac = a.contiguous().unwrap();
-        let same =
-            |x: &Tensor, y: &Tensor, what: &str| assert_eq!(rel_l2(x, y), 0.0, "{dtype:?} {what}");
+        let same = |x: &Tensor, y: &Tensor, what: &str| {
+            Tolerance::EXACT.assert_rel_l2(x, y, &format!("{dtype:?} {what}"))
+        };
         same(
             &cpu::conv2d_same(&b, &w).unwrap(),
             &cpu::conv2d_same(&b.contiguous().unwrap(), &w).unwrap(),
@@ -441,13 +436,18 @@ fn every_conv_path_matches_candle_in_f64_in_both_regimes() {
             let out = cpu::conv2d_same_via(x.as_tensor(), wt.as_tensor(), path).unwrap();
             let dx = cpu::conv2d_same_input_grad_via(&g, wt.as_tensor(), path).unwrap();
             let dw = cpu::conv2d_same_weight_grad_via(x.as_tensor(), &g, k, path).unwrap();
-            let ey = rel_l2(&out, &y);
-            let ex = rel_l2(&dx, grads.get(x.as_tensor()).unwrap());
-            let ew = rel_l2(&dw, grads.get(wt.as_tensor()).unwrap());
-            assert!(
-                ey <= 1e-12 && ex <= 1e-12 && ew <= 1e-12,
-                "{path:?} shape {:?}: y error {ey:e}, dx error {ex:e}, dw error {ew:e}",
-                REGIMES[s]
+            let tol = Tolerance::rel(1e-12);
+            let what = format!("{path:?} shape {:?}", REGIMES[s]);
+            tol.assert_rel_l2(&out, &y, &format!("{what}: y"));
+            tol.assert_rel_l2(
+                &dx,
+                grads.get(x.as_tensor()).unwrap(),
+                &format!("{what}: dx"),
+            );
+            tol.assert_rel_l2(
+                &dw,
+                grads.get(wt.as_tensor()).unwrap(),
+                &format!("{what}: dw"),
             );
         }
     }

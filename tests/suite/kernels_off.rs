@@ -4,9 +4,8 @@
 //! --backend candle`). The two networks hold the same weights ([`Network::cast_with`]); the
 //! backend is a value held by each, so they run side by side.
 
-
+use crate::common::Tolerance;
 use candle_core::{DType, Device, Tensor};
-use crate::common::rel_l2;
 use revstab::backend::Backend;
 use revstab::nets::{Arch, NetConfig, Network, Source, StepOptions};
 
@@ -63,10 +62,10 @@ fn kernels_and_candle_backends_give_the_same_step_in_f64() {
             );
             assert_eq!(on.grads.len(), off.grads.len(), "{arch} {mode:?}");
             for (name, g) in &on.grads {
-                let r = rel_l2(g, &off.grads[name]);
-                assert!(
-                    r <= 1e-10,
-                    "{arch} {mode:?} {name}: relative L2 difference {r:e}"
+                Tolerance::rel(1e-10).assert_rel_l2(
+                    g,
+                    &off.grads[name],
+                    &format!("{arch} {mode:?} {name}"),
                 );
             }
         }

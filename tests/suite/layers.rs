@@ -1,7 +1,7 @@
 //! Invertible layers: round trips over random shapes, seeds and dtypes (property tests),
 //! empirical alpha against theory, and every bad input returning its typed error.
 
-
+use crate::common::Tolerance;
 use candle_core::{DType, Device, Tensor};
 use proptest::prelude::*;
 use revstab::error::Error;
@@ -23,11 +23,12 @@ fn input(seed: u64, shape: &[usize], dtype: DType) -> Tensor {
     randn(&mut rng, shape, 0.3, 1.5, dtype, &Device::Cpu).unwrap()
 }
 
-/// Relative L2 error of the round trip, in f64.
-fn roundtrip_rel(layer: &dyn Layer, x: &Tensor) -> f64 {
+/// The round trip `inverse(forward(x))` against `x`, relative L2 within `tol`; `Err` names the
+/// first element off.
+fn roundtrip_check(layer: &dyn Layer, x: &Tensor, tol: Tolerance) -> Result<(), String> {
     let y = layer.forward_pass(x, Pass::Record).unwrap();
     let back = layer.inverse(&y).unwrap();
-    crate::common::rel_l2(&back, x)
+    tol.check_rel_l2(&back, x)
 }
 
 fn roundtrip_snr_db(layer: &dyn Layer, x: &Tensor) -> f64 {
@@ -65,8 +66,8 @@ proptest! {
             Box::new(BatchPool::new("pb")),
         ];
         for l in &layers {
-            let err = roundtrip_rel(l.as_ref(), &x);
-            prop_assert!(err <= 1e-12, "{}: relative error {err:e}", l.name());
+            let check = roundtrip_check(l.as_ref(), &x, Tolerance::rel(1e-12));
+            prop_assert!(check.is_ok(), "{}: {}", l.name(), check.unwrap_err());
         }
     }
 

@@ -2,6 +2,7 @@
 //! stored vs reconstructed training in f64, divergence diagnosis (CIFAR-10 files and a
 //! reconstruction that overflows), checkpoint/resume, and the `train` binary's bad-input exits.
 
+use crate::common::{max_scaled_diff, Tolerance};
 use candle_core::{DType, Device, Tensor, Var};
 use revstab::data::{parse_data_spec, DataSplit};
 use revstab::nets::{Arch, Network, Source};
@@ -34,28 +35,6 @@ fn weights(net: &Network) -> HashMap<String, Vec<f64>> {
         .into_iter()
         .map(|(n, v)| (n, revstab::util::to_f64_vec(v.as_tensor()).unwrap()))
         .collect()
-}
-
-/// Largest over parameter tensors of `max |a - b| / max |b|` (relative to each tensor's scale).
-fn max_rel_diff(a: &HashMap<String, Vec<f64>>, b: &HashMap<String, Vec<f64>>) -> (f64, String) {
-    assert_eq!(a.len(), b.len(), "different parameter sets");
-    let mut worst = (0.0, String::new());
-    for (name, va) in a {
-        let vb = &b[name];
-        let scale = vb
-            .iter()
-            .fold(0.0f64, |m, v| m.max(v.abs()))
-            .max(f64::MIN_POSITIVE);
-        let d = va
-            .iter()
-            .zip(vb)
-            .fold(0.0f64, |m, (x, y)| m.max((x - y).abs()))
-            / scale;
-        if d > worst.0 || !d.is_finite() {
-            worst = (d, name.clone());
-        }
-    }
-    worst
 }
 
 #[test]
@@ -180,13 +159,13 @@ fn stored_and_reconstructed_training_reach_the_same_weights_in_f64() {
             &Network::build(&base.net_config_for(&d).unwrap(), DType::F64, &Device::Cpu).unwrap(),
         );
         let (ws, wr) = (weights(&stored), weights(&rebuilt));
-        let (diff, name) = max_rel_diff(&wr, &ws);
-        assert!(
-            diff <= 1e-9,
-            "{arch}: stored and reconstructed weights differ by {diff:e} (relative) in {name}"
+        Tolerance::rel(1e-9).assert_scaled_named(
+            &wr,
+            &ws,
+            &format!("{arch}: reconstructed vs stored weights"),
         );
         // The runs did move the weights (4 steps).
-        let (moved, _) = max_rel_diff(&ws, &init);
+        let (moved, _) = max_scaled_diff(&ws, &init);
         assert!(moved > 1e-3, "{arch}: weights hardly moved ({moved:e})");
     }
 }
@@ -361,10 +340,10 @@ fn resume_from_checkpoint_reaches_the_weights_of_an_uninterrupted_run() {
     .unwrap();
     assert_eq!(out.steps, 8);
     assert_eq!(out.history.len(), 2, "epoch records survive the resume");
-    let (diff, name) = max_rel_diff(&weights(&resumed), &weights(&whole));
-    assert!(
-        diff <= 1e-12,
-        "resumed weights differ by {diff:e} (relative) in {name}"
+    Tolerance::rel(1e-12).assert_scaled_named(
+        &weights(&resumed),
+        &weights(&whole),
+        "resumed vs whole-run weights",
     );
     // A finished run has nothing to resume (its batch-norm running statistics are not saved).
     assert!(matches!(
