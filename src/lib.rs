@@ -47,6 +47,7 @@ pub mod layers;
 pub mod measure;
 pub mod nets;
 pub mod plot;
+pub mod results;
 pub mod train;
 pub mod util;
 

@@ -33,12 +33,12 @@ use crate::backend::Backend;
 use crate::data::{parse_data_spec, Augment, DataSplit, Dataset};
 use crate::device::{compute_dtype, parse_device, parse_dtype};
 use crate::error::{Error, Result};
-use crate::experiments::snr_sweep::fmt_f;
 use crate::layers::Role;
 use crate::measure::grad_angle::grad_angle;
 use crate::measure::snr::Snr;
 use crate::measure::trace::{snr_trace, TraceOptions};
 use crate::nets::{Arch, NetConfig, Network, PoolKind, Source, StepOptions, StepOutput};
+use crate::results::text::fmt_f;
 use crate::util::{rng_for, write_atomic};
 use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
@@ -448,17 +448,8 @@ pub struct AngleRecord {
     pub per_layer: Vec<LayerAngle>,
 }
 
-/// Floats as text in JSON (`inf` and `nan` survive).
-mod float_text {
-    use crate::experiments::snr_sweep::{fmt_f_exact, parse_f};
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&fmt_f_exact(*v))
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        parse_f(&String::deserialize(d)?).map_err(serde::de::Error::custom)
-    }
-}
+/// Floats as exact text in JSON (`inf` and `nan` survive).
+use crate::results::text::float_text;
 
 /// What a training run produced.
 #[derive(Debug, Clone, Serialize)]

@@ -12,11 +12,7 @@ use std::path::Path;
 /// parameter and data set is reproducible independently of creation order.
 pub fn rng_for(seed: u64, stream: &str) -> ChaCha8Rng {
     // FNV-1a over the stream name, mixed with the seed.
-    let mut h: u64 = 0xcbf29ce484222325;
-    for b in stream.bytes() {
-        h ^= b as u64;
-        h = h.wrapping_mul(0x100000001b3);
-    }
+    let h = crate::results::hash::fnv1a64(stream.as_bytes());
     ChaCha8Rng::seed_from_u64(seed ^ h.rotate_left(17))
 }
 

@@ -1,11 +1,13 @@
 //! `figures`: regenerate every figure of the papers in `figures/` from the experiment configs
 //! under `experiments/`, computing results only when they are missing, stale or `--rerun`.
-//! Thin: arguments -> `revstab::experiments::figures` (ensure results, render).
+//! Thin: arguments -> `revstab::experiments::figures` (ensure results) -> `revstab::plot` (the
+//! registry's renderers).
 //!
 //! `cargo run --release --bin figures [-- --only fig10,fig13 --rerun]`
 
 use clap::Parser;
-use revstab::experiments::figures::{self as figs, CacheStatus, DataSource, Results, FIGURE_IDS};
+use revstab::experiments::figures::{self as figs, CacheStatus, Results};
+use revstab::plot::registry::{self, DataSource, FIGURE_IDS};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
@@ -71,7 +73,7 @@ struct Args {
 fn main() -> ExitCode {
     let args = Args::parse();
     if args.list {
-        for s in figs::specs() {
+        for s in registry::specs() {
             println!("{:<14} {}", s.id, s.what);
         }
         return ExitCode::SUCCESS;
@@ -82,7 +84,7 @@ fn main() -> ExitCode {
         if id.is_empty() {
             continue;
         }
-        if figs::spec(&id).is_err() {
+        if registry::spec(&id).is_err() {
             eprintln!(
                 "error: unknown figure id `{id}`; expected one of {}",
                 FIGURE_IDS.join(", ")
@@ -110,7 +112,7 @@ fn main() -> ExitCode {
     let start = Instant::now();
     let mut failed: Vec<(String, String)> = Vec::new();
     for id in &ids {
-        let spec = figs::spec(id).expect("checked above");
+        let spec = registry::spec(id).expect("checked above");
         let t = Instant::now();
         let mut note = String::new();
         if spec.source == DataSource::Experiment {

@@ -241,53 +241,9 @@ pub const TRACE_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layer_in
 /// Column headers of `summary.csv`.
 pub const SUMMARY_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layers,lowest_layer,lowest_snr_db,lowest_snr_db_f64,min_snr_db,output_snr_db";
 
-/// Format a float for result files: `inf`, `-inf`, `nan`, else 4 decimals.
-pub fn fmt_f(v: f64) -> String {
-    if v.is_nan() {
-        "nan".into()
-    } else if v.is_infinite() {
-        if v > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        }
-    } else {
-        format!("{v:.4}")
-    }
-}
-
-/// Parse a float written by [`fmt_f`].
-pub fn parse_f(s: &str) -> Result<f64> {
-    match s.trim() {
-        "inf" => Ok(f64::INFINITY),
-        "-inf" => Ok(f64::NEG_INFINITY),
-        "nan" => Ok(f64::NAN),
-        t => t
-            .parse::<f64>()
-            .map_err(|_| Error::Config(format!("not a number: `{t}`"))),
-    }
-}
-
-/// Floats as text (`inf`, `nan` survive JSON).
-mod float_text {
-    use serde::{Deserialize, Deserializer, Serializer};
-    pub fn serialize<S: Serializer>(v: &f64, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&super::fmt_f_exact(*v))
-    }
-    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
-        let text = String::deserialize(d)?;
-        super::parse_f(&text).map_err(serde::de::Error::custom)
-    }
-}
-
-/// Like [`fmt_f`] but with every digit (round-trips exactly).
-pub fn fmt_f_exact(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:?}")
-    } else {
-        fmt_f(v)
-    }
-}
+// The float text of result files lives in the results layer (re-exported under its old path).
+use crate::results::text::float_text;
+pub use crate::results::text::{fmt_f, fmt_f_exact, parse_f};
 
 /// The measured result of one point.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

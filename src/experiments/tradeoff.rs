@@ -188,21 +188,21 @@ pub struct TradeoffPoint {
     /// The same with the parameter gradients.
     pub peak_bytes: usize,
     /// `act_peak_bytes / (batch * input_size^2)`.
-    #[serde(with = "crate::experiments::figures::num")]
+    #[serde(with = "crate::results::text::num")]
     pub bytes_per_pixel: f64,
     /// Median seconds per step.
-    #[serde(with = "crate::experiments::figures::num")]
+    #[serde(with = "crate::results::text::num")]
     pub median_s: f64,
     /// `median_s` over the stored source's.
-    #[serde(with = "crate::experiments::figures::num")]
+    #[serde(with = "crate::results::text::num")]
     pub time_ratio: f64,
     /// Lowest-layer reconstruction SNR, dB (stored trace as reference; `inf`: exact).
-    #[serde(with = "crate::experiments::figures::num")]
+    #[serde(with = "crate::results::text::num")]
     pub lowest_snr_db: f64,
     /// The layer whose input that is.
     pub lowest_layer: String,
     /// Whole-network angle between this source's and the stored gradients, degrees.
-    #[serde(with = "crate::experiments::figures::num")]
+    #[serde(with = "crate::results::text::num")]
     pub grad_angle_deg: f64,
 }
 

@@ -233,25 +233,9 @@ pub fn single_run(cfg: &TrainConfig, opts: &SingleRunOptions) -> Result<TrainOut
     Ok(outcome)
 }
 
-/// The depth sweep: every depth at one slope (Fig. 12/15 right).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DepthSweep {
-    /// Slope of every point.
-    pub slope: f64,
-    /// Depths (units for layer-wise, blocks for hybrid).
-    pub depths: Vec<usize>,
-}
-
-/// The slope sweep: every slope at one depth (Fig. 12/15 left).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlopeSweep {
-    /// Depth of every point.
-    pub depth: usize,
-    /// Slopes `n > 0`.
-    pub slopes: Vec<f64>,
-}
+/// The depth sweep (every depth at one slope, Fig. 12/15 right) and the slope sweep (every slope
+/// at one depth, Fig. 12/15 left): the results layer's, shared with the scaling experiment.
+pub use crate::results::sweep::{DepthSweep, SlopeSweep};
 
 /// The accuracy sweeps (`experiments/accuracy.toml`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -22,6 +22,30 @@
 mod layout;
 mod text;
 
+// The figure renderers, one file per family, and their registry.
+pub mod accuracy;
+pub mod alpha;
+pub mod bn_eps;
+pub mod common;
+pub mod memory;
+pub mod precision;
+pub mod registry;
+pub mod revnet;
+pub mod scaling;
+pub mod trace;
+pub mod tradeoff;
+
+pub use accuracy::{fig12, fig15};
+pub use alpha::{fig05, fig06};
+pub use bn_eps::bn_eps;
+pub use memory::{memory_scaling, table1};
+pub use precision::precision;
+pub use registry::{spec, specs, DataSource, FigureSpec, FIGURE_IDS};
+pub use revnet::revnet_fig4;
+pub use scaling::{fig11, fig14};
+pub use trace::{fig10, fig13};
+pub use tradeoff::tradeoff;
+
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::OnceLock;

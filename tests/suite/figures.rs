@@ -7,6 +7,8 @@ use revstab::experiments::figures::*;
 use revstab::experiments::memory::{Axis, MemoryConfig};
 use revstab::experiments::tradeoff::{TradeoffConfig, TradeoffData, TradeoffPoint};
 use revstab::nets::{Arch, Source};
+use revstab::plot::registry::*;
+use revstab::plot::*;
 use std::path::Path;
 
 const PNG_SIGNATURE: [u8; 8] = [0x89, b'P', b'N', b'G', b'\r', b'\n', 0x1a, b'\n'];

@@ -1,0 +1,472 @@
+//! `fig12`, `fig15`: test accuracy of the accuracy sweep of `train` (read from its output).
+
+use crate::error::{Error, Result};
+use crate::experiments::figures::*;
+use crate::experiments::training::mean_std;
+use crate::nets::Arch;
+use crate::plot::common::*;
+use crate::plot::{render, Chart, Figure, Series, Style};
+use crate::results::text::{fmt_f, num_text, parse_f};
+use std::path::Path;
+
+/// What the `train` binary's `run.json` says about the runs.
+pub(crate) struct TrainProvenance {
+    pub(crate) caption: String,
+    pub(crate) classes: usize,
+}
+
+pub(crate) fn read_train_run_json(
+    dir: &Path,
+    id: &str,
+    what: &str,
+    csv_name: &str,
+) -> Result<TrainProvenance> {
+    let path = dir.join("run.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(missing(
+                &path,
+                format!("results for {id} incomplete: no run.json beside {csv_name}"),
+            ))
+        }
+        Err(e) => return Err(Error::io(&path, e)),
+    };
+    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| malformed(&path, e))?;
+    let s = |k: &str| {
+        v.get(k).filter(|x| !x.is_null()).map(|x| match x {
+            serde_json::Value::String(s) => s.clone(),
+            other => other.to_string(),
+        })
+    };
+    let key = v.get("config").map(|c| {
+        let h = crate::results::hash::fnv1a64(c.to_string().as_bytes());
+        format!("{:08x}", h >> 32)
+    });
+    let data = v
+        .get("data")
+        .and_then(|d| d.get("source"))
+        .and_then(|s| s.as_str())
+        .unwrap_or("unknown data");
+    let classes = v
+        .get("data")
+        .and_then(|d| d.get("classes"))
+        .and_then(|c| c.as_u64())
+        .unwrap_or(10) as usize;
+    let init = v
+        .get("init")
+        .and_then(|s| s.as_str())
+        .unwrap_or("init unknown");
+    let caption = format!(
+        "{id}: `train` {what} ({}/{csv_name}, config key {} in run.json), seeds {}, {}, {}; data {data}; results from rev {} ({})",
+        dir.display(),
+        key.unwrap_or_else(|| "?".into()),
+        s("seeds").unwrap_or_else(|| "?".into()),
+        s("dtype").unwrap_or_else(|| "?".into()),
+        init,
+        s("git_revision").unwrap_or_else(|| "unknown".into()),
+        s("device").unwrap_or_else(|| "?".into()),
+    );
+    Ok(TrainProvenance { caption, classes })
+}
+
+/// Read a CSV with a header into rows of named fields; every `need`ed column must exist.
+pub(crate) fn read_named_csv(
+    path: &Path,
+    need: &[&str],
+) -> Result<Vec<std::collections::HashMap<String, String>>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .comment(Some(b'#'))
+        .from_path(path)
+        .map_err(|e| malformed(path, e))?;
+    let header: Vec<String> = rdr
+        .headers()
+        .map_err(|e| malformed(path, e))?
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    if let Some(missing) = need.iter().find(|n| !header.iter().any(|h| h == *n)) {
+        return Err(malformed(
+            path,
+            format!("no `{missing}` column (header: {})", header.join(",")),
+        ));
+    }
+    let mut rows = Vec::new();
+    for rec in rdr.records() {
+        let rec = rec.map_err(|e| malformed(path, e))?;
+        rows.push(
+            header
+                .iter()
+                .cloned()
+                .zip(rec.iter().map(|s| s.to_string()))
+                .collect(),
+        );
+    }
+    Ok(rows)
+}
+
+pub(crate) fn field<T: std::str::FromStr>(
+    row: &std::collections::HashMap<String, String>,
+    name: &str,
+    path: &Path,
+    line: usize,
+) -> Result<T> {
+    let v = row.get(name).map(|s| s.trim()).unwrap_or("");
+    v.parse::<T>()
+        .map_err(|_| malformed(path, format!("row {line}: `{name}` = `{v}` is not valid")))
+}
+
+pub(crate) fn float_field(
+    row: &std::collections::HashMap<String, String>,
+    name: &str,
+    path: &Path,
+    line: usize,
+) -> Result<f64> {
+    let v = row.get(name).map(|s| s.trim()).unwrap_or("");
+    parse_f(v).map_err(|_| {
+        malformed(
+            path,
+            format!("row {line}: `{name}` = `{v}` is not a number"),
+        )
+    })
+}
+
+pub(crate) struct AccRow {
+    depth: usize,
+    slope: f64,
+    mode: String,
+    seed: u64,
+    /// Counted accuracy (fraction): evaluated, or chance for a diverged run.
+    test_acc: f64,
+    diverged: bool,
+    step: String,
+    collapse_layer: String,
+    sweep: String,
+}
+
+/// Fig. 12: accuracy with and without reconstruction, layer-wise (from the accuracy sweep).
+pub fn fig12(res: &Results, out: &Path) -> Result<()> {
+    accuracy_figure("fig12", Arch::Layerwise, res, out)
+}
+
+/// Fig. 15: as [`fig12`] for the hybrid network.
+pub fn fig15(res: &Results, out: &Path) -> Result<()> {
+    accuracy_figure("fig15", Arch::Hybrid, res, out)
+}
+
+pub(crate) const ACCURACY_HINT: &str =
+    "run `cargo run --release --bin train -- --config experiments/accuracy.toml` first";
+
+pub(crate) fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -> Result<()> {
+    let dir = &res.accuracy_dir;
+    let path = dir.join("accuracy.csv");
+    if !path.exists() {
+        return Err(missing(
+            &path,
+            format!("results for {id} not available: {ACCURACY_HINT}"),
+        ));
+    }
+    let prov = read_train_run_json(dir, id, "accuracy sweep", "accuracy.csv")?;
+    let raw = read_named_csv(
+        &path,
+        &[
+            "arch", "depth", "slope", "mode", "seed", "test_acc", "sweep", "status",
+        ],
+    )?;
+    let chance = 1.0 / prov.classes.max(1) as f64;
+    let mut rows = Vec::new();
+    for (i, r) in raw.iter().enumerate() {
+        let line = i + 2;
+        if Arch::parse(r.get("arch").map(|s| s.as_str()).unwrap_or(""))
+            .map_err(|e| malformed(&path, format!("row {line}: {e}")))?
+            != arch
+        {
+            continue;
+        }
+        let diverged = r.get("status").is_some_and(|s| s != "ok");
+        let acc = float_field(r, "test_acc", &path, line)?;
+        rows.push(AccRow {
+            depth: field(r, "depth", &path, line)?,
+            slope: float_field(r, "slope", &path, line)?,
+            mode: r.get("mode").cloned().unwrap_or_default(),
+            seed: field(r, "seed", &path, line)?,
+            // Results written before diverged runs were counted hold NaN: chance.
+            test_acc: if diverged && !acc.is_finite() {
+                chance
+            } else {
+                acc
+            },
+            diverged,
+            step: r.get("steps").cloned().unwrap_or_default(),
+            collapse_layer: r.get("collapse_layer").cloned().unwrap_or_default(),
+            sweep: r.get("sweep").cloned().unwrap_or_default(),
+        });
+    }
+    if rows.is_empty() {
+        return Err(missing(
+            &path,
+            format!("results for {id} not available: no {arch} runs in it; {ACCURACY_HINT}"),
+        ));
+    }
+    let seeds: std::collections::BTreeSet<u64> = rows.iter().map(|r| r.seed).collect();
+    let mut acc_panels = Vec::new();
+    let mut diff_panels = Vec::new();
+    let mut csv_rows: Vec<Vec<String>> = Vec::new();
+    let mut diverged_total = (0usize, 0usize);
+    // Every point's paired gap: (label, mean, std, seeds).
+    let mut gaps: Vec<(String, f64, f64, usize)> = Vec::new();
+    for by_slope in [false, true] {
+        let tag = if by_slope { "slope" } else { "depth" };
+        let sel: Vec<&AccRow> = rows.iter().filter(|r| r.sweep.contains(tag)).collect();
+        if sel.is_empty() {
+            continue;
+        }
+        let x = |r: &AccRow| if by_slope { r.slope } else { r.depth as f64 };
+        let fixed = if by_slope {
+            format!("depth {}", sel[0].depth)
+        } else {
+            format!("n = {}", sel[0].slope)
+        };
+        let (title, xl) = if by_slope {
+            (
+                format!("vs negative slope n ({fixed})"),
+                "negative slope n (log scale)",
+            )
+        } else {
+            (
+                format!("vs depth N ({fixed})"),
+                if arch == Arch::Layerwise {
+                    "depth N (units)"
+                } else {
+                    "depth N (blocks)"
+                },
+            )
+        };
+        let mut c = Chart::new(
+            format!("accuracy {title}"),
+            xl,
+            "test accuracy (%), mean ± std",
+        );
+        c.x_log = by_slope;
+        let mut d = Chart::new(
+            format!("stored - reconstructed {title}"),
+            xl,
+            "accuracy difference (points), mean ± std",
+        );
+        d.x_log = by_slope;
+        let mut xs: Vec<f64> = sel.iter().map(|r| x(r)).collect();
+        xs.sort_by(|a, b| a.total_cmp(b));
+        xs.dedup();
+        let mut per_mode: Vec<Vec<(f64, f64, f64)>> = vec![Vec::new(), Vec::new()];
+        let mut diffs = Vec::new();
+        for &xv in &xs {
+            let at: Vec<&&AccRow> = sel.iter().filter(|r| x(r) == xv).collect();
+            let mut stats = Vec::new();
+            for (k, mode) in ["stored", "reconstructed"].iter().enumerate() {
+                let accs: Vec<f64> = at
+                    .iter()
+                    .filter(|r| r.mode == *mode)
+                    .map(|r| 100.0 * r.test_acc)
+                    .collect();
+                let (m, sd) = mean_std(&accs);
+                if m.is_finite() {
+                    per_mode[k].push((xv, m, sd));
+                }
+                let div: Vec<&&&AccRow> = at
+                    .iter()
+                    .filter(|r| r.mode == *mode && r.diverged)
+                    .collect();
+                if k == 0 {
+                    diverged_total.0 += div.len();
+                } else {
+                    diverged_total.1 += div.len();
+                }
+                let where_: Vec<String> = div
+                    .iter()
+                    .map(|r| format!("seed {} step {} at {}", r.seed, r.step, r.collapse_layer))
+                    .collect();
+                stats.push((accs.len(), m, sd, div.len(), where_.join("; ")));
+            }
+            let mut paired = Vec::new();
+            for seed in &seeds {
+                let get = |mode: &str| {
+                    at.iter()
+                        .find(|r| r.mode == mode && r.seed == *seed)
+                        .map(|r| 100.0 * r.test_acc)
+                };
+                if let (Some(a), Some(b)) = (get("stored"), get("reconstructed")) {
+                    paired.push(a - b);
+                }
+            }
+            let (dm, dsd) = mean_std(&paired);
+            if dm.is_finite() {
+                diffs.push((xv, dm, dsd));
+                let label = if by_slope {
+                    format!("n = {}", num_text(xv))
+                } else {
+                    format!("depth {xv}")
+                };
+                if !gaps.iter().any(|g| g.0 == label) {
+                    gaps.push((label, dm, dsd, paired.len()));
+                }
+            }
+            let (depth, slope) = (at[0].depth, at[0].slope);
+            let f = |v: f64| {
+                if v.is_finite() {
+                    format!("{v:.2}")
+                } else {
+                    fmt_f(v)
+                }
+            };
+            csv_rows.push(vec![
+                tag.into(),
+                arch.to_string(),
+                depth.to_string(),
+                num_text(slope),
+                stats[0].0.max(stats[1].0).to_string(),
+                f(stats[0].1),
+                f(stats[0].2),
+                f(stats[1].1),
+                f(stats[1].2),
+                f(dm),
+                f(dsd),
+                stats[0].3.to_string(),
+                stats[1].3.to_string(),
+                [stats[0].4.as_str(), stats[1].4.as_str()]
+                    .iter()
+                    .filter(|s| !s.is_empty())
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ]);
+        }
+        for (k, label) in ["without reconstruction (stored)", "with reconstruction"]
+            .iter()
+            .enumerate()
+        {
+            if !per_mode[k].is_empty() {
+                c.series.push(
+                    Series::new(
+                        *label,
+                        per_mode[k].iter().map(|p| (p.0, p.1)).collect(),
+                        Style::LineMarkers,
+                    )
+                    .with_color(k),
+                );
+                error_bars(&mut c, &per_mode[k], k);
+            }
+        }
+        let diverged: Vec<(f64, f64)> = sel
+            .iter()
+            .filter(|r| r.diverged)
+            .map(|r| (x(r), 100.0 * chance))
+            .collect();
+        if !diverged.is_empty() {
+            c.series.push(
+                Series::new(
+                    format!("diverged runs ({}, counted at chance)", diverged.len()),
+                    diverged,
+                    Style::Markers,
+                )
+                .with_color(3),
+            );
+        }
+        if let (Some(a), Some(b)) = (xs.first(), xs.last()) {
+            c.series.push(
+                Series::new(
+                    format!("chance ({:.0} %)", 100.0 * chance),
+                    vec![(*a, 100.0 * chance), (*b, 100.0 * chance)],
+                    Style::Dashed,
+                )
+                .with_color(6),
+            );
+            d.series
+                .push(Series::new("", vec![(*a, 0.0), (*b, 0.0)], Style::Dashed).with_color(6));
+        }
+        if !diffs.is_empty() {
+            d.series.push(
+                Series::new(
+                    "stored - reconstructed (same seed)",
+                    diffs.iter().map(|p| (p.0, p.1)).collect(),
+                    Style::LineMarkers,
+                )
+                .with_color(2),
+            );
+            error_bars(&mut d, &diffs, 2);
+        }
+        reserve_legend_room(&mut c, 0.0, 0.5);
+        acc_panels.push(c);
+        diff_panels.push(d);
+    }
+    if acc_panels.is_empty() {
+        return Err(malformed(
+            &path,
+            format!("no {arch} runs tagged with a depth or slope sweep"),
+        ));
+    }
+    let kind = if arch == Arch::Layerwise {
+        "layer-wise invertible"
+    } else {
+        "hybrid"
+    };
+    // The reading: where the stored-minus-reconstructed gap is real (more than 1 point and more
+    // than 2 standard errors of the paired difference), and how small it is elsewhere.
+    let real: Vec<String> = gaps
+        .iter()
+        .filter(|g| g.1 > 1.0 && g.1 > 2.0 * g.2 / (g.3 as f64).sqrt())
+        .map(|g| format!("{} ({:.1} ± {:.1})", g.0, g.1, g.2))
+        .collect();
+    let rest = gaps
+        .iter()
+        .filter(|g| !(g.1 > 1.0 && g.1 > 2.0 * g.2 / (g.3 as f64).sqrt()))
+        .map(|g| g.1.abs())
+        .fold(0.0f64, f64::max);
+    let reading = if real.is_empty() {
+        format!(
+            "Reconstruction costs no accuracy beyond noise at any point (largest mean gap {rest:.1} points)."
+        )
+    } else {
+        format!(
+            "Reconstruction costs accuracy (gap > 1 point and > 2 standard errors) at {}; elsewhere the mean gap is at most {rest:.1} points.",
+            real.join(", ")
+        )
+    };
+    let caption = format!(
+        "{}. Mean ± sample std over {} seed(s); every run counts: {} stored and {} reconstructed run(s) diverged and are counted at chance (x markers). {reading}",
+        prov.caption,
+        seeds.len(),
+        diverged_total.0,
+        diverged_total.1
+    );
+    let panels = acc_panels.into_iter().chain(diff_panels).collect();
+    render(
+        &Figure {
+            title: format!("Impact of the numerical errors on accuracy ({kind})"),
+            caption: caption.clone(),
+            panels,
+        },
+        &stem(out, id),
+    )?;
+    write_csv(
+        out,
+        id,
+        &caption,
+        &[
+            "sweep",
+            "arch",
+            "depth",
+            "slope",
+            "seeds",
+            "stored_mean_pct",
+            "stored_std_pct",
+            "reconstructed_mean_pct",
+            "reconstructed_std_pct",
+            "diff_mean_pct",
+            "diff_std_pct",
+            "stored_diverged",
+            "reconstructed_diverged",
+            "diverged_where",
+        ],
+        &csv_rows,
+    )
+}
