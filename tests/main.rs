@@ -19,6 +19,7 @@ mod suite {
     mod kernels;
     mod kernels_off;
     mod layers;
+    mod layout;
     mod plot;
     mod snr_sweep_cli;
     mod tolerance;

@@ -13,8 +13,8 @@ use candle_core::{DType, Device};
 use revstab::backend::Backend;
 use revstab::experiments::memory::{
     analytic_bytes_per_pixel, analytic_bytes_per_pixel_in, analytic_stored_bytes_per_pixel,
-    check_writable, fit_line, measure_point, run, stage_channels, ArchDepth, MemoryConfig,
-    PeakPoint, Preset, SummaryRow,
+    check_writable, measure_point, run, stage_channels, ArchDepth, MemoryConfig, PeakPoint, Preset,
+    SummaryRow,
 };
 use revstab::measure::alloc;
 use revstab::nets::{Arch, NetConfig, Network, Source};
@@ -696,15 +696,6 @@ fn binary_reports_unwritable_out_with_exit_code_2() {
         stderr.starts_with("error: cannot write to output directory"),
         "{stderr}"
     );
-}
-
-#[test]
-fn least_squares_fit() {
-    let _g = lock();
-    let (s, i, r2) = fit_line(&[2.0, 4.0, 8.0, 16.0], &[5.0, 9.0, 17.0, 33.0]).unwrap();
-    assert!((s - 2.0).abs() < 1e-12 && (i - 1.0).abs() < 1e-12 && (r2 - 1.0).abs() < 1e-12);
-    assert!(fit_line(&[3.0, 3.0], &[1.0, 2.0]).is_none());
-    assert!(fit_line(&[1.0], &[1.0]).is_none());
 }
 
 /// Activations a one-stage RevNet or ResNet of `depth` blocks keeps live at the peak of a

@@ -59,11 +59,11 @@ pub(crate) fn zero_db_line(c: &mut Chart, xs: &[f64], values: &[f64]) {
 pub(crate) fn depth_fit_text(arch: Arch, pts: &[(f64, f64)]) -> String {
     if arch == Arch::Layerwise {
         fit_line(pts)
-            .map(|(s, _)| format!(" (fit {s:+.1} dB/unit)"))
+            .map(|f| format!(" (fit {:+.1} dB/unit)", f.slope))
             .unwrap_or_default()
     } else {
         fit_line(&pts.iter().map(|(x, y)| (x.log2(), *y)).collect::<Vec<_>>())
-            .map(|(s, _)| format!(" (fit {s:+.1} dB per depth doubling)"))
+            .map(|f| format!(" (fit {:+.1} dB per depth doubling)", f.slope))
             .unwrap_or_default()
     }
 }

@@ -320,7 +320,7 @@ pub fn memory_scaling(res: &Results, out: &Path) -> Result<()> {
     let mut slopes = Vec::new();
     for &arch in &archs {
         let slope = |mode: Source, y: &dyn Fn(&MemoryPoint) -> f64| {
-            fit_line(&curve(MemAxis::Depth, arch, mode, y)).map(|(s, _)| s / 1e3)
+            fit_line(&curve(MemAxis::Depth, arch, mode, y)).map(|f| f.slope / 1e3)
         };
         let peak = |p: &MemoryPoint| p.peak_bytes as f64;
         let act = |p: &MemoryPoint| p.act_peak_bytes as f64;

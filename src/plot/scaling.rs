@@ -57,7 +57,7 @@ pub(crate) fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> 
             depth_fit_text(d.arch, &pts)
         } else {
             fit_line(&pts.iter().map(|(x, y)| (x.log10(), *y)).collect::<Vec<_>>())
-                .map(|(s, _)| format!(" (fit {s:+.1} dB/decade)"))
+                .map(|f| format!(" (fit {:+.1} dB/decade)", f.slope))
                 .unwrap_or_default()
         };
         c.series.push(

@@ -15,7 +15,7 @@ pub mod provenance;
 pub mod sweep;
 pub mod text;
 
-pub use fit::fit_line;
+pub use fit::{fit_line, fit_xy, LineFit};
 pub use hash::fnv1a64;
 pub use provenance::Provenance;
 pub use sweep::{DepthSweep, SlopeSweep};

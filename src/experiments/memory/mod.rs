@@ -50,11 +50,14 @@ use crate::layers::{Layer, Tape};
 use crate::measure::alloc;
 use crate::measure::memory::{analytic, table1, MemArch, MemConfig, Pool, Table1Row};
 use crate::nets::{Arch, NetConfig, Network, PoolKind, Source, StepOptions};
+use crate::results::fit::{fit_xy, LineFit};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::path::Path;
 use std::time::Instant;
+
+mod output;
+pub use output::*;
 
 /// Configuration of the memory experiment. Every field has a default ([`MemoryConfig::default`];
 /// [`MemoryConfig::quick`] is the smaller grid), so a config file may give only some of them.
@@ -634,36 +637,6 @@ pub fn measure_point_segment(
     })
 }
 
-/// Least-squares line `y = slope x + intercept` and its coefficient of determination.
-/// `None` for fewer than two distinct x.
-pub fn fit_line(xs: &[f64], ys: &[f64]) -> Option<(f64, f64, f64)> {
-    let n = xs.len().min(ys.len());
-    if n < 2 {
-        return None;
-    }
-    let mx = xs[..n].iter().sum::<f64>() / n as f64;
-    let my = ys[..n].iter().sum::<f64>() / n as f64;
-    let sxx: f64 = xs[..n].iter().map(|x| (x - mx).powi(2)).sum();
-    if sxx == 0.0 {
-        return None;
-    }
-    let sxy: f64 = xs[..n]
-        .iter()
-        .zip(&ys[..n])
-        .map(|(x, y)| (x - mx) * (y - my))
-        .sum();
-    let slope = sxy / sxx;
-    let intercept = my - slope * mx;
-    let syy: f64 = ys[..n].iter().map(|y| (y - my).powi(2)).sum();
-    let sse: f64 = xs[..n]
-        .iter()
-        .zip(&ys[..n])
-        .map(|(x, y)| (y - slope * x - intercept).powi(2))
-        .sum();
-    let r2 = if syy == 0.0 { 1.0 } else { 1.0 - sse / syy };
-    Some((slope, intercept, r2))
-}
-
 /// Which sweep a scaling fit belongs to.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -896,9 +869,13 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
                     .collect();
                 let y: Vec<f64> = pts.iter().map(|p| p.peak_bytes as f64).collect();
                 let ya: Vec<f64> = pts.iter().map(|p| p.act_peak_bytes as f64).collect();
-                if let (Some((slope, intercept, r2)), Some((act_slope, act_intercept, act_r2))) =
-                    (fit_line(&x, &y), fit_line(&x, &ya))
-                {
+                if let (Some(fit), Some(act)) = (fit_xy(&x, &y), fit_xy(&x, &ya)) {
+                    let LineFit {
+                        slope,
+                        intercept,
+                        r2,
+                    } = fit;
+                    let (act_slope, act_intercept, act_r2) = (act.slope, act.intercept, act.r2);
                     scaling.push(ScalingFit {
                         arch,
                         mode,
@@ -978,7 +955,7 @@ fn summarize(
             .collect();
         let x: Vec<f64> = pts.iter().map(|p| p.depth as f64).collect();
         let y: Vec<f64> = pts.iter().map(|p| p.grad_bytes as f64).collect();
-        fit_line(&x, &y).map(|f| f.0)
+        fit_xy(&x, &y).map(|f| f.slope)
     };
     let ratio = |a: Option<f64>, b: Option<f64>| match (a, b) {
         (Some(a), Some(b)) if b > 0.0 => Some(a / b),
@@ -1039,307 +1016,4 @@ fn summarize(
         }
     }
     rows
-}
-
-fn opt(x: Option<f64>, digits: usize) -> String {
-    x.map(|v| format!("{v:.digits$}"))
-        .unwrap_or_else(|| "-".into())
-}
-
-fn csv_string<T: Serialize>(rows: impl IntoIterator<Item = T>) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r)
-            .map_err(|e| Error::Config(format!("CSV serialisation: {e}")))?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| Error::Config(format!("CSV serialisation: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Config(format!("CSV serialisation: {e}")))
-}
-
-#[derive(Serialize)]
-struct MeasuredCsv<'a> {
-    arch: &'a str,
-    mode: &'a str,
-    depth: usize,
-    batch: usize,
-    size: usize,
-    width: usize,
-    dtype: &'a str,
-    peak_bytes: usize,
-    bytes_per_pixel: f64,
-    tape_bytes: usize,
-    layers: usize,
-    weight_bytes: usize,
-    grad_bytes: usize,
-    act_peak_bytes: usize,
-    act_bytes_per_pixel: f64,
-    held_bytes: usize,
-    analytic_bytes_per_pixel: Option<f64>,
-    peak_min_bytes: usize,
-    step_seconds: f64,
-}
-
-#[derive(Serialize)]
-struct ScalingCsv<'a> {
-    arch: &'a str,
-    mode: &'a str,
-    axis: Axis,
-    unit: &'a str,
-    values: String,
-    slope: f64,
-    intercept: f64,
-    r2: f64,
-    act_slope: f64,
-    act_intercept: f64,
-    act_r2: f64,
-    ratio_last_first: f64,
-}
-
-#[derive(Serialize)]
-struct SummaryCsv<'a> {
-    arch: &'a str,
-    mode: &'a str,
-    analytic_bpx: Option<f64>,
-    measured_bpx: f64,
-    marginal_bpx: Option<f64>,
-    marginal_over_analytic: Option<f64>,
-    measured_over_analytic: Option<f64>,
-    marginal_r2: Option<f64>,
-    paper_bpx: Option<f64>,
-    peak_bpx: f64,
-    grad_bytes: usize,
-    weight_bytes: usize,
-    tape_bytes: usize,
-    layers: usize,
-    depth: usize,
-    width: usize,
-    input_size: usize,
-    batch: usize,
-    batches: String,
-    pools: &'a str,
-    channels: &'a str,
-    blocks: &'a str,
-    dtype: &'a str,
-    depth_slope: Option<f64>,
-    depth_act_slope: Option<f64>,
-    grad_bytes_per_block: Option<f64>,
-}
-
-fn semicolon_joined(v: &[usize]) -> String {
-    v.iter()
-        .map(|x| x.to_string())
-        .collect::<Vec<_>>()
-        .join(";")
-}
-
-/// The files [`MemoryResults::write_all`] writes, with what each holds (also in `run.json`).
-pub const OUTPUT_FILES: [(&str, &str); 5] = [
-    (
-        "summary.csv",
-        "one row per (arch, mode) at the comparison point: analytic_bpx, measured_bpx, marginal_bpx and their ratios, bytes per input pixel of activations and activation gradients (weights and parameter gradients excluded)",
-    ),
-    (
-        "measured.csv",
-        "one row per measured step: peak, parameter-gradient, weight and tape bytes",
-    ),
-    (
-        "scaling.csv",
-        "least-squares fits of the peak and of the activation peak along the depth, batch and resolution sweeps",
-    ),
-    (
-        "table1.csv",
-        "the analytic Table 1 (paper configurations) beside the paper's printed figures",
-    ),
-    ("run.json", "configuration, provenance, timings, summary and fits"),
-];
-
-impl MemoryResults {
-    /// `table1.csv`: the analytic Table 1 rows (paper configurations).
-    pub fn table1_csv(&self) -> Result<String> {
-        csv_string(&self.table1)
-    }
-
-    /// `measured.csv`: one row per measured point.
-    pub fn measured_csv(&self) -> Result<String> {
-        csv_string(self.points.iter().map(|p| MeasuredCsv {
-            arch: p.arch.as_str(),
-            mode: p.mode.as_str(),
-            depth: p.depth,
-            batch: p.batch,
-            size: p.size,
-            width: p.width,
-            dtype: &p.dtype,
-            peak_bytes: p.peak_bytes,
-            bytes_per_pixel: p.bytes_per_pixel,
-            tape_bytes: p.tape_bytes,
-            layers: p.layers,
-            weight_bytes: p.weight_bytes,
-            grad_bytes: p.grad_bytes,
-            act_peak_bytes: p.act_peak_bytes,
-            act_bytes_per_pixel: p.act_bytes_per_pixel,
-            held_bytes: p.held_bytes,
-            analytic_bytes_per_pixel: p.analytic_bytes_per_pixel,
-            peak_min_bytes: p.peak_min_bytes,
-            step_seconds: p.step_seconds,
-        }))
-    }
-
-    /// `scaling.csv`: one row per (architecture, mode, sweep).
-    pub fn scaling_csv(&self) -> Result<String> {
-        csv_string(self.scaling.iter().map(|f| ScalingCsv {
-            arch: f.arch.as_str(),
-            mode: f.mode.as_str(),
-            axis: f.axis,
-            unit: &f.unit,
-            values: semicolon_joined(&f.values),
-            slope: f.slope,
-            intercept: f.intercept,
-            r2: f.r2,
-            act_slope: f.act_slope,
-            act_intercept: f.act_intercept,
-            act_r2: f.act_r2,
-            ratio_last_first: f.ratio_last_first,
-        }))
-    }
-
-    /// `summary.csv`: one row per (architecture, mode), see [`SummaryRow`]; a model figure
-    /// that does not apply is an empty field.
-    pub fn summary_csv(&self) -> Result<String> {
-        csv_string(self.summary.iter().map(|r| SummaryCsv {
-            arch: r.arch.as_str(),
-            mode: r.mode.as_str(),
-            analytic_bpx: r.analytic_bpx,
-            measured_bpx: r.measured_bpx,
-            marginal_bpx: r.marginal_bpx,
-            marginal_over_analytic: r.marginal_over_analytic,
-            measured_over_analytic: r.measured_over_analytic,
-            marginal_r2: r.marginal_r2,
-            paper_bpx: r.paper_bpx,
-            peak_bpx: r.peak_bpx,
-            grad_bytes: r.grad_bytes,
-            weight_bytes: r.weight_bytes,
-            tape_bytes: r.tape_bytes,
-            layers: r.layers,
-            depth: r.depth,
-            width: r.width,
-            input_size: r.input_size,
-            batch: r.batch,
-            batches: semicolon_joined(&r.batches),
-            pools: &r.pools,
-            channels: &r.channels,
-            blocks: &r.blocks,
-            dtype: &r.dtype,
-            depth_slope: r.depth_slope,
-            depth_act_slope: r.depth_act_slope,
-            grad_bytes_per_block: r.grad_bytes_per_block,
-        }))
-    }
-
-    /// `run.json`: configuration, provenance, timings, summary and fits.
-    pub fn run_json(&self) -> Result<String> {
-        let v = serde_json::json!({
-            "experiment": "memory",
-            "files": OUTPUT_FILES
-                .iter()
-                .map(|(f, what)| (f.to_string(), serde_json::Value::from(*what)))
-                .collect::<serde_json::Map<_, _>>(),
-            "config": self.config,
-            "crate_version": self.crate_version,
-            "git_revision": self.git_revision,
-            "device": self.device,
-            "backend": self.backend,
-            "device_info": crate::device::device_record(&self.device, self.config.backend),
-            "dtype": self.dtype,
-            "threads": self.threads,
-            "timings": self.timings,
-            "summary": self.summary,
-            "scaling": self.scaling,
-        });
-        serde_json::to_string_pretty(&v)
-            .map_err(|e| Error::Config(format!("JSON serialisation: {e}")))
-    }
-
-    /// The summary as a Markdown table (one row per architecture and mode), with a line on the
-    /// measured point.
-    pub fn markdown(&self) -> String {
-        let c = &self.config;
-        let depths = if c.arch_depths.is_empty() {
-            format!("depth {}", c.depth)
-        } else {
-            format!(
-                "depth {} ({})",
-                c.depth,
-                c.arch_depths
-                    .iter()
-                    .map(|a| format!("{} {}", a.arch, a.depth))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        let mut s = format!(
-            "Peak heap bytes of one training step above the live bytes before it, without the parameter gradients, per input pixel (batch {} x {}x{}), width {}, {}, {}, {}; marginal = slope over batches {:?}{}.\n\n",
-            c.batch,
-            c.input_size,
-            c.input_size,
-            c.width,
-            depths,
-            self.dtype,
-            if c.stages == 1 { "one stage, no pooling".to_string() } else { format!("{} stages (the first {} default poolings)", c.stages, c.stages - 1) },
-            c.batches,
-            if c.depths.len() >= 2 { format!("; depth slopes over depths {:?}", c.depths) } else { String::new() },
-        );
-        s.push_str("| architecture | mode | channels | blocks | layers | analytic B/px | paper B/px | measured B/px | measured / analytic | marginal B/px | marginal / analytic | whole peak B/px | param grads | depth slope (B/block) | param grads (B/block) |\n");
-        s.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for r in &self.summary {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {:.2} MB | {} | {} |\n",
-                r.arch,
-                r.mode.as_str(),
-                r.channels,
-                r.blocks,
-                r.layers,
-                opt(r.analytic_bpx, 0),
-                opt(r.paper_bpx, 0),
-                r.measured_bpx,
-                opt(r.measured_over_analytic, 2),
-                opt(r.marginal_bpx, 0),
-                opt(r.marginal_over_analytic, 2),
-                r.peak_bpx,
-                r.grad_bytes as f64 / 1e6,
-                opt(r.depth_slope, 0),
-                opt(r.grad_bytes_per_block, 0),
-            ));
-        }
-        s.push_str(
-            "\nanalytic: M'_z + M'_g of the same network in that mode (measure::memory; in stored mode of a reversible network the paper's ResNet accounting of the same layers: every convolution and batch-norm input stored + one gradient buffer). paper: its printed figure for its own configuration of the family (reconstructed mode). measured: the activation peak (peak minus parameter gradients) at the comparison point. marginal: slope of the activation peak over the batch sweep (fixed costs removed). whole peak: with the parameter gradients (next column), which grow with depth like the weights.\n",
-        );
-        if c.stages == 1 && c.depth_for(Arch::Revnet) == c.depth_for(Arch::Irevnet) {
-            s.push_str("With one stage (no pooling) an i-RevNet is a RevNet: the two rows measure the same network.\n");
-        }
-        s
-    }
-
-    /// Write `summary.csv`, `table1.csv`, `measured.csv`, `scaling.csv` and `run.json` into
-    /// `dir` (created if needed), each atomically (a temporary file renamed into place).
-    pub fn write_all(&self, dir: &Path) -> Result<()> {
-        std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-        crate::util::write_atomic(&dir.join("summary.csv"), self.summary_csv()?.as_bytes())?;
-        crate::util::write_atomic(&dir.join("table1.csv"), self.table1_csv()?.as_bytes())?;
-        crate::util::write_atomic(&dir.join("measured.csv"), self.measured_csv()?.as_bytes())?;
-        crate::util::write_atomic(&dir.join("scaling.csv"), self.scaling_csv()?.as_bytes())?;
-        crate::util::write_atomic(&dir.join("run.json"), self.run_json()?.as_bytes())?;
-        Ok(())
-    }
-}
-
-/// Check that `dir` can be created and written to (before a long run): creates it and writes
-/// and removes a probe file.
-pub fn check_writable(dir: &Path) -> Result<()> {
-    std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
-    let probe = dir.join(format!(".write-probe.{}", std::process::id()));
-    std::fs::write(&probe, b"").map_err(|e| Error::io(dir, e))?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
 }

@@ -1,0 +1,66 @@
+//! The layout rules of issue 15, checked on the sources: data flow one way (the lower layers
+//! `train`, `nets`, `layers`, `measure`, `results` never import `experiments`, `plot` or the
+//! binaries) and no source file over 1,200 lines.
+
+use std::path::{Path, PathBuf};
+
+fn rust_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
+fn src() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("src")
+}
+
+#[test]
+fn lower_layers_do_not_import_experiments_plot_or_binaries() {
+    let mut files = vec![src().join("train.rs")];
+    for dir in ["nets", "layers", "measure", "results"] {
+        rust_files(&src().join(dir), &mut files);
+    }
+    assert!(files.len() > 10, "found only {files:?}");
+    let mut bad = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            let code = line.split("//").next().unwrap_or("");
+            if [
+                "crate::experiments",
+                "crate::plot",
+                "crate::bin",
+                "super::super::experiments",
+            ]
+            .iter()
+            .any(|m| code.contains(m))
+            {
+                bad.push(format!("{}:{}: {}", f.display(), i + 1, line.trim()));
+            }
+        }
+    }
+    assert!(
+        bad.is_empty(),
+        "imports from a higher layer:\n{}",
+        bad.join("\n")
+    );
+}
+
+#[test]
+fn no_source_file_is_over_1200_lines() {
+    let mut files = Vec::new();
+    rust_files(&src(), &mut files);
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|f| {
+            let n = std::fs::read_to_string(f).unwrap().lines().count();
+            (n > 1200).then(|| format!("{}: {n} lines", f.display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "{}", long.join("\n"));
+}
