@@ -3,10 +3,13 @@
 use crate::error::{Error, Result};
 use crate::experiments::figures::*;
 use crate::experiments::training::mean_std;
+use crate::experiments::training::records::{
+    read_records, AccuracyRecord, RunInfo, ACCURACY_COLUMNS,
+};
 use crate::nets::Arch;
 use crate::plot::common::*;
 use crate::plot::{render, Chart, Figure, Series, Style};
-use crate::results::text::{fmt_f, num_text, parse_f};
+use crate::results::text::{fmt_f, num_text};
 use std::path::Path;
 
 /// What the `train` binary's `run.json` says about the runs.
@@ -32,103 +35,25 @@ pub(crate) fn read_train_run_json(
         }
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| malformed(&path, e))?;
-    let s = |k: &str| {
-        v.get(k).filter(|x| !x.is_null()).map(|x| match x {
-            serde_json::Value::String(s) => s.clone(),
-            other => other.to_string(),
-        })
-    };
-    let key = v.get("config").map(|c| {
-        let h = crate::results::hash::fnv1a64(c.to_string().as_bytes());
-        format!("{:08x}", h >> 32)
-    });
+    let v: RunInfo = serde_json::from_str(&text).map_err(|e| malformed(&path, e))?;
     let data = v
-        .get("data")
-        .and_then(|d| d.get("source"))
-        .and_then(|s| s.as_str())
+        .data
+        .as_ref()
+        .and_then(|d| d.source.as_deref())
         .unwrap_or("unknown data");
-    let classes = v
-        .get("data")
-        .and_then(|d| d.get("classes"))
-        .and_then(|c| c.as_u64())
-        .unwrap_or(10) as usize;
-    let init = v
-        .get("init")
-        .and_then(|s| s.as_str())
-        .unwrap_or("init unknown");
+    let classes = v.data.as_ref().and_then(|d| d.classes).unwrap_or(10) as usize;
+    let init = v.init.as_deref().unwrap_or("init unknown");
     let caption = format!(
         "{id}: `train` {what} ({}/{csv_name}, config key {} in run.json), seeds {}, {}, {}; data {data}; results from rev {} ({})",
         dir.display(),
-        key.unwrap_or_else(|| "?".into()),
-        s("seeds").unwrap_or_else(|| "?".into()),
-        s("dtype").unwrap_or_else(|| "?".into()),
+        v.config_key().unwrap_or_else(|| "?".into()),
+        v.seeds_text().unwrap_or_else(|| "?".into()),
+        v.dtype.as_deref().unwrap_or("?"),
         init,
-        s("git_revision").unwrap_or_else(|| "unknown".into()),
-        s("device").unwrap_or_else(|| "?".into()),
+        v.git_revision.as_deref().unwrap_or("unknown"),
+        v.device.as_deref().unwrap_or("?"),
     );
     Ok(TrainProvenance { caption, classes })
-}
-
-/// Read a CSV with a header into rows of named fields; every `need`ed column must exist.
-pub(crate) fn read_named_csv(
-    path: &Path,
-    need: &[&str],
-) -> Result<Vec<std::collections::HashMap<String, String>>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .comment(Some(b'#'))
-        .from_path(path)
-        .map_err(|e| malformed(path, e))?;
-    let header: Vec<String> = rdr
-        .headers()
-        .map_err(|e| malformed(path, e))?
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-    if let Some(missing) = need.iter().find(|n| !header.iter().any(|h| h == *n)) {
-        return Err(malformed(
-            path,
-            format!("no `{missing}` column (header: {})", header.join(",")),
-        ));
-    }
-    let mut rows = Vec::new();
-    for rec in rdr.records() {
-        let rec = rec.map_err(|e| malformed(path, e))?;
-        rows.push(
-            header
-                .iter()
-                .cloned()
-                .zip(rec.iter().map(|s| s.to_string()))
-                .collect(),
-        );
-    }
-    Ok(rows)
-}
-
-pub(crate) fn field<T: std::str::FromStr>(
-    row: &std::collections::HashMap<String, String>,
-    name: &str,
-    path: &Path,
-    line: usize,
-) -> Result<T> {
-    let v = row.get(name).map(|s| s.trim()).unwrap_or("");
-    v.parse::<T>()
-        .map_err(|_| malformed(path, format!("row {line}: `{name}` = `{v}` is not valid")))
-}
-
-pub(crate) fn float_field(
-    row: &std::collections::HashMap<String, String>,
-    name: &str,
-    path: &Path,
-    line: usize,
-) -> Result<f64> {
-    let v = row.get(name).map(|s| s.trim()).unwrap_or("");
-    parse_f(v).map_err(|_| {
-        malformed(
-            path,
-            format!("row {line}: `{name}` = `{v}` is not a number"),
-        )
-    })
 }
 
 pub(crate) struct AccRow {
@@ -167,39 +92,30 @@ pub(crate) fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -
         ));
     }
     let prov = read_train_run_json(dir, id, "accuracy sweep", "accuracy.csv")?;
-    let raw = read_named_csv(
-        &path,
-        &[
-            "arch", "depth", "slope", "mode", "seed", "test_acc", "sweep", "status",
-        ],
-    )?;
+    let raw: Vec<AccuracyRecord> = read_records(&path, &ACCURACY_COLUMNS)?;
     let chance = 1.0 / prov.classes.max(1) as f64;
     let mut rows = Vec::new();
-    for (i, r) in raw.iter().enumerate() {
+    for (i, r) in raw.into_iter().enumerate() {
         let line = i + 2;
-        if Arch::parse(r.get("arch").map(|s| s.as_str()).unwrap_or(""))
-            .map_err(|e| malformed(&path, format!("row {line}: {e}")))?
-            != arch
-        {
+        if Arch::parse(&r.arch).map_err(|e| malformed(&path, format!("row {line}: {e}")))? != arch {
             continue;
         }
-        let diverged = r.get("status").is_some_and(|s| s != "ok");
-        let acc = float_field(r, "test_acc", &path, line)?;
+        let diverged = r.status != "ok";
         rows.push(AccRow {
-            depth: field(r, "depth", &path, line)?,
-            slope: float_field(r, "slope", &path, line)?,
-            mode: r.get("mode").cloned().unwrap_or_default(),
-            seed: field(r, "seed", &path, line)?,
+            depth: r.depth,
+            slope: r.slope,
+            mode: r.mode,
+            seed: r.seed,
             // Results written before diverged runs were counted hold NaN: chance.
-            test_acc: if diverged && !acc.is_finite() {
+            test_acc: if diverged && !r.test_acc.is_finite() {
                 chance
             } else {
-                acc
+                r.test_acc
             },
             diverged,
-            step: r.get("steps").cloned().unwrap_or_default(),
-            collapse_layer: r.get("collapse_layer").cloned().unwrap_or_default(),
-            sweep: r.get("sweep").cloned().unwrap_or_default(),
+            step: r.steps,
+            collapse_layer: r.collapse_layer,
+            sweep: r.sweep,
         });
     }
     if rows.is_empty() {

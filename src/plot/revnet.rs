@@ -3,6 +3,7 @@
 use crate::error::Result;
 use crate::experiments::figures::*;
 use crate::experiments::training::mean_std;
+use crate::experiments::training::records::{read_records, AngleRecord, ANGLE_COLUMNS};
 use crate::plot::accuracy::*;
 use crate::plot::common::*;
 use crate::plot::{render, Chart, Figure, Series, Style};
@@ -19,21 +20,7 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
         return Err(missing(&path, format!("results for {id} not available: run `cargo run --release --bin train -- --config experiments/revnet-fig4.toml` first")));
     }
     let prov = read_train_run_json(dir, id, "gradient-angle experiment", "angles.csv")?;
-    let raw = read_named_csv(
-        &path,
-        &[
-            "arch",
-            "depth",
-            "slope",
-            "seed",
-            "step",
-            "mode",
-            "loss",
-            "train_err",
-            "test_err",
-            "angle_deg",
-        ],
-    )?;
+    let raw: Vec<AngleRecord> = read_records(&path, &ANGLE_COLUMNS)?;
     // One curve per network and mode: the mean over seeds at each probe step, with the
     // smallest and largest seed's angle dashed when there are several seeds.
     struct Run {
@@ -42,23 +29,15 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
         pts: std::collections::BTreeMap<usize, Vec<(f64, f64, f64, f64)>>,
     }
     let mut runs: Vec<(String, Run)> = Vec::new();
-    let seeds: std::collections::BTreeSet<String> =
-        raw.iter().filter_map(|r| r.get("seed").cloned()).collect();
-    for (i, r) in raw.iter().enumerate() {
-        let line = i + 2;
-        let g = |k: &str| r.get(k).cloned().unwrap_or_default();
-        let key = format!("{}|{}|{}|{}", g("arch"), g("depth"), g("slope"), g("mode"));
-        let step: usize = field::<usize>(r, "step", &path, line)?;
-        let p = (
-            float_field(r, "angle_deg", &path, line)?,
-            float_field(r, "loss", &path, line)?,
-            float_field(r, "train_err", &path, line)?,
-            float_field(r, "test_err", &path, line)?,
-        );
+    let seeds: std::collections::BTreeSet<String> = raw.iter().map(|r| r.seed.clone()).collect();
+    for r in &raw {
+        let key = format!("{}|{}|{}|{}", r.arch, r.depth, r.slope, r.mode);
+        let step = r.step;
+        let p = (r.angle_deg, r.loss, r.train_err, r.test_err);
         let run = match runs.iter().position(|(k, _)| *k == key) {
             Some(i) => &mut runs[i].1,
             None => {
-                let label = format!("{} d{}, trained {}", g("arch"), g("depth"), g("mode"));
+                let label = format!("{} d{}, trained {}", r.arch, r.depth, r.mode);
                 runs.push((
                     key,
                     Run {

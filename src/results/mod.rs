@@ -3,7 +3,7 @@
 //!
 //! - [`text`]: floats as text (`fmt_f`/`parse_f`, the CSV number format, the two serde forms);
 //! - [`provenance`]: what produced a result file;
-//! - [`csv`]: a CSV file with a provenance comment line, written atomically;
+//! - [`csv`]: rows to CSV text, and the figures' CSV files with a provenance line;
 //! - [`fit`]: least-squares line fits;
 //! - [`hash`]: the FNV-1a hash behind cache keys and seed streams;
 //! - [`sweep`]: the depth and slope sweeps of the scaling and accuracy experiments.

@@ -4,24 +4,13 @@
 use super::*;
 use crate::error::{Error, Result};
 use crate::nets::Arch;
+use crate::results::csv::csv_serialized as csv_string;
 use serde::Serialize;
 use std::path::Path;
 
 pub(crate) fn opt(x: Option<f64>, digits: usize) -> String {
     x.map(|v| format!("{v:.digits$}"))
         .unwrap_or_else(|| "-".into())
-}
-
-pub(crate) fn csv_string<T: Serialize>(rows: impl IntoIterator<Item = T>) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    for r in rows {
-        w.serialize(r)
-            .map_err(|e| Error::Config(format!("CSV serialisation: {e}")))?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| Error::Config(format!("CSV serialisation: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Config(format!("CSV serialisation: {e}")))
 }
 
 #[derive(Serialize)]

@@ -16,6 +16,7 @@ use crate::device::{device_name, parse_device};
 use crate::error::{Error, Result};
 use crate::experiments::snr_sweep::{fmt_f, Shard};
 use crate::nets::{Arch, Source};
+use crate::results::csv::csv_text;
 use crate::train::{read_toml, train, Progress, TrainConfig, TrainOptions, TrainOutcome};
 use crate::util::write_atomic;
 use rayon::prelude::*;
@@ -27,6 +28,7 @@ use std::time::Instant;
 
 mod angles;
 pub use angles::*;
+pub mod records;
 
 /// Create `out` and check that it is writable, before anything else is done.
 pub fn prepare_out(out: &Path) -> Result<()> {
@@ -38,20 +40,6 @@ pub fn prepare_out(out: &Path) -> Result<()> {
 
 fn to_json<T: Serialize>(v: &T) -> Result<String> {
     serde_json::to_string_pretty(v).map_err(|e| Error::Config(e.to_string()))
-}
-
-/// Rows to CSV text (fields quoted where needed).
-fn csv_text(header: &[&str], rows: &[Vec<String>]) -> Result<String> {
-    let mut w = csv::Writer::from_writer(Vec::new());
-    let err = |e: csv::Error| Error::Config(format!("csv: {e}"));
-    w.write_record(header).map_err(err)?;
-    for r in rows {
-        w.write_record(r).map_err(err)?;
-    }
-    let bytes = w
-        .into_inner()
-        .map_err(|e| Error::Config(format!("csv: {e}")))?;
-    String::from_utf8(bytes).map_err(|e| Error::Config(e.to_string()))
 }
 
 /// `run.json`: what produced the results.
