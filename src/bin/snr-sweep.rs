@@ -252,8 +252,12 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         println!("{}", sweep::summary_table(&outcome.results));
     }
     if !args.no_figure && !outcome.results.is_empty() {
-        let drawn = sweep::render_figure(&outcome.results, &cfg, &args.out.join("snr_vs_depth"))
-            .map_err(|e| Failure::Run(e.into()))?;
+        let drawn = revstab::plot::snr_sweep::render_figure(
+            &outcome.results,
+            &cfg,
+            &args.out.join("snr_vs_depth"),
+        )
+        .map_err(|e| Failure::Run(e.into()))?;
         if !drawn {
             eprintln!(
                 "no figure: no point has a finite SNR to draw (nothing reconstructed, or every \

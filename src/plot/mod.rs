@@ -32,6 +32,7 @@ pub mod precision;
 pub mod registry;
 pub mod revnet;
 pub mod scaling;
+pub mod snr_sweep;
 pub mod trace;
 pub mod tradeoff;
 

@@ -1,6 +1,6 @@
 //! The layout rules of issue 15, checked on the sources: data flow one way (the lower layers
 //! `train`, `nets`, `layers`, `measure`, `results` never import `experiments`, `plot` or the
-//! binaries) and no source file over 1,200 lines.
+//! binaries; `experiments` never imports `plot`) and no source file over 1,200 lines.
 
 use std::path::{Path, PathBuf};
 
@@ -49,6 +49,24 @@ fn lower_layers_do_not_import_experiments_plot_or_binaries() {
         "imports from a higher layer:\n{}",
         bad.join("\n")
     );
+}
+
+/// Data flow config -> experiment -> results -> figures: the experiments do not draw.
+#[test]
+fn experiments_do_not_import_plot() {
+    let mut files = Vec::new();
+    rust_files(&src().join("experiments"), &mut files);
+    let bad: Vec<String> = files
+        .iter()
+        .filter(|f| {
+            std::fs::read_to_string(f)
+                .unwrap()
+                .lines()
+                .any(|l| l.split("//").next().unwrap_or("").contains("crate::plot"))
+        })
+        .map(|f| f.display().to_string())
+        .collect();
+    assert!(bad.is_empty(), "experiments importing plot: {bad:?}");
 }
 
 #[test]
