@@ -9,19 +9,24 @@
 use crate::error::{Error, Result};
 use crate::nets::{GammaInit, LayerKind, NetOptions, PoolKind, Stem};
 
-/// A pool list on the command line: `c,c,b`, `max,max`, or `none` (or empty) for no pooling.
+/// A pool list on the command line: `c,c,b`, `max,max`, `none` (or empty) for no pooling, or
+/// `default` (`None`: the architecture's).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct PoolList(pub Vec<PoolKind>);
+pub struct PoolList(pub Option<Vec<PoolKind>>);
 
 /// An F/G chain on the command line: `conv,bn,lrelu,conv`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FgList(pub Vec<LayerKind>);
 
-/// Parse a pool list (`c`/`channel`, `b`/`batch`, `max`; `none` or empty: no pooling).
+/// Parse a pool list (`c`/`channel`, `b`/`batch`, `max`; `none` or empty: no pooling;
+/// `default`: the architecture's).
 pub fn parse_pools(text: &str) -> Result<PoolList> {
     let t = text.trim();
     if t.is_empty() || t.eq_ignore_ascii_case("none") {
-        return Ok(PoolList(Vec::new()));
+        return Ok(PoolList(Some(Vec::new())));
+    }
+    if t.eq_ignore_ascii_case("default") {
+        return Ok(PoolList(None));
     }
     t.split(',')
         .map(|p| match p.trim().to_ascii_lowercase().as_str() {
@@ -31,11 +36,11 @@ pub fn parse_pools(text: &str) -> Result<PoolList> {
             other => Err(Error::Unknown {
                 kind: "pooling",
                 got: other.into(),
-                expected: "c (channel), b (batch), max, or `none` for no pooling".into(),
+                expected: "c (channel), b (batch), max, `none` for no pooling, `default`".into(),
             }),
         })
         .collect::<Result<Vec<_>>>()
-        .map(PoolList)
+        .map(|v| PoolList(Some(v)))
 }
 
 /// Parse an F/G chain (`conv`, `bn`, `lrelu`, `relu`, comma-separated, at least one).
@@ -75,8 +80,8 @@ pub struct NetArgs {
     /// has --width channels) [default: conv]
     #[arg(long, value_enum)]
     pub stem: Option<Stem>,
-    /// Downsampling between stages: c (channel), b (batch), max; `none` for no pooling
-    /// [default: the architecture's, c,c,b for layer-wise and hybrid]
+    /// Downsampling between stages: c (channel), b (batch), max; `none` for no pooling,
+    /// `default` for the architecture's (c,c,b for layer-wise and hybrid)
     #[arg(long, value_name = "LIST", value_parser = parse_pools)]
     pub pools: Option<PoolList>,
     /// F (= G) chain of every block: conv, bn, lrelu, relu [default: conv,bn,lrelu,conv,bn for
@@ -113,7 +118,7 @@ impl NetArgs {
             opts.stem = v;
         }
         if let Some(v) = &self.pools {
-            opts.pools = Some(v.0.clone());
+            opts.pools = v.0.clone();
         }
         if let Some(v) = &self.fg {
             opts.fg = Some(v.0.clone());

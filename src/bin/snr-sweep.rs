@@ -217,6 +217,10 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("output directory {}", args.out.display())),
     )?;
+    if args.resume {
+        // A resume of another config is bad input (exit 2), as in every tool.
+        input(sweep::resumable_points(&args.out, &cfg).map_err(anyhow::Error::from))?;
+    }
     let terminal = std::io::stderr().is_terminal();
     let opts = RunOptions {
         out: args.out.clone(),

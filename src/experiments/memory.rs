@@ -33,7 +33,7 @@
 //! channels at the input resolution, the analytic model's stage-uniform layout with one stage,
 //! so the model's `M'_z + M'_g` applies directly (and with `width = 32` the model's figures are
 //! the paper's for the layer-wise, hybrid and i-RevNet networks). The paper preset
-//! ([`MemoryConfig::paper`], `memory --preset paper`, `experiments/memory-paper.json`) measures
+//! ([`MemoryConfig::paper`], `memory --preset paper`, `experiments/memory-paper.toml`) measures
 //! the paper's own configurations instead: width 32, 32x32 inputs, all three poolings of each
 //! architecture (`stages = 4`: 32-128-512-512 channels for layer-wise and hybrid, 32-128-512-2048
 //! for the i-RevNet, 32-64-128-256 for RevNet and ResNet) and the paper's blocks per stage

@@ -602,6 +602,21 @@ pub fn write_tables(out: &Path, results: &[PointResult]) -> Result<()> {
     write_atomic(&out.join("summary.csv"), summary.as_bytes())
 }
 
+/// The finished points in `out` that a `--resume` of `cfg` keeps; [`Error::Config`] (bad
+/// input: exit 2) when they were produced by another config.
+pub fn resumable_points(out: &Path, cfg: &SweepConfig) -> Result<Vec<PointResult>> {
+    let (old_config, old) = read_points(out)?;
+    if let Some(old_cfg) = &old_config {
+        if old_cfg != cfg {
+            return Err(Error::Config(format!(
+                "{}: --resume with a different config than the one that produced these results; use another --out or drop --resume",
+                out.display()
+            )));
+        }
+    }
+    Ok(old)
+}
+
 /// Run the sweep described by `cfg` into `opts.out`.
 pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     cfg.validate()?;
@@ -610,16 +625,7 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     let start = Instant::now();
     let manifest_path = points_dir(&opts.out).join(MANIFEST);
     let done: Vec<PointResult> = if opts.resume {
-        let (old_config, old) = read_points(&opts.out)?;
-        if let Some(old_cfg) = &old_config {
-            if old_cfg != cfg {
-                return Err(Error::Config(format!(
-                    "{}: --resume with a different config than the one that produced these results; use another --out or drop --resume",
-                    opts.out.display()
-                )));
-            }
-        }
-        old
+        resumable_points(&opts.out, cfg)?
     } else {
         clear_points(&opts.out)?;
         Vec::new()
