@@ -147,13 +147,14 @@ mod tests {
         use PoolKind::{Batch, Channel, Max};
         assert_eq!(
             parse_pools("c,c,b").unwrap().0,
-            vec![Channel, Channel, Batch]
+            Some(vec![Channel, Channel, Batch])
         );
-        assert_eq!(parse_pools("max").unwrap().0, vec![Max]);
-        assert!(parse_pools("none").unwrap().0.is_empty());
-        assert!(parse_pools("").unwrap().0.is_empty());
+        assert_eq!(parse_pools("max").unwrap().0, Some(vec![Max]));
+        assert_eq!(parse_pools("none").unwrap().0, Some(vec![]));
+        assert_eq!(parse_pools("").unwrap().0, Some(vec![]));
+        assert_eq!(parse_pools("default").unwrap().0, None);
         let e = parse_pools("c,x").unwrap_err().to_string();
-        assert!(e.contains("`x`") || e.contains("x"), "{e}");
+        assert!(e.contains("unknown pooling `x`"), "{e}");
     }
 
     #[test]

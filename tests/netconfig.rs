@@ -422,3 +422,31 @@ fn issue14_config_loads_and_runs() {
         );
     }
 }
+
+/// `train` rejects bad topology flags the same way: exit 2, nothing written.
+#[test]
+fn train_cli_rejects_bad_topology_before_writing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("never");
+    let cases: &[(&[&str], &str)] = &[
+        (&["--arch", "hybrid", "--fg", "conv,relu"], "not invertible"),
+        (
+            &["--stem", "identity"],
+            "in_channels (3) must equal width (8)",
+        ),
+        (&["--arch", "layerwise", "--fg", "conv"], "no F/G blocks"),
+        (&["--nested"], "--nested"),
+    ];
+    for (extra, needle) in cases {
+        let mut args = vec!["--epochs", "1", "-q", "--out", out.to_str().unwrap()];
+        args.extend(extra.iter());
+        let o = Command::new(env!("CARGO_BIN_EXE_train"))
+            .args(&args)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "{extra:?}: {err}");
+        assert!(err.contains(needle), "{extra:?}: `{needle}` not in {err}");
+        assert!(!out.exists(), "{extra:?} wrote {}", out.display());
+    }
+}

@@ -740,7 +740,7 @@ fn paper_cifar10_recipe_is_the_table1_hybrid_and_trains_on_a_tiny_cifar_file() {
     assert_eq!(t.width, 32);
     assert_eq!(
         t.pools,
-        vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Batch]
+        Some(vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Batch])
     );
     assert_eq!(t.epochs, 50);
     assert!(t.momentum > 0.0 && t.augment && t.data.starts_with("cifar10:"));

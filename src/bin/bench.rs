@@ -280,6 +280,7 @@ fn run_main() -> anyhow::Result<()> {
         "device": revstab::device::device_name(&device),
         "device_info": revstab::device::device_json(&device, configs[0].backend),
         "configs": configs,
+        "init": configs.iter().map(|c| revstab::experiments::snr_sweep::init_record(&c.net_options())).collect::<Vec<_>>(),
         "candle_threads": candle_core::utils::get_num_threads(),
         "env": env_json(),
         "available_parallelism": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),

@@ -10,7 +10,11 @@
 //! | `resnet` | residual `x + F(x)`, F = `[conv, BN, ReLU, conv, BN]` | max pool + 1x1 conv | none: everything stored |
 //!
 //! Every network has a stem (3x3 conv from the image to `width` channels; its input, the image,
-//! is already in memory) and a head (global average pool + linear; its small input is stored).
+//! is already in memory; or none, [`Stem::Identity`], for inputs that already have `width`
+//! channels) and a head (global average pool + linear; its small input is stored). The F/G
+//! chains in the table are the defaults ([`Arch::default_fg`]); [`NetConfig::fg`] sets another,
+//! [`NetConfig::pools`] another downsampling (or none), [`NetConfig::gamma_init`] the gamma
+//! distribution and [`NetConfig::nested_depth`] makes the network a prefix of a deeper one.
 //! Depth = number of units (layer-wise) or blocks (others), spread over the stages as evenly as
 //! possible (earlier stages take the remainder). Stage `s + 1` starts after pooling `s`.
 
