@@ -251,6 +251,15 @@ impl TrainConfig {
         self.net_config(16, channels, 10).validate()
     }
 
+    /// Check the network against the channels of `data`'s images, known from the spec before
+    /// loading (an identity stem needs `width` of them): what a command line checks before it
+    /// writes anything. [`TrainConfig::validate`] leaves it out, as [`train`] may be given data
+    /// other than the spec's.
+    pub fn check_data_channels(&self) -> Result<()> {
+        let channels = parse_data_spec(&self.data, self.data_seed)?.channels();
+        self.net_config(16, channels, 10).validate()
+    }
+
     /// The network of this run for images `input_size` pixels square with `in_channels`
     /// channels and `classes` classes.
     pub fn net_config(&self, input_size: usize, in_channels: usize, classes: usize) -> NetConfig {

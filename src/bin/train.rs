@@ -392,6 +392,7 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
         }
     }
     input(cfg.validate())?;
+    input(cfg.check_data_channels())?;
     let out = common
         .out
         .clone()
