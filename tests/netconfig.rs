@@ -450,3 +450,45 @@ fn train_cli_rejects_bad_topology_before_writing() {
         assert!(!out.exists(), "{extra:?} wrote {}", out.display());
     }
 }
+
+/// `train` from the command line with no pooling, a custom F/G chain and the folded-normal
+/// gammas: it trains, and its `run.json` records the topology and the init.
+#[test]
+fn train_cli_runs_without_pools_and_records_the_topology() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args([
+            "--arch",
+            "hybrid",
+            "--depth",
+            "2",
+            "--pools",
+            "none",
+            "--fg",
+            "conv,bn,lrelu,conv",
+            "--gamma-init",
+            "absnormal:0.5:0.1",
+            "--epochs",
+            "1",
+            "--batch",
+            "16",
+            "--data",
+            "synthetic:train=32,test=16,size=8",
+            "-q",
+            "--out",
+            out.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["topology"]["pools"], serde_json::json!([]), "{run}");
+    assert_eq!(
+        run["topology"]["fg"],
+        serde_json::json!(["conv", "bn", "lrelu", "conv"])
+    );
+    assert_eq!(run["init"]["gamma_init"], "absnormal:0.5:0.1");
+    assert_eq!(run["init"]["init_scale"], 1.0);
+}
