@@ -239,6 +239,7 @@ impl TrainConfig {
         }
         parse_dtype(&self.dtype)?;
         parse_data_spec(&self.data, self.data_seed)?;
+        self.net_options(3).check_fg_for(&[self.arch])?;
         if self.mode == Source::Checkpointed || self.segment.is_some() {
             crate::backprop::segment_length(self.segment, self.depth)?;
         }

@@ -492,3 +492,39 @@ fn train_cli_runs_without_pools_and_records_the_topology() {
     assert_eq!(run["init"]["gamma_init"], "absnormal:0.5:0.1");
     assert_eq!(run["init"]["init_scale"], 1.0);
 }
+
+/// `memory` takes the same network flags: no pooling and another init are measured and
+/// recorded; a bad chain is exit 2 before anything is written.
+#[test]
+fn memory_cli_takes_the_shared_network_flags() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("mem");
+    let o = Command::new(env!("CARGO_BIN_EXE_memory"))
+        .args([
+            "--quick",
+            "--pools",
+            "none",
+            "--init-scale",
+            "0.5",
+            "-q",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let run: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+    assert_eq!(run["topology"]["pools"], serde_json::json!([]), "{run}");
+    assert_eq!(run["init"]["init_scale"], 0.5);
+    let never = tmp.path().join("never");
+    let o = Command::new(env!("CARGO_BIN_EXE_memory"))
+        .args(["--quick", "--fg", "conv,relu", "--out"])
+        .arg(&never)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("not invertible"), "{err}");
+    assert!(!never.exists());
+}

@@ -11,6 +11,7 @@
 use anyhow::Context;
 use clap::Parser;
 use revstab::backend::Backend;
+use revstab::cli::NetArgs;
 use revstab::experiments::memory::{check_writable, run_with, MemoryConfig, Preset};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -41,6 +42,10 @@ struct Args {
     /// Channels after the stem.
     #[arg(long)]
     width: Option<usize>,
+    /// Network options shared by every tool (the analytic model covers the convolutional stem
+    /// and the default F/G chains; other choices are measured without it).
+    #[command(flatten)]
+    net: NetArgs,
     /// Input height = width of the single-size measurements.
     #[arg(long = "input-size")]
     input_size: Option<usize>,
@@ -106,6 +111,13 @@ fn run() -> anyhow::Result<()> {
     if let Some(w) = args.width {
         cfg.width = w;
     }
+    anyhow::ensure!(
+        !args.net.nested,
+        "--nested applies to SNR sweeps; memory measures each depth's own network"
+    );
+    let mut net = cfg.net_options();
+    args.net.apply(&mut net);
+    cfg.set_net_options(net);
     if let Some(s) = args.input_size {
         cfg.input_size = s;
     }

@@ -256,6 +256,7 @@ impl Default for BenchConfig {
 impl BenchConfig {
     /// Check the options (the network's through [`NetConfig::validate`]).
     pub fn validate(&self) -> Result<()> {
+        self.net_options().check_fg_for(&[self.arch])?;
         let bad = |m: String| Err(Error::Config(m));
         if self.depths.is_empty() || self.depths.contains(&0) {
             return bad(format!(

@@ -206,6 +206,7 @@ impl SweepConfig {
         if self.batch == 0 {
             return Err(Error::Config("batch must be >= 1".into()));
         }
+        self.net_options().check_fg_for(&self.archs)?;
         // Every network of the grid must be buildable.
         for p in self.grid() {
             self.net_config(&p).validate()?;

@@ -451,7 +451,8 @@ pub struct NetOptions {
     /// Downsampling between stages (`None`: the architecture's, [`Arch::default_pools`]; an
     /// empty list: one stage, no pooling).
     pub pools: Option<Vec<PoolKind>>,
-    /// The F (= G) chain of every block (`None`: [`Arch::default_fg`]).
+    /// The F (= G) chain of every block (`None`: [`Arch::default_fg`]); the layer-wise network
+    /// has no blocks and ignores it (a tool whose only architecture is layer-wise rejects it).
     pub fg: Option<Vec<LayerKind>>,
     /// Convolution init `N(0, (init_scale sqrt(2 / fan_in))^2)`: 1 = Kaiming normal, the one
     /// default of every tool.
@@ -485,6 +486,19 @@ impl Default for NetOptions {
 }
 
 impl NetOptions {
+    /// Reject an F/G chain when no architecture of `archs` has blocks (all layer-wise).
+    pub fn check_fg_for(&self, archs: &[Arch]) -> Result<()> {
+        match &self.fg {
+            Some(fg) if !archs.is_empty() && archs.iter().all(|a| *a == Arch::Layerwise) => {
+                Err(Error::Config(format!(
+                    "fg: the layer-wise network has no F/G blocks (its units are [InvConv, InvBN, InvLeakyReLU]); got fg = {}",
+                    kinds_text(fg)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Set these options on `c`; `deepest` is the deepest network of the sweep (used when
     /// `nested`).
     pub fn apply(&self, c: &mut NetConfig, deepest: usize) {
@@ -493,7 +507,13 @@ impl NetOptions {
         if let Some(pools) = &self.pools {
             c.pools = pools.clone();
         }
-        c.fg = self.fg.clone();
+        // The chain of the blocks: the layer-wise network has none, so a tool measuring several
+        // architectures applies it to the others (a layer-wise `NetConfig` with one is an error).
+        c.fg = if c.arch == Arch::Layerwise {
+            None
+        } else {
+            self.fg.clone()
+        };
         c.init_scale = self.init_scale;
         c.gamma_init = self.gamma_init;
         c.gamma_spread = self.gamma_spread;
