@@ -6,7 +6,7 @@
 #   python3 scripts/pytorch_paper_step.py --arch hybrid --depths 8 --check DIR
 #
 # Times the workload of
-#   bench --arch ARCH --width 32 --pools c,c,b --size 32 --batch 32 --depths D --modes stored
+#   bench --arch ARCH --width 32 --pools c,c,b --input-size 32 --batch 32 --depths D --modes stored
 # in PyTorch (CPU, eager, stored activations = plain autograd), the same network as
 # revstab::nets::Network::build_with for that config (BenchConfig::net_config: slope 0.2,
 # eps_i 0, batch-norm eps 1e-5, 3 input channels, 10 classes), with revstab's parameter names

@@ -457,7 +457,13 @@ impl Backward {
             // the two traces line up entry by entry).
             let rebuildable = back.rebuilt
                 || (stored && (chain.rebuild == InnerRebuild::Recompute || layer.is_invertible()));
-            if k > 0 && (rebuildable || has_replayed) {
+            // The input of a chain's first layer is the chain's input: recorded by the block
+            // that holds the chain, or, at the top level, the network input, which a rebuilt
+            // first layer (no stem below it) reconstructs and the trace measures.
+            let first_of_network = k == 0 && chain.hidden_role.is_none();
+            if (k > 0 || (first_of_network && layer.is_invertible()))
+                && (rebuildable || has_replayed)
+            {
                 let role = chain.hidden_role.unwrap_or(layer.input_role());
                 self.record(layer.name(), role, &mut back.input);
             }

@@ -39,6 +39,7 @@
 
 pub mod backend;
 pub mod backprop;
+pub mod cli;
 pub mod data;
 pub mod device;
 pub mod error;

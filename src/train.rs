@@ -37,7 +37,10 @@ use crate::layers::Role;
 use crate::measure::grad_angle::grad_angle;
 use crate::measure::snr::Snr;
 use crate::measure::trace::{snr_trace, TraceOptions};
-use crate::nets::{Arch, NetConfig, Network, PoolKind, Source, StepOptions, StepOutput};
+use crate::nets::{
+    Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Source, Stem,
+    StepOptions, StepOutput,
+};
 use crate::results::text::fmt_f;
 use crate::util::{rng_for, write_atomic};
 use candle_core::{DType, Device, Tensor, Var};
@@ -62,11 +65,25 @@ pub struct TrainConfig {
     pub slope: f64,
     /// Batch-norm reparameterisation `eps_i` (invertible batch norms).
     pub eps_i: f64,
-    /// Convolution init scale relative to Kaiming normal.
+    /// Convolution init scale relative to Kaiming normal (default 1: Kaiming normal, the one
+    /// default of every tool, [`crate::nets::DEFAULT_INIT_SCALE`]).
     pub init_scale: f64,
-    /// Downsampling between stages (`c` channel pooling, `b` batch pooling, `max`); empty: the
-    /// architecture's default (`[c, c, b]` layer-wise and hybrid).
-    pub pools: Vec<PoolKind>,
+    /// Downsampling between stages (`c` channel pooling, `b` batch pooling, `max`); unset: the
+    /// architecture's default (`[c, c, b]` layer-wise and hybrid); `[]`: no pooling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pools: Option<Vec<PoolKind>>,
+    /// The first layer (`identity` needs images with `width` channels).
+    #[serde(skip_serializing_if = "Stem::is_default")]
+    pub stem: Stem,
+    /// The F (= G) chain of the blocks (unset: the architecture's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fg: Option<Vec<LayerKind>>,
+    /// Batch-norm gamma init (unset: log-normal with `gamma_spread`, ones for 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma_init: Option<GammaInit>,
+    /// Spread of a log-normal gamma init (`gamma_init = "lognormal:S"`); 0: ones.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gamma_spread: f64,
     /// Where the backward takes activations from.
     pub mode: Source,
     /// Checkpointed mode: units or blocks per segment, `1..=depth` (`None`: `ceil(sqrt(depth))`);
@@ -121,6 +138,10 @@ pub struct TrainConfig {
     pub backend: Backend,
 }
 
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
 /// Default data of a training run: 1500 train and 1000 test 16x16 synthetic images.
 pub const DEFAULT_DATA: &str = "synthetic:train=1500,test=1000,size=16";
 
@@ -132,8 +153,12 @@ impl Default for TrainConfig {
             width: 8,
             slope: 0.2,
             eps_i: 0.0,
-            init_scale: 0.5,
-            pools: Vec::new(),
+            init_scale: crate::nets::DEFAULT_INIT_SCALE,
+            pools: None,
+            stem: Stem::Conv,
+            fg: None,
+            gamma_init: None,
+            gamma_spread: 0.0,
             mode: Source::Stored,
             segment: None,
             epochs: 3,
@@ -214,11 +239,26 @@ impl TrainConfig {
         }
         parse_dtype(&self.dtype)?;
         parse_data_spec(&self.data, self.data_seed)?;
+        self.net_options(3).check_fg_for(&[self.arch])?;
         if self.mode == Source::Checkpointed || self.segment.is_some() {
             crate::backprop::segment_length(self.segment, self.depth)?;
         }
         // The network with the default input geometry (the data's is checked when it is loaded).
-        self.net_config(16, 3, 10).validate()
+        let channels = if self.stem == Stem::Identity {
+            self.width
+        } else {
+            3
+        };
+        self.net_config(16, channels, 10).validate()
+    }
+
+    /// Check the network against the channels of `data`'s images, known from the spec before
+    /// loading (an identity stem needs `width` of them): what a command line checks before it
+    /// writes anything. [`TrainConfig::validate`] leaves it out, as [`train`] may be given data
+    /// other than the spec's.
+    pub fn check_data_channels(&self) -> Result<()> {
+        let channels = parse_data_spec(&self.data, self.data_seed)?.channels();
+        self.net_config(16, channels, 10).validate()
     }
 
     /// The network of this run for images `input_size` pixels square with `in_channels`
@@ -229,15 +269,36 @@ impl TrainConfig {
         c.width = self.width;
         c.slope = self.slope;
         c.eps_i = self.eps_i;
-        c.init_scale = self.init_scale;
-        if !self.pools.is_empty() {
-            c.pools = self.pools.clone();
-        }
         c.input_size = input_size;
-        c.in_channels = in_channels;
+        self.net_options(in_channels).apply(&mut c, self.depth);
         c.classes = classes;
         c.seed = self.seed;
         c
+    }
+
+    /// The shared network options of this run, for images with `in_channels` channels.
+    pub fn net_options(&self, in_channels: usize) -> NetOptions {
+        NetOptions {
+            in_channels,
+            stem: self.stem,
+            pools: self.pools.clone(),
+            fg: self.fg.clone(),
+            init_scale: self.init_scale,
+            gamma_init: self.gamma_init,
+            gamma_spread: self.gamma_spread,
+            nested: false,
+        }
+    }
+
+    /// Set the shared network options (the input channels come from the data; `nested`
+    /// means nothing for one run).
+    pub fn set_net_options(&mut self, o: NetOptions) {
+        self.stem = o.stem;
+        self.pools = o.pools;
+        self.fg = o.fg;
+        self.init_scale = o.init_scale;
+        self.gamma_init = o.gamma_init;
+        self.gamma_spread = o.gamma_spread;
     }
 
     /// The network of this run for `data`; errors when the images are not square.

@@ -12,6 +12,7 @@ mod common;
 mod suite {
     mod bench;
     mod bounds;
+    mod cli_consistency;
     mod data;
     mod data_idx;
     mod figures;
@@ -20,6 +21,7 @@ mod suite {
     mod kernels_off;
     mod layers;
     mod layout;
+    mod netconfig;
     mod plot;
     mod snr_sweep_cli;
     mod tolerance;

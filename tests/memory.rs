@@ -457,7 +457,7 @@ fn built_stage_channels(net: &Network, stages: usize) -> Vec<usize> {
         .collect()
 }
 
-/// The paper preset: it validates, `experiments/memory-paper.json` is the same config, every
+/// The paper preset: it validates, `experiments/memory-paper.toml` is the same config, every
 /// network has a block in each of its 4 stages with the paper's channels (Table 1:
 /// 32-128-512-512 layer-wise and hybrid, 32-128-512-2048 i-RevNet; max pooling doubles:
 /// 32-64-128-256 ResNet and RevNet) and the paper's blocks per stage, and the analytic model of
@@ -470,11 +470,11 @@ fn paper_preset_builds_the_paper_networks() {
     cfg.validate().expect("paper preset is valid");
     assert_eq!(MemoryConfig::preset(Preset::Paper), cfg);
     assert_eq!(MemoryConfig::preset(Preset::Quick), MemoryConfig::quick());
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/memory-paper.json");
-    let file: MemoryConfig = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/memory-paper.toml");
+    let file: MemoryConfig = toml::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(
         file, cfg,
-        "experiments/memory-paper.json != MemoryConfig::paper()"
+        "experiments/memory-paper.toml != MemoryConfig::paper()"
     );
     assert_eq!((cfg.width, cfg.input_size, cfg.stages), (32, 32, 4));
     let expect = [

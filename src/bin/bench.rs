@@ -12,6 +12,7 @@
 use anyhow::Context;
 use clap::Parser;
 use revstab::backend::Backend;
+use revstab::cli::{NetArgs, PoolList};
 use revstab::experiments::bench::{
     conv_shape_timings, format_shape_table, format_table, parse_pools, run, shape_csv_line, to_csv,
     BenchConfig, BenchMode, SHAPE_CSV_HEADER,
@@ -62,7 +63,7 @@ impl Workload {
 /// By default the paper's networks (hybrid and layer-wise, width 32, pools c,c,b, 32x32, batch
 /// 32, depths 4 and 8); `--workload stack` is the one-stage RevNet stack.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(name = "bench", version)]
 struct Args {
     /// Preset of architectures, pools and depths (each overridden by its own flag).
     #[arg(long, value_enum, default_value_t = Workload::Paper)]
@@ -79,7 +80,7 @@ struct Args {
     /// Untimed rounds before the timed ones.
     #[arg(long, default_value_t = 1)]
     warmup: usize,
-    /// Threads of candle's CPU kernels.
+    /// Threads of candle's CPU kernels (0 = all cores).
     #[arg(long, default_value_t = 2)]
     threads: usize,
     /// Threads of candle's elementwise ops (its barrier pool: its workers spin between ops and
@@ -99,16 +100,14 @@ struct Args {
     /// [default: ceil(sqrt(depth)) at each depth].
     #[arg(long, value_name = "K")]
     segment: Option<usize>,
-    /// Downsampling between stages: `none` (one stage), `default` (the architecture's), or
-    /// comma-separated `c` (channel pooling), `b` (batch pooling), `max` (max pool + 1x1 conv;
-    /// revnet and resnet only). Default: the workload's.
-    #[arg(long)]
-    pools: Option<String>,
+    /// Network options shared by every tool (--pools default: the workload's).
+    #[command(flatten)]
+    net: NetArgs,
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch: usize,
     /// Input height = width.
-    #[arg(long, alias = "input-size", default_value_t = 32)]
+    #[arg(long = "input-size", alias = "size", default_value_t = 32)]
     size: usize,
     /// Channels after the stem (both halves of a block).
     #[arg(long, alias = "channels", default_value_t = 32)]
@@ -148,6 +147,9 @@ struct Args {
     /// Output directory (bench.csv or conv_shapes.csv, run.json).
     #[arg(long, default_value = "results/bench")]
     out: PathBuf,
+    /// No per-step lines
+    #[arg(long, short, alias = "silent")]
+    quiet: bool,
 }
 
 fn run_main() -> anyhow::Result<()> {
@@ -162,10 +164,15 @@ fn run_main() -> anyhow::Result<()> {
     } else {
         args.depths.clone()
     };
-    let pools = args
-        .pools
-        .clone()
-        .unwrap_or_else(|| args.workload.pools().to_string());
+    anyhow::ensure!(
+        !args.net.nested,
+        "--nested applies to sweeps over depth measured for SNR; bench times each depth's own network"
+    );
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        args.threads
+    };
     let configs = archs
         .iter()
         .map(|&arch| {
@@ -175,10 +182,14 @@ fn run_main() -> anyhow::Result<()> {
                 segment: args.segment,
                 steps: args.steps,
                 warmup: args.warmup,
-                threads: Some(args.threads),
+                threads: Some(threads),
                 elementwise_threads: Some(args.elementwise_threads),
                 arch,
-                pools: parse_pools(&pools, arch)?,
+                pools: match &args.net.pools {
+                    Some(PoolList(Some(v))) => v.clone(),
+                    Some(PoolList(None)) => arch.default_pools(),
+                    None => parse_pools(args.workload.pools(), arch)?,
+                },
                 width: args.width,
                 batch: args.batch,
                 size: args.size,
@@ -195,6 +206,10 @@ fn run_main() -> anyhow::Result<()> {
                 device: args.device.clone(),
                 ..BenchConfig::default()
             };
+            let mut cfg = cfg;
+            let mut net = cfg.net_options();
+            args.net.apply(&mut net);
+            cfg.set_net_options(net);
             cfg.validate()?;
             Ok(cfg)
         })
@@ -234,6 +249,9 @@ fn run_main() -> anyhow::Result<()> {
             println!("parameters D={d} {}", net.num_params());
         }
         let rows = run(cfg, |r| {
+            if args.quiet {
+                return;
+            }
             eprintln!(
                 "{:>13} D={:<3} median {:.4} s/step ({} steps, loss {:.4})",
                 r.mode.as_str(),
@@ -262,6 +280,7 @@ fn run_main() -> anyhow::Result<()> {
         "device": revstab::device::device_name(&device),
         "device_info": revstab::device::device_json(&device, configs[0].backend),
         "configs": configs,
+        "init": configs.iter().map(|c| revstab::experiments::snr_sweep::init_record(&c.net_options())).collect::<Vec<_>>(),
         "candle_threads": candle_core::utils::get_num_threads(),
         "env": env_json(),
         "available_parallelism": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
@@ -296,7 +315,7 @@ fn loadavg() -> String {
 
 /// `--conv-shapes`: the per-shape table of every network (at its largest depth) on both paths.
 fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
-    revstab::experiments::bench::set_threads(args.threads);
+    revstab::experiments::bench::set_threads(configs[0].threads.unwrap_or(args.threads));
     let dtype = revstab::device::parse_dtype(&args.dtype)?;
     anyhow::ensure!(
         matches!(dtype, candle_core::DType::F32 | candle_core::DType::F64),

@@ -68,6 +68,9 @@ struct Args {
     /// List the figure ids and exit
     #[arg(long)]
     list: bool,
+    /// No line per figure (the final count and failures still print)
+    #[arg(long, short, alias = "silent")]
+    quiet: bool,
 }
 
 fn main() -> ExitCode {
@@ -137,6 +140,9 @@ fn main() -> ExitCode {
             Ok(()) => {
                 let extra = if *id == "table1" { ", table1.md" } else { "" };
                 let sep = if note.is_empty() { "" } else { "; " };
+                if args.quiet {
+                    continue;
+                }
                 println!(
                     "{id:<14} {note}{sep}wrote {}/{id}.{{png,svg,csv{extra}}} ({:.1} s)",
                     args.out.display(),

@@ -11,6 +11,7 @@
 use anyhow::Context;
 use clap::Parser;
 use revstab::backend::Backend;
+use revstab::cli::NetArgs;
 use revstab::experiments::memory::{check_writable, run_with, MemoryConfig, Preset};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -21,13 +22,13 @@ static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::
 /// Peak training memory per architecture, measured with a counting allocator, beside the
 /// analytic model of Hascoet et al. (Table 1); depth, batch and resolution scaling.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(name = "memory", version)]
 struct Args {
     /// Output directory (summary.csv, measured.csv, scaling.csv, table1.csv, run.json).
     #[arg(long, default_value = "results/memory")]
     out: PathBuf,
-    /// JSON config file (fields of MemoryConfig; flags given on the command line override it),
-    /// e.g. experiments/memory-paper.json.
+    /// TOML config file (fields of MemoryConfig; flags given on the command line override it),
+    /// e.g. experiments/memory-paper.toml; a `.json` file is read as JSON (the older format).
     #[arg(long, conflicts_with = "preset")]
     config: Option<PathBuf>,
     /// Built-in configuration: `default` (one stage, width 32, 16x16, depths 2-32; seconds),
@@ -38,13 +39,23 @@ struct Args {
     /// Seed of the weights and the input batch.
     #[arg(long)]
     seed: Option<u64>,
+    /// Channels after the stem.
+    #[arg(long)]
+    width: Option<usize>,
+    /// Network options shared by every tool (the analytic model covers the convolutional stem
+    /// and the default F/G chains; other choices are measured without it).
+    #[command(flatten)]
+    net: NetArgs,
+    /// Input height = width of the single-size measurements.
+    #[arg(long = "input-size")]
+    input_size: Option<usize>,
     /// Storage dtype: f16, bf16, f32, f64.
     #[arg(long)]
     dtype: Option<String>,
     /// Device (only cpu can be measured).
     #[arg(long)]
     device: Option<String>,
-    /// Threads of candle's CPU kernels.
+    /// Threads of candle's CPU kernels (0 = all cores) [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
     /// Backend computing the layers: `kernels` (the crate's own CPU kernels where they apply)
@@ -63,8 +74,8 @@ struct Args {
     #[arg(long, conflicts_with = "preset")]
     quick: bool,
     /// Do not print a line per measured point.
-    #[arg(long)]
-    silent: bool,
+    #[arg(long, short, alias = "silent")]
+    quiet: bool,
 }
 
 fn run() -> anyhow::Result<()> {
@@ -73,8 +84,21 @@ fn run() -> anyhow::Result<()> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read config {}", path.display()))?;
-            let mut c: MemoryConfig = serde_json::from_str(&text)
-                .with_context(|| format!("invalid config {}", path.display()))?;
+            let json = path
+                .extension()
+                .is_some_and(|e| e.eq_ignore_ascii_case("json"));
+            let mut c: MemoryConfig = if json {
+                serde_json::from_str(&text)
+                    .with_context(|| format!("invalid config {}", path.display()))?
+            } else {
+                toml::from_str(&text).map_err(|e| {
+                    anyhow::anyhow!(
+                        "invalid config {}: {}",
+                        path.display(),
+                        e.to_string().trim()
+                    )
+                })?
+            };
             c.quick |= args.quick;
             c
         }
@@ -83,6 +107,19 @@ fn run() -> anyhow::Result<()> {
     };
     if let Some(s) = args.seed {
         cfg.seed = s;
+    }
+    if let Some(w) = args.width {
+        cfg.width = w;
+    }
+    anyhow::ensure!(
+        !args.net.nested,
+        "--nested applies to SNR sweeps; memory measures each depth's own network"
+    );
+    let mut net = cfg.net_options();
+    args.net.apply(&mut net);
+    cfg.set_net_options(net);
+    if let Some(s) = args.input_size {
+        cfg.input_size = s;
     }
     if let Some(m) = args.modes {
         cfg.modes = m;
@@ -96,8 +133,11 @@ fn run() -> anyhow::Result<()> {
     if let Some(d) = args.device {
         cfg.device = d;
     }
-    if args.threads.is_some() {
-        cfg.threads = args.threads;
+    match args.threads {
+        // 0: all cores, candle's default.
+        Some(0) => cfg.threads = None,
+        Some(n) => cfg.threads = Some(n),
+        None => {}
     }
     if let Some(b) = args.backend {
         cfg.backend = b;
@@ -105,7 +145,7 @@ fn run() -> anyhow::Result<()> {
     cfg.validate().context("invalid configuration")?;
     check_writable(&args.out)
         .with_context(|| format!("cannot write to output directory {}", args.out.display()))?;
-    let silent = args.silent;
+    let silent = args.quiet;
     let results = run_with(&cfg, |p| {
         if !silent {
             eprintln!(

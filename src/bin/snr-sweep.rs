@@ -4,6 +4,7 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use revstab::backend::Backend;
+use revstab::cli::NetArgs;
 use revstab::experiments::snr_sweep::{self as sweep, RunOptions, Shard, SweepConfig};
 use revstab::nets::Arch;
 use std::io::IsTerminal;
@@ -48,7 +49,7 @@ struct Args {
     )]
     eps_i: Option<Vec<f64>>,
     /// Widths (channels after the stem) [default: 8]
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    #[arg(long, alias = "width", value_delimiter = ',', value_name = "LIST")]
     widths: Option<Vec<usize>>,
     /// Batch size [default: 8]
     #[arg(long)]
@@ -72,12 +73,8 @@ struct Args {
     /// Std of white noise injected on the output before reconstructing (0 = pure rounding) [default: 0]
     #[arg(long = "noise-std")]
     noise_std: Option<f64>,
-    /// Conv init scale relative to Kaiming normal N(0, 2/fan_in) [default: 1]
-    #[arg(long = "init-scale")]
-    init_scale: Option<f64>,
-    /// Spread of the BN gamma init, gamma = exp(spread N(0,1)) [default: 0]
-    #[arg(long = "gamma-spread")]
-    gamma_spread: Option<f64>,
+    #[command(flatten)]
+    net: NetArgs,
     /// Skip the per-layer alpha measurements and depth-law predictions
     #[arg(long = "no-depth-law")]
     no_depth_law: bool,
@@ -166,8 +163,9 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
     set!(backend);
     set!(seeds);
     set!(noise_std);
-    set!(init_scale);
-    set!(gamma_spread);
+    let mut net = cfg.net_options();
+    args.net.apply(&mut net);
+    cfg.set_net_options(net);
     if args.no_depth_law {
         cfg.depth_law = false;
     }
@@ -219,6 +217,10 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             .map_err(anyhow::Error::from)
             .with_context(|| format!("output directory {}", args.out.display())),
     )?;
+    if args.resume {
+        // A resume of another config is bad input (exit 2), as in every tool.
+        input(sweep::resumable_points(&args.out, &cfg).map_err(anyhow::Error::from))?;
+    }
     let terminal = std::io::stderr().is_terminal();
     let opts = RunOptions {
         out: args.out.clone(),

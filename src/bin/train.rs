@@ -5,10 +5,11 @@
 use anyhow::Context;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use revstab::backend::Backend;
+use revstab::cli::NetArgs;
 use revstab::experiments::training::{
     self as exp, AccuracyConfig, AnglesConfig, Experiment, SweepOptions,
 };
-use revstab::nets::{Arch, PoolKind, Source};
+use revstab::nets::{Arch, Source};
 use revstab::train::{Progress, TrainConfig};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -90,12 +91,8 @@ struct RunArgs {
     /// Batch-norm eps_i [default: 0]
     #[arg(long = "eps-i", allow_negative_numbers = true)]
     eps_i: Option<f64>,
-    /// Convolution init scale relative to Kaiming normal [default: 0.5]
-    #[arg(long = "init-scale")]
-    init_scale: Option<f64>,
-    /// Downsampling between stages, e.g. c,c,b (c = channel pooling, b = batch pooling, max) [default: the architecture's]
-    #[arg(long, value_delimiter = ',', value_parser = parse_pool, value_name = "LIST")]
-    pools: Option<Vec<PoolKind>>,
+    #[command(flatten)]
+    net: NetArgs,
     /// Checkpoint every N steps (0 = every epoch) [default: 0]
     #[arg(long = "checkpoint-every", value_name = "N")]
     checkpoint_every: Option<usize>,
@@ -206,15 +203,6 @@ fn classify(e: revstab::Error) -> Failure {
         | E::Device { .. }
         | E::ShapeMismatch { .. } => Failure::Input(flat(e)),
         _ => Failure::Run(flat(e)),
-    }
-}
-
-fn parse_pool(s: &str) -> Result<PoolKind, String> {
-    match s.trim() {
-        "c" => Ok(PoolKind::Channel),
-        "b" => Ok(PoolKind::Batch),
-        "max" => Ok(PoolKind::Max),
-        other => Err(format!("unknown pooling `{other}` (expected c, b or max)")),
     }
 }
 
@@ -377,10 +365,16 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
         data,
         angle_every,
         eps_i,
-        init_scale,
-        pools,
         checkpoint_every
     );
+    if a.net.nested || a.net.in_channels.is_some() {
+        return Err(Failure::Input(anyhow::anyhow!(
+            "--nested and --in-channels apply to sweeps: a training run takes its data's channels and has one depth"
+        )));
+    }
+    let mut net = cfg.net_options(3);
+    a.net.apply(&mut net);
+    cfg.set_net_options(net);
     cfg.augment |= a.augment;
     apply_common(&mut cfg, common);
     if let Some(k) = a.segment {
@@ -398,6 +392,7 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
         }
     }
     input(cfg.validate())?;
+    input(cfg.check_data_channels())?;
     let out = common
         .out
         .clone()

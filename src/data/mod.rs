@@ -416,6 +416,15 @@ impl DataSource {
         }
     }
 
+    /// Channels of the images, known before loading: 3 (synthetic, CIFAR-10) or the IDX
+    /// config's `channels`.
+    pub fn channels(&self) -> usize {
+        match self {
+            DataSource::Synthetic(_) | DataSource::Cifar10(_) => 3,
+            DataSource::Idx(cfg) => cfg.channels,
+        }
+    }
+
     /// A short description for logs and result files, e.g. `synthetic(seed=0, train=5000,
     /// test=1000, classes=10, size=32, noise=0.5)`, `cifar10(data/cifar)` or
     /// `fashion-mnist(/usr/share/datasets/fashion-mnist, train=10000, test=all, fit=pad32,

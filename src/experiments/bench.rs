@@ -27,7 +27,10 @@
 use crate::backend::Backend;
 use crate::device::{parse_device, parse_dtype};
 use crate::error::{Error, Result};
-use crate::nets::{Arch, NetConfig, Network, PoolKind, Rebuild, Source, StepOptions, StepOutput};
+use crate::nets::{
+    Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Rebuild, Source, Stem,
+    StepOptions, StepOutput,
+};
 use crate::train::Sgd;
 use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
@@ -38,15 +41,14 @@ use std::time::Instant;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
 #[serde(rename_all = "lowercase")]
 pub enum BenchMode {
-    /// Every activation stored by the forward (`Source::Stored`).
+    /// Every activation stored by the forward.
     Stored,
-    /// Reconstructed (`Source::Reconstructed`): block inverse, then the per-layer backward
-    /// (`Rebuild::PerLayer`).
+    /// Reconstructed: the block inverse, then the per-layer backward.
     Reconstructed,
-    /// Reconstructed with Gomez et al.'s Algorithm 1 (`Rebuild::Algorithm1`).
+    /// Reconstructed with Gomez et al.'s Algorithm 1.
     Algorithm1,
-    /// Checkpointed (`Source::Checkpointed`): the input of every k-th block stored, segments
-    /// recomputed in the backward ([`BenchConfig::segment`]).
+    /// Checkpointed: the input of every k-th block stored (k = --segment), segments recomputed
+    /// in the backward.
     Checkpointed,
 }
 
@@ -193,6 +195,30 @@ pub struct BenchConfig {
     /// Device (`cpu`, `cuda[:N]`, `metal[:N]`); off the CPU every timed step ends with a
     /// device synchronisation.
     pub device: String,
+    /// Input channels (the shared network options, [`NetOptions`]; each left out of the
+    /// serialised config when default).
+    #[serde(skip_serializing_if = "is_three")]
+    pub in_channels: usize,
+    /// The first layer.
+    #[serde(skip_serializing_if = "Stem::is_default")]
+    pub stem: Stem,
+    /// The F (= G) chain of the blocks (unset: the architecture's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fg: Option<Vec<LayerKind>>,
+    /// Batch-norm gamma init (unset: log-normal with `gamma_spread`, ones for 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma_init: Option<GammaInit>,
+    /// Spread of a log-normal gamma init.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gamma_spread: f64,
+}
+
+fn is_three(v: &usize) -> bool {
+    *v == 3
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
 }
 
 impl Default for BenchConfig {
@@ -218,6 +244,11 @@ impl Default for BenchConfig {
             seed: 0,
             backend: Backend::default(),
             device: "cpu".into(),
+            in_channels: 3,
+            stem: Stem::Conv,
+            fg: None,
+            gamma_init: None,
+            gamma_spread: 0.0,
         }
     }
 }
@@ -225,6 +256,7 @@ impl Default for BenchConfig {
 impl BenchConfig {
     /// Check the options (the network's through [`NetConfig::validate`]).
     pub fn validate(&self) -> Result<()> {
+        self.net_options().check_fg_for(&[self.arch])?;
         let bad = |m: String| Err(Error::Config(m));
         if self.depths.is_empty() || self.depths.contains(&0) {
             return bad(format!(
@@ -274,15 +306,40 @@ impl BenchConfig {
     /// classes, batch-norm `eps` 1e-5) with this config's pools, width, input size, init and
     /// seed.
     pub fn net_config(&self, depth: usize) -> NetConfig {
-        NetConfig {
+        let mut c = NetConfig {
             depth,
             width: self.width,
-            pools: self.pools.clone(),
             input_size: self.size,
-            init_scale: self.init_scale,
             seed: self.seed,
             ..NetConfig::new(self.arch)
+        };
+        self.net_options().apply(&mut c, depth);
+        c
+    }
+
+    /// The shared network options of this benchmark.
+    pub fn net_options(&self) -> NetOptions {
+        NetOptions {
+            in_channels: self.in_channels,
+            stem: self.stem,
+            pools: Some(self.pools.clone()),
+            fg: self.fg.clone(),
+            init_scale: self.init_scale,
+            gamma_init: self.gamma_init,
+            gamma_spread: self.gamma_spread,
+            nested: false,
         }
+    }
+
+    /// Set the shared network options (`None` pools: the architecture's).
+    pub fn set_net_options(&mut self, o: NetOptions) {
+        self.in_channels = o.in_channels;
+        self.stem = o.stem;
+        self.pools = o.pools.unwrap_or_else(|| self.arch.default_pools());
+        self.fg = o.fg;
+        self.init_scale = o.init_scale;
+        self.gamma_init = o.gamma_init;
+        self.gamma_spread = o.gamma_spread;
     }
 
     /// The requested modes that the architecture has, in the requested order.

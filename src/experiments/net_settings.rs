@@ -30,6 +30,26 @@ pub struct NetSettings {
     /// serialised config (and so of its key) when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
     pub backend: Backend,
+    /// Input channels (the shared network options of every tool, [`crate::nets::NetOptions`];
+    /// each left out of the serialised config when default).
+    #[serde(skip_serializing_if = "is_three")]
+    pub in_channels: usize,
+    /// The first layer.
+    #[serde(skip_serializing_if = "crate::nets::Stem::is_default")]
+    pub stem: crate::nets::Stem,
+    /// Downsampling between stages (unset: each architecture's; `[]`: none).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pools: Option<Vec<crate::nets::PoolKind>>,
+    /// The F (= G) chain of the blocks (unset: each architecture's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fg: Option<Vec<crate::nets::LayerKind>>,
+    /// Batch-norm gamma init (unset: log-normal with `gamma_spread`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma_init: Option<crate::nets::GammaInit>,
+}
+
+fn is_three(v: &usize) -> bool {
+    *v == 3
 }
 
 impl Default for NetSettings {
@@ -38,12 +58,17 @@ impl Default for NetSettings {
             width: 8,
             batch: 8,
             input_size: 16,
-            init_scale: 0.5,
+            init_scale: crate::nets::DEFAULT_INIT_SCALE,
             gamma_spread: 0.0,
             eps_i: 0.0,
             classes: 10,
             device: "cpu".into(),
             backend: Backend::default(),
+            in_channels: 3,
+            stem: crate::nets::Stem::Conv,
+            pools: None,
+            fg: None,
+            gamma_init: None,
         }
     }
 }
@@ -52,6 +77,11 @@ impl NetSettings {
     /// The `snr-sweep` config carrying these settings (its grid fields are not used).
     pub fn sweep_config(&self, noise_std: f64, depth_law: bool) -> SweepConfig {
         SweepConfig {
+            in_channels: self.in_channels,
+            stem: self.stem,
+            pools: self.pools.clone(),
+            fg: self.fg.clone(),
+            gamma_init: self.gamma_init,
             widths: vec![self.width],
             batch: self.batch,
             input_size: self.input_size,
@@ -99,10 +129,11 @@ impl NetSettings {
             self.input_size,
             self.input_size,
             self.init_scale,
-            if self.gamma_spread > 0.0 {
-                format!("exp({} N(0,1))", self.gamma_spread)
-            } else {
-                "1".into()
+            match crate::nets::GammaInit::resolve(self.gamma_init, self.gamma_spread) {
+                crate::nets::GammaInit::Ones => "1".into(),
+                crate::nets::GammaInit::LogNormal { spread } => format!("exp({spread} N(0,1))"),
+                crate::nets::GammaInit::AbsNormal { std, offset } =>
+                    format!("|N(1, {std}^2)| + {offset}"),
             }
         )
     }

@@ -16,7 +16,7 @@ use crate::backend::Backend;
 use crate::device::{device_name, parse_device, parse_dtype};
 use crate::error::{Error, Result};
 use crate::measure::trace::{snr_trace, SnrTrace, TraceOptions};
-use crate::nets::{Arch, NetConfig, Network};
+use crate::nets::{Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Stem};
 use crate::util::write_atomic;
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
@@ -64,6 +64,30 @@ pub struct SweepConfig {
     /// serialised config when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
     pub backend: Backend,
+    /// Input channels of the N(0,1) batch and of the networks ([`NetOptions::in_channels`]);
+    /// left out of the serialised config when 3.
+    #[serde(skip_serializing_if = "is_three")]
+    pub in_channels: usize,
+    /// The first layer ([`NetOptions::stem`]).
+    #[serde(skip_serializing_if = "Stem::is_default")]
+    pub stem: Stem,
+    /// Downsampling between stages (`None`: each architecture's; `[]`: no pooling).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pools: Option<Vec<PoolKind>>,
+    /// The F (= G) chain of the blocks (`None`: each architecture's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fg: Option<Vec<LayerKind>>,
+    /// Batch-norm gamma init (`None`: log-normal with `gamma_spread`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma_init: Option<GammaInit>,
+    /// Nested depths: every depth is the prefix of the deepest network of `depths`, with the
+    /// same weights, so that SNR vs depth changes depth alone ([`NetConfig::nested_depth`]).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub nested: bool,
+}
+
+fn is_three(v: &usize) -> bool {
+    *v == 3
 }
 
 impl Default for SweepConfig {
@@ -85,6 +109,12 @@ impl Default for SweepConfig {
             classes: 10,
             depth_law: true,
             backend: Backend::default(),
+            in_channels: 3,
+            stem: Stem::Conv,
+            pools: None,
+            fg: None,
+            gamma_init: None,
+            nested: false,
         }
     }
 }
@@ -176,6 +206,7 @@ impl SweepConfig {
         if self.batch == 0 {
             return Err(Error::Config("batch must be >= 1".into()));
         }
+        self.net_options().check_fg_for(&self.archs)?;
         // Every network of the grid must be buildable.
         for p in self.grid() {
             self.net_config(&p).validate()?;
@@ -220,7 +251,34 @@ impl SweepConfig {
         points
     }
 
-    /// The network of a point.
+    /// The shared network options of this sweep.
+    pub fn net_options(&self) -> NetOptions {
+        NetOptions {
+            in_channels: self.in_channels,
+            stem: self.stem,
+            pools: self.pools.clone(),
+            fg: self.fg.clone(),
+            init_scale: self.init_scale,
+            gamma_init: self.gamma_init,
+            gamma_spread: self.gamma_spread,
+            nested: self.nested,
+        }
+    }
+
+    /// Set the shared network options.
+    pub fn set_net_options(&mut self, o: NetOptions) {
+        self.in_channels = o.in_channels;
+        self.stem = o.stem;
+        self.pools = o.pools;
+        self.fg = o.fg;
+        self.init_scale = o.init_scale;
+        self.gamma_init = o.gamma_init;
+        self.gamma_spread = o.gamma_spread;
+        self.nested = o.nested;
+    }
+
+    /// The network of a point. With `nested`, it is the prefix of depth `p.depth` of the
+    /// deepest network of `depths`.
     pub fn net_config(&self, p: &Point) -> NetConfig {
         let mut c = NetConfig::new(p.arch);
         c.depth = p.depth;
@@ -229,9 +287,9 @@ impl SweepConfig {
         c.eps_i = p.eps_i;
         c.input_size = self.input_size;
         c.classes = self.classes;
-        c.init_scale = self.init_scale;
-        c.gamma_spread = self.gamma_spread;
         c.seed = p.seed;
+        let deepest = self.depths.iter().copied().max().unwrap_or(p.depth);
+        self.net_options().apply(&mut c, deepest);
         c
     }
 }
@@ -267,7 +325,7 @@ pub fn point_batch(cfg: &SweepConfig, seed: u64, device: &Device) -> Result<(Ten
     let mut rng = crate::util::rng_for(seed, "snr-sweep-input");
     let x = crate::util::randn(
         &mut rng,
-        &[cfg.batch, 3, cfg.input_size, cfg.input_size],
+        &[cfg.batch, cfg.in_channels, cfg.input_size, cfg.input_size],
         0.0,
         1.0,
         DType::F64,
@@ -501,6 +559,21 @@ pub fn write_tables(out: &Path, results: &[PointResult]) -> Result<()> {
     write_atomic(&out.join("summary.csv"), summary.as_bytes())
 }
 
+/// The finished points in `out` that a `--resume` of `cfg` keeps; [`Error::Config`] (bad
+/// input: exit 2) when they were produced by another config.
+pub fn resumable_points(out: &Path, cfg: &SweepConfig) -> Result<Vec<PointResult>> {
+    let (old_config, old) = read_points(out)?;
+    if let Some(old_cfg) = &old_config {
+        if old_cfg != cfg {
+            return Err(Error::Config(format!(
+                "{}: --resume with a different config than the one that produced these results; use another --out or drop --resume",
+                out.display()
+            )));
+        }
+    }
+    Ok(old)
+}
+
 /// Run the sweep described by `cfg` into `opts.out`.
 pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     cfg.validate()?;
@@ -509,16 +582,7 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     let start = Instant::now();
     let manifest_path = points_dir(&opts.out).join(MANIFEST);
     let done: Vec<PointResult> = if opts.resume {
-        let (old_config, old) = read_points(&opts.out)?;
-        if let Some(old_cfg) = &old_config {
-            if old_cfg != cfg {
-                return Err(Error::Config(format!(
-                    "{}: --resume with a different config than the one that produced these results; use another --out or drop --resume",
-                    opts.out.display()
-                )));
-            }
-        }
-        old
+        resumable_points(&opts.out, cfg)?
     } else {
         clear_points(&opts.out)?;
         Vec::new()
@@ -679,8 +743,9 @@ pub fn write_run_json(out: &Path, cfg: &SweepConfig, extra: serde_json::Value) -
         "backend": cfg.backend.as_str(),
         "device_info": crate::device::device_record(&cfg.device, cfg.backend),
         "config": cfg,
-        "init": format!("conv weights N(0, ({} * sqrt(2/fan_in))^2), BN gamma exp({} N(0,1)), beta 0, head N(0, 1/c)", cfg.init_scale, cfg.gamma_spread),
-        "input": "unit Gaussian batch from the point's seed",
+        "init": init_record(&cfg.net_options()),
+        "topology": topology_record(&cfg.net_options()),
+        "input": format!("unit Gaussian batch of {} channels from the point's seed", cfg.in_channels),
         "conventions": "snr_db vs stored activations in the same dtype; snr_db_f64 vs an f64 shadow with the same weights; inf = exact",
     });
     if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
@@ -688,6 +753,32 @@ pub fn write_run_json(out: &Path, cfg: &SweepConfig, extra: serde_json::Value) -
     }
     let text = serde_json::to_string_pretty(&v).map_err(|e| Error::Config(e.to_string()))?;
     write_atomic(&out.join("run.json"), text.as_bytes())
+}
+
+/// The initialisation of a run, for every result's `run.json`: the conv init scale, the gamma
+/// distribution and one line with both.
+pub fn init_record(o: &NetOptions) -> serde_json::Value {
+    let mut c = NetConfig::new(Arch::Hybrid);
+    let depth = c.depth;
+    o.apply(&mut c, depth);
+    serde_json::json!({
+        "description": c.init_description(),
+        "init_scale": o.init_scale,
+        "gamma_init": c.gamma().to_string(),
+    })
+}
+
+/// The topology options of a run, for `run.json`: stem, input channels, pools (`null`: each
+/// architecture's), F/G chain (`null`: each architecture's) and nesting.
+pub fn topology_record(o: &NetOptions) -> serde_json::Value {
+    serde_json::json!({
+        "stem": o.stem,
+        "in_channels": o.in_channels,
+        "pools": o.pools,
+        "fg": o.fg,
+        "nested": o.nested,
+        "nested_rule": "with nested = true every depth is the first `depth` units of the deepest network (same weights); poolings are kept only below a kept unit, the head follows the last kept unit",
+    })
 }
 
 /// The printed summary: per (arch, eps_i, width, dtype, seed), a table of the lowest-layer SNR

@@ -48,8 +48,128 @@ pub struct BatchNormConfig {
     pub reparam: bool,
     /// Running-statistics momentum.
     pub momentum: f64,
-    /// Spread of the gamma initialisation: `gamma = exp(spread * N(0,1))` (0 gives ones).
+    /// Spread of the gamma initialisation: `gamma = exp(spread * N(0,1))` (0 gives ones); used
+    /// when `gamma_init` is `None` (the older spelling of [`GammaInit::LogNormal`]).
     pub gamma_spread: f64,
+    /// The gamma initialisation; `None`: log-normal with `gamma_spread`.
+    pub gamma_init: Option<GammaInit>,
+}
+
+/// How batch-norm gammas are initialised (betas are always 0). Every draw is in f64 from the
+/// parameter's own stream (`rng_for(seed, name)`), then cast to the storage dtype.
+///
+/// Written in configs and on the command line as `ones`, `lognormal:S` or `absnormal:S[:OFFSET]`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum GammaInit {
+    /// `gamma = 1`.
+    Ones,
+    /// `gamma = exp(spread N(0,1))` (log-normal around 1; `spread = 0` gives ones).
+    LogNormal {
+        /// The std of `log gamma`.
+        spread: f64,
+    },
+    /// `gamma = |N(1, std^2)| + offset` (a folded normal, shifted away from 0 by `offset`).
+    AbsNormal {
+        /// The std of the normal before folding.
+        std: f64,
+        /// Added after folding (`>= 0`).
+        offset: f64,
+    },
+}
+
+impl GammaInit {
+    /// The distribution a config gives: `init` when set, else log-normal with `spread` (ones
+    /// for `spread = 0`).
+    pub fn resolve(init: Option<GammaInit>, spread: f64) -> GammaInit {
+        match init {
+            Some(g) => g,
+            None if spread == 0.0 => GammaInit::Ones,
+            None => GammaInit::LogNormal { spread },
+        }
+    }
+
+    /// Check the parameters: spreads and stds finite and `>= 0`, offset finite and `>= 0`.
+    pub fn validate(&self) -> Result<()> {
+        let ok = |v: f64| v.is_finite() && v >= 0.0;
+        let good = match *self {
+            GammaInit::Ones => true,
+            GammaInit::LogNormal { spread } => ok(spread),
+            GammaInit::AbsNormal { std, offset } => ok(std) && ok(offset),
+        };
+        if good {
+            Ok(())
+        } else {
+            Err(Error::Config(format!(
+                "gamma_init `{self}`: spread, std and offset must be finite and >= 0"
+            )))
+        }
+    }
+}
+
+impl std::fmt::Display for GammaInit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GammaInit::Ones => write!(f, "ones"),
+            GammaInit::LogNormal { spread } => write!(f, "lognormal:{spread}"),
+            GammaInit::AbsNormal { std, offset } => write!(f, "absnormal:{std}:{offset}"),
+        }
+    }
+}
+
+impl std::str::FromStr for GammaInit {
+    type Err = Error;
+    fn from_str(text: &str) -> Result<GammaInit> {
+        let bad = || Error::Unknown {
+            kind: "gamma init",
+            got: text.into(),
+            expected: "ones, lognormal:SPREAD, absnormal:STD[:OFFSET]".into(),
+        };
+        let parts: Vec<&str> = text.trim().split(':').map(str::trim).collect();
+        let num = |s: &str| s.parse::<f64>().map_err(|_| bad());
+        let g = match (parts[0].to_ascii_lowercase().as_str(), parts.len()) {
+            ("ones", 1) => GammaInit::Ones,
+            ("lognormal" | "log-normal", 2) => GammaInit::LogNormal {
+                spread: num(parts[1])?,
+            },
+            ("absnormal" | "abs-normal", 2 | 3) => GammaInit::AbsNormal {
+                std: num(parts[1])?,
+                offset: if parts.len() == 3 {
+                    num(parts[2])?
+                } else {
+                    0.0
+                },
+            },
+            _ => return Err(bad()),
+        };
+        g.validate()?;
+        Ok(g)
+    }
+}
+
+impl TryFrom<String> for GammaInit {
+    type Error = Error;
+    fn try_from(text: String) -> Result<GammaInit> {
+        text.parse()
+    }
+}
+
+impl From<GammaInit> for String {
+    fn from(g: GammaInit) -> String {
+        g.to_string()
+    }
+}
+
+impl serde::Serialize for GammaInit {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.serialize_str(&self.to_string())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for GammaInit {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
 }
 
 impl Default for BatchNormConfig {
@@ -60,6 +180,7 @@ impl Default for BatchNormConfig {
             reparam: true,
             momentum: 0.1,
             gamma_spread: 0.0,
+            gamma_init: None,
         }
     }
 }
@@ -105,7 +226,17 @@ impl InvBatchNorm {
                 config.eps, config.eps_i
             )));
         }
-        let gamma = store.log_normal(&format!("{name}.gamma"), &[channels], config.gamma_spread)?;
+        let gamma_name = format!("{name}.gamma");
+        let gamma = match GammaInit::resolve(config.gamma_init, config.gamma_spread) {
+            // The log-normal draw with spread 0 (what `Ones` was before it had a name): ones.
+            GammaInit::Ones => store.log_normal(&gamma_name, &[channels], 0.0)?,
+            GammaInit::LogNormal { spread } => {
+                store.log_normal(&gamma_name, &[channels], spread)?
+            }
+            GammaInit::AbsNormal { std, offset } => {
+                store.abs_normal(&gamma_name, &[channels], std, offset)?
+            }
+        };
         let beta = store.constant(&format!("{name}.beta"), &[channels], 0.0)?;
         Ok(InvBatchNorm {
             name: name.into(),

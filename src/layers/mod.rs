@@ -26,7 +26,7 @@ pub mod leaky_relu;
 pub mod pooling;
 
 pub use crate::backprop::{Back, Held};
-pub use batchnorm::{BatchNormConfig, InvBatchNorm};
+pub use batchnorm::{BatchNormConfig, GammaInit, InvBatchNorm};
 pub use conv::{Conv2d, Head, Relu};
 pub use coupling::{AdditiveCoupling, BackwardMode, InnerRebuild, Residual};
 pub use leaky_relu::InvLeakyReLU;
@@ -480,6 +480,15 @@ impl ParamStore {
         let mut rng = crate::util::rng_for(self.seed, name);
         let t =
             crate::util::randn(&mut rng, shape, 0.0, spread, DType::F64, &Device::Cpu)?.exp()?;
+        self.insert(name, t.to_dtype(self.dtype)?.to_device(&self.device)?)
+    }
+
+    /// A parameter `|N(1, std^2)| + offset` (drawn in f64, folded, shifted, then cast).
+    pub fn abs_normal(&self, name: &str, shape: &[usize], std: f64, offset: f64) -> Result<Param> {
+        let mut rng = crate::util::rng_for(self.seed, name);
+        let t = (crate::util::randn(&mut rng, shape, 1.0, std, DType::F64, &Device::Cpu)?
+            .abs()?
+            + offset)?;
         self.insert(name, t.to_dtype(self.dtype)?.to_device(&self.device)?)
     }
 

@@ -10,7 +10,11 @@
 //! | `resnet` | residual `x + F(x)`, F = `[conv, BN, ReLU, conv, BN]` | max pool + 1x1 conv | none: everything stored |
 //!
 //! Every network has a stem (3x3 conv from the image to `width` channels; its input, the image,
-//! is already in memory) and a head (global average pool + linear; its small input is stored).
+//! is already in memory; or none, [`Stem::Identity`], for inputs that already have `width`
+//! channels) and a head (global average pool + linear; its small input is stored). The F/G
+//! chains in the table are the defaults ([`Arch::default_fg`]); [`NetConfig::fg`] sets another,
+//! [`NetConfig::pools`] another downsampling (or none), [`NetConfig::gamma_init`] the gamma
+//! distribution and [`NetConfig::nested_depth`] makes the network a prefix of a deeper one.
 //! Depth = number of units (layer-wise) or blocks (others), spread over the stages as evenly as
 //! possible (earlier stages take the remainder). Stage `s + 1` starts after pooling `s`.
 
@@ -96,6 +100,17 @@ impl Arch {
         }
     }
 
+    /// The default F (= G) chain of a block: `[conv, bn, lrelu, conv, bn]` (hybrid, Fig. 8-9),
+    /// `[conv, bn, relu, conv, bn]` (RevNet, i-RevNet, ResNet); layer-wise networks have none
+    /// (their unit is fixed), and this returns the hybrid's.
+    pub fn default_fg(self) -> Vec<LayerKind> {
+        use LayerKind::{Bn, Conv, Lrelu, Relu};
+        match self {
+            Arch::Layerwise | Arch::Hybrid => vec![Conv, Bn, Lrelu, Conv, Bn],
+            Arch::Revnet | Arch::Irevnet | Arch::Resnet => vec![Conv, Bn, Relu, Conv, Bn],
+        }
+    }
+
     /// Whether activations can be reconstructed (false for the ResNet baseline).
     pub fn reconstructable(self) -> bool {
         self != Arch::Resnet
@@ -123,6 +138,71 @@ pub enum PoolKind {
 }
 
 pub use crate::backprop::{Rebuild, Source};
+pub use crate::layers::GammaInit;
+
+/// The first layer of a network.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum Stem {
+    /// A 3x3 convolution (no bias) from `in_channels` to `width` channels, weights
+    /// `N(0, (init_scale sqrt(2 / fan_in))^2)`; its input, the image, is already in memory.
+    #[default]
+    Conv,
+    /// No stem: the input already has `width` channels (`in_channels == width`), and the
+    /// lowest reconstructed activation is the network input itself.
+    Identity,
+}
+
+impl Stem {
+    /// Whether this is the default ([`Stem::Conv`]): left out of serialised configs.
+    pub fn is_default(&self) -> bool {
+        *self == Stem::Conv
+    }
+}
+
+/// One layer of a reversible block's F or G chain ([`NetConfig::fg`]).
+///
+/// | kind | hybrid (rebuilt layer-wise) | revnet, irevnet, resnet (recomputed) |
+/// |---|---|---|
+/// | `conv` | invertible convolution (additive coupling of two 3x3 convolutions) | 3x3 convolution |
+/// | `bn` | invertible batch norm (`|gamma + eps_i|`) | plain batch norm |
+/// | `lrelu` | invertible leaky ReLU (slope `n`) | leaky ReLU (slope `n`) |
+/// | `relu` | not invertible: rejected | ReLU |
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LayerKind {
+    /// Convolution.
+    Conv,
+    /// Batch norm.
+    Bn,
+    /// Leaky ReLU with the network's slope.
+    Lrelu,
+    /// ReLU.
+    Relu,
+}
+
+impl LayerKind {
+    /// Name used in configs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LayerKind::Conv => "conv",
+            LayerKind::Bn => "bn",
+            LayerKind::Lrelu => "lrelu",
+            LayerKind::Relu => "relu",
+        }
+    }
+
+    /// Whether a hybrid block can rebuild this layer's input with its inverse.
+    pub fn invertible(self) -> bool {
+        self != LayerKind::Relu
+    }
+}
+
+impl std::fmt::Display for LayerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 /// Everything that defines a network except dtype and device.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -150,10 +230,31 @@ pub struct NetConfig {
     pub classes: usize,
     /// Convolution init: `N(0, (init_scale sqrt(2 / fan_in))^2)` (1 = Kaiming normal).
     pub init_scale: f64,
-    /// Batch-norm gamma init `exp(gamma_spread N(0,1))` (0 = ones).
+    /// Batch-norm gamma init `exp(gamma_spread N(0,1))` (0 = ones), when `gamma_init` is unset.
     pub gamma_spread: f64,
     /// Seed of the weight initialisation.
     pub seed: u64,
+    /// The first layer (default: a 3x3 convolution).
+    #[serde(default, skip_serializing_if = "Stem::is_default")]
+    pub stem: Stem,
+    /// The F (= G) chain of every reversible or residual block (`None`: the architecture's,
+    /// [`Arch::default_fg`]). The layer-wise network has no blocks: it rejects one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fg: Option<Vec<LayerKind>>,
+    /// The batch-norm gamma init (`None`: log-normal with `gamma_spread`, ones for 0).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gamma_init: Option<GammaInit>,
+    /// Nested depths: this network is the first `depth` units (or blocks) of the network of
+    /// depth `nested_depth`, with the same weights bit for bit (`None`: a network of its own).
+    ///
+    /// The units are laid out over the stages as in the deepest network
+    /// ([`NetConfig::units_per_stage`] of `nested_depth`) and the prefix takes the first
+    /// `depth` of them in order. A pooling is kept only when a unit above it is kept (the
+    /// prefix ends with its last unit, not with a pooling); the head follows the last kept unit
+    /// (its weights come from the same stream as the deep network's head and equal them when
+    /// the prefix ends in the last stage). `pools` must still suit `input_size`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nested_depth: Option<usize>,
 }
 
 impl NetConfig {
@@ -174,7 +275,35 @@ impl NetConfig {
             init_scale: 1.0,
             gamma_spread: 0.0,
             seed: 0,
+            stem: Stem::Conv,
+            fg: None,
+            gamma_init: None,
+            nested_depth: None,
         }
+    }
+
+    /// The gamma init this config draws ([`GammaInit::resolve`]).
+    pub fn gamma(&self) -> GammaInit {
+        GammaInit::resolve(self.gamma_init, self.gamma_spread)
+    }
+
+    /// The F/G chain of the blocks: [`NetConfig::fg`] or the architecture's default.
+    pub fn fg_kinds(&self) -> Vec<LayerKind> {
+        self.fg.clone().unwrap_or_else(|| self.arch.default_fg())
+    }
+
+    /// One line describing the initialisation, for result files: conv init scale, gamma
+    /// distribution, beta, head.
+    pub fn init_description(&self) -> String {
+        let gamma = match self.gamma() {
+            GammaInit::Ones => "1".to_string(),
+            GammaInit::LogNormal { spread } => format!("exp({spread} N(0,1))"),
+            GammaInit::AbsNormal { std, offset } => format!("|N(1, {std}^2)| + {offset}"),
+        };
+        format!(
+            "conv weights N(0, ({} * sqrt(2/fan_in))^2), BN gamma {gamma}, beta 0, head N(0, 1/c)",
+            self.init_scale
+        )
     }
 
     /// Check the configuration; every problem is an error naming the field.
@@ -208,6 +337,43 @@ impl NetConfig {
         }
         if self.classes < 2 {
             return bad(format!("classes must be >= 2 (got {})", self.classes));
+        }
+        self.gamma().validate()?;
+        if self.stem == Stem::Identity && self.in_channels != self.width {
+            return bad(format!(
+                "stem = identity needs the input to have `width` channels: in_channels ({}) must equal width ({})",
+                self.in_channels, self.width
+            ));
+        }
+        if let Some(fg) = &self.fg {
+            if self.arch == Arch::Layerwise {
+                return bad(format!(
+                    "fg: the layer-wise network has no F/G blocks (its units are [InvConv, InvBN, InvLeakyReLU]); got fg = {}",
+                    kinds_text(fg)
+                ));
+            }
+            if fg.is_empty() {
+                return bad(format!(
+                    "fg: the F/G chain of {} must have at least one layer (e.g. conv,bn,lrelu,conv)",
+                    self.arch
+                ));
+            }
+            if self.arch == Arch::Hybrid {
+                if let Some(k) = fg.iter().find(|k| !k.invertible()) {
+                    return bad(format!(
+                        "fg: `{k}` is not invertible, and the hybrid network rebuilds F/G layer-wise with inverses (use conv, bn, lrelu); got fg = {}",
+                        kinds_text(fg)
+                    ));
+                }
+            }
+        }
+        if let Some(n) = self.nested_depth {
+            if n < self.depth {
+                return bad(format!(
+                    "nested_depth ({n}) must be >= depth ({}): a nested network is a prefix of the deeper one",
+                    self.depth
+                ));
+            }
         }
         let need = match self.arch {
             Arch::Hybrid => 4,
@@ -248,13 +414,117 @@ impl NetConfig {
         Ok(())
     }
 
-    /// Units/blocks per stage.
+    /// Units/blocks per stage: `depth` spread as evenly as possible over the stages, earlier
+    /// stages taking the remainder; with [`NetConfig::nested_depth`], the spread of the deepest
+    /// network cut to its first `depth` units (later stages may then be empty).
     pub fn units_per_stage(&self) -> Vec<usize> {
         let stages = self.pools.len() + 1;
+        let deepest = self.nested_depth.unwrap_or(self.depth).max(self.depth);
+        let mut left = self.depth;
         (0..stages)
-            .map(|s| self.depth / stages + usize::from(s < self.depth % stages))
+            .map(|s| {
+                let n = (deepest / stages + usize::from(s < deepest % stages)).min(left);
+                left -= n;
+                n
+            })
             .collect()
     }
+
+    /// Whether the pooling after stage `s` is part of the network: always, except in a nested
+    /// prefix, which ends with its last unit (a pooling is kept only below a kept unit).
+    pub fn keeps_pool(&self, s: usize) -> bool {
+        self.nested_depth.is_none() || self.units_per_stage()[s + 1..].iter().sum::<usize>() > 0
+    }
+}
+
+/// The network options every tool shares beside architecture, depth, width, slope and `eps_i`
+/// (which sweeps take as lists): the same keys in every tool's TOML config and the same flags
+/// (`revstab::cli::NetArgs`) on every command line. Every field has a default that builds
+/// the networks the tools built before these options existed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NetOptions {
+    /// Input channels (3: RGB images; training takes its data's).
+    pub in_channels: usize,
+    /// The first layer.
+    pub stem: Stem,
+    /// Downsampling between stages (`None`: the architecture's, [`Arch::default_pools`]; an
+    /// empty list: one stage, no pooling).
+    pub pools: Option<Vec<PoolKind>>,
+    /// The F (= G) chain of every block (`None`: [`Arch::default_fg`]); the layer-wise network
+    /// has no blocks and ignores it (a tool whose only architecture is layer-wise rejects it).
+    pub fg: Option<Vec<LayerKind>>,
+    /// Convolution init `N(0, (init_scale sqrt(2 / fan_in))^2)`: 1 = Kaiming normal, the one
+    /// default of every tool.
+    pub init_scale: f64,
+    /// Batch-norm gamma init (`None`: log-normal with `gamma_spread`, ones for 0).
+    pub gamma_init: Option<GammaInit>,
+    /// Spread of the log-normal gamma init (the older spelling of `gamma_init =
+    /// "lognormal:S"`; used when `gamma_init` is unset).
+    pub gamma_spread: f64,
+    /// Nested depths (sweeps): every depth is a prefix of the deepest network of the sweep,
+    /// with the same weights ([`NetConfig::nested_depth`]).
+    pub nested: bool,
+}
+
+/// The default convolution init scale of every tool: Kaiming normal (`N(0, 2 / fan_in)`).
+pub const DEFAULT_INIT_SCALE: f64 = 1.0;
+
+impl Default for NetOptions {
+    fn default() -> Self {
+        NetOptions {
+            in_channels: 3,
+            stem: Stem::Conv,
+            pools: None,
+            fg: None,
+            init_scale: DEFAULT_INIT_SCALE,
+            gamma_init: None,
+            gamma_spread: 0.0,
+            nested: false,
+        }
+    }
+}
+
+impl NetOptions {
+    /// Reject an F/G chain when no architecture of `archs` has blocks (all layer-wise).
+    pub fn check_fg_for(&self, archs: &[Arch]) -> Result<()> {
+        match &self.fg {
+            Some(fg) if !archs.is_empty() && archs.iter().all(|a| *a == Arch::Layerwise) => {
+                Err(Error::Config(format!(
+                    "fg: the layer-wise network has no F/G blocks (its units are [InvConv, InvBN, InvLeakyReLU]); got fg = {}",
+                    kinds_text(fg)
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Set these options on `c`; `deepest` is the deepest network of the sweep (used when
+    /// `nested`).
+    pub fn apply(&self, c: &mut NetConfig, deepest: usize) {
+        c.in_channels = self.in_channels;
+        c.stem = self.stem;
+        if let Some(pools) = &self.pools {
+            c.pools = pools.clone();
+        }
+        // The chain of the blocks: the layer-wise network has none, so a tool measuring several
+        // architectures applies it to the others (a layer-wise `NetConfig` with one is an error).
+        c.fg = if c.arch == Arch::Layerwise {
+            None
+        } else {
+            self.fg.clone()
+        };
+        c.init_scale = self.init_scale;
+        c.gamma_init = self.gamma_init;
+        c.gamma_spread = self.gamma_spread;
+        c.nested_depth = self.nested.then_some(deepest.max(c.depth));
+    }
+}
+
+/// `a,b,c` for error messages.
+fn kinds_text(kinds: &[LayerKind]) -> String {
+    let v: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
+    format!("[{}]", v.join(", "))
 }
 
 /// A built network: its parameters and its chain of layers (stem first, head last).
@@ -345,6 +615,7 @@ impl Network {
             reparam: true,
             momentum: 0.1,
             gamma_spread: config.gamma_spread,
+            gamma_init: config.gamma_init,
         };
         let bn_plain = BatchNormConfig {
             reparam: false,
@@ -354,22 +625,98 @@ impl Network {
         let mut layers: Vec<Box<dyn Layer>> = Vec::new();
         let mut c = config.width;
         let mut groups = 1usize;
-        let mut num_layers = 1; // stem
+        let mut num_layers = 0;
         let mut unit_starts = Vec::with_capacity(config.depth);
-        layers.push(boxed(
-            Conv2d::new(
-                &store,
-                "stem",
-                config.in_channels,
-                c,
-                3,
-                1,
-                false,
-                config.init_scale,
-            )?
-            .with_backend(backend),
-        ));
-        for (s, units) in config.units_per_stage().into_iter().enumerate() {
+        if config.stem == Stem::Conv {
+            layers.push(boxed(
+                Conv2d::new(
+                    &store,
+                    "stem",
+                    config.in_channels,
+                    c,
+                    3,
+                    1,
+                    false,
+                    config.init_scale,
+                )?
+                .with_backend(backend),
+            ));
+            num_layers += 1;
+        }
+        let fg = config.fg_kinds();
+        // The F (or G) chain named `q` on `ch` channels: convolutions `conv1, conv2, ...`, batch
+        // norms `bn1, bn2, ...`, activations `act` (`relu`), `act2` (`relu2`), ... (the names of
+        // the default chains, so their weights do not change).
+        let block_chain = |q: &str, ch: usize, invertible: bool| -> Result<Vec<Box<dyn Layer>>> {
+            let (mut convs, mut bns, mut acts, mut relus) = (0, 0, 0, 0);
+            let numbered = |base: &str, k: usize| {
+                if k == 1 {
+                    format!("{q}.{base}")
+                } else {
+                    format!("{q}.{base}{k}")
+                }
+            };
+            let mut l: Vec<Box<dyn Layer>> = Vec::with_capacity(fg.len());
+            for kind in &fg {
+                match (kind, invertible) {
+                    (LayerKind::Conv, true) => {
+                        convs += 1;
+                        l.push(boxed(AdditiveCoupling::inv_conv_with(
+                            &store,
+                            &format!("{q}.conv{convs}"),
+                            ch,
+                            config.init_scale,
+                            backend,
+                        )?));
+                    }
+                    (LayerKind::Conv, false) => {
+                        convs += 1;
+                        l.push(boxed(
+                            Conv2d::new(
+                                &store,
+                                &format!("{q}.conv{convs}"),
+                                ch,
+                                ch,
+                                3,
+                                1,
+                                false,
+                                config.init_scale,
+                            )?
+                            .with_backend(backend),
+                        ));
+                    }
+                    (LayerKind::Bn, _) => {
+                        bns += 1;
+                        let bn = if invertible { bn_inv } else { bn_plain };
+                        l.push(boxed(
+                            InvBatchNorm::new(&store, &format!("{q}.bn{bns}"), ch, bn)?
+                                .with_backend(backend),
+                        ));
+                    }
+                    (LayerKind::Lrelu, _) => {
+                        acts += 1;
+                        l.push(boxed(
+                            InvLeakyReLU::new(&numbered("act", acts), config.slope)?
+                                .with_backend(backend),
+                        ));
+                    }
+                    (LayerKind::Relu, false) => {
+                        relus += 1;
+                        l.push(boxed(
+                            Relu::new(&numbered("relu", relus)).with_backend(backend),
+                        ));
+                    }
+                    (LayerKind::Relu, true) => {
+                        return Err(Error::Config(format!(
+                            "{q}: relu is not invertible (validated configs never get here)"
+                        )))
+                    }
+                }
+            }
+            Ok(l)
+        };
+        let layout = config.units_per_stage();
+        for (s, &units) in layout.iter().enumerate() {
             for u in 0..units {
                 unit_starts.push(layers.len());
                 match config.arch {
@@ -392,138 +739,29 @@ impl Network {
                         ));
                         num_layers += 3;
                     }
-                    Arch::Hybrid => {
+                    Arch::Hybrid | Arch::Revnet | Arch::Irevnet => {
                         let p = format!("s{s}.b{u}");
                         let half = c / 2;
+                        let (invertible, rebuild) = if config.arch == Arch::Hybrid {
+                            (true, InnerRebuild::LayerwiseInverse)
+                        } else {
+                            (false, InnerRebuild::Recompute)
+                        };
                         let chain = |side: &str| -> Result<Chain> {
                             let q = format!("{p}.{side}");
-                            let l: Vec<Box<dyn Layer>> = vec![
-                                boxed(AdditiveCoupling::inv_conv_with(
-                                    &store,
-                                    &format!("{q}.conv1"),
-                                    half,
-                                    config.init_scale,
-                                    backend,
-                                )?),
-                                boxed(
-                                    InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn_inv)?
-                                        .with_backend(backend),
-                                ),
-                                boxed(
-                                    InvLeakyReLU::new(&format!("{q}.act"), config.slope)?
-                                        .with_backend(backend),
-                                ),
-                                boxed(AdditiveCoupling::inv_conv_with(
-                                    &store,
-                                    &format!("{q}.conv2"),
-                                    half,
-                                    config.init_scale,
-                                    backend,
-                                )?),
-                                boxed(
-                                    InvBatchNorm::new(&store, &format!("{q}.bn2"), half, bn_inv)?
-                                        .with_backend(backend),
-                                ),
-                            ];
-                            Chain::new(q, l, InnerRebuild::LayerwiseInverse, Some(Role::Hidden))
+                            let l = block_chain(&q, half, invertible)?;
+                            Chain::new(q, l, rebuild, Some(Role::Hidden))
                         };
                         let (f, g) = (chain("F")?, chain("G")?);
                         layers.push(boxed(
                             AdditiveCoupling::new(&p, c, f, g, Role::BlockInput)?
                                 .with_backend(backend),
                         ));
-                        num_layers += 10;
-                    }
-                    Arch::Revnet | Arch::Irevnet => {
-                        let p = format!("s{s}.b{u}");
-                        let half = c / 2;
-                        let chain = |side: &str| -> Result<Chain> {
-                            let q = format!("{p}.{side}");
-                            let l: Vec<Box<dyn Layer>> = vec![
-                                boxed(
-                                    Conv2d::new(
-                                        &store,
-                                        &format!("{q}.conv1"),
-                                        half,
-                                        half,
-                                        3,
-                                        1,
-                                        false,
-                                        config.init_scale,
-                                    )?
-                                    .with_backend(backend),
-                                ),
-                                boxed(
-                                    InvBatchNorm::new(&store, &format!("{q}.bn1"), half, bn_plain)?
-                                        .with_backend(backend),
-                                ),
-                                boxed(Relu::new(&format!("{q}.relu")).with_backend(backend)),
-                                boxed(
-                                    Conv2d::new(
-                                        &store,
-                                        &format!("{q}.conv2"),
-                                        half,
-                                        half,
-                                        3,
-                                        1,
-                                        false,
-                                        config.init_scale,
-                                    )?
-                                    .with_backend(backend),
-                                ),
-                                boxed(
-                                    InvBatchNorm::new(&store, &format!("{q}.bn2"), half, bn_plain)?
-                                        .with_backend(backend),
-                                ),
-                            ];
-                            Chain::new(q, l, InnerRebuild::Recompute, Some(Role::Hidden))
-                        };
-                        let (f, g) = (chain("F")?, chain("G")?);
-                        layers.push(boxed(
-                            AdditiveCoupling::new(&p, c, f, g, Role::BlockInput)?
-                                .with_backend(backend),
-                        ));
-                        num_layers += 10;
+                        num_layers += 2 * fg.len();
                     }
                     Arch::Resnet => {
                         let p = format!("s{s}.b{u}");
-                        let l: Vec<Box<dyn Layer>> = vec![
-                            boxed(
-                                Conv2d::new(
-                                    &store,
-                                    &format!("{p}.conv1"),
-                                    c,
-                                    c,
-                                    3,
-                                    1,
-                                    false,
-                                    config.init_scale,
-                                )?
-                                .with_backend(backend),
-                            ),
-                            boxed(
-                                InvBatchNorm::new(&store, &format!("{p}.bn1"), c, bn_plain)?
-                                    .with_backend(backend),
-                            ),
-                            boxed(Relu::new(&format!("{p}.relu")).with_backend(backend)),
-                            boxed(
-                                Conv2d::new(
-                                    &store,
-                                    &format!("{p}.conv2"),
-                                    c,
-                                    c,
-                                    3,
-                                    1,
-                                    false,
-                                    config.init_scale,
-                                )?
-                                .with_backend(backend),
-                            ),
-                            boxed(
-                                InvBatchNorm::new(&store, &format!("{p}.bn2"), c, bn_plain)?
-                                    .with_backend(backend),
-                            ),
-                        ];
+                        let l = block_chain(&p, c, false)?;
                         let f = Chain::new(
                             format!("{p}.F"),
                             l,
@@ -531,42 +769,34 @@ impl Network {
                             Some(Role::Hidden),
                         )?;
                         layers.push(boxed(Residual::new(&p, f)));
-                        num_layers += 5;
+                        num_layers += fg.len();
                     }
                 }
             }
-            if let Some(pool) = config.pools.get(s) {
-                let name = format!("pool{s}");
-                match pool {
-                    PoolKind::Channel => {
-                        layers.push(boxed(ChannelPool::new(&name)));
-                        c *= 4;
-                    }
-                    PoolKind::Batch => {
-                        layers.push(boxed(BatchPool::new(&name)));
-                        groups *= 4;
-                    }
-                    PoolKind::Max => {
-                        layers.push(boxed(MaxPool2::new(&format!("{name}.max"))));
-                        layers.push(boxed(
-                            Conv2d::new(
-                                &store,
-                                &format!("{name}.proj"),
-                                c,
-                                2 * c,
-                                1,
-                                1,
-                                false,
-                                1.0,
-                            )?
+            if s >= config.pools.len() || !config.keeps_pool(s) {
+                continue;
+            }
+            let name = format!("pool{s}");
+            match config.pools[s] {
+                PoolKind::Channel => {
+                    layers.push(boxed(ChannelPool::new(&name)));
+                    c *= 4;
+                }
+                PoolKind::Batch => {
+                    layers.push(boxed(BatchPool::new(&name)));
+                    groups *= 4;
+                }
+                PoolKind::Max => {
+                    layers.push(boxed(MaxPool2::new(&format!("{name}.max"))));
+                    layers.push(boxed(
+                        Conv2d::new(&store, &format!("{name}.proj"), c, 2 * c, 1, 1, false, 1.0)?
                             .with_backend(backend),
-                        ));
-                        c *= 2;
-                        num_layers += 1;
-                    }
+                    ));
+                    c *= 2;
+                    num_layers += 1;
                 }
-                num_layers += 1;
             }
+            num_layers += 1;
         }
         layers.push(boxed(Head::new(&store, "head", c, config.classes, groups)?));
         num_layers += 1;

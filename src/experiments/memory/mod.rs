@@ -33,7 +33,7 @@
 //! channels at the input resolution, the analytic model's stage-uniform layout with one stage,
 //! so the model's `M'_z + M'_g` applies directly (and with `width = 32` the model's figures are
 //! the paper's for the layer-wise, hybrid and i-RevNet networks). The paper preset
-//! ([`MemoryConfig::paper`], `memory --preset paper`, `experiments/memory-paper.json`) measures
+//! ([`MemoryConfig::paper`], `memory --preset paper`, `experiments/memory-paper.toml`) measures
 //! the paper's own configurations instead: width 32, 32x32 inputs, all three poolings of each
 //! architecture (`stages = 4`: 32-128-512-512 channels for layer-wise and hybrid, 32-128-512-2048
 //! for the i-RevNet, 32-64-128-256 for RevNet and ResNet) and the paper's blocks per stage
@@ -49,7 +49,9 @@ use crate::error::{Error, Result};
 use crate::layers::{Layer, Tape};
 use crate::measure::alloc;
 use crate::measure::memory::{analytic, table1, MemArch, MemConfig, Pool, Table1Row};
-use crate::nets::{Arch, NetConfig, Network, PoolKind, Source, StepOptions};
+use crate::nets::{
+    Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Source, Stem, StepOptions,
+};
 use crate::results::fit::{fit_xy, LineFit};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -113,6 +115,35 @@ pub struct MemoryConfig {
     /// serialised config when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
     pub backend: Backend,
+    /// Input channels (the shared network options of every tool, [`NetOptions`]; each left
+    /// out of the serialised config when default).
+    #[serde(skip_serializing_if = "is_three")]
+    pub in_channels: usize,
+    /// The first layer. The analytic model covers the convolutional stem only: another
+    /// leaves the model's columns empty.
+    #[serde(skip_serializing_if = "Stem::is_default")]
+    pub stem: Stem,
+    /// Downsampling between stages (unset: the architecture's, cut to `stages`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pools: Option<Vec<PoolKind>>,
+    /// The F (= G) chain of the blocks (unset: the architecture's; the analytic model covers
+    /// the default chains only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fg: Option<Vec<LayerKind>>,
+    /// Convolution init scale relative to Kaiming normal (does not change the bytes).
+    #[serde(skip_serializing_if = "is_default_init")]
+    pub init_scale: f64,
+    /// Batch-norm gamma init (does not change the bytes).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma_init: Option<GammaInit>,
+}
+
+fn is_three(v: &usize) -> bool {
+    *v == 3
+}
+
+fn is_default_init(v: &f64) -> bool {
+    *v == crate::nets::DEFAULT_INIT_SCALE
 }
 
 impl Default for MemoryConfig {
@@ -137,6 +168,12 @@ impl Default for MemoryConfig {
             sizes: vec![8, 16, 32],
             repeats: 1,
             backend: Backend::default(),
+            in_channels: 3,
+            stem: Stem::Conv,
+            pools: None,
+            fg: None,
+            init_scale: crate::nets::DEFAULT_INIT_SCALE,
+            gamma_init: None,
         }
     }
 }
@@ -240,6 +277,7 @@ impl MemoryConfig {
 
     /// Check the configuration; every problem is an [`Error::Config`] naming the field.
     pub fn validate(&self) -> Result<()> {
+        self.net_options().check_fg_for(&self.archs)?;
         let bad = |m: String| Err(Error::Config(format!("memory experiment: {m}")));
         if self.archs.is_empty() || self.modes.is_empty() {
             return bad("archs and modes must not be empty".into());
@@ -299,7 +337,37 @@ impl MemoryConfig {
         c.input_size = size;
         c.seed = self.seed;
         c.pools.truncate(self.stages - 1);
+        self.net_options().apply(&mut c, depth);
         c
+    }
+
+    /// The shared network options of this experiment (`pools` unset: the architecture's cut
+    /// to `stages`).
+    pub fn net_options(&self) -> NetOptions {
+        NetOptions {
+            in_channels: self.in_channels,
+            stem: self.stem,
+            pools: self.pools.clone(),
+            fg: self.fg.clone(),
+            init_scale: self.init_scale,
+            gamma_init: self.gamma_init,
+            gamma_spread: 0.0,
+            nested: false,
+        }
+    }
+
+    /// Set the shared network options (a log-normal `gamma_spread` becomes its `gamma_init`).
+    pub fn set_net_options(&mut self, o: NetOptions) {
+        self.in_channels = o.in_channels;
+        self.stem = o.stem;
+        self.pools = o.pools;
+        self.fg = o.fg;
+        self.init_scale = o.init_scale;
+        self.gamma_init = o
+            .gamma_init
+            .or((o.gamma_spread > 0.0).then_some(GammaInit::LogNormal {
+                spread: o.gamma_spread,
+            }));
     }
 }
 
@@ -316,7 +384,9 @@ pub fn mem_config(cfg: &NetConfig, bpe: usize) -> Option<MemConfig> {
     let channels = stage_channels(cfg);
     let pools = cfg.pools.iter().map(|&p| mem_pool(p)).collect();
     let blocks = cfg.units_per_stage();
-    if blocks.contains(&0) {
+    // The model knows the convolutional stem and the default F/G chains only.
+    let default_fg = cfg.fg.as_ref().is_none_or(|f| *f == cfg.arch.default_fg());
+    if blocks.contains(&0) || cfg.stem != Stem::Conv || !default_fg {
         return None;
     }
     Some(MemConfig::new(arch, channels, pools, blocks).with_bpe(bpe))

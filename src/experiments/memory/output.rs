@@ -201,6 +201,10 @@ impl MemoryResults {
                 .map(|(f, what)| (f.to_string(), serde_json::Value::from(*what)))
                 .collect::<serde_json::Map<_, _>>(),
             "config": self.config,
+            // The networks' init (it does not change the bytes measured; recorded as in every
+            // tool's results): the default of every tool.
+            "init": crate::experiments::snr_sweep::init_record(&self.config.net_options()),
+            "topology": crate::experiments::snr_sweep::topology_record(&self.config.net_options()),
             "crate_version": self.crate_version,
             "git_revision": self.git_revision,
             "device": self.device,

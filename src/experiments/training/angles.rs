@@ -160,6 +160,8 @@ impl Default for AnglesConfig {
                 angle_every: 5,
                 epochs: 4,
                 data: ACCURACY_DATA.into(),
+                // Conv init 0.5 x Kaiming, the recipe of the committed angle results.
+                init_scale: 0.5,
                 ..TrainConfig::default()
             },
         }
