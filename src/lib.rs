@@ -44,9 +44,11 @@ pub mod device;
 pub mod error;
 pub mod experiments;
 pub mod layers;
+pub mod lock;
 pub mod measure;
 pub mod nets;
 pub mod plot;
+pub mod provenance;
 pub mod train;
 pub mod util;
 

@@ -199,8 +199,9 @@ fn run_main() -> anyhow::Result<()> {
             Ok(cfg)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    // Held until the process ends: a second run into this directory stops here (exit 2).
+    let _lock = revstab::lock::lock_out(&args.out)
+        .with_context(|| format!("cannot use output directory {}", args.out.display()))?;
     if args.conv_shapes {
         anyhow::ensure!(
             args.device.trim().eq_ignore_ascii_case("cpu"),
@@ -255,7 +256,7 @@ fn run_main() -> anyhow::Result<()> {
     }
     let total_s = started.elapsed().as_secs_f64();
     revstab::util::write_atomic(&args.out.join("bench.csv"), csv.as_bytes())?;
-    let run_json = serde_json::json!({
+    let mut run_json = serde_json::json!({
         "experiment": "bench",
         "git_revision": revstab::util::git_revision(),
         "backend": configs[0].backend.as_str(),
@@ -272,6 +273,7 @@ fn run_main() -> anyhow::Result<()> {
         "rows": all_rows,
         "notes": "step = Network::step (gradients, the mode's source and rebuild) then train::Sgd::step; modes interleaved step by step, each training its own copy of the weights; median of the timed steps; peak_bytes = peak live heap bytes during a step above those live at its start (counting allocator); conv_gflops counts forward + dX + dW of every convolution (the stem without dX), recomputations not counted",
     });
+    revstab::provenance::attach(&mut run_json);
     revstab::util::write_atomic(
         &args.out.join("run.json"),
         serde_json::to_string_pretty(&run_json)?.as_bytes(),
@@ -324,7 +326,7 @@ fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> 
     }
     let total_s = started.elapsed().as_secs_f64();
     revstab::util::write_atomic(&args.out.join("conv_shapes.csv"), csv.as_bytes())?;
-    let run_json = serde_json::json!({
+    let mut run_json = serde_json::json!({
         "experiment": "bench-conv-shapes",
         "git_revision": revstab::util::git_revision(),
         "configs": configs,
@@ -337,6 +339,7 @@ fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> 
         "shapes": all,
         "notes": "median of `repetitions` calls after one untimed call, each path forced (direct kernels or im2col + gemm); GFLOP/s = 2 * batch * size^2 * cin * cout * k^2 / seconds; `chosen` is the path the layers take (the forward's choice; the input gradient decides on cout)",
     });
+    revstab::provenance::attach(&mut run_json);
     revstab::util::write_atomic(
         &args.out.join("run.json"),
         serde_json::to_string_pretty(&run_json)?.as_bytes(),
@@ -346,11 +349,10 @@ fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> 
 }
 
 fn main() -> ExitCode {
+    revstab::provenance::started();
     match run_main() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+        // Unmarked errors are the checks of the input; the run's own are marked `failed`.
+        Err(e) => revstab::error::report_or("bench", &e, revstab::error::EXIT_BAD_INPUT),
     }
 }

@@ -5,6 +5,7 @@
 //! `cargo run --release --bin figures [-- --only fig10,fig13 --rerun]`
 
 use clap::Parser;
+use revstab::error::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use revstab::experiments::figures::{self as figs, CacheStatus, DataSource, Results, FIGURE_IDS};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -69,6 +70,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    revstab::provenance::started();
     let args = Args::parse();
     if args.list {
         for s in figs::specs() {
@@ -84,10 +86,10 @@ fn main() -> ExitCode {
         }
         if figs::spec(&id).is_err() {
             eprintln!(
-                "error: unknown figure id `{id}`; expected one of {}",
+                "figures: error: unknown figure id `{id}`; expected one of {}",
                 FIGURE_IDS.join(", ")
             );
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_BAD_INPUT);
         }
         if !ids.contains(&id) {
             ids.push(id);
@@ -98,10 +100,15 @@ fn main() -> ExitCode {
     }
     if let Some(device) = &args.device {
         if let Err(e) = revstab::device::parse_device(device) {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+            eprintln!("figures: error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
         }
     }
+    // Held until the process ends: a second run writing these figures stops here (exit 2).
+    let _lock = match revstab::lock::lock_out(&args.out) {
+        Ok(l) => l,
+        Err(e) => return revstab::error::report("figures", &e.into()),
+    };
     let results = Results {
         dir: args.results.clone(),
         accuracy_dir: args.accuracy_results.clone(),
@@ -161,6 +168,6 @@ fn main() -> ExitCode {
         for (id, e) in &failed {
             eprintln!("  {id}: {e}");
         }
-        ExitCode::from(1)
+        ExitCode::from(EXIT_FAILURE)
     }
 }

@@ -4,7 +4,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use revstab::backend::Backend;
+use revstab::error::{bad_input, failed};
 use revstab::experiments::snr_sweep::{self as sweep, RunOptions, Shard, SweepConfig};
+use revstab::lock::lock_out;
 use revstab::nets::Arch;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -115,31 +117,18 @@ enum Command {
     },
 }
 
-/// An error that is the user's input (exit code 2) rather than a failure while running (1).
-struct BadInput(anyhow::Error);
-
 fn main() -> ExitCode {
+    revstab::provenance::started();
     let args = Args::parse();
     match run(args) {
         Ok(code) => code,
-        Err(Failure::Input(e)) => {
-            eprintln!("snr-sweep: error: {:#}", e.0);
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(e)) => {
-            eprintln!("snr-sweep: error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => revstab::error::report("snr-sweep", &e),
     }
 }
 
-enum Failure {
-    Input(BadInput),
-    Run(anyhow::Error),
-}
-
-fn input<T>(r: anyhow::Result<T>) -> Result<T, Failure> {
-    r.map_err(|e| Failure::Input(BadInput(e)))
+/// The user's input: exit code 2 (see `revstab::error`).
+fn input<T>(r: anyhow::Result<T>) -> anyhow::Result<T> {
+    r.map_err(bad_input)
 }
 
 fn config(args: &Args) -> anyhow::Result<SweepConfig> {
@@ -175,11 +164,12 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
     Ok(cfg)
 }
 
-fn run(args: Args) -> Result<ExitCode, Failure> {
+fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(Command::Merge { out, dirs }) = &args.command {
+        let _lock = input(lock_out(out).map_err(anyhow::Error::from))?;
         let (cfg, results) = input(sweep::merge(dirs, out).map_err(anyhow::Error::from))?;
         sweep::write_run_json(out, &cfg, serde_json::json!({ "merged_from": dirs }))
-            .map_err(|e| Failure::Run(e.into()))?;
+            .map_err(failed)?;
         println!(
             "merged {} points from {} shard(s) into {}",
             results.len(),
@@ -205,7 +195,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                 "snr-sweep: {failed} reconstruction bound(s) regressed:\n{}",
                 sweep::bounds_table(&checks, true)
             );
-            return Ok(ExitCode::from(1));
+            return Ok(ExitCode::from(revstab::error::EXIT_FAILURE));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -214,6 +204,8 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         Some(s) => Some(input(s.parse::<Shard>().map_err(anyhow::Error::from))?),
         None => None,
     };
+    // Held until the process ends: a second run into this directory stops here (exit 2).
+    let _lock = input(lock_out(&args.out).map_err(anyhow::Error::from))?;
     input(
         sweep::prepare_out(&args.out)
             .map_err(anyhow::Error::from)
@@ -228,13 +220,13 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         progress_bar: terminal && !args.quiet,
         verbose: !args.quiet,
     };
-    let outcome = sweep::run_sweep(&cfg, &opts).map_err(|e| Failure::Run(e.into()))?;
+    let outcome = sweep::run_sweep(&cfg, &opts).map_err(failed)?;
     let threads = if args.threads == 0 {
         rayon::current_num_threads()
     } else {
         args.threads
     };
-    sweep::write_run_json(
+    sweep::write_run_json_resumable(
         &args.out,
         &cfg,
         serde_json::json!({
@@ -246,14 +238,15 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             "wall_seconds": outcome.seconds,
             "point_seconds": outcome.results.iter().map(|r| r.seconds).sum::<f64>(),
         }),
+        args.resume,
     )
-    .map_err(|e| Failure::Run(e.into()))?;
+    .map_err(failed)?;
     if !args.quiet {
         println!("{}", sweep::summary_table(&outcome.results));
     }
     if !args.no_figure && !outcome.results.is_empty() {
         let drawn = sweep::render_figure(&outcome.results, &cfg, &args.out.join("snr_vs_depth"))
-            .map_err(|e| Failure::Run(e.into()))?;
+            .map_err(failed)?;
         if !drawn {
             eprintln!(
                 "no figure: no point has a finite SNR to draw (nothing reconstructed, or every \
