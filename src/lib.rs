@@ -44,6 +44,7 @@ pub mod device;
 pub mod error;
 pub mod experiments;
 pub mod layers;
+pub mod limits;
 pub mod lock;
 pub mod measure;
 pub mod nets;

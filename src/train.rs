@@ -212,8 +212,24 @@ impl TrainConfig {
                 self.weight_decay
             ));
         }
-        parse_dtype(&self.dtype)?;
+        crate::limits::check_slope(self.slope)?;
+        crate::limits::check_eps_i(self.eps_i)?;
+        let dtype = parse_dtype(&self.dtype)?;
         parse_data_spec(&self.data, self.data_seed)?;
+        // Memory up front, at the largest input the data sets have (32 px).
+        crate::limits::check_memory(
+            &format!(
+                "width {}, depth {}, batch {}",
+                self.width, self.depth, self.batch
+            ),
+            crate::limits::network_bytes_estimate(
+                self.depth,
+                self.width,
+                self.batch.max(self.eval_batch),
+                32,
+                dtype.size_in_bytes(),
+            ),
+        )?;
         if self.mode == Source::Checkpointed || self.segment.is_some() {
             crate::backprop::segment_length(self.segment, self.depth)?;
         }

@@ -62,7 +62,7 @@ impl Workload {
 /// By default the paper's networks (hybrid and layer-wise, width 32, pools c,c,b, 32x32, batch
 /// 32, depths 4 and 8); `--workload stack` is the one-stage RevNet stack.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, allow_negative_numbers = true)]
 struct Args {
     /// Preset of architectures, pools and depths (each overridden by its own flag).
     #[arg(long, value_enum, default_value_t = Workload::Paper)]

@@ -25,7 +25,7 @@ static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::
 /// output of the `train` binary (`train --config experiments/accuracy.toml`,
 /// `train --config experiments/revnet-fig4.toml`), which this command only reads.
 #[derive(Parser, Debug)]
-#[command(name = "figures", version)]
+#[command(name = "figures", version, allow_negative_numbers = true)]
 struct Args {
     /// Only these figure ids (repeatable or comma separated); default: all
     #[arg(long, value_delimiter = ',', value_name = "ID")]
@@ -103,6 +103,17 @@ fn main() -> ExitCode {
             eprintln!("figures: error: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
+    }
+    if ids
+        .iter()
+        .any(|id| figs::spec(id).is_ok_and(|s| s.source == DataSource::Experiment))
+        && !args.experiments.is_dir()
+    {
+        eprintln!(
+            "figures: error: --experiments {}: no such directory (it holds the experiment configs, e.g. experiments/fig10.toml)",
+            args.experiments.display()
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
     }
     // Held until the process ends: a second run writing these figures stops here (exit 2).
     let _lock = match revstab::lock::lock_out(&args.out) {

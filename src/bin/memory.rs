@@ -21,7 +21,7 @@ static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::
 /// Peak training memory per architecture, measured with a counting allocator, beside the
 /// analytic model of Hascoet et al. (Table 1); depth, batch and resolution scaling.
 #[derive(Debug, Parser)]
-#[command(version, about)]
+#[command(version, about, allow_negative_numbers = true)]
 struct Args {
     /// Output directory (summary.csv, measured.csv, scaling.csv, table1.csv, run.json).
     #[arg(long, default_value = "results/memory")]

@@ -17,7 +17,12 @@ use std::process::ExitCode;
 /// and slopes. With no arguments: layer-wise and hybrid networks, depths 1-32, slopes 0.01-1,
 /// f32 on the CPU, seed 0, width 8, batch 8, 16x16 inputs.
 #[derive(Parser, Debug)]
-#[command(name = "snr-sweep", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "snr-sweep",
+    version,
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,

@@ -27,7 +27,12 @@ use std::process::ExitCode;
 /// --arch, --depth, --slope, --mode are an error); the `accuracy` and `angles` subcommands run those experiments with their
 /// built-in defaults or a config.
 #[derive(Parser, Debug)]
-#[command(name = "train", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "train",
+    version,
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
@@ -443,6 +448,7 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
         }
     }
     input(cfg.validate())?;
+    input(revstab::device::parse_device(&cfg.device))?;
     let out = common
         .out
         .clone()
@@ -486,6 +492,10 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
         }
     }
     input(experiment.validate())?;
+    // The device before anything is written (a CPU build asked for cuda stops here).
+    input(revstab::device::parse_device(
+        &experiment.train_mut().device,
+    ))?;
     let out = common
         .out
         .clone()

@@ -160,12 +160,33 @@ impl SweepConfig {
         if self.seeds.is_empty() {
             return empty("seeds");
         }
-        if let Some(s) = self.slopes.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(Error::InvalidSlope { slope: *s });
+        for &s in &self.slopes {
+            crate::limits::check_slope(s)?;
+        }
+        for &e in &self.eps_i {
+            crate::limits::check_eps_i(e)?;
         }
         for d in &self.dtypes {
             parse_dtype(d)?;
         }
+        // Memory up front (the f64 shadow doubles the f64 values): the largest network.
+        let (depth, width) = (
+            self.depths.iter().copied().max().unwrap_or(0),
+            self.widths.iter().copied().max().unwrap_or(0),
+        );
+        crate::limits::check_memory(
+            &format!(
+                "width {width}, depth {depth}, batch {}, input {}x{}",
+                self.batch, self.input_size, self.input_size
+            ),
+            2.0 * crate::limits::network_bytes_estimate(
+                depth,
+                width,
+                self.batch,
+                self.input_size,
+                8,
+            ),
+        )?;
         parse_device(&self.device)?;
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
             return Err(Error::Config(format!(
