@@ -23,7 +23,8 @@ static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::
 /// on a CPU) and are cached in --results, keyed by their config; later runs reuse them unless
 /// the config changed or --rerun is given. fig12, fig15 and revnet-fig4 are drawn from the
 /// output of the `train` binary (`train --config experiments/accuracy.toml`,
-/// `train --config experiments/revnet-fig4.toml`), which this command only reads.
+/// `train --config experiments/revnet-fig4.toml`), which this command only reads; without
+/// those results they are skipped with a note (exit 0), or fail (exit 1) when named by --only.
 #[derive(Parser, Debug)]
 #[command(name = "figures", version, allow_negative_numbers = true)]
 struct Args {
@@ -127,10 +128,37 @@ fn main() -> ExitCode {
     };
     let start = Instant::now();
     let mut failed: Vec<(String, String)> = Vec::new();
+    let requested = !args.only.is_empty();
+    let mut skipped: Vec<(String, String)> = Vec::new();
     for id in &ids {
         let spec = figs::spec(id).expect("checked above");
         let t = Instant::now();
         let mut note = String::new();
+        // Figures of `train` results whose run has not been made: skipped with a note when
+        // drawing everything (exit 0), a failure when asked for by --only (exit 1). Nothing is
+        // written for them.
+        let train_dir = match spec.source {
+            DataSource::Accuracy => Some((&results.accuracy_dir, "accuracy")),
+            DataSource::Angles => Some((&results.angles_dir, "angles")),
+            DataSource::Experiment => None,
+        };
+        if let Some((dir, experiment)) = train_dir {
+            if !dir.join("run.json").exists() {
+                let why = format!(
+                    "needs the results of `train {experiment}` in {} (none yet: run `cargo run --release --bin train -- --config experiments/<config>.toml --out {}` first)",
+                    dir.display(),
+                    dir.display()
+                );
+                if requested {
+                    eprintln!("{id:<14} FAILED: {why}");
+                    failed.push((id.clone(), why));
+                } else {
+                    println!("{id:<14} skipped: {why}");
+                    skipped.push((id.clone(), why));
+                }
+                continue;
+            }
+        }
         if spec.source == DataSource::Experiment {
             match figs::ensure_results_on(
                 id,
@@ -165,9 +193,22 @@ fn main() -> ExitCode {
             }
         }
     }
-    let done = ids.len() - failed.len();
+    let done = ids.len() - failed.len() - skipped.len();
+    let skipped_note = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} skipped for missing `train` results: {})",
+            skipped.len(),
+            skipped
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     println!(
-        "{done} of {} figures written to {} in {:.1} s",
+        "{done} of {} figures written to {} in {:.1} s{skipped_note}",
         ids.len(),
         args.out.display(),
         start.elapsed().as_secs_f64()

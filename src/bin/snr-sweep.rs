@@ -249,14 +249,32 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         println!("{}", sweep::summary_table(&outcome.results));
     }
-    if !args.no_figure && !outcome.results.is_empty() {
-        let drawn = sweep::render_figure(&outcome.results, &cfg, &args.out.join("snr_vs_depth"))
-            .map_err(failed)?;
+    let stem = args.out.join("snr_vs_depth");
+    let drawn = if !args.no_figure && !outcome.results.is_empty() {
+        let drawn = sweep::render_figure(&outcome.results, &cfg, &stem).map_err(failed)?;
         if !drawn {
             eprintln!(
                 "no figure: no point has a finite SNR to draw (nothing reconstructed, or every \
                  point overflowed); the table and CSVs have the results"
             );
+        }
+        drawn
+    } else {
+        false
+    };
+    if !drawn {
+        // A figure of an earlier run in this directory would show other results: remove it.
+        for ext in ["png", "svg"] {
+            let old = stem.with_extension(ext);
+            if old.exists() {
+                std::fs::remove_file(&old)
+                    .with_context(|| format!("cannot remove the stale {}", old.display()))
+                    .map_err(failed)?;
+                eprintln!(
+                    "note: removed {} of an earlier run (this run drew no figure)",
+                    old.display()
+                );
+            }
         }
     }
     println!(
