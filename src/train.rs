@@ -417,7 +417,7 @@ impl Sgd {
 /// trained on).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
-    /// Epoch (0-based).
+    /// Epoch, counted from 1 as the console prints it (`history.csv`'s `epoch`).
     pub epoch: usize,
     /// Mean training loss.
     pub train_loss: f64,
@@ -1116,6 +1116,22 @@ pub fn train(
                 ));
             }
             let epoch_end = st.step % steps_per_epoch == 0;
+            // Without a terminal: a line every tenth of an epoch, so a long first epoch is not
+            // silent (the epoch's own line follows at its end).
+            let in_epoch = st.step - epoch * steps_per_epoch;
+            if opts.progress == Progress::Lines
+                && !epoch_end
+                && in_epoch % steps_per_epoch.div_ceil(10).max(1) == 0
+            {
+                eprintln!(
+                    "{}epoch {}/{}: step {in_epoch}/{steps_per_epoch}, loss {:.4}, lr {lr:.4}, {:.1} s",
+                    opts.label,
+                    epoch + 1,
+                    cfg.epochs,
+                    out.loss,
+                    elapsed(&start)
+                );
+            }
             let checkpoint_due = opts.run_dir.is_some()
                 && (opts.stop_after == Some(st.step)
                     || (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0));
@@ -1124,7 +1140,7 @@ pub fn train(
             }
             if epoch_end {
                 let rec = EpochRecord {
-                    epoch,
+                    epoch: epoch + 1,
                     train_loss: st.epoch_loss_sum / st.epoch_seen as f64,
                     train_acc: st.epoch_correct / st.epoch_seen as f64,
                     lr,
