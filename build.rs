@@ -83,13 +83,17 @@ fn main() {
     }
     let (revision, dirty) = match own_git_dir(&manifest_dir) {
         Some((git_dir, common)) => {
+            // Only paths that exist: cargo reruns the script on every build for a missing one.
+            // (`packed-refs` appears when refs are packed, which also changes `refs/heads`.)
             for p in [
                 git_dir.join("HEAD"),
                 git_dir.join("index"),
                 common.join("refs").join("heads"),
                 common.join("packed-refs"),
             ] {
-                println!("cargo:rerun-if-changed={}", p.display());
+                if p.exists() {
+                    println!("cargo:rerun-if-changed={}", p.display());
+                }
             }
             let rev = git(&manifest_dir, &["rev-parse", "--short", "HEAD"])
                 .unwrap_or_else(|| "unknown".into());
