@@ -93,12 +93,38 @@ pub enum Error {
         layer: Option<String>,
     },
 
+    /// Another run holds the lock of the output directory ([`crate::lock::lock_out`]).
+    #[error("output directory {path} is in use: another revstab run holds its lock (wait for it to finish, or choose another --out)")]
+    Locked { path: String },
+
     /// An error from candle.
     #[error(transparent)]
     Candle(#[from] candle_core::Error),
 }
 
 impl Error {
+    /// Whether the error is the user's input (a value, a name, a file, a busy or unwritable
+    /// directory, a device the build lacks) rather than a failure while running (non-finite
+    /// values, divergence, a candle error): decides the exit code ([`exit_code_of`]).
+    pub fn is_bad_input(&self) -> bool {
+        match self {
+            Error::InvalidSlope { .. }
+            | Error::BadChannels { .. }
+            | Error::OddSpatial { .. }
+            | Error::Config(_)
+            | Error::Unknown { .. }
+            | Error::CorruptData { .. }
+            | Error::Io { .. }
+            | Error::Device { .. }
+            | Error::ShapeMismatch { .. }
+            | Error::Locked { .. } => true,
+            Error::ZeroScale { .. }
+            | Error::NonFinite { .. }
+            | Error::Diverged { .. }
+            | Error::Candle(_) => false,
+        }
+    }
+
     /// `Io` error for `path`.
     pub fn io(path: impl AsRef<std::path::Path>, source: std::io::Error) -> Self {
         Error::Io {
@@ -110,3 +136,124 @@ impl Error {
 
 /// Result alias of the library.
 pub type Result<T> = std::result::Result<T, Error>;
+
+/// The exit codes of every binary: one convention, decided here.
+///
+/// - [`EXIT_OK`] (0): the run finished (a note, such as "no figure to draw", is not an error);
+/// - [`EXIT_FAILURE`] (1): a check failed (a bound regressed, a figure could not be made) or the
+///   run failed after it started (non-finite values, divergence, a disk that filled up);
+/// - [`EXIT_BAD_INPUT`] (2): the input is wrong (a flag, a config file, a name, an output
+///   directory that cannot be written or that another run holds); reported before any result
+///   file is written.
+pub const EXIT_OK: u8 = 0;
+/// See [`EXIT_OK`].
+pub const EXIT_FAILURE: u8 = 1;
+/// See [`EXIT_OK`].
+pub const EXIT_BAD_INPUT: u8 = 2;
+
+/// Marks an error as the user's input (exit code [`EXIT_BAD_INPUT`]) where its type does not
+/// say so (an `anyhow` message from a binary's own checks). Displays as the wrapped error's
+/// chain on one line.
+#[derive(Debug)]
+pub struct BadInput(pub anyhow::Error);
+
+impl std::fmt::Display for BadInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&one_line(&self.0))
+    }
+}
+
+impl std::error::Error for BadInput {}
+
+/// Marks an error as a failure of the run (exit code [`EXIT_FAILURE`]) whatever its type (an
+/// I/O error while writing results is a failure, not bad input). Displays like [`BadInput`].
+#[derive(Debug)]
+pub struct Failed(pub anyhow::Error);
+
+impl std::fmt::Display for Failed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&one_line(&self.0))
+    }
+}
+
+impl std::error::Error for Failed {}
+
+/// Wrap `e` as a failure of the run (see [`Failed`]).
+pub fn failed(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(Failed(e.into()))
+}
+
+/// Wrap `e` as bad input (see [`BadInput`]).
+pub fn bad_input(e: impl Into<anyhow::Error>) -> anyhow::Error {
+    anyhow::Error::new(BadInput(e.into()))
+}
+
+/// [`exit_code_of`] with `default` for an error that carries no marker and no library
+/// [`Error`] (a binary whose own unmarked checks are all input checks passes
+/// [`EXIT_BAD_INPUT`]).
+pub fn exit_code_or(e: &anyhow::Error, default: u8) -> u8 {
+    let marked = e.chain().any(|c| {
+        c.downcast_ref::<BadInput>().is_some()
+            || c.downcast_ref::<Failed>().is_some()
+            || c.downcast_ref::<Error>().is_some()
+    });
+    if marked {
+        exit_code_of(e)
+    } else {
+        default
+    }
+}
+
+/// The exit code of an error: the outermost of a [`BadInput`] marker ([`EXIT_BAD_INPUT`]), a
+/// [`Failed`] marker ([`EXIT_FAILURE`]) or a library [`Error`] ([`EXIT_BAD_INPUT`] when
+/// [`Error::is_bad_input`]) in its chain decides; anything else is [`EXIT_FAILURE`].
+pub fn exit_code_of(e: &anyhow::Error) -> u8 {
+    for cause in e.chain() {
+        if cause.downcast_ref::<BadInput>().is_some() {
+            return EXIT_BAD_INPUT;
+        }
+        if cause.downcast_ref::<Failed>().is_some() {
+            return EXIT_FAILURE;
+        }
+        if let Some(err) = cause.downcast_ref::<Error>() {
+            return if err.is_bad_input() {
+                EXIT_BAD_INPUT
+            } else {
+                EXIT_FAILURE
+            };
+        }
+    }
+    EXIT_FAILURE
+}
+
+/// The error chain on one line, like `{:#}`, without a cause whose text the message before it
+/// already ends with (the library's I/O errors print their source themselves, so an OS error is
+/// printed once).
+pub fn one_line(e: &anyhow::Error) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if parts.iter().any(|p| p.ends_with(&text)) {
+            continue;
+        }
+        match parts.last_mut() {
+            // A context that only repeats the start of its cause ("invalid configuration" over
+            // "invalid configuration: depths ..."): keep the cause.
+            Some(last) if text.starts_with(last.as_str()) => *last = text,
+            _ => parts.push(text),
+        }
+    }
+    parts.join(": ")
+}
+
+/// Print `tool: error: MESSAGE` (one line, see [`one_line`]) to stderr and return the exit code
+/// of the error ([`exit_code_of`]); every binary's `main` ends in this.
+pub fn report(tool: &str, e: &anyhow::Error) -> std::process::ExitCode {
+    report_or(tool, e, EXIT_FAILURE)
+}
+
+/// [`report`] with the exit code of [`exit_code_or`].
+pub fn report_or(tool: &str, e: &anyhow::Error, default: u8) -> std::process::ExitCode {
+    eprintln!("{tool}: error: {}", one_line(e));
+    std::process::ExitCode::from(exit_code_or(e, default))
+}

@@ -21,19 +21,21 @@
 //!   `checkpoint-stepN.momentum.safetensors` (momentum buffers) and `checkpoint.json` (step,
 //!   config, epoch accumulators, history), each written atomically, the JSON last. Resuming
 //!   replays the data order from the seed, so a resumed run reaches the same weights as an
-//!   uninterrupted one. Batch-norm running statistics are not part of the `VarMap`; after a
-//!   resume they restart from the next batch (they only affect evaluation, not the weights).
+//!   uninterrupted one. The batch-norm running statistics, which are not part of the `VarMap`,
+//!   are saved beside it (`checkpoint-stepN.running.safetensors`), so a resumed run also
+//!   evaluates bitwise as the uninterrupted one.
 //! - **Gradient-angle probe** (every `angle_every` steps and at the last step): on the same
 //!   batch and weights, the other mode's gradients are computed by a second `step` (its update
 //!   is discarded), and the whole-network and per-layer angles, the lowest-layer reconstruction
-//!   SNR, the loss and the train/test error are recorded. The extra forward also moves the
-//!   batch-norm running averages once more with the same batch statistics.
+//!   SNR, the loss and the train/test error are recorded. The extra forward's update of the
+//!   batch-norm running statistics is undone, so a probed run trains and evaluates bitwise as
+//!   an unprobed one.
 
 use crate::backend::Backend;
 use crate::data::{parse_data_spec, Augment, DataSplit, Dataset};
 use crate::device::{compute_dtype, parse_device, parse_dtype};
 use crate::error::{Error, Result};
-use crate::layers::Role;
+use crate::layers::{Layer, Role, Structure};
 use crate::measure::grad_angle::grad_angle;
 use crate::measure::snr::Snr;
 use crate::measure::trace::{snr_trace, TraceOptions};
@@ -237,9 +239,25 @@ impl TrainConfig {
                 self.weight_decay
             ));
         }
-        parse_dtype(&self.dtype)?;
+        crate::limits::check_slope(self.slope)?;
+        crate::limits::check_eps_i(self.eps_i)?;
+        let dtype = parse_dtype(&self.dtype)?;
         parse_data_spec(&self.data, self.data_seed)?;
         self.net_options(3).check_fg_for(&[self.arch])?;
+        // Memory up front, at the largest input the data sets have (32 px).
+        crate::limits::check_memory(
+            &format!(
+                "width {}, depth {}, batch {}",
+                self.width, self.depth, self.batch
+            ),
+            crate::limits::network_bytes_estimate(
+                self.depth,
+                self.width,
+                self.batch.max(self.eval_batch),
+                32,
+                dtype.size_in_bytes(),
+            ),
+        )?;
         if self.mode == Source::Checkpointed || self.segment.is_some() {
             crate::backprop::segment_length(self.segment, self.depth)?;
         }
@@ -460,7 +478,7 @@ impl Sgd {
 /// trained on).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EpochRecord {
-    /// Epoch (0-based).
+    /// Epoch, counted from 1 as the console prints it (`history.csv`'s `epoch`).
     pub epoch: usize,
     /// Mean training loss.
     pub train_loss: f64,
@@ -782,6 +800,10 @@ struct CheckpointMeta {
     config: TrainConfig,
     weights: String,
     momentum: String,
+    /// The batch-norm running statistics (absent in checkpoints of older versions: they then
+    /// restart from the next batch).
+    #[serde(default)]
+    running: Option<String>,
     epoch_loss_sum: f64,
     epoch_correct: f64,
     epoch_seen: usize,
@@ -800,6 +822,75 @@ struct State {
     angles: Vec<AngleRecord>,
 }
 
+/// The layers of `layer` that keep training state outside the parameters (batch norms), in
+/// network order, walking the composites as the backward driver does.
+fn stateful_layers<'a>(layer: &'a dyn Layer, out: &mut Vec<&'a dyn Layer>) {
+    match layer.structure() {
+        Structure::Chain(c) => {
+            for l in &c.layers {
+                stateful_layers(l.as_ref(), out);
+            }
+        }
+        Structure::Coupling(c) => {
+            stateful_layers(c.f(), out);
+            stateful_layers(c.g(), out);
+        }
+        Structure::Residual(r) => stateful_layers(r.f(), out),
+        Structure::Primitive => {
+            if layer.running_stats().is_some() {
+                out.push(layer);
+            }
+        }
+    }
+}
+
+/// The batch-norm running statistics of `net`, in network order: the layer's name and its
+/// (mean, unbiased variance), `None` before its first training forward. The tensors are
+/// immutable (every update makes new ones), so this is a snapshot.
+pub fn running_stats(net: &Network) -> Vec<(String, Option<(Tensor, Tensor)>)> {
+    let mut layers = Vec::new();
+    stateful_layers(&net.chain, &mut layers);
+    layers
+        .into_iter()
+        .map(|l| (l.name().to_string(), l.running_stats().flatten()))
+        .collect()
+}
+
+/// Put back a snapshot of [`running_stats`] (the same network).
+pub fn restore_running_stats(net: &Network, stats: &[(String, Option<(Tensor, Tensor)>)]) {
+    let mut layers = Vec::new();
+    stateful_layers(&net.chain, &mut layers);
+    for (layer, (_, s)) in layers.into_iter().zip(stats) {
+        layer.set_running_stats(s.clone());
+    }
+}
+
+/// [`running_stats`] as safetensors entries `<index>.<layer>.mean` / `.var`.
+fn running_stats_map(net: &Network) -> std::collections::HashMap<String, Tensor> {
+    let mut map = std::collections::HashMap::new();
+    for (i, (name, s)) in running_stats(net).into_iter().enumerate() {
+        if let Some((mean, var)) = s {
+            map.insert(format!("{i}.{name}.mean"), mean);
+            map.insert(format!("{i}.{name}.var"), var);
+        }
+    }
+    map
+}
+
+/// Restore the entries of [`running_stats_map`] (a layer without entries has none yet).
+fn set_running_stats_map(net: &Network, map: &std::collections::HashMap<String, Tensor>) {
+    let stats: Vec<(String, Option<(Tensor, Tensor)>)> = running_stats(net)
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, _))| {
+            let get = |what: &str| map.get(&format!("{i}.{name}.{what}")).cloned();
+            let s = get("mean").zip(get("var"));
+            (name, s)
+        })
+        .collect();
+    restore_running_stats(net, &stats);
+}
+
 fn save_checkpoint(
     dir: &Path,
     net: &Network,
@@ -811,6 +902,7 @@ fn save_checkpoint(
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let weights = format!("checkpoint-step{}.safetensors", st.step);
     let momentum = format!("checkpoint-step{}.momentum.safetensors", st.step);
+    let running = format!("checkpoint-step{}.running.safetensors", st.step);
     let tmp = |name: &str| dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let rename = |from: PathBuf, to: &str| {
         std::fs::rename(&from, dir.join(to)).map_err(|e| Error::io(dir.join(to), e))
@@ -819,11 +911,14 @@ fn save_checkpoint(
     rename(tmp(&weights), &weights)?;
     candle_core::safetensors::save(&sgd.buffers, tmp(&momentum))?;
     rename(tmp(&momentum), &momentum)?;
+    candle_core::safetensors::save(&running_stats_map(net), tmp(&running))?;
+    rename(tmp(&running), &running)?;
     let meta = CheckpointMeta {
         step: st.step,
         config: cfg.clone(),
         weights: weights.clone(),
         momentum: momentum.clone(),
+        running: Some(running.clone()),
         epoch_loss_sum: st.epoch_loss_sum,
         epoch_correct: st.epoch_correct,
         epoch_seen: st.epoch_seen,
@@ -841,6 +936,7 @@ fn save_checkpoint(
                 && name.ends_with(".safetensors")
                 && name != weights
                 && name != momentum
+                && name != running
             {
                 let _ = std::fs::remove_file(entry.path());
             }
@@ -879,6 +975,12 @@ fn load_checkpoint(
     let momentum = dir.join(&meta.momentum);
     sgd.buffers = candle_core::safetensors::load(&momentum, &net.device)
         .map_err(|e| Error::Config(format!("{}: {e}", momentum.display())))?;
+    if let Some(name) = &meta.running {
+        let path = dir.join(name);
+        let map = candle_core::safetensors::load(&path, &net.device)
+            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+        set_running_stats_map(net, &map);
+    }
     let st = State {
         step: meta.step,
         epoch_loss_sum: meta.epoch_loss_sum,
@@ -1010,6 +1112,9 @@ pub fn train(
                 });
             }
             if probe {
+                // The probe must leave the run untouched: its extra forward would move the
+                // batch-norm running statistics a second time with this batch.
+                let before = running_stats(&net);
                 let second = net.step(
                     &x,
                     &y,
@@ -1025,6 +1130,7 @@ pub fn train(
                 } else {
                     (&second, &out)
                 };
+                restore_running_stats(&net, &before);
                 let angle = grad_angle(&stored.grads, &rebuilt.grads)?;
                 let (lowest_layer, lowest_snr_db) = lowest_snr(stored, rebuilt)?;
                 let (train_acc, _) = evaluate(&net, &data.train, cfg.eval_samples, cfg.eval_batch)?;
@@ -1062,6 +1168,22 @@ pub fn train(
                 ));
             }
             let epoch_end = st.step % steps_per_epoch == 0;
+            // Without a terminal: a line every tenth of an epoch, so a long first epoch is not
+            // silent (the epoch's own line follows at its end).
+            let in_epoch = st.step - epoch * steps_per_epoch;
+            if opts.progress == Progress::Lines
+                && !epoch_end
+                && in_epoch % steps_per_epoch.div_ceil(10).max(1) == 0
+            {
+                eprintln!(
+                    "{}epoch {}/{}: step {in_epoch}/{steps_per_epoch}, loss {:.4}, lr {lr:.4}, {:.1} s",
+                    opts.label,
+                    epoch + 1,
+                    cfg.epochs,
+                    out.loss,
+                    elapsed(&start)
+                );
+            }
             let checkpoint_due = opts.run_dir.is_some()
                 && (opts.stop_after == Some(st.step)
                     || (cfg.checkpoint_every > 0 && st.step % cfg.checkpoint_every == 0));
@@ -1070,7 +1192,7 @@ pub fn train(
             }
             if epoch_end {
                 let rec = EpochRecord {
-                    epoch,
+                    epoch: epoch + 1,
                     train_loss: st.epoch_loss_sum / st.epoch_seen as f64,
                     train_acc: st.epoch_correct / st.epoch_seen as f64,
                     lr,

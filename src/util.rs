@@ -92,32 +92,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
     Ok(())
 }
 
-/// The git revision of the working tree, when known (`git rev-parse --short HEAD`, with
-/// `-dirty` appended when tracked files outside `figures/` have uncommitted changes: the
-/// committed figures are outputs, and regenerating them must not mark the later ones dirty).
+/// The git revision of the source tree this binary was built from, fixed at build time
+/// ([`crate::provenance::git_revision`]; `-dirty` when tracked files outside `figures/` had
+/// uncommitted changes, `unknown` when the source was not a git checkout). Always `Some`; an
+/// `Option` for the callers that record it.
 pub fn git_revision() -> Option<String> {
-    let out = std::process::Command::new("git")
-        .args(["rev-parse", "--short", "HEAD"])
-        .output()
-        .ok()?;
-    if !out.status.success() {
-        return None;
-    }
-    let mut rev = String::from_utf8_lossy(&out.stdout).trim().to_string();
-    if let Ok(st) = std::process::Command::new("git")
-        .args([
-            "status",
-            "--porcelain",
-            "--untracked-files=no",
-            "--",
-            ":(top)",
-            ":(top,exclude)figures",
-        ])
-        .output()
-    {
-        if st.status.success() && !st.stdout.is_empty() {
-            rev.push_str("-dirty");
-        }
-    }
-    Some(rev)
+    Some(crate::provenance::git_revision())
 }

@@ -10,6 +10,7 @@
 mod common;
 
 mod suite {
+    mod bad_input;
     mod bench;
     mod bounds;
     mod cli_consistency;
@@ -17,14 +18,20 @@ mod suite {
     mod data_idx;
     mod figures;
     mod gradients;
+    mod hardening;
     mod kernels;
     mod kernels_off;
     mod layers;
     mod layout;
     mod netconfig;
+    mod outputs;
     mod plot;
+    mod report;
     mod snr_sweep_cli;
+    mod stale_outputs;
     mod tolerance;
     mod trace;
+    mod train_config;
+    mod train_exact;
     mod training;
 }

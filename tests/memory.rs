@@ -693,7 +693,7 @@ fn binary_reports_unwritable_out_with_exit_code_2() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
     assert!(
-        stderr.starts_with("error: cannot write to output directory"),
+        stderr.starts_with("memory: error: cannot write to output directory"),
         "{stderr}"
     );
 }

@@ -63,7 +63,7 @@ impl Workload {
 /// By default the paper's networks (hybrid and layer-wise, width 32, pools c,c,b, 32x32, batch
 /// 32, depths 4 and 8); `--workload stack` is the one-stage RevNet stack.
 #[derive(Debug, Parser)]
-#[command(name = "bench", version)]
+#[command(name = "bench", version, allow_negative_numbers = true)]
 struct Args {
     /// Preset of architectures, pools and depths (each overridden by its own flag).
     #[arg(long, value_enum, default_value_t = Workload::Paper)]
@@ -214,8 +214,9 @@ fn run_main() -> anyhow::Result<()> {
             Ok(cfg)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
-    std::fs::create_dir_all(&args.out)
-        .with_context(|| format!("cannot create output directory {}", args.out.display()))?;
+    // Held until the process ends: a second run into this directory stops here (exit 2).
+    let _lock = revstab::lock::lock_out(&args.out)
+        .with_context(|| format!("cannot use output directory {}", args.out.display()))?;
     if args.conv_shapes {
         anyhow::ensure!(
             args.device.trim().eq_ignore_ascii_case("cpu"),
@@ -273,7 +274,7 @@ fn run_main() -> anyhow::Result<()> {
     }
     let total_s = started.elapsed().as_secs_f64();
     revstab::util::write_atomic(&args.out.join("bench.csv"), csv.as_bytes())?;
-    let run_json = serde_json::json!({
+    let mut run_json = serde_json::json!({
         "experiment": "bench",
         "git_revision": revstab::util::git_revision(),
         "backend": configs[0].backend.as_str(),
@@ -291,6 +292,7 @@ fn run_main() -> anyhow::Result<()> {
         "rows": all_rows,
         "notes": "step = Network::step (gradients, the mode's source and rebuild) then train::Sgd::step; modes interleaved step by step, each training its own copy of the weights; median of the timed steps; peak_bytes = peak live heap bytes during a step above those live at its start (counting allocator); conv_gflops counts forward + dX + dW of every convolution (the stem without dX), recomputations not counted",
     });
+    revstab::provenance::attach(&mut run_json);
     revstab::util::write_atomic(
         &args.out.join("run.json"),
         serde_json::to_string_pretty(&run_json)?.as_bytes(),
@@ -343,7 +345,7 @@ fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> 
     }
     let total_s = started.elapsed().as_secs_f64();
     revstab::util::write_atomic(&args.out.join("conv_shapes.csv"), csv.as_bytes())?;
-    let run_json = serde_json::json!({
+    let mut run_json = serde_json::json!({
         "experiment": "bench-conv-shapes",
         "git_revision": revstab::util::git_revision(),
         "configs": configs,
@@ -356,6 +358,7 @@ fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> 
         "shapes": all,
         "notes": "median of `repetitions` calls after one untimed call, each path forced (direct kernels or im2col + gemm); GFLOP/s = 2 * batch * size^2 * cin * cout * k^2 / seconds; `chosen` is the path the layers take (the forward's choice; the input gradient decides on cout)",
     });
+    revstab::provenance::attach(&mut run_json);
     revstab::util::write_atomic(
         &args.out.join("run.json"),
         serde_json::to_string_pretty(&run_json)?.as_bytes(),
@@ -365,11 +368,10 @@ fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> 
 }
 
 fn main() -> ExitCode {
+    revstab::provenance::started();
     match run_main() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            ExitCode::from(2)
-        }
+        // Unmarked errors are the checks of the input; the run's own are marked `failed`.
+        Err(e) => revstab::error::report_or("bench", &e, revstab::error::EXIT_BAD_INPUT),
     }
 }

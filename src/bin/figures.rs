@@ -6,6 +6,7 @@
 //! `cargo run --release --bin figures [-- --only fig10,fig13 --rerun]`
 
 use clap::Parser;
+use revstab::error::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use revstab::experiments::figures::{self as figs, CacheStatus, Results};
 use revstab::plot::registry::{self, DataSource, FIGURE_IDS};
 use std::path::PathBuf;
@@ -24,9 +25,10 @@ static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::
 /// on a CPU) and are cached in --results, keyed by their config; later runs reuse them unless
 /// the config changed or --rerun is given. fig12, fig15 and revnet-fig4 are drawn from the
 /// output of the `train` binary (`train --config experiments/accuracy.toml`,
-/// `train --config experiments/revnet-fig4.toml`), which this command only reads.
+/// `train --config experiments/revnet-fig4.toml`), which this command only reads; without
+/// those results they are skipped with a note (exit 0), or fail (exit 1) when named by --only.
 #[derive(Parser, Debug)]
-#[command(name = "figures", version)]
+#[command(name = "figures", version, allow_negative_numbers = true)]
 struct Args {
     /// Only these figure ids (repeatable or comma separated); default: all
     #[arg(long, value_delimiter = ',', value_name = "ID")]
@@ -74,6 +76,7 @@ struct Args {
 }
 
 fn main() -> ExitCode {
+    revstab::provenance::started();
     let args = Args::parse();
     if args.list {
         for s in registry::specs() {
@@ -89,10 +92,10 @@ fn main() -> ExitCode {
         }
         if registry::spec(&id).is_err() {
             eprintln!(
-                "error: unknown figure id `{id}`; expected one of {}",
+                "figures: error: unknown figure id `{id}`; expected one of {}",
                 FIGURE_IDS.join(", ")
             );
-            return ExitCode::from(2);
+            return ExitCode::from(EXIT_BAD_INPUT);
         }
         if !ids.contains(&id) {
             ids.push(id);
@@ -103,10 +106,26 @@ fn main() -> ExitCode {
     }
     if let Some(device) = &args.device {
         if let Err(e) = revstab::device::parse_device(device) {
-            eprintln!("error: {e}");
-            return ExitCode::from(2);
+            eprintln!("figures: error: {e}");
+            return ExitCode::from(EXIT_BAD_INPUT);
         }
     }
+    if ids
+        .iter()
+        .any(|id| registry::spec(id).is_ok_and(|s| s.source == DataSource::Experiment))
+        && !args.experiments.is_dir()
+    {
+        eprintln!(
+            "figures: error: --experiments {}: no such directory (it holds the experiment configs, e.g. experiments/fig10.toml)",
+            args.experiments.display()
+        );
+        return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    // Held until the process ends: a second run writing these figures stops here (exit 2).
+    let _lock = match revstab::lock::lock_out(&args.out) {
+        Ok(l) => l,
+        Err(e) => return revstab::error::report("figures", &e.into()),
+    };
     let results = Results {
         dir: args.results.clone(),
         accuracy_dir: args.accuracy_results.clone(),
@@ -114,10 +133,37 @@ fn main() -> ExitCode {
     };
     let start = Instant::now();
     let mut failed: Vec<(String, String)> = Vec::new();
+    let requested = !args.only.is_empty();
+    let mut skipped: Vec<(String, String)> = Vec::new();
     for id in &ids {
         let spec = registry::spec(id).expect("checked above");
         let t = Instant::now();
         let mut note = String::new();
+        // Figures of `train` results whose run has not been made: skipped with a note when
+        // drawing everything (exit 0), a failure when asked for by --only (exit 1). Nothing is
+        // written for them.
+        let train_dir = match spec.source {
+            DataSource::Accuracy => Some((&results.accuracy_dir, "accuracy")),
+            DataSource::Angles => Some((&results.angles_dir, "angles")),
+            DataSource::Experiment => None,
+        };
+        if let Some((dir, experiment)) = train_dir {
+            if !dir.join("run.json").exists() {
+                let why = format!(
+                    "needs the results of `train {experiment}` in {} (none yet: run `cargo run --release --bin train -- --config experiments/<config>.toml --out {}` first)",
+                    dir.display(),
+                    dir.display()
+                );
+                if requested {
+                    eprintln!("{id:<14} FAILED: {why}");
+                    failed.push((id.clone(), why));
+                } else {
+                    println!("{id:<14} skipped: {why}");
+                    skipped.push((id.clone(), why));
+                }
+                continue;
+            }
+        }
         if spec.source == DataSource::Experiment {
             match figs::ensure_results_on(
                 id,
@@ -155,9 +201,22 @@ fn main() -> ExitCode {
             }
         }
     }
-    let done = ids.len() - failed.len();
+    let done = ids.len() - failed.len() - skipped.len();
+    let skipped_note = if skipped.is_empty() {
+        String::new()
+    } else {
+        format!(
+            " ({} skipped for missing `train` results: {})",
+            skipped.len(),
+            skipped
+                .iter()
+                .map(|(id, _)| id.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
     println!(
-        "{done} of {} figures written to {} in {:.1} s",
+        "{done} of {} figures written to {} in {:.1} s{skipped_note}",
         ids.len(),
         args.out.display(),
         start.elapsed().as_secs_f64()
@@ -169,6 +228,6 @@ fn main() -> ExitCode {
         for (id, e) in &failed {
             eprintln!("  {id}: {e}");
         }
-        ExitCode::from(1)
+        ExitCode::from(EXIT_FAILURE)
     }
 }

@@ -22,7 +22,7 @@ static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::
 /// Peak training memory per architecture, measured with a counting allocator, beside the
 /// analytic model of Hascoet et al. (Table 1); depth, batch and resolution scaling.
 #[derive(Debug, Parser)]
-#[command(name = "memory", version)]
+#[command(name = "memory", version, allow_negative_numbers = true)]
 struct Args {
     /// Output directory (summary.csv, measured.csv, scaling.csv, table1.csv, run.json).
     #[arg(long, default_value = "results/memory")]
@@ -143,6 +143,9 @@ fn run() -> anyhow::Result<()> {
         cfg.backend = b;
     }
     cfg.validate().context("invalid configuration")?;
+    // Held until the process ends: a second run into this directory stops here (exit 2).
+    let _lock = revstab::lock::lock_out(&args.out)
+        .with_context(|| format!("cannot write to output directory {}", args.out.display()))?;
     check_writable(&args.out)
         .with_context(|| format!("cannot write to output directory {}", args.out.display()))?;
     let silent = args.quiet;
@@ -162,11 +165,13 @@ fn run() -> anyhow::Result<()> {
                 p.step_seconds
             );
         }
-    })?;
+    })
+    .map_err(revstab::error::failed)?;
     println!("{}", results.markdown());
     results
         .write_all(&args.out)
-        .with_context(|| format!("cannot write results to {}", args.out.display()))?;
+        .with_context(|| format!("cannot write results to {}", args.out.display()))
+        .map_err(revstab::error::failed)?;
     println!(
         "wrote {} ({} points, {:.1} s)",
         args.out.display(),
@@ -176,29 +181,11 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// The error chain on one line, like `{:#}`, without a cause whose text the message before it
-/// already ends with (the library's I/O errors print their source themselves).
-fn one_line(e: &anyhow::Error) -> String {
-    let mut out = String::new();
-    for cause in e.chain() {
-        let text = cause.to_string();
-        if out.ends_with(&text) {
-            continue;
-        }
-        if !out.is_empty() {
-            out.push_str(": ");
-        }
-        out.push_str(&text);
-    }
-    out
-}
-
 fn main() -> ExitCode {
+    revstab::provenance::started();
     match run() {
         Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {}", one_line(&e));
-            ExitCode::from(2)
-        }
+        // Unmarked errors are the checks of the input; the run's own are marked `failed`.
+        Err(e) => revstab::error::report_or("memory", &e, revstab::error::EXIT_BAD_INPUT),
     }
 }

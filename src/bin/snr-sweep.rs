@@ -5,7 +5,9 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use revstab::backend::Backend;
 use revstab::cli::NetArgs;
+use revstab::error::{bad_input, failed};
 use revstab::experiments::snr_sweep::{self as sweep, RunOptions, Shard, SweepConfig};
+use revstab::lock::lock_out;
 use revstab::nets::Arch;
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -16,7 +18,12 @@ use std::process::ExitCode;
 /// and slopes. With no arguments: layer-wise and hybrid networks, depths 1-32, slopes 0.01-1,
 /// f32 on the CPU, seed 0, width 8, batch 8, 16x16 inputs.
 #[derive(Parser, Debug)]
-#[command(name = "snr-sweep", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "snr-sweep",
+    version,
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
@@ -112,31 +119,18 @@ enum Command {
     },
 }
 
-/// An error that is the user's input (exit code 2) rather than a failure while running (1).
-struct BadInput(anyhow::Error);
-
 fn main() -> ExitCode {
+    revstab::provenance::started();
     let args = Args::parse();
     match run(args) {
         Ok(code) => code,
-        Err(Failure::Input(e)) => {
-            eprintln!("snr-sweep: error: {:#}", e.0);
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(e)) => {
-            eprintln!("snr-sweep: error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(e) => revstab::error::report("snr-sweep", &e),
     }
 }
 
-enum Failure {
-    Input(BadInput),
-    Run(anyhow::Error),
-}
-
-fn input<T>(r: anyhow::Result<T>) -> Result<T, Failure> {
-    r.map_err(|e| Failure::Input(BadInput(e)))
+/// The user's input: exit code 2 (see `revstab::error`).
+fn input<T>(r: anyhow::Result<T>) -> anyhow::Result<T> {
+    r.map_err(bad_input)
 }
 
 fn config(args: &Args) -> anyhow::Result<SweepConfig> {
@@ -173,11 +167,12 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
     Ok(cfg)
 }
 
-fn run(args: Args) -> Result<ExitCode, Failure> {
+fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(Command::Merge { out, dirs }) = &args.command {
+        let _lock = input(lock_out(out).map_err(anyhow::Error::from))?;
         let (cfg, results) = input(sweep::merge(dirs, out).map_err(anyhow::Error::from))?;
         sweep::write_run_json(out, &cfg, serde_json::json!({ "merged_from": dirs }))
-            .map_err(|e| Failure::Run(e.into()))?;
+            .map_err(failed)?;
         println!(
             "merged {} points from {} shard(s) into {}",
             results.len(),
@@ -203,7 +198,7 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
                 "snr-sweep: {failed} reconstruction bound(s) regressed:\n{}",
                 sweep::bounds_table(&checks, true)
             );
-            return Ok(ExitCode::from(1));
+            return Ok(ExitCode::from(revstab::error::EXIT_FAILURE));
         }
         return Ok(ExitCode::SUCCESS);
     }
@@ -212,6 +207,8 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         Some(s) => Some(input(s.parse::<Shard>().map_err(anyhow::Error::from))?),
         None => None,
     };
+    // Held until the process ends: a second run into this directory stops here (exit 2).
+    let _lock = input(lock_out(&args.out).map_err(anyhow::Error::from))?;
     input(
         sweep::prepare_out(&args.out)
             .map_err(anyhow::Error::from)
@@ -230,13 +227,13 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
         progress_bar: terminal && !args.quiet,
         verbose: !args.quiet,
     };
-    let outcome = sweep::run_sweep(&cfg, &opts).map_err(|e| Failure::Run(e.into()))?;
+    let outcome = sweep::run_sweep(&cfg, &opts).map_err(failed)?;
     let threads = if args.threads == 0 {
         rayon::current_num_threads()
     } else {
         args.threads
     };
-    sweep::write_run_json(
+    sweep::write_run_json_resumable(
         &args.out,
         &cfg,
         serde_json::json!({
@@ -248,23 +245,39 @@ fn run(args: Args) -> Result<ExitCode, Failure> {
             "wall_seconds": outcome.seconds,
             "point_seconds": outcome.results.iter().map(|r| r.seconds).sum::<f64>(),
         }),
+        args.resume,
     )
-    .map_err(|e| Failure::Run(e.into()))?;
+    .map_err(failed)?;
     if !args.quiet {
         println!("{}", sweep::summary_table(&outcome.results));
     }
-    if !args.no_figure && !outcome.results.is_empty() {
-        let drawn = revstab::plot::snr_sweep::render_figure(
-            &outcome.results,
-            &cfg,
-            &args.out.join("snr_vs_depth"),
-        )
-        .map_err(|e| Failure::Run(e.into()))?;
+    let stem = args.out.join("snr_vs_depth");
+    let drawn = if !args.no_figure && !outcome.results.is_empty() {
+        let drawn = revstab::plot::snr_sweep::render_figure(&outcome.results, &cfg, &stem)
+            .map_err(failed)?;
         if !drawn {
             eprintln!(
                 "no figure: no point has a finite SNR to draw (nothing reconstructed, or every \
                  point overflowed); the table and CSVs have the results"
             );
+        }
+        drawn
+    } else {
+        false
+    };
+    if !drawn {
+        // A figure of an earlier run in this directory would show other results: remove it.
+        for ext in ["png", "svg"] {
+            let old = stem.with_extension(ext);
+            if old.exists() {
+                std::fs::remove_file(&old)
+                    .with_context(|| format!("cannot remove the stale {}", old.display()))
+                    .map_err(failed)?;
+                eprintln!(
+                    "note: removed {} of an earlier run (this run drew no figure)",
+                    old.display()
+                );
+            }
         }
     }
     println!(

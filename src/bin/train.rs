@@ -23,14 +23,22 @@ use std::process::ExitCode;
 /// (1000 test images), one-cycle SGD peaking at lr 0.2, momentum 0.9, weight decay 5e-4, gradient norm clipped to 1, f32 on
 /// the CPU).
 /// `--config FILE` runs the experiment the file names (`experiment = "accuracy"` or
-/// `"angles"`); the `accuracy` and `angles` subcommands run those experiments with their
+/// `"angles"`), or, in a file without `experiment`, one run (the run's keys, e.g.
+/// `arch = "hybrid"`); flags given beside it override the file (an experiment's grid axes
+/// --arch, --depth, --slope, --mode are an error); the `accuracy` and `angles` subcommands run those experiments with their
 /// built-in defaults or a config.
 #[derive(Parser, Debug)]
-#[command(name = "train", version, args_conflicts_with_subcommands = true)]
+#[command(
+    name = "train",
+    version,
+    args_conflicts_with_subcommands = true,
+    allow_negative_numbers = true
+)]
 struct Args {
     #[command(subcommand)]
     command: Option<Command>,
-    /// TOML config of an experiment (`experiment = "accuracy"` or `"angles"`)
+    /// TOML config: an experiment (`experiment = "accuracy"` or `"angles"`) or, without
+    /// `experiment`, one run; flags given beside it override the file
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
     #[command(flatten)]
@@ -189,20 +197,13 @@ fn flat(e: revstab::Error) -> anyhow::Error {
     anyhow::anyhow!("{e}")
 }
 
-/// Errors of the library that are the user's input rather than a failure of the run.
+/// Errors of the library that are the user's input rather than a failure of the run
+/// ([`revstab::Error::is_bad_input`]).
 fn classify(e: revstab::Error) -> Failure {
-    use revstab::Error as E;
-    match e {
-        E::InvalidSlope { .. }
-        | E::BadChannels { .. }
-        | E::OddSpatial { .. }
-        | E::Config(_)
-        | E::Unknown { .. }
-        | E::CorruptData { .. }
-        | E::Io { .. }
-        | E::Device { .. }
-        | E::ShapeMismatch { .. } => Failure::Input(flat(e)),
-        _ => Failure::Run(flat(e)),
+    if e.is_bad_input() {
+        Failure::Input(flat(e))
+    } else {
+        Failure::Run(flat(e))
     }
 }
 
@@ -216,7 +217,15 @@ fn set_kernel_threads(args: &Args) {
             (common.threads, true)
         }
         Some(Command::Merge { threads, .. }) => (*threads, true),
-        None => (args.common.threads, args.config.is_some()),
+        None => (
+            args.common.threads,
+            args.config.as_ref().is_some_and(|p| {
+                matches!(
+                    exp::ConfigFile::from_toml_file(p),
+                    Ok(exp::ConfigFile::Experiment(_))
+                )
+            }),
+        ),
     };
     let resolved = resolve_threads(threads);
     let kernel = if experiment { 1 } else { resolved };
@@ -237,19 +246,14 @@ fn resolve_threads(threads: usize) -> usize {
 }
 
 fn main() -> ExitCode {
+    revstab::provenance::started();
     let args = Args::parse();
     // Before any other thread exists.
     set_kernel_threads(&args);
     match run(args) {
         Ok(()) => ExitCode::SUCCESS,
-        Err(Failure::Input(e)) => {
-            eprintln!("train: error: {e:#}");
-            ExitCode::from(2)
-        }
-        Err(Failure::Run(e)) => {
-            eprintln!("train: error: {e:#}");
-            ExitCode::from(1)
-        }
+        Err(Failure::Input(e)) => revstab::error::report("train", &revstab::error::bad_input(e)),
+        Err(Failure::Run(e)) => revstab::error::report("train", &revstab::error::failed(e)),
     }
 }
 
@@ -283,7 +287,7 @@ fn run(args: Args) -> Result<(), Failure> {
             threads,
             quiet,
         }) => {
-            out_dir(&out)?;
+            let _lock = out_dir(&out)?;
             let common = CommonArgs {
                 quiet,
                 ..CommonArgs::default()
@@ -314,9 +318,17 @@ fn run(args: Args) -> Result<(), Failure> {
             };
             (Experiment::Angles(cfg), common)
         }
+        // Flags given beside `--config` override the file (a single run: any field; an
+        // experiment: the settings its runs share; its grid axes are an error).
         None => match &args.config {
-            Some(p) => (input(Experiment::from_toml_file(p))?, args.common),
-            None => return single_run(&args.run, &args.common),
+            Some(p) => match input(exp::ConfigFile::from_toml_file(p))? {
+                exp::ConfigFile::Run(cfg) => return single_run(*cfg, &args.run, &args.common),
+                exp::ConfigFile::Experiment(mut e) => {
+                    run_flags_over_experiment(&mut e, &args.run, p)?;
+                    (*e, args.common)
+                }
+            },
+            None => return single_run(TrainConfig::default(), &args.run, &args.common),
         },
     };
     run_experiment(experiment, &common)
@@ -330,19 +342,19 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool, Failure> {
         .map_err(Failure::Run)
 }
 
-/// Create `--out` and check that it is writable.
-fn out_dir(out: &std::path::Path) -> Result<(), Failure> {
-    exp::prepare_out(out)
-        .map_err(|e| Failure::Input(flat(e).context(format!("output directory {}", out.display()))))
+/// Take the lock of `--out` (creating it; held until the process ends, so a second run into it
+/// stops with exit 2 before writing anything) and check that it is writable.
+fn out_dir(out: &std::path::Path) -> Result<revstab::lock::OutLock, Failure> {
+    let lock = input(revstab::lock::lock_out(out))?;
+    exp::prepare_out(out).map_err(|e| {
+        Failure::Input(flat(e).context(format!("output directory {}", out.display())))
+    })?;
+    Ok(lock)
 }
 
-fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
-    if common.shard.is_some() {
-        return Err(Failure::Input(anyhow::anyhow!(
-            "--shard applies to experiments (`--config FILE`, `accuracy`, `angles`), not to a single run"
-        )));
-    }
-    let mut cfg = TrainConfig::default();
+/// The flags of a run over `cfg` (the defaults or a config file's values): a flag given on the
+/// command line wins.
+fn apply_run_flags(cfg: &mut TrainConfig, a: &RunArgs) -> Result<(), Failure> {
     macro_rules! set {
         ($($field:ident),*) => {$(
             if let Some(v) = &a.$field {
@@ -376,10 +388,49 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
     a.net.apply(&mut net);
     cfg.set_net_options(net);
     cfg.augment |= a.augment;
-    apply_common(&mut cfg, common);
     if let Some(k) = a.segment {
         cfg.segment = Some(k);
     }
+    Ok(())
+}
+
+/// Run flags beside an experiment's `--config FILE`: the settings every run shares override
+/// the file's `[train]` table (`--lr` and `--epochs` also its per-network values); the grid's
+/// own axes (architecture, depth, slope, mode) are an error naming the file.
+fn run_flags_over_experiment(
+    e: &mut Experiment,
+    a: &RunArgs,
+    path: &std::path::Path,
+) -> Result<(), Failure> {
+    let axes = [
+        ("--arch", a.arch.is_some()),
+        ("--depth", a.depth.is_some()),
+        ("--slope", a.slope.is_some()),
+        ("--mode", a.mode.is_some()),
+    ];
+    let given: Vec<&str> = axes.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
+    if !given.is_empty() {
+        return Err(Failure::Input(anyhow::anyhow!(
+            "{} set(s) the grid of the {} experiment in {}; edit the file's grid instead (other flags, such as --epochs or --lr, override the file)",
+            given.join(", "),
+            e.name(),
+            path.display()
+        )));
+    }
+    e.clear_overrides(a.lr.is_some(), a.epochs.is_some());
+    apply_run_flags(e.train_mut(), a)?;
+    Ok(())
+}
+
+fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
+    if common.shard.is_some() {
+        return Err(Failure::Input(anyhow::anyhow!(
+            "--shard applies to experiments (`--config FILE`, `accuracy`, `angles`), not to a single run"
+        )));
+    }
+    let mut cfg = base;
+    apply_run_flags(&mut cfg, a)?;
+    apply_common(&mut cfg, common);
     if let Some(seeds) = &common.seed {
         match seeds.as_slice() {
             [s] => cfg.seed = *s,
@@ -393,11 +444,12 @@ fn single_run(a: &RunArgs, common: &CommonArgs) -> Result<(), Failure> {
     }
     input(cfg.validate())?;
     input(cfg.check_data_channels())?;
+    input(revstab::device::parse_device(&cfg.device))?;
     let out = common
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results/train"));
-    out_dir(&out)?;
+    let _lock = out_dir(&out)?;
     let opts = exp::SingleRunOptions {
         out: out.clone(),
         resume: common.resume,
@@ -436,11 +488,15 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
         }
     }
     input(experiment.validate())?;
+    // The device before anything is written (a CPU build asked for cuda stops here).
+    input(revstab::device::parse_device(
+        &experiment.train_mut().device,
+    ))?;
     let out = common
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from(format!("results/{}", experiment.name())));
-    out_dir(&out)?;
+    let _lock = out_dir(&out)?;
     let shard = match &common.shard {
         Some(s) => Some(input(s.parse::<revstab::experiments::snr_sweep::Shard>())?),
         None => None,

@@ -190,12 +190,33 @@ impl SweepConfig {
         if self.seeds.is_empty() {
             return empty("seeds");
         }
-        if let Some(s) = self.slopes.iter().find(|s| !(s.is_finite() && **s > 0.0)) {
-            return Err(Error::InvalidSlope { slope: *s });
+        for &s in &self.slopes {
+            crate::limits::check_slope(s)?;
+        }
+        for &e in &self.eps_i {
+            crate::limits::check_eps_i(e)?;
         }
         for d in &self.dtypes {
             parse_dtype(d)?;
         }
+        // Memory up front (the f64 shadow doubles the f64 values): the largest network.
+        let (depth, width) = (
+            self.depths.iter().copied().max().unwrap_or(0),
+            self.widths.iter().copied().max().unwrap_or(0),
+        );
+        crate::limits::check_memory(
+            &format!(
+                "width {width}, depth {depth}, batch {}, input {}x{}",
+                self.batch, self.input_size, self.input_size
+            ),
+            2.0 * crate::limits::network_bytes_estimate(
+                depth,
+                width,
+                self.batch,
+                self.input_size,
+                8,
+            ),
+        )?;
         parse_device(&self.device)?;
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
             return Err(Error::Config(format!(
@@ -730,8 +751,54 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(SweepConfig, Vec<PointResu
     Ok((config, all))
 }
 
-/// `run.json`: what produced the results.
+/// `run.json`: what produced the results (configuration, conventions, [`crate::provenance`],
+/// and `extra`: the run's counts and timings).
 pub fn write_run_json(out: &Path, cfg: &SweepConfig, extra: serde_json::Value) -> Result<()> {
+    write_run_json_resumable(out, cfg, extra, false)
+}
+
+/// [`write_run_json`]; with `resume`, an existing `run.json` of the same configuration keeps
+/// its original fields (provenance, timings, counts): this invocation is appended to its
+/// `resumes` list instead (its provenance and `extra`), and only `points` is updated.
+pub fn write_run_json_resumable(
+    out: &Path,
+    cfg: &SweepConfig,
+    extra: serde_json::Value,
+    resume: bool,
+) -> Result<()> {
+    let path = out.join("run.json");
+    if resume {
+        let old = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .filter(|v| {
+                v.get("config")
+                    .and_then(|c| serde_json::from_value::<SweepConfig>(c.clone()).ok())
+                    .is_some_and(|c| c == *cfg)
+            });
+        if let Some(mut v) = old {
+            let mut entry = serde_json::json!({ "provenance": crate::provenance::record() });
+            if let (Some(obj), serde_json::Value::Object(extra)) =
+                (entry.as_object_mut(), extra.clone())
+            {
+                obj.extend(extra);
+            }
+            if let Some(obj) = v.as_object_mut() {
+                if let Some(points) = extra.get("points") {
+                    obj.insert("points".into(), points.clone());
+                }
+                match obj.get_mut("resumes").and_then(|r| r.as_array_mut()) {
+                    Some(list) => list.push(entry),
+                    None => {
+                        obj.insert("resumes".into(), serde_json::json!([entry]));
+                    }
+                }
+            }
+            let text =
+                serde_json::to_string_pretty(&v).map_err(|e| Error::Config(e.to_string()))?;
+            return write_atomic(&path, text.as_bytes());
+        }
+    }
     let device = parse_device(&cfg.device)
         .map(|d| device_name(&d))
         .unwrap_or_else(|_| cfg.device.clone());
@@ -751,8 +818,9 @@ pub fn write_run_json(out: &Path, cfg: &SweepConfig, extra: serde_json::Value) -
     if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
         obj.extend(extra);
     }
+    crate::provenance::attach(&mut v);
     let text = serde_json::to_string_pretty(&v).map_err(|e| Error::Config(e.to_string()))?;
-    write_atomic(&out.join("run.json"), text.as_bytes())
+    write_atomic(&path, text.as_bytes())
 }
 
 /// The initialisation of a run, for every result's `run.json`: the conv init scale, the gamma

@@ -461,6 +461,15 @@ impl InvBatchNorm {
 }
 
 impl Layer for InvBatchNorm {
+    fn running_stats(&self) -> Option<Option<(Tensor, Tensor)>> {
+        let running = self.running.lock().expect("poisoned");
+        Some(running.as_ref().map(|r| (r.mean.clone(), r.var.clone())))
+    }
+
+    fn set_running_stats(&self, stats: Option<(Tensor, Tensor)>) {
+        *self.running.lock().expect("poisoned") = stats.map(|(mean, var)| Stats { mean, var });
+    }
+
     /// As the default ([`Layer::forward_tape`]); in the recomputation of a checkpointed segment
     /// ([`Tape::replay`], whose input is bitwise the training forward's) the f64 statistics of
     /// the training forward are handed to the backward by the input's id, as a stored step's.

@@ -241,6 +241,16 @@ pub trait Layer: Send + Sync {
         Structure::Primitive
     }
 
+    /// Training state outside the parameters (a batch norm's running mean and variance):
+    /// `None` for a layer without any, `Some(None)` before its first training forward. Saved
+    /// with training checkpoints, so that a resumed run evaluates as an uninterrupted one.
+    fn running_stats(&self) -> Option<Option<(Tensor, Tensor)>> {
+        None
+    }
+
+    /// Restore [`Layer::running_stats`] (a layer without state ignores it).
+    fn set_running_stats(&self, _stats: Option<(Tensor, Tensor)>) {}
+
     /// Vector-Jacobian product of a primitive layer at `input` (its training-mode function,
     /// batch statistics from `input` for batch norms): returns `dL/dinput` for the output
     /// gradient `grad_output`, and inserts the parameter gradients into `grads` when given.

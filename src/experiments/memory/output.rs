@@ -194,7 +194,7 @@ impl MemoryResults {
 
     /// `run.json`: configuration, provenance, timings, summary and fits.
     pub fn run_json(&self) -> Result<String> {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "experiment": "memory",
             "files": OUTPUT_FILES
                 .iter()
@@ -216,6 +216,7 @@ impl MemoryResults {
             "summary": self.summary,
             "scaling": self.scaling,
         });
+        crate::provenance::attach(&mut v);
         serde_json::to_string_pretty(&v)
             .map_err(|e| Error::Config(format!("JSON serialisation: {e}")))
     }

@@ -77,6 +77,7 @@ pub fn write_run_json(
     if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
         obj.extend(extra);
     }
+    crate::provenance::attach(&mut v);
     write_atomic(&out.join("run.json"), to_json(&v)?.as_bytes())
 }
 
@@ -861,7 +862,62 @@ pub enum Experiment {
     Angles(AnglesConfig),
 }
 
+/// What `train --config FILE` holds: an experiment (`experiment = "accuracy"` or `"angles"`),
+/// or, without an `experiment` key, one training run (the keys of [`TrainConfig`] at the top
+/// level, e.g. `arch = "hybrid"`, `depth = 8`, `epochs = 3`).
+#[derive(Debug, Clone)]
+pub enum ConfigFile {
+    /// An experiment config.
+    Experiment(Box<Experiment>),
+    /// A single training run.
+    Run(Box<TrainConfig>),
+}
+
+impl ConfigFile {
+    /// Read `path` and dispatch on its `experiment` key (absent: a single run).
+    pub fn from_toml_file(path: &Path) -> Result<ConfigFile> {
+        let value: toml::Table = read_toml(path)?;
+        if value.contains_key("experiment") {
+            Ok(ConfigFile::Experiment(Box::new(
+                Experiment::from_toml_file(path)?,
+            )))
+        } else {
+            Ok(ConfigFile::Run(Box::new(read_toml(path)?)))
+        }
+    }
+}
+
 impl Experiment {
+    /// The settings every run of the experiment shares (the `[train]` table).
+    pub fn train_mut(&mut self) -> &mut TrainConfig {
+        match self {
+            Experiment::Accuracy(c) => &mut c.train,
+            Experiment::Angles(c) => &mut c.train,
+        }
+    }
+
+    /// Drop the per-network or per-architecture learning rates and epochs of the file (a
+    /// command-line `--lr` or `--epochs` applies to every run).
+    pub fn clear_overrides(&mut self, lr: bool, epochs: bool) {
+        match self {
+            Experiment::Accuracy(c) => {
+                if lr {
+                    c.arch_lr.clear();
+                }
+            }
+            Experiment::Angles(c) => {
+                for n in &mut c.nets {
+                    if lr {
+                        n.lr = None;
+                    }
+                    if epochs {
+                        n.epochs = None;
+                    }
+                }
+            }
+        }
+    }
+
     /// Read a config and dispatch on its `experiment` key (`accuracy` or `angles`).
     pub fn from_toml_file(path: &Path) -> Result<Experiment> {
         let value: toml::Table = read_toml(path)?;

@@ -1,0 +1,156 @@
+//! Issue 19 item 6: bad input that used to slip through is caught before any file is written,
+//! with exit code 2 and one clear line.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn exe(bin: &str) -> &'static str {
+    match bin {
+        "snr-sweep" => env!("CARGO_BIN_EXE_snr-sweep"),
+        "train" => env!("CARGO_BIN_EXE_train"),
+        "memory" => env!("CARGO_BIN_EXE_memory"),
+        "bench" => env!("CARGO_BIN_EXE_bench"),
+        "figures" => env!("CARGO_BIN_EXE_figures"),
+        other => panic!("unknown binary {other}"),
+    }
+}
+
+fn run(bin: &str, args: &[&str], out: &Path) -> Output {
+    Command::new(exe(bin))
+        .args(args)
+        .arg("--out")
+        .arg(out)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+}
+
+/// Exit code 2, one line on stderr containing `needle`, no panic, and `out` not created.
+fn expect_rejected(bin: &str, args: &[&str], needle: &str) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(bin, args, &out);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert_eq!(o.status.code(), Some(2), "{bin} {args:?}: {err}");
+    assert!(
+        err.contains(needle),
+        "{bin} {args:?}: expected `{needle}` in {err}"
+    );
+    assert!(!err.contains("panicked"), "{bin} {args:?}: {err}");
+    assert_eq!(err.trim_end().lines().count(), 1, "{bin} {args:?}: {err}");
+    assert!(
+        !out.exists(),
+        "{bin} {args:?}: {} was created",
+        out.display()
+    );
+    err
+}
+
+#[test]
+fn negative_eps_i_is_rejected_before_any_file_in_sweep_and_train() {
+    expect_rejected(
+        "snr-sweep",
+        &["--eps-i=-1"],
+        "eps_i must be finite and >= 0",
+    );
+    expect_rejected("train", &["--eps-i=-1"], "eps_i must be finite and >= 0");
+    expect_rejected("snr-sweep", &["--eps-i", "0,-0.5"], "got -0.5");
+}
+
+#[test]
+fn extreme_slopes_are_rejected_with_the_supported_range_not_mid_run() {
+    for s in ["1e300", "1e-300", "2e6", "5e-7"] {
+        expect_rejected("snr-sweep", &["--slopes", s], "supported range [1e-6, 1e6]");
+        expect_rejected("train", &["--slope", s], "supported range [1e-6, 1e6]");
+    }
+}
+
+#[test]
+fn huge_width_is_rejected_up_front_with_a_memory_estimate_instead_of_oom() {
+    let start = std::time::Instant::now();
+    let err = expect_rejected("snr-sweep", &["--widths", "100000"], "GiB");
+    assert!(err.contains("width 100000"), "{err}");
+    expect_rejected("train", &["--width", "100000"], "more than the");
+    assert!(start.elapsed().as_secs() < 30, "not up front");
+}
+
+#[test]
+fn train_experiment_on_a_device_the_build_lacks_leaves_nothing_behind() {
+    if cfg!(feature = "cuda") {
+        return; // the device exists in this build
+    }
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(exe("train"))
+        .args(["accuracy", "--device", "cuda", "--out"])
+        .arg(&out)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains("cuda"), "{err}");
+    assert!(!out.exists(), "{}", out.display());
+    expect_rejected("train", &["--device", "cuda"], "cuda");
+}
+
+#[test]
+fn negative_numbers_are_values_without_an_equals_sign() {
+    // The value reaches the tool's own check (not clap's `unexpected argument '-1'`).
+    expect_rejected(
+        "snr-sweep",
+        &["--noise-std", "-1"],
+        "noise_std must be >= 0",
+    );
+    expect_rejected("train", &["--eps-i", "-1"], "eps_i must be finite and >= 0");
+    expect_rejected("train", &["--lr", "-0.1"], "lr must be finite and > 0");
+}
+
+#[test]
+fn missing_config_file_prints_the_os_error_once() {
+    let missing = "/nonexistent-revstab-dir/missing.toml";
+    for bin in ["snr-sweep", "train", "memory"] {
+        let err = expect_rejected(bin, &["--config", missing], missing);
+        let os = std::io::Error::from(std::io::ErrorKind::NotFound).to_string();
+        let os_text = "No such file or directory";
+        let n = err.matches(os_text).count() + err.matches(os.as_str()).count();
+        assert!(n >= 1, "{bin}: {err}");
+        assert_eq!(err.matches(os_text).count(), 1, "{bin}: {err}");
+    }
+}
+
+#[test]
+fn memory_and_bench_do_not_double_invalid_configuration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("m.json");
+    std::fs::write(&cfg, r#"{"repeats": 0}"#).unwrap();
+    let memory_cfg = cfg.to_str().unwrap().to_string();
+    let cases: Vec<(&str, Vec<&str>)> = vec![
+        ("memory", vec!["--config", &memory_cfg]),
+        ("bench", vec!["--steps", "0"]),
+    ];
+    for (bin, args) in cases {
+        let err = expect_rejected(bin, &args, "invalid configuration");
+        assert_eq!(
+            err.matches("invalid configuration").count(),
+            1,
+            "{bin}: {err}"
+        );
+        assert!(err.starts_with(&format!("{bin}: error: ")), "{err}");
+    }
+}
+
+#[test]
+fn figures_bad_input_exits_2_before_writing() {
+    expect_rejected("figures", &["--only", "fig99"], "unknown figure id");
+    expect_rejected(
+        "figures",
+        &[
+            "--only",
+            "fig10",
+            "--experiments",
+            "/nonexistent-revstab-dir",
+        ],
+        "no such directory",
+    );
+    expect_rejected("figures", &["--device", "tpu"], "tpu");
+}

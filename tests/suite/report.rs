@@ -1,0 +1,87 @@
+//! Issue 19: `report DIR` prints a results directory's summary table from its files, without
+//! recomputing.
+
+use std::process::Command;
+
+fn report(dir: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_report"))
+        .arg(dir)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn report_prints_the_sweeps_own_table_without_recomputing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("sweep");
+    let o = Command::new(env!("CARGO_BIN_EXE_snr-sweep"))
+        .args([
+            "--depths",
+            "1,2",
+            "--slopes",
+            "0.2,0.5",
+            "--no-figure",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    let csv_before = std::fs::read(out.join("summary.csv")).unwrap();
+    let r = report(&out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = String::from_utf8_lossy(&r.stdout);
+    // The table the sweep printed, line for line (the sweep's last line is its timing).
+    let table: Vec<&str> = printed
+        .lines()
+        .filter(|l| !l.contains(" points ("))
+        .collect();
+    assert!(!table.is_empty());
+    assert!(text.contains(&table.join("\n")), "{text}\nvs\n{printed}");
+    assert!(
+        text.contains("snr-sweep") && text.contains("command:"),
+        "{text}"
+    );
+    assert_eq!(std::fs::read(out.join("summary.csv")).unwrap(), csv_before);
+}
+
+#[test]
+fn report_prints_a_training_runs_history_and_rejects_a_non_results_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = Command::new(env!("CARGO_BIN_EXE_train"))
+        .args([
+            "--depth",
+            "2",
+            "--width",
+            "4",
+            "--epochs",
+            "2",
+            "--data",
+            "synthetic:train=64,test=32,size=8",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let r = report(&out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(text.contains("history.csv"), "{text}");
+    let rows: Vec<&str> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("epoch"))
+        .collect();
+    assert_eq!(rows.len(), 3, "{text}");
+    assert!(
+        rows[1].starts_with("1 ") && rows[2].starts_with("2 "),
+        "{text}"
+    );
+    let bad = report(tmp.path());
+    let err = String::from_utf8_lossy(&bad.stderr);
+    assert_eq!(bad.status.code(), Some(2), "{err}");
+    assert!(err.contains("not a results directory"), "{err}");
+}
