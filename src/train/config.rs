@@ -1,0 +1,331 @@
+//! The configuration of a training run ([`TrainConfig`]) and reading TOML configs.
+
+use super::OneCycle;
+use crate::backend::Backend;
+use crate::data::{parse_data_spec, Augment, DataSplit};
+use crate::device::parse_dtype;
+use crate::error::{Error, Result};
+use crate::nets::{Arch, GammaInit, LayerKind, NetConfig, NetOptions, PoolKind, Source, Stem};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// Everything that defines a training run. Every field has a default (a small run that
+/// learns the built-in synthetic set in well under a minute on two CPU cores).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    /// Architecture.
+    pub arch: Arch,
+    /// Units (layer-wise) or blocks (others).
+    pub depth: usize,
+    /// Channels after the stem.
+    pub width: usize,
+    /// Leaky-ReLU slope `n > 0` (layer-wise, hybrid).
+    pub slope: f64,
+    /// Batch-norm reparameterisation `eps_i` (invertible batch norms).
+    pub eps_i: f64,
+    /// Convolution init scale relative to Kaiming normal (default 1: Kaiming normal, the one
+    /// default of every tool, [`crate::nets::DEFAULT_INIT_SCALE`]).
+    pub init_scale: f64,
+    /// Downsampling between stages (`c` channel pooling, `b` batch pooling, `max`); unset: the
+    /// architecture's default (`[c, c, b]` layer-wise and hybrid); `[]`: no pooling.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pools: Option<Vec<PoolKind>>,
+    /// The first layer (`identity` needs images with `width` channels).
+    #[serde(skip_serializing_if = "Stem::is_default")]
+    pub stem: Stem,
+    /// The F (= G) chain of the blocks (unset: the architecture's).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fg: Option<Vec<LayerKind>>,
+    /// Batch-norm gamma init (unset: log-normal with `gamma_spread`, ones for 0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gamma_init: Option<GammaInit>,
+    /// Spread of a log-normal gamma init (`gamma_init = "lognormal:S"`); 0: ones.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub gamma_spread: f64,
+    /// Where the backward takes activations from.
+    pub mode: Source,
+    /// Checkpointed mode: units or blocks per segment, `1..=depth` (`None`: `ceil(sqrt(depth))`);
+    /// left out of the serialised config when unset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub segment: Option<usize>,
+    /// Epochs (full passes over the training set; the last partial batch is dropped).
+    pub epochs: usize,
+    /// Batch size.
+    pub batch: usize,
+    /// Peak learning rate of the one-cycle schedule.
+    pub lr: f64,
+    /// Fraction of the steps spent warming up (0..=1).
+    pub warmup: f64,
+    /// The schedule starts at `lr / lr_div`.
+    pub lr_div: f64,
+    /// The schedule ends at `lr / lr_final_div`.
+    pub lr_final_div: f64,
+    /// SGD momentum `mu` (0..1).
+    pub momentum: f64,
+    /// Coupled L2 weight decay.
+    pub weight_decay: f64,
+    /// Clip the gradient's global L2 norm (over every parameter) to this value before the
+    /// optimiser step, as `torch.nn.utils.clip_grad_norm_` (weight decay and momentum act on the
+    /// clipped gradient); 0 turns it off. Default 1: without it, the hybrid at width 32 on
+    /// 32x32 images diverges at the default peak lr (loss 210 after one epoch of 20 steps;
+    /// its gradient norm is about 20 at the first step and grows).
+    pub clip_grad_norm: f64,
+    /// Random crop (padding 2 for images up to 16 px, 4 above) and horizontal flip.
+    pub augment: bool,
+    /// Data: `synthetic[:KEY=VALUE,...]` or `cifar10:DIR` (see [`parse_data_spec`]).
+    pub data: String,
+    /// Seed of the synthetic data (unless the spec sets `seed=`).
+    pub data_seed: u64,
+    /// Seed of the weights, the shuffling and the augmentation.
+    pub seed: u64,
+    /// Storage dtype: `f16`, `bf16`, `f32`, `f64`.
+    pub dtype: String,
+    /// Device: `cpu`, `cuda[:N]`, `metal[:N]`.
+    pub device: String,
+    /// Gradient-angle probe every this many steps (0: never).
+    pub angle_every: usize,
+    /// Samples of each split used for the probe's train/test error (0: the whole split).
+    pub eval_samples: usize,
+    /// Batch size of evaluation.
+    pub eval_batch: usize,
+    /// Checkpoint every this many steps (0: at the end of every epoch; only with a run dir).
+    pub checkpoint_every: usize,
+    /// Backend computing the layers (`kernels`, the default, or `candle`); left out of the
+    /// serialised config when default.
+    #[serde(skip_serializing_if = "Backend::is_default")]
+    pub backend: Backend,
+}
+
+fn is_zero(v: &f64) -> bool {
+    *v == 0.0
+}
+
+/// Default data of a training run: 1500 train and 1000 test 16x16 synthetic images.
+pub const DEFAULT_DATA: &str = "synthetic:train=1500,test=1000,size=16";
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        TrainConfig {
+            arch: Arch::Layerwise,
+            depth: 6,
+            width: 8,
+            slope: 0.2,
+            eps_i: 0.0,
+            init_scale: crate::nets::DEFAULT_INIT_SCALE,
+            pools: None,
+            stem: Stem::Conv,
+            fg: None,
+            gamma_init: None,
+            gamma_spread: 0.0,
+            mode: Source::Stored,
+            segment: None,
+            epochs: 3,
+            batch: 64,
+            lr: 0.2,
+            warmup: 0.3,
+            lr_div: 10.0,
+            lr_final_div: 100.0,
+            momentum: 0.9,
+            weight_decay: 5e-4,
+            clip_grad_norm: 1.0,
+            augment: false,
+            data: DEFAULT_DATA.into(),
+            data_seed: 0,
+            seed: 0,
+            dtype: "f32".into(),
+            device: "cpu".into(),
+            angle_every: 0,
+            eval_samples: 500,
+            eval_batch: 250,
+            checkpoint_every: 0,
+            backend: Backend::default(),
+        }
+    }
+}
+
+impl TrainConfig {
+    /// Read a TOML file holding a `TrainConfig` (unknown keys are errors naming the file).
+    pub fn from_toml_file(path: &Path) -> Result<TrainConfig> {
+        read_toml(path)
+    }
+
+    /// Check every value (without loading the data); errors name the field.
+    pub fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::Config(m));
+        if self.epochs == 0 {
+            return bad("epochs must be >= 1".into());
+        }
+        if self.batch == 0 || self.eval_batch == 0 {
+            return bad(format!(
+                "batch and eval_batch must be >= 1 (got {} and {})",
+                self.batch, self.eval_batch
+            ));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0) {
+            return bad(format!("lr must be finite and > 0 (got {})", self.lr));
+        }
+        if !(self.clip_grad_norm.is_finite() && self.clip_grad_norm >= 0.0) {
+            return bad(format!(
+                "clip_grad_norm must be finite and >= 0 (0: off; got {})",
+                self.clip_grad_norm
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.warmup) {
+            return bad(format!("warmup must be in [0, 1] (got {})", self.warmup));
+        }
+        if !(self.lr_div >= 1.0
+            && self.lr_div.is_finite()
+            && self.lr_final_div >= 1.0
+            && self.lr_final_div.is_finite())
+        {
+            return bad(format!(
+                "lr_div and lr_final_div must be finite and >= 1 (got {} and {})",
+                self.lr_div, self.lr_final_div
+            ));
+        }
+        if !(0.0..1.0).contains(&self.momentum) {
+            return bad(format!(
+                "momentum must be in [0, 1) (got {})",
+                self.momentum
+            ));
+        }
+        if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
+            return bad(format!(
+                "weight_decay must be finite and >= 0 (got {})",
+                self.weight_decay
+            ));
+        }
+        crate::limits::check_slope(self.slope)?;
+        crate::limits::check_eps_i(self.eps_i)?;
+        let dtype = parse_dtype(&self.dtype)?;
+        parse_data_spec(&self.data, self.data_seed)?;
+        self.net_options(3).check_fg_for(&[self.arch])?;
+        // Memory up front, at the largest input the data sets have (32 px).
+        crate::limits::check_memory(
+            &format!(
+                "width {}, depth {}, batch {}",
+                self.width, self.depth, self.batch
+            ),
+            crate::limits::network_bytes_estimate(
+                self.depth,
+                self.width,
+                self.batch.max(self.eval_batch),
+                32,
+                dtype.size_in_bytes(),
+            ),
+        )?;
+        if self.mode == Source::Checkpointed || self.segment.is_some() {
+            crate::backprop::segment_length(self.segment, self.depth)?;
+        }
+        // The network with the default input geometry (the data's is checked when it is loaded).
+        let channels = if self.stem == Stem::Identity {
+            self.width
+        } else {
+            3
+        };
+        self.net_config(16, channels, 10).validate()
+    }
+
+    /// Check the network against the channels of `data`'s images, known from the spec before
+    /// loading (an identity stem needs `width` of them): what a command line checks before it
+    /// writes anything. [`TrainConfig::validate`] leaves it out, as [`train`] may be given data
+    /// other than the spec's.
+    pub fn check_data_channels(&self) -> Result<()> {
+        let channels = parse_data_spec(&self.data, self.data_seed)?.channels();
+        self.net_config(16, channels, 10).validate()
+    }
+
+    /// The network of this run for images `input_size` pixels square with `in_channels`
+    /// channels and `classes` classes.
+    pub fn net_config(&self, input_size: usize, in_channels: usize, classes: usize) -> NetConfig {
+        let mut c = NetConfig::new(self.arch);
+        c.depth = self.depth;
+        c.width = self.width;
+        c.slope = self.slope;
+        c.eps_i = self.eps_i;
+        c.input_size = input_size;
+        self.net_options(in_channels).apply(&mut c, self.depth);
+        c.classes = classes;
+        c.seed = self.seed;
+        c
+    }
+
+    /// The shared network options of this run, for images with `in_channels` channels.
+    pub fn net_options(&self, in_channels: usize) -> NetOptions {
+        NetOptions {
+            in_channels,
+            stem: self.stem,
+            pools: self.pools.clone(),
+            fg: self.fg.clone(),
+            init_scale: self.init_scale,
+            gamma_init: self.gamma_init,
+            gamma_spread: self.gamma_spread,
+            nested: false,
+        }
+    }
+
+    /// Set the shared network options (the input channels come from the data; `nested`
+    /// means nothing for one run).
+    pub fn set_net_options(&mut self, o: NetOptions) {
+        self.stem = o.stem;
+        self.pools = o.pools;
+        self.fg = o.fg;
+        self.init_scale = o.init_scale;
+        self.gamma_init = o.gamma_init;
+        self.gamma_spread = o.gamma_spread;
+    }
+
+    /// The network of this run for `data`; errors when the images are not square.
+    pub fn net_config_for(&self, data: &DataSplit) -> Result<NetConfig> {
+        let (c, h, w) = data.train.image_dims();
+        if h != w || data.test.image_dims() != (c, h, w) {
+            return Err(Error::Config(format!("training needs square images of one size in both splits (train {c}x{h}x{w}, test {:?})", data.test.image_dims())));
+        }
+        let cfg = self.net_config(h, c, data.classes());
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The augmentation, if enabled: crop padding 2 for images up to 16 px, 4 above, and flips.
+    pub fn augmentation(&self, image_size: usize) -> Option<Augment> {
+        self.augment.then_some(Augment {
+            crop_padding: if image_size <= 16 { 2 } else { 4 },
+            flip: true,
+        })
+    }
+
+    /// Load the data set of this run.
+    pub fn load_data(&self) -> Result<DataSplit> {
+        parse_data_spec(&self.data, self.data_seed)?.load()
+    }
+
+    /// The schedule for `total_steps` steps.
+    pub fn schedule(&self, total_steps: usize) -> OneCycle {
+        OneCycle {
+            max_lr: self.lr,
+            total_steps,
+            warmup: self.warmup,
+            lr_div: self.lr_div,
+            lr_final_div: self.lr_final_div,
+        }
+    }
+}
+
+/// Read the TOML file `path` into `T`. Errors are one line: `path: line L, column C: message`.
+pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    toml::from_str(&text).map_err(|e| {
+        let at = e.span().map_or(String::new(), |span| {
+            let before = &text[..span.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
+            format!(" line {line}, column {column}:")
+        });
+        Error::Config(format!(
+            "{}:{at} {}",
+            path.display(),
+            e.message().trim().replace('\n', " ")
+        ))
+    })
+}
