@@ -53,7 +53,7 @@ use std::time::Instant;
 // registry
 
 /// Every figure id, in the order the figures binary produces them.
-pub const FIGURE_IDS: [&str; 14] = [
+pub const FIGURE_IDS: [&str; 15] = [
     "fig05",
     "fig06",
     "fig10",
@@ -68,6 +68,7 @@ pub const FIGURE_IDS: [&str; 14] = [
     "bn-eps",
     "memory-scaling",
     "tradeoff",
+    "lipschitz",
 ];
 
 /// Where a figure's data come from.
@@ -192,6 +193,12 @@ pub fn specs() -> Vec<FigureSpec> {
             Experiment,
             tradeoff,
         ),
+        s(
+            "lipschitz",
+            "forward and inverse local Lipschitz constants per layer beside alpha (Behrmann et al. 2021; beyond the papers)",
+            Experiment,
+            crate::experiments::lipschitz::lipschitz,
+        ),
     ]
 }
 
@@ -211,7 +218,7 @@ pub fn spec(id: &str) -> Result<FigureSpec> {
 pub fn experiment_kind(id: &str) -> Option<&'static str> {
     match id {
         "fig05" | "fig06" => Some("alpha"),
-        "fig10" | "fig13" => Some("trace"),
+        "fig10" | "fig13" | "lipschitz" => Some("trace"),
         "fig11" | "fig14" => Some("scaling"),
         "precision" => Some("precision"),
         "bn-eps" => Some("bn-eps"),
@@ -409,6 +416,11 @@ pub struct TraceConfig {
     pub dtype: String,
     /// Std of the output noise of the second trace (0: rounding only).
     pub noise_std: f64,
+    /// Estimate each top-level layer's forward and inverse Lipschitz constants in the
+    /// rounding-only trace ([`crate::measure::lipschitz`]; `lip_forward`, `lip_inverse`, NaN
+    /// when off). Left out of the serialised config (and its key) when off.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lipschitz: bool,
     /// Network and input settings.
     pub net: NetSettings,
 }
@@ -422,6 +434,7 @@ impl Default for TraceConfig {
             seed: 0,
             dtype: "f32".into(),
             noise_std: 1e-3,
+            lipschitz: false,
             net: NetSettings::default(),
         }
     }
@@ -1097,6 +1110,16 @@ pub struct TraceRow {
     /// Depth-law prediction, dB (NaN for hidden entries).
     #[serde(with = "num")]
     pub predicted_snr_db: f64,
+    /// Rounding-aware depth-law prediction, dB ([`crate::measure::trace`]; NaN for hidden
+    /// entries).
+    #[serde(with = "num")]
+    pub predicted_snr_db_rounding: f64,
+    /// Local Lipschitz constant of the layer's forward (plain ratio; NaN when not measured).
+    #[serde(with = "num")]
+    pub lip_forward: f64,
+    /// Local Lipschitz constant of the layer's inverse (plain ratio; NaN when not measured).
+    #[serde(with = "num")]
+    pub lip_inverse: f64,
 }
 
 /// One trace of a network.
@@ -1156,6 +1179,10 @@ pub struct LowestRow {
     /// Depth-law prediction of it ([`anchored_prediction`]), dB; NaN without the depth law.
     #[serde(with = "num")]
     pub predicted_db: f64,
+    /// Rounding-aware depth-law prediction of it ([`crate::measure::trace`]), dB; NaN without
+    /// the depth law.
+    #[serde(with = "num")]
+    pub predicted_rounding_db: f64,
     /// Smallest SNR of all entries (hidden included), dB.
     #[serde(with = "num")]
     pub min_snr_db: f64,
@@ -1389,7 +1416,7 @@ impl Results {
 }
 
 /// A result file that does not parse: an I/O error (`InvalidData`) naming it.
-fn malformed(path: &Path, what: impl std::fmt::Display) -> Error {
+pub(crate) fn malformed(path: &Path, what: impl std::fmt::Display) -> Error {
     Error::io(
         path,
         std::io::Error::new(
@@ -1668,12 +1695,24 @@ fn run_points(sweep: &SweepConfig, points: &[Point]) -> Result<Vec<(Point, SnrTr
 fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f64) -> LowestRow {
     let predicted = anchored_prediction(&trace.points);
     let lowest_idx = trace.points.iter().rposition(|t| t.role != Role::Hidden);
-    let (name, snr, snr64, pred) = match lowest_idx {
+    let (name, snr, snr64, pred, pred_rounding) = match lowest_idx {
         Some(i) => {
             let t = &trace.points[i];
-            (t.layer.clone(), t.snr_db, t.snr_db_f64, predicted[i])
+            (
+                t.layer.clone(),
+                t.snr_db,
+                t.snr_db_f64,
+                predicted[i],
+                t.predicted_snr_db_rounding,
+            )
         }
-        None => ("none".into(), f64::INFINITY, f64::INFINITY, f64::NAN),
+        None => (
+            "none".into(),
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NAN,
+            f64::NAN,
+        ),
     };
     LowestRow {
         arch: p.arch,
@@ -1686,6 +1725,7 @@ fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f64) -> Lowes
         lowest_snr_db: snr,
         lowest_snr_db_f64: snr64,
         predicted_db: pred,
+        predicted_rounding_db: pred_rounding,
         min_snr_db: trace.min_snr_db(),
         seconds,
     }
@@ -1703,7 +1743,10 @@ fn run_trace(c: &TraceConfig) -> Result<TraceData> {
     let outs = noises
         .par_iter()
         .map(|&noise| -> Result<(TraceRun, usize)> {
-            let sweep = c.net.sweep_config(noise, true);
+            let sweep = SweepConfig {
+                lipschitz: c.lipschitz && noise == 0.0,
+                ..c.net.sweep_config(noise, true)
+            };
             let (r, trace) = run_point(&sweep, &p, &device)?;
             let layers = r
                 .summary_line
@@ -1728,6 +1771,9 @@ fn run_trace(c: &TraceConfig) -> Result<TraceData> {
                     snr_db_f64: t.snr_db_f64,
                     alpha_db: t.alpha_db,
                     predicted_snr_db: pred,
+                    predicted_snr_db_rounding: t.predicted_snr_db_rounding,
+                    lip_forward: t.lip_forward,
+                    lip_inverse: t.lip_inverse,
                 })
                 .collect();
             Ok((
@@ -2026,7 +2072,7 @@ fn num_text(v: f64) -> String {
 }
 
 /// Write `<out>/<id>.csv`: a `# ` provenance line, then the header and rows.
-fn write_csv(
+pub(crate) fn write_csv(
     out: &Path,
     id: &str,
     caption: &str,
@@ -2048,7 +2094,7 @@ fn write_csv(
     write_atomic(&path, &text)
 }
 
-fn stem(out: &Path, id: &str) -> PathBuf {
+pub(crate) fn stem(out: &Path, id: &str) -> PathBuf {
     out.join(id)
 }
 
@@ -2076,7 +2122,11 @@ pub fn fit_line(pts: &[(f64, f64)]) -> Option<(f64, f64)> {
     Some((slope, my - slope * mx))
 }
 
-fn expect_kind<'a>(r: &'a ResultFile, res: &Results, kind: &str) -> Result<&'a ResultData> {
+pub(crate) fn expect_kind<'a>(
+    r: &'a ResultFile,
+    res: &Results,
+    kind: &str,
+) -> Result<&'a ResultData> {
     let got = match &r.data {
         ResultData::Alpha(_) => "alpha",
         ResultData::Trace(_) => "trace",
@@ -2095,7 +2145,7 @@ fn expect_kind<'a>(r: &'a ResultFile, res: &Results, kind: &str) -> Result<&'a R
     Ok(&r.data)
 }
 
-fn depth_unit(arch: Arch) -> &'static str {
+pub(crate) fn depth_unit(arch: Arch) -> &'static str {
     if arch == Arch::Layerwise {
         "unit"
     } else {
@@ -2262,7 +2312,7 @@ fn alpha_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
 
 /// Fix a linear y range around the panel's finite data with `bottom` and `top` extra fractions
 /// of the data range, so that the legend finds an empty corner.
-fn reserve_legend_room(c: &mut Chart, bottom: f64, top: f64) {
+pub(crate) fn reserve_legend_room(c: &mut Chart, bottom: f64, top: f64) {
     let ys: Vec<f64> = c
         .series
         .iter()
@@ -2303,7 +2353,7 @@ fn group_of(layer: &str) -> Option<String> {
 }
 
 /// Spans of consecutive entries of the same unit/block, with a small gap between neighbours.
-fn group_spans(entries: &[TraceRow]) -> Vec<Span> {
+pub(crate) fn group_spans(entries: &[TraceRow]) -> Vec<Span> {
     let mut spans: Vec<Span> = Vec::new();
     let mut current: Option<(String, usize, usize)> = None;
     for (i, e) in entries.iter().enumerate() {
@@ -2411,7 +2461,22 @@ fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             .collect();
         if !law.is_empty() {
             c.series
-                .push(Series::new("depth law, eq. 19", law, Style::Line).with_color(6));
+                .push(Series::new("depth law, eq. 19", law, Style::Dashed).with_color(6));
+        }
+        let law_rounding: Vec<(f64, f64)> = top
+            .iter()
+            .filter(|e| e.predicted_snr_db_rounding.is_finite())
+            .map(|e| (e.index as f64, e.predicted_snr_db_rounding))
+            .collect();
+        if !law_rounding.is_empty() {
+            c.series.push(
+                Series::new(
+                    "eq. 19 + each inverse's rounding",
+                    law_rounding,
+                    Style::Dotted,
+                )
+                .with_color(3),
+            );
         }
         c.spans = group_spans(&run.entries);
         // Room above the data for the span labels, below it for the legend.
@@ -2428,6 +2493,9 @@ fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
                 fmt_f(e.snr_db_f64),
                 fmt_f(e.alpha_db),
                 fmt_f(e.predicted_snr_db),
+                fmt_f(e.predicted_snr_db_rounding),
+                fmt_f(e.lip_forward),
+                fmt_f(e.lip_inverse),
             ]);
         }
     }
@@ -2474,6 +2542,9 @@ fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             "snr_db_f64",
             "alpha_db",
             "predicted_snr_db",
+            "predicted_snr_db_rounding",
+            "lip_forward",
+            "lip_inverse",
         ],
         &rows,
     )
@@ -2565,6 +2636,20 @@ fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             c.series
                 .push(Series::new("depth law, eq. 19", law, Style::Dashed).with_color(1));
         }
+        let law_rounding: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|p| (x(p), p.predicted_rounding_db))
+            .collect();
+        if law_rounding.iter().any(|p| p.1.is_finite()) {
+            c.series.push(
+                Series::new(
+                    "eq. 19 + each inverse's rounding",
+                    law_rounding,
+                    Style::Dotted,
+                )
+                .with_color(3),
+            );
+        }
         if hybrid {
             c.series.push(
                 Series::new(
@@ -2622,7 +2707,7 @@ fn depth_fit_text(arch: Arch, pts: &[(f64, f64)]) -> String {
     }
 }
 
-const LOWEST_HEADER: [&str; 13] = [
+const LOWEST_HEADER: [&str; 14] = [
     "sweep",
     "arch",
     "dtype",
@@ -2634,6 +2719,7 @@ const LOWEST_HEADER: [&str; 13] = [
     "lowest_snr_db",
     "lowest_snr_db_f64",
     "predicted_db",
+    "predicted_rounding_db",
     "min_snr_db",
     "seconds",
 ];
@@ -2651,6 +2737,7 @@ fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
         fmt_f(p.lowest_snr_db),
         fmt_f(p.lowest_snr_db_f64),
         fmt_f(p.predicted_db),
+        fmt_f(p.predicted_rounding_db),
         fmt_f(p.min_snr_db),
         format!("{:.3}", p.seconds),
     ]
@@ -4234,6 +4321,9 @@ mod tests {
             snr_db_f64: 1.0,
             alpha_db: 0.0,
             predicted_snr_db: 1.0,
+            predicted_snr_db_rounding: 1.0,
+            lip_forward: f64::NAN,
+            lip_inverse: f64::NAN,
         };
         let e = vec![
             row(0, "s1.u0.act"),

@@ -2,6 +2,7 @@
 
 pub mod bench;
 pub mod figures;
+pub mod lipschitz;
 pub mod memory;
 pub mod snr_sweep;
 pub mod tradeoff;

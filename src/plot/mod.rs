@@ -78,6 +78,8 @@ pub enum Style {
     LineMarkers,
     /// A dashed line (bounds, reference curves).
     Dashed,
+    /// A dotted line (a second reference curve beside a dashed one).
+    Dotted,
 }
 
 /// One labelled set of points in a panel.
@@ -692,13 +694,20 @@ fn draw_series<DB: DrawingBackend>(
 ) -> std::result::Result<(), String> {
     let color = palette(s.color);
     let line = color.stroke_width(2);
-    let has_line = matches!(s.style, Style::Line | Style::LineMarkers | Style::Dashed);
+    let has_line = matches!(
+        s.style,
+        Style::Line | Style::LineMarkers | Style::Dashed | Style::Dotted
+    );
     let has_markers = matches!(s.style, Style::Markers | Style::LineMarkers);
     if has_line {
         for run in layout::clip_runs(&s.runs, &c.x, &c.y) {
             if s.style == Style::Dashed {
                 chart
                     .draw_series(DashedLineSeries::new(run, 9, 6, line))
+                    .map_err(de)?;
+            } else if s.style == Style::Dotted {
+                chart
+                    .draw_series(DashedLineSeries::new(run, 2, 4, line))
                     .map_err(de)?;
             } else {
                 chart.draw_series(LineSeries::new(run, line)).map_err(de)?;
@@ -762,6 +771,11 @@ impl Glyph {
             Style::Dashed => {
                 paths[0] = vec![(-11, 0), (-3, 0)];
                 paths[1] = vec![(3, 0), (11, 0)];
+            }
+            Style::Dotted => {
+                paths[0] = vec![(-10, 0), (-8, 0)];
+                paths[1] = vec![(-1, 0), (1, 0)];
+                paths[2] = vec![(8, 0), (10, 0)];
             }
             Style::Markers => {}
         }
