@@ -7,7 +7,7 @@ use revstab::experiments::snr_sweep::{run_point, SweepConfig};
 use revstab::layers::{Layer, Param, Pass, Role};
 use revstab::measure::alpha::empirical_alpha;
 use revstab::measure::snr::Snr;
-use revstab::measure::trace::rounding_depth_law;
+use revstab::measure::trace::{coherent_depth_law, rounding_depth_law};
 use revstab::nets::Arch;
 
 fn db(ratio: f64) -> f64 {
@@ -50,6 +50,51 @@ fn two_layer_chain_matches_the_closed_form() {
     assert!((got[1] - 100.0).abs() < 1e-12);
     let got = rounding_depth_law(f64::INFINITY, &[(-3.0, 100.0), (-3.0, f64::INFINITY)]);
     assert!((got[1] - (100.0 - 3.0)).abs() < 1e-12, "{}", got[1]);
+}
+
+/// The amplitude-sum (coherent) law on two layers, closed form: rounding amplitudes
+/// `r_2 = sqrt(d_2)`, `r_1 = sqrt(d_2 / alpha_1) + sqrt(d_1)`; output noise in power:
+/// `1/snr_2 = 1/(snr_out alpha_2) + r_2^2`, `1/snr_1 = 1/(snr_out alpha_2 alpha_1) + r_1^2`.
+/// It is never above the power-sum law (triangle inequality), equal with one injection.
+#[test]
+fn two_layer_chain_coherent_law_matches_the_closed_form() {
+    let cases = [
+        (f64::INFINITY, 0.5, 0.25, 1e12, 4e11),
+        (1e6, 0.5, 0.25, 1e12, 4e11),
+        (1e6, 2.0, 0.1, f64::INFINITY, 1e9),
+        (1e3, 1.0, 1.0, 1e3, 1e3),
+    ];
+    for (out, a2, a1, s2, s1) in cases {
+        let layers = [(db(a2), db(s2)), (db(a1), db(s1))];
+        let got = coherent_depth_law(db(out), &layers);
+        let r2 = (1.0 / s2).sqrt();
+        let r1 = (1.0 / (s2 * a1)).sqrt() + (1.0 / s1).sqrt();
+        let want = [
+            -db(1.0 / (out * a2) + r2 * r2),
+            -db(1.0 / (out * a2 * a1) + r1 * r1),
+        ];
+        let power = rounding_depth_law(db(out), &layers);
+        for ((g, w), p) in got.iter().zip(want).zip(power) {
+            assert!(
+                (g - w).abs() < 1e-9,
+                "case {out} {a2} {a1} {s2} {s1}: {g} vs {w}"
+            );
+            assert!(*g <= p + 1e-12, "coherent {g} above power sum {p}");
+        }
+    }
+    // Worked numbers: no output noise, alpha_1 = 0.25, injections 1e-6 each: amplitudes
+    // 1e-3 / 0.5 + 1e-3 = 3e-3, 1/snr_1 = 9e-6 (50.458 dB) where the power sum gives
+    // 4e-6 + 1e-6 = 5e-6 (53.010 dB).
+    let layers = [(db(0.5), 60.0), (db(0.25), 60.0)];
+    let got = coherent_depth_law(f64::INFINITY, &layers);
+    assert!((got[0] - 60.0).abs() < 1e-9, "{}", got[0]);
+    assert!((got[1] - 50.457_574_905_606_75).abs() < 1e-9, "{}", got[1]);
+    let power = rounding_depth_law(f64::INFINITY, &layers);
+    assert!(
+        (power[1] - 53.010_299_956_639_81).abs() < 1e-9,
+        "{}",
+        power[1]
+    );
 }
 
 /// `y = gain * x` whose inverse adds a fixed error on the elements of one parity
@@ -180,6 +225,7 @@ fn no_infinite_prediction_where_the_measurement_is_finite() {
             for (what, v) in [
                 ("predicted_snr_db", t.predicted_snr_db),
                 ("predicted_snr_db_rounding", t.predicted_snr_db_rounding),
+                ("predicted_snr_db_coherent", t.predicted_snr_db_coherent),
             ] {
                 assert!(
                     v.is_finite(),
@@ -191,7 +237,8 @@ fn no_infinite_prediction_where_the_measurement_is_finite() {
             }
             if first_inexact {
                 assert!(
-                    (t.predicted_snr_db_rounding - t.snr_db).abs() < 1e-9,
+                    (t.predicted_snr_db_rounding - t.snr_db).abs() < 1e-9
+                        && (t.predicted_snr_db_coherent - t.snr_db).abs() < 1e-9,
                     "{} {}: first inexact entry predicted {} vs measured {}",
                     p.key(),
                     t.layer,

@@ -1114,6 +1114,9 @@ pub struct TraceRow {
     /// entries).
     #[serde(with = "num")]
     pub predicted_snr_db_rounding: f64,
+    /// Coherent (amplitude-sum) rounding-aware prediction, dB (NaN for hidden entries).
+    #[serde(with = "num")]
+    pub predicted_snr_db_coherent: f64,
     /// Local Lipschitz constant of the layer's forward (plain ratio; NaN when not measured).
     #[serde(with = "num")]
     pub lip_forward: f64,
@@ -1183,6 +1186,9 @@ pub struct LowestRow {
     /// the depth law.
     #[serde(with = "num")]
     pub predicted_rounding_db: f64,
+    /// Coherent (amplitude-sum) rounding-aware prediction of it, dB; NaN without the depth law.
+    #[serde(with = "num")]
+    pub predicted_coherent_db: f64,
     /// Smallest SNR of all entries (hidden included), dB.
     #[serde(with = "num")]
     pub min_snr_db: f64,
@@ -1695,7 +1701,7 @@ fn run_points(sweep: &SweepConfig, points: &[Point]) -> Result<Vec<(Point, SnrTr
 fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f64) -> LowestRow {
     let predicted = anchored_prediction(&trace.points);
     let lowest_idx = trace.points.iter().rposition(|t| t.role != Role::Hidden);
-    let (name, snr, snr64, pred, pred_rounding) = match lowest_idx {
+    let (name, snr, snr64, pred, pred_rounding, pred_coherent) = match lowest_idx {
         Some(i) => {
             let t = &trace.points[i];
             (
@@ -1704,12 +1710,14 @@ fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f64) -> Lowes
                 t.snr_db_f64,
                 predicted[i],
                 t.predicted_snr_db_rounding,
+                t.predicted_snr_db_coherent,
             )
         }
         None => (
             "none".into(),
             f64::INFINITY,
             f64::INFINITY,
+            f64::NAN,
             f64::NAN,
             f64::NAN,
         ),
@@ -1726,6 +1734,7 @@ fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f64) -> Lowes
         lowest_snr_db_f64: snr64,
         predicted_db: pred,
         predicted_rounding_db: pred_rounding,
+        predicted_coherent_db: pred_coherent,
         min_snr_db: trace.min_snr_db(),
         seconds,
     }
@@ -1772,6 +1781,7 @@ fn run_trace(c: &TraceConfig) -> Result<TraceData> {
                     alpha_db: t.alpha_db,
                     predicted_snr_db: pred,
                     predicted_snr_db_rounding: t.predicted_snr_db_rounding,
+                    predicted_snr_db_coherent: t.predicted_snr_db_coherent,
                     lip_forward: t.lip_forward,
                     lip_inverse: t.lip_inverse,
                 })
@@ -2471,11 +2481,26 @@ fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
         if !law_rounding.is_empty() {
             c.series.push(
                 Series::new(
-                    "eq. 19 + each inverse's rounding",
+                    "eq. 19 + each inverse's rounding (power sum)",
                     law_rounding,
                     Style::Dotted,
                 )
                 .with_color(3),
+            );
+        }
+        let law_coherent: Vec<(f64, f64)> = top
+            .iter()
+            .filter(|e| e.predicted_snr_db_coherent.is_finite())
+            .map(|e| (e.index as f64, e.predicted_snr_db_coherent))
+            .collect();
+        if !law_coherent.is_empty() {
+            c.series.push(
+                Series::new(
+                    "eq. 19 + rounding, amplitude sum (bound)",
+                    law_coherent,
+                    Style::Line,
+                )
+                .with_color(4),
             );
         }
         c.spans = group_spans(&run.entries);
@@ -2494,6 +2519,7 @@ fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
                 fmt_f(e.alpha_db),
                 fmt_f(e.predicted_snr_db),
                 fmt_f(e.predicted_snr_db_rounding),
+                fmt_f(e.predicted_snr_db_coherent),
                 fmt_f(e.lip_forward),
                 fmt_f(e.lip_inverse),
             ]);
@@ -2543,6 +2569,7 @@ fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             "alpha_db",
             "predicted_snr_db",
             "predicted_snr_db_rounding",
+            "predicted_snr_db_coherent",
             "lip_forward",
             "lip_inverse",
         ],
@@ -2643,11 +2670,25 @@ fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
         if law_rounding.iter().any(|p| p.1.is_finite()) {
             c.series.push(
                 Series::new(
-                    "eq. 19 + each inverse's rounding",
+                    "eq. 19 + each inverse's rounding (power sum)",
                     law_rounding,
                     Style::Dotted,
                 )
                 .with_color(3),
+            );
+        }
+        let law_coherent: Vec<(f64, f64)> = rows
+            .iter()
+            .map(|p| (x(p), p.predicted_coherent_db))
+            .collect();
+        if law_coherent.iter().any(|p| p.1.is_finite()) {
+            c.series.push(
+                Series::new(
+                    "eq. 19 + rounding, amplitude sum (bound)",
+                    law_coherent,
+                    Style::Line,
+                )
+                .with_color(4),
             );
         }
         if hybrid {
@@ -2707,7 +2748,7 @@ fn depth_fit_text(arch: Arch, pts: &[(f64, f64)]) -> String {
     }
 }
 
-const LOWEST_HEADER: [&str; 14] = [
+const LOWEST_HEADER: [&str; 15] = [
     "sweep",
     "arch",
     "dtype",
@@ -2720,6 +2761,7 @@ const LOWEST_HEADER: [&str; 14] = [
     "lowest_snr_db_f64",
     "predicted_db",
     "predicted_rounding_db",
+    "predicted_coherent_db",
     "min_snr_db",
     "seconds",
 ];
@@ -2738,6 +2780,7 @@ fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
         fmt_f(p.lowest_snr_db_f64),
         fmt_f(p.predicted_db),
         fmt_f(p.predicted_rounding_db),
+        fmt_f(p.predicted_coherent_db),
         fmt_f(p.min_snr_db),
         format!("{:.3}", p.seconds),
     ]
@@ -4322,6 +4365,7 @@ mod tests {
             alpha_db: 0.0,
             predicted_snr_db: 1.0,
             predicted_snr_db_rounding: 1.0,
+            predicted_snr_db_coherent: 1.0,
             lip_forward: f64::NAN,
             lip_inverse: f64::NAN,
         };

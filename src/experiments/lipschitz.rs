@@ -89,7 +89,7 @@ pub fn lipschitz(res: &Results, out: &Path) -> Result<()> {
     );
     render(
         &Figure {
-            title: "Local Lipschitz constants of each layer and its inverse, beside alpha".into(),
+            title: "Lipschitz constants per layer, beside alpha".into(),
             caption: caption.clone(),
             panels: vec![c],
         },

@@ -39,6 +39,14 @@
 //! needs no anchor: its first inexact entry equals the measurement by construction (that
 //! entry's one-step error is its whole error).
 //!
+//! The power sum assumes the injections are independent; measured, the rounding errors of
+//! successive inverses are partly correlated and the law stays optimistic by a few dB.
+//! `predicted_snr_db_coherent` is the other end ([`coherent_depth_law`]): the rounding
+//! injections add in *amplitude* (`sqrt(1/snr)`, each propagated by `1/sqrt(alpha)`), which by
+//! the triangle inequality is the least SNR the same alphas and injections allow (fully
+//! correlated rounding); the output noise, independent of the rounding, still adds in power.
+//! The measurement lies between the two laws.
+//!
 //! Lipschitz estimates (optional, [`TraceOptions::lipschitz`]): per top-level layer, the largest
 //! singular value of the Jacobian of its forward (`lip_forward`) and of its inverse
 //! (`lip_inverse`) at the batch, plain ratios, by [`crate::measure::lipschitz::layer_lipschitz`]
@@ -81,6 +89,9 @@ pub struct TracePoint {
     /// Rounding-aware depth-law prediction (dB, [`rounding_depth_law`]); NaN for hidden entries
     /// and without the depth law.
     pub predicted_snr_db_rounding: f64,
+    /// Coherent (amplitude-sum) rounding-aware prediction (dB, [`coherent_depth_law`]); NaN for
+    /// hidden entries and without the depth law.
+    pub predicted_snr_db_coherent: f64,
     /// Local Lipschitz constant of the layer's forward at the batch (plain ratio); NaN unless
     /// [`TraceOptions::lipschitz`] and for hidden entries.
     pub lip_forward: f64,
@@ -208,6 +219,7 @@ pub fn snr_trace(
             predicted_snr_db: f64::NAN,
             step_snr_db: f64::NAN,
             predicted_snr_db_rounding: f64::NAN,
+            predicted_snr_db_coherent: f64::NAN,
             lip_forward: f64::NAN,
             lip_inverse: f64::NAN,
         });
@@ -263,6 +275,35 @@ pub fn rounding_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64>
         .collect()
 }
 
+/// Coherent rounding-aware depth law (module doc): as [`rounding_depth_law`], but the rounding
+/// injections add in amplitude, `a_i = a_{i-1} / sqrt(alpha_i) + sqrt(1/step_snr_i)` with
+/// `a = 0` at the head, while the output noise `o_i = o_{i-1} / alpha_i` (from `1/snr_out`) adds
+/// in power: `1/snr_i = o_i + a_i^2`. The least SNR the same alphas and injections allow.
+pub fn coherent_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64> {
+    let nsr = |db: f64| 10f64.powf(-db / 10.0);
+    let mut output = nsr(output_snr_db);
+    let mut amplitude = 0.0f64;
+    layers
+        .iter()
+        .map(|&(alpha_db, step_db)| {
+            let alpha = 10f64.powf(alpha_db / 10.0);
+            if output != 0.0 {
+                output /= alpha;
+            }
+            if amplitude != 0.0 {
+                amplitude /= alpha.sqrt();
+            }
+            amplitude += nsr(step_db).sqrt();
+            let total = output + amplitude * amplitude;
+            if total == 0.0 {
+                f64::INFINITY
+            } else {
+                -10.0 * total.log10()
+            }
+        })
+        .collect()
+}
+
 /// One-step SNR of each top-level layer of `net` (its inverse applied to the forward of its
 /// stored input) and the rounding-aware prediction; needs the alphas of [`depth_law`].
 fn rounding_law(
@@ -286,11 +327,14 @@ fn rounding_law(
         points[i].step_snr_db = step;
         chain.push((points[i].alpha_db, step));
     }
-    for (&i, predicted) in top_level
+    let coherent = coherent_depth_law(output_snr_db, &chain);
+    for ((&i, predicted), coherent) in top_level
         .iter()
         .zip(rounding_depth_law(output_snr_db, &chain))
+        .zip(coherent)
     {
         points[i].predicted_snr_db_rounding = predicted;
+        points[i].predicted_snr_db_coherent = coherent;
     }
     Ok(())
 }
