@@ -1,7 +1,8 @@
 //! The figures of the papers (DESIGN.md 5), each regenerated from cached experiment results.
 //!
 //! Every figure id (`fig05`, `fig06`, `fig10`, `fig11`, `fig12`, `fig13`, `fig14`, `fig15`,
-//! `revnet-fig4`, `table1`, `precision`, `bn-eps`, `memory-scaling`) has
+//! `revnet-fig4`, `table1`, `precision`, `bn-eps`, `memory-scaling`, `tradeoff`, `lipschitz`)
+//! has
 //! - a render function `fn(&Results, &Path) -> Result<()>` (e.g. [`fig10`]) that reads its
 //!   results and writes `<out>/<id>.png`, `<out>/<id>.svg` and `<out>/<id>.csv` (`table1` also
 //!   `<out>/table1.md`); a missing or malformed result file is an error naming the file;
