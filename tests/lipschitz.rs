@@ -150,3 +150,60 @@ fn bad_input_is_an_error() {
     };
     assert!(spectral_norm(|t| Ok(t.clone()), &x, opts).is_err());
 }
+
+/// In a trace with `lipschitz: true` every top-level entry carries both estimates: the leaky
+/// ReLU's are its closed forms (the input has both signs), the pools' are 1; hidden entries and
+/// a trace without the option carry NaN.
+#[test]
+fn trace_entries_carry_the_estimates_when_asked() {
+    use revstab::experiments::snr_sweep::{point_batch, SweepConfig};
+    use revstab::layers::Role;
+    use revstab::measure::trace::{snr_trace, TraceOptions};
+    use revstab::nets::{Arch, NetConfig, Network};
+    let sweep = SweepConfig {
+        batch: 4,
+        input_size: 8,
+        ..SweepConfig::default()
+    };
+    for arch in [Arch::Layerwise, Arch::Hybrid] {
+        let mut cfg = NetConfig::new(arch);
+        cfg.depth = 1;
+        cfg.slope = 0.2;
+        cfg.input_size = 8;
+        let net = Network::build(&cfg, DType::F32, &Device::Cpu).unwrap();
+        let (x, y) = point_batch(&sweep, 0, &Device::Cpu).unwrap();
+        let opts = TraceOptions {
+            depth_law: true,
+            lipschitz: true,
+            ..Default::default()
+        };
+        let t = snr_trace(&net, None, &x, &y, opts).unwrap();
+        for p in &t.points {
+            if p.role == Role::Hidden {
+                assert!(
+                    p.lip_forward.is_nan() && p.lip_inverse.is_nan(),
+                    "{}",
+                    p.layer
+                );
+                continue;
+            }
+            assert!(
+                p.lip_forward > 0.0 && p.lip_inverse > 0.0,
+                "{}: {} {}",
+                p.layer,
+                p.lip_forward,
+                p.lip_inverse
+            );
+            if p.layer.ends_with(".act") {
+                close(p.lip_forward, 1.0, &p.layer);
+                close(p.lip_inverse, 5.0, &p.layer);
+            }
+            if p.layer.starts_with("pool") {
+                close(p.lip_forward, 1.0, &p.layer);
+                close(p.lip_inverse, 1.0, &p.layer);
+            }
+        }
+        let plain = snr_trace(&net, None, &x, &y, TraceOptions::default()).unwrap();
+        assert!(plain.points.iter().all(|p| p.lip_inverse.is_nan()));
+    }
+}
