@@ -16,6 +16,7 @@ mod suite {
     mod cli_consistency;
     mod data;
     mod data_idx;
+    mod depth_law;
     mod figures;
     mod gradients;
     mod hardening;
@@ -23,6 +24,7 @@ mod suite {
     mod kernels_off;
     mod layers;
     mod layout;
+    mod lipschitz;
     mod netconfig;
     mod outputs;
     mod plot;

@@ -5,7 +5,8 @@
 //! Everything is re-exported here under its old path.
 //!
 //! Every figure id (`fig05`, `fig06`, `fig10`, `fig11`, `fig12`, `fig13`, `fig14`, `fig15`,
-//! `revnet-fig4`, `table1`, `precision`, `bn-eps`, `memory-scaling`) has
+//! `revnet-fig4`, `table1`, `precision`, `bn-eps`, `memory-scaling`, `tradeoff`, `lipschitz`)
+//! has
 //! - a render function `fn(&Results, &Path) -> Result<()>` (e.g. [`fig10`]) that reads its
 //!   results and writes `<out>/<id>.png`, `<out>/<id>.svg` and `<out>/<id>.csv` (`table1` also
 //!   `<out>/table1.md`); a missing or malformed result file is an error naming the file;
@@ -58,7 +59,7 @@ pub use crate::results::text::{num, num_text};
 pub fn experiment_kind(id: &str) -> Option<&'static str> {
     match id {
         "fig05" | "fig06" => Some("alpha"),
-        "fig10" | "fig13" => Some("trace"),
+        "fig10" | "fig13" | "lipschitz" => Some("trace"),
         "fig11" | "fig14" => Some("scaling"),
         "precision" => Some("precision"),
         "bn-eps" => Some("bn-eps"),

@@ -58,8 +58,13 @@ pub struct SweepConfig {
     pub gamma_spread: f64,
     /// Classes of the head.
     pub classes: usize,
-    /// Measure per-layer alphas and the depth-law prediction.
+    /// Measure per-layer alphas and the depth-law predictions (eq. 19 and rounding-aware).
     pub depth_law: bool,
+    /// Estimate each top-level layer's forward and inverse Lipschitz constants (columns
+    /// `lip_forward`, `lip_inverse`; NaN when off). Off by default: the power iterations would
+    /// several-fold the sweep's runtime. Left out of the serialised config when off.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lipschitz: bool,
     /// Backend computing the layers (`kernels`, the default, or `candle`); left out of the
     /// serialised config when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
@@ -108,6 +113,7 @@ impl Default for SweepConfig {
             gamma_spread: 0.0,
             classes: 10,
             depth_law: true,
+            lipschitz: false,
             backend: Backend::default(),
             in_channels: 3,
             stem: Stem::Conv,
@@ -316,7 +322,7 @@ impl SweepConfig {
 }
 
 /// Column headers of `snr_sweep.csv`.
-pub const TRACE_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layer_index,layer,role,snr_db,snr_db_f64,alpha_db,predicted_snr_db";
+pub const TRACE_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layer_index,layer,role,snr_db,snr_db_f64,alpha_db,predicted_snr_db,step_snr_db,predicted_snr_db_rounding,predicted_snr_db_coherent,lip_forward,lip_inverse";
 /// Column headers of `summary.csv`.
 pub const SUMMARY_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layers,lowest_layer,lowest_snr_db,lowest_snr_db_f64,min_snr_db,output_snr_db";
 
@@ -374,6 +380,7 @@ pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(Point
         output_noise: (cfg.noise_std > 0.0).then_some(cfg.noise_std),
         seed: p.seed,
         depth_law: cfg.depth_law,
+        lipschitz: cfg.lipschitz,
     };
     let trace = snr_trace(&net, None, &x, &labels, opts)?;
     let prefix = format!(
@@ -385,14 +392,19 @@ pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(Point
         .iter()
         .map(|t| {
             format!(
-                "{prefix},{},{},{},{},{},{},{}",
+                "{prefix},{},{},{},{},{},{},{},{},{},{},{},{}",
                 t.index,
                 t.layer,
                 t.role.as_str(),
                 fmt_f(t.snr_db),
                 fmt_f(t.snr_db_f64),
                 fmt_f(t.alpha_db),
-                fmt_f(t.predicted_snr_db)
+                fmt_f(t.predicted_snr_db),
+                fmt_f(t.step_snr_db),
+                fmt_f(t.predicted_snr_db_rounding),
+                fmt_f(t.predicted_snr_db_coherent),
+                fmt_f(t.lip_forward),
+                fmt_f(t.lip_inverse)
             )
         })
         .collect();

@@ -28,6 +28,11 @@ pub struct TraceConfig {
     pub dtype: String,
     /// Std of the output noise of the second trace (0: rounding only).
     pub noise_std: f64,
+    /// Estimate each top-level layer's forward and inverse Lipschitz constants in the
+    /// rounding-only trace ([`crate::measure::lipschitz`]; `lip_forward`, `lip_inverse`, NaN
+    /// when off). Left out of the serialised config (and its key) when off.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub lipschitz: bool,
     /// Network and input settings.
     pub net: NetSettings,
 }
@@ -41,6 +46,7 @@ impl Default for TraceConfig {
             seed: 0,
             dtype: "f32".into(),
             noise_std: 1e-3,
+            lipschitz: false,
             net: NetSettings::default(),
         }
     }
@@ -67,6 +73,19 @@ pub struct TraceRow {
     /// Depth-law prediction, dB (NaN for hidden entries).
     #[serde(with = "num")]
     pub predicted_snr_db: f64,
+    /// Rounding-aware depth-law prediction, dB ([`crate::measure::trace`]; NaN for hidden
+    /// entries).
+    #[serde(with = "num")]
+    pub predicted_snr_db_rounding: f64,
+    /// Coherent (amplitude-sum) rounding-aware prediction, dB (NaN for hidden entries).
+    #[serde(with = "num")]
+    pub predicted_snr_db_coherent: f64,
+    /// Local Lipschitz constant of the layer's forward (plain ratio; NaN when not measured).
+    #[serde(with = "num")]
+    pub lip_forward: f64,
+    /// Local Lipschitz constant of the layer's inverse (plain ratio; NaN when not measured).
+    #[serde(with = "num")]
+    pub lip_inverse: f64,
 }
 
 /// One trace of a network.
@@ -126,6 +145,13 @@ pub struct LowestRow {
     /// Depth-law prediction of it ([`anchored_prediction`]), dB; NaN without the depth law.
     #[serde(with = "num")]
     pub predicted_db: f64,
+    /// Rounding-aware depth-law prediction of it ([`crate::measure::trace`]), dB; NaN without
+    /// the depth law.
+    #[serde(with = "num")]
+    pub predicted_rounding_db: f64,
+    /// Coherent (amplitude-sum) rounding-aware prediction of it, dB; NaN without the depth law.
+    #[serde(with = "num")]
+    pub predicted_coherent_db: f64,
     /// Smallest SNR of all entries (hidden included), dB.
     #[serde(with = "num")]
     pub min_snr_db: f64,
@@ -180,12 +206,26 @@ pub(crate) fn run_points(
 pub(crate) fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f64) -> LowestRow {
     let predicted = anchored_prediction(&trace.points);
     let lowest_idx = trace.points.iter().rposition(|t| t.role != Role::Hidden);
-    let (name, snr, snr64, pred) = match lowest_idx {
+    let (name, snr, snr64, pred, pred_rounding, pred_coherent) = match lowest_idx {
         Some(i) => {
             let t = &trace.points[i];
-            (t.layer.clone(), t.snr_db, t.snr_db_f64, predicted[i])
+            (
+                t.layer.clone(),
+                t.snr_db,
+                t.snr_db_f64,
+                predicted[i],
+                t.predicted_snr_db_rounding,
+                t.predicted_snr_db_coherent,
+            )
         }
-        None => ("none".into(), f64::INFINITY, f64::INFINITY, f64::NAN),
+        None => (
+            "none".into(),
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NAN,
+            f64::NAN,
+            f64::NAN,
+        ),
     };
     LowestRow {
         arch: p.arch,
@@ -198,6 +238,8 @@ pub(crate) fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f6
         lowest_snr_db: snr,
         lowest_snr_db_f64: snr64,
         predicted_db: pred,
+        predicted_rounding_db: pred_rounding,
+        predicted_coherent_db: pred_coherent,
         min_snr_db: trace.min_snr_db(),
         seconds,
     }
@@ -215,7 +257,10 @@ pub(crate) fn run_trace(c: &TraceConfig) -> Result<TraceData> {
     let outs = noises
         .par_iter()
         .map(|&noise| -> Result<(TraceRun, usize)> {
-            let sweep = c.net.sweep_config(noise, true);
+            let sweep = SweepConfig {
+                lipschitz: c.lipschitz && noise == 0.0,
+                ..c.net.sweep_config(noise, true)
+            };
             let (r, trace) = run_point(&sweep, &p, &device)?;
             let layers = r
                 .summary_line
@@ -240,6 +285,10 @@ pub(crate) fn run_trace(c: &TraceConfig) -> Result<TraceData> {
                     snr_db_f64: t.snr_db_f64,
                     alpha_db: t.alpha_db,
                     predicted_snr_db: pred,
+                    predicted_snr_db_rounding: t.predicted_snr_db_rounding,
+                    predicted_snr_db_coherent: t.predicted_snr_db_coherent,
+                    lip_forward: t.lip_forward,
+                    lip_inverse: t.lip_inverse,
                 })
                 .collect();
             Ok((

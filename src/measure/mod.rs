@@ -3,6 +3,7 @@
 pub mod alloc;
 pub mod alpha;
 pub mod grad_angle;
+pub mod lipschitz;
 pub mod memory;
 pub mod snr;
 pub mod trace;

@@ -20,11 +20,44 @@
 //! rounds), whose own prediction is therefore equal to it; the exact reconstructions above it
 //! (`+inf`) have no prediction (NaN). Entries inside reversible blocks (role `hidden`) have no
 //! prediction (NaN).
+//!
+//! Rounding-aware depth law (`predicted_snr_db_rounding`): eq. 19 leaves out the rounding that
+//! every inverse adds, so it is always optimistic. Working in noise-to-signal ratios (noise
+//! powers relative to the signal, which add for independent noise; SNRs do not), the input of
+//! the `i`-th top-level layer (top down) is predicted as
+//! `1/snr_i = (1/snr_{i-1}) / alpha_i + delta_i`, starting from `1/snr_out` (0 without output
+//! noise), i.e. `1/snr_i = (1/snr_out) / prod(alpha_k, k <= i) + sum_j delta_j / prod(alpha_k,
+//! j < k <= i)`: each injection is divided by the alphas of the inverses it still passes
+//! through ([`rounding_depth_law`]). The injection `delta_i = 1/step_snr_i` is **measured**: the
+//! one-step SNR (`step_snr_db`) of that layer in that run, its inverse applied alone to its exact
+//! stored output (the layer's forward in [`Pass::Replay`] of its stored input, bitwise the
+//! stored forward) and compared with its stored input, in the network's dtype. Measured rather
+//! than `u^2` (the dtype's unit roundoff squared) because the injection depends on the layer:
+//! an exact inverse (pool, leaky ReLU of slope 0.5 or 1) injects nothing, a coupling's
+//! subtraction loses relative precision where `F(x2)` is large beside `x1`, and a batch-norm
+//! inverse rounds several operations; `u^2` would misstate each of these by several dB. This law
+//! needs no anchor: its first inexact entry equals the measurement by construction (that
+//! entry's one-step error is its whole error).
+//!
+//! The power sum assumes the injections are independent; measured, the rounding errors of
+//! successive inverses are partly correlated and the law stays optimistic by a few dB.
+//! `predicted_snr_db_coherent` is the other end ([`coherent_depth_law`]): the rounding
+//! injections add in *amplitude* (`sqrt(1/snr)`, each propagated by `1/sqrt(alpha)`), which by
+//! the triangle inequality is the least SNR the same alphas and injections allow (fully
+//! correlated rounding); the output noise, independent of the rounding, still adds in power.
+//! The measurement lies between the two laws.
+//!
+//! Lipschitz estimates (optional, [`TraceOptions::lipschitz`]): per top-level layer, the largest
+//! singular value of the Jacobian of its forward (`lip_forward`) and of its inverse
+//! (`lip_inverse`) at the batch, plain ratios, by [`crate::measure::lipschitz::layer_lipschitz`]
+//! on the f64 shadow at the layer's stored input (the whole batch as one vector, batch
+//! statistics fixed as recorded). NaN when not measured and for hidden entries.
 
 use crate::error::{Error, Result};
 use crate::layers::Pass;
 use crate::layers::{Layer, Role};
 use crate::measure::alpha::empirical_alpha_with;
+use crate::measure::lipschitz::layer_lipschitz;
 
 /// Samples of the batch on which each layer's alpha is measured for the depth law.
 pub const ALPHA_SAMPLES: usize = 2;
@@ -49,6 +82,22 @@ pub struct TracePoint {
     pub alpha_db: f64,
     /// Depth-law prediction (dB); NaN for hidden entries.
     pub predicted_snr_db: f64,
+    /// One-step SNR (dB) of this entry's layer: its inverse applied alone to its exact stored
+    /// output, against its stored input (the injection of the rounding-aware law); NaN for
+    /// hidden entries and without the depth law.
+    pub step_snr_db: f64,
+    /// Rounding-aware depth-law prediction (dB, [`rounding_depth_law`]); NaN for hidden entries
+    /// and without the depth law.
+    pub predicted_snr_db_rounding: f64,
+    /// Coherent (amplitude-sum) rounding-aware prediction (dB, [`coherent_depth_law`]); NaN for
+    /// hidden entries and without the depth law.
+    pub predicted_snr_db_coherent: f64,
+    /// Local Lipschitz constant of the layer's forward at the batch (plain ratio); NaN unless
+    /// [`TraceOptions::lipschitz`] and for hidden entries.
+    pub lip_forward: f64,
+    /// Local Lipschitz constant of the layer's inverse at the batch (plain ratio); NaN unless
+    /// [`TraceOptions::lipschitz`] and for hidden entries.
+    pub lip_inverse: f64,
 }
 
 /// A whole trace.
@@ -83,8 +132,12 @@ pub struct TraceOptions {
     pub output_noise: Option<f64>,
     /// Seed of that noise and of the alpha measurements.
     pub seed: u64,
-    /// Measure per-layer alphas and the depth-law prediction.
+    /// Measure per-layer alphas and the depth-law predictions (eq. 19 and rounding-aware).
     pub depth_law: bool,
+    /// Estimate each top-level layer's forward and inverse Lipschitz constants (power
+    /// iteration on the f64 shadow: about 30 forward-and-backward passes per layer and map, so
+    /// off unless asked).
+    pub lipschitz: bool,
 }
 
 /// Trace the reconstruction SNR of `net` on batch `(x, labels)`; see the module doc. `shadow` is
@@ -164,15 +217,145 @@ pub fn snr_trace(
             snr_db_f64: Snr::of(&t.tensor, &r.tensor)?.db(),
             alpha_db: f64::NAN,
             predicted_snr_db: f64::NAN,
+            step_snr_db: f64::NAN,
+            predicted_snr_db_rounding: f64::NAN,
+            predicted_snr_db_coherent: f64::NAN,
+            lip_forward: f64::NAN,
+            lip_inverse: f64::NAN,
         });
     }
     if opts.depth_law {
         depth_law(shadow, &truth.trace, &mut points, output_snr_db, opts)?;
+        rounding_law(net, &stored.trace, &mut points, output_snr_db)?;
+    }
+    if opts.lipschitz {
+        lipschitz(shadow, &truth.trace, &mut points, opts.seed)?;
     }
     Ok(SnrTrace {
         points,
         output_snr_db,
     })
+}
+
+/// The top-level layer of `net` named `name`.
+fn top_level_layer<'a>(net: &'a Network, name: &str) -> Result<&'a dyn Layer> {
+    net.chain
+        .layers
+        .iter()
+        .find(|l| l.name() == name)
+        .map(|l| l.as_ref())
+        .ok_or_else(|| Error::Config(format!("depth law: no top-level layer `{name}`")))
+}
+
+/// Rounding-aware depth law (module doc): for top-level layers top down, each with
+/// `(alpha_db, step_snr_db)` (its `10 log10(alpha)` and its one-step SNR in dB, `+inf` for an
+/// exact inverse), starting from the head input's SNR `output_snr_db` (`+inf` without noise),
+/// the predicted SNR (dB) of each layer's reconstructed input:
+/// `1/snr_i = (1/snr_{i-1}) / alpha_i + 1/step_snr_i`, computed in noise-to-signal ratios
+/// (f64), `+inf` while no noise has entered.
+pub fn rounding_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64> {
+    // Noise-to-signal ratio of an SNR in dB: +inf dB -> 0, -inf dB -> +inf.
+    let nsr = |db: f64| 10f64.powf(-db / 10.0);
+    let mut running = nsr(output_snr_db);
+    layers
+        .iter()
+        .map(|&(alpha_db, step_db)| {
+            let carried = if running == 0.0 {
+                0.0
+            } else {
+                running / 10f64.powf(alpha_db / 10.0)
+            };
+            running = carried + nsr(step_db);
+            if running == 0.0 {
+                f64::INFINITY
+            } else {
+                -10.0 * running.log10()
+            }
+        })
+        .collect()
+}
+
+/// Coherent rounding-aware depth law (module doc): as [`rounding_depth_law`], but the rounding
+/// injections add in amplitude, `a_i = a_{i-1} / sqrt(alpha_i) + sqrt(1/step_snr_i)` with
+/// `a = 0` at the head, while the output noise `o_i = o_{i-1} / alpha_i` (from `1/snr_out`) adds
+/// in power: `1/snr_i = o_i + a_i^2`. The least SNR the same alphas and injections allow.
+pub fn coherent_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64> {
+    let nsr = |db: f64| 10f64.powf(-db / 10.0);
+    let mut output = nsr(output_snr_db);
+    let mut amplitude = 0.0f64;
+    layers
+        .iter()
+        .map(|&(alpha_db, step_db)| {
+            let alpha = 10f64.powf(alpha_db / 10.0);
+            if output != 0.0 {
+                output /= alpha;
+            }
+            if amplitude != 0.0 {
+                amplitude /= alpha.sqrt();
+            }
+            amplitude += nsr(step_db).sqrt();
+            let total = output + amplitude * amplitude;
+            if total == 0.0 {
+                f64::INFINITY
+            } else {
+                -10.0 * total.log10()
+            }
+        })
+        .collect()
+}
+
+/// One-step SNR of each top-level layer of `net` (its inverse applied to the forward of its
+/// stored input) and the rounding-aware prediction; needs the alphas of [`depth_law`].
+fn rounding_law(
+    net: &Network,
+    stored: &[crate::layers::TraceEntry],
+    points: &mut [TracePoint],
+    output_snr_db: f64,
+) -> Result<()> {
+    let top_level: Vec<usize> = points
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.role != Role::Hidden)
+        .map(|(i, _)| i)
+        .collect();
+    let mut chain = Vec::with_capacity(top_level.len());
+    for &i in &top_level {
+        let layer = top_level_layer(net, &points[i].layer)?;
+        let x = &stored[i].tensor;
+        let y = layer.forward_pass(x, Pass::Replay)?;
+        let step = Snr::of(x, &layer.inverse(&y)?)?.db();
+        points[i].step_snr_db = step;
+        chain.push((points[i].alpha_db, step));
+    }
+    let coherent = coherent_depth_law(output_snr_db, &chain);
+    for ((&i, predicted), coherent) in top_level
+        .iter()
+        .zip(rounding_depth_law(output_snr_db, &chain))
+        .zip(coherent)
+    {
+        points[i].predicted_snr_db_rounding = predicted;
+        points[i].predicted_snr_db_coherent = coherent;
+    }
+    Ok(())
+}
+
+/// Forward and inverse Lipschitz estimates of every top-level layer (module doc).
+fn lipschitz(
+    shadow: &Network,
+    truth: &[crate::layers::TraceEntry],
+    points: &mut [TracePoint],
+    seed: u64,
+) -> Result<()> {
+    for (i, p) in points.iter_mut().enumerate() {
+        if p.role == Role::Hidden {
+            continue;
+        }
+        let layer = top_level_layer(shadow, &p.layer)?;
+        let est = layer_lipschitz(layer, &truth[i].tensor, seed ^ (i as u64))?;
+        p.lip_forward = est.forward.sigma;
+        p.lip_inverse = est.inverse.sigma;
+    }
+    Ok(())
 }
 
 fn depth_law(

@@ -68,7 +68,7 @@ pub(crate) fn depth_fit_text(arch: Arch, pts: &[(f64, f64)]) -> String {
     }
 }
 
-pub(crate) const LOWEST_HEADER: [&str; 13] = [
+pub(crate) const LOWEST_HEADER: [&str; 15] = [
     "sweep",
     "arch",
     "dtype",
@@ -80,6 +80,8 @@ pub(crate) const LOWEST_HEADER: [&str; 13] = [
     "lowest_snr_db",
     "lowest_snr_db_f64",
     "predicted_db",
+    "predicted_rounding_db",
+    "predicted_coherent_db",
     "min_snr_db",
     "seconds",
 ];
@@ -97,6 +99,8 @@ pub(crate) fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
         fmt_f(p.lowest_snr_db),
         fmt_f(p.lowest_snr_db_f64),
         fmt_f(p.predicted_db),
+        fmt_f(p.predicted_rounding_db),
+        fmt_f(p.predicted_coherent_db),
         fmt_f(p.min_snr_db),
         format!("{:.3}", p.seconds),
     ]

@@ -342,7 +342,10 @@ fn place_legend(
     let mut samples: Vec<(f64, f64, f64)> = vec![];
     let norm = |p: (f64, f64)| (x.normalized(p.0), y.normalized(p.1));
     for s in series {
-        let line = matches!(s.style, Style::Line | Style::LineMarkers | Style::Dashed);
+        let line = matches!(
+            s.style,
+            Style::Line | Style::LineMarkers | Style::Dashed | Style::Dotted
+        );
         let markers = matches!(s.style, Style::Markers | Style::LineMarkers);
         for run in &s.runs {
             if markers {

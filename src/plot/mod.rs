@@ -27,6 +27,7 @@ pub mod accuracy;
 pub mod alpha;
 pub mod bn_eps;
 pub mod common;
+pub mod lipschitz;
 pub mod memory;
 pub mod precision;
 pub mod registry;
@@ -39,6 +40,7 @@ pub mod tradeoff;
 pub use accuracy::{fig12, fig15};
 pub use alpha::{fig05, fig06};
 pub use bn_eps::bn_eps;
+pub use lipschitz::lipschitz;
 pub use memory::{memory_scaling, table1};
 pub use precision::precision;
 pub use registry::{spec, specs, DataSource, FigureSpec, FIGURE_IDS};
@@ -103,6 +105,8 @@ pub enum Style {
     LineMarkers,
     /// A dashed line (bounds, reference curves).
     Dashed,
+    /// A dotted line (a second reference curve beside a dashed one).
+    Dotted,
 }
 
 /// One labelled set of points in a panel.
@@ -717,13 +721,20 @@ fn draw_series<DB: DrawingBackend>(
 ) -> std::result::Result<(), String> {
     let color = palette(s.color);
     let line = color.stroke_width(2);
-    let has_line = matches!(s.style, Style::Line | Style::LineMarkers | Style::Dashed);
+    let has_line = matches!(
+        s.style,
+        Style::Line | Style::LineMarkers | Style::Dashed | Style::Dotted
+    );
     let has_markers = matches!(s.style, Style::Markers | Style::LineMarkers);
     if has_line {
         for run in layout::clip_runs(&s.runs, &c.x, &c.y) {
             if s.style == Style::Dashed {
                 chart
                     .draw_series(DashedLineSeries::new(run, 9, 6, line))
+                    .map_err(de)?;
+            } else if s.style == Style::Dotted {
+                chart
+                    .draw_series(DashedLineSeries::new(run, 2, 4, line))
                     .map_err(de)?;
             } else {
                 chart.draw_series(LineSeries::new(run, line)).map_err(de)?;
@@ -787,6 +798,11 @@ impl Glyph {
             Style::Dashed => {
                 paths[0] = vec![(-11, 0), (-3, 0)];
                 paths[1] = vec![(3, 0), (11, 0)];
+            }
+            Style::Dotted => {
+                paths[0] = vec![(-10, 0), (-8, 0)];
+                paths[1] = vec![(-1, 0), (1, 0)];
+                paths[2] = vec![(8, 0), (10, 0)];
             }
             Style::Markers => {}
         }

@@ -10,7 +10,7 @@ use crate::plot::{
 use std::path::Path;
 
 /// Every figure id, in the order the figures binary produces them.
-pub const FIGURE_IDS: [&str; 14] = [
+pub const FIGURE_IDS: [&str; 15] = [
     "fig05",
     "fig06",
     "fig10",
@@ -25,6 +25,7 @@ pub const FIGURE_IDS: [&str; 14] = [
     "bn-eps",
     "memory-scaling",
     "tradeoff",
+    "lipschitz",
 ];
 
 /// Where a figure's data come from.
@@ -148,6 +149,12 @@ pub fn specs() -> Vec<FigureSpec> {
             "peak bytes/pixel vs step time: stored, checkpointed (k), reconstructed, per arch and depth (beyond the papers)",
             Experiment,
             tradeoff,
+        ),
+        s(
+            "lipschitz",
+            "forward and inverse local Lipschitz constants per layer beside alpha (Behrmann et al. 2021; beyond the papers)",
+            Experiment,
+            crate::plot::lipschitz::lipschitz,
         ),
     ]
 }

@@ -137,7 +137,37 @@ pub(crate) fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             .collect();
         if !law.is_empty() {
             c.series
-                .push(Series::new("depth law, eq. 19", law, Style::Line).with_color(6));
+                .push(Series::new("depth law, eq. 19", law, Style::Dashed).with_color(6));
+        }
+        let law_rounding: Vec<(f64, f64)> = top
+            .iter()
+            .filter(|e| e.predicted_snr_db_rounding.is_finite())
+            .map(|e| (e.index as f64, e.predicted_snr_db_rounding))
+            .collect();
+        if !law_rounding.is_empty() {
+            c.series.push(
+                Series::new(
+                    "eq. 19 + each inverse's rounding (power sum)",
+                    law_rounding,
+                    Style::Dotted,
+                )
+                .with_color(3),
+            );
+        }
+        let law_coherent: Vec<(f64, f64)> = top
+            .iter()
+            .filter(|e| e.predicted_snr_db_coherent.is_finite())
+            .map(|e| (e.index as f64, e.predicted_snr_db_coherent))
+            .collect();
+        if !law_coherent.is_empty() {
+            c.series.push(
+                Series::new(
+                    "eq. 19 + rounding, amplitude sum (bound)",
+                    law_coherent,
+                    Style::Line,
+                )
+                .with_color(4),
+            );
         }
         c.spans = group_spans(&run.entries);
         // Room above the data for the span labels, below it for the legend.
@@ -154,6 +184,10 @@ pub(crate) fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
                 fmt_f(e.snr_db_f64),
                 fmt_f(e.alpha_db),
                 fmt_f(e.predicted_snr_db),
+                fmt_f(e.predicted_snr_db_rounding),
+                fmt_f(e.predicted_snr_db_coherent),
+                fmt_f(e.lip_forward),
+                fmt_f(e.lip_inverse),
             ]);
         }
     }
@@ -200,6 +234,10 @@ pub(crate) fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             "snr_db_f64",
             "alpha_db",
             "predicted_snr_db",
+            "predicted_snr_db_rounding",
+            "predicted_snr_db_coherent",
+            "lip_forward",
+            "lip_inverse",
         ],
         &rows,
     )
@@ -223,6 +261,10 @@ mod tests {
             snr_db_f64: 1.0,
             alpha_db: 0.0,
             predicted_snr_db: 1.0,
+            predicted_snr_db_rounding: 1.0,
+            predicted_snr_db_coherent: 1.0,
+            lip_forward: f64::NAN,
+            lip_inverse: f64::NAN,
         };
         let e = vec![
             row(0, "s1.u0.act"),

@@ -52,6 +52,8 @@ fn lowest(arch: Arch, dtype: &str, depth: usize, slope: f64, eps_i: f64, snr: f6
         lowest_snr_db: snr,
         lowest_snr_db_f64: snr - 1.0,
         predicted_db: snr + 5.0,
+        predicted_rounding_db: snr + 1.0,
+        predicted_coherent_db: snr - 1.0,
         min_snr_db: snr - 3.0,
         seconds: 0.1,
     }
@@ -99,6 +101,18 @@ fn trace_run(noise: f64, hybrid: bool) -> TraceRun {
             } else {
                 152.0 - 4.0 * i as f64
             },
+            predicted_snr_db_rounding: if hidden || i == 0 {
+                f64::NAN
+            } else {
+                151.0 - 5.0 * i as f64
+            },
+            predicted_snr_db_coherent: if hidden || i == 0 {
+                f64::NAN
+            } else {
+                149.0 - 5.0 * i as f64
+            },
+            lip_forward: if hidden { f64::NAN } else { 1.5 },
+            lip_inverse: if hidden { f64::NAN } else { 2.5 },
         });
     }
     TraceRun {
@@ -152,6 +166,7 @@ fn synthetic_results(dir: &Path) -> Results {
     for (id, arch, hybrid) in [
         ("fig10", Arch::Layerwise, false),
         ("fig13", Arch::Hybrid, true),
+        ("lipschitz", Arch::Layerwise, false),
     ] {
         let data = ResultData::Trace(TraceData {
             arch,
