@@ -19,7 +19,7 @@ use std::time::Instant;
 static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;
 
 /// Regenerate the figures of Hascoet et al. (Fig. 5, 6, 10-15, Table 1), Gomez et al. (Fig. 4)
-/// and four extra ones (precision, bn-eps, memory-scaling, tradeoff) as PNG + SVG + CSV in --out.
+/// and five extra ones (precision, bn-eps, memory-scaling, tradeoff, lipschitz) as PNG + SVG + CSV in --out.
 ///
 /// Experiments configured by `experiments/<id>.toml` run here (seconds to a minute or two each
 /// on a CPU) and are cached in --results, keyed by their config; later runs reuse them unless

@@ -85,6 +85,10 @@ struct Args {
     /// Skip the per-layer alpha measurements and depth-law predictions
     #[arg(long = "no-depth-law")]
     no_depth_law: bool,
+    /// Also estimate each top-level layer's forward and inverse local Lipschitz constants
+    /// (power iteration; columns lip_forward, lip_inverse; about 60x the sweep's time)
+    #[arg(long)]
+    lipschitz: bool,
     /// Skip points already finished in --out (after an interrupted run)
     #[arg(long)]
     resume: bool,
@@ -162,6 +166,9 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
     cfg.set_net_options(net);
     if args.no_depth_law {
         cfg.depth_law = false;
+    }
+    if args.lipschitz {
+        cfg.lipschitz = true;
     }
     cfg.validate()?;
     Ok(cfg)
