@@ -208,6 +208,28 @@ fn dry_run(cfg: &MemoryConfig) -> anyhow::Result<()> {
         })
         .collect();
     print_plan("points", &lines);
+    // An architecture without an inverse (ResNet) has its reconstructed step equal to its
+    // stored one: those rows are copied, not measured.
+    // (`run_with` copies them when the stored mode comes first in --modes.)
+    let at = |m| cfg.modes.iter().position(|x| *x == m);
+    let stored_first = matches!(
+        (at(revstab::nets::Source::Stored), at(revstab::nets::Source::Reconstructed)),
+        (Some(s), Some(r)) if s < r
+    );
+    let copied = if stored_first {
+        plan.iter()
+            .filter(|p| !p.0.reconstructable() && p.1 == revstab::nets::Source::Stored)
+            .count()
+    } else {
+        0
+    };
+    if copied > 0 {
+        println!(
+            "(plus {copied} reconstructed row(s) of architectures without an inverse, copied from \
+             their stored ones: {} rows in all)",
+            plan.len() + copied
+        );
+    }
     let dtype = revstab::device::parse_dtype(&cfg.dtype)?;
     let device = revstab::device::parse_device(&cfg.device)?;
     let mut kinds: Vec<(

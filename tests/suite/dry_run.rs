@@ -104,7 +104,29 @@ fn memory_dry_run_lists_its_points_and_writes_nothing() {
         revstab::experiments::memory::plan(&revstab::experiments::memory::MemoryConfig::quick())
             .len();
     assert!(expected > 0);
-    dry_run_lists("memory", &["--quick"], "points", expected);
+    let stdout = dry_run_lists("memory", &["--quick"], "points", expected);
+    // The rows a real run writes: the measured points and ResNet's copied reconstructed rows.
+    let rows: usize = match stdout.find(" rows in all") {
+        Some(end) => {
+            let start = stdout[..end].rfind(' ').unwrap() + 1;
+            stdout[start..end].parse().unwrap()
+        }
+        None => expected,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(exe("memory"))
+        .args(["--quick", "--quiet", "--out"])
+        .arg(&out)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        real.contains(&format!("({rows} points,")),
+        "{rows} rows planned:\n{real}"
+    );
     dry_run_rejects("memory", &["--quick", "--dtype", "f17"], "f17");
 }
 
