@@ -42,6 +42,7 @@ pub mod backprop;
 pub mod cli;
 pub mod data;
 pub mod device;
+pub mod dry_run;
 pub mod error;
 pub mod experiments;
 pub mod layers;

@@ -17,6 +17,7 @@ mod suite {
     mod data;
     mod data_idx;
     mod depth_law;
+    mod dry_run;
     mod figures;
     mod gradients;
     mod hardening;

@@ -140,6 +140,10 @@ struct Args {
     /// with their GFLOP/s (`*` marks the path the layers take); writes conv_shapes.csv.
     #[arg(long)]
     conv_shapes: bool,
+    /// Check the config, print the (architecture, depth, mode) points a run would time and an
+    /// estimate of its time (one step of the shallowest depth timed here), write nothing
+    #[arg(long = "dry-run")]
+    dry_run: bool,
     /// Device: cpu, cuda[:N] (build with `--features cuda`), metal[:N]. Off the CPU the layers
     /// run on candle's ops and every timed step ends with a device synchronisation.
     #[arg(long, default_value = "cpu")]
@@ -214,6 +218,9 @@ fn run_main() -> anyhow::Result<()> {
             Ok(cfg)
         })
         .collect::<anyhow::Result<Vec<_>>>()?;
+    if args.dry_run {
+        return dry_run(&args, &configs);
+    }
     // Held until the process ends: a second run into this directory stops here (exit 2).
     let _lock = revstab::lock::lock_out(&args.out)
         .with_context(|| format!("cannot use output directory {}", args.out.display()))?;
@@ -298,6 +305,78 @@ fn run_main() -> anyhow::Result<()> {
         serde_json::to_string_pretty(&run_json)?.as_bytes(),
     )?;
     println!("wrote {} ({:.1} s)", args.out.display(), total_s);
+    Ok(())
+}
+
+/// `--dry-run`: the (architecture, depth, mode) points a run would time and its time,
+/// estimated by timing one step of every mode at the shallowest depth of each architecture here
+/// (the same `run` with one step, no warm-up) and scaling by (depth + 1) x (warm-up + timed
+/// steps). Writes nothing.
+fn dry_run(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
+    use revstab::dry_run::{fmt_seconds, print_nothing_written, print_plan, scale};
+    if args.conv_shapes {
+        let shapes: usize = configs
+            .iter()
+            .flat_map(|c| {
+                c.depths.iter().map(|&d| {
+                    revstab::experiments::bench::conv_shapes(&c.net_config(d), c.batch).len()
+                })
+            })
+            .sum();
+        println!("dry run: --conv-shapes would time {shapes} convolution shape(s); no estimate");
+        print_nothing_written();
+        return Ok(());
+    }
+    let mut lines = Vec::new();
+    let mut probes = Vec::new();
+    let mut text = Vec::new();
+    let mut costed = Vec::new();
+    for cfg in configs {
+        let Some(&d0) = cfg.depths.iter().min() else {
+            continue;
+        };
+        let probe_cfg = BenchConfig {
+            depths: vec![d0],
+            steps: 1,
+            warmup: 0,
+            ..cfg.clone()
+        };
+        let rows = run(&probe_cfg, |_| {}).map_err(revstab::error::failed)?;
+        for mode in cfg.modes_to_run() {
+            let Some(r) = rows.iter().find(|r| r.mode == mode) else {
+                continue;
+            };
+            let kind = probes.len();
+            probes.push(((d0 + 1) as f64, r.median_s));
+            text.push(format!(
+                "{} {} D={d0}: {:.4} s/step",
+                cfg.arch,
+                mode.as_str(),
+                r.median_s
+            ));
+            for &d in &cfg.depths {
+                lines.push(format!(
+                    "{} D={d} {} ({} warm-up + {} timed steps)",
+                    cfg.arch,
+                    mode.as_str(),
+                    cfg.warmup,
+                    cfg.steps
+                ));
+                costed.push((kind, ((d + 1) * (cfg.warmup + cfg.steps)) as f64));
+            }
+        }
+    }
+    print_plan("points", &lines);
+    println!(
+        "estimated time: {} (plus building each network)",
+        fmt_seconds(scale(&probes, &costed))
+    );
+    println!(
+        "  estimated by timing one step of each architecture and mode at its shallowest depth \
+         here ({}) and scaling each point by (depth + 1) x (warm-up + timed steps)",
+        text.join("; ")
+    );
+    print_nothing_written();
     Ok(())
 }
 

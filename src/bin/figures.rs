@@ -73,6 +73,11 @@ struct Args {
     /// No line per figure (the final count and failures still print)
     #[arg(long, short, alias = "silent")]
     quiet: bool,
+    /// Check the figure ids and configs, print which experiments would be computed or reused
+    /// and an estimate of the time (from the cached results' measured wall times), write
+    /// nothing
+    #[arg(long = "dry-run")]
+    dry_run: bool,
 }
 
 fn main() -> ExitCode {
@@ -120,6 +125,9 @@ fn main() -> ExitCode {
             args.experiments.display()
         );
         return ExitCode::from(EXIT_BAD_INPUT);
+    }
+    if args.dry_run {
+        return dry_run(&args, &ids);
     }
     // Held until the process ends: a second run writing these figures stops here (exit 2).
     let _lock = match revstab::lock::lock_out(&args.out) {
@@ -227,6 +235,128 @@ fn main() -> ExitCode {
         eprintln!("not produced:");
         for (id, e) in &failed {
             eprintln!("  {id}: {e}");
+        }
+        ExitCode::from(EXIT_FAILURE)
+    }
+}
+
+/// `--dry-run`: what a run would do for each figure (reuse cached results, compute them and
+/// why, or skip for missing `train` results), and the time of the computations, read from the
+/// wall time measured by an earlier run of the same experiment (`provenance.seconds` of its
+/// cached results, scaled by threads). Configs are loaded and checked as a run does; a bad one
+/// is reported and fails the dry run (exit 1) as it fails a run. Writes nothing.
+fn dry_run(args: &Args, ids: &[String]) -> ExitCode {
+    use revstab::dry_run::{fmt_seconds, print_nothing_written, print_plan};
+    let results = Results {
+        dir: args.results.clone(),
+        accuracy_dir: args.accuracy_results.clone(),
+        angles_dir: args.angles_results.clone(),
+    };
+    let threads = if args.threads == 0 {
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    } else {
+        args.threads
+    };
+    let mut lines = Vec::new();
+    let mut failed = Vec::new();
+    let (mut estimated, mut unknown, mut computed) = (0.0, Vec::new(), 0usize);
+    for id in ids {
+        let spec = registry::spec(id).expect("checked above");
+        let train_dir = match spec.source {
+            DataSource::Accuracy => Some(&results.accuracy_dir),
+            DataSource::Angles => Some(&results.angles_dir),
+            DataSource::Experiment => None,
+        };
+        if let Some(dir) = train_dir {
+            if dir.join("run.json").exists() {
+                lines.push(format!("{id:<14} render from {}", dir.display()));
+            } else if args.only.is_empty() {
+                lines.push(format!(
+                    "{id:<14} skipped (no `train` results in {})",
+                    dir.display()
+                ));
+            } else {
+                failed.push(format!("{id}: no `train` results in {}", dir.display()));
+            }
+            continue;
+        }
+        let cfg = figs::load_config(id, &args.experiments).and_then(|(mut c, _)| {
+            if let Some(d) = &args.device {
+                c.set_device(d);
+            }
+            c.validate().map(|()| c)
+        });
+        let cfg = match cfg {
+            Ok(c) => c,
+            Err(e) => {
+                failed.push(format!("{id}: {e}"));
+                continue;
+            }
+        };
+        let cached = results.load(id);
+        let why = match &cached {
+            _ if args.rerun => Some("--rerun"),
+            Ok(r) if r.config_key == cfg.key() => None,
+            Ok(_) => Some("config changed"),
+            Err(_) => Some("no cached results"),
+        };
+        let Some(why) = why else {
+            lines.push(format!("{id:<14} reuse {}", results.path(id).display()));
+            continue;
+        };
+        computed += 1;
+        match &cached {
+            Ok(r) => {
+                // Points run in parallel: scale the earlier wall time by its threads.
+                let s = r.provenance.seconds * r.provenance.threads.max(1) as f64 / threads as f64;
+                estimated += s;
+                lines.push(format!(
+                    "{id:<14} compute ({why}): ~{} (earlier run: {:.1} s on {} thread(s))",
+                    fmt_seconds(s),
+                    r.provenance.seconds,
+                    r.provenance.threads
+                ));
+            }
+            Err(_) => {
+                unknown.push(id.as_str());
+                lines.push(format!(
+                    "{id:<14} compute ({why}): time unknown (never run here)"
+                ));
+            }
+        }
+    }
+    print_plan("figures", &lines);
+    let timed = computed - unknown.len();
+    println!(
+        "estimated time: {} for the {timed} of {computed} experiment(s) to compute that ran \
+         before, on {threads} thread(s), plus rendering{}",
+        fmt_seconds(estimated),
+        if unknown.is_empty() {
+            String::new()
+        } else {
+            format!("; unknown for the {} never run here", unknown.len())
+        }
+    );
+    println!(
+        "  estimated from the wall time each experiment took in its earlier run (provenance of \
+         the cached results in {}), scaled by threads{}",
+        results.dir.display(),
+        if unknown.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; not included, no earlier run to measure: {}",
+                unknown.join(", ")
+            )
+        }
+    );
+    print_nothing_written();
+    if failed.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        eprintln!("would not be produced:");
+        for f in &failed {
+            eprintln!("  {f}");
         }
         ExitCode::from(EXIT_FAILURE)
     }

@@ -76,6 +76,10 @@ struct Args {
     /// Do not print a line per measured point.
     #[arg(long, short, alias = "silent")]
     quiet: bool,
+    /// Check the config, print the points a run would measure and an estimate of its time
+    /// (the cheapest point of each architecture and mode timed here), write nothing.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
 }
 
 fn run() -> anyhow::Result<()> {
@@ -143,6 +147,9 @@ fn run() -> anyhow::Result<()> {
         cfg.backend = b;
     }
     cfg.validate().context("invalid configuration")?;
+    if args.dry_run {
+        return dry_run(&cfg);
+    }
     // Held until the process ends: a second run into this directory stops here (exit 2).
     let _lock = revstab::lock::lock_out(&args.out)
         .with_context(|| format!("cannot write to output directory {}", args.out.display()))?;
@@ -178,6 +185,112 @@ fn run() -> anyhow::Result<()> {
         results.timings.points,
         results.timings.total_s
     );
+    Ok(())
+}
+
+/// Cost of a point in the dry run's model: (depth + 1) x batch x size^2 (every block, and the
+/// stem, touches every pixel of every image; width and dtype are the same for all points).
+fn point_cost(depth: usize, batch: usize, size: usize) -> f64 {
+    ((depth + 1) * batch * size * size) as f64
+}
+
+/// `--dry-run`: the points [`run_with`] would measure and its time, estimated by timing the
+/// cheapest point of each (architecture, mode) here (one measured step, as a run does) and
+/// scaling by [`point_cost`]. Writes nothing.
+fn dry_run(cfg: &MemoryConfig) -> anyhow::Result<()> {
+    use revstab::dry_run::{fmt_seconds, print_nothing_written, print_plan, scale};
+    use revstab::experiments::memory::{measure_point_segment, plan};
+    let plan = plan(cfg);
+    let lines: Vec<String> = plan
+        .iter()
+        .map(|(a, m, d, b, s)| {
+            format!("{} {} depth {d} batch {b} size {s}", a.as_str(), m.as_str())
+        })
+        .collect();
+    print_plan("points", &lines);
+    // An architecture without an inverse (ResNet) has its reconstructed step equal to its
+    // stored one: those rows are copied, not measured.
+    // (`run_with` copies them when the stored mode comes first in --modes.)
+    let at = |m| cfg.modes.iter().position(|x| *x == m);
+    let stored_first = matches!(
+        (at(revstab::nets::Source::Stored), at(revstab::nets::Source::Reconstructed)),
+        (Some(s), Some(r)) if s < r
+    );
+    let copied = if stored_first {
+        plan.iter()
+            .filter(|p| !p.0.reconstructable() && p.1 == revstab::nets::Source::Stored)
+            .count()
+    } else {
+        0
+    };
+    if copied > 0 {
+        println!(
+            "(plus {copied} reconstructed row(s) of architectures without an inverse, copied from \
+             their stored ones: {} rows in all)",
+            plan.len() + copied
+        );
+    }
+    let dtype = revstab::device::parse_dtype(&cfg.dtype)?;
+    let device = revstab::device::parse_device(&cfg.device)?;
+    let mut kinds: Vec<(
+        revstab::nets::Arch,
+        revstab::nets::Source,
+        (usize, usize, usize),
+    )> = Vec::new();
+    for &(a, m, d, b, s) in &plan {
+        let c = point_cost(d, b, s);
+        match kinds.iter_mut().find(|k| k.0 == a && k.1 == m) {
+            Some(k) if c < point_cost(k.2 .0, k.2 .1, k.2 .2) => k.2 = (d, b, s),
+            Some(_) => {}
+            None => kinds.push((a, m, (d, b, s))),
+        }
+    }
+    let mut probes = Vec::new();
+    let mut text = Vec::new();
+    for &(a, m, (d, b, s)) in &kinds {
+        let p = measure_point_segment(
+            &cfg.net_config(a, d, s),
+            b,
+            m,
+            cfg.segment,
+            dtype,
+            &device,
+            cfg.backend,
+            cfg.repeats,
+        )
+        .map_err(revstab::error::failed)?;
+        probes.push((point_cost(d, b, s), p.step_seconds));
+        text.push(format!(
+            "{} {} depth {d} batch {b} size {s}: {:.4} s",
+            a.as_str(),
+            m.as_str(),
+            p.step_seconds
+        ));
+    }
+    let costed: Vec<(usize, f64)> = plan
+        .iter()
+        .map(|&(a, m, d, b, s)| {
+            let k = kinds
+                .iter()
+                .position(|k| k.0 == a && k.1 == m)
+                .expect("every planned point has a probe");
+            (k, point_cost(d, b, s))
+        })
+        .collect();
+    println!(
+        "estimated time: {} (points run one after the other)",
+        fmt_seconds(scale(&probes, &costed))
+    );
+    println!(
+        "  estimated by timing the cheapest point of each architecture and mode here ({}) and \
+         scaling each point by (depth + 1) x batch x size^2 relative to its probe",
+        if text.is_empty() {
+            "no point to time".to_string()
+        } else {
+            text.join("; ")
+        }
+    );
+    print_nothing_written();
     Ok(())
 }
 

@@ -108,6 +108,10 @@ struct Args {
     /// No per-point lines or progress bar
     #[arg(long, short)]
     quiet: bool,
+    /// Check the config, print the points a run would compute and an estimate of its time
+    /// (measured on the cheapest point of each architecture and dtype), write nothing
+    #[arg(long = "dry-run")]
+    dry_run: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -214,6 +218,9 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(s) => Some(input(s.parse::<Shard>().map_err(anyhow::Error::from))?),
         None => None,
     };
+    if args.dry_run {
+        return dry_run(&args, &cfg, shard);
+    }
     // Held until the process ends: a second run into this directory stops here (exit 2).
     let _lock = input(lock_out(&args.out).map_err(anyhow::Error::from))?;
     input(
@@ -296,5 +303,91 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         threads,
         args.out.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Cost of a point in the dry run's model: depth x width^2 (convolutions of `width` channels at
+/// every layer; batch and input size are the same for every point of a sweep).
+fn point_cost(p: &sweep::Point) -> f64 {
+    (p.depth.max(1) * p.width * p.width) as f64
+}
+
+/// `--dry-run`: the points this run would compute (shard and `--resume` applied) and its time,
+/// estimated by timing the cheapest point of each (architecture, dtype) and scaling by
+/// [`point_cost`]. Reads --out when resuming, writes nothing.
+fn dry_run(args: &Args, cfg: &SweepConfig, shard: Option<Shard>) -> anyhow::Result<ExitCode> {
+    use revstab::dry_run::{fmt_seconds, print_nothing_written, print_plan, scale};
+    let mut done = std::collections::HashSet::new();
+    if args.resume && args.out.is_dir() {
+        for r in input(sweep::resumable_points(&args.out, cfg).map_err(anyhow::Error::from))? {
+            done.insert(r.point.key());
+        }
+    }
+    let grid = cfg.grid();
+    let total = grid.len();
+    let plan: Vec<sweep::Point> = grid
+        .into_iter()
+        .filter(|p| shard.is_none_or(|s| s.owns(p.index)))
+        .filter(|p| !done.contains(&p.key()))
+        .collect();
+    let lines: Vec<String> = plan.iter().map(|p| p.key()).collect();
+    print_plan("points", &lines);
+    println!(
+        "({} of the grid's {total}; {} already finished in {})",
+        plan.len(),
+        done.len(),
+        args.out.display()
+    );
+    // Probes: the cheapest planned point of each (arch, dtype), timed here.
+    let device = input(revstab::device::parse_device(&cfg.device).map_err(anyhow::Error::from))?;
+    let mut kinds: Vec<(Arch, String, sweep::Point)> = Vec::new();
+    for p in &plan {
+        match kinds
+            .iter_mut()
+            .find(|(a, d, _)| *a == p.arch && *d == p.dtype)
+        {
+            Some(k) if point_cost(p) < point_cost(&k.2) => k.2 = p.clone(),
+            Some(_) => {}
+            None => kinds.push((p.arch, p.dtype.clone(), p.clone())),
+        }
+    }
+    let mut probes = Vec::new();
+    let mut probe_text = Vec::new();
+    for (_, _, p) in &kinds {
+        let (r, _) = sweep::run_point(cfg, p, &device).map_err(failed)?;
+        probes.push((point_cost(p), r.seconds));
+        probe_text.push(format!("{} {:.4} s", p.key(), r.seconds));
+    }
+    let costed: Vec<(usize, f64)> = plan
+        .iter()
+        .map(|p| {
+            let k = kinds
+                .iter()
+                .position(|(a, d, _)| *a == p.arch && *d == p.dtype)
+                .expect("every planned point has a probe");
+            (k, point_cost(p))
+        })
+        .collect();
+    let sequential = scale(&probes, &costed);
+    let threads = if args.threads == 0 {
+        rayon::current_num_threads()
+    } else {
+        args.threads
+    };
+    println!(
+        "estimated time: {} one point after the other, about {} on {threads} thread(s)",
+        fmt_seconds(sequential),
+        fmt_seconds(sequential / threads.max(1) as f64)
+    );
+    println!(
+        "  estimated by timing the cheapest point of each architecture and dtype here ({}) and \
+         scaling each point by depth x width^2 relative to its probe",
+        if probe_text.is_empty() {
+            "no point to time".to_string()
+        } else {
+            probe_text.join("; ")
+        }
+    );
+    print_nothing_written();
     Ok(ExitCode::SUCCESS)
 }

@@ -143,6 +143,11 @@ struct CommonArgs {
     /// No progress output
     #[arg(long, short)]
     quiet: bool,
+    /// Check the config, print the runs that would train and an estimate of their time (one
+    /// training step of the shallowest network of each architecture and mode timed here),
+    /// write nothing
+    #[arg(long = "dry-run")]
+    dry_run: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -445,6 +450,9 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
     input(cfg.validate())?;
     input(cfg.check_data_channels())?;
     input(revstab::device::parse_device(&cfg.device))?;
+    if common.dry_run {
+        return dry_run(vec![cfg], None);
+    }
     let out = common
         .out
         .clone()
@@ -492,6 +500,17 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
     input(revstab::device::parse_device(
         &experiment.train_mut().device,
     ))?;
+    if common.dry_run {
+        let shard = match &common.shard {
+            Some(s) => Some(input(s.parse::<revstab::experiments::snr_sweep::Shard>())?),
+            None => None,
+        };
+        let runs = match &experiment {
+            Experiment::Accuracy(c) => c.grid().iter().map(|p| c.run_config(p)).collect(),
+            Experiment::Angles(c) => c.runs(),
+        };
+        return dry_run(runs, shard);
+    }
     let out = common
         .out
         .clone()
@@ -512,4 +531,110 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
     println!("{summary}");
     println!("results in {}", out.display());
     Ok(())
+}
+
+/// `--dry-run`: the training runs that would be made (an experiment's shard applied) and their
+/// time, estimated by timing one training step (`Network::step` with gradients, as the
+/// training loop takes it; the second of two, after a warm-up) of the shallowest network of
+/// each (architecture, mode) on a batch of its data here, and scaling each run by
+/// (depth + 1) x steps (epochs x batches per epoch). Evaluation is not counted. Writes
+/// nothing.
+fn dry_run(
+    runs: Vec<TrainConfig>,
+    shard: Option<revstab::experiments::snr_sweep::Shard>,
+) -> Result<(), Failure> {
+    use revstab::dry_run::{fmt_seconds, print_nothing_written, print_plan, scale};
+    let runs: Vec<(usize, TrainConfig)> = runs
+        .into_iter()
+        .enumerate()
+        .filter(|(i, _)| shard.is_none_or(|s| s.owns(*i)))
+        .collect();
+    let mut data: Vec<(String, revstab::data::DataSplit)> = Vec::new();
+    let mut lines = Vec::new();
+    let mut kinds: Vec<(Arch, Source, usize)> = Vec::new();
+    let mut steps = Vec::new();
+    for (i, c) in &runs {
+        if !data.iter().any(|(d, _)| *d == c.data) {
+            data.push((c.data.clone(), input(c.load_data())?));
+        }
+        let split = &data.iter().find(|(d, _)| *d == c.data).expect("loaded").1;
+        let n = c.epochs * split.train.len().div_ceil(c.batch.max(1));
+        steps.push(n);
+        lines.push(format!(
+            "run {i}: {} depth {} slope {} {} seed {}, {} epoch(s) = {n} steps",
+            c.arch,
+            c.depth,
+            c.slope,
+            c.mode.as_str(),
+            c.seed,
+            c.epochs
+        ));
+        match kinds.iter_mut().find(|k| k.0 == c.arch && k.1 == c.mode) {
+            Some(k) if c.depth < runs[k.2].1.depth => k.2 = lines.len() - 1,
+            Some(_) => {}
+            None => kinds.push((c.arch, c.mode, lines.len() - 1)),
+        }
+    }
+    print_plan("training runs", &lines);
+    let mut probes = Vec::new();
+    let mut text = Vec::new();
+    for &(_, _, at) in &kinds {
+        let c = &runs[at].1;
+        let split = &data.iter().find(|(d, _)| *d == c.data).expect("loaded").1;
+        let s = time_step(c, split).map_err(|e| Failure::Run(flat(e)))?;
+        probes.push(((c.depth + 1) as f64, s));
+        text.push(format!(
+            "{} depth {} {}: {:.4} s/step",
+            c.arch,
+            c.depth,
+            c.mode.as_str(),
+            s
+        ));
+    }
+    let costed: Vec<(usize, f64)> = runs
+        .iter()
+        .zip(&steps)
+        .map(|((_, c), &n)| {
+            let k = kinds
+                .iter()
+                .position(|k| k.0 == c.arch && k.1 == c.mode)
+                .expect("every run has a probe");
+            (k, ((c.depth + 1) * n) as f64)
+        })
+        .collect();
+    println!(
+        "estimated time: {} of training steps, runs one after the other (evaluation not counted)",
+        fmt_seconds(scale(&probes, &costed))
+    );
+    println!(
+        "  estimated by timing one training step of the shallowest network of each architecture \
+         and mode here ({}) and scaling each run by (depth + 1) x steps",
+        text.join("; ")
+    );
+    print_nothing_written();
+    Ok(())
+}
+
+/// Seconds of one training step of `c` on the first batch of `data` (the second of two steps;
+/// the first warms up).
+fn time_step(c: &TrainConfig, data: &revstab::data::DataSplit) -> revstab::Result<f64> {
+    let device = revstab::device::parse_device(&c.device)?;
+    let dtype = revstab::device::parse_dtype(&c.dtype)?;
+    let net =
+        revstab::nets::Network::build_with(&c.net_config_for(data)?, dtype, &device, c.backend)?;
+    let b = c.batch.min(data.train.len()).max(1);
+    let x = data.train.images.narrow(0, 0, b)?.to_device(&device)?;
+    let y = data.train.labels.narrow(0, 0, b)?.to_device(&device)?;
+    let opts = revstab::nets::StepOptions {
+        grads: true,
+        segment: c.segment,
+        ..revstab::nets::StepOptions::default()
+    };
+    let mut seconds = 0.0;
+    for _ in 0..2 {
+        let t = std::time::Instant::now();
+        net.step_with_grad_norm(&x, &y, c.mode, opts)?;
+        seconds = t.elapsed().as_secs_f64();
+    }
+    Ok(seconds)
 }

@@ -19,7 +19,7 @@
 //!   `memory --preset paper` run: under a minute in release, once), `memory-scaling` the default
 //!   grid ([`MemoryConfig::default`], depths 2-32: about 5 s in release, once).
 //!
-//! Provenance: each figure's caption line and the first line of its CSV (a `# ` comment) say
+//! Provenance: each figure's caption line and its CSV's sidecar `<id>.provenance.json` say
 //! which config (path and key), seed, dtype, initialisation and git revision produced the
 //! results. The key is a hash of the parsed config; cached results are reused while the key
 //! matches and recomputed when it changes (or on request).

@@ -245,7 +245,7 @@ impl SweepConfig {
     pub fn grid(&self) -> Vec<Point> {
         let mut points = Vec::new();
         for &arch in &self.archs {
-            let uses_slope = matches!(arch, Arch::Layerwise | Arch::Hybrid);
+            let uses_slope = arch.has_slope();
             let slopes: &[f64] = if uses_slope {
                 &self.slopes
             } else {
@@ -383,9 +383,15 @@ pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(Point
         lipschitz: cfg.lipschitz,
     };
     let trace = snr_trace(&net, None, &x, &labels, opts)?;
+    // The slope field is empty for architectures without a leaky ReLU (Arch::has_slope).
+    let slope = if p.arch.has_slope() {
+        p.slope.to_string()
+    } else {
+        String::new()
+    };
     let prefix = format!(
-        "{},{},{},{},{},{},{}",
-        p.arch, p.depth, p.slope, p.eps_i, p.width, p.dtype, p.seed
+        "{},{},{slope},{},{},{},{}",
+        p.arch, p.depth, p.eps_i, p.width, p.dtype, p.seed
     );
     let trace_lines = trace
         .points

@@ -67,6 +67,20 @@ impl Arch {
         }
     }
 
+    /// A leaky ReLU with slope `n`: layer-wise and hybrid (RevNet, i-RevNet, ResNet: plain ReLU).
+    pub fn has_slope(self) -> bool {
+        matches!(self, Arch::Layerwise | Arch::Hybrid)
+    }
+
+    /// A result row's slope field: `slope` as text, empty without [`Arch::has_slope`].
+    pub fn slope_field(self, slope: f64) -> String {
+        if self.has_slope() {
+            crate::results::text::num_text(slope)
+        } else {
+            String::new()
+        }
+    }
+
     /// Parse a name (case-insensitive; `layer-wise`, `i-revnet` accepted).
     pub fn parse(name: &str) -> Result<Arch> {
         match name

@@ -238,7 +238,7 @@ pub(crate) fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -
                 tag.into(),
                 arch.to_string(),
                 depth.to_string(),
-                num_text(slope),
+                arch.slope_field(slope),
                 stats[0].0.max(stats[1].0).to_string(),
                 f(stats[0].1),
                 f(stats[0].2),

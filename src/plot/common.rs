@@ -92,7 +92,7 @@ pub(crate) fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
         p.arch.to_string(),
         p.dtype.clone(),
         p.depth.to_string(),
-        num_text(p.slope),
+        p.arch.slope_field(p.slope),
         num_text(p.eps_i),
         p.layers.to_string(),
         p.lowest_layer.clone(),

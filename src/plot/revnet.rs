@@ -180,6 +180,10 @@ pub fn revnet_fig4(res: &Results, out: &Path) -> Result<()> {
             let angles: Vec<f64> = v.iter().map(|p| p.0).collect();
             let (m, sd) = mean_std(&angles);
             let mut r: Vec<String> = parts.iter().map(|s| s.to_string()).collect();
+            // No slope for architectures without a leaky ReLU (Arch::has_slope).
+            if crate::nets::Arch::parse(parts[0]).is_ok_and(|a| !a.has_slope()) {
+                r[2] = String::new();
+            }
             r.extend([
                 v.len().to_string(),
                 step.to_string(),

@@ -1,6 +1,6 @@
 //! CSV result files: rows to CSV text (the `csv` crate: fields quoted where needed, `\n` line
-//! ends), by records or by serde, and the figures' CSV with a provenance comment line, written
-//! atomically.
+//! ends), by records or by serde, and the figures' CSV (plain, header first) with its
+//! provenance in a `<id>.provenance.json` sidecar, written atomically.
 
 use crate::error::{Error, Result};
 use crate::util::write_atomic;
@@ -35,8 +35,25 @@ pub fn csv_serialized<T: Serialize>(rows: impl IntoIterator<Item = T>) -> Result
     finish(w)
 }
 
-/// Write `<out>/<id>.csv`: a `# ` provenance line (the caption on one line), then the header
-/// and rows.
+/// The provenance of a figure's CSV, written beside it as `<id>.provenance.json` so that the
+/// CSV itself is plain (header first; no comment lines for readers to skip).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct CsvProvenance {
+    /// Figure id.
+    pub figure: String,
+    /// The CSV file it describes (`<id>.csv`, same directory).
+    pub csv: String,
+    /// The figure's caption on one line: config, seed, dtype, device, backend, revision.
+    pub provenance: String,
+}
+
+/// Path of the provenance sidecar of `<out>/<id>.csv`.
+pub fn provenance_path(out: &Path, id: &str) -> std::path::PathBuf {
+    out.join(format!("{id}.provenance.json"))
+}
+
+/// Write `<out>/<id>.csv` (header and rows, plain CSV) and its provenance sidecar
+/// `<out>/<id>.provenance.json` ([`CsvProvenance`]: the caption on one line), both atomically.
 pub fn write_csv(
     out: &Path,
     id: &str,
@@ -47,7 +64,13 @@ pub fn write_csv(
     let path = out.join(format!("{id}.csv"));
     let body =
         csv_text(header, rows).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
-    let mut text = format!("# {}\n", caption.replace('\n', " ")).into_bytes();
-    text.extend(body.into_bytes());
-    write_atomic(&path, &text)
+    let side = CsvProvenance {
+        figure: id.to_string(),
+        csv: format!("{id}.csv"),
+        provenance: caption.replace('\n', " "),
+    };
+    let mut json = serde_json::to_string_pretty(&side).map_err(csv_error)?;
+    json.push('\n');
+    write_atomic(&provenance_path(out, id), json.as_bytes())?;
+    write_atomic(&path, body.as_bytes())
 }

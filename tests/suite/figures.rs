@@ -466,7 +466,7 @@ fn tradeoff_renders_every_point_with_its_exactness() {
     tradeoff(&res, &out).unwrap();
     assert_outputs(&out, "tradeoff");
     let csv = std::fs::read_to_string(out.join("tradeoff.csv")).unwrap();
-    let rows: Vec<&str> = csv.lines().skip(2).collect();
+    let rows: Vec<&str> = csv.lines().skip(1).collect();
     assert_eq!(rows.len(), tradeoff_points().len(), "{csv}");
     assert!(
         rows.iter()
@@ -499,13 +499,22 @@ fn assert_outputs(out: &Path, id: &str) {
         "{id}.svg is not an SVG"
     );
     let csv = std::fs::read_to_string(out.join(format!("{id}.csv"))).unwrap();
-    let mut lines = csv.lines();
-    let first = lines.next().unwrap();
+    // Plain CSV: the header first, no comment lines; the provenance in the sidecar.
+    assert!(!csv.starts_with('#'), "{id}.csv starts with a comment");
+    assert!(csv.lines().count() >= 2, "{id}.csv has no data rows");
+    let side = provenance_of(out, id);
+    assert_eq!(side.csv, format!("{id}.csv"));
     assert!(
-        first.starts_with(&format!("# {id}: ")) && first.contains("rev test"),
-        "{id}.csv provenance line: {first}"
+        side.provenance.starts_with(&format!("{id}: ")) && side.provenance.contains("rev test"),
+        "{id}.provenance.json: {}",
+        side.provenance
     );
-    assert!(lines.count() >= 2, "{id}.csv has no data rows");
+}
+
+fn provenance_of(out: &Path, id: &str) -> revstab::results::csv::CsvProvenance {
+    let path = revstab::results::csv::provenance_path(out, id);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
 #[test]
@@ -528,7 +537,7 @@ fn every_figure_renders_from_a_small_result_set() {
         "{md}"
     );
     let csv = std::fs::read_to_string(out.join("table1.csv")).unwrap();
-    let header = csv.lines().nth(1).unwrap();
+    let header = csv.lines().next().unwrap();
     assert!(
         header.ends_with("measured_over_analytic,measured_marginal_bpx,marginal_over_analytic"),
         "{header}"
@@ -697,7 +706,12 @@ fn assert_outputs_real(out: &Path, id: &str) {
     let png = std::fs::read(out.join(format!("{id}.png"))).unwrap();
     assert!(png[..8] == PNG_SIGNATURE);
     let csv = std::fs::read_to_string(out.join(format!("{id}.csv"))).unwrap();
-    assert!(csv.starts_with(&format!("# {id}: config ")), "{csv}");
+    assert!(!csv.starts_with('#'), "{csv}");
+    let side = provenance_of(out, id);
+    assert!(
+        side.provenance.starts_with(&format!("{id}: config ")),
+        "{side:?}"
+    );
 }
 
 #[test]
@@ -720,7 +734,7 @@ fn memory_scaling_renders_its_sweeps_and_rejects_bad_results() {
     assert_outputs(&out, "memory-scaling");
     // one CSV row per point, every sweep, architecture and mode; bytes and MB agree
     let csv = std::fs::read_to_string(out.join("memory-scaling.csv")).unwrap();
-    let mut lines = csv.lines().skip(1);
+    let mut lines = csv.lines();
     assert_eq!(
         lines.next().unwrap(),
         "sweep,arch,mode,depth,batch,size,pixels_per_image,layers,peak_bytes,peak_mb,act_peak_bytes,grad_bytes,tape_bytes,weight_bytes"
@@ -744,7 +758,7 @@ fn memory_scaling_renders_its_sweeps_and_rejects_bad_results() {
         assert!((bytes / 1e6 - mb).abs() < 1e-9, "{r:?}");
     }
     // the caption names the modes and gives the depth slopes
-    let first = csv.lines().next().unwrap();
+    let first = provenance_of(&out, "memory-scaling").provenance;
     assert!(
         first.contains("solid: stored") && first.contains("Depth slopes"),
         "{first}"
@@ -839,7 +853,7 @@ fn accuracy_figure_counts_diverged_runs_and_reports_mean_std_and_paired_differen
     fig12(&res, &out).unwrap();
     let csv = std::fs::read_to_string(out.join("fig12.csv")).unwrap();
     let mut lines = csv.lines();
-    let caption = lines.next().unwrap();
+    let caption = provenance_of(&out, "fig12").provenance;
     assert!(
         caption.contains("1 reconstructed run(s) diverged and are counted at chance"),
         "{caption}"

@@ -318,3 +318,47 @@ fn sweeps_with_nothing_to_draw_still_succeed() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("no figure"));
     assert!(over.join("snr_sweep.csv").exists() && !over.join("snr_vs_depth.png").exists());
 }
+
+/// RevNet, i-RevNet and ResNet have no leaky ReLU: their rows of `snr_sweep.csv` and
+/// `summary.csv` leave the slope field empty, layer-wise rows carry it.
+#[test]
+fn revnet_and_resnet_rows_carry_no_slope() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(&[
+        "--archs",
+        "layerwise,revnet,resnet",
+        "--depths",
+        "1",
+        "--slopes",
+        "0.3",
+        "--widths",
+        "4",
+        "--batch",
+        "2",
+        "--input-size",
+        "8",
+        "--no-depth-law",
+        "--quiet",
+        "--no-figure",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for file in ["summary.csv", "snr_sweep.csv"] {
+        let text = read(&out.join(file));
+        let mut lines = text.lines();
+        let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+        let slope = header.iter().position(|h| *h == "slope").unwrap();
+        let mut seen = std::collections::HashSet::new();
+        for line in lines {
+            let f: Vec<&str> = line.split(',').collect();
+            let expected = if f[0] == "layerwise" { "0.3" } else { "" };
+            assert_eq!(f[slope], expected, "{file}: {line}");
+            seen.insert(f[0].to_string());
+        }
+        assert_eq!(seen.len(), 3, "{file}: {seen:?}");
+    }
+    assert_eq!(revstab::nets::Arch::Revnet.slope_field(0.3), "");
+    assert_eq!(revstab::nets::Arch::Hybrid.slope_field(0.3), "0.3");
+}

@@ -992,6 +992,38 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
     })
 }
 
+/// The points [`run_with`] measures, in its order: `(arch, mode, depth, batch, size)`, each
+/// once (a point met again in another sweep is reused; ResNet's reconstructed step is its
+/// stored one and is not measured again when that was measured). For `--dry-run`.
+pub fn plan(cfg: &MemoryConfig) -> Vec<(Arch, Source, usize, usize, usize)> {
+    let mut order: Vec<Key> = Vec::new();
+    let mut add = |k: Key| {
+        let (arch, mode, depth, batch, size) = k;
+        let copied = !arch.reconstructable()
+            && mode == Source::Reconstructed
+            && order.contains(&(arch, Source::Stored, depth, batch, size));
+        if !order.contains(&k) && !copied {
+            order.push(k);
+        }
+    };
+    for &arch in &cfg.archs {
+        let depth = cfg.depth_for(arch);
+        for &mode in &cfg.modes {
+            add((arch, mode, depth, cfg.batch, cfg.input_size));
+            for &v in &cfg.depths {
+                add((arch, mode, v, cfg.batch, cfg.input_size));
+            }
+            for &v in &cfg.batches {
+                add((arch, mode, depth, v, cfg.input_size));
+            }
+            for &v in &cfg.sizes {
+                add((arch, mode, depth, cfg.batch, v));
+            }
+        }
+    }
+    order
+}
+
 /// [`run_with`] without progress reports.
 pub fn run(cfg: &MemoryConfig) -> Result<MemoryResults> {
     run_with(cfg, |_| {})

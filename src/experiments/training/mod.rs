@@ -2,7 +2,8 @@
 //! Fig. 12 and 15 (accuracy with and without reconstruction over depth and slope), and the
 //! gradient angle through training of Gomez et al. Fig. 4.
 //!
-//! Files of a single run (`--out DIR`): `history.csv` (per epoch), `angles.csv` and
+//! Files of a single run (`--out DIR`): `history.csv` (per epoch, no timing), `timings.csv`
+//! (wall seconds per epoch), `angles.csv` and
 //! `angles_layers.csv` (when the probe is on), `result.json`, `run.json`, and the checkpoints
 //! of [`crate::train`].
 //!
@@ -114,17 +115,22 @@ pub fn single_run(cfg: &TrainConfig, opts: &SingleRunOptions) -> Result<TrainOut
                 fmt_f(h.train_loss),
                 fmt_f(h.train_acc),
                 fmt_f(h.lr),
-                fmt_f(h.seconds),
             ]
         })
         .collect();
+    // Wall times go to timings.csv so that history.csv of a rerun is byte-identical.
     write_atomic(
         &opts.out.join("history.csv"),
-        csv_text(
-            &["epoch", "train_loss", "train_acc", "lr", "seconds"],
-            &history,
-        )?
-        .as_bytes(),
+        csv_text(&["epoch", "train_loss", "train_acc", "lr"], &history)?.as_bytes(),
+    )?;
+    let timings: Vec<Vec<String>> = outcome
+        .history
+        .iter()
+        .map(|h| vec![h.epoch.to_string(), fmt_f(h.seconds)])
+        .collect();
+    write_atomic(
+        &opts.out.join("timings.csv"),
+        csv_text(&["epoch", "seconds"], &timings)?.as_bytes(),
     )?;
     if !outcome.angles.is_empty() {
         let total = data.train.len() / cfg.batch * cfg.epochs;

@@ -1,0 +1,70 @@
+//! `--dry-run` of the long tools: the points a run would compute and an estimate of its time,
+//! printed without writing anything (no output directory, no lock).
+//!
+//! Every estimate is measured on the spot: the tool times a few small representative points
+//! (the cheapest of each kind) and scales each planned point by a stated cost model. The
+//! printed line names the probes, their measured seconds and the model, so a reader can judge
+//! it.
+
+/// Lines printed in full up to this count; beyond it, the first [`HEAD`] and a count.
+pub const FULL_LIST: usize = 20;
+/// Lines shown of a longer list.
+pub const HEAD: usize = 10;
+
+/// Print `what` (e.g. "points") as `N <what> would be computed:` and the lines, in full up to
+/// [`FULL_LIST`] lines, otherwise the first [`HEAD`] and a count of the rest.
+pub fn print_plan(what: &str, lines: &[String]) {
+    println!("dry run: {} {what} would be computed:", lines.len());
+    let shown = if lines.len() <= FULL_LIST {
+        lines.len()
+    } else {
+        HEAD
+    };
+    for l in &lines[..shown] {
+        println!("  {l}");
+    }
+    if shown < lines.len() {
+        println!("  ... and {} more", lines.len() - shown);
+    }
+}
+
+/// Scale measured probes to a plan. `probes` are `(cost, seconds)` of timed points of one kind
+/// (cost in the model's units); each planned point is `(kind index, cost)`. Returns the
+/// estimated seconds of the plan run one point after the other: each point costs its probe's
+/// seconds times `cost / probe cost` (time linear in the model's cost).
+pub fn scale(probes: &[(f64, f64)], plan: &[(usize, f64)]) -> f64 {
+    plan.iter()
+        .map(|&(kind, cost)| {
+            let (c0, s0) = probes[kind];
+            s0 * cost / c0.max(f64::MIN_POSITIVE)
+        })
+        .sum()
+}
+
+/// `1234.5` -> `"1234.5 s (20.6 min)"`.
+pub fn fmt_seconds(s: f64) -> String {
+    if s >= 3600.0 {
+        format!("{s:.1} s ({:.1} h)", s / 3600.0)
+    } else if s >= 60.0 {
+        format!("{s:.1} s ({:.1} min)", s / 60.0)
+    } else {
+        format!("{s:.2} s")
+    }
+}
+
+/// The closing line of every dry run.
+pub fn print_nothing_written() {
+    println!("dry run: nothing written (no output directory created, no lock taken)");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scale_is_linear_in_cost() {
+        // Probe: cost 2 took 0.5 s; points of cost 2, 4 and 8 take 0.5 + 1 + 2 s.
+        let s = scale(&[(2.0, 0.5)], &[(0, 2.0), (0, 4.0), (0, 8.0)]);
+        assert!((s - 3.5).abs() < 1e-12, "{s}");
+    }
+}

@@ -1,0 +1,235 @@
+//! Issue 19: `--dry-run` of every long tool checks the config as a run does (bad input: exit
+//! 2), lists the points it would compute with an estimate of the time measured on the spot,
+//! writes nothing (the --out directory is not created) and exits 0.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn exe(bin: &str) -> &'static str {
+    match bin {
+        "snr-sweep" => env!("CARGO_BIN_EXE_snr-sweep"),
+        "train" => env!("CARGO_BIN_EXE_train"),
+        "memory" => env!("CARGO_BIN_EXE_memory"),
+        "bench" => env!("CARGO_BIN_EXE_bench"),
+        "figures" => env!("CARGO_BIN_EXE_figures"),
+        other => panic!("unknown binary {other}"),
+    }
+}
+
+fn run(bin: &str, args: &[&str], out: &Path) -> Output {
+    Command::new(exe(bin))
+        .args(args)
+        .arg("--dry-run")
+        .arg("--out")
+        .arg(out)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {bin}: {e}"))
+}
+
+/// Runs the dry run, checks exit 0, that `out` was not created, the announced count and an
+/// estimate that names how it was made; returns stdout.
+fn dry_run_lists(bin: &str, args: &[&str], what: &str, expected: usize) -> String {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(bin, args, &out);
+    let stdout = String::from_utf8_lossy(&o.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{bin} {args:?}: {stdout}\n{stderr}"
+    );
+    assert!(!out.exists(), "{bin} --dry-run created {}", out.display());
+    assert!(
+        stdout.contains(&format!("dry run: {expected} {what} would be computed")),
+        "{bin} {args:?}: expected {expected} {what} in\n{stdout}"
+    );
+    let listed = stdout.lines().filter(|l| l.starts_with("  ")).count();
+    assert!(listed >= expected.min(revstab::dry_run::HEAD), "{stdout}");
+    assert!(stdout.contains("estimated time: "), "{stdout}");
+    assert!(stdout.contains("estimated by timing") || stdout.contains("estimated from"));
+    assert!(stdout.contains("nothing written"), "{stdout}");
+    stdout
+}
+
+/// Exit 2 and `out` not created.
+fn dry_run_rejects(bin: &str, args: &[&str], needle: &str) {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = run(bin, args, &out);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{bin} {args:?}: {stderr}");
+    assert!(stderr.contains(needle), "expected `{needle}` in {stderr}");
+    assert!(!out.exists());
+}
+
+#[test]
+fn snr_sweep_dry_run_lists_the_grid_and_writes_nothing() {
+    let cfg = revstab::experiments::snr_sweep::SweepConfig {
+        depths: vec![1, 2],
+        slopes: vec![0.1, 0.5, 1.0],
+        ..Default::default()
+    };
+    let expected = cfg.grid().len();
+    assert_eq!(expected, 12, "layerwise and hybrid x 2 depths x 3 slopes");
+    let stdout = dry_run_lists(
+        "snr-sweep",
+        &["--depths", "1,2", "--slopes", "0.1,0.5,1.0"],
+        "points",
+        expected,
+    );
+    // The probes were timed here: one per architecture (one dtype).
+    assert!(stdout.contains("00000-layerwise-d1-n0.1"), "{stdout}");
+    // A shard lists only its points.
+    dry_run_lists(
+        "snr-sweep",
+        &[
+            "--depths",
+            "1,2",
+            "--slopes",
+            "0.1,0.5,1.0",
+            "--shard",
+            "2/3",
+        ],
+        "points",
+        4,
+    );
+    dry_run_rejects("snr-sweep", &["--slopes", "-1"], "slope");
+}
+
+#[test]
+fn memory_dry_run_lists_its_points_and_writes_nothing() {
+    let expected =
+        revstab::experiments::memory::plan(&revstab::experiments::memory::MemoryConfig::quick())
+            .len();
+    assert!(expected > 0);
+    let stdout = dry_run_lists("memory", &["--quick"], "points", expected);
+    // The rows a real run writes: the measured points and ResNet's copied reconstructed rows.
+    let rows: usize = match stdout.find(" rows in all") {
+        Some(end) => {
+            let start = stdout[..end].rfind(' ').unwrap() + 1;
+            stdout[start..end].parse().unwrap()
+        }
+        None => expected,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("out");
+    let o = Command::new(exe("memory"))
+        .args(["--quick", "--quiet", "--out"])
+        .arg(&out)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    let real = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        real.contains(&format!("({rows} points,")),
+        "{rows} rows planned:\n{real}"
+    );
+    dry_run_rejects("memory", &["--quick", "--dtype", "f17"], "f17");
+}
+
+#[test]
+fn bench_dry_run_lists_its_points_and_writes_nothing() {
+    // One architecture, two depths, two modes.
+    dry_run_lists(
+        "bench",
+        &[
+            "--arch",
+            "revnet",
+            "--pools",
+            "none",
+            "--depths",
+            "1,2",
+            "--modes",
+            "stored,reconstructed",
+            "--width",
+            "4",
+            "--batch",
+            "2",
+            "--size",
+            "8",
+            "--steps",
+            "1",
+        ],
+        "points",
+        4,
+    );
+    dry_run_rejects("bench", &["--steps", "0"], "steps");
+}
+
+#[test]
+fn train_dry_run_lists_its_runs_and_writes_nothing() {
+    let data = "synthetic:train=64,test=32,size=8";
+    let stdout = dry_run_lists(
+        "train",
+        &[
+            "--data", data, "--epochs", "2", "--batch", "16", "--width", "4", "--depth", "2",
+        ],
+        "training runs",
+        1,
+    );
+    // 2 epochs of ceil(64 / 16) batches.
+    assert!(stdout.contains("= 8 steps"), "{stdout}");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("sweep.toml");
+    std::fs::write(&cfg, SWEEP).unwrap();
+    let expected = match revstab::experiments::training::Experiment::from_toml_file(&cfg).unwrap() {
+        revstab::experiments::training::Experiment::Accuracy(c) => c.grid().len(),
+        other => panic!("not an accuracy experiment: {}", other.name()),
+    };
+    assert!(expected >= 2, "{expected}");
+    dry_run_lists(
+        "train",
+        &["--config", cfg.to_str().unwrap()],
+        "training runs",
+        expected,
+    );
+    dry_run_rejects("train", &["--data", data, "--epochs", "0"], "epochs");
+}
+
+#[test]
+fn figures_dry_run_lists_its_figures_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let results = tmp.path().join("results");
+    let experiments = concat!(env!("CARGO_MANIFEST_DIR"), "/experiments");
+    let stdout = dry_run_lists(
+        "figures",
+        &[
+            "--only",
+            "fig10,fig13",
+            "--experiments",
+            experiments,
+            "--results",
+            results.to_str().unwrap(),
+        ],
+        "figures",
+        2,
+    );
+    assert!(
+        stdout.contains("fig10          compute (no cached results)"),
+        "{stdout}"
+    );
+    assert!(!results.exists());
+    dry_run_rejects("figures", &["--only", "fig99"], "fig99");
+}
+
+const SWEEP: &str = r#"
+experiment = "accuracy"
+archs = ["layerwise"]
+modes = ["stored", "reconstructed"]
+seeds = [0]
+arch_lr = {}
+[depth_sweep]
+slope = 0.2
+depths = [2]
+[slope_sweep]
+depth = 2
+slopes = []
+[train]
+width = 4
+epochs = 1
+batch = 32
+data = "synthetic:train=64,test=32,size=8"
+"#;
