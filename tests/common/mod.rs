@@ -254,3 +254,18 @@ pub fn max_scaled_diff(
     }
     worst
 }
+
+/// The five long-running tools, in the order the CLI tests visit them.
+pub const TOOLS: [&str; 5] = ["snr-sweep", "train", "memory", "bench", "figures"];
+
+/// The built executable of tool `bin` (one of [`TOOLS`]).
+pub fn exe(bin: &str) -> &'static str {
+    match bin {
+        "snr-sweep" => env!("CARGO_BIN_EXE_snr-sweep"),
+        "train" => env!("CARGO_BIN_EXE_train"),
+        "memory" => env!("CARGO_BIN_EXE_memory"),
+        "bench" => env!("CARGO_BIN_EXE_bench"),
+        "figures" => env!("CARGO_BIN_EXE_figures"),
+        other => panic!("unknown binary {other}"),
+    }
+}

@@ -1,19 +1,9 @@
 //! Issue 19 item 6: bad input that used to slip through is caught before any file is written,
 //! with exit code 2 and one clear line.
 
+use crate::common::exe;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn exe(bin: &str) -> &'static str {
-    match bin {
-        "snr-sweep" => env!("CARGO_BIN_EXE_snr-sweep"),
-        "train" => env!("CARGO_BIN_EXE_train"),
-        "memory" => env!("CARGO_BIN_EXE_memory"),
-        "bench" => env!("CARGO_BIN_EXE_bench"),
-        "figures" => env!("CARGO_BIN_EXE_figures"),
-        other => panic!("unknown binary {other}"),
-    }
-}
 
 fn run(bin: &str, args: &[&str], out: &Path) -> Output {
     Command::new(exe(bin))

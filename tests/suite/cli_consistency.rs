@@ -3,16 +3,9 @@
 //! and `--input-size` are spelled the same everywhere; configs are TOML (memory still reads
 //! its older JSON); a resume with a different config is bad input (exit 2).
 
+use crate::common::{exe, TOOLS};
 use std::path::Path;
 use std::process::{Command, Output};
-
-const TOOLS: [(&str, &str); 5] = [
-    ("snr-sweep", env!("CARGO_BIN_EXE_snr-sweep")),
-    ("train", env!("CARGO_BIN_EXE_train")),
-    ("memory", env!("CARGO_BIN_EXE_memory")),
-    ("bench", env!("CARGO_BIN_EXE_bench")),
-    ("figures", env!("CARGO_BIN_EXE_figures")),
-];
 
 fn run(bin: &str, args: &[&str]) -> Output {
     Command::new(bin).args(args).output().expect("run binary")
@@ -27,8 +20,8 @@ fn help(bin: &str) -> String {
 #[test]
 fn every_binary_help_names_its_own_tool_and_leaks_no_rustdoc_links() {
     let crate_description = env!("CARGO_PKG_DESCRIPTION");
-    for (name, bin) in TOOLS {
-        let text = help(bin);
+    for name in TOOLS {
+        let text = help(exe(name));
         assert!(
             text.contains(&format!("Usage: {name}")),
             "{name} --help does not name its tool:\n{text}"
@@ -51,8 +44,8 @@ fn every_binary_help_names_its_own_tool_and_leaks_no_rustdoc_links() {
 
 #[test]
 fn quiet_threads_and_device_are_spelled_the_same_everywhere() {
-    for (name, bin) in TOOLS {
-        let text = help(bin);
+    for name in TOOLS {
+        let text = help(exe(name));
         assert!(text.contains("-q, --quiet"), "{name}: no -q/--quiet");
         assert!(text.contains("--device"), "{name}: no --device");
         let threads = text
@@ -87,8 +80,7 @@ fn quiet_threads_and_device_are_spelled_the_same_everywhere() {
             ][..],
         ),
     ] {
-        let bin = TOOLS.iter().find(|t| t.0 == name).unwrap().1;
-        let text = help(bin);
+        let text = help(exe(name));
         for f in flags {
             assert!(text.contains(f), "{name}: no {f}");
         }

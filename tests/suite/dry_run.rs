@@ -2,19 +2,9 @@
 //! 2), lists the points it would compute with an estimate of the time measured on the spot,
 //! writes nothing (the --out directory is not created) and exits 0.
 
+use crate::common::exe;
 use std::path::Path;
 use std::process::{Command, Output};
-
-fn exe(bin: &str) -> &'static str {
-    match bin {
-        "snr-sweep" => env!("CARGO_BIN_EXE_snr-sweep"),
-        "train" => env!("CARGO_BIN_EXE_train"),
-        "memory" => env!("CARGO_BIN_EXE_memory"),
-        "bench" => env!("CARGO_BIN_EXE_bench"),
-        "figures" => env!("CARGO_BIN_EXE_figures"),
-        other => panic!("unknown binary {other}"),
-    }
-}
 
 fn run(bin: &str, args: &[&str], out: &Path) -> Output {
     Command::new(exe(bin))

@@ -1,6 +1,7 @@
 //! Issue 19 (hardening): the lock on `--out`, one exit-code convention, build-time provenance,
 //! and a resume that keeps the original `run.json`. Each test is named after the problem it pins.
 
+use crate::common::{exe, TOOLS};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -29,19 +30,6 @@ fn small_run(bin: &str, out: &str) -> Vec<String> {
     v.extend(["--out".to_string(), out.to_string()]);
     v
 }
-
-fn exe(bin: &str) -> &'static str {
-    match bin {
-        "snr-sweep" => env!("CARGO_BIN_EXE_snr-sweep"),
-        "train" => env!("CARGO_BIN_EXE_train"),
-        "memory" => env!("CARGO_BIN_EXE_memory"),
-        "bench" => env!("CARGO_BIN_EXE_bench"),
-        "figures" => env!("CARGO_BIN_EXE_figures"),
-        other => panic!("unknown binary {other}"),
-    }
-}
-
-const BINARIES: [&str; 5] = ["snr-sweep", "train", "memory", "bench", "figures"];
 
 fn run_bin(bin: &str, args: &[String], dir: Option<&Path>) -> Output {
     let mut c = Command::new(exe(bin));
@@ -80,7 +68,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
 #[test]
 fn second_writer_into_a_locked_out_dir_exits_2_and_leaves_the_first_runs_files_untouched() {
     let tmp = tempfile::tempdir().unwrap();
-    for bin in BINARIES {
+    for bin in TOOLS {
         let out = tmp.path().join(format!("{bin}-out"));
         std::fs::create_dir_all(out.join("points")).unwrap();
         std::fs::write(out.join("run.json"), b"{\"first\": true}").unwrap();
@@ -178,7 +166,7 @@ fn exit_codes_are_one_convention_decided_in_one_place() {
 #[test]
 fn every_binary_exits_0_on_help_and_2_on_bad_input_before_writing() {
     let tmp = tempfile::tempdir().unwrap();
-    for bin in BINARIES {
+    for bin in TOOLS {
         let help = run_bin(bin, &["--help".to_string()], None);
         assert_eq!(help.status.code(), Some(0), "{bin} --help");
         let out = tmp.path().join(format!("{bin}-bad"));
