@@ -237,6 +237,30 @@ pub fn snr_trace(
     })
 }
 
+/// Indices of the top-level (not hidden) entries of a trace, top down.
+fn top_level_indices(points: &[TracePoint]) -> Vec<usize> {
+    points
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.role != Role::Hidden)
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// Noise-to-signal ratio of an SNR in dB: `+inf` dB -> 0, `-inf` dB -> `+inf`.
+fn nsr(db: f64) -> f64 {
+    10f64.powf(-db / 10.0)
+}
+
+/// SNR in dB of a noise-to-signal ratio: 0 -> `+inf` (no noise has entered).
+fn nsr_db(nsr: f64) -> f64 {
+    if nsr == 0.0 {
+        f64::INFINITY
+    } else {
+        -10.0 * nsr.log10()
+    }
+}
+
 /// The top-level layer of `net` named `name`.
 fn top_level_layer<'a>(net: &'a Network, name: &str) -> Result<&'a dyn Layer> {
     net.chain
@@ -254,8 +278,6 @@ fn top_level_layer<'a>(net: &'a Network, name: &str) -> Result<&'a dyn Layer> {
 /// `1/snr_i = (1/snr_{i-1}) / alpha_i + 1/step_snr_i`, computed in noise-to-signal ratios
 /// (f64), `+inf` while no noise has entered.
 pub fn rounding_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64> {
-    // Noise-to-signal ratio of an SNR in dB: +inf dB -> 0, -inf dB -> +inf.
-    let nsr = |db: f64| 10f64.powf(-db / 10.0);
     let mut running = nsr(output_snr_db);
     layers
         .iter()
@@ -266,11 +288,7 @@ pub fn rounding_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64>
                 running / 10f64.powf(alpha_db / 10.0)
             };
             running = carried + nsr(step_db);
-            if running == 0.0 {
-                f64::INFINITY
-            } else {
-                -10.0 * running.log10()
-            }
+            nsr_db(running)
         })
         .collect()
 }
@@ -280,7 +298,6 @@ pub fn rounding_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64>
 /// `a = 0` at the head, while the output noise `o_i = o_{i-1} / alpha_i` (from `1/snr_out`) adds
 /// in power: `1/snr_i = o_i + a_i^2`. The least SNR the same alphas and injections allow.
 pub fn coherent_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64> {
-    let nsr = |db: f64| 10f64.powf(-db / 10.0);
     let mut output = nsr(output_snr_db);
     let mut amplitude = 0.0f64;
     layers
@@ -294,12 +311,7 @@ pub fn coherent_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64>
                 amplitude /= alpha.sqrt();
             }
             amplitude += nsr(step_db).sqrt();
-            let total = output + amplitude * amplitude;
-            if total == 0.0 {
-                f64::INFINITY
-            } else {
-                -10.0 * total.log10()
-            }
+            nsr_db(output + amplitude * amplitude)
         })
         .collect()
 }
@@ -312,12 +324,7 @@ fn rounding_law(
     points: &mut [TracePoint],
     output_snr_db: f64,
 ) -> Result<()> {
-    let top_level: Vec<usize> = points
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.role != Role::Hidden)
-        .map(|(i, _)| i)
-        .collect();
+    let top_level = top_level_indices(points);
     let mut chain = Vec::with_capacity(top_level.len());
     for &i in &top_level {
         let layer = top_level_layer(net, &points[i].layer)?;
@@ -365,22 +372,10 @@ fn depth_law(
     output_snr_db: f64,
     opts: TraceOptions,
 ) -> Result<()> {
-    let top_level: Vec<usize> = points
-        .iter()
-        .enumerate()
-        .filter(|(_, p)| p.role != Role::Hidden)
-        .map(|(i, _)| i)
-        .collect();
+    let top_level = top_level_indices(points);
     let mut running: Option<f64> = None;
     for &i in &top_level {
-        let name = &points[i].layer;
-        let layer: &dyn Layer = shadow
-            .chain
-            .layers
-            .iter()
-            .find(|l| l.name() == name)
-            .map(|l| l.as_ref())
-            .ok_or_else(|| Error::Config(format!("depth law: no top-level layer `{name}`")))?;
+        let layer = top_level_layer(shadow, &points[i].layer)?;
         // A sub-batch of ALPHA_SAMPLES samples, with the statistics recorded on the whole batch.
         let full = &truth[i].tensor;
         let input = full.narrow(0, 0, full.dim(0)?.min(ALPHA_SAMPLES))?;

@@ -138,3 +138,31 @@ pub(crate) fn error_bars(c: &mut Chart, pts: &[(f64, f64, f64)], color: usize) {
         }
     }
 }
+
+/// The two rounding-aware depth laws beside eq. 19 (`crate::measure::trace`): the power sum
+/// dotted, the amplitude sum solid; each drawn when it has a finite point.
+pub(crate) fn push_rounding_laws(
+    c: &mut Chart,
+    rounding: Vec<(f64, f64)>,
+    coherent: Vec<(f64, f64)>,
+) {
+    for (label, pts, style, color) in [
+        (
+            "eq. 19 + each inverse's rounding (power sum)",
+            rounding,
+            Style::Dotted,
+            3,
+        ),
+        (
+            "eq. 19 + rounding, amplitude sum (bound)",
+            coherent,
+            Style::Line,
+            4,
+        ),
+    ] {
+        if pts.iter().any(|p| p.1.is_finite()) {
+            c.series
+                .push(Series::new(label, pts, style).with_color(color));
+        }
+    }
+}

@@ -77,30 +77,11 @@ pub(crate) fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> 
             .iter()
             .map(|p| (x(p), p.predicted_rounding_db))
             .collect();
-        if law_rounding.iter().any(|p| p.1.is_finite()) {
-            c.series.push(
-                Series::new(
-                    "eq. 19 + each inverse's rounding (power sum)",
-                    law_rounding,
-                    Style::Dotted,
-                )
-                .with_color(3),
-            );
-        }
         let law_coherent: Vec<(f64, f64)> = rows
             .iter()
             .map(|p| (x(p), p.predicted_coherent_db))
             .collect();
-        if law_coherent.iter().any(|p| p.1.is_finite()) {
-            c.series.push(
-                Series::new(
-                    "eq. 19 + rounding, amplitude sum (bound)",
-                    law_coherent,
-                    Style::Line,
-                )
-                .with_color(4),
-            );
-        }
+        push_rounding_laws(&mut c, law_rounding, law_coherent);
         if hybrid {
             c.series.push(
                 Series::new(

@@ -144,31 +144,12 @@ pub(crate) fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             .filter(|e| e.predicted_snr_db_rounding.is_finite())
             .map(|e| (e.index as f64, e.predicted_snr_db_rounding))
             .collect();
-        if !law_rounding.is_empty() {
-            c.series.push(
-                Series::new(
-                    "eq. 19 + each inverse's rounding (power sum)",
-                    law_rounding,
-                    Style::Dotted,
-                )
-                .with_color(3),
-            );
-        }
         let law_coherent: Vec<(f64, f64)> = top
             .iter()
             .filter(|e| e.predicted_snr_db_coherent.is_finite())
             .map(|e| (e.index as f64, e.predicted_snr_db_coherent))
             .collect();
-        if !law_coherent.is_empty() {
-            c.series.push(
-                Series::new(
-                    "eq. 19 + rounding, amplitude sum (bound)",
-                    law_coherent,
-                    Style::Line,
-                )
-                .with_color(4),
-            );
-        }
+        push_rounding_laws(&mut c, law_rounding, law_coherent);
         c.spans = group_spans(&run.entries);
         // Room above the data for the span labels, below it for the legend.
         reserve_legend_room(&mut c, 0.7, 0.12);
