@@ -101,10 +101,11 @@ pub fn default_segment(depth: usize) -> usize {
 pub fn segment_length(every: Option<usize>, depth: usize) -> Result<usize> {
     let k = every.unwrap_or_else(|| default_segment(depth));
     if k == 0 || k > depth {
-        return Err(Error::Config(format!(
-            "checkpointed segment (units or blocks per segment) must be between 1 and the depth \
-             {depth} (got {k})"
-        )));
+        return Err(Error::config(
+            "checkpointed segment (units or blocks per segment)",
+            format!("between 1 and the depth {depth}"),
+            k,
+        ));
     }
     Ok(k)
 }
@@ -391,11 +392,13 @@ impl Backward {
             let tape = std::mem::replace(&mut self.tape, outer);
             back = walked?;
             if !tape.is_empty() {
-                return Err(Error::Config(format!(
-                    "{}: checkpointed segment {first}..{end} left {} recomputed activations unread",
+                return Err(Error::internal(
                     chain.name(),
-                    tape.len()
-                )));
+                    format!(
+                        "checkpointed segment {first}..{end} left {} recomputed activations unread",
+                        tape.len()
+                    ),
+                ));
             }
         }
         Ok(back)
@@ -418,10 +421,7 @@ impl Backward {
                 let x0 = known_input
                     .as_ref()
                     .ok_or_else(|| {
-                        Error::Config(format!(
-                            "{}: recomputation needs the chain input",
-                            chain.name()
-                        ))
+                        Error::internal(chain.name(), "recomputation needs the chain input")
                     })?
                     .tensor
                     .clone();
@@ -621,10 +621,11 @@ impl Backward {
             None => self.pop(r.name())?,
         };
         if needs_output_when_stored(r.f()) {
-            return Err(Error::Config(format!(
-                "{}: a residual branch that ends in a reversible block is not supported",
-                r.name()
-            )));
+            return Err(Error::config(
+                r.name(),
+                "a residual branch that does not end in a reversible block",
+                "one that does (not supported)",
+            ));
         }
         let back_f = self.chain(
             r.f(),
@@ -744,10 +745,10 @@ pub fn forward_checkpointed(
 ) -> Result<Tensor> {
     check_segments(chain, segments)?;
     if !tape.store_all {
-        return Err(Error::Config(format!(
-            "{}: the checkpointed forward needs a tape that stores every input",
-            chain.name()
-        )));
+        return Err(Error::internal(
+            chain.name(),
+            "the checkpointed forward needs a tape that stores every input",
+        ));
     }
     let top = segments[segments.len() - 1];
     let mut h = x.clone();
@@ -773,21 +774,24 @@ fn check_segments(chain: &Chain, segments: &[usize]) -> Result<()> {
     if ok {
         Ok(())
     } else {
-        Err(Error::Config(format!(
-            "{}: checkpoint segments must start at 0 and increase strictly below {} (got {:?})",
-            chain.name(),
-            chain.layers.len(),
-            segments
-        )))
+        Err(Error::config(
+            format!("{}: checkpoint segments", chain.name()),
+            format!(
+                "indices from 0, strictly increasing, below {}",
+                chain.layers.len()
+            ),
+            format!("{segments:?}"),
+        ))
     }
 }
 
 fn missing_output(layer: &str) -> Error {
-    Error::Config(format!(
-        "{layer}: the reconstructed backward reached this layer without its output"
-    ))
+    Error::internal(
+        layer,
+        "the reconstructed backward reached this layer without its output",
+    )
 }
 
 fn missing_grad(layer: &str) -> Error {
-    Error::Config(format!("{layer}: no gradient came back from F or G"))
+    Error::internal(layer, "no gradient came back from F or G")
 }

@@ -62,8 +62,10 @@ pub fn parse_fg(text: &str) -> Result<FgList> {
         })
         .collect::<Result<Vec<_>>>()?;
     if kinds.is_empty() {
-        return Err(Error::Config(
-            "the F/G chain needs at least one layer (e.g. conv,bn,lrelu,conv)".into(),
+        return Err(Error::config(
+            "the F/G chain",
+            "at least one layer (e.g. conv,bn,lrelu,conv)",
+            "none",
         ));
     }
     Ok(FgList(kinds))

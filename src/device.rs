@@ -391,12 +391,12 @@ mod tests {
         let err = with_deferred_checks(
             &cpu,
             || {
-                defer_check(scalar(0.0), |_| Error::Config("first".into()))?;
+                defer_check(scalar(0.0), |_| Error::internal("test", "first"))?;
                 defer_check(scalar(2.0), |n| Error::NonFinite {
                     context: "second".into(),
                     count: n,
                 })?;
-                defer_check(scalar(1.0), |_| Error::Config("third".into()))?;
+                defer_check(scalar(1.0), |_| Error::internal("test", "third"))?;
                 ran_after_failure = true;
                 Ok(())
             },
@@ -411,7 +411,7 @@ mod tests {
         let (value, reads) = with_deferred_checks(
             &cpu,
             || {
-                defer_check(scalar(0.0), |_| Error::Config("never".into()))?;
+                defer_check(scalar(0.0), |_| Error::internal("test", "never"))?;
                 Ok(41)
             },
             |v| Ok(vec![scalar(*v as f32 + 1.0), scalar(0.25)]),
@@ -426,7 +426,7 @@ mod tests {
                     context: "input".into(),
                     count: n,
                 })?;
-                Err(Error::Config("a later symptom".into()))
+                Err(Error::internal("test", "a later symptom"))
             },
             |_| Ok(Vec::new()),
         )
@@ -435,8 +435,8 @@ mod tests {
         let err = with_deferred_checks(
             &cpu,
             || -> Result<()> {
-                defer_check(scalar(0.0), |_| Error::Config("never".into()))?;
-                Err(Error::Config("the work's own error".into()))
+                defer_check(scalar(0.0), |_| Error::internal("test", "never"))?;
+                Err(Error::internal("test", "the work's own error"))
             },
             |_| Ok(Vec::new()),
         )
@@ -444,10 +444,10 @@ mod tests {
         assert!(err.to_string().contains("the work's own error"), "{err}");
         // Outside a deferred scope a check is read at once.
         assert!(matches!(
-            defer_check(scalar(1.0), |_| Error::Config("now".into())),
-            Err(Error::Config(_))
+            defer_check(scalar(1.0), |_| Error::internal("test", "now")),
+            Err(Error::Internal { .. })
         ));
-        assert!(defer_check(scalar(0.0), |_| Error::Config("never".into())).is_ok());
+        assert!(defer_check(scalar(0.0), |_| Error::internal("test", "never")).is_ok());
     }
 
     /// The f64 shadow's device: the CPU whenever the device lacks f64 (the stand-in flag), the

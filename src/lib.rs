@@ -56,4 +56,4 @@ pub mod results;
 pub mod train;
 pub mod util;
 
-pub use error::{Error, Result};
+pub use error::{Error, ErrorKind, Result};

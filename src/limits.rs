@@ -23,9 +23,11 @@ pub fn check_slope(n: f64) -> Result<()> {
         return Err(Error::InvalidSlope { slope: n });
     }
     if !(SLOPE_MIN..=SLOPE_MAX).contains(&n) {
-        return Err(Error::Config(format!(
-            "slope {n:e} is outside the supported range [{SLOPE_MIN:e}, {SLOPE_MAX:e}] (the inverse scales negative activations by 1/n, which overflows or loses every digit beyond it)"
-        )));
+        return Err(Error::config(
+            "slope",
+            format!("a slope in the supported range [{SLOPE_MIN:e}, {SLOPE_MAX:e}] (the inverse scales negative activations by 1/n, which overflows or loses every digit beyond it)"),
+            format!("{n:e}"),
+        ));
     }
     Ok(())
 }
@@ -38,9 +40,11 @@ pub fn check_slope(n: f64) -> Result<()> {
 /// rejected, as is a non-finite value.
 pub fn check_eps_i(eps_i: f64) -> Result<()> {
     if !(eps_i.is_finite() && eps_i >= 0.0) {
-        return Err(Error::Config(format!(
-            "eps_i must be finite and >= 0 (got {eps_i}): |gamma + eps_i| lower-bounds the batch-norm scale; a negative eps_i shrinks it toward 0 (eps_i = -1 zeroes the initial gamma = 1: a dead network whose inverse divides by zero)"
-        )));
+        return Err(Error::config(
+            "eps_i",
+            "a finite value >= 0 (|gamma + eps_i| lower-bounds the batch-norm scale; a negative eps_i shrinks it toward 0: eps_i = -1 zeroes the initial gamma = 1, a dead network whose inverse divides by zero)",
+            eps_i,
+        ));
     }
     Ok(())
 }
@@ -82,11 +86,17 @@ pub fn check_memory(what: &str, estimate: f64) -> Result<()> {
     let available = available_memory_bytes().unwrap_or(1024f64.powi(4));
     if estimate > available {
         let gib = |b: f64| b / 1024f64.powi(3);
-        return Err(Error::Config(format!(
-            "{what} needs about {:.1} GiB (weights, gradients, momentum and stored activations), more than the {:.1} GiB of memory available; use a smaller width, depth or batch",
-            gib(estimate),
-            gib(available)
-        )));
+        return Err(Error::config(
+            what,
+            format!(
+                "at most the {:.1} GiB of memory available (use a smaller width, depth or batch)",
+                gib(available)
+            ),
+            format!(
+                "about {:.1} GiB (weights, gradients, momentum and stored activations)",
+                gib(estimate)
+            ),
+        ));
     }
     Ok(())
 }

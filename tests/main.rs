@@ -18,6 +18,7 @@ mod suite {
     mod data_idx;
     mod depth_law;
     mod dry_run;
+    mod errors;
     mod figures;
     mod gradients;
     mod hardening;

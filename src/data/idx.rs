@@ -189,10 +189,11 @@ impl ImageFit {
     pub fn output_dims(&self, rows: usize, cols: usize) -> Result<(usize, usize)> {
         let (r, c) = if self.pool2 {
             if rows % 2 != 0 || cols % 2 != 0 || rows == 0 || cols == 0 {
-                return Err(Error::Config(format!(
-                    "fit={}: 2x2 pooling needs even image sizes, got {rows}x{cols}",
-                    self.name()
-                )));
+                return Err(Error::config(
+                    format!("fit={}", self.name()),
+                    "even image sizes (2x2 pooling)",
+                    format!("{rows}x{cols}"),
+                ));
             }
             (rows / 2, cols / 2)
         } else {
@@ -201,11 +202,14 @@ impl ImageFit {
         match self.pad_to {
             None => Ok((r, c)),
             Some(n) if n >= r && n >= c => Ok((n, n)),
-            Some(n) => Err(Error::Config(format!(
-                "fit={}: cannot pad {r}x{c} images{} to {n}x{n} (padding only grows an image)",
-                self.name(),
-                if self.pool2 { " (after pooling)" } else { "" }
-            ))),
+            Some(n) => Err(Error::config(
+                format!("fit={}", self.name()),
+                format!("images at most {n}x{n} (padding only grows an image)"),
+                format!(
+                    "{r}x{c} images{}: cannot pad them to {n}x{n}",
+                    if self.pool2 { " (after pooling)" } else { "" }
+                ),
+            )),
         }
     }
 
@@ -284,23 +288,28 @@ impl IdxConfig {
     pub fn validate(&self) -> Result<()> {
         let name = self.set.name();
         if self.dir.as_os_str().is_empty() {
-            return Err(Error::Config(format!("{name}: the directory is empty")));
+            return Err(Error::config(
+                format!("{name}: directory"),
+                "a path",
+                "an empty one",
+            ));
         }
         for (key, n) in [("train", self.train), ("test", self.test)] {
             if n == Some(0) {
-                return Err(Error::Config(format!(
-                    "{name}: {key} = 0, expected at least 1 image (or leave it out for all)"
-                )));
+                let e = "at least 1 image (or leave it out for all)";
+                return Err(Error::config(format!("{name}: {key}"), e, 0));
             }
         }
         if self.channels != 1 && self.channels != 3 {
-            return Err(Error::Config(format!(
-                "{name}: channels = {}, expected 1 (grayscale) or 3 (gray repeated)",
-                self.channels
-            )));
+            let e = "1 (grayscale) or 3 (gray repeated)";
+            return Err(Error::config(format!("{name}: channels"), e, self.channels));
         }
         if self.fit.pad_to == Some(0) {
-            return Err(Error::Config(format!("{name}: fit=pad0 is not a size")));
+            return Err(Error::config(
+                format!("{name}: fit"),
+                "padN with N >= 1",
+                "pad0",
+            ));
         }
         Ok(())
     }
@@ -557,11 +566,11 @@ fn read_split(images: &Path, labels: &Path, take: Option<usize>, key: &str) -> R
         None => img.count,
         Some(n) if n <= img.count => n,
         Some(n) => {
-            return Err(Error::Config(format!(
-                "{key} = {n} images asked for, but {} holds only {}",
-                images.display(),
-                img.count
-            )))
+            return Err(Error::config(
+                key,
+                format!("at most the {} images of {}", img.count, images.display()),
+                format!("{n} images asked for, but it holds only {}", img.count),
+            ))
         }
     };
     let mut pixels = img.pixels;

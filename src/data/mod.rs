@@ -48,7 +48,8 @@ pub struct Dataset {
 impl Dataset {
     /// A data set from `(N, C, H, W)` images (converted to f32 on the CPU) and `(N,)` labels
     /// (converted to u32). Errors: [`Error::ShapeMismatch`] for bad shapes,
-    /// [`Error::Config`] for a label `>= classes` or `classes == 0`, [`Error::NonFinite`] for
+    /// [`Error::Config`] for `classes == 0`, [`Error::Data`] for a label `>= classes`,
+    /// [`Error::NonFinite`] for
     /// NaN or infinite pixels.
     pub fn new(images: Tensor, labels: Tensor, classes: usize) -> Result<Self> {
         let images = images.to_device(&Device::Cpu)?.to_dtype(DType::F32)?;
@@ -69,18 +70,18 @@ impl Dataset {
             });
         }
         if classes == 0 {
-            return Err(Error::Config(
-                "a data set needs at least one class, got 0".into(),
-            ));
+            return Err(Error::config("data set classes", "at least one class", 0));
         }
         if let Some(bad) = labels
             .to_vec1::<u32>()?
             .into_iter()
             .find(|&l| l as usize >= classes)
         {
-            return Err(Error::Config(format!(
-                "label {bad} is out of range for {classes} classes (expected 0..{classes})"
-            )));
+            return Err(Error::data(
+                "data set labels",
+                format!("labels in 0..{classes} ({classes} classes)"),
+                format!("label {bad}, out of range"),
+            ));
         }
         let count = images
             .flatten_all()?
@@ -164,13 +165,14 @@ impl Dataset {
         augment: Option<Augment>,
     ) -> Result<BatchIter> {
         if batch_size == 0 {
-            return Err(Error::Config("batch size must be at least 1, got 0".into()));
+            return Err(Error::config("batch size", "at least 1", 0));
         }
         if batch_size > self.len() {
-            return Err(Error::Config(format!(
-                "batch size {batch_size} is larger than the data set ({} samples): no full batch",
+            let e = format!(
+                "at most the data set's {} samples (a full batch)",
                 self.len()
-            )));
+            );
+            return Err(Error::config("batch size", e, batch_size));
         }
         let mut order: Vec<u32> = (0..self.len() as u32).collect();
         if let Some(seed) = shuffle_seed {
@@ -492,15 +494,19 @@ pub fn parse_data_spec(spec: &str, seed: u64) -> Result<DataSource> {
                 .filter(|s| !s.is_empty())
             {
                 let (key, value) = item.split_once('=').ok_or_else(|| {
-                    Error::Config(format!(
-                        "data spec `{spec}`: expected KEY=VALUE, got `{item}`"
-                    ))
+                    Error::config(
+                        format!("data spec `{spec}`"),
+                        "KEY=VALUE",
+                        format!("`{item}`"),
+                    )
                 })?;
                 let (key, value) = (key.trim(), value.trim());
                 let bad = |what: &str| {
-                    Error::Config(format!(
-                        "data spec `{spec}`: {key} = `{value}` is not {what}"
-                    ))
+                    Error::config(
+                        format!("data spec `{spec}`: {key}"),
+                        what,
+                        format!("`{value}`"),
+                    )
                 };
                 let int = || {
                     value
@@ -536,9 +542,11 @@ pub fn parse_data_spec(spec: &str, seed: u64) -> Result<DataSource> {
         "cifar10" | "cifar-10" => {
             let dir = rest.map(str::trim).unwrap_or("");
             if dir.is_empty() {
-                return Err(Error::Config(format!(
-                    "data spec `{spec}`: cifar10 needs a directory, e.g. `cifar10:data/cifar-10-batches-bin`"
-                )));
+                return Err(Error::config(
+                    format!("data spec `{spec}`"),
+                    "a directory for cifar10, e.g. `cifar10:data/cifar-10-batches-bin`",
+                    "none",
+                ));
             }
             Ok(DataSource::Cifar10(PathBuf::from(dir)))
         }
@@ -561,17 +569,22 @@ fn parse_idx_spec(spec: &str, set: IdxSet, rest: Option<&str>) -> Result<DataSou
                 dir = Some(PathBuf::from(item));
                 continue;
             }
-            return Err(Error::Config(format!(
-                "data spec `{spec}`: expected KEY=VALUE, got `{item}` (the directory, if any, \
-                 comes first: `{}:DIR,KEY=VALUE,...`)",
-                set.name()
-            )));
+            return Err(Error::config(
+                format!("data spec `{spec}`"),
+                format!(
+                    "KEY=VALUE (the directory, if any, comes first: `{}:DIR,KEY=VALUE,...`)",
+                    set.name()
+                ),
+                format!("`{item}`"),
+            ));
         };
         let (key, value) = (key.trim(), value.trim());
         let bad = |what: &str| {
-            Error::Config(format!(
-                "data spec `{spec}`: {key} = `{value}` is not {what}"
-            ))
+            Error::config(
+                format!("data spec `{spec}`: {key}"),
+                what,
+                format!("`{value}`"),
+            )
         };
         let count = || -> Result<Option<usize>> {
             if value.eq_ignore_ascii_case("all") {
@@ -595,9 +608,8 @@ fn parse_idx_spec(spec: &str, set: IdxSet, rest: Option<&str>) -> Result<DataSou
             }
             "dir" => {
                 if dir.is_some() {
-                    return Err(Error::Config(format!(
-                        "data spec `{spec}`: the directory is given twice"
-                    )));
+                    let c = format!("data spec `{spec}`: directory");
+                    return Err(Error::config(c, "at most one", "two"));
                 }
                 if value.is_empty() {
                     return Err(bad("a directory"));
@@ -614,12 +626,16 @@ fn parse_idx_spec(spec: &str, set: IdxSet, rest: Option<&str>) -> Result<DataSou
         }
     }
     cfg.dir = dir.or_else(|| set.default_dir()).ok_or_else(|| {
-        Error::Config(format!(
-            "data spec `{spec}`: {} needs a directory, e.g. `{}:data/mnist` (holding {})",
-            set.name(),
-            set.name(),
-            IDX_FILES.join(", ")
-        ))
+        Error::config(
+            format!("data spec `{spec}`"),
+            format!(
+                "a directory for {}, e.g. `{}:data/mnist` (holding {})",
+                set.name(),
+                set.name(),
+                IDX_FILES.join(", ")
+            ),
+            "none",
+        )
     })?;
     cfg.validate()?;
     Ok(DataSource::Idx(cfg))

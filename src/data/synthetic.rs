@@ -91,33 +91,28 @@ impl Default for SyntheticConfig {
 impl SyntheticConfig {
     /// Check the ranges documented on each field ([`Error::Config`] otherwise).
     pub fn validate(&self) -> Result<()> {
-        let bad = |msg: String| Err(Error::Config(format!("synthetic data: {msg}")));
+        let bad =
+            |c: &str, e: &str, g: String| Err(Error::config(format!("synthetic data: {c}"), e, g));
         if !(2..=16).contains(&self.classes) {
-            return bad(format!("classes must be in 2..=16, got {}", self.classes));
+            return bad("classes", "a value in 2..=16", self.classes.to_string());
         }
         if !(8..=256).contains(&self.size) {
-            return bad(format!("size must be in 8..=256 pixels, got {}", self.size));
+            return bad("size", "8..=256 pixels", self.size.to_string());
         }
         if self.train < 2 {
-            return bad(format!(
-                "need at least 2 training images (for the normalisation), got {}",
-                self.train
-            ));
+            let e = "at least 2 training images (for the normalisation)";
+            return bad("train", e, self.train.to_string());
         }
         if !(self.noise.is_finite() && self.noise >= 0.0) {
-            return bad(format!("noise must be finite and >= 0, got {}", self.noise));
+            return bad("noise", "a finite value >= 0", self.noise.to_string());
         }
         if !(self.contrast_jitter.is_finite() && (0.0..1.0).contains(&self.contrast_jitter)) {
-            return bad(format!(
-                "contrast_jitter must be in [0, 1), got {}",
-                self.contrast_jitter
-            ));
+            let got = self.contrast_jitter.to_string();
+            return bad("contrast_jitter", "a value in [0, 1)", got);
         }
         if !(self.colour_jitter.is_finite() && self.colour_jitter >= 0.0) {
-            return bad(format!(
-                "colour_jitter must be finite and >= 0, got {}",
-                self.colour_jitter
-            ));
+            let got = self.colour_jitter.to_string();
+            return bad("colour_jitter", "a finite value >= 0", got);
         }
         Ok(())
     }

@@ -257,39 +257,38 @@ impl BenchConfig {
     /// Check the options (the network's through [`NetConfig::validate`]).
     pub fn validate(&self) -> Result<()> {
         self.net_options().check_fg_for(&[self.arch])?;
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
         if self.depths.is_empty() || self.depths.contains(&0) {
-            return bad(format!(
-                "depths must be a non-empty list of values >= 1 (got {:?})",
-                self.depths
-            ));
+            let got = format!("{:?}", self.depths);
+            return bad("depths", "a non-empty list of values >= 1", got);
         }
         if self.modes.is_empty() {
-            return bad("modes must not be empty".into());
+            return bad("modes", "at least one mode", "none".into());
         }
         if self.modes_to_run().is_empty() {
-            return bad(format!(
-                "{} has no reconstructed mode: add `stored` to the modes (got {:?})",
-                self.arch, self.modes
-            ));
+            let e = format!(
+                "a mode {} has (it has no reconstructed mode: add `stored`)",
+                self.arch
+            );
+            return bad("modes", &e, format!("{:?}", self.modes));
         }
         if self.steps == 0 {
-            return bad("steps must be >= 1".into());
+            return bad("steps", ">= 1", "0".into());
         }
         if self.threads == Some(0) || self.elementwise_threads == Some(0) {
-            return bad("threads and elementwise_threads must be >= 1".into());
+            let got = format!("{:?} and {:?}", self.threads, self.elementwise_threads);
+            return bad("threads and elementwise_threads", ">= 1 each", got);
         }
         if self.batch == 0 {
-            return bad("batch must be >= 1".into());
+            return bad("batch", ">= 1", "0".into());
         }
         if !(self.lr.is_finite() && self.lr >= 0.0)
             || !(0.0..1.0).contains(&self.momentum)
             || !(self.weight_decay.is_finite() && self.weight_decay >= 0.0)
         {
-            return bad(format!(
-                "lr must be >= 0, momentum in [0, 1) and weight_decay >= 0 (got {}, {} and {})",
-                self.lr, self.momentum, self.weight_decay
-            ));
+            let got = format!("{}, {} and {}", self.lr, self.momentum, self.weight_decay);
+            let e = "lr >= 0, momentum in [0, 1) and weight_decay >= 0 (finite)";
+            return bad("lr, momentum and weight_decay", e, got);
         }
         parse_dtype(&self.dtype)?;
         parse_device(&self.device)?;
@@ -703,11 +702,12 @@ impl Trainee {
         backend: Backend,
     ) -> Result<Trainee> {
         if !mode.available_for(net.arch) {
-            return Err(Error::Config(format!(
-                "{} has no {} mode",
-                net.arch,
-                mode.as_str()
-            )));
+            let e = format!("a mode of {}", net.arch);
+            return Err(Error::config(
+                "mode",
+                e,
+                format!("{} (it has none)", mode.as_str()),
+            ));
         }
         let net = Network::build_with(net, dtype, device, backend)?;
         let params = net.named_params();

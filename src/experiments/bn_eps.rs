@@ -170,7 +170,7 @@ pub(crate) fn run_bn_eps(c: &BnEpsConfig) -> Result<BnEpsData> {
         let est = empirical_alpha(&layer, &x, c.alpha.noise_std, c.seed)?;
         let (mean, var) = layer
             .recorded()
-            .ok_or_else(|| Error::Config("bn-eps: batch norm recorded no statistics".into()))?;
+            .ok_or_else(|| Error::internal("bn-eps", "batch norm recorded no statistics"))?;
         let gamma = crate::util::to_f64_vec(layer.gamma().var.as_tensor())?;
         let beta = crate::util::to_f64_vec(layer.beta().var.as_tensor())?;
         let desc = BnChannels {

@@ -105,17 +105,16 @@ impl ExperimentConfig {
 
     /// Parse a TOML config; errors name the file.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<ExperimentConfig> {
-        toml::from_str(text)
-            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))
+        toml::from_str(text).map_err(|e| Error::config_file(path, e.to_string().trim()))
     }
 
     /// Check every value (and that every network can be built).
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
         let check_net = |n: &NetSettings| -> Result<()> {
             parse_device(&n.device)?;
             if n.batch == 0 {
-                return bad("net.batch must be >= 1".into());
+                return bad("net.batch", ">= 1", "0".into());
             }
             Ok(())
         };
@@ -123,35 +122,30 @@ impl ExperimentConfig {
             ExperimentConfig::Alpha(c) => {
                 parse_device(&c.device)?;
                 if c.dtypes.is_empty() {
-                    return bad("alpha: dtypes needs at least one value".into());
+                    return bad("alpha: dtypes", "at least one value", "none".into());
                 }
                 for d in &c.dtypes {
                     parse_dtype(d)?;
                 }
                 if !(c.from > 0.0 && c.to > c.from && c.to.is_finite()) {
-                    return bad(format!(
-                        "alpha: need 0 < from < to (got {} and {})",
-                        c.from, c.to
-                    ));
+                    let got = format!("{} and {}", c.from, c.to);
+                    return bad("alpha: from and to", "0 < from < to (finite)", got);
                 }
                 if c.points < 2 || c.theory_points < 2 || c.samples < 2 {
-                    return bad("alpha: points, theory_points and samples must be >= 2".into());
+                    let got = format!("{}, {} and {}", c.points, c.theory_points, c.samples);
+                    return bad("alpha: points, theory_points and samples", ">= 2 each", got);
                 }
                 if !(c.noise_std > 0.0 && c.noise_std.is_finite()) {
-                    return bad(format!(
-                        "alpha: noise_std must be > 0 (got {})",
-                        c.noise_std
-                    ));
+                    let got = c.noise_std.to_string();
+                    return bad("alpha: noise_std", "a finite value > 0", got);
                 }
             }
             ExperimentConfig::Trace(c) => {
                 parse_dtype(&c.dtype)?;
                 check_net(&c.net)?;
                 if !(c.noise_std >= 0.0 && c.noise_std.is_finite()) {
-                    return bad(format!(
-                        "trace: noise_std must be >= 0 (got {})",
-                        c.noise_std
-                    ));
+                    let got = c.noise_std.to_string();
+                    return bad("trace: noise_std", "a finite value >= 0", got);
                 }
                 let sweep = c.net.sweep_config(0.0, true);
                 sweep
@@ -170,7 +164,8 @@ impl ExperimentConfig {
                 parse_dtype(&c.dtype)?;
                 check_net(&c.net)?;
                 if c.depth_sweep.depths.is_empty() && c.slope_sweep.slopes.is_empty() {
-                    return bad("scaling: no depths and no slopes".into());
+                    let c = "scaling: depth_sweep.depths and slope_sweep.slopes";
+                    return bad(c, "at least one value", "no depths and no slopes".into());
                 }
                 for p in scaling_points(c) {
                     c.net.sweep_config(0.0, true).net_config(&p).validate()?;
@@ -179,9 +174,8 @@ impl ExperimentConfig {
             ExperimentConfig::Precision(c) => {
                 check_net(&c.net)?;
                 if c.archs.is_empty() || c.dtypes.is_empty() || c.depths.is_empty() {
-                    return bad(
-                        "precision: archs, dtypes and depths need at least one value each".into(),
-                    );
+                    let c = "precision: archs, dtypes and depths";
+                    return bad(c, "at least one value each", "an empty list".into());
                 }
                 for d in &c.dtypes {
                     parse_dtype(d)?;
@@ -194,17 +188,25 @@ impl ExperimentConfig {
                 parse_dtype(&c.dtype)?;
                 check_net(&c.net)?;
                 if c.eps_i.is_empty() || c.eps_i.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
-                    return bad(format!(
-                        "bn-eps: eps_i must be a non-empty list of values >= 0 (got {:?})",
-                        c.eps_i
-                    ));
+                    let e = "a non-empty list of finite values >= 0";
+                    return bad("bn-eps: eps_i", e, format!("{:?}", c.eps_i));
                 }
                 if c.alpha.channels == 0
                     || c.alpha.samples < 2
                     || !(c.alpha.noise_std > 0.0)
                     || !(c.alpha.gamma_spread >= 0.0)
                 {
-                    return bad("bn-eps: alpha.channels >= 1, alpha.samples >= 2, alpha.noise_std > 0, alpha.gamma_spread >= 0".into());
+                    let a = &c.alpha;
+                    let got = format!(
+                        "{}, {}, {}, {}",
+                        a.channels, a.samples, a.noise_std, a.gamma_spread
+                    );
+                    let e = ">= 1, >= 2, > 0 and >= 0";
+                    return bad(
+                        "bn-eps: alpha.channels, samples, noise_std, gamma_spread",
+                        e,
+                        got,
+                    );
                 }
                 for p in bn_eps_points(c) {
                     c.net.sweep_config(0.0, true).net_config(&p).validate()?;
@@ -334,7 +336,10 @@ impl ExperimentConfig {
 /// and the path (or `built-in`) that names it. A missing or invalid file, or a config of the wrong kind, is an
 /// error naming the file.
 pub fn load_config(id: &str, experiments: &Path) -> Result<(ExperimentConfig, String)> {
-    let kind = experiment_kind(id).ok_or_else(|| Error::Config(format!("{id} is not computed from an experiment config (it reads the output of the `train` binary)")))?;
+    let kind = experiment_kind(id).ok_or_else(|| {
+        let got = "one that reads the output of the `train` binary";
+        Error::config(id, "a figure computed from an experiment config", got)
+    })?;
     let path = experiments.join(format!("{id}.toml"));
     let cfg = match std::fs::read_to_string(&path) {
         Ok(text) => ExperimentConfig::from_toml_str(&text, &path)?,
@@ -363,22 +368,16 @@ pub fn load_config(id: &str, experiments: &Path) -> Result<(ExperimentConfig, St
                 "built-in MemoryConfig::default()".into(),
             ));
         }
-        Err(e) => {
-            return Err(Error::Config(format!(
-                "config of {id} not readable: {}: {e}",
-                path.display()
-            )))
-        }
+        Err(e) => return Err(Error::io(&path, e)),
     };
     if cfg.kind() != kind {
-        return Err(Error::Config(format!(
-            "{}: experiment = \"{}\", but {id} needs experiment = \"{kind}\"",
+        return Err(Error::config(
             path.display(),
-            cfg.kind()
-        )));
+            format!("experiment = \"{kind}\" (for {id})"),
+            format!("experiment = \"{}\"", cfg.kind()),
+        ));
     }
-    cfg.validate()
-        .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    cfg.validate().map_err(|e| e.in_config_file(&path))?;
     Ok((cfg, path.display().to_string()))
 }
 
@@ -489,7 +488,7 @@ impl Results {
     /// Write a result atomically.
     pub fn store(&self, r: &ResultFile) -> Result<()> {
         let text = serde_json::to_string_pretty(r)
-            .map_err(|e| Error::Config(format!("serialising results of {}: {e}", r.id)))?;
+            .map_err(|e| Error::internal(format!("serialising results of {}", r.id), e))?;
         write_atomic(&self.path(&r.id), text.as_bytes())
     }
 }
@@ -576,17 +575,18 @@ pub fn run_experiment(
     cfg.validate()?;
     if let Some(kind) = experiment_kind(id) {
         if kind != cfg.kind() {
-            return Err(Error::Config(format!(
-                "{id} needs an `{kind}` experiment, got `{}`",
-                cfg.kind()
-            )));
+            let (e, got) = (
+                format!("an `{kind}` experiment"),
+                format!("`{}`", cfg.kind()),
+            );
+            return Err(Error::config(id, e, got));
         }
     }
     let start = Instant::now();
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| Error::Config(format!("thread pool: {e}")))?;
+        .map_err(|e| Error::internal("thread pool", e))?;
     let used_threads = pool.current_num_threads();
     let (data, device) = match cfg {
         ExperimentConfig::Alpha(c) => (

@@ -131,8 +131,10 @@ pub(crate) fn arch_of(family: &str) -> Option<Arch> {
 pub(crate) fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
     use crate::measure::memory::{table1 as analytic_table1, table1_markdown};
     if !crate::measure::alloc::is_installed() {
-        return Err(Error::Config(
-            "the memory experiment (table1, memory-scaling): measuring memory needs the counting global allocator (revstab::measure::alloc::CountingAlloc) installed in the binary; run it through `cargo run --release --bin figures`".into(),
+        return Err(Error::config(
+            "the memory experiment (table1, memory-scaling)",
+            "the counting global allocator (revstab::measure::alloc::CountingAlloc) installed in the binary, to measure memory; run it through `cargo run --release --bin figures`",
+            "a binary without it",
         ));
     }
     let measured = crate::experiments::memory::run(c)?;
@@ -142,7 +144,7 @@ pub(crate) fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
     for r in &t1 {
         let family = format!("{:?}", r.arch);
         let arch = arch_of(&family).ok_or_else(|| {
-            Error::Config(format!("table1: unknown architecture family {family}"))
+            Error::internal("table1", format!("unknown architecture family {family}"))
         })?;
         let row = |mode: Source| {
             measured

@@ -19,3 +19,13 @@ pub mod snr_sweep;
 pub mod trace;
 pub mod tradeoff;
 pub mod training;
+
+/// The error of a `--resume` into `out` whose finished results were produced by another config
+/// ([`crate::Error::Data`]: bad input, exit 2).
+pub(crate) fn resumed_other_config(out: &std::path::Path) -> crate::Error {
+    crate::Error::data(
+        out.display(),
+        "results of this config (for --resume)",
+        "results of a different config than this one; use another --out or drop --resume",
+    )
+}

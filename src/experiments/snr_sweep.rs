@@ -167,14 +167,20 @@ impl SweepConfig {
     /// Read a TOML config; unknown keys and bad values are errors naming the file.
     pub fn from_toml_file(path: &Path) -> Result<SweepConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: SweepConfig = toml::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+        let cfg: SweepConfig =
+            toml::from_str(&text).map_err(|e| Error::config_file(path, e.to_string().trim()))?;
         Ok(cfg)
     }
 
     /// Check every value; the grid must be non-empty.
     pub fn validate(&self) -> Result<()> {
-        let empty = |what: &str| Err(Error::Config(format!("empty grid: `{what}` has no values")));
+        let empty = |what: &str| {
+            Err(Error::config(
+                format!("`{what}`"),
+                "at least one value",
+                "an empty grid",
+            ))
+        };
         if self.archs.is_empty() {
             return empty("archs");
         }
@@ -225,13 +231,11 @@ impl SweepConfig {
         )?;
         parse_device(&self.device)?;
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
-            return Err(Error::Config(format!(
-                "noise_std must be >= 0 (got {})",
-                self.noise_std
-            )));
+            let got = self.noise_std;
+            return Err(Error::config("noise_std", "a finite value >= 0", got));
         }
         if self.batch == 0 {
-            return Err(Error::Config("batch must be >= 1".into()));
+            return Err(Error::config("batch", ">= 1", 0));
         }
         self.net_options().check_fg_for(&self.archs)?;
         // Every network of the grid must be buildable.
@@ -451,9 +455,11 @@ impl std::str::FromStr for Shard {
     type Err = Error;
     fn from_str(s: &str) -> Result<Shard> {
         let bad = || {
-            Error::Config(format!(
-                "bad shard spec `{s}`: expected K/N with 1 <= K <= N (e.g. 2/4)"
-            ))
+            Error::config(
+                "shard spec",
+                "K/N with 1 <= K <= N (e.g. 2/4)",
+                format!("`{s}`"),
+            )
         };
         let (k, n) = s.split_once('/').ok_or_else(bad)?;
         let (index, count) = (
@@ -532,7 +538,7 @@ pub fn read_points(out: &Path) -> Result<(Option<SweepConfig>, Vec<PointResult>)
     let config = match std::fs::read_to_string(&manifest_path) {
         Ok(text) => Some(
             serde_json::from_str::<Manifest>(&text)
-                .map_err(|e| Error::Config(format!("{}: {e}", manifest_path.display())))?
+                .map_err(|e| Error::data(manifest_path.display(), "a snr-sweep manifest", e))?
                 .config,
         ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
@@ -555,7 +561,7 @@ pub fn read_points(out: &Path) -> Result<(Option<SweepConfig>, Vec<PointResult>)
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let r: PointResult = serde_json::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: corrupt point file: {e}", path.display())))?;
+            .map_err(|e| Error::data(path.display(), "a snr-sweep point file", e))?;
         results.push(r);
     }
     results.sort_by_key(|r| r.point.index);
@@ -576,7 +582,7 @@ fn clear_points(out: &Path) -> Result<()> {
 
 fn write_point(out: &Path, r: &PointResult) -> Result<()> {
     let path = points_dir(out).join(format!("{}.json", r.point.key()));
-    let text = serde_json::to_string(r).map_err(|e| Error::Config(e.to_string()))?;
+    let text = serde_json::to_string(r).map_err(|e| Error::internal("JSON serialisation", e))?;
     write_atomic(&path, text.as_bytes())
 }
 
@@ -598,16 +604,13 @@ pub fn write_tables(out: &Path, results: &[PointResult]) -> Result<()> {
     write_atomic(&out.join("summary.csv"), summary.as_bytes())
 }
 
-/// The finished points in `out` that a `--resume` of `cfg` keeps; [`Error::Config`] (bad
+/// The finished points in `out` that a `--resume` of `cfg` keeps; [`Error::Data`] (bad
 /// input: exit 2) when they were produced by another config.
 pub fn resumable_points(out: &Path, cfg: &SweepConfig) -> Result<Vec<PointResult>> {
     let (old_config, old) = read_points(out)?;
     if let Some(old_cfg) = &old_config {
         if old_cfg != cfg {
-            return Err(Error::Config(format!(
-                "{}: --resume with a different config than the one that produced these results; use another --out or drop --resume",
-                out.display()
-            )));
+            return Err(crate::experiments::resumed_other_config(out));
         }
     }
     Ok(old)
@@ -629,7 +632,7 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     let manifest = serde_json::to_string_pretty(&Manifest {
         config: cfg.clone(),
     })
-    .map_err(|e| Error::Config(e.to_string()))?;
+    .map_err(|e| Error::internal("JSON serialisation", e))?;
     write_atomic(&manifest_path, manifest.as_bytes())?;
 
     let grid: Vec<Point> = cfg
@@ -660,7 +663,7 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(opts.threads)
         .build()
-        .map_err(|e| Error::Config(format!("thread pool: {e}")))?;
+        .map_err(|e| Error::internal("thread pool", e))?;
     let computed: Vec<PointResult> = pool.install(|| {
         todo.par_iter()
             .map(|p| {
@@ -716,26 +719,28 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
 /// together cover the grid.
 pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(SweepConfig, Vec<PointResult>)> {
     if dirs.is_empty() {
-        return Err(Error::Config("merge: no shard directories given".into()));
+        return Err(Error::config(
+            "merge",
+            "at least one shard directory",
+            "none",
+        ));
     }
     let mut config: Option<SweepConfig> = None;
     let mut all: Vec<PointResult> = Vec::new();
     for d in dirs {
         let (cfg, results) = read_points(d)?;
         let cfg = cfg.ok_or_else(|| {
-            Error::Config(format!(
-                "{}: not a snr-sweep output (no points/{MANIFEST})",
-                d.display()
-            ))
+            let e = format!("a snr-sweep output (with points/{MANIFEST})");
+            Error::data(d.display(), e, "a directory without one")
         })?;
         match &config {
             None => config = Some(cfg),
             Some(c) if *c != cfg => {
-                return Err(Error::Config(format!(
-                    "{}: produced by a different config than {}",
+                return Err(Error::data(
                     d.display(),
-                    dirs[0].display()
-                )))
+                    format!("results of the config of {}", dirs[0].display()),
+                    "results of a different config",
+                ))
             }
             _ => {}
         }
@@ -753,14 +758,21 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(SweepConfig, Vec<PointResu
         .map(|p| p.key())
         .collect();
     if !missing.is_empty() {
-        return Err(Error::Config(format!("merge: {} of {} points missing (first: {}); run the missing shards (or --resume them) first", missing.len(), grid.len(), missing[0])));
+        return Err(Error::data(
+            "merge",
+            format!(
+                "all {} points of the grid (run the missing shards, or --resume them, first)",
+                grid.len()
+            ),
+            format!("{} missing (first: {})", missing.len(), missing[0]),
+        ));
     }
     all.sort_by_key(|r| r.point.index);
     prepare_out(out)?;
     let manifest = serde_json::to_string_pretty(&Manifest {
         config: config.clone(),
     })
-    .map_err(|e| Error::Config(e.to_string()))?;
+    .map_err(|e| Error::internal("JSON serialisation", e))?;
     write_atomic(&points_dir(out).join(MANIFEST), manifest.as_bytes())?;
     for r in &all {
         write_point(out, r)?;
@@ -812,8 +824,8 @@ pub fn write_run_json_resumable(
                     }
                 }
             }
-            let text =
-                serde_json::to_string_pretty(&v).map_err(|e| Error::Config(e.to_string()))?;
+            let text = serde_json::to_string_pretty(&v)
+                .map_err(|e| Error::internal("JSON serialisation", e))?;
             return write_atomic(&path, text.as_bytes());
         }
     }
@@ -837,7 +849,8 @@ pub fn write_run_json_resumable(
         obj.extend(extra);
     }
     crate::provenance::attach(&mut v);
-    let text = serde_json::to_string_pretty(&v).map_err(|e| Error::Config(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&v).map_err(|e| Error::internal("JSON serialisation", e))?;
     write_atomic(&path, text.as_bytes())
 }
 
@@ -998,13 +1011,11 @@ impl BoundCheck {
 /// Read a bounds file.
 pub fn read_bounds(path: &Path) -> Result<BoundsFile> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let b: BoundsFile = toml::from_str(&text)
-        .map_err(|e| Error::Config(format!("{}: {}", path.display(), e.to_string().trim())))?;
+    let b: BoundsFile =
+        toml::from_str(&text).map_err(|e| Error::config_file(path, e.to_string().trim()))?;
     if b.bounds.is_empty() {
-        return Err(Error::Config(format!(
-            "{}: no [[bound]] entries",
-            path.display()
-        )));
+        let e = "at least one [[bound]] entry";
+        return Err(Error::config(path.display(), e, "none"));
     }
     Ok(b)
 }
@@ -1015,7 +1026,7 @@ pub fn check_bounds(file: &BoundsFile, threads: usize) -> Result<Vec<BoundCheck>
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| Error::Config(format!("thread pool: {e}")))?;
+        .map_err(|e| Error::internal("thread pool", e))?;
     pool.install(|| {
         file.bounds
             .par_iter()

@@ -108,14 +108,15 @@ impl SourceSpec {
 impl TradeoffConfig {
     /// Check every value (and that every network can be built).
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
         if self.archs.is_empty() || self.depths.is_empty() {
-            return bad("tradeoff: archs and depths need at least one value each".into());
+            let c = "tradeoff: archs and depths";
+            return Err(Error::config(c, "at least one value each", "an empty list"));
         }
         if self.batch == 0 || self.steps == 0 || self.stages == 0 || self.stages > 4 {
-            return bad(format!(
-                "tradeoff: batch >= 1, steps >= 1 and stages in 1..=4 (got {}, {} and {})",
-                self.batch, self.steps, self.stages
+            return Err(Error::config(
+                "tradeoff: batch, steps and stages",
+                "batch >= 1, steps >= 1 and stages in 1..=4",
+                format!("{}, {} and {}", self.batch, self.steps, self.stages),
             ));
         }
         parse_dtype(&self.dtype)?;

@@ -99,9 +99,11 @@ impl GammaInit {
         if good {
             Ok(())
         } else {
-            Err(Error::Config(format!(
-                "gamma_init `{self}`: spread, std and offset must be finite and >= 0"
-            )))
+            Err(Error::config(
+                "gamma_init",
+                "a spread, std and offset that are finite and >= 0",
+                format!("`{self}`"),
+            ))
         }
     }
 }
@@ -221,10 +223,11 @@ impl InvBatchNorm {
         config: BatchNormConfig,
     ) -> Result<Self> {
         if !(config.eps >= 0.0) || !config.eps_i.is_finite() {
-            return Err(Error::Config(format!(
-                "{name}: eps must be >= 0 and eps_i finite (got eps = {}, eps_i = {})",
-                config.eps, config.eps_i
-            )));
+            return Err(Error::config(
+                format!("{name}: eps and eps_i"),
+                "eps >= 0 and a finite eps_i",
+                format!("eps = {}, eps_i = {}", config.eps, config.eps_i),
+            ));
         }
         let gamma_name = format!("{name}.gamma");
         let gamma = match GammaInit::resolve(config.gamma_init, config.gamma_spread) {
@@ -390,15 +393,12 @@ impl InvBatchNorm {
                     self.running.lock()
                 };
                 let stats = guard.expect("poisoned").clone().ok_or_else(|| {
-                    Error::Config(format!(
-                        "{}: {} before any training forward",
-                        self.name,
-                        if pass == Pass::Replay {
-                            "replay"
-                        } else {
-                            "eval (no running statistics)"
-                        }
-                    ))
+                    let what = if pass == Pass::Replay {
+                        "replay"
+                    } else {
+                        "eval (no running statistics)"
+                    };
+                    Error::internal(&self.name, format!("{what} before any training forward"))
                 })?;
                 (
                     crate::util::to_f64_vec(&stats.mean)?,
@@ -518,19 +518,17 @@ impl Layer for InvBatchNorm {
                 .lock()
                 .expect("poisoned")
                 .clone()
-                .ok_or_else(|| {
-                    Error::Config(format!("{}: replay before any training forward", self.name))
-                })?,
+                .ok_or_else(|| Error::internal(&self.name, "replay before any training forward"))?,
             Pass::Eval => self
                 .running
                 .lock()
                 .expect("poisoned")
                 .clone()
                 .ok_or_else(|| {
-                    Error::Config(format!(
-                        "{}: eval before any training forward (no running statistics)",
-                        self.name
-                    ))
+                    Error::internal(
+                        &self.name,
+                        "eval before any training forward (no running statistics)",
+                    )
                 })?,
         };
         let s = (stats.var + self.config.eps)?.sqrt()?;
@@ -567,10 +565,10 @@ impl Layer for InvBatchNorm {
             .expect("poisoned")
             .clone()
             .ok_or_else(|| {
-                Error::Config(format!(
-                    "{}: inverse before any training forward (no recorded batch statistics)",
-                    self.name
-                ))
+                Error::internal(
+                    &self.name,
+                    "inverse before any training forward (no recorded batch statistics)",
+                )
             })?;
         let g = self.scale(Pass::Record, cd)?;
         if !y.device().is_cpu() {

@@ -45,7 +45,11 @@ impl Conv2d {
         init_scale: f64,
     ) -> Result<Self> {
         if in_channels == 0 || out_channels == 0 || kernel == 0 || kernel % 2 == 0 || stride == 0 {
-            return Err(Error::Config(format!("{name}: convolution needs channels > 0, an odd kernel and stride > 0 (got {in_channels}->{out_channels}, k = {kernel}, stride = {stride})")));
+            return Err(Error::config(
+                format!("{name}: convolution"),
+                "channels > 0, an odd kernel and stride > 0",
+                format!("{in_channels}->{out_channels}, k = {kernel}, stride = {stride}"),
+            ));
         }
         let fan_in = (in_channels * kernel * kernel) as f64;
         let std = init_scale * (2.0 / fan_in).sqrt();
@@ -294,7 +298,11 @@ impl Head {
         groups: usize,
     ) -> Result<Self> {
         if classes < 2 || channels == 0 || groups == 0 {
-            return Err(Error::Config(format!("{name}: head needs >= 2 classes and > 0 channels (got {classes} classes, {channels} channels)")));
+            return Err(Error::config(
+                format!("{name}: head"),
+                ">= 2 classes and > 0 channels",
+                format!("{classes} classes, {channels} channels"),
+            ));
         }
         let weight = store.normal(
             &format!("{name}.weight"),

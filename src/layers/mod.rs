@@ -177,11 +177,9 @@ impl Tape {
     }
     /// Pop the last activation.
     pub fn pop(&mut self, layer: &str) -> Result<Tensor> {
-        self.items.pop().ok_or_else(|| {
-            Error::Config(format!(
-                "{layer}: backward found no stored input (tape empty)"
-            ))
-        })
+        self.items
+            .pop()
+            .ok_or_else(|| Error::internal(layer, "backward found no stored input (tape empty)"))
     }
     /// Number of stored activations.
     pub fn len(&self) -> usize {
@@ -225,10 +223,11 @@ pub trait Layer: Send + Sync {
     fn is_invertible(&self) -> bool;
     /// Reconstruct the input from the output (state from the last `Record` pass).
     fn inverse(&self, _y: &Tensor) -> Result<Tensor> {
-        Err(Error::Config(format!(
-            "{}: layer is not invertible",
-            self.name()
-        )))
+        Err(Error::config(
+            self.name(),
+            "an invertible layer",
+            "a layer that is not invertible",
+        ))
     }
     /// Learnable parameters.
     fn params(&self) -> Vec<Param>;
@@ -261,10 +260,10 @@ pub trait Layer: Send + Sync {
         _grad_output: &Tensor,
         _grads: Option<&mut Grads>,
     ) -> Result<Tensor> {
-        Err(Error::Config(format!(
-            "{}: composite layers are walked by the backward driver (no vjp of their own)",
-            self.name()
-        )))
+        Err(Error::internal(
+            self.name(),
+            "composite layers are walked by the backward driver (no vjp of their own)",
+        ))
     }
 
     /// Whether [`Layer::vjp`] needs only the sign of its input, which the output shares (ReLU,
@@ -336,15 +335,17 @@ impl Chain {
     ) -> Result<Self> {
         let name = name.into();
         if layers.is_empty() {
-            return Err(Error::Config(format!("{name}: empty chain of layers")));
+            return Err(Error::config(name, "a chain of at least one layer", "none"));
         }
         if rebuild == InnerRebuild::LayerwiseInverse
             && hidden_role.is_some()
             && !layers.iter().all(|l| l.is_invertible())
         {
-            return Err(Error::Config(format!(
-                "{name}: layer-wise rebuilding needs invertible layers only"
-            )));
+            return Err(Error::config(
+                name,
+                "invertible layers only (layer-wise rebuilding)",
+                "a layer that is not invertible",
+            ));
         }
         Ok(Chain {
             name,
@@ -427,6 +428,11 @@ impl Layer for Chain {
     }
 }
 
+/// The error of a parameter store whose lock a panicking thread poisoned.
+fn poisoned() -> Error {
+    Error::internal("parameter store", "lock poisoned by a panicking thread")
+}
+
 /// Parameters of a network, held the candle way in a [`VarMap`] (saveable as safetensors),
 /// created from a seed so that every parameter is reproducible independently of creation
 /// order: parameter `name` is drawn from `rng_for(seed, name)`.
@@ -455,13 +461,10 @@ impl ParamStore {
 
     fn insert(&self, name: &str, t: Tensor) -> Result<Param> {
         let var = Var::from_tensor(&t)?;
-        let mut data = self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::Config("parameter store poisoned".into()))?;
+        let mut data = self.varmap.data().lock().map_err(|_| poisoned())?;
         if data.contains_key(name) {
-            return Err(Error::Config(format!("duplicate parameter name `{name}`")));
+            let d = "a parameter of this name exists already (names must be unique)";
+            return Err(Error::internal(format!("parameter `{name}`"), d));
         }
         data.insert(name.to_string(), var.clone());
         Ok(Param {
@@ -504,19 +507,15 @@ impl ParamStore {
 
     /// Copy every parameter of `other` (same names), casting to this store's dtype.
     pub fn copy_from(&self, other: &ParamStore) -> Result<()> {
-        let src = other
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::Config("parameter store poisoned".into()))?;
-        let dst = self
-            .varmap
-            .data()
-            .lock()
-            .map_err(|_| Error::Config("parameter store poisoned".into()))?;
+        let src = other.varmap.data().lock().map_err(|_| poisoned())?;
+        let dst = self.varmap.data().lock().map_err(|_| poisoned())?;
         for (name, var) in dst.iter() {
             let s = src.get(name).ok_or_else(|| {
-                Error::Config(format!("parameter `{name}` missing in the source network"))
+                Error::config(
+                    "the source network",
+                    format!("a parameter `{name}`"),
+                    "none",
+                )
             })?;
             var.set(
                 &s.as_tensor()

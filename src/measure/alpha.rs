@@ -49,13 +49,11 @@ impl BnChannels {
     fn check(&self) -> Result<()> {
         let c = self.mean.len();
         if c == 0 || self.var.len() != c || self.gamma.len() != c || self.beta.len() != c {
-            return Err(Error::Config(format!(
-                "batch-norm alpha: mean, var, gamma, beta must have the same nonzero length (got {}, {}, {}, {})",
-                c,
-                self.var.len(),
-                self.gamma.len(),
-                self.beta.len()
-            )));
+            return Err(Error::ShapeMismatch {
+                context: "batch-norm alpha: the lengths of mean, var, gamma and beta".into(),
+                expected: "four equal nonzero lengths".into(),
+                got: vec![c, self.var.len(), self.gamma.len(), self.beta.len()],
+            });
         }
         Ok(())
     }
@@ -138,9 +136,7 @@ pub fn empirical_alpha_with(
     pass: Pass,
 ) -> Result<AlphaEstimate> {
     if !(noise_std.is_finite() && noise_std > 0.0) {
-        return Err(Error::Config(format!(
-            "noise std must be finite and > 0 (got {noise_std})"
-        )));
+        return Err(Error::config("noise std", "a finite value > 0", noise_std));
     }
     crate::util::ensure_finite(x, &format!("empirical alpha of {}", layer.name()))?;
     let y = layer.forward_pass(x, pass)?;
@@ -200,6 +196,9 @@ mod tests {
             eps: 0.0,
             eps_i: 0.0,
         };
-        assert!(matches!(alpha_general_bn(&bn), Err(Error::Config(_))));
+        assert!(matches!(
+            alpha_general_bn(&bn),
+            Err(Error::ShapeMismatch { .. })
+        ));
     }
 }

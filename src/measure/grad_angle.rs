@@ -53,18 +53,18 @@ fn angle_deg(pairs: &[(&[f64], &[f64])]) -> f64 {
 /// `2 atan2(|a/|a| - b/|b||, |a/|a| + b/|b||)` form.
 pub fn grad_angle(a: &HashMap<String, Tensor>, b: &HashMap<String, Tensor>) -> Result<GradAngle> {
     if a.len() != b.len() {
-        return Err(Error::Config(format!(
-            "gradient sets differ in size: {} vs {}",
-            a.len(),
-            b.len()
-        )));
+        return Err(Error::internal(
+            "gradient angle",
+            format!("gradient sets differ in size: {} vs {}", a.len(), b.len()),
+        ));
     }
     let mut values: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
     for (name, ga) in a {
         let gb = b.get(name).ok_or_else(|| {
-            Error::Config(format!(
-                "parameter `{name}` has no gradient in the second set"
-            ))
+            Error::internal(
+                "gradient angle",
+                format!("parameter `{name}` has no gradient in the second set"),
+            )
         })?;
         let va = crate::util::to_f64_vec(ga)?;
         let vb = crate::util::to_f64_vec(gb)?;

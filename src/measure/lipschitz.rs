@@ -92,16 +92,19 @@ where
     F: Fn(&Tensor) -> Result<Tensor>,
 {
     if x.dtype() != DType::F64 {
-        return Err(Error::Config(format!(
-            "spectral norm: the input must be f64 (got {:?})",
-            x.dtype()
-        )));
+        let got = format!("{:?}", x.dtype());
+        return Err(Error::config(
+            "spectral norm: the input",
+            "an f64 tensor",
+            got,
+        ));
     }
     if opts.max_iterations == 0 || !(opts.tol.is_finite() && opts.tol > 0.0) {
-        return Err(Error::Config(format!(
-            "spectral norm: need max_iterations >= 1 and a finite tol > 0 (got {}, {})",
-            opts.max_iterations, opts.tol
-        )));
+        return Err(Error::config(
+            "spectral norm: max_iterations and tol",
+            "max_iterations >= 1 and a finite tol > 0",
+            format!("{}, {}", opts.max_iterations, opts.tol),
+        ));
     }
     crate::util::ensure_finite(x, "spectral norm input")?;
     let x = x.detach();
@@ -134,17 +137,20 @@ where
         let jtjv = grads
             .get(leaf.as_tensor())
             .ok_or_else(|| {
-                Error::Config(
-                    "spectral norm: no gradient reached the input (not differentiable by autograd)"
-                        .into(),
+                Error::numeric(
+                    "spectral norm",
+                    "a gradient at the input (a function differentiable by autograd)",
+                    "none",
                 )
             })?
             .detach();
         let n = norm(&jtjv)?;
         if !n.is_finite() || n == 0.0 {
-            return Err(Error::Config(format!(
-                "spectral norm: J^T J v has norm {n} while |J v| = {sigma}"
-            )));
+            return Err(Error::numeric(
+                "spectral norm: |J^T J v|",
+                format!("a finite nonzero norm (|J v| = {sigma})"),
+                n,
+            ));
         }
         v = (&jtjv / n)?;
         if previous.is_finite() && (sigma - previous).abs() <= opts.tol * sigma {
@@ -181,10 +187,8 @@ pub fn spectral_norm_of_inverse(
     opts: PowerOptions,
 ) -> Result<SpectralEstimate> {
     if !layer.is_invertible() {
-        return Err(Error::Config(format!(
-            "{}: no inverse to take the Lipschitz constant of",
-            layer.name()
-        )));
+        let e = "an invertible layer (to take the Lipschitz constant of its inverse)";
+        return Err(Error::config(layer.name(), e, "a layer without an inverse"));
     }
     spectral_norm(|t| layer.inverse(t), y, opts)
 }

@@ -185,72 +185,67 @@ impl MemConfig {
     /// Check the configuration; every problem is an [`Error::Config`].
     pub fn validate(&self) -> Result<()> {
         let n = self.stage_channels.len();
-        let bad = |msg: String| {
-            Err(Error::Config(format!(
-                "memory model ({}): {msg}",
-                self.arch.name()
-            )))
+        let bad = |c: String, e: String, g: String| {
+            Err(Error::config(
+                format!("memory model ({}): {c}", self.arch.name()),
+                e,
+                g,
+            ))
         };
+        let s = |t: &str| t.to_string();
         if n == 0 {
-            return bad("stage_channels is empty: expected at least one stage".into());
+            return bad(s("stage_channels"), s("at least one stage"), s("empty"));
         }
         if self.pooling.len() != n - 1 {
-            return bad(format!(
-                "expected {} pooling entries (one between consecutive stages), got {}",
-                n - 1,
-                self.pooling.len()
-            ));
+            let e = format!("{} pooling entries (one between consecutive stages)", n - 1);
+            return bad(s("pooling"), e, self.pooling.len().to_string());
         }
         if self.blocks_per_stage.len() != n {
-            return bad(format!(
-                "expected {n} blocks_per_stage entries (one per stage), got {}",
-                self.blocks_per_stage.len()
-            ));
-        }
-        if let Some(s) = self.blocks_per_stage.iter().position(|&b| b == 0) {
-            return bad(format!("blocks_per_stage[{s}] is 0: expected at least 1"));
-        }
-        if self.kernel == 0 {
-            return bad("kernel is 0: expected a kernel size >= 1".into());
-        }
-        if self.bpe == 0 {
+            let e = format!("{n} blocks_per_stage entries (one per stage)");
             return bad(
-                "bpe is 0: expected bytes per element >= 1 (2 f16/bf16, 4 f32, 8 f64)".into(),
+                s("blocks_per_stage"),
+                e,
+                self.blocks_per_stage.len().to_string(),
             );
         }
+        if let Some(i) = self.blocks_per_stage.iter().position(|&b| b == 0) {
+            return bad(format!("blocks_per_stage[{i}]"), s("at least 1"), s("0"));
+        }
+        if self.kernel == 0 {
+            return bad(s("kernel"), s("a kernel size >= 1"), s("0"));
+        }
+        if self.bpe == 0 {
+            let e = s("bytes per element >= 1 (2 f16/bf16, 4 f32, 8 f64)");
+            return bad(s("bpe"), e, s("0"));
+        }
         if self.convs_per_module == 0 && self.arch != MemArch::LayerWise {
-            return bad("convs_per_module is 0: expected at least 1".into());
+            return bad(s("convs_per_module"), s("at least 1"), s("0"));
         }
         let divisor = match self.arch {
             MemArch::ResNet => 1,
             MemArch::RevNet | MemArch::IRevNet | MemArch::LayerWise => 2,
             MemArch::Hybrid => 4,
         };
-        for (s, &c) in self.stage_channels.iter().enumerate() {
+        for (i, &c) in self.stage_channels.iter().enumerate() {
             if c == 0 || !c.is_multiple_of(divisor) {
-                return bad(format!(
-                    "stage {s} has {c} channels: expected a positive multiple of {divisor} (channel splits)"
-                ));
+                let e = format!("a positive multiple of {divisor} channels (channel splits)");
+                return bad(format!("stage {i}"), e, format!("{c} channels"));
             }
         }
-        for (s, &p) in self.pooling.iter().enumerate() {
-            let (c0, c1) = (self.stage_channels[s], self.stage_channels[s + 1]);
+        for (i, &p) in self.pooling.iter().enumerate() {
+            let (c0, c1) = (self.stage_channels[i], self.stage_channels[i + 1]);
             match p {
                 Pool::Max if self.arch.fully_invertible() => {
-                    return bad(format!(
-                        "pooling[{s}] is max pooling, which is not invertible: expected P_c or P_b"
-                    ));
+                    let g = s("max pooling, which is not invertible");
+                    return bad(format!("pooling[{i}]"), s("P_c or P_b"), g);
                 }
                 Pool::Channel if c1 != 4 * c0 => {
-                    return bad(format!(
-                        "pooling[{s}] is P_c: expected {} channels after it (4 x {c0}), got {c1}",
-                        4 * c0
-                    ));
+                    let e = format!("{} channels after it (4 x {c0})", 4 * c0);
+                    return bad(format!("pooling[{i}] (P_c)"), e, c1.to_string());
                 }
                 Pool::Batch if c1 != c0 => {
-                    return bad(format!(
-                        "pooling[{s}] is P_b: expected {c0} channels after it (unchanged), got {c1}"
-                    ));
+                    let e = format!("{c0} channels after it (unchanged)");
+                    return bad(format!("pooling[{i}] (P_b)"), e, c1.to_string());
                 }
                 _ => {}
             }
@@ -871,7 +866,10 @@ mod tests {
 
     fn assert_config_err(c: &MemConfig, needle: &str) {
         match analytic(c) {
-            Err(Error::Config(msg)) => assert!(msg.contains(needle), "{msg}"),
+            Err(e @ Error::Config { .. }) => {
+                let msg = e.to_string();
+                assert!(msg.contains(needle), "{msg}")
+            }
             other => panic!("expected Error::Config containing {needle:?}, got {other:?}"),
         }
     }

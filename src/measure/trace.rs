@@ -184,12 +184,15 @@ pub fn snr_trace(
         trace_only,
     )?;
     if stored.trace.len() != rebuilt.trace.len() || truth.trace.len() != rebuilt.trace.len() {
-        return Err(Error::Config(format!(
-            "trace lengths differ: stored {}, reconstructed {}, shadow {}",
-            stored.trace.len(),
-            rebuilt.trace.len(),
-            truth.trace.len()
-        )));
+        return Err(Error::internal(
+            "trace",
+            format!(
+                "lengths differ: stored {}, reconstructed {}, shadow {}",
+                stored.trace.len(),
+                rebuilt.trace.len(),
+                truth.trace.len()
+            ),
+        ));
     }
     let output_snr_db = match (&stored.head_input, &rebuilt.head_input) {
         (Some(a), Some(b)) => Snr::of(a, b)?.db(),
@@ -204,10 +207,10 @@ pub fn snr_trace(
         .enumerate()
     {
         if s.layer != r.layer || t.layer != r.layer {
-            return Err(Error::Config(format!(
-                "trace entry {index} differs: {} / {} / {}",
-                s.layer, r.layer, t.layer
-            )));
+            return Err(Error::internal(
+                format!("trace entry {index}"),
+                format!("layers differ: {} / {} / {}", s.layer, r.layer, t.layer),
+            ));
         }
         points.push(TracePoint {
             index,
@@ -268,7 +271,7 @@ fn top_level_layer<'a>(net: &'a Network, name: &str) -> Result<&'a dyn Layer> {
         .iter()
         .find(|l| l.name() == name)
         .map(|l| l.as_ref())
-        .ok_or_else(|| Error::Config(format!("depth law: no top-level layer `{name}`")))
+        .ok_or_else(|| Error::config("depth law", "a top-level layer", format!("`{name}`")))
 }
 
 /// Rounding-aware depth law (module doc): for top-level layers top down, each with

@@ -322,71 +322,72 @@ impl NetConfig {
 
     /// Check the configuration; every problem is an error naming the field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
         if self.depth == 0 {
-            return bad("depth must be >= 1".into());
+            return bad("depth", ">= 1", "0".into());
         }
         if self.width == 0 || self.in_channels == 0 {
-            return bad(format!(
-                "width and in_channels must be >= 1 (got {} and {})",
-                self.width, self.in_channels
-            ));
+            let got = format!("{} and {}", self.width, self.in_channels);
+            return bad("width and in_channels", ">= 1 each", got);
         }
         if !(self.slope.is_finite() && self.slope > 0.0) {
             return Err(Error::InvalidSlope { slope: self.slope });
         }
         if !self.eps_i.is_finite() || !(self.bn_eps >= 0.0) {
-            return bad(format!(
-                "eps_i must be finite and bn_eps >= 0 (got {} and {})",
-                self.eps_i, self.bn_eps
-            ));
+            let got = format!("{} and {}", self.eps_i, self.bn_eps);
+            return bad("eps_i and bn_eps", "a finite eps_i and bn_eps >= 0", got);
         }
         if !(self.init_scale.is_finite() && self.init_scale > 0.0)
             || !(self.gamma_spread.is_finite() && self.gamma_spread >= 0.0)
         {
-            return bad(format!(
-                "init_scale must be > 0 and gamma_spread >= 0 (got {} and {})",
-                self.init_scale, self.gamma_spread
-            ));
+            let got = format!("{} and {}", self.init_scale, self.gamma_spread);
+            return bad("init_scale and gamma_spread", "> 0 and >= 0 (finite)", got);
         }
         if self.classes < 2 {
-            return bad(format!("classes must be >= 2 (got {})", self.classes));
+            return bad("classes", ">= 2", self.classes.to_string());
         }
         self.gamma().validate()?;
         if self.stem == Stem::Identity && self.in_channels != self.width {
-            return bad(format!(
-                "stem = identity needs the input to have `width` channels: in_channels ({}) must equal width ({})",
-                self.in_channels, self.width
-            ));
+            let e = format!(
+                "in_channels = width ({}): the input has `width` channels",
+                self.width
+            );
+            return bad(
+                "stem = identity",
+                &e,
+                format!("in_channels = {}", self.in_channels),
+            );
         }
         if let Some(fg) = &self.fg {
             if self.arch == Arch::Layerwise {
-                return bad(format!(
-                    "fg: the layer-wise network has no F/G blocks (its units are [InvConv, InvBN, InvLeakyReLU]); got fg = {}",
-                    kinds_text(fg)
-                ));
+                return bad("fg", LAYERWISE_NO_FG, format!("fg = {}", kinds_text(fg)));
             }
             if fg.is_empty() {
-                return bad(format!(
-                    "fg: the F/G chain of {} must have at least one layer (e.g. conv,bn,lrelu,conv)",
-                    self.arch
-                ));
+                let c = format!("fg of {}", self.arch);
+                return bad(
+                    &c,
+                    "at least one layer (e.g. conv,bn,lrelu,conv)",
+                    "none".into(),
+                );
             }
             if self.arch == Arch::Hybrid {
                 if let Some(k) = fg.iter().find(|k| !k.invertible()) {
-                    return bad(format!(
-                        "fg: `{k}` is not invertible, and the hybrid network rebuilds F/G layer-wise with inverses (use conv, bn, lrelu); got fg = {}",
-                        kinds_text(fg)
-                    ));
+                    let e = "invertible layers (conv, bn, lrelu): hybrid rebuilds F/G by inverses";
+                    return bad(
+                        "fg",
+                        e,
+                        format!("fg = {} (`{k}` is not invertible)", kinds_text(fg)),
+                    );
                 }
             }
         }
         if let Some(n) = self.nested_depth {
             if n < self.depth {
-                return bad(format!(
-                    "nested_depth ({n}) must be >= depth ({}): a nested network is a prefix of the deeper one",
+                let e = format!(
+                    ">= depth ({}): a nested network is a prefix of the deeper one",
                     self.depth
-                ));
+                );
+                return bad("nested_depth", &e, n.to_string());
             }
         }
         let need = match self.arch {
@@ -417,12 +418,11 @@ impl NetConfig {
                 _ => *p != PoolKind::Max,
             };
             if !ok {
-                return bad(format!(
-                    "{} does not take {:?} pooling (use {:?})",
-                    self.arch,
-                    p,
-                    self.arch.default_pools()
-                ));
+                let (c, e) = (
+                    format!("pools of {}", self.arch),
+                    format!("{:?}", self.arch.default_pools()),
+                );
+                return bad(&c, &e, format!("{p:?} pooling"));
             }
         }
         Ok(())
@@ -484,6 +484,10 @@ pub struct NetOptions {
 /// The default convolution init scale of every tool: Kaiming normal (`N(0, 2 / fan_in)`).
 pub const DEFAULT_INIT_SCALE: f64 = 1.0;
 
+/// The `expected` of the error for an `fg` given to the layer-wise network.
+const LAYERWISE_NO_FG: &str =
+    "no fg (the layer-wise network has no F/G blocks; its units are [InvConv, InvBN, InvLeakyReLU])";
+
 impl Default for NetOptions {
     fn default() -> Self {
         NetOptions {
@@ -503,12 +507,9 @@ impl NetOptions {
     /// Reject an F/G chain when no architecture of `archs` has blocks (all layer-wise).
     pub fn check_fg_for(&self, archs: &[Arch]) -> Result<()> {
         match &self.fg {
-            Some(fg) if !archs.is_empty() && archs.iter().all(|a| *a == Arch::Layerwise) => {
-                Err(Error::Config(format!(
-                    "fg: the layer-wise network has no F/G blocks (its units are [InvConv, InvBN, InvLeakyReLU]); got fg = {}",
-                    kinds_text(fg)
-                )))
-            }
+            Some(fg) if !archs.is_empty() && archs.iter().all(|a| *a == Arch::Layerwise) => Err(
+                Error::config("fg", LAYERWISE_NO_FG, format!("fg = {}", kinds_text(fg))),
+            ),
             _ => Ok(()),
         }
     }
@@ -721,9 +722,8 @@ impl Network {
                         ));
                     }
                     (LayerKind::Relu, true) => {
-                        return Err(Error::Config(format!(
-                            "{q}: relu is not invertible (validated configs never get here)"
-                        )))
+                        let d = "relu is not invertible (validated configs never get here)";
+                        return Err(Error::internal(q, d));
                     }
                 }
             }

@@ -2,6 +2,7 @@
 //! placement and text measurement. Everything here is backend independent; coordinates are in
 //! "axis space" (`log10` of the data on a log axis).
 
+use super::nothing_to_plot;
 use super::text::{cap_height, width};
 use super::{Chart, Style, AXIS_DESC_FONT, LEGEND_FONT, PANEL_SIZE, PANEL_TITLE_FONT, TICK_FONT};
 use crate::error::{Error, Result};
@@ -123,9 +124,11 @@ fn fixed_range(
         } else {
             "finite, lo < hi"
         };
-        return Err(Error::Config(format!(
-            "panel `{panel}`: {which}_range ({lo}, {hi}) is invalid: expected {need}"
-        )));
+        return Err(Error::config(
+            format!("panel `{panel}`: {which}_range"),
+            need,
+            format!("({lo}, {hi})"),
+        ));
     }
     Ok(Some((
         to_axis(lo, log).unwrap_or(lo),
@@ -158,9 +161,11 @@ pub(crate) fn prepare(chart: &Chart, index: usize) -> Result<PreparedChart> {
         chart.title.clone()
     };
     if chart.series.is_empty() {
-        return Err(Error::Config(format!(
-            "nothing to plot: panel `{name}` has no series"
-        )));
+        return Err(nothing_to_plot(
+            format!("panel `{name}`"),
+            "at least one series",
+            "none",
+        ));
     }
     let (xl, yl) = (chart.x_log, chart.y_log);
     let mut series = Vec::with_capacity(chart.series.len());
@@ -227,10 +232,11 @@ pub(crate) fn prepare(chart: &Chart, index: usize) -> Result<PreparedChart> {
         .collect();
     let points = || series.iter().flat_map(|s| s.runs.iter().flatten().copied());
     let nothing = || {
-        Error::Config(format!(
-            "nothing to plot: panel `{name}` has no drawable point to fit an axis range to \
-             (points must be finite, > 0 on a log axis, and inside a fixed range if one is given)"
-        ))
+        nothing_to_plot(
+            format!("panel `{name}`"),
+            "a drawable point to fit an axis range to (points must be finite, > 0 on a log axis, and inside a fixed range if one is given)",
+            "none",
+        )
     };
     let (x_lo, x_hi) = match fixed_x {
         Some(r) => r,

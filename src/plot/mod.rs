@@ -207,10 +207,8 @@ pub struct Figure {
 pub fn render(fig: &Figure, out_stem: &Path) -> Result<()> {
     ensure_font()?;
     if fig.panels.is_empty() {
-        return Err(Error::Config(format!(
-            "nothing to plot: figure `{}` has no panels",
-            fig.title
-        )));
+        let what = format!("figure `{}`", fig.title);
+        return Err(nothing_to_plot(what, "at least one panel", "none"));
     }
     let panels = fig
         .panels
@@ -249,20 +247,19 @@ pub fn render_table(
 ) -> Result<()> {
     ensure_font()?;
     if header.is_empty() {
-        return Err(Error::Config(format!(
-            "nothing to plot: table `{title}` has no columns"
-        )));
+        let what = format!("table `{title}`");
+        return Err(nothing_to_plot(what, "at least one column", "none"));
     }
     if let Some((i, r)) = rows
         .iter()
         .enumerate()
         .find(|(_, r)| r.len() != header.len())
     {
-        return Err(Error::Config(format!(
-            "table `{title}`: row {i} has {} cells, expected {} (one per header column)",
-            r.len(),
-            header.len()
-        )));
+        return Err(Error::config(
+            format!("table `{title}`: row {i}"),
+            format!("{} cells (one per header column)", header.len()),
+            format!("{} cells", r.len()),
+        ));
     }
     let ncol = header.len();
     let numeric: Vec<bool> = (0..ncol)
@@ -334,7 +331,13 @@ fn ensure_font() -> Result<()> {
             Ok(())
         })
         .clone()
-        .map_err(Error::Config)
+        .map_err(|e| Error::internal("font", e))
+}
+
+/// A figure or table with nothing to draw: an [`Error::Config`] whose context starts with
+/// `nothing to plot: ` and names the figure, panel or table.
+pub(crate) fn nothing_to_plot(what: impl std::fmt::Display, expected: &str, got: &str) -> Error {
+    Error::config(format!("nothing to plot: {what}"), expected, got)
 }
 
 fn caption_height(lines: &[String]) -> u32 {

@@ -1,6 +1,6 @@
 //! The figure of `snr-sweep`: lowest reconstructed SNR vs depth, from the sweep's results.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::experiments::snr_sweep::*;
 use crate::nets::Arch;
 use crate::plot::{render, Chart, Figure, Series, Style};
@@ -14,7 +14,13 @@ use std::path::Path;
 pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path) -> Result<bool> {
     let first = match results.first() {
         Some(r) => r.point.clone(),
-        None => return Err(Error::Config("no results to plot".into())),
+        None => {
+            return Err(super::nothing_to_plot(
+                "snr-sweep",
+                "at least one result",
+                "none",
+            ))
+        }
     };
     let mut panels = Vec::new();
     let mut undrawn = Vec::new();

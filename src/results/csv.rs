@@ -7,8 +7,9 @@ use crate::util::write_atomic;
 use serde::Serialize;
 use std::path::Path;
 
+/// A CSV text that cannot be made (rows of unequal length, a bug of the caller): internal.
 fn csv_error(e: impl std::fmt::Display) -> Error {
-    Error::Config(format!("CSV serialisation: {e}"))
+    Error::internal("CSV serialisation", e)
 }
 
 fn finish(w: csv::Writer<Vec<u8>>) -> Result<String> {
@@ -62,8 +63,12 @@ pub fn write_csv(
     rows: &[Vec<String>],
 ) -> Result<()> {
     let path = out.join(format!("{id}.csv"));
-    let body =
-        csv_text(header, rows).map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+    let body = csv_text(header, rows).map_err(|e| match e {
+        Error::Internal { context, detail } => {
+            Error::internal(format!("{}: {context}", path.display()), detail)
+        }
+        e => e,
+    })?;
     let side = CsvProvenance {
         figure: id.to_string(),
         csv: format!("{id}.csv"),

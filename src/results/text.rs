@@ -30,9 +30,13 @@ pub fn parse_f(s: &str) -> Result<f64> {
         "inf" => Ok(f64::INFINITY),
         "-inf" => Ok(f64::NEG_INFINITY),
         "nan" => Ok(f64::NAN),
-        t => t
-            .parse::<f64>()
-            .map_err(|_| Error::Config(format!("not a number: `{t}`"))),
+        t => t.parse::<f64>().map_err(|_| {
+            Error::data(
+                "a result field",
+                "a number, inf, -inf or nan",
+                format!("`{t}`"),
+            )
+        }),
     }
 }
 

@@ -152,49 +152,38 @@ impl TrainConfig {
 
     /// Check every value (without loading the data); errors name the field.
     pub fn validate(&self) -> Result<()> {
-        let bad = |m: String| Err(Error::Config(m));
+        let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
         if self.epochs == 0 {
-            return bad("epochs must be >= 1".into());
+            return bad("epochs", ">= 1", "0".into());
         }
         if self.batch == 0 || self.eval_batch == 0 {
-            return bad(format!(
-                "batch and eval_batch must be >= 1 (got {} and {})",
-                self.batch, self.eval_batch
-            ));
+            let got = format!("{} and {}", self.batch, self.eval_batch);
+            return bad("batch and eval_batch", ">= 1 each", got);
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
-            return bad(format!("lr must be finite and > 0 (got {})", self.lr));
+            return bad("lr", "a finite value > 0", self.lr.to_string());
         }
         if !(self.clip_grad_norm.is_finite() && self.clip_grad_norm >= 0.0) {
-            return bad(format!(
-                "clip_grad_norm must be finite and >= 0 (0: off; got {})",
-                self.clip_grad_norm
-            ));
+            let got = self.clip_grad_norm.to_string();
+            return bad("clip_grad_norm", "a finite value >= 0 (0: off)", got);
         }
         if !(0.0..=1.0).contains(&self.warmup) {
-            return bad(format!("warmup must be in [0, 1] (got {})", self.warmup));
+            return bad("warmup", "a value in [0, 1]", self.warmup.to_string());
         }
         if !(self.lr_div >= 1.0
             && self.lr_div.is_finite()
             && self.lr_final_div >= 1.0
             && self.lr_final_div.is_finite())
         {
-            return bad(format!(
-                "lr_div and lr_final_div must be finite and >= 1 (got {} and {})",
-                self.lr_div, self.lr_final_div
-            ));
+            let got = format!("{} and {}", self.lr_div, self.lr_final_div);
+            return bad("lr_div and lr_final_div", "finite values >= 1", got);
         }
         if !(0.0..1.0).contains(&self.momentum) {
-            return bad(format!(
-                "momentum must be in [0, 1) (got {})",
-                self.momentum
-            ));
+            return bad("momentum", "a value in [0, 1)", self.momentum.to_string());
         }
         if !(self.weight_decay.is_finite() && self.weight_decay >= 0.0) {
-            return bad(format!(
-                "weight_decay must be finite and >= 0 (got {})",
-                self.weight_decay
-            ));
+            let got = self.weight_decay.to_string();
+            return bad("weight_decay", "a finite value >= 0", got);
         }
         crate::limits::check_slope(self.slope)?;
         crate::limits::check_eps_i(self.eps_i)?;
@@ -280,7 +269,11 @@ impl TrainConfig {
     pub fn net_config_for(&self, data: &DataSplit) -> Result<NetConfig> {
         let (c, h, w) = data.train.image_dims();
         if h != w || data.test.image_dims() != (c, h, w) {
-            return Err(Error::Config(format!("training needs square images of one size in both splits (train {c}x{h}x{w}, test {:?})", data.test.image_dims())));
+            return Err(Error::data(
+                "the training data",
+                "square images of one size in both splits",
+                format!("train {c}x{h}x{w}, test {:?}", data.test.image_dims()),
+            ));
         }
         let cfg = self.net_config(h, c, data.classes());
         cfg.validate()?;
@@ -320,12 +313,9 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
             let before = &text[..span.start.min(text.len())];
             let line = before.matches('\n').count() + 1;
             let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
-            format!(" line {line}, column {column}:")
+            format!("line {line}, column {column}: ")
         });
-        Error::Config(format!(
-            "{}:{at} {}",
-            path.display(),
-            e.message().trim().replace('\n', " ")
-        ))
+        let detail = format!("{at}{}", e.message().trim().replace('\n', " "));
+        Error::config_file(path, detail)
     })
 }

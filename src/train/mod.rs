@@ -129,7 +129,7 @@ impl Sgd {
         for (name, var) in params {
             let grad = grads
                 .get(name)
-                .ok_or_else(|| Error::Config(format!("no gradient for parameter `{name}`")))?;
+                .ok_or_else(|| Error::internal(format!("parameter `{name}`"), "no gradient"))?;
             let dtype = var.dtype();
             let cd = compute_dtype(dtype);
             let weight = var.as_detached_tensor().to_dtype(cd)?;
@@ -288,7 +288,11 @@ pub fn evaluate(net: &Network, data: &Dataset, limit: usize, batch: usize) -> Re
         limit.min(data.len())
     };
     if n == 0 {
-        return Err(Error::Config("evaluation on an empty data set".into()));
+        return Err(Error::config(
+            "evaluation",
+            "at least one sample",
+            "an empty data set",
+        ));
     }
     let (mut correct, mut loss_sum) = (0.0, 0.0);
     let mut start = 0;
@@ -462,8 +466,9 @@ pub fn lowest_snr(stored: &StepOutput, rebuilt: &StepOutput) -> Result<(String, 
                 Snr::of(&stored.trace[i].tensor, &rebuilt.trace[i].tensor)?.db(),
             ))
         }
-        Some(_) => Err(Error::Config(
-            "stored and reconstructed traces do not line up".into(),
+        Some(_) => Err(Error::internal(
+            "lowest_snr",
+            "stored and reconstructed traces do not line up",
         )),
         None => Ok(("none".into(), f64::INFINITY)),
     }
@@ -604,7 +609,8 @@ fn save_checkpoint(
         history: st.history.clone(),
         angles: st.angles.clone(),
     };
-    let text = serde_json::to_string_pretty(&meta).map_err(|e| Error::Config(e.to_string()))?;
+    let text =
+        serde_json::to_string_pretty(&meta).map_err(|e| Error::internal("checkpoint JSON", e))?;
     write_atomic(&dir.join(CHECKPOINT), text.as_bytes())?;
     // Older checkpoints are no longer referenced.
     if let Ok(entries) = std::fs::read_dir(dir) {
@@ -636,27 +642,27 @@ fn load_checkpoint(
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let meta: CheckpointMeta = serde_json::from_str(&text).map_err(|e| {
-        Error::Config(format!(
-            "{}: not a training checkpoint: {e}",
-            path.display()
-        ))
-    })?;
+    let meta: CheckpointMeta = serde_json::from_str(&text)
+        .map_err(|e| Error::data(path.display(), "a training checkpoint", e))?;
     if meta.config != *cfg {
-        return Err(Error::Config(format!("{}: --resume with a different configuration than the checkpoint's; use another --out or drop --resume", path.display())));
+        return Err(Error::data(
+            path.display(),
+            "the checkpoint of this configuration (for --resume)",
+            "one of a different configuration; use another --out or drop --resume",
+        ));
     }
     let weights = dir.join(&meta.weights);
     let mut varmap = net.params.varmap.clone();
     varmap
         .load(&weights)
-        .map_err(|e| Error::Config(format!("{}: {e}", weights.display())))?;
+        .map_err(|e| Error::data(weights.display(), "the checkpoint's weights", e))?;
     let momentum = dir.join(&meta.momentum);
     sgd.buffers = candle_core::safetensors::load(&momentum, &net.device)
-        .map_err(|e| Error::Config(format!("{}: {e}", momentum.display())))?;
+        .map_err(|e| Error::data(momentum.display(), "the checkpoint's momentum", e))?;
     if let Some(name) = &meta.running {
         let path = dir.join(name);
         let map = candle_core::safetensors::load(&path, &net.device)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::data(path.display(), "the checkpoint's running statistics", e))?;
         set_running_stats_map(net, &map);
     }
     let st = State {
@@ -685,11 +691,11 @@ pub fn train(
     let params = net.named_params();
     let steps_per_epoch = data.train.len() / cfg.batch;
     if steps_per_epoch == 0 {
-        return Err(Error::Config(format!(
-            "batch {} is larger than the training set ({} samples)",
+        return Err(Error::config(
+            "batch",
+            format!("at most the training set's {} samples", data.train.len()),
             cfg.batch,
-            data.train.len()
-        )));
+        ));
     }
     let total = steps_per_epoch * cfg.epochs;
     let schedule = cfg.schedule(total);
@@ -709,10 +715,11 @@ pub fn train(
             if loaded.step >= total {
                 // Batch-norm running statistics are not checkpointed: a finished run cannot be
                 // re-evaluated from its checkpoint.
-                return Err(Error::Config(format!(
-                    "{}: the checkpoint is already at the last step ({total}); nothing to resume (drop --resume to train again)",
-                    dir.join(CHECKPOINT).display()
-                )));
+                return Err(Error::data(
+                    dir.join(CHECKPOINT).display(),
+                    "a checkpoint before the last step (drop --resume to train again)",
+                    format!("one at the last step ({total}): nothing to resume"),
+                ));
             }
             st = loaded;
             seconds_before = secs;

@@ -309,7 +309,10 @@ fn synthetic_rejects_bad_configs() {
             ..small_cfg(0)
         },
     ] {
-        assert!(matches!(synthetic(&cfg), Err(Error::Config(_))), "{cfg:?}");
+        assert!(
+            matches!(synthetic(&cfg), Err(Error::Config { .. })),
+            "{cfg:?}"
+        );
     }
 }
 
@@ -380,8 +383,14 @@ fn batches_cover_the_data_once_and_shuffle_is_seeded() {
         })
         .collect();
     assert_eq!(lazy, a.iter().map(|i| i % 5).collect::<Vec<_>>());
-    assert!(matches!(ds.batches(0, None, None), Err(Error::Config(_))));
-    assert!(matches!(ds.batches(24, None, None), Err(Error::Config(_))));
+    assert!(matches!(
+        ds.batches(0, None, None),
+        Err(Error::Config { .. })
+    ));
+    assert!(matches!(
+        ds.batches(24, None, None),
+        Err(Error::Config { .. })
+    ));
 }
 
 #[test]
@@ -408,7 +417,7 @@ fn dataset_rejects_nan_and_bad_labels() {
     let ok = Tensor::zeros((2, 3, 4, 4), candle_core::DType::F32, &Device::Cpu).unwrap();
     assert!(matches!(
         Dataset::new(ok.clone(), y.clone(), 1),
-        Err(Error::Config(_))
+        Err(Error::Data { .. })
     ));
     assert!(matches!(
         Dataset::new(ok.clone(), y.narrow(0, 0, 1).unwrap(), 2),
@@ -700,19 +709,19 @@ fn data_specs_parse() {
     ));
     assert!(matches!(
         parse_data_spec("synthetic:train=x", 0),
-        Err(Error::Config(_))
+        Err(Error::Config { .. })
     ));
     assert!(matches!(
         parse_data_spec("synthetic:size=3", 0),
-        Err(Error::Config(_))
+        Err(Error::Config { .. })
     ));
     assert!(matches!(
         parse_data_spec("cifar10:", 0),
-        Err(Error::Config(_))
+        Err(Error::Config { .. })
     ));
     assert!(matches!(
         parse_data_spec("cifar10", 0),
-        Err(Error::Config(_))
+        Err(Error::Config { .. })
     ));
 }
 

@@ -292,7 +292,7 @@ fn subsets_take_the_first_images_and_are_checked_against_the_file() {
     // More than the file holds.
     for keys in [",train=6", ",test=4"] {
         match load(&spec(dir.path(), keys)).unwrap_err() {
-            Error::Config(m) => assert!(m.contains("holds only"), "{m}"),
+            e @ Error::Config { .. } => assert!(e.to_string().contains("holds only"), "{e}"),
             e => panic!("{keys}: {e:?}"),
         }
     }
@@ -368,7 +368,7 @@ fn spec_forms() {
         "mnist:/a,channels=2",
     ] {
         assert!(
-            matches!(parse_data_spec(bad, 0), Err(Error::Config(_))),
+            matches!(parse_data_spec(bad, 0), Err(Error::Config { .. })),
             "{bad}: {:?}",
             parse_data_spec(bad, 0)
         );
@@ -393,7 +393,7 @@ fn fits_that_do_not_suit_the_images_are_config_errors() {
     let dir = set_dir(false);
     for keys in [",fit=pad27", ",fit=pool2-pad13"] {
         match load(&spec(dir.path(), keys)).unwrap_err() {
-            Error::Config(m) => assert!(m.contains("cannot pad"), "{m}"),
+            e @ Error::Config { .. } => assert!(e.to_string().contains("cannot pad"), "{e}"),
             e => panic!("{keys}: {e:?}"),
         }
     }
@@ -405,7 +405,7 @@ fn fits_that_do_not_suit_the_images_are_config_errors() {
     write_files(odd.path(), &files, false);
     assert!(matches!(
         load(&spec(odd.path(), ",fit=pool2-pad16")),
-        Err(Error::Config(_))
+        Err(Error::Config { .. })
     ));
     // ... but load at their own size or padded.
     let d = load(&spec(odd.path(), ",fit=pad32")).unwrap();

@@ -124,7 +124,7 @@ fn exit_codes_are_one_convention_decided_in_one_place() {
     };
     use revstab::Error;
     assert_eq!((EXIT_OK, EXIT_FAILURE, EXIT_BAD_INPUT), (0, 1, 2));
-    let config = || anyhow::Error::from(Error::Config("depths must not be empty".into()));
+    let config = || anyhow::Error::from(Error::config("depths", "at least one value", "none"));
     let diverged = || {
         anyhow::Error::from(Error::Diverged {
             step: 3,
@@ -153,7 +153,7 @@ fn exit_codes_are_one_convention_decided_in_one_place() {
     // No doubled prefix, no doubled OS error.
     assert_eq!(
         one_line(&config().context("invalid configuration")),
-        "invalid configuration: depths must not be empty"
+        "invalid configuration: depths: expected at least one value, got none"
     );
     let io = anyhow::Error::from(Error::io(
         "/nonexistent/c.toml",

@@ -178,7 +178,7 @@ fn bad_topology_options_are_clear_errors() {
             stem: Stem::Identity,
             ..NetConfig::new(Arch::Hybrid)
         },
-        "in_channels (3) must equal width (8)",
+        "expected in_channels = width (8)",
     );
     check(
         NetConfig {
@@ -207,7 +207,7 @@ fn bad_topology_options_are_clear_errors() {
             nested_depth: Some(2),
             ..NetConfig::new(Arch::Hybrid)
         },
-        "nested_depth (2) must be >= depth (4)",
+        "nested_depth: expected >= depth (4)",
     );
     // A non-invertible F/G is fine where F/G is recomputed.
     NetConfig {
@@ -280,10 +280,7 @@ fn sweep_cli_rejects_bad_topology_before_writing() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("never");
     let cases: &[(&[&str], &str)] = &[
-        (
-            &["--stem", "identity"],
-            "in_channels (3) must equal width (8)",
-        ),
+        (&["--stem", "identity"], "expected in_channels = width (8)"),
         (
             &["--archs", "hybrid", "--fg", "conv,relu"],
             "not invertible",
@@ -371,7 +368,10 @@ fn train_runs_identity_stem_without_pools() {
         .unwrap(),
     };
     let e = cfg.net_config_for(&wide).unwrap_err().to_string();
-    assert!(e.contains("in_channels (8) must equal width (4)"), "{e}");
+    assert!(
+        e.contains("expected in_channels = width (4)") && e.contains("got in_channels = 8"),
+        "{e}"
+    );
 }
 
 /// The item-1 configuration (`experiments/issue14-config.toml`) loads with every option as
@@ -430,10 +430,7 @@ fn train_cli_rejects_bad_topology_before_writing() {
     let out = tmp.path().join("never");
     let cases: &[(&[&str], &str)] = &[
         (&["--arch", "hybrid", "--fg", "conv,relu"], "not invertible"),
-        (
-            &["--stem", "identity"],
-            "in_channels (3) must equal width (8)",
-        ),
+        (&["--stem", "identity"], "expected in_channels = width (8)"),
         (&["--arch", "layerwise", "--fg", "conv"], "no F/G blocks"),
         (&["--nested"], "--nested"),
     ];

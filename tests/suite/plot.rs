@@ -191,14 +191,17 @@ fn empty_inputs_are_config_errors() {
         title: "empty".into(),
         ..Default::default()
     };
-    assert!(matches!(render(&no_panels, &stem), Err(Error::Config(_))));
+    assert!(matches!(
+        render(&no_panels, &stem),
+        Err(Error::Config { .. })
+    ));
     let no_series = Figure {
         panels: vec![Chart::new("p", "x", "y")],
         ..Default::default()
     };
     let err = render(&no_series, &stem).unwrap_err();
     assert!(
-        matches!(&err, Error::Config(m) if m.contains("nothing to plot")),
+        matches!(&err, Error::Config { context, .. } if context.starts_with("nothing to plot")),
         "{err}"
     );
     // Only non-finite points and no fixed range: nothing to plot either.
@@ -212,7 +215,7 @@ fn empty_inputs_are_config_errors() {
         panels: vec![all_inf],
         ..Default::default()
     };
-    assert!(matches!(render(&fig, &stem), Err(Error::Config(_))));
+    assert!(matches!(render(&fig, &stem), Err(Error::Config { .. })));
     let mut bad_range = Chart::new("p", "x", "y");
     bad_range.y_log = true;
     bad_range.y_range = Some((0.0, 1.0));
@@ -223,16 +226,16 @@ fn empty_inputs_are_config_errors() {
         panels: vec![bad_range],
         ..Default::default()
     };
-    assert!(matches!(render(&fig, &stem), Err(Error::Config(_))));
+    assert!(matches!(render(&fig, &stem), Err(Error::Config { .. })));
     let header: Vec<String> = vec![];
     assert!(matches!(
         render_table("t", "", &header, &[], &stem),
-        Err(Error::Config(_))
+        Err(Error::Config { .. })
     ));
     let header = vec!["a".to_string(), "b".to_string()];
     assert!(matches!(
         render_table("t", "", &header, &[vec!["1".into()]], &stem),
-        Err(Error::Config(_))
+        Err(Error::Config { .. })
     ));
     assert!(!stem.with_extension("png").exists());
 }

@@ -81,7 +81,7 @@ fn sgd_applies_momentum_and_coupled_weight_decay() {
     assert!((w2 - 0.29).abs() < 1e-14, "after two steps: {w2}");
     let missing = Sgd::new(0.9, 0.0).step(&params, &HashMap::new(), 0.1);
     assert!(
-        matches!(missing, Err(revstab::Error::Config(_))),
+        matches!(missing, Err(revstab::Error::Internal { .. })),
         "a parameter without gradient is an error"
     );
 }
@@ -348,13 +348,13 @@ fn resume_from_checkpoint_reaches_the_weights_of_an_uninterrupted_run() {
     // A finished run has nothing to resume (its batch-norm running statistics are not saved).
     assert!(matches!(
         train(&cfg, &d, &opts),
-        Err(revstab::Error::Config(_))
+        Err(revstab::Error::Data { .. })
     ));
     // A checkpoint of another configuration is refused.
     let other = TrainConfig { lr: 0.1, ..cfg };
     assert!(matches!(
         train(&other, &d, &opts),
-        Err(revstab::Error::Config(_))
+        Err(revstab::Error::Data { .. })
     ));
 }
 

@@ -203,13 +203,11 @@ pub fn channel_affine(x: &Tensor, a: &[f64], b: &[f64], c: &[f64], d: &[f64]) ->
         .iter()
         .any(|l| *l != ch)
     {
-        return Err(Error::Config(format!(
-            "channel_affine: {ch} channels, parameters of lengths {}, {}, {}, {}",
-            a.len(),
-            b.len(),
-            c.len(),
-            d.len()
-        )));
+        return Err(Error::ShapeMismatch {
+            context: "channel_affine: the lengths of the four parameters".into(),
+            expected: format!("[{ch}, {ch}, {ch}, {ch}] (one value per channel)"),
+            got: vec![a.len(), b.len(), c.len(), d.len()],
+        });
     }
     fn go<T: Real>(
         x: &Tensor,

@@ -118,10 +118,10 @@ fn with_slice<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T]) -> Result<R>) ->
     let (storage, layout) = t.storage_and_layout();
     let (start, end) = layout
         .contiguous_offsets()
-        .ok_or_else(|| Error::Config("kernel input is not contiguous".into()))?;
+        .ok_or_else(|| Error::internal("kernel input", "not contiguous after contiguous()"))?;
     match &*storage {
         Storage::Cpu(cpu) => f(&T::cpu_storage_as_slice(cpu)?[start..end]),
-        _ => Err(Error::Config("kernel input is not on the CPU".into())),
+        _ => Err(Error::internal("kernel input", "not on the CPU")),
     }
 }
 
@@ -144,7 +144,7 @@ fn with_images<T: WithDType, R>(t: &Tensor, f: impl FnOnce(&[T], usize) -> Resul
     let len = (b - 1) * s0 + c * h * w;
     match &*storage {
         Storage::Cpu(cpu) => f(&T::cpu_storage_as_slice(cpu)?[start..start + len], s0),
-        _ => Err(Error::Config("kernel input is not on the CPU".into())),
+        _ => Err(Error::internal("kernel input", "not on the CPU")),
     }
 }
 
@@ -212,11 +212,11 @@ fn sum_in_rounds<T: Real>(
 
 /// The error of a kernel called on a tensor it does not take.
 fn unsupported(what: &str, t: &Tensor) -> Error {
-    Error::Config(format!(
-        "{what}: no kernel for {:?} tensors on {:?} (use candle's op)",
-        t.dtype(),
-        t.device().location()
-    ))
+    let (dtype, device) = (t.dtype(), t.device().location());
+    Error::internal(
+        what,
+        format!("no kernel for {dtype:?} tensors on {device:?} (use candle's op)"),
+    )
 }
 
 /// Padded-image scratch of one thread: the buffer (as `f64` words, which also hold `f32`s) and

@@ -275,46 +275,51 @@ impl MemoryConfig {
         }
     }
 
-    /// Check the configuration; every problem is an [`Error::Config`] naming the field.
+    /// Check the configuration; every problem is an [`Error::Config`] naming the field (or the
+    /// error of a value's parser).
     pub fn validate(&self) -> Result<()> {
         self.net_options().check_fg_for(&self.archs)?;
-        let bad = |m: String| Err(Error::Config(format!("memory experiment: {m}")));
+        let bad = |c: &str, e: &str, g: String| {
+            Err(Error::config(format!("memory experiment: {c}"), e, g))
+        };
         if self.archs.is_empty() || self.modes.is_empty() {
-            return bad("archs and modes must not be empty".into());
+            let got = format!("{} archs and {} modes", self.archs.len(), self.modes.len());
+            return bad("archs and modes", "at least one value each", got);
         }
         if self.repeats == 0 {
-            return bad("repeats must be >= 1".into());
+            return bad("repeats", ">= 1", "0".into());
         }
         if self.batch == 0 || self.batches.contains(&0) {
-            return bad("batches must be >= 1".into());
+            let got = format!("batch {}, batches {:?}", self.batch, self.batches);
+            return bad("batch and batches", "values >= 1", got);
         }
         if self.depth == 0
             || self.depths.contains(&0)
             || self.arch_depths.iter().any(|a| a.depth == 0)
         {
-            return bad("depths must be >= 1".into());
+            return bad("depths", "values >= 1", "a depth of 0".into());
         }
         for (i, a) in self.arch_depths.iter().enumerate() {
             if self.arch_depths[..i].iter().any(|b| b.arch == a.arch) {
-                return bad(format!("arch_depths lists {} twice", a.arch));
+                let got = format!("{} listed twice", a.arch);
+                return bad("arch_depths", "one entry per architecture", got);
             }
         }
         if self.input_size == 0 || self.sizes.contains(&0) {
-            return bad("input sizes must be >= 1".into());
+            let got = format!("input_size {}, sizes {:?}", self.input_size, self.sizes);
+            return bad("input sizes", "values >= 1", got);
         }
         if !(1..=4).contains(&self.stages) {
-            return bad(format!("stages must be 1 to 4 (got {})", self.stages));
+            return bad("stages", "1 to 4", self.stages.to_string());
         }
         if self.threads == Some(0) {
-            return bad("threads must be >= 1".into());
+            return bad("threads", ">= 1", "0".into());
         }
         parse_dtype(&self.dtype)?;
         let device = parse_device(&self.device)?;
         if !device.is_cpu() {
-            return bad(format!(
-                "device `{}`: the counting allocator measures host memory only; use --device cpu",
-                self.device
-            ));
+            let e = "cpu (the counting allocator measures host memory only; use --device cpu)";
+            return bad("device", e, format!("`{}`", self.device));
         }
         for &arch in &self.archs {
             for &depth in self.depths.iter().chain([&self.depth_for(arch)]) {
@@ -640,15 +645,18 @@ pub fn measure_point_segment(
     repeats: usize,
 ) -> Result<PeakPoint> {
     if !alloc::is_installed() {
-        return Err(Error::Config(
-            "the counting allocator is not installed: add `#[global_allocator] static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;` to the binary".into(),
+        return Err(Error::config(
+            "the counting allocator",
+            "installed: add `#[global_allocator] static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;` to the binary",
+            "a binary without it",
         ));
     }
     if !device.is_cpu() {
-        return Err(Error::Config(format!(
-            "memory is measured on the CPU only (the counting allocator does not see {} memory)",
+        let got = format!(
+            "{} (the counting allocator does not see its memory)",
             device_name(device)
-        )));
+        );
+        return Err(Error::config("memory measurement device", "the CPU", got));
     }
     warm_up_thread(dtype, device, backend)?;
     let net = Network::build_with(cfg, dtype, device, backend)?;

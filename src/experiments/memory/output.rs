@@ -217,8 +217,7 @@ impl MemoryResults {
             "scaling": self.scaling,
         });
         crate::provenance::attach(&mut v);
-        serde_json::to_string_pretty(&v)
-            .map_err(|e| Error::Config(format!("JSON serialisation: {e}")))
+        serde_json::to_string_pretty(&v).map_err(|e| Error::internal("JSON serialisation", e))
     }
 
     /// The summary as a Markdown table (one row per architecture and mode), with a line on the

@@ -235,19 +235,21 @@ impl AnglesConfig {
     /// Check every value.
     pub fn validate(&self) -> Result<()> {
         if self.experiment != "angles" {
-            return Err(Error::Config(format!(
-                "experiment = `{}` in an angles config (expected `angles`)",
-                self.experiment
-            )));
+            let got = format!("`{}`", self.experiment);
+            return Err(Error::config("experiment (angles config)", "`angles`", got));
         }
         if self.nets.is_empty() || self.modes.is_empty() || self.seeds.is_empty() {
-            return Err(Error::Config(
-                "empty experiment: nets, modes and seeds need at least one value each".into(),
+            return Err(Error::config(
+                "nets, modes and seeds",
+                "at least one value each",
+                "an empty experiment",
             ));
         }
         if self.train.angle_every == 0 {
-            return Err(Error::Config(
-                "train.angle_every must be >= 1 in the angle experiment".into(),
+            return Err(Error::config(
+                "train.angle_every (angle experiment)",
+                ">= 1",
+                "0",
             ));
         }
         self.runs().iter().try_for_each(|r| r.validate())
@@ -334,9 +336,9 @@ where
     match std::fs::read_to_string(&manifest) {
         Ok(text) => {
             let old: C = serde_json::from_str(&text)
-                .map_err(|e| Error::Config(format!("{}: {e}", manifest.display())))?;
+                .map_err(|e| Error::data(manifest.display(), "a manifest (JSON)", e))?;
             if old != *cfg {
-                return Err(Error::Config(format!("{}: --resume with a different config than the one that produced these results; use another --out or drop --resume", out.display())));
+                return Err(crate::experiments::resumed_other_config(out));
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -347,7 +349,7 @@ where
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         done.push(
             serde_json::from_str::<R>(&text)
-                .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?,
+                .map_err(|e| Error::data(path.display(), "a finished run (JSON)", e))?,
         );
     }
     Ok(done)
@@ -460,7 +462,7 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRe
     write_run_json(
         &opts.out,
         "angles",
-        serde_json::to_value(cfg).map_err(|e| Error::Config(e.to_string()))?,
+        serde_json::to_value(cfg).map_err(|e| Error::internal("JSON serialisation", e))?,
         &cfg.train,
         &data,
         sweep_fields(

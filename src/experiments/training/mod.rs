@@ -40,7 +40,7 @@ pub fn prepare_out(out: &Path) -> Result<()> {
 }
 
 fn to_json<T: Serialize>(v: &T) -> Result<String> {
-    serde_json::to_string_pretty(v).map_err(|e| Error::Config(e.to_string()))
+    serde_json::to_string_pretty(v).map_err(|e| Error::internal("JSON serialisation", e))
 }
 
 /// `run.json`: what produced the results.
@@ -148,7 +148,7 @@ pub fn single_run(cfg: &TrainConfig, opts: &SingleRunOptions) -> Result<TrainOut
     write_run_json(
         &opts.out,
         "single",
-        serde_json::to_value(cfg).map_err(|e| Error::Config(e.to_string()))?,
+        serde_json::to_value(cfg).map_err(|e| Error::internal("JSON serialisation", e))?,
         cfg,
         &data,
         serde_json::json!({ "seed": cfg.seed, "seconds": outcome.seconds }),
@@ -308,18 +308,30 @@ impl AccuracyConfig {
     /// Check every value and every network of the grid.
     pub fn validate(&self) -> Result<()> {
         if self.experiment != "accuracy" {
-            return Err(Error::Config(format!(
-                "experiment = `{}` in an accuracy config (expected `accuracy`)",
-                self.experiment
-            )));
+            let got = format!("`{}`", self.experiment);
+            return Err(Error::config(
+                "experiment (accuracy config)",
+                "`accuracy`",
+                got,
+            ));
         }
         if self.archs.is_empty() || self.modes.is_empty() || self.seeds.is_empty() {
-            return Err(Error::Config(
-                "empty grid: archs, modes and seeds need at least one value each".into(),
+            return Err(Error::config(
+                "archs, modes and seeds",
+                "at least one value each",
+                "an empty grid",
             ));
         }
         if self.depth_sweep.depths.is_empty() && self.slope_sweep.slopes.is_empty() {
-            return Err(Error::Config("empty grid: no depths and no slopes".into()));
+            let (c, e) = (
+                "depth_sweep.depths and slope_sweep.slopes",
+                "at least one value",
+            );
+            return Err(Error::config(
+                c,
+                e,
+                "an empty grid: no depths and no slopes",
+            ));
         }
         for p in self.grid() {
             self.run_config(&p).validate()?;
@@ -402,7 +414,7 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool> {
     rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
-        .map_err(|e| Error::Config(format!("thread pool: {e}")))
+        .map_err(|e| Error::internal("thread pool", e))
 }
 
 fn bar(progress: Progress, len: usize) -> Option<indicatif::ProgressBar> {
@@ -660,7 +672,7 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
     write_run_json(
         &opts.out,
         "accuracy",
-        serde_json::to_value(cfg).map_err(|e| Error::Config(e.to_string()))?,
+        serde_json::to_value(cfg).map_err(|e| Error::internal("JSON serialisation", e))?,
         &cfg.train,
         &data,
         sweep_fields(
@@ -808,7 +820,11 @@ pub fn accuracy_table(cfg: &AccuracyConfig, results: &[AccuracyResult]) -> Strin
 /// when the shards come from different configs.
 pub fn merge(shards: &[PathBuf], opts: &SweepOptions) -> Result<String> {
     if shards.is_empty() {
-        return Err(Error::Config("merge: no shard directories given".into()));
+        return Err(Error::config(
+            "merge",
+            "at least one shard directory",
+            "none",
+        ));
     }
     let mut manifest: Option<(PathBuf, serde_json::Value)> = None;
     let mut files = Vec::new();
@@ -816,14 +832,14 @@ pub fn merge(shards: &[PathBuf], opts: &SweepOptions) -> Result<String> {
         let path = dir.join("points").join(MANIFEST);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let v: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| Error::Config(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Error::data(path.display(), "a manifest (JSON)", e))?;
         match &manifest {
             Some((first, m)) if *m != v => {
-                return Err(Error::Config(format!(
-                    "merge: {} and {} come from different configs",
-                    first.display(),
-                    path.display()
-                )))
+                return Err(Error::data(
+                    format!("merge: {}", path.display()),
+                    format!("the config of {}", first.display()),
+                    "results of different configs",
+                ))
             }
             Some(_) => {}
             None => manifest = Some((path.clone(), v)),
@@ -831,15 +847,19 @@ pub fn merge(shards: &[PathBuf], opts: &SweepOptions) -> Result<String> {
         files.extend(point_files(&dir.join("points"))?);
     }
     let (path, v) = manifest.expect("at least one shard");
-    let bad = |e: serde_json::Error| Error::Config(format!("{}: {e}", path.display()));
+    let bad = |e: serde_json::Error| Error::data(path.display(), "a valid manifest", e);
     let experiment = match v.get("experiment").and_then(|e| e.as_str()) {
         Some("accuracy") => Experiment::Accuracy(serde_json::from_value(v.clone()).map_err(bad)?),
         Some("angles") => Experiment::Angles(serde_json::from_value(v.clone()).map_err(bad)?),
         _ => {
-            return Err(Error::Config(format!(
-                "{}: not the manifest of an accuracy or angles experiment",
-                path.display()
-            )))
+            return Err(Error::data(
+                path.display(),
+                "the manifest of an accuracy or angles experiment",
+                format!(
+                    "experiment = {}",
+                    v.get("experiment").unwrap_or(&serde_json::Value::Null)
+                ),
+            ))
         }
     };
     experiment.validate()?;
