@@ -112,7 +112,7 @@ pub enum Error {
     NonFinite { context: String, count: usize },
 
     /// A configuration value that is out of range or inconsistent with another (Configuration).
-    /// `context`: the value or field (`depth`, `data spec `mnist:x``); `expected`: what it
+    /// `context`: the value or field (`depth`, a data spec); `expected`: what it
     /// must be; `got`: what it is.
     #[error("invalid configuration: {context}: expected {expected}, got {got}")]
     Config {
