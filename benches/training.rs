@@ -148,7 +148,7 @@ fn snr_sweep(c: &mut Criterion) {
         slope: 0.2,
         eps_i: 0.0,
         width: 8,
-        dtype: "f32".into(),
+        dtype: revstab::device::Precision::F32,
         seed: 0,
     };
     let mut group = c.benchmark_group("snr_sweep");

@@ -13,79 +13,166 @@
 
 use crate::backend::Backend;
 use crate::error::{Error, Result};
+pub use crate::precision::Precision;
 use candle_core::{DType, Device, Tensor};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::cell::RefCell;
+use std::fmt;
+use std::str::FromStr;
 
-/// Parse a device name (`cpu`, `cuda`, `cuda:N`, `metal`). Asking for a backend this build
-/// lacks is an [`Error::Device`] naming the cargo feature to enable.
+/// Where a network runs, as configs and flags name it: `cpu`, `cuda`, `cuda:N`, `metal`,
+/// `metal:N` ([`FromStr`], trimmed and case-insensitive; `cpu:N` reads as `cpu`, as it always
+/// did).
 ///
-/// A GPU is opened once per process and name: later calls return the same [`Device`] (candle
-/// gives every opened GPU device its own id, and refuses to combine tensors of two).
-pub fn parse_device(name: &str) -> Result<Device> {
-    static OPENED: std::sync::Mutex<Vec<(String, Device)>> = std::sync::Mutex::new(Vec::new());
-    let key = name.trim().to_ascii_lowercase();
-    let key = match key.as_str() {
-        "cuda" => "cuda:0".to_string(),
-        "metal" => "metal:0".to_string(),
-        _ => key,
-    };
-    let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some((_, device)) = opened.iter().find(|(k, _)| *k == key) {
-        return Ok(device.clone());
-    }
-    let device = open_device(name)?;
-    if !device.is_cpu() {
-        opened.push((key, device.clone()));
-    }
-    Ok(device)
+/// Conventions: the GPU variants keep whether an ordinal was written (`None`: the bare name,
+/// ordinal 0), because configs are hashed into cache keys and written into result files, so
+/// [`fmt::Display`] and serde give back the name as written (`cuda` stays `cuda`, `cuda:1` stays
+/// `cuda:1`), lowercase. Parsing a name checks its spelling only; [`DeviceSpec::open`] starts
+/// the device and fails when the build or the machine lacks it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+pub enum DeviceSpec {
+    /// The CPU, the default.
+    #[default]
+    Cpu,
+    /// A CUDA GPU: its ordinal as written (`None`: `cuda`, GPU 0).
+    Cuda(Option<usize>),
+    /// A Metal GPU: its ordinal as written (`None`: `metal`, GPU 0).
+    Metal(Option<usize>),
 }
 
-fn open_device(name: &str) -> Result<Device> {
-    let lower = name.trim().to_ascii_lowercase();
-    let (kind, ordinal) = match lower.split_once(':') {
-        Some((k, o)) => {
-            let ordinal = o.parse::<usize>().map_err(|_| Error::Unknown {
-                kind: "device ordinal",
-                got: o.to_string(),
-                expected: "a non-negative integer (e.g. cuda:0)".into(),
-            })?;
-            (k.to_string(), ordinal)
-        }
-        None => (lower.clone(), 0),
-    };
-    match kind.as_str() {
-        "cpu" => Ok(Device::Cpu),
-        "cuda" => {
-            if !cfg!(feature = "cuda") {
-                return Err(Error::Device {
-                    requested: name.into(),
-                    reason: "this build has no CUDA support; rebuild with `--features cuda`".into(),
-                });
-            }
-            Device::new_cuda(ordinal).map_err(|e| Error::Device {
-                requested: name.into(),
-                reason: e.to_string(),
-            })
-        }
-        "metal" => {
-            if !cfg!(feature = "metal") {
-                return Err(Error::Device {
-                    requested: name.into(),
-                    reason: "this build has no Metal support; rebuild with `--features metal`"
-                        .into(),
-                });
-            }
-            Device::new_metal(ordinal).map_err(|e| Error::Device {
-                requested: name.into(),
-                reason: e.to_string(),
-            })
-        }
-        _ => Err(Error::Unknown {
-            kind: "device",
-            got: name.into(),
-            expected: "cpu, cuda[:N], metal[:N]".into(),
-        }),
+impl DeviceSpec {
+    /// Whether this is the CPU.
+    pub fn is_cpu(self) -> bool {
+        self == DeviceSpec::Cpu
     }
+
+    /// The GPU ordinal (0 for the bare name and for the CPU).
+    pub fn ordinal(self) -> usize {
+        match self {
+            DeviceSpec::Cpu => 0,
+            DeviceSpec::Cuda(o) | DeviceSpec::Metal(o) => o.unwrap_or(0),
+        }
+    }
+
+    /// Open the device. Asking for a backend this build lacks is an [`Error::Device`] naming
+    /// the cargo feature to enable.
+    ///
+    /// A GPU is opened once per process and ordinal: later calls return the same [`Device`]
+    /// (candle gives every opened GPU device its own id, and refuses to combine tensors of two);
+    /// `cuda` and `cuda:0` are the same GPU.
+    pub fn open(self) -> Result<Device> {
+        type Opened = Vec<((bool, usize), Device)>;
+        static OPENED: std::sync::Mutex<Opened> = std::sync::Mutex::new(Vec::new());
+        let key = match self {
+            DeviceSpec::Cpu => return Ok(Device::Cpu),
+            DeviceSpec::Cuda(_) => (true, self.ordinal()),
+            DeviceSpec::Metal(_) => (false, self.ordinal()),
+        };
+        let mut opened = OPENED.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, device)) = opened.iter().find(|(k, _)| *k == key) {
+            return Ok(device.clone());
+        }
+        let device = self.start()?;
+        opened.push((key, device.clone()));
+        Ok(device)
+    }
+
+    /// Start a GPU (not cached).
+    fn start(self) -> Result<Device> {
+        let requested = self.to_string();
+        match self {
+            DeviceSpec::Cpu => Ok(Device::Cpu),
+            DeviceSpec::Cuda(_) => {
+                if !cfg!(feature = "cuda") {
+                    return Err(Error::Device {
+                        requested,
+                        reason: "this build has no CUDA support; rebuild with `--features cuda`"
+                            .into(),
+                    });
+                }
+                Device::new_cuda(self.ordinal()).map_err(|e| Error::Device {
+                    requested,
+                    reason: e.to_string(),
+                })
+            }
+            DeviceSpec::Metal(_) => {
+                if !cfg!(feature = "metal") {
+                    return Err(Error::Device {
+                        requested,
+                        reason: "this build has no Metal support; rebuild with `--features metal`"
+                            .into(),
+                    });
+                }
+                Device::new_metal(self.ordinal()).map_err(|e| Error::Device {
+                    requested,
+                    reason: e.to_string(),
+                })
+            }
+        }
+    }
+}
+
+impl fmt::Display for DeviceSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = match self {
+            DeviceSpec::Cpu => "cpu".to_string(),
+            DeviceSpec::Cuda(None) => "cuda".to_string(),
+            DeviceSpec::Cuda(Some(n)) => format!("cuda:{n}"),
+            DeviceSpec::Metal(None) => "metal".to_string(),
+            DeviceSpec::Metal(Some(n)) => format!("metal:{n}"),
+        };
+        f.pad(&name)
+    }
+}
+
+impl FromStr for DeviceSpec {
+    type Err = Error;
+
+    /// Parse `cpu`, `cuda[:N]` or `metal[:N]` (trimmed, case-insensitive). A bad ordinal is
+    /// [`Error::Unknown`] of kind `device ordinal`, any other name of kind `device`.
+    fn from_str(name: &str) -> Result<DeviceSpec> {
+        let lower = name.trim().to_ascii_lowercase();
+        let (kind, ordinal) = match lower.split_once(':') {
+            Some((k, o)) => {
+                let ordinal = o.parse::<usize>().map_err(|_| Error::Unknown {
+                    kind: "device ordinal",
+                    got: o.to_string(),
+                    expected: "a non-negative integer (e.g. cuda:0)".into(),
+                })?;
+                (k, Some(ordinal))
+            }
+            None => (lower.as_str(), None),
+        };
+        match kind {
+            "cpu" => Ok(DeviceSpec::Cpu),
+            "cuda" => Ok(DeviceSpec::Cuda(ordinal)),
+            "metal" => Ok(DeviceSpec::Metal(ordinal)),
+            _ => Err(Error::Unknown {
+                kind: "device",
+                got: name.into(),
+                expected: "cpu, cuda[:N], metal[:N]".into(),
+            }),
+        }
+    }
+}
+
+impl Serialize for DeviceSpec {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for DeviceSpec {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<DeviceSpec, D::Error> {
+        let text = String::deserialize(d)?;
+        text.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// Parse a device name and open it ([`DeviceSpec`], [`DeviceSpec::open`]): for names that
+/// arrive as text outside a config (examples, tests).
+pub fn parse_device(name: &str) -> Result<Device> {
+    name.parse::<DeviceSpec>()?.open()
 }
 
 /// Short name of a device for result files (`cpu`, `cuda:0`, `metal:0`).
@@ -140,12 +227,12 @@ pub fn device_json(device: &Device, backend: Backend) -> serde_json::Value {
     })
 }
 
-/// [`device_json`] of the device named `name` for a result file; a name that does not parse
-/// (results written without the device) gives its name alone.
-pub fn device_record(name: &str, backend: Backend) -> serde_json::Value {
-    match parse_device(name) {
+/// [`device_json`] of the device `spec` for a result file; a device that does not open
+/// (results written without it) gives its name alone.
+pub fn device_record(spec: DeviceSpec, backend: Backend) -> serde_json::Value {
+    match spec.open() {
         Ok(device) => device_json(&device, backend),
-        Err(_) => serde_json::json!({ "name": name }),
+        Err(_) => serde_json::json!({ "name": spec.to_string() }),
     }
 }
 
@@ -260,30 +347,15 @@ fn read_scalars(
     Ok(values.to_vec())
 }
 
-/// Parse a dtype name: `f16`, `bf16`, `f32`, `f64`.
+/// Parse a dtype name ([`Precision`]'s names) into its candle dtype: for names that arrive as
+/// text outside a config (examples, tests).
 pub fn parse_dtype(name: &str) -> Result<DType> {
-    match name.trim().to_ascii_lowercase().as_str() {
-        "f16" => Ok(DType::F16),
-        "bf16" => Ok(DType::BF16),
-        "f32" => Ok(DType::F32),
-        "f64" => Ok(DType::F64),
-        _ => Err(Error::Unknown {
-            kind: "dtype",
-            got: name.into(),
-            expected: "f16, bf16, f32, f64".into(),
-        }),
-    }
+    Ok(name.parse::<Precision>()?.dtype())
 }
 
-/// Name of a dtype as accepted by [`parse_dtype`].
+/// Name of a dtype as [`Precision`] writes it (`other` for a dtype that is not one).
 pub fn dtype_name(dtype: DType) -> &'static str {
-    match dtype {
-        DType::F16 => "f16",
-        DType::BF16 => "bf16",
-        DType::F32 => "f32",
-        DType::F64 => "f64",
-        _ => "other",
-    }
+    Precision::from_dtype(dtype).map_or("other", Precision::name)
 }
 
 /// The dtype in which statistics and convolutions of `dtype` tensors are computed:

@@ -32,7 +32,7 @@
 //! ## Features
 //! - default: CPU only, needs nothing but the Rust toolchain.
 //! - `cuda`, `metal`: forward to candle's backends; choose the device at run time with
-//!   [`device::parse_device`] (every binary's `--device`). Off the CPU the layers run on
+//!   [`device::DeviceSpec`] (every binary's `--device`). Off the CPU the layers run on
 //!   candle's ops, a step reads the host once (its checks are device-side counts read with the
 //!   loss, see [`device`]), and f64 work (the f64 shadow) moves to the CPU on a device without
 //!   f64. `scripts/cuda-check.sh` compiles the `cuda` feature without a GPU (CI runs it).
@@ -51,6 +51,7 @@ pub mod lock;
 pub mod measure;
 pub mod nets;
 pub mod plot;
+pub mod precision;
 pub mod provenance;
 pub mod results;
 pub mod train;

@@ -363,7 +363,7 @@ fn check_summary_csv(
         assert!(num(rec, "peak_bpx").unwrap() >= measured, "{rec:?}");
         assert_eq!(rec[col("batches")], batches);
         assert_eq!(rec[col("depth")], cfg.depth_for(row.arch).to_string());
-        assert_eq!(rec[col("dtype")], cfg.dtype);
+        assert_eq!(&rec[col("dtype")], cfg.dtype.name());
         let two_batches = {
             let mut b = cfg.batches.clone();
             b.sort_unstable();
@@ -632,8 +632,9 @@ fn bad_configs_and_unwritable_output_are_errors() {
             stages: 5,
             ..MemoryConfig::quick()
         },
+        // An unknown dtype no longer makes a config (it fails to parse); a GPU is refused.
         MemoryConfig {
-            dtype: "f8".into(),
+            device: revstab::device::DeviceSpec::Cuda(None),
             ..MemoryConfig::quick()
         },
         MemoryConfig {

@@ -13,6 +13,7 @@ use anyhow::Context;
 use clap::Parser;
 use revstab::backend::Backend;
 use revstab::cli::{NetArgs, PoolList};
+use revstab::device::{DeviceSpec, Precision};
 use revstab::experiments::bench::{
     conv_shape_timings, format_shape_table, format_table, parse_pools, run, shape_csv_line, to_csv,
     BenchConfig, BenchMode, SHAPE_CSV_HEADER,
@@ -114,7 +115,7 @@ struct Args {
     width: usize,
     /// Storage dtype: f16, bf16, f32, f64.
     #[arg(long, default_value = "f32")]
-    dtype: String,
+    dtype: Precision,
     /// SGD learning rate (constant).
     #[arg(long, default_value_t = BenchConfig::default().lr)]
     lr: f64,
@@ -147,7 +148,7 @@ struct Args {
     /// Device: cpu, cuda[:N] (build with `--features cuda`), metal[:N]. Off the CPU the layers
     /// run on candle's ops and every timed step ends with a device synchronisation.
     #[arg(long, default_value = "cpu")]
-    device: String,
+    device: DeviceSpec,
     /// Output directory (bench.csv or conv_shapes.csv, run.json).
     #[arg(long, default_value = "results/bench")]
     out: PathBuf,
@@ -197,7 +198,7 @@ fn run_main() -> anyhow::Result<()> {
                 width: args.width,
                 batch: args.batch,
                 size: args.size,
-                dtype: args.dtype.clone(),
+                dtype: args.dtype,
                 seed: args.seed,
                 lr: args.lr,
                 momentum: args.momentum,
@@ -207,7 +208,7 @@ fn run_main() -> anyhow::Result<()> {
                     Some(_) => Backend::Kernels,
                     None => args.backend,
                 },
-                device: args.device.clone(),
+                device: args.device,
                 ..BenchConfig::default()
             };
             let mut cfg = cfg;
@@ -226,13 +227,13 @@ fn run_main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot use output directory {}", args.out.display()))?;
     if args.conv_shapes {
         anyhow::ensure!(
-            args.device.trim().eq_ignore_ascii_case("cpu"),
+            args.device.is_cpu(),
             "--conv-shapes times the CPU kernels; it takes no --device (got {})",
             args.device
         );
         return conv_shapes_main(&args, &configs);
     }
-    let device = revstab::device::parse_device(&args.device)?;
+    let device = args.device.open()?;
     if !revstab::measure::alloc::is_installed() {
         eprintln!("warning: counting allocator not active, peak bytes will read 0");
     }
@@ -397,7 +398,7 @@ fn loadavg() -> String {
 /// `--conv-shapes`: the per-shape table of every network (at its largest depth) on both paths.
 fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
     revstab::experiments::bench::set_threads(configs[0].threads.unwrap_or(args.threads));
-    let dtype = revstab::device::parse_dtype(&args.dtype)?;
+    let dtype = args.dtype.dtype();
     anyhow::ensure!(
         matches!(dtype, candle_core::DType::F32 | candle_core::DType::F64),
         "--conv-shapes times the CPU kernels, which take f32 and f64 (got {})",

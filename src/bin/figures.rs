@@ -6,6 +6,7 @@
 //! `cargo run --release --bin figures [-- --only fig10,fig13 --rerun]`
 
 use clap::Parser;
+use revstab::device::DeviceSpec;
 use revstab::error::{EXIT_BAD_INPUT, EXIT_FAILURE};
 use revstab::experiments::figures::{self as figs, CacheStatus, Results};
 use revstab::plot::registry::{self, DataSource, FIGURE_IDS};
@@ -109,12 +110,19 @@ fn main() -> ExitCode {
     if ids.is_empty() {
         ids = FIGURE_IDS.iter().map(|s| s.to_string()).collect();
     }
-    if let Some(device) = &args.device {
-        if let Err(e) = revstab::device::parse_device(device) {
+    // Parsed (and opened, to fail early) once; the flag stays text so that a bad name is the
+    // one-line error every tool gives.
+    let device = match args.device.as_deref().map(|d| {
+        let spec = d.parse::<DeviceSpec>()?;
+        spec.open().map(|_| spec)
+    }) {
+        None => None,
+        Some(Ok(spec)) => Some(spec),
+        Some(Err(e)) => {
             eprintln!("figures: error: {e}");
             return ExitCode::from(EXIT_BAD_INPUT);
         }
-    }
+    };
     if ids
         .iter()
         .any(|id| registry::spec(id).is_ok_and(|s| s.source == DataSource::Experiment))
@@ -127,7 +135,7 @@ fn main() -> ExitCode {
         return ExitCode::from(EXIT_BAD_INPUT);
     }
     if args.dry_run {
-        return dry_run(&args, &ids);
+        return dry_run(&args, &ids, device);
     }
     // Held until the process ends: a second run writing these figures stops here (exit 2).
     let _lock = match revstab::lock::lock_out(&args.out) {
@@ -179,7 +187,7 @@ fn main() -> ExitCode {
                 &results,
                 args.rerun,
                 args.threads,
-                args.device.as_deref(),
+                device,
             ) {
                 Ok(CacheStatus::Reused) => note = format!("reused {}", results.path(id).display()),
                 Ok(CacheStatus::Computed(s, why)) => note = format!("computed in {s:.1} s ({why})"),
@@ -245,7 +253,7 @@ fn main() -> ExitCode {
 /// wall time measured by an earlier run of the same experiment (`provenance.seconds` of its
 /// cached results, scaled by threads). Configs are loaded and checked as a run does; a bad one
 /// is reported and fails the dry run (exit 1) as it fails a run. Writes nothing.
-fn dry_run(args: &Args, ids: &[String]) -> ExitCode {
+fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode {
     use revstab::dry_run::{fmt_seconds, print_nothing_written, print_plan};
     let results = Results {
         dir: args.results.clone(),
@@ -281,7 +289,7 @@ fn dry_run(args: &Args, ids: &[String]) -> ExitCode {
             continue;
         }
         let cfg = figs::load_config(id, &args.experiments).and_then(|(mut c, _)| {
-            if let Some(d) = &args.device {
+            if let Some(d) = device {
                 c.set_device(d);
             }
             c.validate().map(|()| c)

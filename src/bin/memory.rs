@@ -51,10 +51,10 @@ struct Args {
     input_size: Option<usize>,
     /// Storage dtype: f16, bf16, f32, f64.
     #[arg(long)]
-    dtype: Option<String>,
+    dtype: Option<revstab::device::Precision>,
     /// Device (only cpu can be measured).
     #[arg(long)]
-    device: Option<String>,
+    device: Option<revstab::device::DeviceSpec>,
     /// Threads of candle's CPU kernels (0 = all cores) [default: all cores].
     #[arg(long)]
     threads: Option<usize>,
@@ -230,8 +230,8 @@ fn dry_run(cfg: &MemoryConfig) -> anyhow::Result<()> {
             plan.len() + copied
         );
     }
-    let dtype = revstab::device::parse_dtype(&cfg.dtype)?;
-    let device = revstab::device::parse_device(&cfg.device)?;
+    let dtype = cfg.dtype.dtype();
+    let device = cfg.device.open()?;
     let mut kinds: Vec<(
         revstab::nets::Arch,
         revstab::nets::Source,

@@ -66,10 +66,10 @@ struct Args {
     input_size: Option<usize>,
     /// Storage dtypes, several allowed: f16,bf16,f32,f64 [default: f32]
     #[arg(long, alias = "dtype", value_delimiter = ',', value_name = "LIST")]
-    dtypes: Option<Vec<String>>,
+    dtypes: Option<Vec<revstab::device::Precision>>,
     /// Device: cpu, cuda[:N], metal[:N] [default: cpu]
     #[arg(long)]
-    device: Option<String>,
+    device: Option<revstab::device::DeviceSpec>,
     /// Backend computing the layers: the crate's own CPU kernels where they apply, or candle's
     /// ops only [default: kernels]
     #[arg(long, value_enum)]
@@ -339,8 +339,8 @@ fn dry_run(args: &Args, cfg: &SweepConfig, shard: Option<Shard>) -> anyhow::Resu
         args.out.display()
     );
     // Probes: the cheapest planned point of each (arch, dtype), timed here.
-    let device = input(revstab::device::parse_device(&cfg.device).map_err(anyhow::Error::from))?;
-    let mut kinds: Vec<(Arch, String, sweep::Point)> = Vec::new();
+    let device = input(cfg.device.open().map_err(anyhow::Error::from))?;
+    let mut kinds: Vec<(Arch, revstab::device::Precision, sweep::Point)> = Vec::new();
     for p in &plan {
         match kinds
             .iter_mut()
@@ -348,7 +348,7 @@ fn dry_run(args: &Args, cfg: &SweepConfig, shard: Option<Shard>) -> anyhow::Resu
         {
             Some(k) if point_cost(p) < point_cost(&k.2) => k.2 = p.clone(),
             Some(_) => {}
-            None => kinds.push((p.arch, p.dtype.clone(), p.clone())),
+            None => kinds.push((p.arch, p.dtype, p.clone())),
         }
     }
     let mut probes = Vec::new();

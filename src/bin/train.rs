@@ -272,16 +272,19 @@ fn progress(common: &CommonArgs) -> Progress {
     }
 }
 
-fn apply_common(train: &mut TrainConfig, common: &CommonArgs) {
+/// Apply the flags every command shares. `--dtype` and `--device` stay text for clap and are
+/// parsed here, once, so that a bad name is a one-line input error (exit 2).
+fn apply_common(train: &mut TrainConfig, common: &CommonArgs) -> Result<(), Failure> {
     if let Some(d) = &common.dtype {
-        train.dtype = d.clone();
+        train.dtype = input(d.parse())?;
     }
     if let Some(d) = &common.device {
-        train.device = d.clone();
+        train.device = input(d.parse())?;
     }
     if let Some(b) = common.backend {
         train.backend = b;
     }
+    Ok(())
 }
 
 fn run(args: Args) -> Result<(), Failure> {
@@ -435,7 +438,7 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
     }
     let mut cfg = base;
     apply_run_flags(&mut cfg, a)?;
-    apply_common(&mut cfg, common);
+    apply_common(&mut cfg, common)?;
     if let Some(seeds) = &common.seed {
         match seeds.as_slice() {
             [s] => cfg.seed = *s,
@@ -449,7 +452,7 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
     }
     input(cfg.validate())?;
     input(cfg.check_data_channels())?;
-    input(revstab::device::parse_device(&cfg.device))?;
+    input(cfg.device.open())?;
     if common.dry_run {
         return dry_run(vec![cfg], None);
     }
@@ -488,7 +491,7 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
         Experiment::Accuracy(c) => &mut c.train,
         Experiment::Angles(c) => &mut c.train,
     };
-    apply_common(train, common);
+    apply_common(train, common)?;
     if let Some(seeds) = &common.seed {
         match &mut experiment {
             Experiment::Accuracy(c) => c.seeds = seeds.clone(),
@@ -497,9 +500,7 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
     }
     input(experiment.validate())?;
     // The device before anything is written (a CPU build asked for cuda stops here).
-    input(revstab::device::parse_device(
-        &experiment.train_mut().device,
-    ))?;
+    input(experiment.train_mut().device.open())?;
     if common.dry_run {
         let shard = match &common.shard {
             Some(s) => Some(input(s.parse::<revstab::experiments::snr_sweep::Shard>())?),
@@ -618,8 +619,8 @@ fn dry_run(
 /// Seconds of one training step of `c` on the first batch of `data` (the second of two steps;
 /// the first warms up).
 fn time_step(c: &TrainConfig, data: &revstab::data::DataSplit) -> revstab::Result<f64> {
-    let device = revstab::device::parse_device(&c.device)?;
-    let dtype = revstab::device::parse_dtype(&c.dtype)?;
+    let device = c.device.open()?;
+    let dtype = c.dtype.dtype();
     let net =
         revstab::nets::Network::build_with(&c.net_config_for(data)?, dtype, &device, c.backend)?;
     let b = c.batch.min(data.train.len()).max(1);

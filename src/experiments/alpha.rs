@@ -1,7 +1,7 @@
 //! The alpha experiment (`fig05`, `fig06`): config, run, results.
 
 use crate::backend::Backend;
-use crate::device::{f64_device, has_f64, parse_device, parse_dtype};
+use crate::device::{f64_device, has_f64, DeviceSpec, Precision};
 use crate::error::Result;
 use crate::experiments::net_settings::is_cpu;
 use crate::layers::{BatchNormConfig, InvBatchNorm, InvLeakyReLU, ParamStore};
@@ -43,7 +43,7 @@ pub struct AlphaConfig {
     /// Seed of input and noise.
     pub seed: u64,
     /// Dtypes of layer, input and output (one marker series each).
-    pub dtypes: Vec<String>,
+    pub dtypes: Vec<Precision>,
     /// Backend computing the layer (`kernels`, the default, or `candle`); left out of the
     /// serialised config (and so of its key) when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
@@ -51,7 +51,7 @@ pub struct AlphaConfig {
     /// Device (`cpu`, `cuda[:N]`, `metal[:N]`); the f64 points run on the CPU when the device
     /// has no f64. Left out of the serialised config (and so of its key) when `cpu`.
     #[serde(skip_serializing_if = "is_cpu")]
-    pub device: String,
+    pub device: DeviceSpec,
 }
 
 impl Default for AlphaConfig {
@@ -65,9 +65,9 @@ impl Default for AlphaConfig {
             samples: 100_000,
             noise_std: 1e-5,
             seed: 0,
-            dtypes: vec!["f64".into(), "f32".into()],
+            dtypes: vec![Precision::F64, Precision::F32],
             backend: Backend::default(),
-            device: "cpu".into(),
+            device: DeviceSpec::Cpu,
         }
     }
 }
@@ -87,7 +87,7 @@ pub struct Xy {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlphaPoint {
     /// Dtype of the measurement.
-    pub dtype: String,
+    pub dtype: Precision,
     /// `rho` or `n`.
     #[serde(with = "num")]
     pub x: f64,
@@ -128,7 +128,7 @@ pub(crate) fn db(ratio: f64) -> f64 {
 }
 
 pub(crate) fn run_alpha(c: &AlphaConfig) -> Result<AlphaData> {
-    let device = parse_device(&c.device)?;
+    let device = c.device.open()?;
     let theory_fn: fn(f64) -> f64 = match c.layer {
         AlphaLayer::ToyBn => alpha_toy_bn,
         AlphaLayer::LeakyRelu => alpha_leaky_relu,
@@ -142,8 +142,8 @@ pub(crate) fn run_alpha(c: &AlphaConfig) -> Result<AlphaData> {
         .map(|x| Xy { x, y: theory_fn(x) })
         .collect();
     let mut points = Vec::new();
-    for name in &c.dtypes {
-        let dtype = parse_dtype(name)?;
+    for &precision in &c.dtypes {
+        let dtype = precision.dtype();
         let dev = if dtype == DType::F64 {
             f64_device(&device, has_f64(&device))
         } else {
@@ -177,7 +177,7 @@ pub(crate) fn run_alpha(c: &AlphaConfig) -> Result<AlphaData> {
                     }
                 };
                 Ok(AlphaPoint {
-                    dtype: name.trim().to_ascii_lowercase(),
+                    dtype: precision,
                     x: v,
                     theory: theory_fn(v),
                     empirical: est.alpha,

@@ -25,7 +25,7 @@
 //! allocator).
 
 use crate::backend::Backend;
-use crate::device::{parse_device, parse_dtype};
+use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::nets::{
     Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Rebuild, Source, Stem,
@@ -177,7 +177,7 @@ pub struct BenchConfig {
     /// Input height = width.
     pub size: usize,
     /// Storage dtype.
-    pub dtype: String,
+    pub dtype: Precision,
     /// SGD learning rate (constant).
     pub lr: f64,
     /// SGD momentum.
@@ -194,7 +194,7 @@ pub struct BenchConfig {
     pub backend: Backend,
     /// Device (`cpu`, `cuda[:N]`, `metal[:N]`); off the CPU every timed step ends with a
     /// device synchronisation.
-    pub device: String,
+    pub device: DeviceSpec,
     /// Input channels (the shared network options, [`NetOptions`]; each left out of the
     /// serialised config when default).
     #[serde(skip_serializing_if = "is_three")]
@@ -236,14 +236,14 @@ impl Default for BenchConfig {
             width: 32,
             batch: 32,
             size: 32,
-            dtype: "f32".into(),
+            dtype: Precision::F32,
             lr: 0.1,
             momentum: 0.9,
             weight_decay: 5e-4,
             init_scale: 1.0,
             seed: 0,
             backend: Backend::default(),
-            device: "cpu".into(),
+            device: DeviceSpec::Cpu,
             in_channels: 3,
             stem: Stem::Conv,
             fg: None,
@@ -290,8 +290,7 @@ impl BenchConfig {
             let e = "lr >= 0, momentum in [0, 1) and weight_decay >= 0 (finite)";
             return bad("lr, momentum and weight_decay", e, got);
         }
-        parse_dtype(&self.dtype)?;
-        parse_device(&self.device)?;
+        self.device.open()?;
         for &d in &self.depths {
             self.net_config(d).validate()?;
             if self.modes.contains(&BenchMode::Checkpointed) {
@@ -816,8 +815,8 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
     if let Some(n) = cfg.threads {
         set_threads(n);
     }
-    let dtype = parse_dtype(&cfg.dtype)?;
-    let device = parse_device(&cfg.device)?;
+    let dtype = cfg.dtype.dtype();
+    let device = cfg.device.open()?;
     let modes = cfg.modes_to_run();
     let mut rows = Vec::new();
     for &depth in &cfg.depths {

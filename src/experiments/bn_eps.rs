@@ -1,6 +1,6 @@
 //! The batch-norm eps experiment (`bn-eps`): config, run, results.
 
-use crate::device::{f64_device, has_f64, parse_device, parse_dtype};
+use crate::device::{f64_device, has_f64, Precision};
 use crate::error::{Error, Result};
 use crate::experiments::net_settings::NetSettings;
 use crate::experiments::snr_sweep::Point;
@@ -69,7 +69,7 @@ pub struct BnEpsConfig {
     /// Seed.
     pub seed: u64,
     /// Storage dtype.
-    pub dtype: String,
+    pub dtype: Precision,
     /// The single batch norm.
     pub alpha: BnAlphaSettings,
     /// The networks.
@@ -83,7 +83,7 @@ impl Default for BnEpsConfig {
         BnEpsConfig {
             eps_i: vec![0.0, 0.01, 0.03, 0.1, 0.3, 1.0],
             seed: 0,
-            dtype: "f32".into(),
+            dtype: Precision::F32,
             alpha: BnAlphaSettings::default(),
             snr: BnSnrSettings::default(),
             net: NetSettings {
@@ -133,7 +133,7 @@ pub(crate) fn bn_eps_points(c: &BnEpsConfig) -> Vec<Point> {
         for &e in &c.eps_i {
             pts.push(
                 c.net
-                    .point(pts.len(), c.snr.arch, d, c.snr.slope, e, &c.dtype, c.seed),
+                    .point(pts.len(), c.snr.arch, d, c.snr.slope, e, c.dtype, c.seed),
             );
         }
     }
@@ -141,8 +141,8 @@ pub(crate) fn bn_eps_points(c: &BnEpsConfig) -> Vec<Point> {
 }
 
 pub(crate) fn run_bn_eps(c: &BnEpsConfig) -> Result<BnEpsData> {
-    let dtype = parse_dtype(&c.dtype)?;
-    let device = parse_device(&c.net.device)?;
+    let dtype = c.dtype.dtype();
+    let device = c.net.device.open()?;
     let dev = if dtype == DType::F64 {
         f64_device(&device, has_f64(&device))
     } else {

@@ -33,7 +33,7 @@
 //! ([`crate::measure::trace`]).
 
 use crate::backend::Backend;
-use crate::device::{device_name, parse_device, parse_dtype};
+use crate::device::{device_name, DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::util::write_atomic;
 use serde::{Deserialize, Serialize};
@@ -112,7 +112,7 @@ impl ExperimentConfig {
     pub fn validate(&self) -> Result<()> {
         let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
         let check_net = |n: &NetSettings| -> Result<()> {
-            parse_device(&n.device)?;
+            n.device.open()?;
             if n.batch == 0 {
                 return bad("net.batch", ">= 1", "0".into());
             }
@@ -120,12 +120,9 @@ impl ExperimentConfig {
         };
         match self {
             ExperimentConfig::Alpha(c) => {
-                parse_device(&c.device)?;
+                c.device.open()?;
                 if c.dtypes.is_empty() {
                     return bad("alpha: dtypes", "at least one value", "none".into());
-                }
-                for d in &c.dtypes {
-                    parse_dtype(d)?;
                 }
                 if !(c.from > 0.0 && c.to > c.from && c.to.is_finite()) {
                     let got = format!("{} and {}", c.from, c.to);
@@ -141,7 +138,6 @@ impl ExperimentConfig {
                 }
             }
             ExperimentConfig::Trace(c) => {
-                parse_dtype(&c.dtype)?;
                 check_net(&c.net)?;
                 if !(c.noise_std >= 0.0 && c.noise_std.is_finite()) {
                     let got = c.noise_std.to_string();
@@ -155,13 +151,12 @@ impl ExperimentConfig {
                         c.depth,
                         c.slope,
                         c.net.eps_i,
-                        &c.dtype,
+                        c.dtype,
                         c.seed,
                     ))
                     .validate()?;
             }
             ExperimentConfig::Scaling(c) => {
-                parse_dtype(&c.dtype)?;
                 check_net(&c.net)?;
                 if c.depth_sweep.depths.is_empty() && c.slope_sweep.slopes.is_empty() {
                     let c = "scaling: depth_sweep.depths and slope_sweep.slopes";
@@ -177,15 +172,11 @@ impl ExperimentConfig {
                     let c = "precision: archs, dtypes and depths";
                     return bad(c, "at least one value each", "an empty list".into());
                 }
-                for d in &c.dtypes {
-                    parse_dtype(d)?;
-                }
                 for p in precision_points(c) {
                     c.net.sweep_config(0.0, false).net_config(&p).validate()?;
                 }
             }
             ExperimentConfig::BnEps(c) => {
-                parse_dtype(&c.dtype)?;
                 check_net(&c.net)?;
                 if c.eps_i.is_empty() || c.eps_i.iter().any(|e| !(e.is_finite() && *e >= 0.0)) {
                     let e = "a non-empty list of finite values >= 0";
@@ -228,8 +219,7 @@ impl ExperimentConfig {
     /// Run the experiment on `device` (`cpu`, `cuda[:N]`, `metal[:N]`) instead of its config's:
     /// `figures --device`. A device other than `cpu` is part of the config's key, so results
     /// computed on another device are not reused for it.
-    pub fn set_device(&mut self, device: &str) {
-        let device = device.to_string();
+    pub fn set_device(&mut self, device: DeviceSpec) {
         match self {
             ExperimentConfig::Alpha(c) => c.device = device,
             ExperimentConfig::Trace(c) => c.net.device = device,
@@ -243,15 +233,15 @@ impl ExperimentConfig {
     }
 
     /// The device the experiment runs on, as configured.
-    pub fn device(&self) -> &str {
+    pub fn device(&self) -> DeviceSpec {
         match self {
-            ExperimentConfig::Alpha(c) => &c.device,
-            ExperimentConfig::Trace(c) => &c.net.device,
-            ExperimentConfig::Scaling(c) => &c.net.device,
-            ExperimentConfig::Precision(c) => &c.net.device,
-            ExperimentConfig::BnEps(c) => &c.net.device,
-            ExperimentConfig::Memory(c) => &c.device,
-            ExperimentConfig::Tradeoff(_) => "cpu",
+            ExperimentConfig::Alpha(c) => c.device,
+            ExperimentConfig::Trace(c) => c.net.device,
+            ExperimentConfig::Scaling(c) => c.net.device,
+            ExperimentConfig::Precision(c) => c.net.device,
+            ExperimentConfig::BnEps(c) => c.net.device,
+            ExperimentConfig::Memory(c) => c.device,
+            ExperimentConfig::Tradeoff(_) => DeviceSpec::Cpu,
         }
     }
 
@@ -272,7 +262,7 @@ impl ExperimentConfig {
         match self {
             ExperimentConfig::Tradeoff(c) => (
                 c.seed.to_string(),
-                c.dtype.clone(),
+                c.dtype.to_string(),
                 format!(
                     "width {}, batch {} of {}x{} unit-Gaussian images, {} stage{}, convolutions Kaiming normal x {}, {} timed steps per source after {} untimed (median), sources interleaved",
                     c.width,
@@ -288,21 +278,23 @@ impl ExperimentConfig {
             ),
             ExperimentConfig::Alpha(c) => (
                 c.seed.to_string(),
-                c.dtypes.join("/"),
+                join_dtypes(&c.dtypes),
                 format!(
                     "{} unit-Gaussian samples, output noise std {:e}",
                     c.samples, c.noise_std
                 ),
             ),
-            ExperimentConfig::Trace(c) => (c.seed.to_string(), c.dtype.clone(), c.net.describe()),
-            ExperimentConfig::Scaling(c) => (c.seed.to_string(), c.dtype.clone(), c.net.describe()),
-            ExperimentConfig::Precision(c) => {
-                (c.seed.to_string(), c.dtypes.join("/"), c.net.describe())
+            ExperimentConfig::Trace(c) => (c.seed.to_string(), c.dtype.to_string(), c.net.describe()),
+            ExperimentConfig::Scaling(c) => {
+                (c.seed.to_string(), c.dtype.to_string(), c.net.describe())
             }
-            ExperimentConfig::BnEps(c) => (c.seed.to_string(), c.dtype.clone(), c.net.describe()),
+            ExperimentConfig::Precision(c) => {
+                (c.seed.to_string(), join_dtypes(&c.dtypes), c.net.describe())
+            }
+            ExperimentConfig::BnEps(c) => (c.seed.to_string(), c.dtype.to_string(), c.net.describe()),
             ExperimentConfig::Memory(c) => (
                 c.seed.to_string(),
-                c.dtype.clone(),
+                c.dtype.to_string(),
                 format!(
                     "width {}, depth {}{}, batch {} of {}x{}, {} stage{}",
                     c.width,
@@ -328,6 +320,15 @@ impl ExperimentConfig {
             ),
         }
     }
+}
+
+/// Dtypes of a provenance line: their names joined by `/`.
+fn join_dtypes(dtypes: &[Precision]) -> String {
+    dtypes
+        .iter()
+        .map(|d| d.name())
+        .collect::<Vec<_>>()
+        .join("/")
 }
 
 /// The config of figure `id`: `<experiments>/<id>.toml`, or when that file does not exist the
@@ -541,7 +542,7 @@ pub fn ensure_results_on(
     results: &Results,
     rerun: bool,
     threads: usize,
-    device: Option<&str>,
+    device: Option<DeviceSpec>,
 ) -> Result<CacheStatus> {
     let (mut cfg, config_path) = load_config(id, experiments)?;
     if let Some(device) = device {
@@ -589,38 +590,35 @@ pub fn run_experiment(
         .map_err(|e| Error::internal("thread pool", e))?;
     let used_threads = pool.current_num_threads();
     let (data, device) = match cfg {
-        ExperimentConfig::Alpha(c) => (
-            ResultData::Alpha(pool.install(|| run_alpha(c))?),
-            c.device.clone(),
-        ),
+        ExperimentConfig::Alpha(c) => (ResultData::Alpha(pool.install(|| run_alpha(c))?), c.device),
         ExperimentConfig::Trace(c) => (
             ResultData::Trace(pool.install(|| run_trace(c))?),
-            c.net.device.clone(),
+            c.net.device,
         ),
         ExperimentConfig::Scaling(c) => (
             ResultData::Scaling(pool.install(|| run_scaling(c))?),
-            c.net.device.clone(),
+            c.net.device,
         ),
         ExperimentConfig::Precision(c) => (
             ResultData::Precision(pool.install(|| run_precision(c))?),
-            c.net.device.clone(),
+            c.net.device,
         ),
         ExperimentConfig::BnEps(c) => (
             ResultData::BnEps(pool.install(|| run_bn_eps(c))?),
-            c.net.device.clone(),
+            c.net.device,
         ),
-        ExperimentConfig::Memory(c) => (ResultData::Memory(run_memory(c)?), c.device.clone()),
+        ExperimentConfig::Memory(c) => (ResultData::Memory(run_memory(c)?), c.device),
         ExperimentConfig::Tradeoff(c) => (
             ResultData::Tradeoff(crate::experiments::tradeoff::run(c, |_| {})?),
-            "cpu".to_string(),
+            DeviceSpec::Cpu,
         ),
     };
-    let (device, backend_that_ran) = match parse_device(&device) {
+    let (device, backend_that_ran) = match device.open() {
         Ok(d) => (
             device_name(&d),
             crate::device::backend_that_ran(cfg.backend(), &d).to_string(),
         ),
-        Err(_) => (device, cfg.backend().as_str().to_string()),
+        Err(_) => (device.to_string(), cfg.backend().as_str().to_string()),
     };
     let (seed, dtype, init) = cfg.seed_dtype_init();
     let provenance = Provenance {
@@ -690,13 +688,13 @@ pub(crate) mod tests {
             ExperimentConfig::Memory(MemoryConfig::default()),
         ];
         for cfg in configs {
-            assert_eq!(cfg.device(), "cpu");
+            assert_eq!(cfg.device(), DeviceSpec::Cpu);
             let mut same = cfg.clone();
-            same.set_device("cpu");
+            same.set_device(DeviceSpec::Cpu);
             assert_eq!(same.key(), cfg.key(), "{}", cfg.kind());
             let mut gpu = cfg.clone();
-            gpu.set_device("cuda:0");
-            assert_eq!(gpu.device(), "cuda:0");
+            gpu.set_device(DeviceSpec::Cuda(Some(0)));
+            assert_eq!(gpu.device().to_string(), "cuda:0");
             assert_ne!(gpu.key(), cfg.key(), "{}", cfg.kind());
         }
     }

@@ -1,6 +1,7 @@
 //! The network and input settings shared by the SNR experiments of the figures.
 
 use crate::backend::Backend;
+use crate::device::{DeviceSpec, Precision};
 use crate::experiments::snr_sweep::{Point, SweepConfig};
 use crate::nets::Arch;
 use serde::{Deserialize, Serialize};
@@ -25,7 +26,7 @@ pub struct NetSettings {
     /// Classes of the head.
     pub classes: usize,
     /// Device (`cpu`, `cuda[:N]`, `metal[:N]`).
-    pub device: String,
+    pub device: DeviceSpec,
     /// Backend computing the layers (`kernels`, the default, or `candle`); left out of the
     /// serialised config (and so of its key) when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
@@ -62,7 +63,7 @@ impl Default for NetSettings {
             gamma_spread: 0.0,
             eps_i: 0.0,
             classes: 10,
-            device: "cpu".into(),
+            device: DeviceSpec::Cpu,
             backend: Backend::default(),
             in_channels: 3,
             stem: crate::nets::Stem::Conv,
@@ -85,7 +86,7 @@ impl NetSettings {
             widths: vec![self.width],
             batch: self.batch,
             input_size: self.input_size,
-            device: self.device.clone(),
+            device: self.device,
             noise_std,
             init_scale: self.init_scale,
             gamma_spread: self.gamma_spread,
@@ -105,7 +106,7 @@ impl NetSettings {
         depth: usize,
         slope: f64,
         eps_i: f64,
-        dtype: &str,
+        dtype: Precision,
         seed: u64,
     ) -> Point {
         Point {
@@ -115,7 +116,7 @@ impl NetSettings {
             slope,
             eps_i,
             width: self.width,
-            dtype: dtype.trim().to_ascii_lowercase(),
+            dtype,
             seed,
         }
     }
@@ -139,6 +140,6 @@ impl NetSettings {
     }
 }
 
-pub(crate) fn is_cpu(device: &String) -> bool {
-    device == "cpu"
+pub(crate) fn is_cpu(device: &DeviceSpec) -> bool {
+    device.is_cpu()
 }

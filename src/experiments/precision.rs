@@ -1,5 +1,6 @@
 //! The precision experiment (`precision`): lowest SNR per dtype; config, run, results.
 
+use crate::device::Precision;
 use crate::error::Result;
 use crate::experiments::net_settings::NetSettings;
 use crate::experiments::snr_sweep::Point;
@@ -15,7 +16,7 @@ pub struct PrecisionConfig {
     /// Architectures (one panel each).
     pub archs: Vec<Arch>,
     /// Storage dtypes (one series each).
-    pub dtypes: Vec<String>,
+    pub dtypes: Vec<Precision>,
     /// Depths.
     pub depths: Vec<usize>,
     /// Slope.
@@ -30,7 +31,7 @@ impl Default for PrecisionConfig {
     fn default() -> Self {
         PrecisionConfig {
             archs: vec![Arch::Layerwise, Arch::Hybrid],
-            dtypes: vec!["f16".into(), "bf16".into(), "f32".into(), "f64".into()],
+            dtypes: Precision::ALL.to_vec(),
             depths: vec![1, 2, 4, 8, 16, 32],
             slope: 0.2,
             seed: 0,
@@ -52,7 +53,7 @@ pub struct PrecisionData {
 pub(crate) fn precision_points(c: &PrecisionConfig) -> Vec<Point> {
     let mut pts = Vec::new();
     for &arch in &c.archs {
-        for dtype in &c.dtypes {
+        for &dtype in &c.dtypes {
             for &d in &c.depths {
                 pts.push(
                     c.net

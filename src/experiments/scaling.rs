@@ -1,6 +1,7 @@
 //! The scaling experiment (`fig11`, `fig14`): lowest SNR vs depth and slope; config, run,
 //! results.
 
+use crate::device::Precision;
 use crate::error::Result;
 use crate::experiments::net_settings::NetSettings;
 use crate::experiments::snr_sweep::Point;
@@ -20,7 +21,7 @@ pub struct ScalingConfig {
     /// Seed of weights and input.
     pub seed: u64,
     /// Storage dtype.
-    pub dtype: String,
+    pub dtype: Precision,
     /// The depth sweep.
     pub depth_sweep: DepthSweep,
     /// The slope sweep.
@@ -34,7 +35,7 @@ impl Default for ScalingConfig {
         ScalingConfig {
             arch: Arch::Layerwise,
             seed: 0,
-            dtype: "f32".into(),
+            dtype: Precision::F32,
             depth_sweep: DepthSweep {
                 slope: 0.5,
                 depths: vec![1, 2, 3, 4, 6, 8, 12, 16, 24, 32],
@@ -73,7 +74,7 @@ pub(crate) fn scaling_points(c: &ScalingConfig) -> Vec<Point> {
             d,
             c.depth_sweep.slope,
             c.net.eps_i,
-            &c.dtype,
+            c.dtype,
             c.seed,
         ));
     }
@@ -84,7 +85,7 @@ pub(crate) fn scaling_points(c: &ScalingConfig) -> Vec<Point> {
             c.slope_sweep.depth,
             n,
             c.net.eps_i,
-            &c.dtype,
+            c.dtype,
             c.seed,
         ));
     }

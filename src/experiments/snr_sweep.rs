@@ -13,7 +13,7 @@
 //! and a merged sharded run end with exactly the files of an uninterrupted run.
 
 use crate::backend::Backend;
-use crate::device::{device_name, parse_device, parse_dtype};
+use crate::device::{device_name, DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::measure::trace::{snr_trace, SnrTrace, TraceOptions};
 use crate::nets::{Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Stem};
@@ -44,11 +44,11 @@ pub struct SweepConfig {
     /// Input height = width.
     pub input_size: usize,
     /// Storage dtypes (`f16`, `bf16`, `f32`, `f64`).
-    pub dtypes: Vec<String>,
+    pub dtypes: Vec<Precision>,
     /// Seeds (weights and input batch).
     pub seeds: Vec<u64>,
     /// Device (`cpu`, `cuda[:N]`, `metal[:N]`).
-    pub device: String,
+    pub device: DeviceSpec,
     /// Std of white noise added to the output before reconstructing (0: pure rounding).
     pub noise_std: f64,
     /// Convolution init scale relative to Kaiming normal (the init changes every coupling's
@@ -105,9 +105,9 @@ impl Default for SweepConfig {
             widths: vec![8],
             batch: 8,
             input_size: 16,
-            dtypes: vec!["f32".into()],
+            dtypes: vec![Precision::F32],
             seeds: vec![0],
-            device: "cpu".into(),
+            device: DeviceSpec::Cpu,
             noise_std: 0.0,
             init_scale: 1.0,
             gamma_spread: 0.0,
@@ -140,8 +140,8 @@ pub struct Point {
     pub eps_i: f64,
     /// Width.
     pub width: usize,
-    /// Dtype name.
-    pub dtype: String,
+    /// Storage dtype.
+    pub dtype: Precision,
     /// Seed.
     pub seed: u64,
 }
@@ -208,9 +208,6 @@ impl SweepConfig {
         for &e in &self.eps_i {
             crate::limits::check_eps_i(e)?;
         }
-        for d in &self.dtypes {
-            parse_dtype(d)?;
-        }
         // Memory up front (the f64 shadow doubles the f64 values): the largest network.
         let (depth, width) = (
             self.depths.iter().copied().max().unwrap_or(0),
@@ -229,7 +226,7 @@ impl SweepConfig {
                 8,
             ),
         )?;
-        parse_device(&self.device)?;
+        self.device.open()?;
         if !(self.noise_std.is_finite() && self.noise_std >= 0.0) {
             let got = self.noise_std;
             return Err(Error::config("noise_std", "a finite value >= 0", got));
@@ -259,7 +256,7 @@ impl SweepConfig {
                 for &slope in slopes {
                     for &eps_i in &self.eps_i {
                         for &width in &self.widths {
-                            for dtype in &self.dtypes {
+                            for &dtype in &self.dtypes {
                                 for &seed in &self.seeds {
                                     let index = points.len();
                                     points.push(Point {
@@ -269,7 +266,7 @@ impl SweepConfig {
                                         slope,
                                         eps_i,
                                         width,
-                                        dtype: dtype.trim().to_ascii_lowercase(),
+                                        dtype,
                                         seed,
                                     });
                                 }
@@ -371,7 +368,7 @@ pub fn point_batch(cfg: &SweepConfig, seed: u64, device: &Device) -> Result<(Ten
 /// Run one point.
 pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(PointResult, SnrTrace)> {
     let start = Instant::now();
-    let dtype = parse_dtype(&p.dtype)?;
+    let dtype = p.dtype.dtype();
     // An f64 point on a device without f64 (Metal) runs on the CPU.
     let device = &if dtype == DType::F64 {
         crate::device::f64_device(device, crate::device::has_f64(device))
@@ -619,7 +616,7 @@ pub fn resumable_points(out: &Path, cfg: &SweepConfig) -> Result<Vec<PointResult
 /// Run the sweep described by `cfg` into `opts.out`.
 pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     cfg.validate()?;
-    let device = parse_device(&cfg.device)?;
+    let device = cfg.device.open()?;
     prepare_out(&opts.out)?;
     let start = Instant::now();
     let manifest_path = points_dir(&opts.out).join(MANIFEST);
@@ -829,16 +826,18 @@ pub fn write_run_json_resumable(
             return write_atomic(&path, text.as_bytes());
         }
     }
-    let device = parse_device(&cfg.device)
+    let device = cfg
+        .device
+        .open()
         .map(|d| device_name(&d))
-        .unwrap_or_else(|_| cfg.device.clone());
+        .unwrap_or_else(|_| cfg.device.to_string());
     let mut v = serde_json::json!({
         "tool": "snr-sweep",
         "crate_version": env!("CARGO_PKG_VERSION"),
         "git_revision": crate::util::git_revision(),
         "device": device,
         "backend": cfg.backend.as_str(),
-        "device_info": crate::device::device_record(&cfg.device, cfg.backend),
+        "device_info": crate::device::device_record(cfg.device, cfg.backend),
         "config": cfg,
         "init": init_record(&cfg.net_options()),
         "topology": topology_record(&cfg.net_options()),
@@ -885,10 +884,10 @@ pub fn topology_record(o: &NetOptions) -> serde_json::Value {
 pub fn summary_table(results: &[PointResult]) -> String {
     use std::fmt::Write;
     let mut s = String::new();
-    let mut groups: Vec<(Arch, String, usize, String, u64)> = Vec::new();
+    let mut groups: Vec<(Arch, String, usize, Precision, u64)> = Vec::new();
     for r in results {
         let p = &r.point;
-        let g = (p.arch, fmt_f(p.eps_i), p.width, p.dtype.clone(), p.seed);
+        let g = (p.arch, fmt_f(p.eps_i), p.width, p.dtype, p.seed);
         if !groups.contains(&g) {
             groups.push(g);
         }
@@ -984,7 +983,7 @@ pub struct Bound {
     /// Slope.
     pub slope: f64,
     /// Dtype.
-    pub dtype: String,
+    pub dtype: Precision,
     /// Seed.
     #[serde(default)]
     pub seed: u64,
@@ -1022,7 +1021,7 @@ pub fn read_bounds(path: &Path) -> Result<BoundsFile> {
 
 /// Measure every bound's configuration (in parallel) and return the checks in file order.
 pub fn check_bounds(file: &BoundsFile, threads: usize) -> Result<Vec<BoundCheck>> {
-    let device = parse_device(&file.defaults.device)?;
+    let device = file.defaults.device.open()?;
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(threads)
         .build()
@@ -1042,11 +1041,10 @@ pub fn check_bounds(file: &BoundsFile, threads: usize) -> Result<Vec<BoundCheck>
                     slope: b.slope,
                     eps_i: cfg.eps_i.first().copied().unwrap_or(0.0),
                     width: cfg.widths.first().copied().unwrap_or(8),
-                    dtype: b.dtype.clone(),
+                    dtype: b.dtype,
                     seed: b.seed,
                 };
                 cfg.net_config(&p).validate()?;
-                parse_dtype(&b.dtype)?;
                 let (r, _) = run_point(&cfg, &p, &device)?;
                 Ok(BoundCheck {
                     bound: b.clone(),

@@ -1,6 +1,6 @@
 //! The layer-wise SNR trace experiment (`fig10`, `fig13`): config, run, results.
 
-use crate::device::parse_device;
+use crate::device::Precision;
 use crate::error::Result;
 use crate::experiments::net_settings::NetSettings;
 use crate::experiments::snr_sweep::{run_point, Point, SweepConfig};
@@ -25,7 +25,7 @@ pub struct TraceConfig {
     /// Seed of weights and input.
     pub seed: u64,
     /// Storage dtype.
-    pub dtype: String,
+    pub dtype: Precision,
     /// Std of the output noise of the second trace (0: rounding only).
     pub noise_std: f64,
     /// Estimate each top-level layer's forward and inverse Lipschitz constants in the
@@ -44,7 +44,7 @@ impl Default for TraceConfig {
             depth: 8,
             slope: 0.2,
             seed: 0,
-            dtype: "f32".into(),
+            dtype: Precision::F32,
             noise_std: 1e-3,
             lipschitz: false,
             net: NetSettings::default(),
@@ -123,7 +123,7 @@ pub struct LowestRow {
     /// Architecture.
     pub arch: Arch,
     /// Storage dtype.
-    pub dtype: String,
+    pub dtype: Precision,
     /// Depth.
     pub depth: usize,
     /// Slope.
@@ -187,7 +187,7 @@ pub(crate) fn run_points(
     sweep: &SweepConfig,
     points: &[Point],
 ) -> Result<Vec<(Point, SnrTrace, usize, f64)>> {
-    let device = parse_device(&sweep.device)?;
+    let device = sweep.device.open()?;
     points
         .par_iter()
         .map(|p| {
@@ -229,7 +229,7 @@ pub(crate) fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f6
     };
     LowestRow {
         arch: p.arch,
-        dtype: p.dtype.clone(),
+        dtype: p.dtype,
         depth: p.depth,
         slope: p.slope,
         eps_i: p.eps_i,
@@ -248,12 +248,12 @@ pub(crate) fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f6
 pub(crate) fn run_trace(c: &TraceConfig) -> Result<TraceData> {
     let p = c
         .net
-        .point(0, c.arch, c.depth, c.slope, c.net.eps_i, &c.dtype, c.seed);
+        .point(0, c.arch, c.depth, c.slope, c.net.eps_i, c.dtype, c.seed);
     let mut noises = vec![0.0];
     if c.noise_std > 0.0 {
         noises.push(c.noise_std);
     }
-    let device = parse_device(&c.net.device)?;
+    let device = c.net.device.open()?;
     let outs = noises
         .par_iter()
         .map(|&noise| -> Result<(TraceRun, usize)> {

@@ -24,7 +24,7 @@
 //! allocator. Nothing else may allocate meanwhile: the points run one after the other.
 
 use crate::backend::Backend;
-use crate::device::parse_dtype;
+use crate::device::Precision;
 use crate::error::{Error, Result};
 use crate::measure::grad_angle::grad_angle;
 use crate::nets::{Arch, NetConfig, Network, Rebuild, Source, StepOptions};
@@ -53,7 +53,7 @@ pub struct TradeoffConfig {
     /// Convolution init relative to Kaiming normal (part of every SNR result).
     pub init_scale: f64,
     /// Storage dtype.
-    pub dtype: String,
+    pub dtype: Precision,
     /// Timed steps per source (median reported).
     pub steps: usize,
     /// Untimed rounds before them.
@@ -75,7 +75,7 @@ impl Default for TradeoffConfig {
             input_size: 16,
             stages: 1,
             init_scale: 1.0,
-            dtype: "f32".into(),
+            dtype: Precision::F32,
             steps: 5,
             warmup: 1,
             seed: 0,
@@ -119,7 +119,6 @@ impl TradeoffConfig {
                 format!("{}, {} and {}", self.batch, self.steps, self.stages),
             ));
         }
-        parse_dtype(&self.dtype)?;
         for &arch in &self.archs {
             for &depth in &self.depths {
                 self.net_config(arch, depth).validate()?;
@@ -222,7 +221,7 @@ fn median(v: &[f64]) -> f64 {
 /// Run the frontier (module docs). `progress` gets each point as its (arch, depth) is done.
 pub fn run(cfg: &TradeoffConfig, mut progress: impl FnMut(&TradeoffPoint)) -> Result<TradeoffData> {
     cfg.validate()?;
-    let dtype = parse_dtype(&cfg.dtype)?;
+    let dtype = cfg.dtype.dtype();
     let device = Device::Cpu;
     let mut points = Vec::new();
     for &arch in &cfg.archs {

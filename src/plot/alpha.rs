@@ -43,10 +43,10 @@ pub(crate) fn alpha_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             "eq. 32c",
         ),
     };
-    let mut dtypes: Vec<String> = Vec::new();
+    let mut dtypes: Vec<crate::device::Precision> = Vec::new();
     for p in &d.points {
         if !dtypes.contains(&p.dtype) {
-            dtypes.push(p.dtype.clone());
+            dtypes.push(p.dtype);
         }
     }
     let rel = |p: &AlphaPoint| (p.empirical / p.theory - 1.0).abs();
@@ -125,7 +125,7 @@ pub(crate) fn alpha_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
         .iter()
         .map(|p| {
             vec![
-                p.dtype.clone(),
+                p.dtype.to_string(),
                 num_text(p.x),
                 num_text(p.theory),
                 num_text(p.empirical),

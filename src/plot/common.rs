@@ -90,7 +90,7 @@ pub(crate) fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
     vec![
         sweep.into(),
         p.arch.to_string(),
-        p.dtype.clone(),
+        p.dtype.to_string(),
         p.depth.to_string(),
         p.arch.slope_field(p.slope),
         num_text(p.eps_i),

@@ -18,13 +18,13 @@ pub fn precision(res: &Results, out: &Path) -> Result<()> {
         return Err(malformed(&res.path(id), "no points"));
     }
     let mut archs: Vec<Arch> = Vec::new();
-    let mut dtypes: Vec<String> = Vec::new();
+    let mut dtypes: Vec<crate::device::Precision> = Vec::new();
     for p in &d.rows {
         if !archs.contains(&p.arch) {
             archs.push(p.arch);
         }
         if !dtypes.contains(&p.dtype) {
-            dtypes.push(p.dtype.clone());
+            dtypes.push(p.dtype);
         }
     }
     let mut panels = Vec::new();

@@ -14,9 +14,12 @@ pub struct Provenance {
     pub crate_version: String,
     /// Seed(s).
     pub seed: String,
-    /// Dtype(s).
+    /// Dtype(s) that ran: one [`crate::device::Precision`] name, or several joined by `/`
+    /// (text: a list, as the caption prints it).
     pub dtype: String,
-    /// Device.
+    /// Device that ran, as resolved from the live device ([`crate::device::device_name`]:
+    /// `cuda` runs record `cuda:0`), or the configured [`crate::device::DeviceSpec`] when it
+    /// could not be opened (text: a record of what ran, not a setting).
     pub device: String,
     /// The backend configured for the layers ([`Backend::Kernels`] in results cached before it
     /// was recorded: the only backend then, short of the `bench --kernels off` switch).

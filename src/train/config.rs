@@ -3,7 +3,7 @@
 use super::OneCycle;
 use crate::backend::Backend;
 use crate::data::{parse_data_spec, Augment, DataSplit};
-use crate::device::parse_dtype;
+use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::nets::{Arch, GammaInit, LayerKind, NetConfig, NetOptions, PoolKind, Source, Stem};
 use serde::{Deserialize, Serialize};
@@ -80,9 +80,9 @@ pub struct TrainConfig {
     /// Seed of the weights, the shuffling and the augmentation.
     pub seed: u64,
     /// Storage dtype: `f16`, `bf16`, `f32`, `f64`.
-    pub dtype: String,
+    pub dtype: Precision,
     /// Device: `cpu`, `cuda[:N]`, `metal[:N]`.
-    pub device: String,
+    pub device: DeviceSpec,
     /// Gradient-angle probe every this many steps (0: never).
     pub angle_every: usize,
     /// Samples of each split used for the probe's train/test error (0: the whole split).
@@ -133,8 +133,8 @@ impl Default for TrainConfig {
             data: DEFAULT_DATA.into(),
             data_seed: 0,
             seed: 0,
-            dtype: "f32".into(),
-            device: "cpu".into(),
+            dtype: Precision::F32,
+            device: DeviceSpec::Cpu,
             angle_every: 0,
             eval_samples: 500,
             eval_batch: 250,
@@ -187,7 +187,7 @@ impl TrainConfig {
         }
         crate::limits::check_slope(self.slope)?;
         crate::limits::check_eps_i(self.eps_i)?;
-        let dtype = parse_dtype(&self.dtype)?;
+        let dtype = self.dtype;
         parse_data_spec(&self.data, self.data_seed)?;
         self.net_options(3).check_fg_for(&[self.arch])?;
         // Memory up front, at the largest input the data sets have (32 px).

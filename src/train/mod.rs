@@ -32,7 +32,7 @@
 //!   an unprobed one.
 
 use crate::data::{DataSplit, Dataset};
-use crate::device::{compute_dtype, parse_device, parse_dtype};
+use crate::device::compute_dtype;
 use crate::error::{Error, Result};
 use crate::layers::{Layer, Role, Structure};
 use crate::measure::grad_angle::grad_angle;
@@ -685,8 +685,8 @@ pub fn train(
     opts: &TrainOptions,
 ) -> Result<(Network, TrainOutcome)> {
     cfg.validate()?;
-    let device: Device = parse_device(&cfg.device)?;
-    let dtype = parse_dtype(&cfg.dtype)?;
+    let device: Device = cfg.device.open()?;
+    let dtype = cfg.dtype.dtype();
     let net = Network::build_with(&cfg.net_config_for(data)?, dtype, &device, cfg.backend)?;
     let params = net.named_params();
     let steps_per_epoch = data.train.len() / cfg.batch;

@@ -5,6 +5,7 @@
 use crate::common::Tolerance;
 use candle_core::{DType, Device};
 use revstab::backend::Backend;
+use revstab::device::DeviceSpec;
 use revstab::experiments::bench::{
     batch_for, csv_line, format_table, forward_conv_macs, median, parse_pools, pools_name, run,
     to_csv, BenchConfig, BenchMode, Trainee,
@@ -236,22 +237,19 @@ fn median_of_odd_and_even_lengths() {
 /// lacks, is a configuration error before anything runs, and `cpu` is the default.
 #[test]
 fn bench_device_is_checked_before_running() {
-    assert_eq!(BenchConfig::default().device, "cpu");
+    assert_eq!(BenchConfig::default().device, DeviceSpec::Cpu);
     small().validate().unwrap();
-    let tpu = BenchConfig {
-        device: "tpu".into(),
-        ..small()
-    };
-    let e = tpu.validate().unwrap_err().to_string();
+    // A name that does not parse never makes a config.
+    let e = "tpu".parse::<DeviceSpec>().unwrap_err().to_string();
     assert!(e.contains("tpu"), "{e}");
-    assert!(run(&tpu, |_| {}).is_err());
     if !cfg!(feature = "cuda") {
         let cuda = BenchConfig {
-            device: "cuda".into(),
+            device: DeviceSpec::Cuda(None),
             ..small()
         };
         let e = cuda.validate().unwrap_err().to_string();
         assert!(e.contains("--features cuda"), "{e}");
+        assert!(run(&cuda, |_| {}).is_err());
     }
 }
 

@@ -43,7 +43,7 @@ fn file(id: &str, config: ExperimentConfig, data: ResultData) -> ResultFile {
 fn lowest(arch: Arch, dtype: &str, depth: usize, slope: f64, eps_i: f64, snr: f64) -> LowestRow {
     LowestRow {
         arch,
-        dtype: dtype.into(),
+        dtype: dtype.parse().unwrap(),
         depth,
         slope,
         eps_i,
@@ -139,7 +139,7 @@ fn synthetic_results(dir: &Path) -> Results {
             .iter()
             .flat_map(|dt| {
                 xs.iter().map(move |&x| AlphaPoint {
-                    dtype: dt.to_string(),
+                    dtype: dt.parse().unwrap(),
                     x,
                     theory: th(x),
                     empirical: th(x) * 1.01,

@@ -132,7 +132,7 @@ fn tiny_training_run_lowers_the_loss_and_records_gradient_angles() {
 fn stored_and_reconstructed_training_reach_the_same_weights_in_f64() {
     for arch in [Arch::Layerwise, Arch::Hybrid] {
         let base = TrainConfig {
-            dtype: "f64".into(),
+            dtype: revstab::device::Precision::F64,
             depth: 2,
             ..tiny(arch, 2)
         };
@@ -268,7 +268,7 @@ fn reconstruction_overflow_in_f16_diverges_with_the_collapsed_layer() {
     // Slope 1e-3: every leaky-ReLU inverse multiplies negative values by 1000; four units
     // (six units) overflow f16 on the way down, while the stored forward is fine.
     let cfg = TrainConfig {
-        dtype: "f16".into(),
+        dtype: revstab::device::Precision::F16,
         slope: 1e-3,
         mode: Source::Reconstructed,
         ..tiny(Arch::Layerwise, 6)
@@ -739,7 +739,7 @@ fn paper_cifar10_recipe_is_the_table1_hybrid_and_trains_on_a_tiny_cifar_file() {
         epochs: 1,
         batch: 8,
         eval_batch: 8,
-        device: "cpu".into(),
+        device: revstab::device::DeviceSpec::Cpu,
         data: format!("cifar10:{}", tmp.path().display()),
         ..cfg.run_config(&grid[0])
     };

@@ -44,7 +44,7 @@
 //! `measured.csv`, `scaling.csv`, `table1.csv`, `run.json`).
 
 use crate::backend::Backend;
-use crate::device::{device_name, dtype_name, parse_device, parse_dtype};
+use crate::device::{device_name, dtype_name, DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::layers::{Layer, Tape};
 use crate::measure::alloc;
@@ -77,9 +77,9 @@ pub struct MemoryConfig {
     /// Seed of the weights and of the input batch.
     pub seed: u64,
     /// Storage dtype (`f16`, `bf16`, `f32`, `f64`).
-    pub dtype: String,
+    pub dtype: Precision,
     /// Device; only `cpu` can be measured (the counting allocator sees host memory only).
-    pub device: String,
+    pub device: DeviceSpec,
     /// Threads of candle's CPU kernels (sets `RAYON_NUM_THREADS`); `None` keeps the default.
     pub threads: Option<usize>,
     /// Whether this is the quick grid (recorded in `run.json`).
@@ -153,8 +153,8 @@ impl Default for MemoryConfig {
             modes: vec![Source::Stored, Source::Reconstructed],
             segment: None,
             seed: 0,
-            dtype: "f32".into(),
-            device: "cpu".into(),
+            dtype: Precision::F32,
+            device: DeviceSpec::Cpu,
             threads: None,
             quick: false,
             width: 32,
@@ -315,8 +315,7 @@ impl MemoryConfig {
         if self.threads == Some(0) {
             return bad("threads", ">= 1", "0".into());
         }
-        parse_dtype(&self.dtype)?;
-        let device = parse_device(&self.device)?;
+        let device = self.device.open()?;
         if !device.is_cpu() {
             let e = "cpu (the counting allocator measures host memory only; use --device cpu)";
             return bad("device", e, format!("`{}`", self.device));
@@ -883,8 +882,8 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
             .num_threads(n)
             .build_global();
     }
-    let dtype = parse_dtype(&cfg.dtype)?;
-    let device = parse_device(&cfg.device)?;
+    let dtype = cfg.dtype.dtype();
+    let device = cfg.device.open()?;
     let mut done: HashMap<Key, PeakPoint> = HashMap::new();
     let mut order: Vec<Key> = Vec::new();
     let mut measure =
@@ -1043,7 +1042,7 @@ fn summarize(
     scaling: &[ScalingFit],
     t1: &[Table1Row],
 ) -> Vec<SummaryRow> {
-    let dtype = parse_dtype(&cfg.dtype).unwrap_or(DType::F32);
+    let dtype = cfg.dtype.dtype();
     let fit = |arch: Arch, mode: Source, axis: Axis| {
         scaling
             .iter()

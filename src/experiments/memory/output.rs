@@ -209,7 +209,7 @@ impl MemoryResults {
             "git_revision": self.git_revision,
             "device": self.device,
             "backend": self.backend,
-            "device_info": crate::device::device_record(&self.device, self.config.backend),
+            "device_info": crate::device::device_record(self.config.device, self.config.backend),
             "dtype": self.dtype,
             "threads": self.threads,
             "timings": self.timings,

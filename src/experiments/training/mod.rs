@@ -13,7 +13,7 @@
 //! Every file is written atomically.
 
 use crate::data::DataSplit;
-use crate::device::{device_name, parse_device};
+use crate::device::device_name;
 use crate::error::{Error, Result};
 use crate::experiments::snr_sweep::{fmt_f, Shard};
 use crate::nets::{Arch, Source};
@@ -52,9 +52,11 @@ pub fn write_run_json(
     data: &DataSplit,
     extra: serde_json::Value,
 ) -> Result<()> {
-    let device = parse_device(&train.device)
+    let device = train
+        .device
+        .open()
         .map(|d| device_name(&d))
-        .unwrap_or_else(|_| train.device.clone());
+        .unwrap_or_else(|_| train.device.to_string());
     let source = crate::data::parse_data_spec(&train.data, train.data_seed)
         .map(|s| s.describe())
         .unwrap_or_else(|_| train.data.clone());
@@ -65,7 +67,7 @@ pub fn write_run_json(
         "git_revision": crate::util::git_revision(),
         "device": device,
         "backend": train.backend.as_str(),
-        "device_info": crate::device::device_record(&train.device, train.backend),
+        "device_info": crate::device::device_record(train.device, train.backend),
         "dtype": train.dtype,
         "config": config,
         "data": { "source": source, "train": data.train.len(), "test": data.test.len(), "classes": data.classes(), "image": data.train.image_dims() },
