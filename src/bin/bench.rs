@@ -15,8 +15,8 @@ use revstab::backend::Backend;
 use revstab::cli::{NetArgs, PoolList};
 use revstab::device::{DeviceSpec, Precision};
 use revstab::experiments::bench::{
-    conv_shape_timings, format_shape_table, format_table, parse_pools, run, shape_csv_line, to_csv,
-    BenchConfig, BenchMode, SHAPE_CSV_HEADER,
+    conv_shape_timings, format_shape_table, format_table, loadavg, parse_pools, run,
+    shape_csv_line, BenchConfig, BenchMode, BenchResults, ThreadEnv, SHAPE_CSV_HEADER,
 };
 use revstab::nets::Arch;
 use std::path::PathBuf;
@@ -239,13 +239,9 @@ fn run_main() -> anyhow::Result<()> {
     }
     let started = std::time::Instant::now();
     let mut all_rows = Vec::new();
-    let mut csv = String::new();
-    let mut notes = Vec::new();
     for cfg in &configs {
-        let note = cfg.skip_note();
-        if let Some(n) = &note {
+        if let Some(n) = cfg.skip_note() {
             eprintln!("note: {n}");
-            notes.push(n.clone());
         }
         println!("{}", cfg.describe());
         for &d in &cfg.depths {
@@ -271,40 +267,11 @@ fn run_main() -> anyhow::Result<()> {
             )
         })?;
         print!("{}", format_table(&rows));
-        let part = to_csv(cfg, &rows);
-        // One header for the whole file.
-        csv.push_str(if csv.is_empty() {
-            &part
-        } else {
-            part.split_once('\n').map_or("", |(_, body)| body)
-        });
         all_rows.extend(rows);
     }
     let total_s = started.elapsed().as_secs_f64();
-    revstab::util::write_atomic(&args.out.join("bench.csv"), csv.as_bytes())?;
-    let mut run_json = serde_json::json!({
-        "experiment": "bench",
-        "git_revision": revstab::util::git_revision(),
-        "backend": configs[0].backend.as_str(),
-        "device": revstab::device::device_name(&device),
-        "device_info": revstab::device::device_json(&device, configs[0].backend),
-        "configs": configs,
-        "init": configs.iter().map(|c| revstab::experiments::snr_sweep::init_record(&c.net_options())).collect::<Vec<_>>(),
-        "candle_threads": candle_core::utils::get_num_threads(),
-        "env": env_json(),
-        "available_parallelism": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
-        "loadavg_at_end": loadavg(),
-        "total_s": total_s,
-        "workloads": configs.iter().map(|c| c.describe()).collect::<Vec<_>>(),
-        "skipped": notes,
-        "rows": all_rows,
-        "notes": "step = Network::step (gradients, the mode's source and rebuild) then train::Sgd::step; modes interleaved step by step, each training its own copy of the weights; median of the timed steps; peak_bytes = peak live heap bytes during a step above those live at its start (counting allocator); conv_gflops counts forward + dX + dW of every convolution (the stem without dX), recomputations not counted",
-    });
-    revstab::provenance::attach(&mut run_json);
-    revstab::util::write_atomic(
-        &args.out.join("run.json"),
-        serde_json::to_string_pretty(&run_json)?.as_bytes(),
-    )?;
+    // bench.csv and run.json, both from the typed results.
+    BenchResults::new(configs, all_rows, total_s, &device).write(&args.out)?;
     println!("wrote {} ({:.1} s)", args.out.display(), total_s);
     Ok(())
 }
@@ -381,20 +348,6 @@ fn dry_run(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn env_json() -> serde_json::Value {
-    serde_json::json!({
-        "RAYON_NUM_THREADS": std::env::var("RAYON_NUM_THREADS").ok(),
-        "CANDLE_NUM_THREADS": std::env::var("CANDLE_NUM_THREADS").ok(),
-    })
-}
-
-fn loadavg() -> String {
-    std::fs::read_to_string("/proc/loadavg")
-        .unwrap_or_default()
-        .trim()
-        .to_string()
-}
-
 /// `--conv-shapes`: the per-shape table of every network (at its largest depth) on both paths.
 fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
     revstab::experiments::bench::set_threads(configs[0].threads.unwrap_or(args.threads));
@@ -432,7 +385,7 @@ fn conv_shapes_main(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> 
         "dtype": args.dtype,
         "threads": args.threads,
         "repetitions": args.steps,
-        "env": env_json(),
+        "env": ThreadEnv::current(),
         "loadavg_at_end": loadavg(),
         "total_s": total_s,
         "shapes": all,

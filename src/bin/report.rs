@@ -3,9 +3,10 @@
 //!
 //! `cargo run --release --bin report -- results/snr-sweep`
 //!
-//! An `snr-sweep` directory prints the table the sweep printed (from its point files); any
-//! other prints its summary CSV (`accuracy.csv`, `summary.csv`, `history.csv`, `bench.csv`,
-//! `conv_shapes.csv`) as an aligned table. Above the table: the tool, revision, start time and
+//! An `snr-sweep` directory prints the table the sweep printed and a `bench` directory the
+//! tables the bench printed, both from their typed results (the sweep's point files, the
+//! bench's `run.json`); any other prints its summary CSV (`accuracy.csv`, `summary.csv`,
+//! `history.csv`, `bench.csv`, `conv_shapes.csv`) as an aligned table. Above the table: the tool, revision, start time and
 //! command line of `run.json`. Exit codes as every binary: 2 when DIR is not a results
 //! directory.
 
@@ -77,12 +78,14 @@ fn run(dir: &Path) -> anyhow::Result<()> {
         println!("command: {}", words.join(" "));
     }
     if tool == "snr-sweep" {
-        let (_, mut results) = revstab::experiments::snr_sweep::read_points(dir)?;
-        results.sort_by_key(|r| r.point.index);
-        println!(
-            "{}",
-            revstab::experiments::snr_sweep::summary_table(&results)
-        );
+        let results = revstab::experiments::snr_sweep::SweepResults::read(dir)?;
+        println!("{}", results.summary_table());
+        return Ok(());
+    }
+    if experiment == revstab::experiments::bench::EXPERIMENT {
+        let results = revstab::experiments::bench::BenchResults::read(dir)?;
+        println!("{}:", run_json.display());
+        print!("{}", results.table()?);
         return Ok(());
     }
     let csv = SUMMARY_CSVS

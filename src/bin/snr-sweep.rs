@@ -181,12 +181,16 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
 fn run(args: Args) -> anyhow::Result<ExitCode> {
     if let Some(Command::Merge { out, dirs }) = &args.command {
         let _lock = input(lock_out(out).map_err(anyhow::Error::from))?;
-        let (cfg, results) = input(sweep::merge(dirs, out).map_err(anyhow::Error::from))?;
-        sweep::write_run_json(out, &cfg, serde_json::json!({ "merged_from": dirs }))
-            .map_err(failed)?;
+        let merged = input(sweep::merge(dirs, out).map_err(anyhow::Error::from))?;
+        sweep::write_run_json(
+            out,
+            &merged.config,
+            serde_json::json!({ "merged_from": dirs }),
+        )
+        .map_err(failed)?;
         println!(
             "merged {} points from {} shard(s) into {}",
-            results.len(),
+            merged.points.len(),
             dirs.len(),
             out.display()
         );
@@ -253,22 +257,22 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         serde_json::json!({
             "shard": shard,
             "threads": threads,
-            "points": outcome.results.len(),
+            "points": outcome.results.points.len(),
             "computed": outcome.computed,
             "skipped": outcome.skipped,
             "wall_seconds": outcome.seconds,
-            "point_seconds": outcome.results.iter().map(|r| r.seconds).sum::<f64>(),
+            "point_seconds": outcome.results.point_seconds(),
         }),
         args.resume,
     )
     .map_err(failed)?;
     if !args.quiet {
-        println!("{}", sweep::summary_table(&outcome.results));
+        println!("{}", outcome.results.summary_table());
     }
     let stem = args.out.join("snr_vs_depth");
-    let drawn = if !args.no_figure && !outcome.results.is_empty() {
-        let drawn = revstab::plot::snr_sweep::render_figure(&outcome.results, &cfg, &stem)
-            .map_err(failed)?;
+    let drawn = if !args.no_figure && !outcome.results.points.is_empty() {
+        let drawn =
+            revstab::plot::snr_sweep::render_figure(&outcome.results, &stem).map_err(failed)?;
         if !drawn {
             eprintln!(
                 "no figure: no point has a finite SNR to draw (nothing reconstructed, or every \
@@ -296,7 +300,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     println!(
         "{} points ({} computed, {} resumed) in {:.1} s on {} thread(s); results in {}",
-        outcome.results.len(),
+        outcome.results.points.len(),
         outcome.computed,
         outcome.skipped,
         outcome.seconds,
@@ -319,7 +323,8 @@ fn dry_run(args: &Args, cfg: &SweepConfig, shard: Option<Shard>) -> anyhow::Resu
     use revstab::dry_run::{fmt_seconds, print_nothing_written, print_plan, scale};
     let mut done = std::collections::HashSet::new();
     if args.resume && args.out.is_dir() {
-        for r in input(sweep::resumable_points(&args.out, cfg).map_err(anyhow::Error::from))? {
+        let finished = input(sweep::resumable_points(&args.out, cfg).map_err(anyhow::Error::from))?;
+        for r in finished.points {
             done.insert(r.point.key());
         }
     }

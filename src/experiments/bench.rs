@@ -23,6 +23,9 @@
 //! bytes during a step above those live at its start (weights, momentum buffers, input, labels),
 //! counted by [`crate::measure::alloc`] (zero unless the binary installs the counting
 //! allocator).
+//!
+//! A run's results are one typed value, [`BenchResults`] (configs, rows, environment,
+//! provenance): its `run.json`, from which `bench.csv` and `report`'s table are derived.
 
 use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
@@ -36,6 +39,9 @@ use candle_core::{DType, Device, Tensor, Var};
 use rand::Rng;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
+
+mod results;
+pub use results::{loadavg, BenchResults, ThreadEnv, EXPERIMENT, NOTES};
 
 /// Where the backward takes activations from, and how a reversible block's backward runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -742,8 +748,9 @@ impl Trainee {
     }
 }
 
-/// One row of the table: a mode at a depth.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+/// One row of the table: a mode at a depth. Its floats that are not finite are written `null`
+/// (serde_json's rule) and read back as NaN.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BenchRow {
     /// Architecture.
     pub arch: Arch,
@@ -756,20 +763,27 @@ pub struct BenchRow {
     /// Primitive layers of the network ([`Network::num_layers`]).
     pub layers: usize,
     /// Median seconds per step.
+    #[serde(deserialize_with = "results::nan_if_null")]
     pub median_s: f64,
     /// Fastest step.
+    #[serde(deserialize_with = "results::nan_if_null")]
     pub min_s: f64,
     /// Slowest step.
+    #[serde(deserialize_with = "results::nan_if_null")]
     pub max_s: f64,
     /// `batch / median_s`.
+    #[serde(deserialize_with = "results::nan_if_null")]
     pub images_per_s: f64,
     /// `median_s` over the stored mode's (NaN without a stored row).
+    #[serde(deserialize_with = "results::nan_if_null")]
     pub ratio_to_stored: f64,
     /// Highest live heap bytes during a step, above those live at its start.
     pub peak_bytes: usize,
     /// Convolution GFLOP/s of the step ([`step_conv_flops`] over the median).
+    #[serde(deserialize_with = "results::nan_if_null")]
     pub conv_gflops: f64,
     /// Loss of the last timed step.
+    #[serde(deserialize_with = "results::nan_if_null")]
     pub last_loss: f64,
     /// Every timed step, seconds, in order.
     pub times_s: Vec<f64>,

@@ -11,6 +11,10 @@
 //! `summary.csv` (one row per point) and `run.json` (config, version, revision, device, backend,
 //! timings), regenerated from the point files in grid order, so an interrupted-and-resumed run
 //! and a merged sharded run end with exactly the files of an uninterrupted run.
+//!
+//! The results are one typed value, [`SweepResults`] (the config and the finished points):
+//! what [`run_sweep`], [`merge`] and `--resume` produce, what the tables, the figure and
+//! `report` read, and [`SweepResults::read`] loads from the point files.
 
 use crate::backend::Backend;
 use crate::device::{device_name, DeviceSpec, Precision};
@@ -24,6 +28,9 @@ use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
+
+mod results;
+pub use results::SweepResults;
 
 /// The sweep grid and fixed settings. Every field has a default (the built-in sweep).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -331,8 +338,9 @@ pub const SUMMARY_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layers
 use crate::results::text::float_text;
 pub use crate::results::text::{fmt_f, fmt_f_exact, parse_f};
 
-/// The measured result of one point.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// The measured result of one point. Its time, `seconds`, is not part of the result: it is not
+/// stored in the point file, and two results are equal when everything else is.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct PointResult {
     /// The point.
     pub point: Point,
@@ -346,6 +354,15 @@ pub struct PointResult {
     /// Seconds it took.
     #[serde(skip)]
     pub seconds: f64,
+}
+
+impl PartialEq for PointResult {
+    fn eq(&self, other: &Self) -> bool {
+        self.point == other.point
+            && self.summary_line == other.summary_line
+            && self.trace_lines == other.trace_lines
+            && self.lowest_snr_db.to_bits() == other.lowest_snr_db.to_bits()
+    }
 }
 
 /// The input batch of a point: unit Gaussian images and cyclic labels, from the seed.
@@ -494,11 +511,12 @@ pub struct RunOptions {
     pub verbose: bool,
 }
 
-/// What a sweep produced.
+/// What a sweep produced: its results and this invocation's counts and time.
 #[derive(Debug, Clone)]
 pub struct SweepOutcome {
-    /// Results of every point present in the output (finished now or before), in grid order.
-    pub results: Vec<PointResult>,
+    /// The config and the results of every point present in the output (finished now or
+    /// before), in grid order.
+    pub results: SweepResults,
     /// Points computed by this run.
     pub computed: usize,
     /// Points skipped because already done.
@@ -601,16 +619,19 @@ pub fn write_tables(out: &Path, results: &[PointResult]) -> Result<()> {
     write_atomic(&out.join("summary.csv"), summary.as_bytes())
 }
 
-/// The finished points in `out` that a `--resume` of `cfg` keeps; [`Error::Data`] (bad
-/// input: exit 2) when they were produced by another config.
-pub fn resumable_points(out: &Path, cfg: &SweepConfig) -> Result<Vec<PointResult>> {
+/// The finished points in `out` that a `--resume` of `cfg` keeps, as results of `cfg`;
+/// [`Error::Data`] (bad input: exit 2) when they were produced by another config.
+pub fn resumable_points(out: &Path, cfg: &SweepConfig) -> Result<SweepResults> {
     let (old_config, old) = read_points(out)?;
     if let Some(old_cfg) = &old_config {
         if old_cfg != cfg {
             return Err(crate::experiments::resumed_other_config(out));
         }
     }
-    Ok(old)
+    Ok(SweepResults {
+        config: cfg.clone(),
+        points: old,
+    })
 }
 
 /// Run the sweep described by `cfg` into `opts.out`.
@@ -621,7 +642,7 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     let start = Instant::now();
     let manifest_path = points_dir(&opts.out).join(MANIFEST);
     let done: Vec<PointResult> = if opts.resume {
-        resumable_points(&opts.out, cfg)?
+        resumable_points(&opts.out, cfg)?.points
     } else {
         clear_points(&opts.out)?;
         Vec::new()
@@ -702,7 +723,11 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
         .chain(computed)
         .collect();
     results.sort_by_key(|r| r.point.index);
-    write_tables(&opts.out, &results)?;
+    let results = SweepResults {
+        config: cfg.clone(),
+        points: results,
+    };
+    results.write_tables(&opts.out)?;
     Ok(SweepOutcome {
         results,
         computed: n_computed,
@@ -713,8 +738,9 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
 
 /// Merge the outputs of shards (each a directory written by `run_sweep` with `--shard`) into
 /// `out`: exactly the rows of the unsharded run. All shards must come from the same config and
-/// together cover the grid.
-pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(SweepConfig, Vec<PointResult>)> {
+/// together cover the grid. Returns the merged results (written to `out` as
+/// [`SweepResults::write`] does).
+pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<SweepResults> {
     if dirs.is_empty() {
         return Err(Error::config(
             "merge",
@@ -766,16 +792,12 @@ pub fn merge(dirs: &[PathBuf], out: &Path) -> Result<(SweepConfig, Vec<PointResu
     }
     all.sort_by_key(|r| r.point.index);
     prepare_out(out)?;
-    let manifest = serde_json::to_string_pretty(&Manifest {
-        config: config.clone(),
-    })
-    .map_err(|e| Error::internal("JSON serialisation", e))?;
-    write_atomic(&points_dir(out).join(MANIFEST), manifest.as_bytes())?;
-    for r in &all {
-        write_point(out, r)?;
-    }
-    write_tables(out, &all)?;
-    Ok((config, all))
+    let merged = SweepResults {
+        config,
+        points: all,
+    };
+    merged.write(out)?;
+    Ok(merged)
 }
 
 /// `run.json`: what produced the results (configuration, conventions, [`crate::provenance`],

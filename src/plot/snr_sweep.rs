@@ -6,12 +6,13 @@ use crate::nets::Arch;
 use crate::plot::{render, Chart, Figure, Series, Style};
 use std::path::Path;
 
-/// Render the sweep's figure: lowest SNR vs depth, one panel per architecture, one series per
-/// slope (first dtype/eps_i/width/seed of the grid). Only finite SNRs are drawn: an
-/// architecture without one (ResNet reconstructs nothing; every point overflowed to `-inf`)
-/// gets no panel and is named in the caption instead. Returns false, having written nothing,
+/// Render the sweep's figure from its results: lowest SNR vs depth, one panel per architecture
+/// of the config, one series per slope (first dtype/eps_i/width/seed of the points). Only
+/// finite SNRs are drawn: an architecture without one (ResNet reconstructs nothing; every point
+/// overflowed to `-inf`) gets no panel and is named in the caption instead. Returns false, having written nothing,
 /// when no architecture has a finite point (the table and CSVs still say everything).
-pub fn render_figure(results: &[PointResult], cfg: &SweepConfig, out_stem: &Path) -> Result<bool> {
+pub fn render_figure(sweep: &SweepResults, out_stem: &Path) -> Result<bool> {
+    let (results, cfg) = (&sweep.points, &sweep.config);
     let first = match results.first() {
         Some(r) => r.point.clone(),
         None => {

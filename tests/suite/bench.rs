@@ -8,7 +8,7 @@ use revstab::backend::Backend;
 use revstab::device::DeviceSpec;
 use revstab::experiments::bench::{
     batch_for, csv_line, format_table, forward_conv_macs, median, parse_pools, pools_name, run,
-    to_csv, BenchConfig, BenchMode, Trainee,
+    to_csv, BenchConfig, BenchMode, BenchResults, Trainee,
 };
 use revstab::nets::{Arch, NetConfig, PoolKind};
 use revstab::train::Sgd;
@@ -313,4 +313,137 @@ fn checkpointed_segment_is_checked_and_reported() {
     assert!(format_table(&rows).contains("checkpointed(k=2)"));
     assert!(csv_line(&cfg, &rows[1]).ends_with(",2"));
     assert_eq!(rows[0].last_loss.to_bits(), rows[1].last_loss.to_bits());
+}
+
+/// `back`, read from `want`'s `run.json`, is `want`: every field equal, the rows' floats to
+/// within 1e-15 relative (serde_json, built without its `float_roundtrip` feature, parses
+/// decimal text to within an ulp or so of the number written), NaN as NaN; the same CSV.
+fn assert_read_back(back: &BenchResults, want: &BenchResults) {
+    let close = |a: f64, b: f64| {
+        a.to_bits() == b.to_bits()
+            || (a.is_nan() && b.is_nan())
+            || (a - b).abs() <= 1e-15 * a.abs().max(b.abs())
+    };
+    assert_eq!(back.rows.len(), want.rows.len());
+    for (b, w) in back.rows.iter().zip(&want.rows) {
+        assert_eq!(
+            (b.arch, b.mode, b.depth, b.segment, b.layers, b.peak_bytes),
+            (w.arch, w.mode, w.depth, w.segment, w.layers, w.peak_bytes)
+        );
+        assert_eq!(b.times_s.len(), w.times_s.len());
+        let floats = [
+            (b.median_s, w.median_s),
+            (b.min_s, w.min_s),
+            (b.max_s, w.max_s),
+            (b.images_per_s, w.images_per_s),
+            (b.ratio_to_stored, w.ratio_to_stored),
+            (b.conv_gflops, w.conv_gflops),
+            (b.last_loss, w.last_loss),
+        ];
+        for (x, y) in floats
+            .into_iter()
+            .chain(b.times_s.iter().copied().zip(w.times_s.iter().copied()))
+        {
+            assert!(close(x, y), "{x} vs {y}");
+        }
+    }
+    // Everything but the rows' floats, exactly (NaN included: through the JSON text).
+    let others = BenchResults {
+        rows: want.rows.clone(),
+        ..back.clone()
+    };
+    assert_eq!(others.json().unwrap(), want.json().unwrap());
+    assert_eq!(back.csv().unwrap(), want.csv().unwrap());
+}
+
+/// Issue 15: the results of a run are one typed value, `BenchResults`: written, `run.json`
+/// is its JSON and reads back equal to it, and `bench.csv` is every config's rows under one
+/// header.
+#[test]
+fn results_round_trip_through_run_json_and_give_the_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let tiny = BenchConfig {
+        depths: vec![1, 2],
+        steps: 2,
+        warmup: 0,
+        width: 4,
+        batch: 2,
+        size: 4,
+        ..small()
+    };
+    let configs = vec![
+        tiny.clone(),
+        BenchConfig {
+            arch: Arch::Resnet,
+            depths: vec![1],
+            ..tiny
+        },
+    ];
+    let parts: Vec<_> = configs.iter().map(|c| run(c, |_| {}).unwrap()).collect();
+    let rows: Vec<_> = parts.iter().flatten().cloned().collect();
+    let res = BenchResults::new(configs.clone(), rows, 1.25, &Device::Cpu);
+    res.write(tmp.path()).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("run.json")).unwrap(),
+        res.json().unwrap()
+    );
+    let back = BenchResults::read(tmp.path()).unwrap();
+    assert_read_back(&back, &res);
+    assert_eq!(
+        BenchResults {
+            rows: res.rows.clone(),
+            ..back.clone()
+        },
+        res
+    );
+    assert_eq!(back.rows.len(), 2 * 3 + 1);
+    assert_eq!(back.skipped, vec![configs[1].skip_note().unwrap()]);
+    assert_eq!(back.total_s, 1.25);
+    assert_eq!(back.experiment, "bench");
+    let runs = back.runs().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(runs[1].1.len(), 1);
+    assert_eq!(runs[1].1[0].arch, Arch::Resnet);
+    // One header, then each config's lines as `to_csv` gives them.
+    let want =
+        to_csv(&configs[0], &parts[0]) + to_csv(&configs[1], &parts[1]).split_once('\n').unwrap().1;
+    assert_eq!(
+        std::fs::read_to_string(tmp.path().join("bench.csv")).unwrap(),
+        want
+    );
+    assert_eq!(back.csv().unwrap(), want);
+    let table = back.table().unwrap();
+    assert!(table.contains(&format_table(&parts[0])), "{table}");
+    assert!(table.contains(&configs[1].describe()), "{table}");
+}
+
+/// Without the stored mode the ratio is not finite: `null` in `run.json`, NaN read back; rows
+/// that do not follow their configs are an error.
+#[test]
+fn results_without_a_stored_mode_read_back_nan_ratios() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = BenchConfig {
+        depths: vec![1],
+        modes: vec![BenchMode::Reconstructed],
+        steps: 1,
+        warmup: 0,
+        width: 4,
+        batch: 2,
+        size: 4,
+        ..small()
+    };
+    let rows = run(&cfg, |_| {}).unwrap();
+    let res = BenchResults::new(vec![cfg.clone()], rows, 0.5, &Device::Cpu);
+    res.write(tmp.path()).unwrap();
+    let text = std::fs::read_to_string(tmp.path().join("run.json")).unwrap();
+    assert!(text.contains("\"ratio_to_stored\": null"), "{text}");
+    let back = BenchResults::read(tmp.path()).unwrap();
+    assert!(back.rows[0].ratio_to_stored.is_nan());
+    assert_read_back(&back, &res);
+    let broken = BenchResults {
+        configs: vec![cfg.clone(), cfg],
+        ..back
+    };
+    let e = broken.csv().unwrap_err().to_string();
+    assert!(e.contains("do not follow"), "{e}");
 }

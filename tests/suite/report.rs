@@ -1,5 +1,5 @@
 //! Issue 19: `report DIR` prints a results directory's summary table from its files, without
-//! recomputing.
+//! recomputing; issue 15: the bench and sweep tables come from their typed results.
 
 use std::process::Command;
 
@@ -44,6 +44,70 @@ fn report_prints_the_sweeps_own_table_without_recomputing() {
         "{text}"
     );
     assert_eq!(std::fs::read(out.join("summary.csv")).unwrap(), csv_before);
+    let results = revstab::experiments::snr_sweep::SweepResults::read(&out).unwrap();
+    assert_eq!(results.points.len(), 2 * 2 * 2);
+    assert!(text.contains(&results.summary_table()), "{text}");
+}
+
+#[test]
+fn report_prints_the_benchs_tables_from_its_typed_results() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("bench");
+    let o = Command::new(env!("CARGO_BIN_EXE_bench"))
+        .args([
+            "--workload",
+            "stack",
+            "--arch",
+            "revnet,resnet",
+            "--depths",
+            "1,2",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--width",
+            "4",
+            "--batch",
+            "2",
+            "--input-size",
+            "4",
+            "--quiet",
+            "--out",
+        ])
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let printed = String::from_utf8_lossy(&o.stdout).into_owned();
+    let results = revstab::experiments::bench::BenchResults::read(&out).unwrap();
+    let runs = results.runs().unwrap();
+    assert_eq!(runs.len(), 2);
+    assert_eq!(results.rows.len(), 2 * 3 + 2);
+    let r = report(&out);
+    assert!(r.status.success(), "{}", String::from_utf8_lossy(&r.stderr));
+    let text = String::from_utf8_lossy(&r.stdout);
+    assert!(
+        text.contains("bench") && text.contains("command:"),
+        "{text}"
+    );
+    assert!(text.contains(&results.table().unwrap()), "{text}");
+    // Each config's description and table as the run printed them.
+    for (cfg, rows) in runs {
+        let table = revstab::experiments::bench::format_table(rows);
+        assert!(printed.contains(&table), "{printed}\nvs\n{table}");
+        assert!(
+            text.contains(&table) && text.contains(&cfg.describe()),
+            "{text}"
+        );
+    }
+    assert!(
+        text.contains("note: resnet stores every activation"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("bench.csv")).unwrap(),
+        results.csv().unwrap()
+    );
 }
 
 #[test]

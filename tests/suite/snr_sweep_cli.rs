@@ -362,3 +362,59 @@ fn revnet_and_resnet_rows_carry_no_slope() {
     assert_eq!(revstab::nets::Arch::Revnet.slope_field(0.3), "");
     assert_eq!(revstab::nets::Arch::Hybrid.slope_field(0.3), "0.3");
 }
+
+/// Issue 15: a sweep's results are one typed value, `SweepResults`: what `run_sweep`, a resume
+/// and `merge` produce, read back equal from the point files (also from a directory without a
+/// manifest, whose config is in `run.json`), and through serde.
+#[test]
+fn sweep_results_round_trip_and_are_what_run_resume_and_merge_produce() {
+    use revstab::experiments::snr_sweep::{
+        merge, run_sweep, RunOptions, Shard, SweepConfig, SweepResults,
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = SweepConfig {
+        depths: vec![1, 2],
+        slopes: vec![0.2, 0.5],
+        ..SweepConfig::default()
+    };
+    let opts = |dir: &str, shard: Option<Shard>, resume: bool| RunOptions {
+        out: tmp.path().join(dir),
+        resume,
+        shard,
+        threads: 1,
+        progress_bar: false,
+        verbose: false,
+    };
+    let full = run_sweep(&cfg, &opts("full", None, false)).unwrap();
+    assert_eq!(full.results.config, cfg);
+    assert_eq!(full.results.points.len(), cfg.grid().len());
+    assert_eq!(full.computed, cfg.grid().len());
+    let read = SweepResults::read(&tmp.path().join("full")).unwrap();
+    assert_eq!(read, full.results);
+    let back: SweepResults = serde_json::from_str(&serde_json::to_string(&read).unwrap()).unwrap();
+    assert_eq!(back, read);
+    let resumed = run_sweep(&cfg, &opts("full", None, true)).unwrap();
+    assert_eq!((resumed.computed, resumed.skipped), (0, cfg.grid().len()));
+    assert_eq!(resumed.results, full.results);
+    let shard = |k| Some(format!("{k}/2").parse::<Shard>().unwrap());
+    let a = run_sweep(&cfg, &opts("a", shard(1), false)).unwrap();
+    let b = run_sweep(&cfg, &opts("b", shard(2), false)).unwrap();
+    assert_eq!(
+        a.results.points.len() + b.results.points.len(),
+        cfg.grid().len()
+    );
+    let merged_dir = tmp.path().join("merged");
+    let merged = merge(&[tmp.path().join("a"), tmp.path().join("b")], &merged_dir).unwrap();
+    assert_eq!(merged, full.results);
+    assert_eq!(SweepResults::read(&merged_dir).unwrap(), merged);
+    assert_eq!(tables(&merged_dir), tables(&tmp.path().join("full")));
+    // A directory without a manifest: the config of its run.json.
+    std::fs::remove_file(merged_dir.join("points/manifest.json")).unwrap();
+    assert!(SweepResults::read(&merged_dir).is_err());
+    std::fs::write(
+        merged_dir.join("run.json"),
+        serde_json::json!({ "tool": "snr-sweep", "config": cfg }).to_string(),
+    )
+    .unwrap();
+    assert_eq!(SweepResults::read(&merged_dir).unwrap(), merged);
+}
