@@ -335,6 +335,86 @@ fn figures_dry_run_lists_its_figures_and_writes_nothing() {
     dry_run_rejects("figures", &["--only", "fig99"], "fig99");
 }
 
+/// Issue 19: an experiment never run here gets an estimate measured on the spot (its
+/// shallowest network timed, every point scaled by depth + 1), or a line saying why it is not
+/// probed; still nothing written.
+#[test]
+fn figures_dry_run_probes_experiments_never_run_here_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exps = tmp.path().join("experiments");
+    std::fs::create_dir_all(&exps).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/fig10.toml"),
+        exps.join("fig10.toml"),
+    )
+    .unwrap();
+    // Depths 1, 2, 4 and two slopes at depth 1: (2 + 3 + 5 + 2 + 2) / 2 = 7 probes' worth.
+    std::fs::write(
+        exps.join("fig11.toml"),
+        r#"
+experiment = "scaling"
+arch = "layerwise"
+seed = 0
+dtype = "f32"
+[depth_sweep]
+slope = 0.5
+depths = [1, 2, 4]
+[slope_sweep]
+depth = 1
+slopes = [0.5, 0.2]
+[net]
+width = 4
+batch = 2
+input_size = 8
+"#,
+    )
+    .unwrap();
+    let results = tmp.path().join("results");
+    let stdout = dry_run_lists(
+        "figures",
+        &[
+            "--only",
+            "fig10,fig11",
+            "--experiments",
+            exps.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+        ],
+        "figures",
+        2,
+    );
+    let line = |id: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(id))
+            .unwrap_or_else(|| panic!("no line for {id} in\n{stdout}"))
+            .to_string()
+    };
+    let fig11 = line("fig11");
+    assert!(
+        fig11.contains("compute (no cached results): ~")
+            && fig11.contains("probed: depth 1 took")
+            && fig11.contains("costs 7.0 times that"),
+        "{fig11}"
+    );
+    let fig10 = line("fig10");
+    assert!(
+        fig10.contains("time unknown") && fig10.contains("not probed: it traces one network"),
+        "{fig10}"
+    );
+    assert!(
+        stdout.contains("for 1 of the 2 experiment(s)")
+            && stdout.contains("not included (never run here, not probed): fig10")
+            && stdout.contains("scaling each point by (depth + 1)"),
+        "{stdout}"
+    );
+    assert!(
+        !results.exists(),
+        "the dry run created {}",
+        results.display()
+    );
+}
+
 const SWEEP: &str = r#"
 experiment = "accuracy"
 archs = ["layerwise"]
