@@ -14,7 +14,12 @@ pub const HEAD: usize = 10;
 /// Print `what` (e.g. "points") as `N <what> would be computed:` and the lines, in full up to
 /// [`FULL_LIST`] lines, otherwise the first [`HEAD`] and a count of the rest.
 pub fn print_plan(what: &str, lines: &[String]) {
-    println!("dry run: {} {what} would be computed:", lines.len());
+    print_list(&format!("{} {what} would be computed", lines.len()), lines);
+}
+
+/// Print `dry run: <title>:` and the lines, shortened as [`print_plan`] does.
+pub fn print_list(title: &str, lines: &[String]) {
+    println!("dry run: {title}:");
     let shown = if lines.len() <= FULL_LIST {
         lines.len()
     } else {
@@ -38,7 +43,8 @@ pub fn scale(probes: &[(f64, f64)], plan: &[(usize, f64)]) -> f64 {
             let (c0, s0) = probes[kind];
             s0 * cost / c0.max(f64::MIN_POSITIVE)
         })
-        .sum()
+        // From +0 (`sum` of nothing is -0, printed `-0.00 s`).
+        .fold(0.0, |a, b| a + b)
 }
 
 /// `1234.5` -> `"1234.5 s (20.6 min)"`.
@@ -66,5 +72,7 @@ mod tests {
         // Probe: cost 2 took 0.5 s; points of cost 2, 4 and 8 take 0.5 + 1 + 2 s.
         let s = scale(&[(2.0, 0.5)], &[(0, 2.0), (0, 4.0), (0, 8.0)]);
         assert!((s - 3.5).abs() < 1e-12, "{s}");
+        // Nothing planned: +0, printed without a sign.
+        assert_eq!(fmt_seconds(scale(&[], &[])), "0.00 s");
     }
 }

@@ -75,8 +75,9 @@ struct Args {
     #[arg(long, short, alias = "silent")]
     quiet: bool,
     /// Check the figure ids and configs, print which experiments would be computed or reused
-    /// and an estimate of the time (from the cached results' measured wall times), write
-    /// nothing
+    /// and an estimate of the time (from the cached results' measured wall times; for
+    /// experiments never run here, from their shallowest networks timed on the spot where
+    /// that applies, otherwise named with why), write nothing
     #[arg(long = "dry-run")]
     dry_run: bool,
 }
@@ -249,10 +250,12 @@ fn main() -> ExitCode {
 }
 
 /// `--dry-run`: what a run would do for each figure (reuse cached results, compute them and
-/// why, or skip for missing `train` results), and the time of the computations, read from the
-/// wall time measured by an earlier run of the same experiment (`provenance.seconds` of its
-/// cached results, scaled by threads). Configs are loaded and checked as a run does; a bad one
-/// is reported and fails the dry run (exit 1) as it fails a run. Writes nothing.
+/// why, or skip for missing `train` results), and the time of the computations. An experiment
+/// with cached results is estimated from the wall time that earlier run measured
+/// (`provenance.seconds`, scaled by threads). One never run here is probed on the spot where
+/// its points are networks of one cost model ([`probe`]: `scaling`, `precision`); the others
+/// are named, each with why it is not probed. Configs are loaded and checked as a run does; a
+/// bad one is reported and fails the dry run (exit 1) as it fails a run. Writes nothing.
 fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode {
     use revstab::dry_run::{fmt_seconds, print_nothing_written, print_plan};
     let results = Results {
@@ -268,6 +271,7 @@ fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode 
     let mut lines = Vec::new();
     let mut failed = Vec::new();
     let (mut estimated, mut unknown, mut computed) = (0.0, Vec::new(), 0usize);
+    let mut probed: Vec<String> = Vec::new();
     for id in ids {
         let spec = registry::spec(id).expect("checked above");
         let train_dir = match spec.source {
@@ -325,36 +329,62 @@ fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode 
                     r.provenance.threads
                 ));
             }
-            Err(_) => {
-                unknown.push(id.as_str());
-                lines.push(format!(
-                    "{id:<14} compute ({why}): time unknown (never run here)"
-                ));
-            }
+            Err(_) => match probe(id, &cfg) {
+                Ok(Probe {
+                    seconds,
+                    ratio,
+                    what,
+                }) => {
+                    // The probe ran on one thread; the experiment's points run in parallel.
+                    let s = seconds * ratio / threads as f64;
+                    estimated += s;
+                    probed.push(format!("{id}: {what}, {seconds:.3} s, x {ratio:.1}"));
+                    lines.push(format!(
+                        "{id:<14} compute ({why}): ~{} (never run here; probed: {what} took \
+                         {seconds:.3} s, the whole experiment costs {ratio:.1} times that)",
+                        fmt_seconds(s)
+                    ));
+                }
+                Err(ProbeError::NotProbed(reason)) => {
+                    unknown.push(id.as_str());
+                    lines.push(format!(
+                        "{id:<14} compute ({why}): time unknown (never run here; not probed: \
+                         {reason})"
+                    ));
+                }
+                Err(ProbeError::Failed(e)) => {
+                    failed.push(format!("{id}: {e}"));
+                }
+            },
         }
     }
     print_plan("figures", &lines);
     let timed = computed - unknown.len();
     println!(
-        "estimated time: {} for the {timed} of {computed} experiment(s) to compute that ran \
-         before, on {threads} thread(s), plus rendering{}",
+        "estimated time: {} for {timed} of the {computed} experiment(s) to compute, on \
+         {threads} thread(s), plus rendering{}",
         fmt_seconds(estimated),
         if unknown.is_empty() {
             String::new()
         } else {
-            format!("; unknown for the {} never run here", unknown.len())
+            format!(
+                "; not included (never run here, not probed): {}",
+                unknown.join(", ")
+            )
         }
     );
     println!(
         "  estimated from the wall time each experiment took in its earlier run (provenance of \
          the cached results in {}), scaled by threads{}",
         results.dir.display(),
-        if unknown.is_empty() {
+        if probed.is_empty() {
             String::new()
         } else {
             format!(
-                "; not included, no earlier run to measure: {}",
-                unknown.join(", ")
+                "; an experiment never run here estimated by timing its shallowest network of \
+                 each architecture and dtype here (one thread) and scaling each point by \
+                 (depth + 1), divided by threads ({})",
+                probed.join("; ")
             )
         }
     );
@@ -368,4 +398,97 @@ fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode 
         }
         ExitCode::from(EXIT_FAILURE)
     }
+}
+
+/// A probe of an experiment: what was timed, its seconds, and the cost of the whole experiment
+/// in units of the probe.
+struct Probe {
+    seconds: f64,
+    ratio: f64,
+    what: String,
+}
+
+/// Why an experiment has no probe.
+enum ProbeError {
+    /// No cheap part to time (the reason).
+    NotProbed(&'static str),
+    /// The probe itself failed (a run would fail too).
+    Failed(String),
+}
+
+/// Time the cheapest part of figure `id`'s experiment here, on one thread, in memory (nothing
+/// is written): the experiment cut to its shallowest depth. Cost model: a point's time is
+/// linear in depth + 1 (every point of one experiment has the same width, batch and input
+/// size); the probe holds the shallowest network of each architecture and dtype of the
+/// experiment, so the ratio is the sum of (depth + 1) over the experiment's depths (per
+/// architecture and dtype) over (shallowest depth + 1). Only experiments whose points are
+/// such networks are probed (`scaling`, `precision`); the others return why not.
+fn probe(id: &str, cfg: &figs::ExperimentConfig) -> Result<Probe, ProbeError> {
+    use figs::ExperimentConfig as E;
+    let cost = |d: usize| (d + 1) as f64;
+    let (probe_cfg, ratio, what) = match cfg {
+        E::Scaling(c) => {
+            let mut depths = c.depth_sweep.depths.clone();
+            depths.extend(c.slope_sweep.slopes.iter().map(|_| c.slope_sweep.depth));
+            let Some(&min) = depths.iter().min() else {
+                return Err(ProbeError::NotProbed("no points"));
+            };
+            let mut p = c.clone();
+            p.depth_sweep.depths = vec![min];
+            p.slope_sweep.slopes.clear();
+            let ratio = depths.iter().map(|&d| cost(d)).sum::<f64>() / cost(min);
+            (E::Scaling(p), ratio, format!("depth {min}"))
+        }
+        E::Precision(c) => {
+            let Some(&min) = c.depths.iter().min() else {
+                return Err(ProbeError::NotProbed("no points"));
+            };
+            let mut p = c.clone();
+            p.depths = vec![min];
+            let ratio = c.depths.iter().map(|&d| cost(d)).sum::<f64>() / cost(min);
+            (
+                E::Precision(p),
+                ratio,
+                format!(
+                    "depth {min} x {} arch(s) x {} dtype(s)",
+                    c.archs.len(),
+                    c.dtypes.len()
+                ),
+            )
+        }
+        E::Alpha(_) => {
+            return Err(ProbeError::NotProbed(
+                "the alpha curves are sampled layers, not networks of a depth; no part of it \
+                 is cheaper in a known proportion",
+            ))
+        }
+        E::Trace(_) => {
+            return Err(ProbeError::NotProbed(
+                "it traces one network: its cheapest point is the whole run",
+            ))
+        }
+        E::BnEps(_) => {
+            return Err(ProbeError::NotProbed(
+                "its alpha part and its SNR networks follow different cost models",
+            ))
+        }
+        E::Memory(_) => {
+            return Err(ProbeError::NotProbed(
+                "peak-memory steps over batch and size; `memory --dry-run` times its points",
+            ))
+        }
+        E::Tradeoff(_) => {
+            return Err(ProbeError::NotProbed(
+                "timed steps, checkpoint segments and an exactness check per point; no single \
+                 cost model",
+            ))
+        }
+    };
+    let r = figs::run_experiment(id, &probe_cfg, "dry-run probe", 1)
+        .map_err(|e| ProbeError::Failed(e.to_string()))?;
+    Ok(Probe {
+        seconds: r.provenance.seconds,
+        ratio,
+        what,
+    })
 }

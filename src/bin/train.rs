@@ -453,13 +453,20 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
     input(cfg.validate())?;
     input(cfg.check_data_channels())?;
     input(cfg.device.open())?;
-    if common.dry_run {
-        return dry_run(vec![cfg], None);
-    }
     let out = common
         .out
         .clone()
         .unwrap_or_else(|| PathBuf::from("results/train"));
+    if common.dry_run {
+        let done = if common.resume {
+            checkpoint_step(&out, &cfg)?
+                .map(|step| vec![(0, Done::AtStep(step))])
+                .unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        return dry_run(vec![cfg], None, &done, &out);
+    }
     let _lock = out_dir(&out)?;
     let opts = exp::SingleRunOptions {
         out: out.clone(),
@@ -501,6 +508,10 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
     input(experiment.validate())?;
     // The device before anything is written (a CPU build asked for cuda stops here).
     input(experiment.train_mut().device.open())?;
+    let out = common
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("results/{}", experiment.name())));
     if common.dry_run {
         let shard = match &common.shard {
             Some(s) => Some(input(s.parse::<revstab::experiments::snr_sweep::Shard>())?),
@@ -510,12 +521,18 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
             Experiment::Accuracy(c) => c.grid().iter().map(|p| c.run_config(p)).collect(),
             Experiment::Angles(c) => c.runs(),
         };
-        return dry_run(runs, shard);
+        let done = if common.resume {
+            experiment
+                .finished_runs(&out)
+                .map_err(classify)?
+                .into_iter()
+                .map(|i| (i, Done::Finished))
+                .collect()
+        } else {
+            Vec::new()
+        };
+        return dry_run(runs, shard, &done, &out);
     }
-    let out = common
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("results/{}", experiment.name())));
     let _lock = out_dir(&out)?;
     let shard = match &common.shard {
         Some(s) => Some(input(s.parse::<revstab::experiments::snr_sweep::Shard>())?),
@@ -534,22 +551,104 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
     Ok(())
 }
 
-/// `--dry-run`: the training runs that would be made (an experiment's shard applied) and their
-/// time, estimated by timing one training step (`Network::step` with gradients, as the
-/// training loop takes it; the second of two, after a warm-up) of the shallowest network of
-/// each (architecture, mode) on a batch of its data here, and scaling each run by
-/// (depth + 1) x steps (epochs x batches per epoch). Evaluation is not counted. Writes
-/// nothing.
+/// What `--resume` would keep of a run, found read-only in `--out`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Done {
+    /// An experiment's run with its point file: skipped.
+    Finished,
+    /// A single run's checkpoint at this step: the run continues from it.
+    AtStep(usize),
+}
+
+/// With `--resume`, the step of the checkpoint a single run in `out` would continue from
+/// (`None`: no checkpoint, the run starts from scratch). Read-only; fails with the message of
+/// the run itself (exit 2) on a checkpoint of another configuration, one that does not parse,
+/// or one already at the last step.
+fn checkpoint_step(out: &std::path::Path, cfg: &TrainConfig) -> Result<Option<usize>, Failure> {
+    let path = out.join("checkpoint.json");
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return input(Err(revstab::Error::io(&path, e))),
+    };
+    let bad = |e: serde_json::Error| {
+        Failure::Input(anyhow::anyhow!(
+            "{}: not a training checkpoint: {e}",
+            path.display()
+        ))
+    };
+    let meta: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
+    let step = meta["step"].as_u64().ok_or_else(|| {
+        Failure::Input(anyhow::anyhow!(
+            "{}: not a training checkpoint: no `step`",
+            path.display()
+        ))
+    })? as usize;
+    let config: TrainConfig = serde_json::from_value(meta["config"].clone()).map_err(bad)?;
+    if config != *cfg {
+        return Err(Failure::Input(anyhow::anyhow!("{}: --resume with a different configuration than the checkpoint's; use another --out or drop --resume", path.display())));
+    }
+    let data = input(cfg.load_data())?;
+    let total = data.train.len() / cfg.batch.max(1) * cfg.epochs;
+    if step >= total {
+        return Err(Failure::Input(anyhow::anyhow!(
+            "{}: the checkpoint is already at the last step ({total}); nothing to resume (drop --resume to train again)",
+            path.display()
+        )));
+    }
+    Ok(Some(step))
+}
+
+/// `--dry-run`: the training runs that would be made (an experiment's shard applied; with
+/// `--resume`, `done` lists what `out` already holds: finished runs are listed apart and not
+/// estimated, a single run's checkpoint leaves only its remaining steps) and their time,
+/// estimated by timing one training step (`Network::step` with gradients, as the training
+/// loop takes it; the second of two, after a warm-up) of the shallowest network of each
+/// (architecture, mode) still to run on a batch of its data here, and scaling each run by
+/// (depth + 1) x steps (epochs x batches per epoch, less the steps a checkpoint holds).
+/// Evaluation is not counted. Writes nothing and takes no lock.
 fn dry_run(
     runs: Vec<TrainConfig>,
     shard: Option<revstab::experiments::snr_sweep::Shard>,
+    done: &[(usize, Done)],
+    out: &std::path::Path,
 ) -> Result<(), Failure> {
-    use revstab::dry_run::{fmt_seconds, print_nothing_written, print_plan, scale};
+    use revstab::dry_run::{fmt_seconds, print_list, print_nothing_written, print_plan, scale};
     let runs: Vec<(usize, TrainConfig)> = runs
         .into_iter()
         .enumerate()
         .filter(|(i, _)| shard.is_none_or(|s| s.owns(*i)))
         .collect();
+    let state = |i: usize| done.iter().find(|d| d.0 == i).map(|d| d.1);
+    let describe = |i: usize, c: &TrainConfig| {
+        format!(
+            "run {i}: {} depth {} slope {} {} seed {}",
+            c.arch,
+            c.depth,
+            c.slope,
+            c.mode.as_str(),
+            c.seed
+        )
+    };
+    let finished: Vec<String> = runs
+        .iter()
+        .filter(|(i, _)| state(*i) == Some(Done::Finished))
+        .map(|(i, c)| describe(*i, c))
+        .collect();
+    let runs: Vec<(usize, TrainConfig)> = runs
+        .into_iter()
+        .filter(|(i, _)| state(*i) != Some(Done::Finished))
+        .collect();
+    if !finished.is_empty() {
+        print_list(
+            &format!(
+                "{} training runs already finished in {} (--resume keeps them)",
+                finished.len(),
+                out.display()
+            ),
+            &finished,
+        );
+    }
     let mut data: Vec<(String, revstab::data::DataSplit)> = Vec::new();
     let mut lines = Vec::new();
     let mut kinds: Vec<(Arch, Source, usize)> = Vec::new();
@@ -560,16 +659,19 @@ fn dry_run(
         }
         let split = &data.iter().find(|(d, _)| *d == c.data).expect("loaded").1;
         let n = c.epochs * split.train.len().div_ceil(c.batch.max(1));
-        steps.push(n);
-        lines.push(format!(
-            "run {i}: {} depth {} slope {} {} seed {}, {} epoch(s) = {n} steps",
-            c.arch,
-            c.depth,
-            c.slope,
-            c.mode.as_str(),
-            c.seed,
-            c.epochs
-        ));
+        let mut line = format!("{}, {} epoch(s) = {n} steps", describe(*i, c), c.epochs);
+        match state(*i) {
+            Some(Done::AtStep(k)) => {
+                line.push_str(&format!(
+                    ", resumed from the checkpoint at step {k} in {}: {} steps left",
+                    out.display(),
+                    n.saturating_sub(k)
+                ));
+                steps.push(n.saturating_sub(k));
+            }
+            _ => steps.push(n),
+        }
+        lines.push(line);
         match kinds.iter_mut().find(|k| k.0 == c.arch && k.1 == c.mode) {
             Some(k) if c.depth < runs[k.2].1.depth => k.2 = lines.len() - 1,
             Some(_) => {}
@@ -607,11 +709,15 @@ fn dry_run(
         "estimated time: {} of training steps, runs one after the other (evaluation not counted)",
         fmt_seconds(scale(&probes, &costed))
     );
-    println!(
-        "  estimated by timing one training step of the shallowest network of each architecture \
-         and mode here ({}) and scaling each run by (depth + 1) x steps",
-        text.join("; ")
-    );
+    if text.is_empty() {
+        println!("  estimated by timing nothing: no run is left to train");
+    } else {
+        println!(
+            "  estimated by timing one training step of the shallowest network of each \
+             architecture and mode here ({}) and scaling each run by (depth + 1) x steps",
+            text.join("; ")
+        );
+    }
     print_nothing_written();
     Ok(())
 }

@@ -155,7 +155,8 @@ pub struct LowestRow {
     /// Smallest SNR of all entries (hidden included), dB.
     #[serde(with = "num")]
     pub min_snr_db: f64,
-    /// Seconds the point took.
+    /// Seconds the point took (wall time; written to the figure's `<id>.timings.csv`, never
+    /// to its data CSV).
     #[serde(with = "num")]
     pub seconds: f64,
 }

@@ -68,7 +68,10 @@ pub(crate) fn depth_fit_text(arch: Arch, pts: &[(f64, f64)]) -> String {
     }
 }
 
-pub(crate) const LOWEST_HEADER: [&str; 15] = [
+/// Header of the lowest-layer CSVs (`fig11`, `fig14`, `precision`): one row per network. No
+/// timing column, so that a rerun of the same config writes the same bytes; each point's wall
+/// time goes to the sidecar `<id>.timings.csv` ([`LOWEST_TIMINGS_HEADER`]).
+pub(crate) const LOWEST_HEADER: [&str; 14] = [
     "sweep",
     "arch",
     "dtype",
@@ -83,8 +86,42 @@ pub(crate) const LOWEST_HEADER: [&str; 15] = [
     "predicted_rounding_db",
     "predicted_coherent_db",
     "min_snr_db",
-    "seconds",
 ];
+
+/// Header of `<id>.timings.csv` beside a lowest-layer CSV: the key columns of its rows
+/// (`sweep` to `eps_i`, as in [`LOWEST_HEADER`]) and the point's wall time (`seconds`, s).
+pub(crate) const LOWEST_TIMINGS_HEADER: [&str; 7] = [
+    "sweep", "arch", "dtype", "depth", "slope", "eps_i", "seconds",
+];
+
+/// Path of the timings sidecar of `<out>/<id>.csv`.
+pub fn timings_path(out: &Path, id: &str) -> PathBuf {
+    out.join(format!("{id}.timings.csv"))
+}
+
+/// Write a lowest-layer figure CSV `<out>/<id>.csv` (with its provenance sidecar, see
+/// [`write_csv`]) from `(sweep, row)` pairs, and its points' wall times to
+/// `<out>/<id>.timings.csv`, both atomically.
+pub(crate) fn write_lowest_csv(
+    out: &Path,
+    id: &str,
+    caption: &str,
+    rows: &[(&str, &LowestRow)],
+) -> crate::error::Result<()> {
+    let data: Vec<Vec<String>> = rows.iter().map(|(s, p)| lowest_csv_row(s, p)).collect();
+    let timings: Vec<Vec<String>> = rows
+        .iter()
+        .map(|(s, p)| {
+            let mut r: Vec<String> = lowest_csv_row(s, p).into_iter().take(6).collect();
+            r.push(format!("{:.3}", p.seconds));
+            r
+        })
+        .collect();
+    let path = timings_path(out, id);
+    let text = crate::results::csv::csv_text(&LOWEST_TIMINGS_HEADER, &timings)?;
+    crate::util::write_atomic(&path, text.as_bytes())?;
+    write_csv(out, id, caption, &LOWEST_HEADER, &data)
+}
 
 pub(crate) fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
     vec![
@@ -102,7 +139,6 @@ pub(crate) fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
         fmt_f(p.predicted_rounding_db),
         fmt_f(p.predicted_coherent_db),
         fmt_f(p.min_snr_db),
-        format!("{:.3}", p.seconds),
     ]
 }
 

@@ -71,6 +71,6 @@ pub fn precision(res: &Results, out: &Path) -> Result<()> {
         },
         &stem(out, id),
     )?;
-    let rows: Vec<Vec<String>> = d.rows.iter().map(|p| lowest_csv_row("depth", p)).collect();
-    write_csv(out, id, &caption, &LOWEST_HEADER, &rows)
+    let rows: Vec<(&str, &LowestRow)> = d.rows.iter().map(|p| ("depth", p)).collect();
+    write_lowest_csv(out, id, &caption, &rows)
 }

@@ -118,8 +118,8 @@ pub(crate) fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> 
     let mut rows = Vec::new();
     for (name, rs) in [("depth", &d.depth_sweep), ("slope", &d.slope_sweep)] {
         for p in rs.iter() {
-            rows.push(lowest_csv_row(name, p));
+            rows.push((name, p));
         }
     }
-    write_csv(out, id, &caption, &LOWEST_HEADER, &rows)
+    write_lowest_csv(out, id, &caption, &rows)
 }

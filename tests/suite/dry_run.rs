@@ -179,6 +179,136 @@ fn train_dry_run_lists_its_runs_and_writes_nothing() {
     dry_run_rejects("train", &["--data", data, "--epochs", "0"], "epochs");
 }
 
+/// Every file under `dir` with its bytes.
+fn snapshot(dir: &Path) -> std::collections::BTreeMap<std::path::PathBuf, Vec<u8>> {
+    let mut m = std::collections::BTreeMap::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for e in std::fs::read_dir(&d).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                todo.push(p);
+            } else {
+                m.insert(p.clone(), std::fs::read(&p).unwrap());
+            }
+        }
+    }
+    m
+}
+
+fn train_dry_run(args: &[&str], out: &Path) -> (Option<i32>, String, String) {
+    let o = Command::new(exe("train"))
+        .args(args)
+        .args(["--dry-run", "--resume", "--out"])
+        .arg(out)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    (
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout).into_owned(),
+        String::from_utf8_lossy(&o.stderr).into_owned(),
+    )
+}
+
+/// Issue 19: `train --dry-run --resume` lists what --out already holds (finished runs of an
+/// experiment, a single run's checkpoint) and estimates only the rest, read-only.
+#[test]
+fn train_dry_run_with_resume_estimates_only_what_is_left_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("sweep.toml");
+    std::fs::write(&cfg, SWEEP).unwrap();
+    let cfg = cfg.to_str().unwrap();
+    let out = tmp.path().join("sweep");
+    let o = Command::new(exe("train"))
+        .args(["--config", cfg, "--quiet", "--out"])
+        .arg(&out)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // Both runs finished: nothing to estimate.
+    let before = snapshot(&out);
+    let (code, stdout, stderr) = train_dry_run(&["--config", cfg], &out);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("dry run: 2 training runs already finished in")
+            && stdout.contains("run 0: layerwise depth 2 slope 0.2 stored seed 0")
+            && stdout.contains("run 1: layerwise depth 2 slope 0.2 reconstructed seed 0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("dry run: 0 training runs would be computed"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("estimated time: 0.00 s"), "{stdout}");
+    assert_eq!(snapshot(&out), before, "the dry run changed --out");
+    // One point file gone: that run alone is estimated.
+    let points = out.join("points");
+    let gone = std::fs::read_dir(&points)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .contains("reconstructed")
+        })
+        .unwrap();
+    std::fs::remove_file(&gone).unwrap();
+    let before = snapshot(&out);
+    let (code, stdout, stderr) = train_dry_run(&["--config", cfg], &out);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("dry run: 1 training runs already finished in")
+            && stdout.contains("dry run: 1 training runs would be computed")
+            && stdout
+                .contains("run 1: layerwise depth 2 slope 0.2 reconstructed seed 0, 1 epoch(s)")
+            && stdout.contains("estimated by timing one training step"),
+        "{stdout}"
+    );
+    assert_eq!(snapshot(&out), before, "the dry run changed --out");
+    // Another config than the one in --out: rejected as --resume rejects it.
+    let (code, _, stderr) = train_dry_run(&["--config", cfg, "--dtype", "f64"], &out);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("different config"), "{stderr}");
+
+    // A single run interrupted at step 5 of 8: 3 steps left.
+    let run_toml = tmp.path().join("run.toml");
+    std::fs::write(
+        &run_toml,
+        "width = 4\ndepth = 2\nepochs = 2\nbatch = 16\ndata = \"synthetic:train=64,test=32,size=8\"\n",
+    )
+    .unwrap();
+    let run_cfg =
+        match revstab::experiments::training::ConfigFile::from_toml_file(&run_toml).unwrap() {
+            revstab::experiments::training::ConfigFile::Run(c) => *c,
+            _ => panic!("not a single run"),
+        };
+    let data = run_cfg.load_data().unwrap();
+    let single = tmp.path().join("single");
+    let opts = revstab::train::TrainOptions {
+        run_dir: Some(single.clone()),
+        stop_after: Some(5),
+        ..revstab::train::TrainOptions::default()
+    };
+    let (_, stopped) = revstab::train::train(&run_cfg, &data, &opts).unwrap();
+    assert!(stopped.stopped);
+    let before = snapshot(&single);
+    let run_toml = run_toml.to_str().unwrap();
+    let (code, stdout, stderr) = train_dry_run(&["--config", run_toml], &single);
+    assert_eq!(code, Some(0), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("= 8 steps, resumed from the checkpoint at step 5")
+            && stdout.contains("3 steps left"),
+        "{stdout}"
+    );
+    assert_eq!(snapshot(&single), before, "the dry run changed --out");
+    let (code, _, stderr) = train_dry_run(&["--config", run_toml, "--epochs", "3"], &single);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("different configuration"), "{stderr}");
+}
+
 #[test]
 fn figures_dry_run_lists_its_figures_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
@@ -203,6 +333,86 @@ fn figures_dry_run_lists_its_figures_and_writes_nothing() {
     );
     assert!(!results.exists());
     dry_run_rejects("figures", &["--only", "fig99"], "fig99");
+}
+
+/// Issue 19: an experiment never run here gets an estimate measured on the spot (its
+/// shallowest network timed, every point scaled by depth + 1), or a line saying why it is not
+/// probed; still nothing written.
+#[test]
+fn figures_dry_run_probes_experiments_never_run_here_and_writes_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exps = tmp.path().join("experiments");
+    std::fs::create_dir_all(&exps).unwrap();
+    std::fs::copy(
+        concat!(env!("CARGO_MANIFEST_DIR"), "/experiments/fig10.toml"),
+        exps.join("fig10.toml"),
+    )
+    .unwrap();
+    // Depths 1, 2, 4 and two slopes at depth 1: (2 + 3 + 5 + 2 + 2) / 2 = 7 probes' worth.
+    std::fs::write(
+        exps.join("fig11.toml"),
+        r#"
+experiment = "scaling"
+arch = "layerwise"
+seed = 0
+dtype = "f32"
+[depth_sweep]
+slope = 0.5
+depths = [1, 2, 4]
+[slope_sweep]
+depth = 1
+slopes = [0.5, 0.2]
+[net]
+width = 4
+batch = 2
+input_size = 8
+"#,
+    )
+    .unwrap();
+    let results = tmp.path().join("results");
+    let stdout = dry_run_lists(
+        "figures",
+        &[
+            "--only",
+            "fig10,fig11",
+            "--experiments",
+            exps.to_str().unwrap(),
+            "--results",
+            results.to_str().unwrap(),
+        ],
+        "figures",
+        2,
+    );
+    let line = |id: &str| {
+        stdout
+            .lines()
+            .find(|l| l.trim_start().starts_with(id))
+            .unwrap_or_else(|| panic!("no line for {id} in\n{stdout}"))
+            .to_string()
+    };
+    let fig11 = line("fig11");
+    assert!(
+        fig11.contains("compute (no cached results): ~")
+            && fig11.contains("probed: depth 1 took")
+            && fig11.contains("costs 7.0 times that"),
+        "{fig11}"
+    );
+    let fig10 = line("fig10");
+    assert!(
+        fig10.contains("time unknown") && fig10.contains("not probed: it traces one network"),
+        "{fig10}"
+    );
+    assert!(
+        stdout.contains("for 1 of the 2 experiment(s)")
+            && stdout.contains("not included (never run here, not probed): fig10")
+            && stdout.contains("scaling each point by (depth + 1)"),
+        "{stdout}"
+    );
+    assert!(
+        !results.exists(),
+        "the dry run created {}",
+        results.display()
+    );
 }
 
 const SWEEP: &str = r#"

@@ -1,6 +1,10 @@
 //! Issue 19 item 8 (the parts of `train`): progress without a terminal before the first epoch
-//! ends, and `history.csv` counting epochs from 1 like the console.
+//! ends, and `history.csv` counting epochs from 1 like the console; no data CSV (history,
+//! accuracy sweep, angle experiment, lowest-layer figure CSVs) holds a wall time, so reruns
+//! write them byte-identical, and the times go to `timings.csv` sidecars.
 
+use crate::common::exe;
+use std::path::Path;
 use std::process::Command;
 
 #[test]
@@ -95,4 +99,217 @@ fn history_csv_of_a_rerun_is_byte_identical_and_timings_are_apart() {
     assert_eq!(rows.len(), 2, "{timings}");
     assert_eq!((rows[0].0.as_str(), rows[1].0.as_str()), ("1", "2"));
     assert!(rows[0].1 > 0.0 && rows[1].1 >= rows[0].1, "{timings}");
+}
+
+/// The accuracy sweep of two runs (one layer-wise network, stored and reconstructed).
+const ACCURACY: &str = r#"
+experiment = "accuracy"
+archs = ["layerwise"]
+modes = ["stored", "reconstructed"]
+seeds = [0]
+arch_lr = {}
+[depth_sweep]
+slope = 0.2
+depths = [2]
+[slope_sweep]
+depth = 2
+slopes = []
+[train]
+width = 4
+epochs = 1
+batch = 32
+data = "synthetic:train=64,test=32,size=8"
+"#;
+
+/// The angle experiment of one run, a probe every step.
+const ANGLES: &str = r#"
+experiment = "angles"
+modes = ["reconstructed"]
+seeds = [0]
+[[nets]]
+arch = "layerwise"
+depth = 2
+[train]
+width = 4
+epochs = 1
+batch = 32
+angle_every = 1
+data = "synthetic:train=64,test=32,size=8"
+"#;
+
+/// A tiny `fig11` (scaling) config: two depths, one slope.
+const FIG11: &str = r#"
+experiment = "scaling"
+arch = "layerwise"
+seed = 0
+dtype = "f32"
+[depth_sweep]
+slope = 0.5
+depths = [1, 2]
+[slope_sweep]
+depth = 1
+slopes = [0.5]
+[net]
+width = 4
+batch = 2
+input_size = 8
+"#;
+
+fn run_ok(bin: &str, args: &[&str], dir: &Path) {
+    let o = Command::new(exe(bin))
+        .args(args)
+        .arg(dir)
+        .env("RAYON_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{bin} {args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// `timings.csv`-like sidecar: its header is `key` + `seconds`, it has `rows` rows and every
+/// time parses as a non-negative number.
+fn assert_timings(path: &Path, key: &[&str], rows: usize) {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut lines = text.lines();
+    let mut header: Vec<&str> = key.to_vec();
+    header.push("seconds");
+    assert_eq!(
+        lines.next().unwrap(),
+        header.join(","),
+        "{}",
+        path.display()
+    );
+    let body: Vec<&str> = lines.collect();
+    assert_eq!(body.len(), rows, "{text}");
+    for l in body {
+        let s: f64 = l.rsplit(',').next().unwrap().parse().unwrap();
+        assert!(s >= 0.0, "{text}");
+    }
+}
+
+fn header_of(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap();
+    text.lines().next().unwrap().to_string()
+}
+
+/// Issue 19 item 8: `accuracy.csv`, the angle experiment's `summary.csv` and the lowest-layer
+/// figure CSVs had a `seconds` column, so no rerun was byte-identical. Two runs of the same
+/// config into two directories now write the same bytes; the times are in the sidecars.
+#[test]
+fn rerun_data_csvs_are_byte_identical() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exps = tmp.path().join("experiments");
+    std::fs::create_dir_all(&exps).unwrap();
+    std::fs::write(exps.join("accuracy.toml"), ACCURACY).unwrap();
+    std::fs::write(exps.join("angles.toml"), ANGLES).unwrap();
+    std::fs::write(exps.join("fig11.toml"), FIG11).unwrap();
+    let key = ["arch", "depth", "slope", "mode", "seed"];
+    for (config, csv, rows) in [
+        ("accuracy.toml", "accuracy.csv", 2),
+        ("angles.toml", "summary.csv", 1),
+    ] {
+        let cfg = exps.join(config);
+        let mut bytes = Vec::new();
+        for run in ["a", "b"] {
+            let out = tmp.path().join(format!("{config}-{run}"));
+            run_ok(
+                "train",
+                &["--config", cfg.to_str().unwrap(), "--quiet", "--out"],
+                &out,
+            );
+            assert!(
+                !header_of(&out.join(csv)).split(',').any(|c| c == "seconds"),
+                "{csv} still has a seconds column"
+            );
+            assert_timings(&out.join("timings.csv"), &key, rows);
+            bytes.push(std::fs::read(out.join(csv)).unwrap());
+        }
+        assert_eq!(bytes[0], bytes[1], "{csv} differs between reruns");
+    }
+    // fig11 computed twice (two result caches), rendered into two directories.
+    let mut bytes = Vec::new();
+    for run in ["a", "b"] {
+        let out = tmp.path().join(format!("figures-{run}"));
+        let results = tmp.path().join(format!("results-{run}"));
+        let o = Command::new(exe("figures"))
+            .args(["--only", "fig11", "--quiet", "--experiments"])
+            .arg(&exps)
+            .arg("--results")
+            .arg(&results)
+            .arg("--out")
+            .arg(&out)
+            .env("RAYON_NUM_THREADS", "1")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        assert!(
+            !header_of(&out.join("fig11.csv")).contains("seconds"),
+            "fig11.csv still has a seconds column"
+        );
+        assert_timings(
+            &revstab::plot::common::timings_path(&out, "fig11"),
+            &["sweep", "arch", "dtype", "depth", "slope", "eps_i"],
+            3,
+        );
+        bytes.push(std::fs::read(out.join("fig11.csv")).unwrap());
+    }
+    assert_eq!(bytes[0], bytes[1], "fig11.csv differs between reruns");
+}
+
+/// Point files written while the data CSVs still had `seconds` (inside the stored rows) still
+/// load: `--resume` computes nothing, the CSVs come out without the column and the old times
+/// land in `timings.csv`.
+#[test]
+fn resume_reads_point_files_that_still_hold_seconds_in_their_rows() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (name, text, field, at, csv) in [
+        ("accuracy.toml", ACCURACY, "row", 9, "accuracy.csv"),
+        ("angles.toml", ANGLES, "summary", 12, "summary.csv"),
+    ] {
+        let cfg = tmp.path().join(name);
+        std::fs::write(&cfg, text).unwrap();
+        let out = tmp.path().join(format!("{name}-out"));
+        let args = ["--config", cfg.to_str().unwrap(), "--quiet", "--out"];
+        run_ok("train", &args, &out);
+        let fresh = std::fs::read(out.join(csv)).unwrap();
+        // Rewrite every point file in the older layout: the time inside the row, no field.
+        let mut n = 0;
+        for e in std::fs::read_dir(out.join("points")).unwrap() {
+            let path = e.unwrap().path();
+            if path.file_name().unwrap() == "manifest.json" {
+                continue;
+            }
+            let mut v: serde_json::Value =
+                serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+            let obj = v.as_object_mut().unwrap();
+            assert!(obj.remove("seconds").is_some(), "{}", path.display());
+            let row = obj[field].as_array_mut().unwrap();
+            row.insert(at, serde_json::Value::String(format!("{}.25", 40 + n)));
+            std::fs::write(&path, serde_json::to_string(&v).unwrap()).unwrap();
+            n += 1;
+        }
+        assert!(n > 0);
+        let mut resume = args.to_vec();
+        resume.insert(0, "--resume");
+        run_ok("train", &resume, &out);
+        let run: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(out.join("run.json")).unwrap()).unwrap();
+        assert_eq!(run["computed"], 0, "{name}: resumed runs were recomputed");
+        assert_eq!(
+            std::fs::read(out.join(csv)).unwrap(),
+            fresh,
+            "{name}: {csv}"
+        );
+        let timings = std::fs::read_to_string(out.join("timings.csv")).unwrap();
+        for k in 0..n {
+            assert!(
+                timings.contains(&format!(",{}.25\n", 40 + k)),
+                "{name}: old time {}.25 not in\n{timings}",
+                40 + k
+            );
+        }
+    }
 }

@@ -169,9 +169,13 @@ impl Default for AnglesConfig {
 }
 
 /// The result of one run of the angle experiment: its rows of `angles.csv`,
-/// `angles_layers.csv` and `summary.csv` (one JSON per run in `points/`, what `--resume`
-/// reads). A diverged run keeps the probes it made before it stopped.
+/// `angles_layers.csv` and `summary.csv` and its wall time (one JSON per run in `points/`,
+/// what `--resume` reads). A diverged run keeps the probes it made before it stopped.
+///
+/// Point files written while `summary.csv` still had `seconds` (a 14-field `summary` with it
+/// as the thirteenth field) still load: the field is moved into [`AngleResult::seconds`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(from = "AngleResultFile")]
 pub struct AngleResult {
     /// Position in [`AnglesConfig::runs`].
     pub index: usize,
@@ -181,8 +185,45 @@ pub struct AngleResult {
     pub rows: Vec<Vec<String>>,
     /// Its rows of `angles_layers.csv`.
     pub layers: Vec<Vec<String>>,
-    /// Its row of `summary.csv`.
+    /// Its row of `summary.csv` ([`ANGLE_SUMMARY_HEADER`]).
     pub summary: Vec<String>,
+    /// Wall time of the run, seconds (NaN for a diverged run; its row of `timings.csv`).
+    pub seconds: f64,
+}
+
+/// [`AngleResult`] as a point file holds it, in the current layout or the older one.
+#[derive(Deserialize)]
+struct AngleResultFile {
+    index: usize,
+    config: TrainConfig,
+    rows: Vec<Vec<String>>,
+    layers: Vec<Vec<String>>,
+    summary: Vec<String>,
+    #[serde(default)]
+    seconds: Option<f64>,
+}
+
+/// Fields of a `summary.csv` row while it still had `seconds` (before `status`).
+const OLD_SUMMARY_FIELDS: usize = 14;
+/// Position of `seconds` in that row.
+const OLD_SUMMARY_SECONDS: usize = 12;
+
+impl From<AngleResultFile> for AngleResult {
+    fn from(f: AngleResultFile) -> Self {
+        let mut summary = f.summary;
+        let mut seconds = f.seconds;
+        if seconds.is_none() && summary.len() == OLD_SUMMARY_FIELDS {
+            seconds = parse_f(&summary.remove(OLD_SUMMARY_SECONDS)).ok();
+        }
+        AngleResult {
+            index: f.index,
+            config: f.config,
+            rows: f.rows,
+            layers: f.layers,
+            summary,
+            seconds: seconds.unwrap_or(f64::NAN),
+        }
+    }
 }
 
 impl AngleResult {
@@ -201,6 +242,13 @@ impl AngleResult {
     /// `ok` or `diverged at step N ...`.
     pub fn status(&self) -> &str {
         self.summary.last().map_or("", |s| s.as_str())
+    }
+
+    /// Its row of `timings.csv` ([`ANGLE_TIMINGS_HEADER`]).
+    pub fn timing_row(&self) -> Vec<String> {
+        let mut r: Vec<String> = self.summary.iter().take(5).cloned().collect();
+        r.push(format!("{:.2}", self.seconds));
+        r
     }
 }
 
@@ -256,8 +304,13 @@ impl AnglesConfig {
     }
 }
 
-/// Header of the angle experiment's `summary.csv`.
-pub const ANGLE_SUMMARY_HEADER: [&str; 14] = [
+/// Header of the angle experiment's `timings.csv`: the key columns of `summary.csv` and the
+/// run's wall time (`seconds`, s; `NaN` for a diverged run), one row per run in run order.
+pub const ANGLE_TIMINGS_HEADER: [&str; 6] = ["arch", "depth", "slope", "mode", "seed", "seconds"];
+
+/// Header of the angle experiment's `summary.csv`. No timing column: the wall times go to
+/// `timings.csv` ([`ANGLE_TIMINGS_HEADER`]), so that a rerun writes the same bytes.
+pub const ANGLE_SUMMARY_HEADER: [&str; 13] = [
     "arch",
     "depth",
     "slope",
@@ -270,7 +323,6 @@ pub const ANGLE_SUMMARY_HEADER: [&str; 14] = [
     "lowest_snr_start_db",
     "lowest_snr_end_db",
     "epochs",
-    "seconds",
     "status",
 ];
 
@@ -313,7 +365,6 @@ pub(crate) fn run_angle(index: usize, c: &TrainConfig, data: &DataSplit) -> Resu
         fmt_f(first.map_or(f64::NAN, |a| a.lowest_snr_db)),
         fmt_f(last.map_or(f64::NAN, |a| a.lowest_snr_db)),
         c.epochs.to_string(),
-        format!("{:.2}", outcome.as_ref().map_or(f64::NAN, |o| o.seconds)),
         status,
     ];
     Ok(AngleResult {
@@ -322,6 +373,7 @@ pub(crate) fn run_angle(index: usize, c: &TrainConfig, data: &DataSplit) -> Resu
         rows,
         layers,
         summary,
+        seconds: outcome.as_ref().map_or(f64::NAN, |o| o.seconds),
     })
 }
 
@@ -389,6 +441,11 @@ pub(crate) fn write_angle_csvs(out: &Path, results: &[AngleResult]) -> Result<()
     let rows: Vec<Vec<String>> = sorted.iter().flat_map(|r| r.rows.clone()).collect();
     let layers: Vec<Vec<String>> = sorted.iter().flat_map(|r| r.layers.clone()).collect();
     let summary: Vec<Vec<String>> = sorted.iter().map(|r| r.summary.clone()).collect();
+    let timings: Vec<Vec<String>> = sorted.iter().map(|r| r.timing_row()).collect();
+    write_atomic(
+        &out.join("timings.csv"),
+        csv_text(&ANGLE_TIMINGS_HEADER, &timings)?.as_bytes(),
+    )?;
     write_atomic(
         &out.join("angles.csv"),
         csv_text(&ANGLES_HEADER, &rows)?.as_bytes(),
@@ -427,11 +484,11 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRe
     let line = |&(_, r): &(usize, &TrainConfig), res: &AngleResult| {
         let status = if res.status() == "ok" {
             format!(
-                "test acc {:.1}%, angle {} -> {} deg ({} s)",
+                "test acc {:.1}%, angle {} -> {} deg ({:.2} s)",
                 100.0 * parse_f(&res.summary[5]).unwrap_or(f64::NAN),
                 res.summary[6],
                 res.summary[7],
-                res.summary[12]
+                res.seconds
             )
         } else {
             res.status().to_string()
@@ -457,7 +514,13 @@ pub fn run_angles(cfg: &AnglesConfig, opts: &SweepOptions) -> Result<Vec<AngleRe
     write_angle_csvs(&opts.out, &results)?;
     let run_seconds = results
         .iter()
-        .map(|r| r.summary[12].parse::<f64>().unwrap_or(0.0))
+        .map(|r| {
+            if r.seconds.is_finite() {
+                r.seconds
+            } else {
+                0.0
+            }
+        })
         .sum::<f64>();
     write_run_json(
         &opts.out,

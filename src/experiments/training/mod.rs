@@ -8,9 +8,12 @@
 //! of [`crate::train`].
 //!
 //! Files of the accuracy sweep: `points/` (one JSON per finished run, what `--resume` reads),
-//! `accuracy.csv` (one row per run, grid order, rewritten after every run), `run.json`.
-//! Files of the angle experiment: `angles.csv`, `angles_layers.csv`, `summary.csv`, `run.json`.
-//! Every file is written atomically.
+//! `accuracy.csv` (one row per run, grid order, rewritten after every run), `timings.csv` (the
+//! runs' wall times), `run.json`.
+//! Files of the angle experiment: `angles.csv`, `angles_layers.csv`, `summary.csv`,
+//! `timings.csv`, `run.json`.
+//! No data CSV holds a wall time: a rerun of the same config writes them byte-identical (on the
+//! CPU); the times go to the `timings.csv` sidecars. Every file is written atomically.
 
 use crate::data::DataSplit;
 use crate::device::device_name;
@@ -252,8 +255,9 @@ impl AccuracyPoint {
     }
 }
 
-/// Header of `accuracy.csv`.
-pub const ACCURACY_HEADER: [&str; 18] = [
+/// Header of `accuracy.csv`. No timing column: the wall time of each run goes to
+/// `timings.csv` ([`ACCURACY_TIMINGS_HEADER`]), so that a rerun writes the same bytes.
+pub const ACCURACY_HEADER: [&str; 17] = [
     "arch",
     "depth",
     "slope",
@@ -263,7 +267,6 @@ pub const ACCURACY_HEADER: [&str; 18] = [
     "train_loss",
     "train_acc",
     "epochs",
-    "seconds",
     "layers",
     "test_loss",
     "steps",
@@ -274,30 +277,89 @@ pub const ACCURACY_HEADER: [&str; 18] = [
     "collapse_layer",
 ];
 
+/// Header of the accuracy sweep's `timings.csv`: the key columns of `accuracy.csv` and the
+/// run's wall time (`seconds`, s), one row per run in grid order.
+pub const ACCURACY_TIMINGS_HEADER: [&str; 6] =
+    ["arch", "depth", "slope", "mode", "seed", "seconds"];
+
+/// Position of `name` in [`ACCURACY_HEADER`].
+fn accuracy_col(name: &str) -> usize {
+    ACCURACY_HEADER
+        .iter()
+        .position(|h| *h == name)
+        .expect("a column of accuracy.csv")
+}
+
 /// The result of one run of the sweep. A diverged run is a result: its `test_acc` is chance
 /// (`1 / classes`, the accuracy of the weights a non-finite update would leave), marked
 /// `acc_counted_as = chance` and `status = diverged`, with the step (`steps`) and the layer
 /// whose reconstruction SNR collapsed (`collapse_layer`); means over seeds include it.
+///
+/// Stored as `points/<key>.json`. Point files written before the wall time left
+/// `accuracy.csv` (an 18-field `row` with `seconds` as its tenth field) still load: the field
+/// is moved out of the row into [`AccuracyResult::seconds`].
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(from = "AccuracyResultFile")]
 pub struct AccuracyResult {
     /// The point.
     pub point: AccuracyPoint,
-    /// Its `accuracy.csv` row.
+    /// Its `accuracy.csv` row ([`ACCURACY_HEADER`]).
     pub row: Vec<String>,
+    /// Wall time of the run, seconds (its row of `timings.csv`).
+    pub seconds: f64,
+}
+
+/// [`AccuracyResult`] as a point file holds it, in the current layout or the older one.
+#[derive(Deserialize)]
+struct AccuracyResultFile {
+    point: AccuracyPoint,
+    row: Vec<String>,
+    #[serde(default)]
+    seconds: Option<f64>,
+}
+
+/// Fields of an `accuracy.csv` row while it still had `seconds` (after `epochs`).
+const OLD_ACCURACY_FIELDS: usize = 18;
+/// Position of `seconds` in that row.
+const OLD_ACCURACY_SECONDS: usize = 9;
+
+impl From<AccuracyResultFile> for AccuracyResult {
+    fn from(f: AccuracyResultFile) -> Self {
+        let mut row = f.row;
+        let mut seconds = f.seconds;
+        if seconds.is_none() && row.len() == OLD_ACCURACY_FIELDS {
+            let old = row.remove(OLD_ACCURACY_SECONDS);
+            seconds = old.trim().parse::<f64>().ok();
+        }
+        AccuracyResult {
+            point: f.point,
+            row,
+            seconds: seconds.unwrap_or(f64::NAN),
+        }
+    }
 }
 
 impl AccuracyResult {
+    /// The field `name` of its row (empty when the row lacks it).
+    pub fn field(&self, name: &str) -> &str {
+        self.row.get(accuracy_col(name)).map_or("", |s| s.as_str())
+    }
+
     /// Whether the run diverged.
     pub fn diverged(&self) -> bool {
-        self.row.get(14).is_some_and(|s| s == "diverged")
+        self.field("status") == "diverged"
     }
 
     /// Test accuracy as counted: the evaluated one, or chance for a diverged run.
     pub fn test_acc(&self) -> f64 {
-        self.row
-            .get(5)
-            .and_then(|v| crate::experiments::snr_sweep::parse_f(v).ok())
-            .unwrap_or(f64::NAN)
+        crate::experiments::snr_sweep::parse_f(self.field("test_acc")).unwrap_or(f64::NAN)
+    }
+
+    /// Its row of `timings.csv` ([`ACCURACY_TIMINGS_HEADER`]).
+    pub fn timing_row(&self) -> Vec<String> {
+        let mut r: Vec<String> = self.row.iter().take(5).cloned().collect();
+        r.push(format!("{:.2}", self.seconds));
+        r
     }
 }
 
@@ -460,22 +522,24 @@ pub fn run_accuracy_point(
         p.seed.to_string(),
     ];
     let mut row = head;
-    match train(&run, data, &TrainOptions::default()) {
-        Ok((_, o)) => row.extend([
-            fmt_f(o.test_acc),
-            fmt_f(o.train_loss),
-            fmt_f(o.train_acc),
-            o.epochs.to_string(),
-            format!("{:.2}", o.seconds),
-            o.layers.to_string(),
-            fmt_f(o.test_loss),
-            o.steps.to_string(),
-            p.sweep.clone(),
-            "ok".into(),
-            String::new(),
-            "test".into(),
-            String::new(),
-        ]),
+    let seconds = match train(&run, data, &TrainOptions::default()) {
+        Ok((_, o)) => {
+            row.extend([
+                fmt_f(o.test_acc),
+                fmt_f(o.train_loss),
+                fmt_f(o.train_acc),
+                o.epochs.to_string(),
+                o.layers.to_string(),
+                fmt_f(o.test_loss),
+                o.steps.to_string(),
+                p.sweep.clone(),
+                "ok".into(),
+                String::new(),
+                "test".into(),
+                String::new(),
+            ]);
+            o.seconds
+        }
         Err(Error::Diverged {
             step,
             diagnosis,
@@ -495,7 +559,6 @@ pub fn run_accuracy_point(
                 fmt_f(f64::NAN),
                 fmt_f(f64::NAN),
                 (step / steps_per_epoch).to_string(),
-                format!("{:.2}", start.elapsed().as_secs_f64()),
                 layers,
                 fmt_f(f64::NAN),
                 step.to_string(),
@@ -505,21 +568,29 @@ pub fn run_accuracy_point(
                 "chance".into(),
                 layer.unwrap_or_default(),
             ]);
+            start.elapsed().as_secs_f64()
         }
         Err(e) => return Err(e),
-    }
+    };
     Ok(AccuracyResult {
         point: p.clone(),
         row,
+        seconds,
     })
 }
 
 const MANIFEST: &str = "manifest.json";
 
+/// `accuracy.csv` and its `timings.csv`, in grid order.
 fn write_accuracy_csv(out: &Path, results: &[AccuracyResult]) -> Result<()> {
     let mut sorted: Vec<&AccuracyResult> = results.iter().collect();
     sorted.sort_by_key(|r| r.point.index);
     let rows: Vec<Vec<String>> = sorted.iter().map(|r| r.row.clone()).collect();
+    let timings: Vec<Vec<String>> = sorted.iter().map(|r| r.timing_row()).collect();
+    write_atomic(
+        &out.join("timings.csv"),
+        csv_text(&ACCURACY_TIMINGS_HEADER, &timings)?.as_bytes(),
+    )?;
     write_atomic(
         &out.join("accuracy.csv"),
         csv_text(&ACCURACY_HEADER, &rows)?.as_bytes(),
@@ -641,19 +712,20 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
         let status = if r.diverged() {
             format!(
                 "diverged at step {} (SNR collapsed at `{}`), counted at chance",
-                r.row[12], r.row[17]
+                r.field("steps"),
+                r.field("collapse_layer")
             )
         } else {
             format!("test acc {:.1}%", 100.0 * r.test_acc())
         };
         format!(
-            "{} depth {} slope {} {} seed {}: {status} ({} s)",
+            "{} depth {} slope {} {} seed {}: {status} ({:.2} s)",
             p.arch,
             p.depth,
             p.slope,
             p.mode.as_str(),
             p.seed,
-            r.row[9]
+            r.seconds
         )
     };
     let (mut results, total) = run_points(
@@ -669,7 +741,13 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
     write_accuracy_csv(&opts.out, &results)?;
     let run_seconds = results
         .iter()
-        .map(|r| r.row[9].parse::<f64>().unwrap_or(0.0))
+        .map(|r| {
+            if r.seconds.is_finite() {
+                r.seconds
+            } else {
+                0.0
+            }
+        })
         .sum::<f64>();
     write_run_json(
         &opts.out,
@@ -977,6 +1055,33 @@ impl Experiment {
         match self {
             Experiment::Accuracy(c) => c.validate(),
             Experiment::Angles(c) => c.validate(),
+        }
+    }
+
+    /// The runs already finished in `out` that `--resume` would keep, by index (grid order for
+    /// the accuracy sweep, [`AnglesConfig::runs`] order for the angle experiment), ascending.
+    /// Read-only: nothing is written and no lock is taken. Errors as `--resume` does: a
+    /// manifest of another config, or a point file that does not parse. No `out/points` (or no
+    /// manifest in it): none.
+    pub fn finished_runs(&self, out: &Path) -> Result<Vec<usize>> {
+        match self {
+            Experiment::Accuracy(c) => {
+                let done: Vec<AccuracyResult> = read_points(out, c)?;
+                Ok(c.grid()
+                    .iter()
+                    .filter(|p| done.iter().any(|d| d.point == **p))
+                    .map(|p| p.index)
+                    .collect())
+            }
+            Experiment::Angles(c) => {
+                let done: Vec<AngleResult> = read_points(out, c)?;
+                Ok(c.runs()
+                    .iter()
+                    .enumerate()
+                    .filter(|(i, r)| done.iter().any(|d| d.index == *i && d.config == **r))
+                    .map(|(i, _)| i)
+                    .collect())
+            }
         }
     }
 
