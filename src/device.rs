@@ -27,8 +27,11 @@ use std::str::FromStr;
 /// Conventions: the GPU variants keep whether an ordinal was written (`None`: the bare name,
 /// ordinal 0), because configs are hashed into cache keys and written into result files, so
 /// [`fmt::Display`] and serde give back the name as written (`cuda` stays `cuda`, `cuda:1` stays
-/// `cuda:1`), lowercase. Parsing a name checks its spelling only; [`DeviceSpec::open`] starts
-/// the device and fails when the build or the machine lacks it.
+/// `cuda:1`), lowercase. Only these canonical spellings keep the text (and so the cache key)
+/// they had when configs held strings: `CPU`, ` cuda`, `cuda:01` or `cpu:0` are written back as
+/// `cpu`, `cuda`, `cuda:1`, `cpu`, so results cached under such a spelling are recomputed once.
+/// Parsing a name checks its spelling only; [`DeviceSpec::open`] starts the device and fails
+/// when the build or the machine lacks it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
 pub enum DeviceSpec {
     /// The CPU, the default.

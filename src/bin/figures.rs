@@ -201,7 +201,13 @@ fn main() -> ExitCode {
         }
         match (spec.render)(&results, &args.out) {
             Ok(()) => {
-                let extra = if *id == "table1" { ", table1.md" } else { "" };
+                let extra = if *id == "table1" {
+                    ", table1.md".to_string()
+                } else if revstab::plot::common::timings_path(&args.out, id).exists() {
+                    ", timings.csv".to_string()
+                } else {
+                    String::new()
+                };
                 let sep = if note.is_empty() { "" } else { "; " };
                 if args.quiet {
                     continue;
@@ -271,6 +277,7 @@ fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode 
     let mut lines = Vec::new();
     let mut failed = Vec::new();
     let (mut estimated, mut unknown, mut computed) = (0.0, Vec::new(), 0usize);
+    let mut probe_failed = 0usize;
     let mut probed: Vec<String> = Vec::new();
     for id in ids {
         let spec = registry::spec(id).expect("checked above");
@@ -353,13 +360,15 @@ fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode 
                     ));
                 }
                 Err(ProbeError::Failed(e)) => {
+                    probe_failed += 1;
                     failed.push(format!("{id}: {e}"));
                 }
             },
         }
     }
     print_plan("figures", &lines);
-    let timed = computed - unknown.len();
+    // Estimated: the computations with a cached timing or a probe that ran.
+    let timed = computed - unknown.len() - probe_failed;
     println!(
         "estimated time: {} for {timed} of the {computed} experiment(s) to compute, on \
          {threads} thread(s), plus rendering{}",

@@ -83,10 +83,19 @@ fn run(dir: &Path) -> anyhow::Result<()> {
         return Ok(());
     }
     if experiment == revstab::experiments::bench::EXPERIMENT {
-        let results = revstab::experiments::bench::BenchResults::read(dir)?;
-        println!("{}:", run_json.display());
-        print!("{}", results.table()?);
-        return Ok(());
+        // A bench run of an older version (its rows lack fields `BenchResults` holds) is
+        // still shown, from its bench.csv below.
+        match revstab::experiments::bench::BenchResults::read(dir) {
+            Ok(results) => {
+                println!("{}:", run_json.display());
+                print!("{}", results.table()?);
+                return Ok(());
+            }
+            Err(e) if dir.join("bench.csv").exists() => {
+                eprintln!("note: {e}; showing bench.csv as it is");
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
     let csv = SUMMARY_CSVS
         .iter()

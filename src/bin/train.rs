@@ -561,42 +561,13 @@ enum Done {
 }
 
 /// With `--resume`, the step of the checkpoint a single run in `out` would continue from
-/// (`None`: no checkpoint, the run starts from scratch). Read-only; fails with the message of
-/// the run itself (exit 2) on a checkpoint of another configuration, one that does not parse,
-/// or one already at the last step.
+/// (`None`: no checkpoint, the run starts from scratch). Read-only: the reader and the errors
+/// of the run itself ([`revstab::train::resumable_step`], exit 2), on a checkpoint of another
+/// configuration, one that does not parse, or one already at the last step.
 fn checkpoint_step(out: &std::path::Path, cfg: &TrainConfig) -> Result<Option<usize>, Failure> {
-    let path = out.join("checkpoint.json");
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return input(Err(revstab::Error::io(&path, e))),
-    };
-    let bad = |e: serde_json::Error| {
-        Failure::Input(anyhow::anyhow!(
-            "{}: not a training checkpoint: {e}",
-            path.display()
-        ))
-    };
-    let meta: serde_json::Value = serde_json::from_str(&text).map_err(bad)?;
-    let step = meta["step"].as_u64().ok_or_else(|| {
-        Failure::Input(anyhow::anyhow!(
-            "{}: not a training checkpoint: no `step`",
-            path.display()
-        ))
-    })? as usize;
-    let config: TrainConfig = serde_json::from_value(meta["config"].clone()).map_err(bad)?;
-    if config != *cfg {
-        return Err(Failure::Input(anyhow::anyhow!("{}: --resume with a different configuration than the checkpoint's; use another --out or drop --resume", path.display())));
-    }
     let data = input(cfg.load_data())?;
-    let total = data.train.len() / cfg.batch.max(1) * cfg.epochs;
-    if step >= total {
-        return Err(Failure::Input(anyhow::anyhow!(
-            "{}: the checkpoint is already at the last step ({total}); nothing to resume (drop --resume to train again)",
-            path.display()
-        )));
-    }
-    Ok(Some(step))
+    let total = input(revstab::train::total_steps(cfg, data.train.len()))?;
+    input(revstab::train::resumable_step(out, cfg, total))
 }
 
 /// `--dry-run`: the training runs that would be made (an experiment's shard applied; with
@@ -658,7 +629,8 @@ fn dry_run(
             data.push((c.data.clone(), input(c.load_data())?));
         }
         let split = &data.iter().find(|(d, _)| *d == c.data).expect("loaded").1;
-        let n = c.epochs * split.train.len().div_ceil(c.batch.max(1));
+        // The run's own count: whole batches only (a last partial batch is dropped).
+        let n = input(revstab::train::total_steps(c, split.train.len()))?;
         let mut line = format!("{}, {} epoch(s) = {n} steps", describe(*i, c), c.epochs);
         match state(*i) {
             Some(Done::AtStep(k)) => {

@@ -629,13 +629,10 @@ fn save_checkpoint(
     Ok(())
 }
 
-/// Load the checkpoint in `dir` into `net` and `sgd`; `None` when there is none.
-fn load_checkpoint(
-    dir: &Path,
-    net: &Network,
-    sgd: &mut Sgd,
-    cfg: &TrainConfig,
-) -> Result<Option<(State, f64)>> {
+/// The checkpoint record in `dir` of a run of `cfg` (`None` when there is none). Errors
+/// ([`Error::Data`]): a file that is not a checkpoint, or the checkpoint of another
+/// configuration.
+fn read_checkpoint_meta(dir: &Path, cfg: &TrainConfig) -> Result<Option<CheckpointMeta>> {
     let path = dir.join(CHECKPOINT);
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
@@ -651,6 +648,55 @@ fn load_checkpoint(
             "one of a different configuration; use another --out or drop --resume",
         ));
     }
+    Ok(Some(meta))
+}
+
+/// The error of a `--resume` from a checkpoint already at the last step (`total`) of its run.
+fn finished_checkpoint(dir: &Path, total: usize) -> Error {
+    Error::data(
+        dir.join(CHECKPOINT).display(),
+        "a checkpoint before the last step (drop --resume to train again)",
+        format!("one at the last step ({total}): nothing to resume"),
+    )
+}
+
+/// The number of training steps of a run of `cfg` on `train_len` training samples: `epochs`
+/// times the whole batches of one epoch (a last partial batch is dropped, as [`train`] does).
+/// Errors ([`Error::Config`]) when the batch is larger than the training set.
+pub fn total_steps(cfg: &TrainConfig, train_len: usize) -> Result<usize> {
+    let steps_per_epoch = train_len / cfg.batch.max(1);
+    if steps_per_epoch == 0 {
+        return Err(Error::config(
+            "batch",
+            format!("at most the training set's {train_len} samples"),
+            cfg.batch,
+        ));
+    }
+    Ok(steps_per_epoch * cfg.epochs)
+}
+
+/// The step a `--resume` of `cfg` in `dir` would continue from, read without loading the
+/// checkpoint's tensors (`None`: no checkpoint, the run starts from scratch); `total` is the
+/// run's step count ([`total_steps`]). Fails exactly as the resume itself does: a checkpoint
+/// that does not parse or belongs to another configuration, or one already at the last step.
+pub fn resumable_step(dir: &Path, cfg: &TrainConfig, total: usize) -> Result<Option<usize>> {
+    match read_checkpoint_meta(dir, cfg)? {
+        Some(meta) if meta.step >= total => Err(finished_checkpoint(dir, total)),
+        Some(meta) => Ok(Some(meta.step)),
+        None => Ok(None),
+    }
+}
+
+/// Load the checkpoint in `dir` into `net` and `sgd`; `None` when there is none.
+fn load_checkpoint(
+    dir: &Path,
+    net: &Network,
+    sgd: &mut Sgd,
+    cfg: &TrainConfig,
+) -> Result<Option<(State, f64)>> {
+    let Some(meta) = read_checkpoint_meta(dir, cfg)? else {
+        return Ok(None);
+    };
     let weights = dir.join(&meta.weights);
     let mut varmap = net.params.varmap.clone();
     varmap
@@ -689,15 +735,9 @@ pub fn train(
     let dtype = cfg.dtype.dtype();
     let net = Network::build_with(&cfg.net_config_for(data)?, dtype, &device, cfg.backend)?;
     let params = net.named_params();
-    let steps_per_epoch = data.train.len() / cfg.batch;
-    if steps_per_epoch == 0 {
-        return Err(Error::config(
-            "batch",
-            format!("at most the training set's {} samples", data.train.len()),
-            cfg.batch,
-        ));
-    }
-    let total = steps_per_epoch * cfg.epochs;
+    let total = total_steps(cfg, data.train.len())?;
+    // Not 0: `total_steps` refuses a batch larger than the training set.
+    let steps_per_epoch = data.train.len() / cfg.batch.max(1);
     let schedule = cfg.schedule(total);
     let augment = cfg.augmentation(data.train.image_dims().1);
     let mut sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
@@ -715,11 +755,7 @@ pub fn train(
             if loaded.step >= total {
                 // Batch-norm running statistics are not checkpointed: a finished run cannot be
                 // re-evaluated from its checkpoint.
-                return Err(Error::data(
-                    dir.join(CHECKPOINT).display(),
-                    "a checkpoint before the last step (drop --resume to train again)",
-                    format!("one at the last step ({total}): nothing to resume"),
-                ));
+                return Err(finished_checkpoint(dir, total));
             }
             st = loaded;
             seconds_before = secs;

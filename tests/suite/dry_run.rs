@@ -273,11 +273,12 @@ fn train_dry_run_with_resume_estimates_only_what_is_left_and_writes_nothing() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("different config"), "{stderr}");
 
-    // A single run interrupted at step 5 of 8: 3 steps left.
+    // A single run interrupted at step 3 of 4 (64 samples in whole batches of 24: 2 steps per
+    // epoch, the partial batch dropped as the run drops it): 1 step left.
     let run_toml = tmp.path().join("run.toml");
     std::fs::write(
         &run_toml,
-        "width = 4\ndepth = 2\nepochs = 2\nbatch = 16\ndata = \"synthetic:train=64,test=32,size=8\"\n",
+        "width = 4\ndepth = 2\nepochs = 2\nbatch = 24\ndata = \"synthetic:train=64,test=32,size=8\"\n",
     )
     .unwrap();
     let run_cfg =
@@ -289,7 +290,7 @@ fn train_dry_run_with_resume_estimates_only_what_is_left_and_writes_nothing() {
     let single = tmp.path().join("single");
     let opts = revstab::train::TrainOptions {
         run_dir: Some(single.clone()),
-        stop_after: Some(5),
+        stop_after: Some(3),
         ..revstab::train::TrainOptions::default()
     };
     let (_, stopped) = revstab::train::train(&run_cfg, &data, &opts).unwrap();
@@ -299,8 +300,8 @@ fn train_dry_run_with_resume_estimates_only_what_is_left_and_writes_nothing() {
     let (code, stdout, stderr) = train_dry_run(&["--config", run_toml], &single);
     assert_eq!(code, Some(0), "{stdout}\n{stderr}");
     assert!(
-        stdout.contains("= 8 steps, resumed from the checkpoint at step 5")
-            && stdout.contains("3 steps left"),
+        stdout.contains("= 4 steps, resumed from the checkpoint at step 3")
+            && stdout.contains(": 1 steps left"),
         "{stdout}"
     );
     assert_eq!(snapshot(&single), before, "the dry run changed --out");

@@ -149,3 +149,39 @@ fn report_prints_a_training_runs_history_and_rejects_a_non_results_directory() {
     assert_eq!(bad.status.code(), Some(2), "{err}");
     assert!(err.contains("not a results directory"), "{err}");
 }
+
+/// A bench directory of an older version, whose `run.json` rows lack fields `BenchResults`
+/// now holds, is still reported from its `bench.csv` (with a note), not refused.
+#[test]
+fn report_shows_an_older_bench_directory_from_its_csv() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("run.json"),
+        r#"{"experiment": "bench", "config": {"depths": [4]}, "rows": [{"mode": "stored", "depth": 4, "median_s": 0.5}]}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("bench.csv"),
+        "arch,mode,depth,median_s\nhybrid,stored,4,0.5\n",
+    )
+    .unwrap();
+    let o = report(dir);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("bench.csv") && stdout.contains("hybrid"),
+        "{stdout}"
+    );
+    assert!(stderr.contains("showing bench.csv"), "{stderr}");
+    // Without its bench.csv the same directory is an error (exit 2), not an empty table.
+    std::fs::remove_file(dir.join("bench.csv")).unwrap();
+    let o = report(dir);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
