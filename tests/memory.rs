@@ -818,15 +818,21 @@ fn tradeoff_experiment_measures_memory_time_and_exactness() {
             of(arch, "checkpointed", Some(4)),
             of(arch, "checkpointed", Some(2)),
         );
+        // Equal up to allocator noise: the step's kernels run on rayon's pool, whose workers'
+        // scratch allocations vary with scheduling on a loaded machine (seen: 92570 vs
+        // 93694 B, 1.2%, with other builds running); 2% still separates k = depth from k = 2.
+        let noise = (stored.act_peak_bytes / 50).max(64);
         assert!(
-            full.act_peak_bytes.abs_diff(stored.act_peak_bytes) < 64,
+            full.act_peak_bytes.abs_diff(stored.act_peak_bytes) < noise,
             "{arch}: k = depth is the stored step ({} vs {} B)",
             full.act_peak_bytes,
             stored.act_peak_bytes
         );
         assert!(
-            two.act_peak_bytes < stored.act_peak_bytes,
-            "{arch}: k = 2 saves memory"
+            two.act_peak_bytes + noise < stored.act_peak_bytes,
+            "{arch}: k = 2 saves memory beyond the noise ({} vs {} B)",
+            two.act_peak_bytes,
+            stored.act_peak_bytes
         );
     }
     let rec = of(Arch::Revnet, "reconstructed", None);
