@@ -82,36 +82,25 @@ impl DeviceSpec {
 
     /// Start a GPU (not cached).
     fn start(self) -> Result<Device> {
+        type Open = fn(usize) -> candle_core::Result<Device>;
+        let (built, label, feature, open): (bool, &str, &str, Open) = match self {
+            DeviceSpec::Cpu => return Ok(Device::Cpu),
+            DeviceSpec::Cuda(_) => (cfg!(feature = "cuda"), "CUDA", "cuda", Device::new_cuda),
+            DeviceSpec::Metal(_) => (cfg!(feature = "metal"), "Metal", "metal", Device::new_metal),
+        };
         let requested = self.to_string();
-        match self {
-            DeviceSpec::Cpu => Ok(Device::Cpu),
-            DeviceSpec::Cuda(_) => {
-                if !cfg!(feature = "cuda") {
-                    return Err(Error::Device {
-                        requested,
-                        reason: "this build has no CUDA support; rebuild with `--features cuda`"
-                            .into(),
-                    });
-                }
-                Device::new_cuda(self.ordinal()).map_err(|e| Error::Device {
-                    requested,
-                    reason: e.to_string(),
-                })
-            }
-            DeviceSpec::Metal(_) => {
-                if !cfg!(feature = "metal") {
-                    return Err(Error::Device {
-                        requested,
-                        reason: "this build has no Metal support; rebuild with `--features metal`"
-                            .into(),
-                    });
-                }
-                Device::new_metal(self.ordinal()).map_err(|e| Error::Device {
-                    requested,
-                    reason: e.to_string(),
-                })
-            }
+        if !built {
+            return Err(Error::Device {
+                requested,
+                reason: format!(
+                    "this build has no {label} support; rebuild with `--features {feature}`"
+                ),
+            });
         }
+        open(self.ordinal()).map_err(|e| Error::Device {
+            requested,
+            reason: e.to_string(),
+        })
     }
 }
 

@@ -459,9 +459,7 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
         .unwrap_or_else(|| PathBuf::from("results/train"));
     if common.dry_run {
         let done = if common.resume {
-            checkpoint_step(&out, &cfg)?
-                .map(|step| vec![(0, Done::AtStep(step))])
-                .unwrap_or_default()
+            vec![(0, Done::FromCheckpoint)]
         } else {
             Vec::new()
         };
@@ -556,18 +554,9 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
 enum Done {
     /// An experiment's run with its point file: skipped.
     Finished,
-    /// A single run's checkpoint at this step: the run continues from it.
-    AtStep(usize),
-}
-
-/// With `--resume`, the step of the checkpoint a single run in `out` would continue from
-/// (`None`: no checkpoint, the run starts from scratch). Read-only: the reader and the errors
-/// of the run itself ([`revstab::train::resumable_step`], exit 2), on a checkpoint of another
-/// configuration, one that does not parse, or one already at the last step.
-fn checkpoint_step(out: &std::path::Path, cfg: &TrainConfig) -> Result<Option<usize>, Failure> {
-    let data = input(cfg.load_data())?;
-    let total = input(revstab::train::total_steps(cfg, data.train.len()))?;
-    input(revstab::train::resumable_step(out, cfg, total))
+    /// A single run with `--resume`: it continues from its checkpoint in `out`, if there is
+    /// one (read where the run's data, and so its step count, are known).
+    FromCheckpoint,
 }
 
 /// `--dry-run`: the training runs that would be made (an experiment's shard applied; with
@@ -632,8 +621,14 @@ fn dry_run(
         // The run's own count: whole batches only (a last partial batch is dropped).
         let n = input(revstab::train::total_steps(c, split.train.len()))?;
         let mut line = format!("{}, {} epoch(s) = {n} steps", describe(*i, c), c.epochs);
-        match state(*i) {
-            Some(Done::AtStep(k)) => {
+        // Read-only, with the run's own errors (exit 2): a checkpoint of another configuration,
+        // one that does not parse, or one already at the last step.
+        let resumed = match state(*i) {
+            Some(Done::FromCheckpoint) => input(revstab::train::resumable_step(out, c, n))?,
+            _ => None,
+        };
+        match resumed {
+            Some(k) => {
                 line.push_str(&format!(
                     ", resumed from the checkpoint at step {k} in {}: {} steps left",
                     out.display(),

@@ -269,3 +269,24 @@ pub fn exe(bin: &str) -> &'static str {
         other => panic!("unknown binary {other}"),
     }
 }
+
+/// A tiny accuracy sweep of two runs (one layer-wise network of depth 2, stored and
+/// reconstructed, one epoch on 64 synthetic 8x8 images): what the dry-run and output tests run.
+pub const TINY_ACCURACY_SWEEP: &str = r#"
+experiment = "accuracy"
+archs = ["layerwise"]
+modes = ["stored", "reconstructed"]
+seeds = [0]
+arch_lr = {}
+[depth_sweep]
+slope = 0.2
+depths = [2]
+[slope_sweep]
+depth = 2
+slopes = []
+[train]
+width = 4
+epochs = 1
+batch = 32
+data = "synthetic:train=64,test=32,size=8"
+"#;

@@ -2,7 +2,7 @@
 //! 2), lists the points it would compute with an estimate of the time measured on the spot,
 //! writes nothing (the --out directory is not created) and exits 0.
 
-use crate::common::exe;
+use crate::common::{exe, TINY_ACCURACY_SWEEP};
 use std::path::Path;
 use std::process::{Command, Output};
 
@@ -164,7 +164,7 @@ fn train_dry_run_lists_its_runs_and_writes_nothing() {
     assert!(stdout.contains("= 8 steps"), "{stdout}");
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("sweep.toml");
-    std::fs::write(&cfg, SWEEP).unwrap();
+    std::fs::write(&cfg, TINY_ACCURACY_SWEEP).unwrap();
     let expected = match revstab::experiments::training::Experiment::from_toml_file(&cfg).unwrap() {
         revstab::experiments::training::Experiment::Accuracy(c) => c.grid().len(),
         other => panic!("not an accuracy experiment: {}", other.name()),
@@ -217,7 +217,7 @@ fn train_dry_run(args: &[&str], out: &Path) -> (Option<i32>, String, String) {
 fn train_dry_run_with_resume_estimates_only_what_is_left_and_writes_nothing() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("sweep.toml");
-    std::fs::write(&cfg, SWEEP).unwrap();
+    std::fs::write(&cfg, TINY_ACCURACY_SWEEP).unwrap();
     let cfg = cfg.to_str().unwrap();
     let out = tmp.path().join("sweep");
     let o = Command::new(exe("train"))
@@ -415,22 +415,3 @@ input_size = 8
         results.display()
     );
 }
-
-const SWEEP: &str = r#"
-experiment = "accuracy"
-archs = ["layerwise"]
-modes = ["stored", "reconstructed"]
-seeds = [0]
-arch_lr = {}
-[depth_sweep]
-slope = 0.2
-depths = [2]
-[slope_sweep]
-depth = 2
-slopes = []
-[train]
-width = 4
-epochs = 1
-batch = 32
-data = "synthetic:train=64,test=32,size=8"
-"#;

@@ -3,7 +3,7 @@
 //! accuracy sweep, angle experiment, lowest-layer figure CSVs) holds a wall time, so reruns
 //! write them byte-identical, and the times go to `timings.csv` sidecars.
 
-use crate::common::exe;
+use crate::common::{exe, TINY_ACCURACY_SWEEP};
 use std::path::Path;
 use std::process::Command;
 
@@ -101,26 +101,6 @@ fn history_csv_of_a_rerun_is_byte_identical_and_timings_are_apart() {
     assert!(rows[0].1 > 0.0 && rows[1].1 >= rows[0].1, "{timings}");
 }
 
-/// The accuracy sweep of two runs (one layer-wise network, stored and reconstructed).
-const ACCURACY: &str = r#"
-experiment = "accuracy"
-archs = ["layerwise"]
-modes = ["stored", "reconstructed"]
-seeds = [0]
-arch_lr = {}
-[depth_sweep]
-slope = 0.2
-depths = [2]
-[slope_sweep]
-depth = 2
-slopes = []
-[train]
-width = 4
-epochs = 1
-batch = 32
-data = "synthetic:train=64,test=32,size=8"
-"#;
-
 /// The angle experiment of one run, a probe every step.
 const ANGLES: &str = r#"
 experiment = "angles"
@@ -203,7 +183,7 @@ fn rerun_data_csvs_are_byte_identical() {
     let tmp = tempfile::tempdir().unwrap();
     let exps = tmp.path().join("experiments");
     std::fs::create_dir_all(&exps).unwrap();
-    std::fs::write(exps.join("accuracy.toml"), ACCURACY).unwrap();
+    std::fs::write(exps.join("accuracy.toml"), TINY_ACCURACY_SWEEP).unwrap();
     std::fs::write(exps.join("angles.toml"), ANGLES).unwrap();
     std::fs::write(exps.join("fig11.toml"), FIG11).unwrap();
     let key = ["arch", "depth", "slope", "mode", "seed"];
@@ -266,7 +246,13 @@ fn rerun_data_csvs_are_byte_identical() {
 fn resume_reads_point_files_that_still_hold_seconds_in_their_rows() {
     let tmp = tempfile::tempdir().unwrap();
     for (name, text, field, at, csv) in [
-        ("accuracy.toml", ACCURACY, "row", 9, "accuracy.csv"),
+        (
+            "accuracy.toml",
+            TINY_ACCURACY_SWEEP,
+            "row",
+            9,
+            "accuracy.csv",
+        ),
         ("angles.toml", ANGLES, "summary", 12, "summary.csv"),
     ] {
         let cfg = tmp.path().join(name);

@@ -211,17 +211,19 @@ const OLD_SUMMARY_SECONDS: usize = 12;
 impl From<AngleResultFile> for AngleResult {
     fn from(f: AngleResultFile) -> Self {
         let mut summary = f.summary;
-        let mut seconds = f.seconds;
-        if seconds.is_none() && summary.len() == OLD_SUMMARY_FIELDS {
-            seconds = parse_f(&summary.remove(OLD_SUMMARY_SECONDS)).ok();
-        }
+        let seconds = super::seconds_of_point_file(
+            f.seconds,
+            &mut summary,
+            OLD_SUMMARY_FIELDS,
+            OLD_SUMMARY_SECONDS,
+        );
         AngleResult {
             index: f.index,
             config: f.config,
             rows: f.rows,
             layers: f.layers,
             summary,
-            seconds: seconds.unwrap_or(f64::NAN),
+            seconds,
         }
     }
 }

@@ -326,16 +326,36 @@ const OLD_ACCURACY_SECONDS: usize = 9;
 impl From<AccuracyResultFile> for AccuracyResult {
     fn from(f: AccuracyResultFile) -> Self {
         let mut row = f.row;
-        let mut seconds = f.seconds;
-        if seconds.is_none() && row.len() == OLD_ACCURACY_FIELDS {
-            let old = row.remove(OLD_ACCURACY_SECONDS);
-            seconds = old.trim().parse::<f64>().ok();
-        }
+        let seconds = seconds_of_point_file(
+            f.seconds,
+            &mut row,
+            OLD_ACCURACY_FIELDS,
+            OLD_ACCURACY_SECONDS,
+        );
         AccuracyResult {
             point: f.point,
             row,
-            seconds: seconds.unwrap_or(f64::NAN),
+            seconds,
         }
+    }
+}
+
+/// The wall time of a run read from its point file: the file's `seconds` field, or, in a file
+/// written while timings were still a CSV column, that column taken out of `row` (a row of
+/// `old_fields` fields with the time at `old_pos`), so that `row` is in the current layout.
+/// NaN when neither holds a number.
+pub(crate) fn seconds_of_point_file(
+    seconds: Option<f64>,
+    row: &mut Vec<String>,
+    old_fields: usize,
+    old_pos: usize,
+) -> f64 {
+    match seconds {
+        Some(s) => s,
+        None if row.len() == old_fields => {
+            crate::results::text::parse_f(&row.remove(old_pos)).unwrap_or(f64::NAN)
+        }
+        None => f64::NAN,
     }
 }
 
