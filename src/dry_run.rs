@@ -14,6 +14,11 @@ pub const HEAD: usize = 10;
 /// Print `what` (e.g. "points") as `N <what> would be computed:` and the lines, in full up to
 /// [`FULL_LIST`] lines, otherwise the first [`HEAD`] and a count of the rest.
 pub fn print_plan(what: &str, lines: &[String]) {
+    // "points" / "training runs": one of them is singular.
+    let what = match (lines.len(), what.strip_suffix('s')) {
+        (1, Some(one)) => one,
+        _ => what,
+    };
     print_list(&format!("{} {what} would be computed", lines.len()), lines);
 }
 
@@ -45,6 +50,26 @@ pub fn scale(probes: &[(f64, f64)], plan: &[(usize, f64)]) -> f64 {
         })
         // From +0 (`sum` of nothing is -0, printed `-0.00 s`).
         .fold(0.0, |a, b| a + b)
+}
+
+/// Deepest network a dry run times: deeper points are estimated from it (time linear in depth).
+pub const PROBE_DEPTH: usize = 4;
+/// Widest network a dry run times: wider points are estimated from it (time in width^2, the
+/// convolutions' multiply-adds).
+pub const PROBE_WIDTH: usize = 32;
+
+/// The `(depth, width)` a dry run times in place of a point's: at most [`PROBE_DEPTH`] and
+/// [`PROBE_WIDTH`] (a width above it becomes [`PROBE_WIDTH`], a multiple of 8, as the pools
+/// and couplings need), so that no probe takes more than a moment or more memory than a small
+/// network, whatever the point; the estimate then scales by [`probe_cost`].
+pub fn probe_shape(depth: usize, width: usize) -> (usize, usize) {
+    (depth.clamp(1, PROBE_DEPTH), width.min(PROBE_WIDTH))
+}
+
+/// The dry runs' cost model of a point: `(depth + 1) x width^2 x pixels` (the stem and every
+/// unit or block run convolutions of `width` channels over every pixel of the batch).
+pub fn probe_cost(depth: usize, width: usize, pixels: usize) -> f64 {
+    (depth + 1) as f64 * (width * width) as f64 * pixels as f64
 }
 
 /// `1234.5` -> `"1234.5 s (20.6 min)"`.

@@ -82,7 +82,9 @@ pub enum Error {
     },
 
     /// A spatial size that a 2x2 pooling cannot halve (Shape).
-    #[error("{layer}: expected even height and width, got {height}x{width}")]
+    #[error(
+        "{layer}: expected a height and width that 2x2 poolings can halve, got {height}x{width}"
+    )]
     OddSpatial {
         layer: String,
         height: usize,
@@ -188,6 +190,15 @@ pub enum Error {
     #[error("output directory {path} is in use: another revstab run holds its lock (wait for it to finish, or choose another --out)")]
     Locked { path: String },
 
+    /// The output directory holds the results of another tool (Io) ([`crate::lock::lock_out`]):
+    /// writing into it would replace its `run.json` and mix two tools' files.
+    #[error("output directory {path} holds the results of `{owner}`; `{tool}` does not write into another tool's directory (choose another --out)")]
+    ForeignOut {
+        path: String,
+        owner: String,
+        tool: String,
+    },
+
     // ---- internal ----
     /// An invariant that only a bug (in revstab or in a caller of its API) can break, or a
     /// failure of the machinery (Internal): `context` where, `detail` what went wrong.
@@ -212,7 +223,7 @@ impl Error {
                 ErrorKind::Shape
             }
             Error::Data { .. } | Error::CorruptData { .. } => ErrorKind::Data,
-            Error::Io { .. } | Error::Locked { .. } => ErrorKind::Io,
+            Error::Io { .. } | Error::Locked { .. } | Error::ForeignOut { .. } => ErrorKind::Io,
             Error::ZeroScale { .. }
             | Error::NonFinite { .. }
             | Error::Numeric { .. }

@@ -100,3 +100,38 @@ pub fn check_memory(what: &str, estimate: f64) -> Result<()> {
     }
     Ok(())
 }
+
+/// A list of grid values (`what`: its key, as `depths`) in which no value repeats: a repeated
+/// value would compute the same point twice and write duplicate rows.
+pub fn check_distinct<T: PartialEq + std::fmt::Debug>(what: &str, values: &[T]) -> Result<()> {
+    for (i, v) in values.iter().enumerate() {
+        if values[..i].contains(v) {
+            return Err(Error::config(
+                format!("`{what}`"),
+                "distinct values (each point of the grid once)",
+                format!("{v:?} more than once in {values:?}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Most threads a tool starts: 16 per logical CPU of this machine, and at least 64. Beyond it
+/// the OS refuses threads (or the machine thrashes) long after the run began.
+pub fn max_threads() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+    (16 * cpus).max(64)
+}
+
+/// A `--threads` value: `0` (all cores) or `1..=`[`max_threads`], checked before anything runs.
+pub fn check_threads(threads: usize) -> Result<()> {
+    let max = max_threads();
+    if threads > max {
+        return Err(Error::config(
+            "--threads",
+            format!("0 (all cores) or at most {max} (16 per logical CPU of this machine)"),
+            threads,
+        ));
+    }
+    Ok(())
+}

@@ -12,10 +12,38 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 /// A held lock on an output directory; released when dropped (or when the process ends).
+///
+/// A directory the lock created is removed again when the lock is dropped with nothing in it
+/// but empty folders (a run that stopped on an error after the lock was taken, such as a data
+/// error or a divergence before the first result, leaves no empty `--out` behind).
 #[derive(Debug)]
 pub struct OutLock {
     _file: File,
     dir: PathBuf,
+    created: bool,
+}
+
+impl Drop for OutLock {
+    fn drop(&mut self) {
+        if self.created {
+            remove_if_empty(&self.dir);
+        }
+    }
+}
+
+/// Remove `dir` when it holds nothing but empty folders (best effort: a file anywhere keeps it).
+fn remove_if_empty(dir: &Path) -> bool {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return false;
+    };
+    let mut empty = true;
+    for e in entries.flatten() {
+        let p = e.path();
+        if !(e.file_type().is_ok_and(|t| t.is_dir()) && remove_if_empty(&p)) {
+            empty = false;
+        }
+    }
+    empty && std::fs::remove_dir(dir).is_ok()
 }
 
 impl OutLock {
@@ -44,19 +72,80 @@ fn lock_handle(dir: &Path) -> Result<File> {
     }
 }
 
+/// Which tool wrote the results in `dir`, as `tool` or `tool experiment` (`train accuracy`,
+/// `train angles`, `train single`), read from its `run.json` (or, before a run has written
+/// one, its `points/manifest.json`); `None` for a directory without either (empty, or figures).
+pub fn owner_of(dir: &Path) -> Option<String> {
+    let read = |p: PathBuf| -> Option<serde_json::Value> {
+        serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
+    };
+    if let Some(v) = read(dir.join("run.json")) {
+        let text = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+        let tool = text("tool");
+        let experiment = text("experiment");
+        return match (tool.as_deref(), experiment.as_deref()) {
+            (Some("train"), Some(e)) => Some(format!("train {e}")),
+            (Some(t), _) => Some(t.to_string()),
+            (None, Some("memory")) => Some("memory".into()),
+            (None, Some(e)) if e.starts_with("bench") => Some("bench".into()),
+            (None, Some(e)) => Some(e.to_string()),
+            (None, None) => Some("an unknown tool".into()),
+        };
+    }
+    let manifest = read(dir.join("points").join("manifest.json"))?;
+    // The training experiments' manifest is their config (it names its experiment); the
+    // sweep's is the sweep's config (architectures, depths and slopes).
+    match manifest.get("experiment").and_then(|e| e.as_str()) {
+        Some(e) => Some(format!("train {e}")),
+        None if manifest.get("archs").is_some() => Some("snr-sweep".into()),
+        None => manifest
+            .get("config")
+            .and_then(|c| c.get("experiment"))
+            .and_then(|e| e.as_str())
+            .map(|e| format!("train {e}")),
+    }
+}
+
+/// Whether results of `owner` (as [`owner_of`] names them) may be written over by `tool`: the
+/// same tool, or for `train` the same experiment.
+fn same_owner(owner: &str, tool: &str) -> bool {
+    owner == tool
+}
+
 /// Create `dir` if needed and take its lock without waiting: [`Error::Locked`] when another
-/// process holds it.
-pub fn lock_out(dir: &Path) -> Result<OutLock> {
+/// process holds it, [`Error::ForeignOut`] when it holds another tool's results (`tool` names
+/// the caller as [`owner_of`] would: `snr-sweep`, `train accuracy`, `memory`...). Both are bad
+/// input (exit 2), found before anything is written.
+pub fn lock_out(dir: &Path, tool: &str) -> Result<OutLock> {
+    let created = !dir.exists();
     std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
     let file = lock_handle(dir)?;
-    match file.try_lock() {
-        Ok(()) => Ok(OutLock {
+    let lock = match file.try_lock() {
+        Ok(()) => OutLock {
             _file: file,
             dir: dir.to_path_buf(),
-        }),
-        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Locked {
-            path: dir.display().to_string(),
-        }),
-        Err(std::fs::TryLockError::Error(e)) => Err(Error::io(dir, e)),
+            created,
+        },
+        Err(std::fs::TryLockError::WouldBlock) => {
+            return Err(Error::Locked {
+                path: dir.display().to_string(),
+            })
+        }
+        Err(std::fs::TryLockError::Error(e)) => {
+            if created {
+                remove_if_empty(dir);
+            }
+            return Err(Error::io(dir, e));
+        }
+    };
+    if let Some(owner) = owner_of(dir) {
+        if !same_owner(&owner, tool) {
+            return Err(Error::ForeignOut {
+                path: dir.display().to_string(),
+                owner,
+                tool: tool.to_string(),
+            });
+        }
     }
+    Ok(lock)
 }

@@ -99,3 +99,13 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<()> {
 pub fn git_revision() -> Option<String> {
     Some(crate::provenance::git_revision())
 }
+
+/// `n` and a noun, plural unless `n == 1`: `count(1, "epoch")` is `1 epoch`, `count(3, "epoch")`
+/// is `3 epochs`.
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}

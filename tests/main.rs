@@ -28,7 +28,9 @@ mod suite {
     mod layout;
     mod lipschitz;
     mod netconfig;
+    mod new_user;
     mod outputs;
+    mod pipelines;
     mod plot;
     mod precision;
     mod report;

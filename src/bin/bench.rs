@@ -64,7 +64,7 @@ impl Workload {
 /// By default the paper's networks (hybrid and layer-wise, width 32, pools c,c,b, 32x32, batch
 /// 32, depths 4 and 8); `--workload stack` is the one-stage RevNet stack.
 #[derive(Debug, Parser)]
-#[command(name = "bench", version, allow_negative_numbers = true)]
+#[command(name = "bench", version, allow_negative_numbers = true, after_help = revstab::cli::EXIT_CODES_HELP)]
 struct Args {
     /// Preset of architectures, pools and depths (each overridden by its own flag).
     #[arg(long, value_enum, default_value_t = Workload::Paper)]
@@ -82,7 +82,7 @@ struct Args {
     #[arg(long, default_value_t = 1)]
     warmup: usize,
     /// Threads of candle's CPU kernels (0 = all cores).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 0, value_parser = revstab::cli::parse_threads)]
     threads: usize,
     /// Threads of candle's elementwise ops (its barrier pool: its workers spin between ops and
     /// oversubscribe the cores beside the kernels' pool).
@@ -114,7 +114,7 @@ struct Args {
     #[arg(long, alias = "channels", default_value_t = 32)]
     width: usize,
     /// Storage dtype: f16, bf16, f32, f64.
-    #[arg(long, default_value = "f32")]
+    #[arg(long, alias = "dtypes", default_value = "f32")]
     dtype: Precision,
     /// SGD learning rate (constant).
     #[arg(long, default_value_t = BenchConfig::default().lr)]
@@ -126,8 +126,13 @@ struct Args {
     #[arg(long, default_value_t = BenchConfig::default().weight_decay)]
     weight_decay: f64,
     /// Seed of the weights, input and labels.
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, alias = "seeds", default_value_t = 0)]
     seed: u64,
+    /// TOML file of settings: each key a long flag of this command (`archs = ["hybrid"]`,
+    /// `depths = [4, 8]`, `input_size = 16`, `conv_shapes = true`); flags given on the command
+    /// line win over the file
+    #[arg(long, value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     /// Backend computing the layers: `kernels` (the crate's own CPU kernels for conv, batch
     /// norm, ReLU, coupling adds where they apply) or `candle` (candle's ops only: the "before"
     /// column).
@@ -158,7 +163,9 @@ struct Args {
 }
 
 fn run_main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    use clap::CommandFactory;
+    let argv = revstab::cli::args_with_config(&Args::command(), std::env::args_os().collect())?;
+    let args = Args::parse_from(argv);
     let archs = if args.arch.is_empty() {
         args.workload.archs()
     } else {
@@ -223,7 +230,7 @@ fn run_main() -> anyhow::Result<()> {
         return dry_run(&args, &configs);
     }
     // Held until the process ends: a second run into this directory stops here (exit 2).
-    let _lock = revstab::lock::lock_out(&args.out)
+    let _lock = revstab::lock::lock_out(&args.out, "bench")
         .with_context(|| format!("cannot use output directory {}", args.out.display()))?;
     if args.conv_shapes {
         anyhow::ensure!(
@@ -303,8 +310,18 @@ fn dry_run(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
         let Some(&d0) = cfg.depths.iter().min() else {
             continue;
         };
+        // Timed scaled down (at most `dry_run::PROBE_DEPTH` deep and `PROBE_WIDTH` wide), then
+        // scaled up by the cost model.
+        let (d0, w0) = revstab::dry_run::probe_shape(d0, cfg.width);
         let probe_cfg = BenchConfig {
             depths: vec![d0],
+            width: w0,
+            in_channels: if cfg.stem == revstab::nets::Stem::Identity {
+                w0
+            } else {
+                cfg.in_channels
+            },
+            segment: cfg.segment.map(|k| k.min(d0)),
             steps: 1,
             warmup: 0,
             ..cfg.clone()
@@ -315,9 +332,9 @@ fn dry_run(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
                 continue;
             };
             let kind = probes.len();
-            probes.push(((d0 + 1) as f64, r.median_s));
+            probes.push((revstab::dry_run::probe_cost(d0, w0, 1), r.median_s));
             text.push(format!(
-                "{} {} D={d0}: {:.4} s/step",
+                "{} {} D={d0} width {w0}: {:.4} s/step",
                 cfg.arch,
                 mode.as_str(),
                 r.median_s
@@ -330,7 +347,8 @@ fn dry_run(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
                     cfg.warmup,
                     cfg.steps
                 ));
-                costed.push((kind, ((d + 1) * (cfg.warmup + cfg.steps)) as f64));
+                let steps = (cfg.warmup + cfg.steps) as f64;
+                costed.push((kind, revstab::dry_run::probe_cost(d, cfg.width, 1) * steps));
             }
         }
     }
@@ -340,8 +358,11 @@ fn dry_run(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
         fmt_seconds(scale(&probes, &costed))
     );
     println!(
-        "  estimated by timing one step of each architecture and mode at its shallowest depth \
-         here ({}) and scaling each point by (depth + 1) x (warm-up + timed steps)",
+        "  estimated by timing one step of each architecture and mode at its shallowest depth, \
+         at most {} deep and {} wide, here ({}) and scaling each point by (depth + 1) x \
+         width^2 x (warm-up + timed steps)",
+        revstab::dry_run::PROBE_DEPTH,
+        revstab::dry_run::PROBE_WIDTH,
         text.join("; ")
     );
     print_nothing_written();

@@ -29,7 +29,7 @@ static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::
 /// `train --config experiments/revnet-fig4.toml`), which this command only reads; without
 /// those results they are skipped with a note (exit 0), or fail (exit 1) when named by --only.
 #[derive(Parser, Debug)]
-#[command(name = "figures", version, allow_negative_numbers = true)]
+#[command(name = "figures", version, allow_negative_numbers = true, after_help = revstab::cli::EXIT_CODES_HELP)]
 struct Args {
     /// Only these figure ids (repeatable or comma separated); default: all
     #[arg(long, value_delimiter = ',', value_name = "ID")]
@@ -61,7 +61,7 @@ struct Args {
     #[arg(long)]
     rerun: bool,
     /// Threads running points in parallel (0 = all cores)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = revstab::cli::parse_threads)]
     threads: usize,
     /// Device of the computed experiments: cpu, cuda[:N] (build with `--features cuda`),
     /// metal[:N]; default: each config's own (cpu). f64 work runs on the CPU when the device
@@ -135,11 +135,39 @@ fn main() -> ExitCode {
         );
         return ExitCode::from(EXIT_BAD_INPUT);
     }
+    // Bad input before anything is written (exit 2): a path that must be a directory naming
+    // a file, and a config of a requested figure that does not load or validate.
+    for (flag, dir) in [
+        ("--out", &args.out),
+        ("--results", &args.results),
+        ("--accuracy-results", &args.accuracy_results),
+        ("--angles-results", &args.angles_results),
+    ] {
+        if dir.exists() && !dir.is_dir() {
+            eprintln!(
+                "figures: error: {flag} {}: expected a directory, got a file",
+                dir.display()
+            );
+            return ExitCode::from(EXIT_BAD_INPUT);
+        }
+    }
+    if !args.dry_run {
+        for id in &ids {
+            if registry::spec(id).is_ok_and(|s| s.source == DataSource::Experiment) {
+                if let Err(e) =
+                    figs::load_config(id, &args.experiments).and_then(|(c, _)| c.validate())
+                {
+                    eprintln!("figures: error: {id}: {e}");
+                    return ExitCode::from(EXIT_BAD_INPUT);
+                }
+            }
+        }
+    }
     if args.dry_run {
         return dry_run(&args, &ids, device);
     }
     // Held until the process ends: a second run writing these figures stops here (exit 2).
-    let _lock = match revstab::lock::lock_out(&args.out) {
+    let _lock = match revstab::lock::lock_out(&args.out, "figures") {
         Ok(l) => l,
         Err(e) => return revstab::error::report("figures", &e.into()),
     };

@@ -22,7 +22,7 @@ static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::
 /// Peak training memory per architecture, measured with a counting allocator, beside the
 /// analytic model of Hascoet et al. (Table 1); depth, batch and resolution scaling.
 #[derive(Debug, Parser)]
-#[command(name = "memory", version, allow_negative_numbers = true)]
+#[command(name = "memory", version, allow_negative_numbers = true, after_help = revstab::cli::EXIT_CODES_HELP)]
 struct Args {
     /// Output directory (summary.csv, measured.csv, scaling.csv, table1.csv, run.json).
     #[arg(long, default_value = "results/memory")]
@@ -37,7 +37,7 @@ struct Args {
     #[arg(long, value_enum)]
     preset: Option<Preset>,
     /// Seed of the weights and the input batch.
-    #[arg(long)]
+    #[arg(long, alias = "seeds")]
     seed: Option<u64>,
     /// Channels after the stem.
     #[arg(long)]
@@ -50,13 +50,13 @@ struct Args {
     #[arg(long = "input-size")]
     input_size: Option<usize>,
     /// Storage dtype: f16, bf16, f32, f64.
-    #[arg(long)]
+    #[arg(long, alias = "dtypes")]
     dtype: Option<revstab::device::Precision>,
     /// Device (only cpu can be measured).
     #[arg(long)]
     device: Option<revstab::device::DeviceSpec>,
-    /// Threads of candle's CPU kernels (0 = all cores) [default: all cores].
-    #[arg(long)]
+    /// Threads of candle's CPU kernels (0 = all cores) [default: 0]
+    #[arg(long, value_parser = revstab::cli::parse_threads)]
     threads: Option<usize>,
     /// Backend computing the layers: `kernels` (the crate's own CPU kernels where they apply)
     /// or `candle` (candle's ops only) [default: kernels].
@@ -151,7 +151,7 @@ fn run() -> anyhow::Result<()> {
         return dry_run(&cfg);
     }
     // Held until the process ends: a second run into this directory stops here (exit 2).
-    let _lock = revstab::lock::lock_out(&args.out)
+    let _lock = revstab::lock::lock_out(&args.out, "memory")
         .with_context(|| format!("cannot write to output directory {}", args.out.display()))?;
     check_writable(&args.out)
         .with_context(|| format!("cannot write to output directory {}", args.out.display()))?;
@@ -188,10 +188,10 @@ fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Cost of a point in the dry run's model: (depth + 1) x batch x size^2 (every block, and the
-/// stem, touches every pixel of every image; width and dtype are the same for all points).
-fn point_cost(depth: usize, batch: usize, size: usize) -> f64 {
-    ((depth + 1) * batch * size * size) as f64
+/// Cost of a point in the dry run's model: (depth + 1) x width^2 x batch x size^2 (every block,
+/// and the stem, runs convolutions of `width` channels over every pixel of every image).
+fn point_cost(depth: usize, batch: usize, size: usize, width: usize) -> f64 {
+    revstab::dry_run::probe_cost(depth, width, batch * size * size)
 }
 
 /// `--dry-run`: the points [`run_with`] would measure and its time, estimated by timing the
@@ -238,30 +238,43 @@ fn dry_run(cfg: &MemoryConfig) -> anyhow::Result<()> {
         (usize, usize, usize),
     )> = Vec::new();
     for &(a, m, d, b, s) in &plan {
-        let c = point_cost(d, b, s);
+        let c = point_cost(d, b, s, cfg.width);
         match kinds.iter_mut().find(|k| k.0 == a && k.1 == m) {
-            Some(k) if c < point_cost(k.2 .0, k.2 .1, k.2 .2) => k.2 = (d, b, s),
+            Some(k) if c < point_cost(k.2 .0, k.2 .1, k.2 .2, cfg.width) => k.2 = (d, b, s),
             Some(_) => {}
             None => kinds.push((a, m, (d, b, s))),
         }
     }
     let mut probes = Vec::new();
     let mut text = Vec::new();
+    // A point deeper or wider than a probe is timed scaled down (at most
+    // `dry_run::PROBE_DEPTH` deep and `PROBE_WIDTH` wide), then scaled up by the cost model.
+    let (_, probe_width) = revstab::dry_run::probe_shape(1, cfg.width);
+    let probe_cfg = MemoryConfig {
+        width: probe_width,
+        in_channels: if cfg.stem == revstab::nets::Stem::Identity {
+            probe_width
+        } else {
+            cfg.in_channels
+        },
+        ..cfg.clone()
+    };
     for &(a, m, (d, b, s)) in &kinds {
+        let (d, _) = revstab::dry_run::probe_shape(d, cfg.width);
         let p = measure_point_segment(
-            &cfg.net_config(a, d, s),
+            &probe_cfg.net_config(a, d, s),
             b,
             m,
-            cfg.segment,
+            cfg.segment.map(|k| k.min(d)),
             dtype,
             &device,
             cfg.backend,
-            cfg.repeats,
+            1,
         )
         .map_err(revstab::error::failed)?;
-        probes.push((point_cost(d, b, s), p.step_seconds));
+        probes.push((point_cost(d, b, s, probe_width), p.step_seconds));
         text.push(format!(
-            "{} {} depth {d} batch {b} size {s}: {:.4} s",
+            "{} {} depth {d} width {probe_width} batch {b} size {s}: {:.4} s",
             a.as_str(),
             m.as_str(),
             p.step_seconds
@@ -274,7 +287,7 @@ fn dry_run(cfg: &MemoryConfig) -> anyhow::Result<()> {
                 .iter()
                 .position(|k| k.0 == a && k.1 == m)
                 .expect("every planned point has a probe");
-            (k, point_cost(d, b, s))
+            (k, point_cost(d, b, s, cfg.width))
         })
         .collect();
     println!(
@@ -282,8 +295,11 @@ fn dry_run(cfg: &MemoryConfig) -> anyhow::Result<()> {
         fmt_seconds(scale(&probes, &costed))
     );
     println!(
-        "  estimated by timing the cheapest point of each architecture and mode here ({}) and \
-         scaling each point by (depth + 1) x batch x size^2 relative to its probe",
+        "  estimated by timing one step of the cheapest point of each architecture and mode here, \
+         at most {} deep and {} wide ({}), and scaling each point by (depth + 1) x width^2 x \
+         batch x size^2 relative to its probe",
+        revstab::dry_run::PROBE_DEPTH,
+        revstab::dry_run::PROBE_WIDTH,
         if text.is_empty() {
             "no point to time".to_string()
         } else {

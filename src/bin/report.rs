@@ -19,7 +19,7 @@ use std::process::ExitCode;
 /// Print the summary table of a results directory (snr-sweep, train, memory, bench) from its
 /// files, without recomputing.
 #[derive(Parser, Debug)]
-#[command(name = "report", version)]
+#[command(name = "report", version, after_help = revstab::cli::EXIT_CODES_HELP)]
 struct Args {
     /// Results directory (the --out of a run)
     dir: PathBuf,

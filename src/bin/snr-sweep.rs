@@ -10,7 +10,7 @@ use revstab::experiments::snr_sweep::{self as sweep, RunOptions, Shard, SweepCon
 use revstab::lock::lock_out;
 use revstab::nets::Arch;
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 /// Reconstruction SNR of reversible networks: per-layer SNR of every rebuilt activation against
@@ -22,7 +22,8 @@ use std::process::ExitCode;
     name = "snr-sweep",
     version,
     args_conflicts_with_subcommands = true,
-    allow_negative_numbers = true
+    allow_negative_numbers = true,
+    after_help = revstab::cli::EXIT_CODES_HELP
 )]
 struct Args {
     #[command(subcommand)]
@@ -34,7 +35,7 @@ struct Args {
     #[arg(long, value_name = "DIR", default_value = "results/snr-sweep")]
     out: PathBuf,
     /// Architectures [default: layerwise,hybrid] (layerwise, hybrid, revnet, irevnet, resnet)
-    #[arg(long, value_delimiter = ',', value_name = "LIST")]
+    #[arg(long, alias = "arch", value_delimiter = ',', value_name = "LIST")]
     archs: Option<Vec<Arch>>,
     /// Depths: units (layer-wise) or blocks [default: 1,2,4,8,16,32]
     #[arg(long, value_delimiter = ',', value_name = "LIST")]
@@ -96,7 +97,7 @@ struct Args {
     #[arg(long, value_name = "K/N")]
     shard: Option<String>,
     /// Threads running points in parallel (0 = all cores)
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, value_parser = revstab::cli::parse_threads)]
     threads: usize,
     /// Check the reconstruction error bounds in FILE (e.g. experiments/bounds.toml) instead of
     /// sweeping; exits 1 with a table of every bound that regressed
@@ -106,7 +107,7 @@ struct Args {
     #[arg(long = "no-figure")]
     no_figure: bool,
     /// No per-point lines or progress bar
-    #[arg(long, short)]
+    #[arg(long, short, alias = "silent")]
     quiet: bool,
     /// Check the config, print the points a run would compute and an estimate of its time
     /// (measured on the cheapest point of each architecture and dtype), write nothing
@@ -124,6 +125,12 @@ enum Command {
         /// Shard output directories
         #[arg(required = true)]
         dirs: Vec<PathBuf>,
+        /// Do not render the figure
+        #[arg(long = "no-figure")]
+        no_figure: bool,
+        /// No table (the closing line still prints)
+        #[arg(long, short, alias = "silent")]
+        quiet: bool,
     },
 }
 
@@ -179,8 +186,14 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
-    if let Some(Command::Merge { out, dirs }) = &args.command {
-        let _lock = input(lock_out(out).map_err(anyhow::Error::from))?;
+    if let Some(Command::Merge {
+        out,
+        dirs,
+        no_figure,
+        quiet,
+    }) = &args.command
+    {
+        let _lock = input(lock_out(out, "snr-sweep").map_err(anyhow::Error::from))?;
         let merged = input(sweep::merge(dirs, out).map_err(anyhow::Error::from))?;
         sweep::write_run_json(
             out,
@@ -188,6 +201,10 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             serde_json::json!({ "merged_from": dirs }),
         )
         .map_err(failed)?;
+        if !quiet {
+            println!("{}", merged.summary_table());
+        }
+        draw_figure(&merged, out, *no_figure)?;
         println!(
             "merged {} points from {} shard(s) into {}",
             merged.points.len(),
@@ -226,7 +243,7 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
         return dry_run(&args, &cfg, shard);
     }
     // Held until the process ends: a second run into this directory stops here (exit 2).
-    let _lock = input(lock_out(&args.out).map_err(anyhow::Error::from))?;
+    let _lock = input(lock_out(&args.out, "snr-sweep").map_err(anyhow::Error::from))?;
     input(
         sweep::prepare_out(&args.out)
             .map_err(anyhow::Error::from)
@@ -269,10 +286,25 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         println!("{}", outcome.results.summary_table());
     }
-    let stem = args.out.join("snr_vs_depth");
-    let drawn = if !args.no_figure && !outcome.results.points.is_empty() {
-        let drawn =
-            revstab::plot::snr_sweep::render_figure(&outcome.results, &stem).map_err(failed)?;
+    draw_figure(&outcome.results, &args.out, args.no_figure)?;
+    println!(
+        "{} points ({} computed, {} resumed) in {:.1} s on {} thread(s); results in {}",
+        outcome.results.points.len(),
+        outcome.computed,
+        outcome.skipped,
+        outcome.seconds,
+        threads,
+        args.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Draw `snr_vs_depth.{png,svg}` of `results` into `out` (unless `no_figure`); a figure of an
+/// earlier run that this one does not redraw is removed.
+fn draw_figure(results: &sweep::SweepResults, out: &Path, no_figure: bool) -> anyhow::Result<()> {
+    let stem = out.join("snr_vs_depth");
+    let drawn = if !no_figure && !results.points.is_empty() {
+        let drawn = revstab::plot::snr_sweep::render_figure(results, &stem).map_err(failed)?;
         if !drawn {
             eprintln!(
                 "no figure: no point has a finite SNR to draw (nothing reconstructed, or every \
@@ -298,22 +330,13 @@ fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    println!(
-        "{} points ({} computed, {} resumed) in {:.1} s on {} thread(s); results in {}",
-        outcome.results.points.len(),
-        outcome.computed,
-        outcome.skipped,
-        outcome.seconds,
-        threads,
-        args.out.display()
-    );
-    Ok(ExitCode::SUCCESS)
+    Ok(())
 }
 
-/// Cost of a point in the dry run's model: depth x width^2 (convolutions of `width` channels at
-/// every layer; batch and input size are the same for every point of a sweep).
+/// Cost of a point in the dry run's model: (depth + 1) x width^2 (convolutions of `width`
+/// channels at every layer; batch and input size are the same for every point of a sweep).
 fn point_cost(p: &sweep::Point) -> f64 {
-    (p.depth.max(1) * p.width * p.width) as f64
+    revstab::dry_run::probe_cost(p.depth, p.width, 1)
 }
 
 /// `--dry-run`: the points this run would compute (shard and `--resume` applied) and its time,
@@ -359,9 +382,23 @@ fn dry_run(args: &Args, cfg: &SweepConfig, shard: Option<Shard>) -> anyhow::Resu
     let mut probes = Vec::new();
     let mut probe_text = Vec::new();
     for (_, _, p) in &kinds {
-        let (r, _) = sweep::run_point(cfg, p, &device).map_err(failed)?;
-        probes.push((point_cost(p), r.seconds));
-        probe_text.push(format!("{} {:.4} s", p.key(), r.seconds));
+        // A point deeper or wider than a probe is timed scaled down (its own config with only
+        // the probe's depth and width), then scaled up by the cost model.
+        let (depth, width) = revstab::dry_run::probe_shape(p.depth, p.width);
+        let probe = sweep::Point {
+            depth,
+            width,
+            ..p.clone()
+        };
+        let mut probe_cfg = cfg.clone();
+        probe_cfg.depths = vec![depth];
+        probe_cfg.widths = vec![width];
+        if probe_cfg.stem == revstab::nets::Stem::Identity {
+            probe_cfg.in_channels = width;
+        }
+        let (r, _) = sweep::run_point(&probe_cfg, &probe, &device).map_err(failed)?;
+        probes.push((point_cost(&probe), r.seconds));
+        probe_text.push(format!("{} {:.4} s", probe.key(), r.seconds));
     }
     let costed: Vec<(usize, f64)> = plan
         .iter()
@@ -385,8 +422,11 @@ fn dry_run(args: &Args, cfg: &SweepConfig, shard: Option<Shard>) -> anyhow::Resu
         fmt_seconds(sequential / threads.max(1) as f64)
     );
     println!(
-        "  estimated by timing the cheapest point of each architecture and dtype here ({}) and \
-         scaling each point by depth x width^2 relative to its probe",
+        "  estimated by timing the cheapest point of each architecture and dtype here, at most \
+         {} deep and {} wide ({}), and scaling each point by (depth + 1) x width^2 relative to \
+         its probe",
+        revstab::dry_run::PROBE_DEPTH,
+        revstab::dry_run::PROBE_WIDTH,
         if probe_text.is_empty() {
             "no point to time".to_string()
         } else {

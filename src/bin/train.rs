@@ -32,7 +32,8 @@ use std::process::ExitCode;
     name = "train",
     version,
     args_conflicts_with_subcommands = true,
-    allow_negative_numbers = true
+    allow_negative_numbers = true,
+    after_help = revstab::cli::EXIT_CODES_HELP
 )]
 struct Args {
     #[command(subcommand)]
@@ -51,7 +52,7 @@ struct Args {
 #[derive(ClapArgs, Debug, Default)]
 struct RunArgs {
     /// Architecture: layerwise, hybrid, revnet, irevnet, resnet [default: layerwise]
-    #[arg(long)]
+    #[arg(long, alias = "archs")]
     arch: Option<Arch>,
     /// Depth: units (layer-wise) or blocks (others) [default: 6]
     #[arg(long)]
@@ -90,6 +91,10 @@ struct RunArgs {
     /// Data: synthetic, synthetic:KEY=VALUE,..., cifar10:DIR, fashion-mnist[:DIR][,KEY=VALUE...] or mnist:DIR[,KEY=VALUE...] (keys train=N, test=N, fit=pad32|pool2-pad16|pool2|none, channels=1|3) [default: synthetic:train=1500,test=1000,size=16]
     #[arg(long)]
     data: Option<String>,
+    /// Input height = width: the synthetic set's `size`, or for Fashion-MNIST and MNIST the
+    /// `fit` giving it (32, 28, 16 or 14) [default: the data's]
+    #[arg(long = "input-size", value_name = "N")]
+    input_size: Option<usize>,
     /// Random crop and horizontal flip of the training images
     #[arg(long)]
     augment: bool,
@@ -121,7 +126,7 @@ struct CommonArgs {
     )]
     seed: Option<Vec<u64>>,
     /// Storage dtype: f16, bf16, f32, f64 [default: f32]
-    #[arg(long)]
+    #[arg(long, alias = "dtypes")]
     dtype: Option<String>,
     /// Device: cpu, cuda[:N], metal[:N] [default: cpu]
     #[arg(long)]
@@ -137,11 +142,11 @@ struct CommonArgs {
     /// join the shards' directories with `train merge`
     #[arg(long, value_name = "K/N")]
     shard: Option<String>,
-    /// Threads (0 = all cores); experiments run this many points in parallel [default: 0]
-    #[arg(long, default_value_t = 0)]
+    /// Threads (0 = all cores); experiments run this many points in parallel
+    #[arg(long, default_value_t = 0, value_parser = revstab::cli::parse_threads)]
     threads: usize,
     /// No progress output
-    #[arg(long, short)]
+    #[arg(long, short, alias = "silent")]
     quiet: bool,
     /// Check the config, print the runs that would train and an estimate of their time (one
     /// training step of the shallowest network of each architecture and mode timed here),
@@ -177,11 +182,11 @@ enum Command {
         /// The shards' output directories
         #[arg(required = true, value_name = "SHARD_DIR")]
         shards: Vec<PathBuf>,
-        /// Threads (0 = all cores) [default: 0]
-        #[arg(long, default_value_t = 0)]
+        /// Threads (0 = all cores)
+        #[arg(long, default_value_t = 0, value_parser = revstab::cli::parse_threads)]
         threads: usize,
         /// No progress output
-        #[arg(long, short)]
+        #[arg(long, short, alias = "silent")]
         quiet: bool,
     },
 }
@@ -295,7 +300,12 @@ fn run(args: Args) -> Result<(), Failure> {
             threads,
             quiet,
         }) => {
-            let _lock = out_dir(&out)?;
+            // The shards' experiment: merged results belong to it.
+            let tool = shards
+                .iter()
+                .find_map(|d| revstab::lock::owner_of(d))
+                .unwrap_or_else(|| "train".into());
+            let _lock = out_dir(&out, &tool)?;
             let common = CommonArgs {
                 quiet,
                 ..CommonArgs::default()
@@ -352,8 +362,11 @@ fn pool(threads: usize) -> Result<rayon::ThreadPool, Failure> {
 
 /// Take the lock of `--out` (creating it; held until the process ends, so a second run into it
 /// stops with exit 2 before writing anything) and check that it is writable.
-fn out_dir(out: &std::path::Path) -> Result<revstab::lock::OutLock, Failure> {
-    let lock = input(revstab::lock::lock_out(out))?;
+///
+/// `tool` names what writes there as [`revstab::lock::owner_of`] does (`train single`, `train
+/// accuracy`, `train angles`): a directory of another tool or experiment is refused (exit 2).
+fn out_dir(out: &std::path::Path, tool: &str) -> Result<revstab::lock::OutLock, Failure> {
+    let lock = input(revstab::lock::lock_out(out, tool))?;
     exp::prepare_out(out).map_err(|e| {
         Failure::Input(flat(e).context(format!("output directory {}", out.display())))
     })?;
@@ -396,6 +409,9 @@ fn apply_run_flags(cfg: &mut TrainConfig, a: &RunArgs) -> Result<(), Failure> {
     a.net.apply(&mut net);
     cfg.set_net_options(net);
     cfg.augment |= a.augment;
+    if let Some(n) = a.input_size {
+        cfg.data = input(revstab::cli::data_with_input_size(&cfg.data, n))?;
+    }
     if let Some(k) = a.segment {
         cfg.segment = Some(k);
     }
@@ -465,7 +481,7 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
         };
         return dry_run(vec![cfg], None, &done, &out);
     }
-    let _lock = out_dir(&out)?;
+    let _lock = out_dir(&out, "train single")?;
     let opts = exp::SingleRunOptions {
         out: out.clone(),
         resume: common.resume,
@@ -475,7 +491,7 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
         .install(|| exp::single_run(&cfg, &opts))
         .map_err(classify)?;
     println!(
-        "{} depth {} slope {} {}: test acc {:.2}%, train loss {:.4}, train acc {:.2}% after {} epochs ({} steps) in {:.1} s; results in {}",
+        "{} depth {} slope {} {}: test acc {:.2}%, train loss {:.4}, train acc {:.2}% after {} ({} steps) in {:.1} s; results in {}",
         cfg.arch,
         cfg.depth,
         cfg.slope,
@@ -483,7 +499,7 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
         100.0 * outcome.test_acc,
         outcome.train_loss,
         100.0 * outcome.train_acc,
-        outcome.epochs,
+        revstab::util::count(outcome.epochs, "epoch"),
         outcome.steps,
         outcome.seconds,
         out.display()
@@ -531,7 +547,7 @@ fn run_experiment(mut experiment: Experiment, common: &CommonArgs) -> Result<(),
         };
         return dry_run(runs, shard, &done, &out);
     }
-    let _lock = out_dir(&out)?;
+    let _lock = out_dir(&out, &format!("train {}", experiment.name()))?;
     let shard = match &common.shard {
         Some(s) => Some(input(s.parse::<revstab::experiments::snr_sweep::Shard>())?),
         None => None,
@@ -602,8 +618,8 @@ fn dry_run(
     if !finished.is_empty() {
         print_list(
             &format!(
-                "{} training runs already finished in {} (--resume keeps them)",
-                finished.len(),
+                "{} already finished in {} (--resume keeps them)",
+                revstab::util::count(finished.len(), "training run"),
                 out.display()
             ),
             &finished,
@@ -620,7 +636,12 @@ fn dry_run(
         let split = &data.iter().find(|(d, _)| *d == c.data).expect("loaded").1;
         // The run's own count: whole batches only (a last partial batch is dropped).
         let n = input(revstab::train::total_steps(c, split.train.len()))?;
-        let mut line = format!("{}, {} epoch(s) = {n} steps", describe(*i, c), c.epochs);
+        let mut line = format!(
+            "{}, {} = {}",
+            describe(*i, c),
+            revstab::util::count(c.epochs, "epoch"),
+            revstab::util::count(n, "step")
+        );
         // Read-only, with the run's own errors (exit 2): a checkpoint of another configuration,
         // one that does not parse, or one already at the last step.
         let resumed = match state(*i) {

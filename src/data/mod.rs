@@ -418,6 +418,16 @@ impl DataSource {
         }
     }
 
+    /// The files the data is read from (none for the synthetic set), for the provenance of
+    /// result files.
+    pub fn files(&self) -> Vec<PathBuf> {
+        match self {
+            DataSource::Synthetic(_) => Vec::new(),
+            DataSource::Cifar10(dir) => cifar::cifar10_files(dir),
+            DataSource::Idx(cfg) => idx::idx_files(cfg),
+        }
+    }
+
     /// Channels of the images, known before loading: 3 (synthetic, CIFAR-10) or the IDX
     /// config's `channels`.
     pub fn channels(&self) -> usize {

@@ -288,6 +288,21 @@ impl BenchConfig {
         if self.batch == 0 {
             return bad("batch", ">= 1", "0".into());
         }
+        // Memory up front, as every tool: the deepest network timed.
+        crate::limits::check_memory(
+            &format!(
+                "bench: {} at depth {}",
+                self.arch,
+                self.depths.iter().max().unwrap_or(&1)
+            ),
+            crate::limits::network_bytes_estimate(
+                self.depths.iter().copied().max().unwrap_or(1),
+                self.width,
+                self.batch,
+                self.size,
+                self.dtype.dtype().size_in_bytes(),
+            ),
+        )?;
         if !(self.lr.is_finite() && self.lr >= 0.0)
             || !(0.0..1.0).contains(&self.momentum)
             || !(self.weight_decay.is_finite() && self.weight_decay >= 0.0)

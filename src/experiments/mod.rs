@@ -21,11 +21,69 @@ pub mod tradeoff;
 pub mod training;
 
 /// The error of a `--resume` into `out` whose finished results were produced by another config
-/// ([`crate::Error::Data`]: bad input, exit 2).
-pub(crate) fn resumed_other_config(out: &std::path::Path) -> crate::Error {
+/// ([`crate::Error::Data`]: bad input, exit 2), naming every key that differs (`differences`,
+/// from [`config_differences`]) with its old and new value.
+pub(crate) fn resumed_other_config(out: &std::path::Path, differences: &[String]) -> crate::Error {
+    let keys = if differences.is_empty() {
+        String::new()
+    } else {
+        format!(" (it differs in {})", differences.join("; "))
+    };
     crate::Error::data(
         out.display(),
         "results of this config (for --resume)",
-        "results of a different config than this one; use another --out or drop --resume",
+        format!("results of a different config{keys}; use another --out or drop --resume"),
     )
+}
+
+pub use crate::results::diff::config_differences;
+
+/// Whether a `--resume` with config `new` may extend the finished results of config `old`:
+/// they differ only in the grid keys `grid` (dotted paths), each a list whose old values are
+/// all among the new ones. `Ok(false)`: equal configs; `Ok(true)`: a grid to extend (only the
+/// new points are computed); `Err`: the keys that differ otherwise (for
+/// [`resumed_other_config`]).
+pub(crate) fn resume_extends(
+    old: &serde_json::Value,
+    new: &serde_json::Value,
+    grid: &[&str],
+) -> std::result::Result<bool, Vec<String>> {
+    let differences = config_differences(old, new);
+    if differences.is_empty() {
+        return Ok(false);
+    }
+    let lookup = |v: &serde_json::Value, path: &str| {
+        path.split('.')
+            .try_fold(v, |v, k| v.get(k))
+            .cloned()
+            .unwrap_or(serde_json::Value::Null)
+    };
+    let mut blocking = Vec::new();
+    for key in grid {
+        let (a, b) = (lookup(old, key), lookup(new, key));
+        if a == b {
+            continue;
+        }
+        let superset = match (&a, &b) {
+            (serde_json::Value::Array(a), serde_json::Value::Array(b)) => {
+                a.iter().all(|x| b.contains(x))
+            }
+            _ => false,
+        };
+        if !superset {
+            blocking.push(format!(
+                "{key}: {a} -> {b} (a resumed grid may only add values)"
+            ));
+        }
+    }
+    blocking.extend(differences.into_iter().filter(|d| {
+        !grid
+            .iter()
+            .any(|g| d.starts_with(&format!("{g}: ")) || d.starts_with(&format!("{g}.")))
+    }));
+    if blocking.is_empty() {
+        Ok(true)
+    } else {
+        Err(blocking)
+    }
 }

@@ -30,7 +30,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 mod results;
+mod resume;
 pub use results::SweepResults;
+use resume::{rekey_points, resumable_points_extending};
+pub use resume::{resumable_points, GRID_KEYS};
 
 /// The sweep grid and fixed settings. Every field has a default (the built-in sweep).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -209,6 +212,14 @@ impl SweepConfig {
         if self.seeds.is_empty() {
             return empty("seeds");
         }
+        use crate::limits::check_distinct;
+        check_distinct("archs", &self.archs)?;
+        check_distinct("depths", &self.depths)?;
+        check_distinct("slopes", &self.slopes)?;
+        check_distinct("eps_i", &self.eps_i)?;
+        check_distinct("widths", &self.widths)?;
+        check_distinct("dtypes", &self.dtypes)?;
+        check_distinct("seeds", &self.seeds)?;
         for &s in &self.slopes {
             crate::limits::check_slope(s)?;
         }
@@ -576,7 +587,15 @@ pub fn read_points(out: &Path) -> Result<(Option<SweepConfig>, Vec<PointResult>)
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let r: PointResult = serde_json::from_str(&text)
-            .map_err(|e| Error::data(path.display(), "a snr-sweep point file", e))?;
+            .map_err(|e| {
+                Error::data(
+                    path.display(),
+                    "a snr-sweep point file",
+                    format!(
+                        "a damaged file ({e}); delete it and rerun with --resume: only that point is computed again"
+                    ),
+                )
+            })?;
         results.push(r);
     }
     results.sort_by_key(|r| r.point.index);
@@ -619,21 +638,6 @@ pub fn write_tables(out: &Path, results: &[PointResult]) -> Result<()> {
     write_atomic(&out.join("summary.csv"), summary.as_bytes())
 }
 
-/// The finished points in `out` that a `--resume` of `cfg` keeps, as results of `cfg`;
-/// [`Error::Data`] (bad input: exit 2) when they were produced by another config.
-pub fn resumable_points(out: &Path, cfg: &SweepConfig) -> Result<SweepResults> {
-    let (old_config, old) = read_points(out)?;
-    if let Some(old_cfg) = &old_config {
-        if old_cfg != cfg {
-            return Err(crate::experiments::resumed_other_config(out));
-        }
-    }
-    Ok(SweepResults {
-        config: cfg.clone(),
-        points: old,
-    })
-}
-
 /// Run the sweep described by `cfg` into `opts.out`.
 pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     cfg.validate()?;
@@ -642,7 +646,11 @@ pub fn run_sweep(cfg: &SweepConfig, opts: &RunOptions) -> Result<SweepOutcome> {
     let start = Instant::now();
     let manifest_path = points_dir(&opts.out).join(MANIFEST);
     let done: Vec<PointResult> = if opts.resume {
-        resumable_points(&opts.out, cfg)?.points
+        let (kept, extended) = resumable_points_extending(&opts.out, cfg)?;
+        if extended {
+            rekey_points(&opts.out, &kept.points)?;
+        }
+        kept.points
     } else {
         clear_points(&opts.out)?;
         Vec::new()

@@ -405,7 +405,7 @@ impl NetConfig {
         if self.input_size == 0 || self.input_size % factor != 0 {
             return Err(Error::OddSpatial {
                 layer: format!(
-                    "input of a network with {} poolings (needs a multiple of {factor})",
+                    "input of a network with {} poolings (a positive multiple of {factor})",
                     self.pools.len()
                 ),
                 height: self.input_size,

@@ -348,9 +348,12 @@ pub(crate) fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -
         )
     };
     let caption = format!(
-        "{}. Mean ± sample std over {} seed(s); every run counts: {} stored and {} reconstructed run(s) diverged and are counted at chance (x markers). {reading}",
+        "{}. {}; every run counts: {} stored and {} reconstructed run(s) diverged and are counted at chance (x markers). {reading}",
         prov.caption,
-        seeds.len(),
+        match seeds.len() {
+            1 => "One seed (no spread)".to_string(),
+            n => format!("Mean ± sample std over {n} seeds"),
+        },
         diverged_total.0,
         diverged_total.1
     );

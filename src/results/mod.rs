@@ -5,10 +5,12 @@
 //! - [`provenance`]: what produced a result file;
 //! - [`csv`]: rows to CSV text, and the figures' CSV files with a provenance line;
 //! - [`fit`]: least-squares line fits;
+//! - [`diff`]: the keys in which two configs differ (for `--resume` errors);
 //! - [`hash`]: the FNV-1a hash behind cache keys and seed streams;
 //! - [`sweep`]: the depth and slope sweeps of the scaling and accuracy experiments.
 
 pub mod csv;
+pub mod diff;
 pub mod fit;
 pub mod hash;
 pub mod provenance;

@@ -187,6 +187,14 @@ impl TrainConfig {
         }
         crate::limits::check_slope(self.slope)?;
         crate::limits::check_eps_i(self.eps_i)?;
+        if self.mode == Source::Reconstructed && !self.arch.reconstructable() {
+            // It would train on stored activations and record `reconstructed`.
+            let e = format!(
+                "`stored` or `checkpointed` ({} has no inverse: nothing can be reconstructed)",
+                self.arch
+            );
+            return bad("mode", &e, "`reconstructed`".into());
+        }
         let dtype = self.dtype;
         parse_data_spec(&self.data, self.data_seed)?;
         self.net_options(3).check_fg_for(&[self.arch])?;

@@ -642,16 +642,22 @@ fn read_checkpoint_meta(dir: &Path, cfg: &TrainConfig) -> Result<Option<Checkpoi
     let meta: CheckpointMeta = serde_json::from_str(&text)
         .map_err(|e| Error::data(path.display(), "a training checkpoint", e))?;
     if meta.config != *cfg {
+        let json = |c: &TrainConfig| serde_json::to_value(c).unwrap_or(serde_json::Value::Null);
+        let differences = crate::results::diff::config_differences(&json(&meta.config), &json(cfg));
         return Err(Error::data(
             path.display(),
             "the checkpoint of this configuration (for --resume)",
-            "one of a different configuration; use another --out or drop --resume",
+            format!(
+                "one of a different configuration (it differs in {}); use another --out or drop --resume",
+                differences.join("; ")
+            ),
         ));
     }
     Ok(Some(meta))
 }
 
-/// The error of a `--resume` from a checkpoint already at the last step (`total`) of its run.
+/// The error of a `--resume` from a checkpoint of an older version (without the batch-norm
+/// running statistics) already at the last step (`total`) of its run.
 fn finished_checkpoint(dir: &Path, total: usize) -> Error {
     Error::data(
         dir.join(CHECKPOINT).display(),
@@ -677,23 +683,27 @@ pub fn total_steps(cfg: &TrainConfig, train_len: usize) -> Result<usize> {
 
 /// The step a `--resume` of `cfg` in `dir` would continue from, read without loading the
 /// checkpoint's tensors (`None`: no checkpoint, the run starts from scratch); `total` is the
-/// run's step count ([`total_steps`]). Fails exactly as the resume itself does: a checkpoint
-/// that does not parse or belongs to another configuration, or one already at the last step.
+/// run's step count ([`total_steps`]; a finished run gives `total`: nothing left to train).
+/// Fails exactly as the resume itself does: a checkpoint that does not parse or belongs to
+/// another configuration, or an older one at the last step without running statistics.
 pub fn resumable_step(dir: &Path, cfg: &TrainConfig, total: usize) -> Result<Option<usize>> {
     match read_checkpoint_meta(dir, cfg)? {
-        Some(meta) if meta.step >= total => Err(finished_checkpoint(dir, total)),
-        Some(meta) => Ok(Some(meta.step)),
+        Some(meta) if meta.step >= total && meta.running.is_none() => {
+            Err(finished_checkpoint(dir, total))
+        }
+        Some(meta) => Ok(Some(meta.step.min(total))),
         None => Ok(None),
     }
 }
 
-/// Load the checkpoint in `dir` into `net` and `sgd`; `None` when there is none.
+/// Load the checkpoint in `dir` into `net` and `sgd`: its state, recorded seconds and whether it
+/// held the batch-norm running statistics; `None` when there is none.
 fn load_checkpoint(
     dir: &Path,
     net: &Network,
     sgd: &mut Sgd,
     cfg: &TrainConfig,
-) -> Result<Option<(State, f64)>> {
+) -> Result<Option<(State, f64, bool)>> {
     let Some(meta) = read_checkpoint_meta(dir, cfg)? else {
         return Ok(None);
     };
@@ -719,7 +729,7 @@ fn load_checkpoint(
         history: meta.history,
         angles: meta.angles,
     };
-    Ok(Some((st, meta.seconds)))
+    Ok(Some((st, meta.seconds, meta.running.is_some())))
 }
 
 /// Train `cfg` on `data` (see the module doc); returns the trained network and the outcome.
@@ -751,21 +761,37 @@ pub fn train(
     };
     let mut seconds_before = 0.0;
     if let (true, Some(dir)) = (opts.resume, &opts.run_dir) {
-        if let Some((loaded, secs)) = load_checkpoint(dir, &net, &mut sgd, cfg)? {
-            if loaded.step >= total {
-                // Batch-norm running statistics are not checkpointed: a finished run cannot be
-                // re-evaluated from its checkpoint.
+        if let Some((loaded, secs, has_running)) = load_checkpoint(dir, &net, &mut sgd, cfg)? {
+            if loaded.step >= total && !has_running {
+                // A checkpoint of an older version, without the batch-norm running statistics:
+                // its final weights cannot be evaluated as the run evaluated them.
                 return Err(finished_checkpoint(dir, total));
             }
             st = loaded;
             seconds_before = secs;
             if opts.progress != Progress::Silent {
-                eprintln!("{}resumed from step {} of {total}", opts.label, st.step);
+                if st.step >= total {
+                    eprintln!(
+                        "{}the run already finished (step {} of {total}): nothing to train; its final weights are evaluated again",
+                        opts.label, st.step
+                    );
+                } else {
+                    eprintln!("{}resumed from step {} of {total}", opts.label, st.step);
+                }
             }
         }
     }
+    // A resumed run that had already finished trains nothing: its wall time stays the
+    // recorded one, so its result files are rewritten byte for byte.
+    let finished_before = st.step >= total;
     let start = Instant::now();
-    let elapsed = |start: &Instant| seconds_before + start.elapsed().as_secs_f64();
+    let elapsed = |start: &Instant| {
+        if finished_before {
+            seconds_before
+        } else {
+            seconds_before + start.elapsed().as_secs_f64()
+        }
+    };
     let bar = (opts.progress == Progress::Bar).then(|| {
         let b = indicatif::ProgressBar::new(total as u64);
         b.set_style(
@@ -936,11 +962,14 @@ pub fn train(
             }
             let stop_now = opts.stop_after == Some(st.step);
             if let Some(dir) = &opts.run_dir {
-                let due = if cfg.checkpoint_every == 0 {
-                    epoch_end
-                } else {
-                    st.step % cfg.checkpoint_every == 0
-                };
+                // The last step is always saved, whatever `checkpoint_every` is: a finished run
+                // keeps its final state.
+                let due = st.step == total
+                    || if cfg.checkpoint_every == 0 {
+                        epoch_end
+                    } else {
+                        st.step % cfg.checkpoint_every == 0
+                    };
                 if due || stop_now {
                     save_checkpoint(dir, &net, &sgd, cfg, &st, elapsed(&start))?;
                 }

@@ -33,6 +33,7 @@ fn variant(e: &Error) -> &'static str {
         Error::Numeric { .. } => "Numeric",
         Error::Diverged { .. } => "Diverged",
         Error::Locked { .. } => "Locked",
+        Error::ForeignOut { .. } => "ForeignOut",
         Error::Internal { .. } => "Internal",
         Error::Candle(_) => "Candle",
     }
@@ -92,6 +93,11 @@ fn one_of_each() -> Vec<Error> {
             layer: None,
         },
         Error::Locked { path: "out".into() },
+        Error::ForeignOut {
+            path: "out".into(),
+            owner: "snr-sweep".into(),
+            tool: "train single".into(),
+        },
         Error::internal("tape", "empty"),
         Error::Candle(candle_core::Error::Msg("candle".into())),
     ]
@@ -126,6 +132,7 @@ fn every_variant_has_one_kind() {
         ("Numeric", Numeric),
         ("Diverged", Numeric),
         ("Locked", Io),
+        ("ForeignOut", Io),
         ("Internal", Internal),
         ("Candle", Internal),
     ];

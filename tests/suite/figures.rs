@@ -325,7 +325,7 @@ fn synthetic_results(dir: &Path) -> Results {
     .unwrap();
 
     std::fs::create_dir_all(&res.accuracy_dir).unwrap();
-    let run_json = r#"{"tool":"train","git_revision":"test","dtype":"f32","device":"cpu","seeds":[0],"config":{"experiment":"accuracy"},"data":{"source":"synthetic","classes":10},"init":"test init"}"#;
+    let run_json = r#"{"tool":"train","git_revision":"test","dtype":"f32","device":"cpu","seeds":[0],"config":{"experiment":"accuracy"},"data":{"source":"synthetic","classes":10},"init":{"description":"test init","init_scale":1.0,"gamma_init":"ones"}}"#;
     std::fs::write(res.accuracy_dir.join("run.json"), run_json).unwrap();
     let mut acc = String::from("arch,depth,slope,mode,seed,test_acc,train_loss,train_acc,epochs,seconds,layers,test_loss,steps,sweep,status,diagnosis\n");
     for arch in ["layerwise", "hybrid"] {

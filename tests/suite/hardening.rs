@@ -100,10 +100,10 @@ fn a_released_lock_lets_the_next_run_write() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("out");
     {
-        let l = revstab::lock::lock_out(&out).unwrap();
+        let l = revstab::lock::lock_out(&out, "snr-sweep").unwrap();
         assert_eq!(l.dir(), out.as_path());
         // A second lock from this process (another open file) is refused while held.
-        let e = revstab::lock::lock_out(&out).unwrap_err();
+        let e = revstab::lock::lock_out(&out, "snr-sweep").unwrap_err();
         assert!(matches!(e, revstab::Error::Locked { .. }), "{e}");
         assert!(e.is_bad_input());
     }

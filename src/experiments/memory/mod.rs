@@ -315,6 +315,24 @@ impl MemoryConfig {
         if self.threads == Some(0) {
             return bad("threads", ">= 1", "0".into());
         }
+        // Memory up front, as every tool: the largest network measured.
+        let most = |v: &[usize], one: usize| v.iter().copied().chain([one]).max().unwrap_or(one);
+        let deepest = self
+            .archs
+            .iter()
+            .map(|&a| most(&self.depths, self.depth_for(a)))
+            .max()
+            .unwrap_or(self.depth);
+        crate::limits::check_memory(
+            "memory experiment: its largest network",
+            crate::limits::network_bytes_estimate(
+                deepest,
+                self.width,
+                most(&self.batches, self.batch),
+                most(&self.sizes, self.input_size),
+                self.dtype.dtype().size_in_bytes(),
+            ),
+        )?;
         let device = self.device.open()?;
         if !device.is_cpu() {
             let e = "cpu (the counting allocator measures host memory only; use --device cpu)";

@@ -302,6 +302,8 @@ impl AnglesConfig {
                 "0",
             ));
         }
+        crate::limits::check_distinct("modes", &self.modes)?;
+        crate::limits::check_distinct("seeds", &self.seeds)?;
         self.runs().iter().try_for_each(|r| r.validate())
     }
 }
@@ -382,7 +384,7 @@ pub(crate) fn run_angle(index: usize, c: &TrainConfig, data: &DataSplit) -> Resu
 /// Finished runs in `out/points` (checked against the manifest of the config).
 pub(crate) fn read_points<C, R>(out: &Path, cfg: &C) -> Result<Vec<R>>
 where
-    C: PartialEq + serde::de::DeserializeOwned,
+    C: PartialEq + serde::de::DeserializeOwned + serde::Serialize,
     R: serde::de::DeserializeOwned,
 {
     let dir = out.join("points");
@@ -392,7 +394,9 @@ where
             let old: C = serde_json::from_str(&text)
                 .map_err(|e| Error::data(manifest.display(), "a manifest (JSON)", e))?;
             if old != *cfg {
-                return Err(crate::experiments::resumed_other_config(out));
+                let json = |c: &C| serde_json::to_value(c).unwrap_or(serde_json::Value::Null);
+                let differences = crate::experiments::config_differences(&json(&old), &json(cfg));
+                return Err(crate::experiments::resumed_other_config(out, &differences));
             }
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
@@ -403,7 +407,15 @@ where
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         done.push(
             serde_json::from_str::<R>(&text)
-                .map_err(|e| Error::data(path.display(), "a finished run (JSON)", e))?,
+                .map_err(|e| {
+                Error::data(
+                    path.display(),
+                    "a finished run (JSON)",
+                    format!(
+                        "a damaged file ({e}); delete it and rerun with --resume: only that point is computed again"
+                    ),
+                )
+            })?,
         );
     }
     Ok(done)

@@ -60,9 +60,26 @@ pub fn write_run_json(
         .open()
         .map(|d| device_name(&d))
         .unwrap_or_else(|_| train.device.to_string());
-    let source = crate::data::parse_data_spec(&train.data, train.data_seed)
+    let parsed = crate::data::parse_data_spec(&train.data, train.data_seed).ok();
+    let source = parsed
+        .as_ref()
         .map(|s| s.describe())
-        .unwrap_or_else(|_| train.data.clone());
+        .unwrap_or_else(|| train.data.clone());
+    // Each data file with its size and FNV-1a 64 hash (a checksum of the bytes as stored,
+    // gzipped or not; not cryptographic), so a result names exactly the data it came from.
+    let files: Vec<serde_json::Value> = parsed
+        .map(|s| s.files())
+        .unwrap_or_default()
+        .iter()
+        .filter_map(|p| {
+            let bytes = std::fs::read(p).ok()?;
+            Some(serde_json::json!({
+                "path": p.display().to_string(),
+                "bytes": bytes.len(),
+                "fnv1a64": format!("{:016x}", crate::results::hash::fnv1a64(&bytes)),
+            }))
+        })
+        .collect();
     let mut v = serde_json::json!({
         "tool": "train",
         "experiment": experiment,
@@ -73,7 +90,7 @@ pub fn write_run_json(
         "device_info": crate::device::device_record(train.device, train.backend),
         "dtype": train.dtype,
         "config": config,
-        "data": { "source": source, "train": data.train.len(), "test": data.test.len(), "classes": data.classes(), "image": data.train.image_dims() },
+        "data": { "source": source, "files": files, "train": data.train.len(), "test": data.test.len(), "classes": data.classes(), "image": data.train.image_dims() },
         "optimiser": "SGD, momentum buffer v = mu v + (g + wd w) (coupled L2 weight decay on every parameter), w -= lr v",
         "schedule": format!("one-cycle per step: lr/{} -> lr over the first {} of the steps, then linear to lr/{}", train.lr_div, train.warmup, train.lr_final_div),
         "init": crate::experiments::snr_sweep::init_record(&train.net_options(data.train.image_dims().0)),
@@ -417,6 +434,12 @@ impl AccuracyConfig {
                 "an empty grid: no depths and no slopes",
             ));
         }
+        use crate::limits::check_distinct;
+        check_distinct("archs", &self.archs)?;
+        check_distinct("modes", &self.modes)?;
+        check_distinct("seeds", &self.seeds)?;
+        check_distinct("depth_sweep.depths", &self.depth_sweep.depths)?;
+        check_distinct("slope_sweep.slopes", &self.slope_sweep.slopes)?;
         for p in self.grid() {
             self.run_config(&p).validate()?;
         }
@@ -857,7 +880,10 @@ pub fn accuracy_table(cfg: &AccuracyConfig, results: &[AccuracyResult]) -> Strin
     use std::fmt::Write;
     let pm = |v: &[f64]| {
         let (m, sd) = mean_std(v);
-        if m.is_finite() {
+        if m.is_finite() && v.len() == 1 {
+            // One seed has no spread to show.
+            format!("{:.1}", 100.0 * m)
+        } else if m.is_finite() {
             format!("{:.1} ± {:.1}", 100.0 * m, 100.0 * sd)
         } else {
             "-".into()
@@ -889,8 +915,11 @@ pub fn accuracy_table(cfg: &AccuracyConfig, results: &[AccuracyResult]) -> Strin
             }
             let _ = writeln!(
                 s,
-                "\n{arch}, {title}: test accuracy %, mean ± std over {} seed(s)",
-                cfg.seeds.len()
+                "\n{arch}, {title}: test accuracy %, {}",
+                match cfg.seeds.len() {
+                    1 => "one seed (no spread)".to_string(),
+                    n => format!("mean ± std over {n} seeds"),
+                }
             );
             let _ = writeln!(
                 s,

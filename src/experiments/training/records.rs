@@ -31,9 +31,25 @@ pub struct RunInfo {
     /// The data set.
     #[serde(default)]
     pub data: Option<RunData>,
-    /// Initialisation.
-    #[serde(default)]
+    /// Initialisation: its one-line description. `run.json` writes `init` as a map
+    /// (`description`, `init_scale`, `gamma_init`; what `train` writes since the init became
+    /// configurable); older files wrote the line itself. Both read.
+    #[serde(default, deserialize_with = "init_text")]
     pub init: Option<String>,
+}
+
+/// `init` of `run.json`: a string as it is, a map's `description` (or, without one, the map as
+/// compact JSON), `null` as absent.
+fn init_text<'de, D: Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    Ok(match Option::<serde_json::Value>::deserialize(d)? {
+        None | Some(serde_json::Value::Null) => None,
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Object(m)) => Some(match m.get("description") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            _ => serde_json::Value::Object(m).to_string(),
+        }),
+        Some(other) => Some(other.to_string()),
+    })
 }
 
 /// The data part of `run.json`.
