@@ -30,6 +30,7 @@ mod suite {
     mod netconfig;
     mod outputs;
     mod plot;
+    mod portable;
     mod precision;
     mod report;
     mod snr_sweep_cli;
