@@ -26,6 +26,8 @@ fn provenance(dtype: &str) -> Provenance {
         seconds: 0.0,
         threads: 1,
         created_unix: 0,
+        cpu: String::new(),
+        kernels: String::new(),
     }
 }
 
@@ -484,6 +486,47 @@ fn tradeoff_renders_every_point_with_its_exactness() {
         "point labels missing from the SVG"
     );
     assert!(FIGURE_IDS.contains(&"tradeoff"));
+}
+
+/// Some results depend on the CPU (candle's ops, CPUs without FMA): every figure computed
+/// from an experiment names, in its caption and its CSV's provenance sidecar, the CPU (model,
+/// vendor, extensions, L1 data cache) and the kernel paths that computed its results.
+#[test]
+fn figure_provenance_names_cpu_and_kernel_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("experiments");
+    std::fs::create_dir_all(&exp).unwrap();
+    let res = Results::new(tmp.path().join("cache"));
+    let out = tmp.path().join("figures");
+    let precision = "experiment = \"precision\"\narchs = [\"layerwise\"]\ndtypes = [\"f64\", \"f16\"]\ndepths = [1]\n[net]\nwidth = 4\nbatch = 2\ninput_size = 8\n";
+    std::fs::write(exp.join("precision.toml"), precision).unwrap();
+    ensure_results("precision", &exp, &res, false, 1).unwrap();
+    let r = res.load("precision").unwrap();
+    assert_eq!(r.provenance.cpu, revstab::provenance::cpu_summary());
+    assert_eq!(r.provenance.kernels, revstab::backend::cpu::kernel_paths());
+    (spec("precision").unwrap().render)(&res, &out).unwrap();
+    let side = provenance_of(&out, "precision").provenance;
+    assert!(
+        side.contains(&format!("; CPU {}", revstab::provenance::cpu_summary()))
+            && side.contains(&format!(
+                "; kernels {}",
+                revstab::backend::cpu::kernel_paths()
+            )),
+        "{side}"
+    );
+    assert!(side.contains(&revstab::provenance::cpu_model()), "{side}");
+    // Results cached before the CPU was recorded still load, and their caption says nothing
+    // about it.
+    let mut old = serde_json::to_value(&r.provenance).unwrap();
+    old.as_object_mut().unwrap().remove("cpu");
+    old.as_object_mut().unwrap().remove("kernels");
+    let old: Provenance = serde_json::from_value(old).unwrap();
+    assert!(old.cpu.is_empty() && old.kernels.is_empty());
+    let before = ResultFile {
+        provenance: old,
+        ..r.clone()
+    };
+    assert!(!before.caption().contains("CPU"), "{}", before.caption());
 }
 
 fn assert_outputs(out: &Path, id: &str) {

@@ -1,5 +1,6 @@
 //! Results that travel between machines (issue 28): the kernels' sums do not depend on the CPU's
-//! caches or vector extensions, and half-precision convolutions run the f32 kernels.
+//! caches or vector extensions, half-precision convolutions run the f32 kernels, and every
+//! result names the CPU and the kernel paths that computed it.
 //!
 //! The defects pinned here: on an AVX-512 Xeon (Sapphire Rapids: 48 KiB, 12-way L1d) the f64
 //! layer-wise rows of `figures/precision.csv` differed from those computed on an AMD EPYC
@@ -222,4 +223,50 @@ fn f16_and_bf16_convolutions_are_the_f32_kernels_rounded_once() {
             );
         }
     }
+}
+
+/// Every `run.json` names the CPU (model, vendor, the extensions detected, the L1 data cache)
+/// and the kernel path of each dtype, so that a result whose bits depend on the CPU says which
+/// CPU made it.
+#[test]
+fn run_json_provenance_names_cpu_and_kernel_paths() {
+    let p = revstab::provenance::record();
+    assert!(!p["host_cpu"].as_str().unwrap().is_empty());
+    assert!(!p["cpu_vendor"].as_str().unwrap().is_empty());
+    assert!(!p["cpu_l1d"].as_str().unwrap().is_empty());
+    #[allow(unused_variables)]
+    let features: Vec<&str> = p["cpu_features"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    #[cfg(target_arch = "x86_64")]
+    {
+        assert_eq!(
+            features.contains(&"avx2"),
+            std::is_x86_feature_detected!("avx2")
+        );
+        assert_eq!(
+            features.contains(&"avx512f"),
+            std::is_x86_feature_detected!("avx512f")
+        );
+    }
+    let kernels = p["kernel_paths"].as_str().unwrap();
+    assert_eq!(kernels, cpu::kernel_paths());
+    for part in [
+        "f32 conv ",
+        "f64 conv ",
+        "f16/bf16 conv in f32",
+        "im2col gemm ",
+    ] {
+        assert!(kernels.contains(part), "{kernels}");
+    }
+    // The caption line rebuilt from the record names the same CPU.
+    let line = revstab::provenance::cpu_line_of(&p).unwrap();
+    assert!(
+        line.starts_with(&revstab::provenance::cpu_summary()),
+        "{line}"
+    );
+    assert!(line.ends_with(&format!("; kernels {kernels}")), "{line}");
 }
