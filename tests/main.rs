@@ -32,6 +32,7 @@ mod suite {
     mod outputs;
     mod pipelines;
     mod plot;
+    mod portable;
     mod precision;
     mod report;
     mod snr_sweep_cli;

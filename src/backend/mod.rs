@@ -8,10 +8,10 @@
 //! [`Backend::Kernels`] by default) and record it in every `run.json` ([`Backend::as_str`]).
 //!
 //! - [`Backend::Kernels`]: the crate's own CPU kernels ([`cpu`]) where they apply
-//!   ([`Backend::applies`]: untracked CPU tensors of `f32` or `f64`; the convolutions also need
-//!   stride 1 and a square kernel of 1, 3 or 5, [`Backend::applies_conv`]), candle's ops
-//!   everywhere else (other dtypes and devices, and the tracked passes of the autograd
-//!   reference).
+//!   ([`Backend::applies`]: untracked CPU tensors of `f32` or `f64`; the convolutions also take
+//!   `f16` and `bf16`, computed in f32 and rounded once, and need stride 1 and a square kernel
+//!   of 1, 3 or 5, [`Backend::applies_conv`]), candle's ops everywhere else (other dtypes and
+//!   devices, and the tracked passes of the autograd reference).
 //! - [`Backend::Candle`]: candle's ops only, and the layers' backward steps written with them:
 //!   the code as it was before the kernels (the "before" column of `bench --backend candle`,
 //!   and the reference the kernels are checked against).
@@ -19,6 +19,12 @@
 //! The two give the same results up to rounding (another summation order; FMA contracts a
 //! multiply and an add): `tests/suite/kernels_off.rs` holds them to 1e-10 through a whole training
 //! step in f64.
+//!
+//! Across CPUs: the kernels give the same bits on every x86-64 CPU with AVX2 and FMA, whatever
+//! its AVX-512 extensions and caches ([`cpu`]); candle's ops need not (its matrix products and
+//! convolutions sum through `gemm`, which cuts long reductions by the L1 cache it detects,
+//! [`cpu::im2col::gemm_splits_by_cache`]), so results of [`Backend::Candle`] and of the tracked
+//! passes may differ in the last bits from one CPU to another.
 
 #![deny(unsafe_op_in_unsafe_fn)]
 
@@ -96,6 +102,12 @@ mod tests {
         }
         let w = Tensor::zeros((2, 2, 3, 3), DType::F32, &Device::Cpu).unwrap();
         assert!(Backend::Kernels.applies_conv(&t(DType::F32), &w, 1));
+        // Half-precision convolutions run the f32 kernels.
+        for dtype in [DType::F16, DType::BF16] {
+            let wh = w.to_dtype(dtype).unwrap();
+            assert!(Backend::Kernels.applies_conv(&t(dtype), &wh, 1));
+            assert!(!Backend::Candle.applies_conv(&t(dtype), &wh, 1));
+        }
         assert!(!Backend::Candle.applies_conv(&t(DType::F32), &w, 1));
         assert!(!Backend::Kernels.applies_conv(&t(DType::F32), &w, 2));
     }

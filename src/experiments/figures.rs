@@ -401,11 +401,18 @@ pub struct ResultFile {
 }
 
 impl ResultFile {
-    /// The provenance line of figures and CSVs.
+    /// The provenance line of figures and CSVs; it names the CPU that computed the results and
+    /// the kernel paths it took (where recorded: some results depend on the CPU, see the
+    /// README's Figures section).
     pub fn caption(&self) -> String {
         let p = &self.provenance;
+        let cpu = if p.cpu.is_empty() {
+            String::new()
+        } else {
+            format!("; CPU {}; kernels {}", p.cpu, p.kernels)
+        };
         format!(
-            "{}: config {} (key {}), seed {}, {}, {}; results from rev {} ({}, {:.1} s)",
+            "{}: config {} (key {}), seed {}, {}, {}; results from rev {} ({}, {:.1} s{cpu})",
             self.id,
             self.config_path,
             &self.config_key[..8.min(self.config_key.len())],
@@ -636,6 +643,8 @@ pub fn run_experiment(
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0),
+        cpu: crate::provenance::cpu_summary(),
+        kernels: crate::backend::cpu::kernel_paths(),
     };
     Ok(ResultFile {
         id: id.into(),

@@ -4,9 +4,9 @@
 //! [`Conv2d`] and [`Relu`] take their backward step without autograd: the convolution's input
 //! gradient is the same convolution of the output gradient with the flipped, transposed weights
 //! and its weight gradient a correlation of input and output gradient (both with the kernels of
-//! [`crate::backend::cpu::conv`] under [`Backend::Kernels`] for `f32`/`f64` CPU tensors, stride
-//! 1, kernel 1, 3 or 5; candle's convolutions otherwise); the ReLU's is the gradient masked by
-//! `x > 0`. The forward of an untracked pass ([`Pass::Record`], [`Pass::Replay`],
+//! [`crate::backend::cpu::conv`] under [`Backend::Kernels`] for CPU tensors, f16 and bf16 in
+//! f32, stride 1, kernel 1, 3 or 5; candle's convolutions otherwise); the ReLU's is the gradient
+//! masked by `x > 0`. The forward of an untracked pass ([`Pass::Record`], [`Pass::Replay`],
 //! [`Pass::Eval`]) uses the same kernels; tracked passes use candle's ops (whole-network
 //! autograd stays the reference). The layers hold their [`Backend`] (default
 //! [`Backend::Kernels`], [`Conv2d::with_backend`], [`Relu::with_backend`]).
@@ -20,8 +20,10 @@ use candle_core::{DType, Tensor};
 /// Convolution `k x k`, stride `stride`, zero padding `k / 2`, optional bias.
 ///
 /// Weights are initialised `N(0, (scale * sqrt(2 / fan_in))^2)` with `fan_in = c_in k^2`
-/// (`scale = 1` is Kaiming-normal for ReLU). `bf16` convolutions run in f32 and are rounded back
-/// to bf16 (candle's CPU conv2d lacks bf16); other dtypes run natively.
+/// (`scale = 1` is Kaiming-normal for ReLU). Under [`Backend::Kernels`] on the CPU, `f16` and
+/// `bf16` convolutions run the f32 kernels and are rounded once to the dtype; with candle's ops
+/// `bf16` convolutions run in f32 and are rounded back to bf16 (candle's CPU conv2d lacks bf16),
+/// other dtypes natively.
 pub struct Conv2d {
     name: String,
     weight: Param,

@@ -43,8 +43,14 @@ pub(crate) fn read_train_run_json(
         .unwrap_or("unknown data");
     let classes = v.data.as_ref().and_then(|d| d.classes).unwrap_or(10) as usize;
     let init = v.init.as_deref().unwrap_or("init unknown");
+    // The CPU and kernel paths of the run, where its run.json records them.
+    let cpu = serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|raw| crate::provenance::cpu_line_of(raw.get("provenance")?))
+        .map(|line| format!("; CPU {line}"))
+        .unwrap_or_default();
     let caption = format!(
-        "{id}: `train` {what} ({}/{csv_name}, config key {} in run.json), seeds {}, {}, {}; data {data}; results from rev {} ({})",
+        "{id}: `train` {what} ({}/{csv_name}, config key {} in run.json), seeds {}, {}, {}; data {data}; results from rev {} ({}{cpu})",
         dir.display(),
         v.config_key().unwrap_or_else(|| "?".into()),
         v.seeds_text().unwrap_or_else(|| "?".into()),

@@ -62,7 +62,7 @@ pub fn precision(res: &Results, out: &Path) -> Result<()> {
         reserve_legend_room(&mut c, 0.0, 0.45);
         panels.push(c);
     }
-    let caption = format!("{} bf16 convolutions run in f32 and are rounded to bf16 (candle CPU); statistics in >= f32.", r.caption());
+    let caption = format!("{} f16 and bf16 convolutions run in f32 and are rounded once to the dtype (CPU); statistics in >= f32.", r.caption());
     render(
         &Figure {
             title: "Reconstruction SNR vs depth for each storage precision".into(),

@@ -38,7 +38,7 @@ pub(crate) fn tradeoff_label(p: &TradeoffPoint) -> String {
 /// input pixel (log) against step time relative to the stored step; colour and marker = depth.
 /// Every point is labelled with its source (`stored`, `k=K` checkpointed, `rec` reconstructed
 /// per layer, `alg1` Algorithm 1), its lowest-layer SNR and its gradient angle. Writes
-/// `tradeoff.{png,svg,csv}`.
+/// `tradeoff.{png,svg,csv}` and the wall times to `tradeoff.timings.csv`.
 pub fn tradeoff(res: &Results, out: &Path) -> Result<()> {
     let id = "tradeoff";
     let r = res.load(id)?;
@@ -109,39 +109,69 @@ pub fn tradeoff(res: &Results, out: &Path) -> Result<()> {
         },
         &stem(out, id),
     )?;
-    let header = [
-        "arch",
-        "depth",
-        "source",
-        "segment",
-        "bytes_per_pixel",
-        "act_peak_bytes",
-        "peak_bytes",
-        "median_s",
-        "time_ratio",
-        "lowest_snr_db",
-        "lowest_layer",
-        "grad_angle_deg",
-    ];
+    let key = |p: &TradeoffPoint| {
+        vec![
+            p.arch.to_string(),
+            p.depth.to_string(),
+            p.source.clone(),
+            p.segment.map_or(String::new(), |k| k.to_string()),
+        ]
+    };
+    // Wall times vary from run to run: they go to the sidecar, so that the CSV of a rerun is
+    // the same bytes.
+    let timings: Vec<Vec<String>> = d
+        .points
+        .iter()
+        .map(|p| {
+            let mut r = key(p);
+            r.extend([num_text(p.median_s), num_text(p.time_ratio)]);
+            r
+        })
+        .collect();
+    let text = crate::results::csv::csv_text(&TRADEOFF_TIMINGS_HEADER, &timings)?;
+    crate::util::write_atomic(&timings_path(out, id), text.as_bytes())?;
     let rows: Vec<Vec<String>> = d
         .points
         .iter()
         .map(|p| {
-            vec![
-                p.arch.to_string(),
-                p.depth.to_string(),
-                p.source.clone(),
-                p.segment.map_or(String::new(), |k| k.to_string()),
+            let mut r = key(p);
+            r.extend([
                 num_text(p.bytes_per_pixel),
                 p.act_peak_bytes.to_string(),
                 p.peak_bytes.to_string(),
-                num_text(p.median_s),
-                num_text(p.time_ratio),
                 num_text(p.lowest_snr_db),
                 p.lowest_layer.clone(),
                 num_text(p.grad_angle_deg),
-            ]
+            ]);
+            r
         })
         .collect();
-    write_csv(out, id, &caption, &header, &rows)
+    write_csv(out, id, &caption, &TRADEOFF_HEADER, &rows)
 }
+
+/// Header of `tradeoff.csv`: one row per point, no wall time (those are in
+/// [`TRADEOFF_TIMINGS_HEADER`]).
+pub const TRADEOFF_HEADER: [&str; 10] = [
+    "arch",
+    "depth",
+    "source",
+    "segment",
+    "bytes_per_pixel",
+    "act_peak_bytes",
+    "peak_bytes",
+    "lowest_snr_db",
+    "lowest_layer",
+    "grad_angle_deg",
+];
+
+/// Header of `tradeoff.timings.csv`: the key columns of a `tradeoff.csv` row (`arch, depth,
+/// source, segment`), its median step time `median_s` (s) and `time_ratio` (over the stored
+/// step's median, the figure's x axis).
+pub const TRADEOFF_TIMINGS_HEADER: [&str; 6] = [
+    "arch",
+    "depth",
+    "source",
+    "segment",
+    "median_s",
+    "time_ratio",
+];

@@ -38,4 +38,13 @@ pub struct Provenance {
     pub threads: usize,
     /// Unix time at the end of the run.
     pub created_unix: u64,
+    /// The CPU that computed the results ([`crate::provenance::cpu_summary`]: model, vendor,
+    /// instruction-set extensions, L1 data cache); empty in results cached before it was
+    /// recorded.
+    #[serde(default)]
+    pub cpu: String,
+    /// The code paths of the CPU kernels on it ([`crate::backend::cpu::kernel_paths`]); empty
+    /// in results cached before they were recorded.
+    #[serde(default)]
+    pub kernels: String,
 }

@@ -26,6 +26,8 @@ fn provenance(dtype: &str) -> Provenance {
         seconds: 0.0,
         threads: 1,
         created_unix: 0,
+        cpu: String::new(),
+        kernels: String::new(),
     }
 }
 
@@ -484,6 +486,112 @@ fn tradeoff_renders_every_point_with_its_exactness() {
         "point labels missing from the SVG"
     );
     assert!(FIGURE_IDS.contains(&"tradeoff"));
+}
+
+/// `tradeoff.csv` held the wall times (`median_s`, `time_ratio`), so its bytes changed from run
+/// to run although no figure CSV may hold one: they are in `tradeoff.timings.csv`, keyed by the
+/// CSV's row, and the CSV of results that differ only in their times is the same bytes.
+#[test]
+fn tradeoff_csv_holds_no_wall_times() {
+    let tmp = tempfile::tempdir().unwrap();
+    let res = synthetic_results(tmp.path());
+    let out = tmp.path().join("figures");
+    tradeoff(&res, &out).unwrap();
+    let csv = std::fs::read_to_string(out.join("tradeoff.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "arch",
+            "depth",
+            "source",
+            "segment",
+            "bytes_per_pixel",
+            "act_peak_bytes",
+            "peak_bytes",
+            "lowest_snr_db",
+            "lowest_layer",
+            "grad_angle_deg"
+        ]
+    );
+    for time in ["median_s", "time_ratio", "seconds"] {
+        assert!(!header.contains(&time), "{csv}");
+    }
+    let timings_path = revstab::plot::common::timings_path;
+    let timings = std::fs::read_to_string(timings_path(&out, "tradeoff")).unwrap();
+    let mut lines = timings.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "arch,depth,source,segment,median_s,time_ratio"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), tradeoff_points().len(), "{timings}");
+    assert!(
+        rows.contains(&"revnet,4,checkpointed,2,0.0125,1.25"),
+        "{timings}"
+    );
+    assert!(rows.contains(&"revnet,4,stored,,0.01,1"), "{timings}");
+    // Other wall times: the same CSV bytes, another sidecar.
+    let mut r = res.load("tradeoff").unwrap();
+    let ResultData::Tradeoff(d) = &mut r.data else {
+        panic!("wrong kind")
+    };
+    for p in &mut d.points {
+        p.median_s *= 3.0;
+        p.time_ratio *= 1.5;
+    }
+    res.store(&r).unwrap();
+    let out2 = tmp.path().join("figures2");
+    tradeoff(&res, &out2).unwrap();
+    assert_eq!(
+        std::fs::read(out.join("tradeoff.csv")).unwrap(),
+        std::fs::read(out2.join("tradeoff.csv")).unwrap()
+    );
+    assert_ne!(
+        timings,
+        std::fs::read_to_string(timings_path(&out2, "tradeoff")).unwrap()
+    );
+}
+
+/// Some results depend on the CPU (candle's ops, CPUs without FMA): every figure computed
+/// from an experiment names, in its caption and its CSV's provenance sidecar, the CPU (model,
+/// vendor, extensions, L1 data cache) and the kernel paths that computed its results.
+#[test]
+fn figure_provenance_names_cpu_and_kernel_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("experiments");
+    std::fs::create_dir_all(&exp).unwrap();
+    let res = Results::new(tmp.path().join("cache"));
+    let out = tmp.path().join("figures");
+    let precision = "experiment = \"precision\"\narchs = [\"layerwise\"]\ndtypes = [\"f64\", \"f16\"]\ndepths = [1]\n[net]\nwidth = 4\nbatch = 2\ninput_size = 8\n";
+    std::fs::write(exp.join("precision.toml"), precision).unwrap();
+    ensure_results("precision", &exp, &res, false, 1).unwrap();
+    let r = res.load("precision").unwrap();
+    assert_eq!(r.provenance.cpu, revstab::provenance::cpu_summary());
+    assert_eq!(r.provenance.kernels, revstab::backend::cpu::kernel_paths());
+    (spec("precision").unwrap().render)(&res, &out).unwrap();
+    let side = provenance_of(&out, "precision").provenance;
+    assert!(
+        side.contains(&format!("; CPU {}", revstab::provenance::cpu_summary()))
+            && side.contains(&format!(
+                "; kernels {}",
+                revstab::backend::cpu::kernel_paths()
+            )),
+        "{side}"
+    );
+    assert!(side.contains(&revstab::provenance::cpu_model()), "{side}");
+    // Results cached before the CPU was recorded still load, and their caption says nothing
+    // about it.
+    let mut old = serde_json::to_value(&r.provenance).unwrap();
+    old.as_object_mut().unwrap().remove("cpu");
+    old.as_object_mut().unwrap().remove("kernels");
+    let old: Provenance = serde_json::from_value(old).unwrap();
+    assert!(old.cpu.is_empty() && old.kernels.is_empty());
+    let before = ResultFile {
+        provenance: old,
+        ..r.clone()
+    };
+    assert!(!before.caption().contains("CPU"), "{}", before.caption());
 }
 
 fn assert_outputs(out: &Path, id: &str) {

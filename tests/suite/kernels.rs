@@ -107,12 +107,19 @@ fn conv_kernels_refuse_what_they_do_not_cover() {
         !cpu::conv_supported(&x, &rand(1, &[2, 2, 7, 7], DType::F32), 1),
         "kernel 7"
     );
+    // Integers are not taken (f16 and bf16 are: computed in f32, `tests/suite/portable.rs`).
+    let u = x.to_dtype(DType::U32).unwrap();
+    let wu = rand(1, &[2, 2, 3, 3], DType::F32)
+        .to_dtype(DType::U32)
+        .unwrap();
+    assert!(!cpu::conv_supported(&u, &wu, 1), "u32");
+    assert!(cpu::conv2d_same(&u, &wu).is_err());
+    // Mixed dtypes are not taken either.
     let h = x.to_dtype(DType::F16).unwrap();
     assert!(
-        !cpu::conv_supported(&h, &rand(1, &[2, 2, 3, 3], DType::F16), 1),
-        "f16"
+        !cpu::conv_supported(&h, &rand(1, &[2, 2, 3, 3], DType::F32), 1),
+        "f16 input, f32 weight"
     );
-    assert!(cpu::conv2d_same(&h, &rand(1, &[2, 2, 3, 3], DType::F16)).is_err());
 }
 
 #[test]

@@ -8,8 +8,8 @@
 //! CPU has them (the private `x86` module), with the same multiply-adds in the same order.
 
 use super::{
-    conv_supported, par_fill, supported, unsupported, with_images, with_padded, with_slice, Real,
-    CHUNK, OBLOCK, WCHUNK,
+    conv_dtype_supported, conv_dtypes, conv_supported, par_fill, unsupported, with_images,
+    with_padded, with_slice, Real, CHUNK, OBLOCK, WCHUNK,
 };
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor};
@@ -183,8 +183,9 @@ impl ConvPath {
             (forward, weight)
         }
         match dtype {
-            DType::F32 => names::<f32>(cin, k, h, w),
-            _ => names::<f64>(cin, k, h, w),
+            DType::F64 => names::<f64>(cin, k, h, w),
+            // f32, and f16 and bf16 (computed in f32).
+            _ => names::<f32>(cin, k, h, w),
         }
     }
 }
@@ -265,10 +266,10 @@ pub fn conv2d_same_via(x: &Tensor, w: &Tensor, path: ConvPath) -> Result<Tensor>
         })?;
         Ok(Tensor::from_vec(out, (b, cout, h, wd), &Device::Cpu)?)
     }
-    match x.dtype() {
-        DType::F32 => go::<f32>(path, x, w, b, cin, h, wd, cout, k),
-        _ => go::<f64>(path, x, w, b, cin, h, wd, cout, k),
-    }
+    conv_dtypes([x, w], |x, w| match x.dtype() {
+        DType::F64 => go::<f64>(path, x, w, b, cin, h, wd, cout, k),
+        _ => go::<f32>(path, x, w, b, cin, h, wd, cout, k),
+    })
 }
 
 /// Gradient of `conv2d_same(x, w)` for `x`, given the output gradient `g (b, cout, h, w)`: the
@@ -320,10 +321,10 @@ pub fn conv2d_same_input_grad_via(g: &Tensor, w: &Tensor, path: ConvPath) -> Res
         })?;
         Ok(Tensor::from_vec(out, (b, cin, h, wd), &Device::Cpu)?)
     }
-    match g.dtype() {
-        DType::F32 => go::<f32>(path, g, w, b, cout, h, wd, cin, k),
-        _ => go::<f64>(path, g, w, b, cout, h, wd, cin, k),
-    }
+    conv_dtypes([g, w], |g, w| match g.dtype() {
+        DType::F64 => go::<f64>(path, g, w, b, cout, h, wd, cin, k),
+        _ => go::<f32>(path, g, w, b, cout, h, wd, cin, k),
+    })
 }
 
 /// One image of the weight gradient: `dw[o, i, kh, kw] += sum_{y, x} g[o, y, x] pad[i, y + kh, x + kw]`,
@@ -436,7 +437,11 @@ pub fn conv2d_same_weight_grad_via(
     k: usize,
     path: ConvPath,
 ) -> Result<Tensor> {
-    if !supported(x) || !supported(g) || x.dtype() != g.dtype() || !matches!(k, 1 | 3 | 5) {
+    if !conv_dtype_supported(x)
+        || !conv_dtype_supported(g)
+        || x.dtype() != g.dtype()
+        || !matches!(k, 1 | 3 | 5)
+    {
         return Err(unsupported("conv2d_same_weight_grad", x));
     }
     let (b, cin, h, wd) = x.dims4()?;
@@ -529,8 +534,8 @@ pub fn conv2d_same_weight_grad_via(
         })?;
         Ok(Tensor::from_vec(dw, (cout, cin, k, k), &Device::Cpu)?)
     }
-    match x.dtype() {
-        DType::F32 => go::<f32>(path, x, g, b, cin, h, wd, cout, k),
-        _ => go::<f64>(path, x, g, b, cin, h, wd, cout, k),
-    }
+    conv_dtypes([x, g], |x, g| match x.dtype() {
+        DType::F64 => go::<f64>(path, x, g, b, cin, h, wd, cout, k),
+        _ => go::<f32>(path, x, g, b, cin, h, wd, cout, k),
+    })
 }

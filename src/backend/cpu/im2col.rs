@@ -148,8 +148,56 @@ fn copy_row<T: Real>(dst: &mut [T], src: &[T]) {
     }
 }
 
+/// The longest reduction one `gemm` call of [`matmul`] sums where gemm would cut it by the cache
+/// ([`gemm_splits_by_cache`]): a longer one is cut into `k.div_ceil(512)` blocks of
+/// `k.div_ceil(k.div_ceil(512))` terms (the last one shorter), one call each, the first writing
+/// `dst` and the others adding to it.
+pub const GEMM_DEPTH: usize = 512;
+
+/// Whether `gemm` 0.19 (`gemm_common::gemm::gemm_basic_generic`) would cut the reduction of this
+/// product into blocks whose length it derives from the L1 data cache it detects at run time
+/// (`gemm_common::cache::kernel_params`, from the cache's size and ways read from sysfs or
+/// CPUID: blocks of at least 512 terms, so that shorter reductions are never cut). The blocks
+/// are summed one after the other into `dst`, so the block length is part of the rounding: with
+/// a 32 KiB, 8-way L1 (AMD EPYC) gemm cuts 576 terms into 2 x 288, with a 48 KiB, 12-way one
+/// (Sapphire Rapids Xeon) it sums all 576 at once. Not so for the products gemm takes
+/// elsewhere (fixed blocks or none): at most 64 x 64, matrix-vector, the "horizontal" kernel of
+/// small products with contiguous reductions, reductions of 1 or 2 terms. The strides are
+/// gemm's arguments (it transposes a product with a row-major destination first).
+pub fn gemm_splits_by_cache(
+    m: usize,
+    n: usize,
+    k: usize,
+    dst_rs: usize,
+    lhs_rs: usize,
+    lhs_cs: usize,
+    rhs_rs: usize,
+    rhs_cs: usize,
+) -> bool {
+    let dst_cs = 1;
+    // `gemm::gemm` transposes the product when `|dst_cs| < |dst_rs|`.
+    let (m, n, dst_cs, dst_rs, lhs_cs, lhs_rs, rhs_cs, rhs_rs) = if dst_cs < dst_rs {
+        (n, m, dst_rs, dst_cs, rhs_rs, rhs_cs, lhs_rs, lhs_cs)
+    } else {
+        (m, n, dst_cs, dst_rs, lhs_cs, lhs_rs, rhs_cs, rhs_rs)
+    };
+    let horizontal = lhs_cs == 1 && rhs_rs == 1 && m * n <= 16 * 16;
+    let gemv = (n <= 1 && ((lhs_rs == 1 && dst_rs == 1) || (lhs_cs == 1 && rhs_rs == 1)))
+        || (m <= 1 && ((rhs_cs == 1 && dst_cs == 1) || (rhs_rs == 1 && lhs_cs == 1)));
+    let small = m <= 64 && n <= 64;
+    k > GEMM_DEPTH && !horizontal && !gemv && !small
+}
+
 /// `dst (m, n) = lhs (m, k) * rhs (k, n)` (with `accumulate`, `dst += lhs * rhs`) with element strides `(row, column)` of each, by the
 /// `gemm` crate on this thread. Every stride and extent is bounded by the slices (checked).
+///
+/// The same sums in the same order on every x86-64 CPU with AVX2 and FMA: gemm runs its FMA
+/// kernels there (its AVX-512 kernels are compiled only with its `x86-v4` feature, which this
+/// crate does not enable), each output a chain of fused multiply-adds along the reduction; the
+/// one thing it takes from the CPU is the length of the reduction blocks
+/// ([`gemm_splits_by_cache`]), fixed here by cutting such reductions into blocks of at most
+/// [`GEMM_DEPTH`] (the blocks gemm itself makes with a 32 KiB, 8-way L1: the results on such a
+/// CPU are unchanged), each of which gemm then sums in one pass.
 fn matmul<T: Real>(
     accumulate: bool,
     m: usize,
@@ -179,32 +227,43 @@ fn matmul<T: Real>(
     }
     assert!(lhs.len() > (m - 1) * lhs_rs + (k - 1) * lhs_cs);
     assert!(rhs.len() > (k - 1) * rhs_rs + (n - 1) * rhs_cs);
-    // SAFETY: the asserts above keep every element the product reads or writes inside the
-    // slices; `dst` does not alias `lhs` or `rhs` (a `&mut` borrow); `T` is f32 or f64, types
-    // gemm takes (`Real` is sealed).
-    unsafe {
-        gemm::gemm(
-            m,
-            n,
-            k,
-            dst.as_mut_ptr(),
-            1,
-            dst_rs as isize,
-            accumulate,
-            lhs.as_ptr(),
-            lhs_cs as isize,
-            lhs_rs as isize,
-            rhs.as_ptr(),
-            rhs_cs as isize,
-            rhs_rs as isize,
-            // dst = alpha dst + beta lhs rhs (alpha read only when `accumulate`).
-            if accumulate { T::one() } else { T::zero() },
-            T::one(),
-            false,
-            false,
-            false,
-            gemm::Parallelism::None,
-        )
+    let blocks = if gemm_splits_by_cache(m, n, k, dst_rs, lhs_rs, lhs_cs, rhs_rs, rhs_cs) {
+        k.div_ceil(GEMM_DEPTH)
+    } else {
+        1
+    };
+    let kc = k.div_ceil(blocks);
+    for (i, d0) in (0..k).step_by(kc).enumerate() {
+        let kb = kc.min(k - d0);
+        let add = accumulate || i > 0;
+        // SAFETY: the asserts above keep every element the product reads or writes inside the
+        // slices (the block's reduction `d0..d0 + kb` lies within `0..k`); `dst` does not alias
+        // `lhs` or `rhs` (a `&mut` borrow); `T` is f32 or f64, types gemm takes (`Real` is
+        // sealed).
+        unsafe {
+            gemm::gemm(
+                m,
+                n,
+                kb,
+                dst.as_mut_ptr(),
+                1,
+                dst_rs as isize,
+                add,
+                lhs.as_ptr().add(d0 * lhs_cs),
+                lhs_cs as isize,
+                lhs_rs as isize,
+                rhs.as_ptr().add(d0 * rhs_rs),
+                rhs_cs as isize,
+                rhs_rs as isize,
+                // dst = alpha dst + beta lhs rhs (alpha read only when adding).
+                if add { T::one() } else { T::zero() },
+                T::one(),
+                false,
+                false,
+                false,
+                gemm::Parallelism::None,
+            )
+        }
     }
 }
 

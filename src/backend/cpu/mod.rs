@@ -22,11 +22,22 @@
 //! written without being zeroed first (`par_fill`), and padded images live in a per-thread
 //! scratch buffer (`with_padded`).
 //!
-//! Scope: CPU tensors of `f32` or `f64` ([`supported`]); each kernel returns an error for
-//! anything else, and the layers then use candle's ops. Every kernel is tested against candle's
-//! op in f64 (`tests/suite/kernels.rs`). Sums of batch norm are accumulated in f64. Results differ
-//! from candle's by rounding only (another summation order; FMA contracts a multiply and an
-//! add).
+//! Scope: CPU tensors of `f32` or `f64` ([`supported`]), and for the convolutions also `f16` and
+//! `bf16`, widened to f32, computed by the f32 kernels and rounded once to the dtype
+//! ([`conv_supported`]); each kernel returns an error for anything else, and the layers then use
+//! candle's ops. Every kernel is tested against candle's op in f64 (`tests/suite/kernels.rs`).
+//! Sums of batch norm are accumulated in f64. Results differ from candle's by rounding only
+//! (another summation order; FMA contracts a multiply and an add).
+//!
+//! Across CPUs: on every x86-64 CPU with AVX2 and FMA the kernels give the same bits, whatever
+//! else it has (AVX-512 F/BW/VL/DQ/VNNI/BF16/FP16, AMX) and whatever its caches and thread count:
+//! the explicit kernels repeat the portable loops' operations in order, no kernel uses the
+//! AVX-512 FP16/BF16 or AMX arithmetic, and the im2col matrix products ([`im2col`]) run gemm's
+//! FMA kernels (gemm's AVX-512 kernels are left out of the build: its `x86-v4` feature is off)
+//! with reductions cut into blocks fixed here rather than derived from the L1 cache
+//! ([`im2col::gemm_splits_by_cache`]). A CPU without FMA (and any non-x86 CPU) runs the portable
+//! loops without FMA and gets other bits; [`kernel_paths`] names the paths that ran, and every
+//! result records it.
 
 pub mod add;
 pub mod batch_norm;
@@ -95,18 +106,82 @@ impl Real for f64 {
     }
 }
 
+/// The code the kernels run on this CPU, by kernel family, on one line (recorded in the
+/// provenance of every result, see [`crate::provenance`]): the f32 convolutions (`avx512`:
+/// AVX-512 blocks with AVX2 + FMA for the rest, `avx2`: AVX2 + FMA, `portable`: the portable
+/// loops without FMA), the f64 convolutions (`avx2` or `portable`), f16 and bf16 convolutions
+/// (the f32 ones, rounded), the batch-norm loops (`avx512` build or `baseline`) and the matrix
+/// products of im2col (`gemm` with its `fma` kernels, `scalar` without FMA, `neon` on aarch64;
+/// reductions cut into blocks of at most [`im2col::GEMM_DEPTH`]). The `avx512`, `avx2` and
+/// `baseline` variants of a family give the same bits; `portable` (no FMA) does not.
+pub fn kernel_paths() -> String {
+    #[cfg(target_arch = "x86_64")]
+    let (avx512, fma) = (x86::has_avx512(), x86::has_fma());
+    #[cfg(not(target_arch = "x86_64"))]
+    let (avx512, fma) = (false, false);
+    let conv32 = match (avx512, fma) {
+        (true, _) => "avx512",
+        (false, true) => "avx2",
+        _ => "portable",
+    };
+    let conv64 = if fma { "avx2" } else { "portable" };
+    let bn = if avx512 { "avx512" } else { "baseline" };
+    let gemm = if cfg!(target_arch = "aarch64") {
+        "neon"
+    } else if fma {
+        "fma"
+    } else {
+        "scalar"
+    };
+    format!(
+        "f32 conv {conv32}, f64 conv {conv64}, f16/bf16 conv in f32, batch norm {bn}, \
+         im2col gemm {gemm} (depth <= {})",
+        im2col::GEMM_DEPTH
+    )
+}
+
 /// Whether the kernels take `t`: a CPU tensor of `f32` or `f64`. Whether they are used is the
 /// [`Backend`](super::Backend)'s choice ([`Backend::applies`](super::Backend::applies)).
 pub fn supported(t: &Tensor) -> bool {
     t.device().is_cpu() && matches!(t.dtype(), DType::F32 | DType::F64)
 }
 
-/// Whether the convolution kernels take input `x` and weight `w` (OIHW) with stride `stride`.
+/// Whether the convolution kernels take `t`: a CPU tensor of `f32` or `f64` (computed in its
+/// dtype), or of `f16` or `bf16`, computed in f32 ([`conv_dtypes`]).
+pub fn conv_dtype_supported(t: &Tensor) -> bool {
+    t.device().is_cpu()
+        && matches!(
+            t.dtype(),
+            DType::F32 | DType::F64 | DType::F16 | DType::BF16
+        )
+}
+
+/// Run a convolution kernel `f` on tensors of a [`conv_dtype_supported`] dtype: as they are in
+/// f32 and f64; f16 and bf16 widened to f32 (exactly), the result rounded once to the dtype.
+/// The half-precision convolutions thus run the f32 kernels, whose results do not depend on the
+/// CPU (candle's CPU convolution sums through `gemm`, whose reduction blocks do, see
+/// [`im2col::gemm_splits_by_cache`]), and accumulate in f32 as candle's did.
+fn conv_dtypes(
+    ts: [&Tensor; 2],
+    f: impl FnOnce(&Tensor, &Tensor) -> Result<Tensor>,
+) -> Result<Tensor> {
+    let dtype = ts[0].dtype();
+    match dtype {
+        DType::F16 | DType::BF16 => {
+            let (a, b) = (ts[0].to_dtype(DType::F32)?, ts[1].to_dtype(DType::F32)?);
+            Ok(f(&a, &b)?.to_dtype(dtype)?)
+        }
+        _ => f(ts[0], ts[1]),
+    }
+}
+
+/// Whether the convolution kernels take input `x` and weight `w` (OIHW) with stride `stride`:
+/// CPU tensors of one dtype, f32, f64, f16 or bf16 ([`conv_dtype_supported`]).
 pub fn conv_supported(x: &Tensor, w: &Tensor, stride: usize) -> bool {
     let square_odd = matches!(w.dims(), [_, _, k, k2] if k == k2 && matches!(*k, 1 | 3 | 5));
     stride == 1
         && square_odd
-        && supported(x)
+        && conv_dtype_supported(x)
         && x.dtype() == w.dtype()
         && x.rank() == 4
         && w.device().is_cpu()

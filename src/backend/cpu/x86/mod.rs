@@ -424,6 +424,67 @@ mod tests {
         assert!(a.iter().zip(&b).all(|(u, v)| u.to_bits() == v.to_bits()));
     }
 
+    /// f64 values over the whole mantissa from two f32 sequences.
+    fn data64(n: usize, seed: u32) -> Vec<f64> {
+        let (a, b) = (data(n, seed), data(n, seed + 1000));
+        a.iter()
+            .zip(&b)
+            .map(|(u, v)| *u as f64 + *v as f64 * 2f64.powi(-26))
+            .collect()
+    }
+
+    /// The f64 convolution and weight gradient of the explicit paths equal the portable loops
+    /// with FMA bit for bit, for kernels 1, 3 and 5 and channel counts that fill the 4-channel
+    /// blocks and leave some over. There is no AVX-512 f64 path: a CPU with AVX-512 runs these
+    /// same kernels, so f64 gives the same bits on every x86-64 CPU with AVX2 + FMA.
+    fn f64_paths_bit_for_bit<const K: usize>() {
+        let (cin, cout, h, w) = (3, 13, 5, 21);
+        let x = data64(cin * h * w, 11);
+        let wt = data64(cout * cin * K * K, 12);
+        let wg = w.div_ceil(WCHUNK) * WCHUNK;
+        let mut g = vec![0f64; cout * h * wg];
+        let gd = data64(cout * h * w, 13);
+        for row in 0..cout * h {
+            g[row * wg..][..w].copy_from_slice(&gd[row * w..][..w]);
+        }
+        let (mut a, mut b) = (vec![f64::NAN; cout * h * w], vec![f64::NAN; cout * h * w]);
+        let init = data64(cout * cin * K * K, 14);
+        let (mut c, mut d) = (init.clone(), init);
+        with_padded(&x, cin, h, w, K, |pad, hp, wp| {
+            assert!(conv_image::<f64, K>(
+                pad, cin, hp, wp, &wt, None, cout, h, w, &mut a
+            ));
+            super::super::conv::conv_image::<f64, K, true>(
+                pad, cin, hp, wp, &wt, cout, h, w, &mut b,
+            );
+            assert!(wgrad_image::<f64, K>(
+                pad, cin, hp, wp, &g, cout, h, w, wg, &mut c
+            ));
+            super::super::conv::wgrad_image::<f64, K, true>(
+                pad, cin, hp, wp, &g, cout, h, wg, &mut d,
+            );
+        });
+        assert!(
+            a.iter().zip(&b).all(|(u, v)| u.to_bits() == v.to_bits()),
+            "K {K}"
+        );
+        assert!(
+            c.iter().zip(&d).all(|(u, v)| u.to_bits() == v.to_bits()),
+            "K {K}"
+        );
+    }
+
+    #[test]
+    fn f64_conv_is_bit_identical_on_every_kernel_path() {
+        if !has_fma() {
+            eprintln!("no AVX2 + FMA on this CPU: nothing to compare");
+            return;
+        }
+        f64_paths_bit_for_bit::<1>();
+        f64_paths_bit_for_bit::<3>();
+        f64_paths_bit_for_bit::<5>();
+    }
+
     /// Widths, heights and channel counts of the narrow-image tests: `w` 1 to 8 (ragged
     /// position tiles), channels that do and do not fill the 16- and 8-channel tiles.
     const NARROW_W_H: [(usize, usize); 8] = [
