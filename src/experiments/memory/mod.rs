@@ -41,7 +41,8 @@
 //!
 //! Entry point: [`MemoryConfig`] -> [`run`] -> [`MemoryResults`] (CSV, Markdown and JSON
 //! writers; [`MemoryResults::write_all`] writes every file atomically: `summary.csv`,
-//! `measured.csv`, `scaling.csv`, `table1.csv`, `run.json`).
+//! `measured.csv`, `scaling.csv`, `table1.csv`, `run.json`; [`MemorySummary`] reads the printed
+//! table back from `run.json`, for `report`).
 
 use crate::backend::Backend;
 use crate::device::{device_name, dtype_name, DeviceSpec, Precision};
@@ -761,7 +762,7 @@ pub struct ScalingFit {
 /// figure is bytes per input pixel (`batch * input_size^2`) of activations and activation
 /// gradients: the weights (allocated before the step) and the parameter gradients
 /// (`grad_bytes`, subtracted from the peak) are excluded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
     /// Architecture.
     pub arch: Arch,
