@@ -34,6 +34,7 @@ pub(crate) struct MeasuredCsv<'a> {
     analytic_bytes_per_pixel: Option<f64>,
     peak_min_bytes: usize,
     step_seconds: f64,
+    measurement: &'static str,
 }
 
 #[derive(Serialize)]
@@ -50,6 +51,7 @@ pub(crate) struct ScalingCsv<'a> {
     act_intercept: f64,
     act_r2: f64,
     ratio_last_first: f64,
+    measurement: &'static str,
 }
 
 #[derive(Serialize)]
@@ -80,6 +82,18 @@ pub(crate) struct SummaryCsv<'a> {
     depth_slope: Option<f64>,
     depth_act_slope: Option<f64>,
     grad_bytes_per_block: Option<f64>,
+    measurement: &'static str,
+}
+
+/// The `measurement` column of the CSVs and the printed table: `measured`, or
+/// `copied-from-stored` for a row that repeats the stored step of the same network (the
+/// ResNet has no inverse: its reconstructed step is its stored step, not measured again).
+pub fn measurement_label(copied_from_stored: bool) -> &'static str {
+    if copied_from_stored {
+        "copied-from-stored"
+    } else {
+        "measured"
+    }
 }
 
 pub(crate) fn semicolon_joined(v: &[usize]) -> String {
@@ -138,6 +152,7 @@ impl MemoryResults {
             analytic_bytes_per_pixel: p.analytic_bytes_per_pixel,
             peak_min_bytes: p.peak_min_bytes,
             step_seconds: p.step_seconds,
+            measurement: measurement_label(p.copied_from_stored),
         }))
     }
 
@@ -156,6 +171,7 @@ impl MemoryResults {
             act_intercept: f.act_intercept,
             act_r2: f.act_r2,
             ratio_last_first: f.ratio_last_first,
+            measurement: measurement_label(f.copied_from_stored),
         }))
     }
 
@@ -189,6 +205,7 @@ impl MemoryResults {
             depth_slope: r.depth_slope,
             depth_act_slope: r.depth_act_slope,
             grad_bytes_per_block: r.grad_bytes_per_block,
+            measurement: measurement_label(r.copied_from_stored),
         }))
     }
 
@@ -269,13 +286,14 @@ pub fn summary_markdown(c: &MemoryConfig, dtype: &str, summary: &[SummaryRow]) -
         c.batches,
         if c.depths.len() >= 2 { format!("; depth slopes over depths {:?}", c.depths) } else { String::new() },
     );
-    s.push_str("| architecture | mode | channels | blocks | layers | analytic B/px | paper B/px | measured B/px | measured / analytic | marginal B/px | marginal / analytic | whole peak B/px | param grads | depth slope (B/block) | param grads (B/block) |\n");
-    s.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    s.push_str("| architecture | mode | measurement | channels | blocks | layers | analytic B/px | paper B/px | measured B/px | measured / analytic | marginal B/px | marginal / analytic | whole peak B/px | param grads | depth slope (B/block) | param grads (B/block) |\n");
+    s.push_str("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
     for r in summary {
         s.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {:.2} MB | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {:.2} MB | {} | {} |\n",
             r.arch,
             r.mode.as_str(),
+            measurement_label(r.copied_from_stored),
             r.channels,
             r.blocks,
             r.layers,
@@ -294,6 +312,17 @@ pub fn summary_markdown(c: &MemoryConfig, dtype: &str, summary: &[SummaryRow]) -
     s.push_str(
         "\nanalytic: M'_z + M'_g of the same network in that mode (measure::memory; in stored mode of a reversible network the paper's ResNet accounting of the same layers: every convolution and batch-norm input stored + one gradient buffer). paper: its printed figure for its own configuration of the family (reconstructed mode). measured: the activation peak (peak minus parameter gradients) at the comparison point. marginal: slope of the activation peak over the batch sweep (fixed costs removed). whole peak: with the parameter gradients (next column), which grow with depth like the weights.\n",
     );
+    let copied: Vec<&str> = summary
+        .iter()
+        .filter(|r| r.copied_from_stored)
+        .map(|r| r.arch.as_str())
+        .collect();
+    if !copied.is_empty() {
+        s.push_str(&format!(
+            "copied-from-stored: not measured; {} has no inverse, so its reconstructed step is its stored step and the row repeats the stored row's figures.\n",
+            copied.join(", ")
+        ));
+    }
     if c.stages == 1 && c.depth_for(Arch::Revnet) == c.depth_for(Arch::Irevnet) {
         s.push_str("With one stage (no pooling) an i-RevNet is a RevNet: the two rows measure the same network.\n");
     }
