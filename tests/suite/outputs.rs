@@ -299,3 +299,64 @@ fn resume_reads_point_files_that_still_hold_seconds_in_their_rows() {
         }
     }
 }
+
+/// The angle experiment with a RevNet (no leaky ReLU) and a layer-wise network, a probe every
+/// other step.
+const ANGLES_REVNET: &str = r#"
+experiment = "angles"
+modes = ["reconstructed"]
+seeds = [0]
+[[nets]]
+arch = "revnet"
+depth = 1
+[[nets]]
+arch = "layerwise"
+depth = 2
+[train]
+width = 4
+epochs = 1
+batch = 32
+angle_every = 2
+data = "synthetic:train=64,test=32,size=8"
+"#;
+
+/// Issue 28 item 9: the angle experiment wrote the config's slope (0.2) in RevNet rows, where
+/// the snr-sweep's CSVs leave it empty for an architecture without a leaky ReLU
+/// (`Arch::has_slope`); its CSVs now do as the snr-sweep's.
+#[test]
+fn angle_csvs_leave_the_slope_empty_without_a_leaky_relu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("angles.toml");
+    std::fs::write(&cfg, ANGLES_REVNET).unwrap();
+    let out = tmp.path().join("out");
+    run_ok(
+        "train",
+        &["--config", cfg.to_str().unwrap(), "--quiet", "--out"],
+        &out,
+    );
+    for file in [
+        "angles.csv",
+        "angles_layers.csv",
+        "summary.csv",
+        "timings.csv",
+    ] {
+        let mut rdr = csv::Reader::from_path(out.join(file)).unwrap();
+        let header = rdr.headers().unwrap().clone();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (arch, slope) = (col("arch"), col("slope"));
+        let mut seen = Vec::new();
+        for rec in rdr.records() {
+            let rec = rec.unwrap();
+            let want = match &rec[arch] {
+                "revnet" => "",
+                "layerwise" => "0.2",
+                other => panic!("{file}: unexpected arch {other}"),
+            };
+            assert_eq!(&rec[slope], want, "{file}: {rec:?}");
+            seen.push(rec[arch].to_string());
+        }
+        for a in ["revnet", "layerwise"] {
+            assert!(seen.iter().any(|s| s == a), "{file}: no {a} row");
+        }
+    }
+}
