@@ -849,3 +849,82 @@ fn tradeoff_experiment_measures_memory_time_and_exactness() {
         .iter()
         .all(|p| p.arch != Arch::Resnet || p.source != "reconstructed"));
 }
+
+/// Issue 28 item 3: `memory` printed and wrote the ResNet's `reconstructed` rows, copies of its
+/// stored rows (the ResNet has no inverse), with nothing marking them as copies. Every row of
+/// `measured.csv`, `summary.csv`, `scaling.csv` and the printed table now says how it was
+/// obtained (`measurement`: `measured` or `copied-from-stored`); with the reconstructed mode
+/// first the ResNet's reconstructed step is measured, and says so.
+#[test]
+fn memory_marks_resnet_reconstructed_rows_as_copies() {
+    let _g = lock();
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("memory.toml");
+    std::fs::write(
+        &cfg,
+        "archs = [\"layerwise\", \"resnet\"]\nwidth = 4\ndepth = 2\nbatch = 2\ninput_size = 4\ndepths = [1, 2]\nbatches = [2, 4]\nsizes = []\n",
+    )
+    .unwrap();
+    for (modes, copied) in [
+        ("stored,reconstructed", true),
+        ("reconstructed,stored", false),
+    ] {
+        let out = tmp.path().join(modes);
+        let o = std::process::Command::new(env!("CARGO_BIN_EXE_memory"))
+            .args(["--quiet", "--modes", modes, "--config"])
+            .arg(&cfg)
+            .arg("--out")
+            .arg(&out)
+            .env("RAYON_NUM_THREADS", "1")
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let mut rows = 0;
+        for file in ["measured.csv", "summary.csv", "scaling.csv"] {
+            let mut r = csv::Reader::from_path(out.join(file)).unwrap();
+            let header = r.headers().unwrap().clone();
+            let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+            let (arch, mode, how) = (col("arch"), col("mode"), col("measurement"));
+            for rec in r.records() {
+                let rec = rec.unwrap();
+                let copy = copied && &rec[arch] == "resnet" && &rec[mode] == "reconstructed";
+                let want = if copy {
+                    "copied-from-stored"
+                } else {
+                    "measured"
+                };
+                assert_eq!(&rec[how], want, "{modes}: {file}: {rec:?}");
+                rows += usize::from(copy);
+            }
+        }
+        let table = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            table.contains("| architecture | mode | measurement |"),
+            "{table}"
+        );
+        let resnet_rec: Vec<&str> = table
+            .lines()
+            .filter(|l| l.starts_with("| resnet | reconstructed |"))
+            .collect();
+        assert_eq!(resnet_rec.len(), 1, "{table}");
+        if copied {
+            // At the comparison point and at every point of the depth and batch sweeps: one
+            // summary row, two fits and three measured rows (depths 1, 2 and batch 4).
+            assert_eq!(rows, 3 + 1 + 2, "{modes}");
+            assert!(
+                resnet_rec[0].starts_with("| resnet | reconstructed | copied-from-stored |"),
+                "{table}"
+            );
+            assert!(
+                table.contains("copied-from-stored: not measured; resnet has no inverse"),
+                "{table}"
+            );
+        } else {
+            assert!(
+                resnet_rec[0].starts_with("| resnet | reconstructed | measured |"),
+                "{table}"
+            );
+            assert!(!table.contains("copied-from-stored"), "{table}");
+        }
+    }
+}

@@ -299,3 +299,150 @@ fn resume_reads_point_files_that_still_hold_seconds_in_their_rows() {
         }
     }
 }
+
+/// The `## `figures`` section of `docs/outputs.md`, and every name it sets in backticks (a
+/// backticked list such as `` `arch, depth, source` `` gives each of its names).
+fn figures_section_names() -> (String, std::collections::BTreeSet<String>) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let docs = std::fs::read_to_string(root.join("docs/outputs.md")).unwrap();
+    let start = docs.find("## `figures`").expect("a figures section");
+    let rest = &docs[start..];
+    let end = rest[3..].find("\n## ").map_or(rest.len(), |e| e + 3);
+    let section = rest[..end].to_string();
+    let names = section
+        .split('`')
+        .skip(1)
+        .step_by(2)
+        .flat_map(|span| {
+            span.split(|c: char| c == ',' || c.is_whitespace())
+                .filter(|w| !w.is_empty())
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    (section, names)
+}
+
+/// Issue 28 item 9: `docs/outputs.md` did not document the columns of the fig05, bn-eps,
+/// memory-scaling, tradeoff and table1 figure CSVs. Every column of every committed figure CSV
+/// (sidecars included) is named, in backticks, in the docs' figures section.
+#[test]
+fn outputs_md_documents_every_figure_csv_column() {
+    let (_, names) = figures_section_names();
+    let figures = Path::new(env!("CARGO_MANIFEST_DIR")).join("figures");
+    let mut csvs: Vec<_> = std::fs::read_dir(&figures)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "csv"))
+        .collect();
+    csvs.sort();
+    assert!(csvs.len() >= 15, "{csvs:?}");
+    let mut missing = Vec::new();
+    for csv in &csvs {
+        let id = csv.file_name().unwrap().to_string_lossy().into_owned();
+        let id = id.trim_end_matches(".csv").trim_end_matches(".timings");
+        if !names.contains(id) {
+            missing.push(format!("figure id {id}"));
+        }
+        for column in header_of(csv).split(',') {
+            if !names.contains(column) {
+                missing.push(format!("{}: {column}", csv.display()));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
+}
+
+/// Issue 28 item 9: the docs called the role of a block's input `block`; the CSVs write
+/// `block-input` ([`revstab::layers::Role`]), as the committed `fig13.csv` shows.
+#[test]
+fn outputs_md_names_block_input_as_the_role() {
+    use revstab::layers::Role;
+    let docs =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/outputs.md"))
+            .unwrap();
+    let role_row = docs
+        .lines()
+        .find(|l| l.starts_with("| `role` |"))
+        .expect("snr_sweep.csv documents `role`");
+    for role in [Role::Layer, Role::BlockInput, Role::Hidden] {
+        assert!(
+            role_row.contains(&format!("`{}`", role.as_str())),
+            "{role_row}"
+        );
+    }
+    assert!(
+        !docs.contains("`block`"),
+        "a role named `block` is documented"
+    );
+    let fig13 =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("figures/fig13.csv"))
+            .unwrap();
+    assert!(
+        fig13.contains(",block-input,"),
+        "fig13.csv has no block-input row"
+    );
+    let (section, _) = figures_section_names();
+    assert!(section.contains("`block-input`"), "{section}");
+}
+
+/// The angle experiment with a RevNet (no leaky ReLU) and a layer-wise network, a probe every
+/// other step.
+const ANGLES_REVNET: &str = r#"
+experiment = "angles"
+modes = ["reconstructed"]
+seeds = [0]
+[[nets]]
+arch = "revnet"
+depth = 1
+[[nets]]
+arch = "layerwise"
+depth = 2
+[train]
+width = 4
+epochs = 1
+batch = 32
+angle_every = 2
+data = "synthetic:train=64,test=32,size=8"
+"#;
+
+/// Issue 28 item 9: the angle experiment wrote the config's slope (0.2) in RevNet rows, where
+/// the snr-sweep's CSVs leave it empty for an architecture without a leaky ReLU
+/// (`Arch::has_slope`); its CSVs now do as the snr-sweep's.
+#[test]
+fn angle_csvs_leave_the_slope_empty_without_a_leaky_relu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = tmp.path().join("angles.toml");
+    std::fs::write(&cfg, ANGLES_REVNET).unwrap();
+    let out = tmp.path().join("out");
+    run_ok(
+        "train",
+        &["--config", cfg.to_str().unwrap(), "--quiet", "--out"],
+        &out,
+    );
+    for file in [
+        "angles.csv",
+        "angles_layers.csv",
+        "summary.csv",
+        "timings.csv",
+    ] {
+        let mut rdr = csv::Reader::from_path(out.join(file)).unwrap();
+        let header = rdr.headers().unwrap().clone();
+        let col = |name: &str| header.iter().position(|h| h == name).unwrap();
+        let (arch, slope) = (col("arch"), col("slope"));
+        let mut seen = Vec::new();
+        for rec in rdr.records() {
+            let rec = rec.unwrap();
+            let want = match &rec[arch] {
+                "revnet" => "",
+                "layerwise" => "0.2",
+                other => panic!("{file}: unexpected arch {other}"),
+            };
+            assert_eq!(&rec[slope], want, "{file}: {rec:?}");
+            seen.push(rec[arch].to_string());
+        }
+        for a in ["revnet", "layerwise"] {
+            assert!(seen.iter().any(|s| s == a), "{file}: no {a} row");
+        }
+    }
+}

@@ -41,7 +41,8 @@
 //!
 //! Entry point: [`MemoryConfig`] -> [`run`] -> [`MemoryResults`] (CSV, Markdown and JSON
 //! writers; [`MemoryResults::write_all`] writes every file atomically: `summary.csv`,
-//! `measured.csv`, `scaling.csv`, `table1.csv`, `run.json`).
+//! `measured.csv`, `scaling.csv`, `table1.csv`, `run.json`; [`MemorySummary`] reads the printed
+//! table back from `run.json`, for `report`).
 
 use crate::backend::Backend;
 use crate::device::{device_name, dtype_name, DeviceSpec, Precision};
@@ -567,6 +568,11 @@ pub struct PeakPoint {
     pub peak_min_bytes: usize,
     /// Wall time of one measured step, seconds.
     pub step_seconds: f64,
+    /// Not measured: the stored step of the same network, copied (an architecture without an
+    /// inverse, the ResNet, in reconstructed mode, whose step is its stored step); the CSVs'
+    /// `measurement` column ([`measurement_label`]).
+    #[serde(default)]
+    pub copied_from_stored: bool,
 }
 
 fn bytes_of(t: &Tensor) -> usize {
@@ -729,6 +735,7 @@ pub fn measure_point_segment(
         baseline_bytes: baseline,
         peak_min_bytes: peaks.iter().map(|p| p.0).min().unwrap_or(0),
         step_seconds: seconds,
+        copied_from_stored: false,
     })
 }
 
@@ -772,6 +779,9 @@ pub struct ScalingFit {
     pub act_r2: f64,
     /// Peak at the last value over the peak at the first.
     pub ratio_last_first: f64,
+    /// Every point of the fit is a copy of the stored step ([`PeakPoint::copied_from_stored`]).
+    #[serde(default)]
+    pub copied_from_stored: bool,
 }
 
 /// One row of the summary (`summary.csv`): one architecture in one mode at its comparison
@@ -779,7 +789,7 @@ pub struct ScalingFit {
 /// figure is bytes per input pixel (`batch * input_size^2`) of activations and activation
 /// gradients: the weights (allocated before the step) and the parameter gradients
 /// (`grad_bytes`, subtracted from the peak) are excluded.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SummaryRow {
     /// Architecture.
     pub arch: Arch,
@@ -843,6 +853,9 @@ pub struct SummaryRow {
     /// Slope of the parameter-gradient bytes along the depth sweep, bytes per block: the
     /// `M_theta`-like part of `depth_slope`.
     pub grad_bytes_per_block: Option<f64>,
+    /// The comparison point is a copy of the stored step ([`PeakPoint::copied_from_stored`]).
+    #[serde(default)]
+    pub copied_from_stored: bool,
 }
 
 /// Wall-clock timings of a run, seconds.
@@ -913,7 +926,11 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
             // ResNet has no inverse: its reconstructed step is its stored step (Network::step).
             if !arch.reconstructable() && mode == Source::Reconstructed {
                 if let Some(p) = done.get(&(arch, Source::Stored, depth, batch, size)) {
-                    let p = PeakPoint { mode, ..p.clone() };
+                    let p = PeakPoint {
+                        mode,
+                        copied_from_stored: true,
+                        ..p.clone()
+                    };
                     done.insert(key, p.clone());
                     order.push(key);
                     return Ok(p);
@@ -988,6 +1005,7 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
                         act_intercept,
                         act_r2,
                         ratio_last_first: y[y.len() - 1] / y[0],
+                        copied_from_stored: pts.iter().all(|p| p.copied_from_stored),
                     });
                 }
             }
@@ -1139,6 +1157,7 @@ fn summarize(
                 depth_slope: depth_fit.map(|f| f.slope),
                 depth_act_slope: depth_fit.map(|f| f.act_slope),
                 grad_bytes_per_block: grad_slope(arch, mode),
+                copied_from_stored: p.copied_from_stored,
             });
         }
     }

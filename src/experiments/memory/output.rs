@@ -5,7 +5,7 @@ use super::*;
 use crate::error::{Error, Result};
 use crate::nets::Arch;
 use crate::results::csv::csv_serialized as csv_string;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 pub(crate) fn opt(x: Option<f64>, digits: usize) -> String {
@@ -34,6 +34,7 @@ pub(crate) struct MeasuredCsv<'a> {
     analytic_bytes_per_pixel: Option<f64>,
     peak_min_bytes: usize,
     step_seconds: f64,
+    measurement: &'static str,
 }
 
 #[derive(Serialize)]
@@ -50,6 +51,7 @@ pub(crate) struct ScalingCsv<'a> {
     act_intercept: f64,
     act_r2: f64,
     ratio_last_first: f64,
+    measurement: &'static str,
 }
 
 #[derive(Serialize)]
@@ -80,6 +82,18 @@ pub(crate) struct SummaryCsv<'a> {
     depth_slope: Option<f64>,
     depth_act_slope: Option<f64>,
     grad_bytes_per_block: Option<f64>,
+    measurement: &'static str,
+}
+
+/// The `measurement` column of the CSVs and the printed table: `measured`, or
+/// `copied-from-stored` for a row that repeats the stored step of the same network (the
+/// ResNet has no inverse: its reconstructed step is its stored step, not measured again).
+pub fn measurement_label(copied_from_stored: bool) -> &'static str {
+    if copied_from_stored {
+        "copied-from-stored"
+    } else {
+        "measured"
+    }
 }
 
 pub(crate) fn semicolon_joined(v: &[usize]) -> String {
@@ -138,6 +152,7 @@ impl MemoryResults {
             analytic_bytes_per_pixel: p.analytic_bytes_per_pixel,
             peak_min_bytes: p.peak_min_bytes,
             step_seconds: p.step_seconds,
+            measurement: measurement_label(p.copied_from_stored),
         }))
     }
 
@@ -156,6 +171,7 @@ impl MemoryResults {
             act_intercept: f.act_intercept,
             act_r2: f.act_r2,
             ratio_last_first: f.ratio_last_first,
+            measurement: measurement_label(f.copied_from_stored),
         }))
     }
 
@@ -189,6 +205,7 @@ impl MemoryResults {
             depth_slope: r.depth_slope,
             depth_act_slope: r.depth_act_slope,
             grad_bytes_per_block: r.grad_bytes_per_block,
+            measurement: measurement_label(r.copied_from_stored),
         }))
     }
 
@@ -221,64 +238,9 @@ impl MemoryResults {
     }
 
     /// The summary as a Markdown table (one row per architecture and mode), with a line on the
-    /// measured point.
+    /// measured point ([`summary_markdown`]): what `memory` prints.
     pub fn markdown(&self) -> String {
-        let c = &self.config;
-        let depths = if c.arch_depths.is_empty() {
-            format!("depth {}", c.depth)
-        } else {
-            format!(
-                "depth {} ({})",
-                c.depth,
-                c.arch_depths
-                    .iter()
-                    .map(|a| format!("{} {}", a.arch, a.depth))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        };
-        let mut s = format!(
-            "Peak heap bytes of one training step above the live bytes before it, without the parameter gradients, per input pixel (batch {} x {}x{}), width {}, {}, {}, {}; marginal = slope over batches {:?}{}.
-\n",
-            c.batch,
-            c.input_size,
-            c.input_size,
-            c.width,
-            depths,
-            self.dtype,
-            if c.stages == 1 { "one stage, no pooling".to_string() } else { format!("{} stages (the first {} default poolings)", c.stages, c.stages - 1) },
-            c.batches,
-            if c.depths.len() >= 2 { format!("; depth slopes over depths {:?}", c.depths) } else { String::new() },
-        );
-        s.push_str("| architecture | mode | channels | blocks | layers | analytic B/px | paper B/px | measured B/px | measured / analytic | marginal B/px | marginal / analytic | whole peak B/px | param grads | depth slope (B/block) | param grads (B/block) |\n");
-        s.push_str("|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
-        for r in &self.summary {
-            s.push_str(&format!(
-                "| {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {:.2} MB | {} | {} |\n",
-                r.arch,
-                r.mode.as_str(),
-                r.channels,
-                r.blocks,
-                r.layers,
-                opt(r.analytic_bpx, 0),
-                opt(r.paper_bpx, 0),
-                r.measured_bpx,
-                opt(r.measured_over_analytic, 2),
-                opt(r.marginal_bpx, 0),
-                opt(r.marginal_over_analytic, 2),
-                r.peak_bpx,
-                r.grad_bytes as f64 / 1e6,
-                opt(r.depth_slope, 0),
-                opt(r.grad_bytes_per_block, 0),
-            ));
-        }
-        s.push_str(
-            "\nanalytic: M'_z + M'_g of the same network in that mode (measure::memory; in stored mode of a reversible network the paper's ResNet accounting of the same layers: every convolution and batch-norm input stored + one gradient buffer). paper: its printed figure for its own configuration of the family (reconstructed mode). measured: the activation peak (peak minus parameter gradients) at the comparison point. marginal: slope of the activation peak over the batch sweep (fixed costs removed). whole peak: with the parameter gradients (next column), which grow with depth like the weights.\n",
-        );
-        if c.stages == 1 && c.depth_for(Arch::Revnet) == c.depth_for(Arch::Irevnet) {
-            s.push_str("With one stage (no pooling) an i-RevNet is a RevNet: the two rows measure the same network.\n");
-        }
-        s
+        summary_markdown(&self.config, &self.dtype, &self.summary)
     }
 
     /// Write `summary.csv`, `table1.csv`, `measured.csv`, `scaling.csv` and `run.json` into
@@ -291,6 +253,113 @@ impl MemoryResults {
         crate::util::write_atomic(&dir.join("scaling.csv"), self.scaling_csv()?.as_bytes())?;
         crate::util::write_atomic(&dir.join("run.json"), self.run_json()?.as_bytes())?;
         Ok(())
+    }
+}
+
+/// The summary of a memory run as a Markdown table (one row per architecture and mode), with a
+/// line on the measured point: what `memory` prints ([`MemoryResults::markdown`]) and `report`
+/// reprints ([`MemorySummary::markdown`]).
+pub fn summary_markdown(c: &MemoryConfig, dtype: &str, summary: &[SummaryRow]) -> String {
+    let depths = if c.arch_depths.is_empty() {
+        format!("depth {}", c.depth)
+    } else {
+        format!(
+            "depth {} ({})",
+            c.depth,
+            c.arch_depths
+                .iter()
+                .map(|a| format!("{} {}", a.arch, a.depth))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let mut s = format!(
+        "Peak heap bytes of one training step above the live bytes before it, without the parameter gradients, per input pixel (batch {} x {}x{}), width {}, {}, {}, {}; marginal = slope over batches {:?}{}.
+\n",
+        c.batch,
+        c.input_size,
+        c.input_size,
+        c.width,
+        depths,
+        dtype,
+        if c.stages == 1 { "one stage, no pooling".to_string() } else { format!("{} stages (the first {} default poolings)", c.stages, c.stages - 1) },
+        c.batches,
+        if c.depths.len() >= 2 { format!("; depth slopes over depths {:?}", c.depths) } else { String::new() },
+    );
+    s.push_str("| architecture | mode | measurement | channels | blocks | layers | analytic B/px | paper B/px | measured B/px | measured / analytic | marginal B/px | marginal / analytic | whole peak B/px | param grads | depth slope (B/block) | param grads (B/block) |\n");
+    s.push_str("|---|---|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+    for r in summary {
+        s.push_str(&format!(
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} | {} | {} | {:.0} | {:.2} MB | {} | {} |\n",
+            r.arch,
+            r.mode.as_str(),
+            measurement_label(r.copied_from_stored),
+            r.channels,
+            r.blocks,
+            r.layers,
+            opt(r.analytic_bpx, 0),
+            opt(r.paper_bpx, 0),
+            r.measured_bpx,
+            opt(r.measured_over_analytic, 2),
+            opt(r.marginal_bpx, 0),
+            opt(r.marginal_over_analytic, 2),
+            r.peak_bpx,
+            r.grad_bytes as f64 / 1e6,
+            opt(r.depth_slope, 0),
+            opt(r.grad_bytes_per_block, 0),
+        ));
+    }
+    s.push_str(
+        "\nanalytic: M'_z + M'_g of the same network in that mode (measure::memory; in stored mode of a reversible network the paper's ResNet accounting of the same layers: every convolution and batch-norm input stored + one gradient buffer). paper: its printed figure for its own configuration of the family (reconstructed mode). measured: the activation peak (peak minus parameter gradients) at the comparison point. marginal: slope of the activation peak over the batch sweep (fixed costs removed). whole peak: with the parameter gradients (next column), which grow with depth like the weights.\n",
+    );
+    let copied: Vec<&str> = summary
+        .iter()
+        .filter(|r| r.copied_from_stored)
+        .map(|r| r.arch.as_str())
+        .collect();
+    if !copied.is_empty() {
+        s.push_str(&format!(
+            "copied-from-stored: not measured; {} has no inverse, so its reconstructed step is its stored step and the row repeats the stored row's figures.\n",
+            copied.join(", ")
+        ));
+    }
+    if c.stages == 1 && c.depth_for(Arch::Revnet) == c.depth_for(Arch::Irevnet) {
+        s.push_str("With one stage (no pooling) an i-RevNet is a RevNet: the two rows measure the same network.\n");
+    }
+    s
+}
+
+/// What `memory` printed, read back from a results directory for `report`: the configuration,
+/// the dtype and the summary rows (`config`, `dtype`, `summary`) of its `run.json`, as the run
+/// wrote them from its [`MemoryResults`].
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct MemorySummary {
+    /// The configuration.
+    pub config: MemoryConfig,
+    /// Storage dtype.
+    pub dtype: String,
+    /// One row per architecture and mode (`summary.csv`).
+    pub summary: Vec<SummaryRow>,
+}
+
+impl MemorySummary {
+    /// Read `dir/run.json`; an error ([`Error::Data`]) names the file when it is not a memory
+    /// run's.
+    pub fn read(dir: &Path) -> Result<MemorySummary> {
+        let path = dir.join("run.json");
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        serde_json::from_str(&text).map_err(|e| {
+            Error::data(
+                path.display(),
+                "a memory run's run.json (config, dtype, summary)",
+                e,
+            )
+        })
+    }
+
+    /// The table the run printed ([`summary_markdown`]).
+    pub fn markdown(&self) -> String {
+        summary_markdown(&self.config, &self.dtype, &self.summary)
     }
 }
 

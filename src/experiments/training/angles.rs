@@ -48,11 +48,12 @@ pub(crate) fn angle_rows(
     total_steps: usize,
 ) -> (Vec<Vec<String>>, Vec<Vec<String>>) {
     let schedule = cfg.schedule(total_steps);
+    // No slope for an architecture without a leaky ReLU, as in the snr-sweep's CSVs.
     let prefix = || {
         vec![
             cfg.arch.to_string(),
             cfg.depth.to_string(),
-            cfg.slope.to_string(),
+            cfg.arch.slope_field(cfg.slope),
             cfg.seed.to_string(),
         ]
     };
@@ -355,7 +356,7 @@ pub(crate) fn run_angle(index: usize, c: &TrainConfig, data: &DataSplit) -> Resu
     let summary = vec![
         c.arch.to_string(),
         c.depth.to_string(),
-        c.slope.to_string(),
+        c.arch.slope_field(c.slope),
         c.mode.as_str().into(),
         c.seed.to_string(),
         fmt_f(
