@@ -660,3 +660,58 @@ fn run_json_names_each_data_file_with_its_checksum() {
         format!("{:016x}", revstab::results::hash::fnv1a64(&bytes))
     );
 }
+
+#[test]
+fn accuracy_resume_extends_a_superset_grid_training_only_the_new_runs() {
+    let t = tempfile::tempdir().unwrap();
+    let small = t.path().join("small.toml");
+    let large = t.path().join("large.toml");
+    std::fs::write(&small, TINY_ACCURACY_SWEEP).unwrap();
+    let grown_cfg = TINY_ACCURACY_SWEEP
+        .replace("depths = [2]", "depths = [1, 2]")
+        .replace("slopes = []", "slopes = [1.0]");
+    assert_ne!(grown_cfg, TINY_ACCURACY_SWEEP);
+    std::fs::write(&large, grown_cfg).unwrap();
+    let (grown, fresh) = (t.path().join("grown"), t.path().join("fresh"));
+    exits(
+        0,
+        "train",
+        &["--config", s(&small), "--out", s(&grown), "-q"],
+    );
+    // The dry run of the extension lists the finished runs as kept.
+    let msg = exits(
+        0,
+        "train",
+        &[
+            "--config",
+            s(&large),
+            "--out",
+            s(&grown),
+            "--resume",
+            "--dry-run",
+        ],
+    );
+    assert!(msg.contains("2 training runs already finished"), "{msg}");
+    exits(
+        0,
+        "train",
+        &["--config", s(&large), "--out", s(&grown), "--resume", "-q"],
+    );
+    exits(
+        0,
+        "train",
+        &["--config", s(&large), "--out", s(&fresh), "-q"],
+    );
+    assert_eq!(
+        std::fs::read(grown.join("accuracy.csv")).unwrap(),
+        std::fs::read(fresh.join("accuracy.csv")).unwrap(),
+        "an extended sweep writes what a fresh one does"
+    );
+    // Taking a value away is not an extension: the keys are named.
+    let msg = exits(
+        2,
+        "train",
+        &["--config", s(&small), "--out", s(&grown), "--resume"],
+    );
+    assert!(msg.contains("depth_sweep.depths"), "{msg}");
+}

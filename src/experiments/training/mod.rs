@@ -31,7 +31,9 @@ use std::sync::Mutex;
 use std::time::Instant;
 
 mod angles;
+mod extend;
 pub use angles::*;
+pub use extend::{extended_results, ACCURACY_GRID_KEYS};
 pub mod records;
 
 /// Create `out` and check that it is writable, before anything else is done.
@@ -732,6 +734,10 @@ fn sweep_fields(
 pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<AccuracyResult>> {
     cfg.validate()?;
     prepare_out(&opts.out)?;
+    if opts.resume {
+        // A config that only adds grid values keeps the finished runs (see `extend`).
+        extend::extend_accuracy_grid(&opts.out, cfg)?;
+    }
     let start = Instant::now();
     let data = cfg.train.load_data()?;
     let grid = cfg.grid();
@@ -1115,7 +1121,10 @@ impl Experiment {
     pub fn finished_runs(&self, out: &Path) -> Result<Vec<usize>> {
         match self {
             Experiment::Accuracy(c) => {
-                let done: Vec<AccuracyResult> = read_points(out, c)?;
+                let done: Vec<AccuracyResult> = match extended_results(out, c)? {
+                    Some(kept) => kept,
+                    None => read_points(out, c)?,
+                };
                 Ok(c.grid()
                     .iter()
                     .filter(|p| done.iter().any(|d| d.point == **p))
