@@ -258,7 +258,26 @@ pub fn max_scaled_diff(
 /// The five long-running tools, in the order the CLI tests visit them.
 pub const TOOLS: [&str; 5] = ["snr-sweep", "train", "memory", "bench", "figures"];
 
-/// The built executable of tool `bin` (one of [`TOOLS`]).
+/// Run tool `bin` (one of [`TOOLS`] or `report`) with `args`, its kernels on one thread.
+pub fn run_tool(bin: &str, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(exe(bin))
+        .args(args)
+        .env("RAYON_NUM_THREADS", "1")
+        .env("CANDLE_NUM_THREADS", "1")
+        .output()
+        .unwrap_or_else(|e| panic!("{bin}: {e}"))
+}
+
+/// A finished tool's stdout then stderr, as text.
+pub fn output_text(o: &std::process::Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// The built executable of tool `bin` (one of [`TOOLS`], or `report`).
 pub fn exe(bin: &str) -> &'static str {
     match bin {
         "snr-sweep" => env!("CARGO_BIN_EXE_snr-sweep"),
@@ -266,6 +285,7 @@ pub fn exe(bin: &str) -> &'static str {
         "memory" => env!("CARGO_BIN_EXE_memory"),
         "bench" => env!("CARGO_BIN_EXE_bench"),
         "figures" => env!("CARGO_BIN_EXE_figures"),
+        "report" => env!("CARGO_BIN_EXE_report"),
         other => panic!("unknown binary {other}"),
     }
 }
@@ -288,5 +308,21 @@ slopes = []
 width = 4
 epochs = 1
 batch = 32
+data = "synthetic:train=64,test=32,size=8"
+"#;
+
+/// The angle experiment of one run (a layer-wise network of depth 2), a probe every step.
+pub const TINY_ANGLES: &str = r#"
+experiment = "angles"
+modes = ["reconstructed"]
+seeds = [0]
+[[nets]]
+arch = "layerwise"
+depth = 2
+[train]
+width = 4
+epochs = 1
+batch = 32
+angle_every = 1
 data = "synthetic:train=64,test=32,size=8"
 "#;

@@ -1,30 +1,17 @@
 //! The defects a new user met running the tools end to end (issue 28), one test each, named
 //! after the defect it pins. Every test runs the real binaries on tiny inputs.
 
-use crate::common::{exe, TINY_ACCURACY_SWEEP};
+use crate::common::TINY_ACCURACY_SWEEP;
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 use std::time::{Duration, Instant};
 
 fn run(bin: &str, args: &[&str]) -> Output {
-    let path = match bin {
-        "report" => env!("CARGO_BIN_EXE_report"),
-        other => exe(other),
-    };
-    Command::new(path)
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .env("CANDLE_NUM_THREADS", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("{bin}: {e}"))
+    crate::common::run_tool(bin, args)
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    crate::common::output_text(o)
 }
 
 /// `bin args` must exit with `code`; its stdout and stderr.

@@ -3,7 +3,7 @@
 //! accuracy sweep, angle experiment, lowest-layer figure CSVs) holds a wall time, so reruns
 //! write them byte-identical, and the times go to `timings.csv` sidecars.
 
-use crate::common::{exe, TINY_ACCURACY_SWEEP};
+use crate::common::{exe, TINY_ACCURACY_SWEEP, TINY_ANGLES};
 use std::path::Path;
 use std::process::Command;
 
@@ -101,22 +101,6 @@ fn history_csv_of_a_rerun_is_byte_identical_and_timings_are_apart() {
     assert!(rows[0].1 > 0.0 && rows[1].1 >= rows[0].1, "{timings}");
 }
 
-/// The angle experiment of one run, a probe every step.
-const ANGLES: &str = r#"
-experiment = "angles"
-modes = ["reconstructed"]
-seeds = [0]
-[[nets]]
-arch = "layerwise"
-depth = 2
-[train]
-width = 4
-epochs = 1
-batch = 32
-angle_every = 1
-data = "synthetic:train=64,test=32,size=8"
-"#;
-
 /// A tiny `fig11` (scaling) config: two depths, one slope.
 const FIG11: &str = r#"
 experiment = "scaling"
@@ -184,7 +168,7 @@ fn rerun_data_csvs_are_byte_identical() {
     let exps = tmp.path().join("experiments");
     std::fs::create_dir_all(&exps).unwrap();
     std::fs::write(exps.join("accuracy.toml"), TINY_ACCURACY_SWEEP).unwrap();
-    std::fs::write(exps.join("angles.toml"), ANGLES).unwrap();
+    std::fs::write(exps.join("angles.toml"), TINY_ANGLES).unwrap();
     std::fs::write(exps.join("fig11.toml"), FIG11).unwrap();
     let key = ["arch", "depth", "slope", "mode", "seed"];
     for (config, csv, rows) in [
@@ -253,7 +237,7 @@ fn resume_reads_point_files_that_still_hold_seconds_in_their_rows() {
             9,
             "accuracy.csv",
         ),
-        ("angles.toml", ANGLES, "summary", 12, "summary.csv"),
+        ("angles.toml", TINY_ANGLES, "summary", 12, "summary.csv"),
     ] {
         let cfg = tmp.path().join(name);
         std::fs::write(&cfg, text).unwrap();

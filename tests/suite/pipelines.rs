@@ -15,16 +15,7 @@ use std::path::Path;
 use std::process::{Command, Output};
 
 fn run(bin: &str, args: &[&str]) -> Output {
-    let path = match bin {
-        "report" => env!("CARGO_BIN_EXE_report"),
-        other => exe(other),
-    };
-    Command::new(path)
-        .args(args)
-        .env("RAYON_NUM_THREADS", "1")
-        .env("CANDLE_NUM_THREADS", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("{bin}: {e}"))
+    crate::common::run_tool(bin, args)
 }
 
 /// `bin args` must exit 0; its stdout.
@@ -42,6 +33,28 @@ fn ok(bin: &str, args: &[&str]) -> String {
 
 fn s(p: &Path) -> &str {
     p.to_str().unwrap()
+}
+
+/// `figures --only IDS` drawn into `dir/figs` from the `train` results in `results` (named by
+/// `flag`: `--accuracy-results` or `--angles-results`); the directory of the figures.
+fn figures(dir: &Path, ids: &str, flag: &str, results: &Path) -> std::path::PathBuf {
+    let figs = dir.join("figs");
+    let cache = dir.join("cache");
+    ok(
+        "figures",
+        &[
+            "--only",
+            ids,
+            flag,
+            s(results),
+            "--out",
+            s(&figs),
+            "--results",
+            s(&cache),
+            "-q",
+        ],
+    );
+    figs
 }
 
 /// An accuracy sweep over two architectures, two depths and two slopes, one epoch of two
@@ -121,21 +134,7 @@ fn train_run_json_init_map_feeds_figures_fig12_fig15() {
     let run: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(acc.join("run.json")).unwrap()).unwrap();
     assert!(run["init"].is_object(), "train writes init as a map");
-    let figs = t.path().join("figs");
-    ok(
-        "figures",
-        &[
-            "--only",
-            "fig12,fig15",
-            "--accuracy-results",
-            s(&acc),
-            "--out",
-            s(&figs),
-            "--results",
-            s(&t.path().join("cache")),
-            "-q",
-        ],
-    );
+    let figs = figures(t.path(), "fig12,fig15", "--accuracy-results", &acc);
     assert_figure(&figs, "fig12");
     assert_figure(&figs, "fig15");
     let caption = std::fs::read_to_string(figs.join("fig12.provenance.json")).unwrap();
@@ -152,21 +151,7 @@ fn train_angles_feed_figures_revnet_fig4() {
     let cfg = write(t.path(), "angles.toml", ANGLES);
     let ang = t.path().join("angles");
     ok("train", &["--config", &cfg, "--out", s(&ang), "-q"]);
-    let figs = t.path().join("figs");
-    ok(
-        "figures",
-        &[
-            "--only",
-            "revnet-fig4",
-            "--angles-results",
-            s(&ang),
-            "--out",
-            s(&figs),
-            "--results",
-            s(&t.path().join("cache")),
-            "-q",
-        ],
-    );
+    let figs = figures(t.path(), "revnet-fig4", "--angles-results", &ang);
     assert_figure(&figs, "revnet-fig4");
 }
 
@@ -192,21 +177,7 @@ fn train_shards_feed_merge_which_feeds_figures() {
         std::fs::read(whole.join("accuracy.csv")).unwrap(),
         "the merged shards hold exactly the unsharded run's rows"
     );
-    let figs = t.path().join("figs");
-    ok(
-        "figures",
-        &[
-            "--only",
-            "fig12",
-            "--accuracy-results",
-            s(&merged),
-            "--out",
-            s(&figs),
-            "--results",
-            s(&t.path().join("cache")),
-            "-q",
-        ],
-    );
+    let figs = figures(t.path(), "fig12", "--accuracy-results", &merged);
     assert_figure(&figs, "fig12");
     let report = ok("report", &[s(&merged)]);
     assert!(

@@ -317,24 +317,7 @@ fn report_prints_accuracy_table() {
 fn report_prints_angle_experiment_table() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = tmp.path().join("angles.toml");
-    std::fs::write(
-        &cfg,
-        r#"
-experiment = "angles"
-modes = ["reconstructed"]
-seeds = [0]
-[[nets]]
-arch = "layerwise"
-depth = 2
-[train]
-width = 4
-epochs = 1
-batch = 32
-angle_every = 1
-data = "synthetic:train=64,test=32,size=8"
-"#,
-    )
-    .unwrap();
+    std::fs::write(&cfg, crate::common::TINY_ANGLES).unwrap();
     let out = tmp.path().join("angles");
     let printed = run_tool(
         "train",
