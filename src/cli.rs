@@ -249,7 +249,12 @@ pub fn args_with_config(
         let long = arg.get_long().unwrap_or_default().to_string();
         let mut names: Vec<&str> = vec![long.as_str()];
         names.extend(arg.get_all_aliases().unwrap_or_default());
-        if given(&names) {
+        let short_given = arg.get_short().is_some_and(|c| {
+            text_args.iter().any(|a| {
+                a.len() > 1 && a.starts_with('-') && !a.starts_with("--") && a[1..].starts_with(c)
+            })
+        });
+        if given(&names) || short_given {
             continue;
         }
         let scalar = |v: &toml::Value| match v {
@@ -259,21 +264,12 @@ pub fn args_with_config(
         match value {
             toml::Value::Boolean(true) => front.push(format!("--{long}").into()),
             toml::Value::Boolean(false) => {}
+            // `--long=value`: a value that starts with `-` stays a value.
             toml::Value::Array(items) => {
-                front.push(format!("--{long}").into());
-                front.push(
-                    items
-                        .iter()
-                        .map(scalar)
-                        .collect::<Vec<_>>()
-                        .join(",")
-                        .into(),
-                );
+                let joined = items.iter().map(scalar).collect::<Vec<_>>().join(",");
+                front.push(format!("--{long}={joined}").into());
             }
-            other => {
-                front.push(format!("--{long}").into());
-                front.push(scalar(other).into());
-            }
+            other => front.push(format!("--{long}={}", scalar(other)).into()),
         }
     }
     let mut out: Vec<std::ffi::OsString> = argv.into_iter().take(1).collect();

@@ -74,7 +74,8 @@ fn lock_handle(dir: &Path) -> Result<File> {
 
 /// Which tool wrote the results in `dir`, as `tool` or `tool experiment` (`train accuracy`,
 /// `train angles`, `train single`), read from its `run.json` (or, before a run has written
-/// one, its `points/manifest.json`); `None` for a directory without either (empty, or figures).
+/// one, its `points/manifest.json` or a training checkpoint); `None` for a directory without
+/// any of them (empty, or figures).
 pub fn owner_of(dir: &Path) -> Option<String> {
     let read = |p: PathBuf| -> Option<serde_json::Value> {
         serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()
@@ -92,17 +93,23 @@ pub fn owner_of(dir: &Path) -> Option<String> {
             (None, None) => Some("an unknown tool".into()),
         };
     }
+    // A single training run writes its checkpoint long before its `run.json`.
+    if dir.join("checkpoint.json").is_file() {
+        return Some("train single".into());
+    }
     let manifest = read(dir.join("points").join("manifest.json"))?;
     // The training experiments' manifest is their config (it names its experiment); the
-    // sweep's is the sweep's config (architectures, depths and slopes).
+    // sweep's is `{"config": <the sweep's config>}` (architectures, depths and slopes).
     match manifest.get("experiment").and_then(|e| e.as_str()) {
         Some(e) => Some(format!("train {e}")),
-        None if manifest.get("archs").is_some() => Some("snr-sweep".into()),
-        None => manifest
+        None if manifest
             .get("config")
-            .and_then(|c| c.get("experiment"))
-            .and_then(|e| e.as_str())
-            .map(|e| format!("train {e}")),
+            .and_then(|c| c.get("archs"))
+            .is_some() =>
+        {
+            Some("snr-sweep".into())
+        }
+        None => Some("an unknown tool".into()),
     }
 }
 

@@ -86,7 +86,7 @@ struct Args {
     threads: usize,
     /// Threads of candle's elementwise ops (its barrier pool: its workers spin between ops and
     /// oversubscribe the cores beside the kernels' pool).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = revstab::cli::parse_threads)]
     elementwise_threads: usize,
     /// Modes, comma-separated: stored, reconstructed, algorithm1, checkpointed (resnet has only
     /// `stored` and `checkpointed`: the others are skipped with a note).

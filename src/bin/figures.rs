@@ -304,6 +304,7 @@ fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode 
     };
     let mut lines = Vec::new();
     let mut failed = Vec::new();
+    let mut bad_config = false;
     let (mut estimated, mut unknown, mut computed) = (0.0, Vec::new(), 0usize);
     let mut probe_failed = 0usize;
     let mut probed: Vec<String> = Vec::new();
@@ -336,6 +337,8 @@ fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode 
         let cfg = match cfg {
             Ok(c) => c,
             Err(e) => {
+                // Bad input, as in a run (exit 2).
+                bad_config = true;
                 failed.push(format!("{id}: {e}"));
                 continue;
             }
@@ -433,7 +436,11 @@ fn dry_run(args: &Args, ids: &[String], device: Option<DeviceSpec>) -> ExitCode 
         for f in &failed {
             eprintln!("  {f}");
         }
-        ExitCode::from(EXIT_FAILURE)
+        ExitCode::from(if bad_config {
+            EXIT_BAD_INPUT
+        } else {
+            EXIT_FAILURE
+        })
     }
 }
 

@@ -86,8 +86,6 @@ pub fn load_cifar10(dir: &Path) -> Result<DataSplit> {
     })
 }
 
-/// `dir`, or its `cifar-10-batches-bin` subdirectory when `dir` holds no batch file but that
-/// subdirectory exists.
 /// The CIFAR-10 files [`load_cifar10`] reads in `dir`: the training batches present, then the
 /// test batch (if present).
 pub fn cifar10_files(dir: &Path) -> Vec<PathBuf> {
@@ -100,6 +98,8 @@ pub fn cifar10_files(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `dir`, or its `cifar-10-batches-bin` subdirectory when `dir` holds no batch file but that
+/// subdirectory exists.
 fn resolve_dir(dir: &Path) -> PathBuf {
     let has_batches = TRAIN_FILES
         .iter()

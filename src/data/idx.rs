@@ -602,7 +602,6 @@ fn fit_images(split: &Split, fit: &ImageFit, orows: usize, ocols: usize) -> Vec<
     out
 }
 
-/// `dir/NAME`, `dir/NAME.gz`, or the same with `.idx` for `-idx`, whichever exists first.
 /// The four files [`load_idx`] reads for `cfg`, in [`IDX_FILES`] order (those found: a missing
 /// one is left out; loading names it).
 pub fn idx_files(cfg: &IdxConfig) -> Vec<PathBuf> {
@@ -612,6 +611,7 @@ pub fn idx_files(cfg: &IdxConfig) -> Vec<PathBuf> {
         .collect()
 }
 
+/// `dir/NAME`, `dir/NAME.gz`, or the same with `.idx` for `-idx`, whichever exists first.
 fn find_file(dir: &Path, name: &str, set: IdxSet) -> Result<PathBuf> {
     let dotted = name.replacen("-idx", ".idx", 1);
     let candidates = [

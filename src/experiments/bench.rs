@@ -288,6 +288,14 @@ impl BenchConfig {
         if self.batch == 0 {
             return bad("batch", ">= 1", "0".into());
         }
+        crate::limits::check_distinct("depths", &self.depths)?;
+        crate::limits::check_distinct("modes", &self.modes)?;
+        for t in [self.threads, self.elementwise_threads]
+            .into_iter()
+            .flatten()
+        {
+            crate::limits::check_threads(t)?;
+        }
         // Memory up front, as every tool: the deepest network timed.
         crate::limits::check_memory(
             &format!(

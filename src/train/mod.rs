@@ -781,8 +781,9 @@ pub fn train(
             }
         }
     }
-    // A resumed run that had already finished trains nothing: its wall time stays the
-    // recorded one, so its result files are rewritten byte for byte.
+    // A resumed run that had already finished trains nothing: its wall time stays the one its
+    // last checkpoint recorded (its evaluation aside), and its history and accuracy are
+    // rewritten byte for byte.
     let finished_before = st.step >= total;
     let start = Instant::now();
     let elapsed = |start: &Instant| {

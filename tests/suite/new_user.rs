@@ -150,6 +150,41 @@ fn a_tool_refuses_a_directory_another_tool_wrote() {
 }
 
 #[test]
+fn an_interrupted_run_still_owns_its_directory() {
+    let t = tempfile::tempdir().unwrap();
+    // A sweep killed before its run.json: only points/ (with the manifest) is there.
+    let sweep = t.path().join("sweep");
+    exits(
+        0,
+        "snr-sweep",
+        &[
+            "--depths",
+            "1",
+            "--slopes",
+            "0.5",
+            "--input-size",
+            "8",
+            "--out",
+            s(&sweep),
+            "-q",
+        ],
+    );
+    std::fs::remove_file(sweep.join("run.json")).unwrap();
+    let mut args = vec!["--out", s(&sweep)];
+    args.extend(TINY_TRAIN);
+    let msg = exits(2, "train", &args);
+    assert!(msg.contains("`snr-sweep`"), "{msg}");
+    // A single training run killed before its run.json: only its checkpoint is there.
+    let run = t.path().join("run");
+    let mut args = vec!["--epochs", "1", "--out", s(&run), "-q"];
+    args.extend(TINY_TRAIN);
+    exits(0, "train", &args);
+    std::fs::remove_file(run.join("run.json")).unwrap();
+    let msg = exits(2, "snr-sweep", &["--depths", "1", "--out", s(&run)]);
+    assert!(msg.contains("`train single`"), "{msg}");
+}
+
+#[test]
 fn snr_sweep_resume_refuses_a_train_directory() {
     let t = tempfile::tempdir().unwrap();
     let train = t.path().join("train");
@@ -489,7 +524,7 @@ fn bench_takes_a_config_file_and_train_takes_input_size() {
     let cfg = t.path().join("bench.toml");
     std::fs::write(
         &cfg,
-        "archs = [\"hybrid\"]\ndepths = [1]\nwidth = 4\ninput_size = 8\nbatch = 4\npools = \"none\"\nsteps = 1\nwarmup = 0\n",
+        "archs = [\"hybrid\"]\ndepths = [1]\nwidth = 4\ninput_size = 8\nbatch = 4\npools = \"none\"\nsteps = 1\nwarmup = 0\nquiet = true\n",
     )
     .unwrap();
     let out = t.path().join("bench");

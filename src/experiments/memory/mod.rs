@@ -316,6 +316,15 @@ impl MemoryConfig {
         if self.threads == Some(0) {
             return bad("threads", ">= 1", "0".into());
         }
+        if let Some(t) = self.threads {
+            crate::limits::check_threads(t)?;
+        }
+        use crate::limits::check_distinct;
+        check_distinct("archs", &self.archs)?;
+        check_distinct("modes", &self.modes)?;
+        check_distinct("depths", &self.depths)?;
+        check_distinct("batches", &self.batches)?;
+        check_distinct("sizes", &self.sizes)?;
         // Memory up front, as every tool: the largest network measured.
         let most = |v: &[usize], one: usize| v.iter().copied().chain([one]).max().unwrap_or(one);
         let deepest = self

@@ -66,6 +66,8 @@ pub(super) fn resumable_points_extending(
                         })
                         .collect();
                     old.sort_by_key(|r| r.point.index);
+                    // A resume interrupted while re-keying left a point under both names.
+                    old.dedup_by_key(|r| r.point.index);
                     extended = true;
                 }
                 Err(differences) => {
