@@ -702,7 +702,9 @@ fn dry_run(
     } else {
         println!(
             "  estimated by timing one training step of the shallowest network of each \
-             architecture and mode here ({}) and scaling each run by (depth + 1) x steps",
+             architecture and mode here, at most {} wide ({}), and scaling each run by \
+             (depth + 1) x steps (and width^2 from the probe's width)",
+            revstab::dry_run::PROBE_WIDTH,
             text.join("; ")
         );
     }
@@ -711,12 +713,22 @@ fn dry_run(
 }
 
 /// Seconds of one training step of `c` on the first batch of `data` (the second of two steps;
-/// the first warms up).
+/// the first warms up); a network wider than `dry_run::PROBE_WIDTH` is timed at that width and
+/// scaled by width^2.
 fn time_step(c: &TrainConfig, data: &revstab::data::DataSplit) -> revstab::Result<f64> {
     let device = c.device.open()?;
     let dtype = c.dtype.dtype();
-    let net =
-        revstab::nets::Network::build_with(&c.net_config_for(data)?, dtype, &device, c.backend)?;
+    let mut net_cfg = c.net_config_for(data)?;
+    // At most `dry_run::PROBE_WIDTH` wide (an identity stem keeps the data's channels), and
+    // `width_scale` brings a narrower probe back.
+    let width = if net_cfg.stem == revstab::nets::Stem::Identity {
+        net_cfg.width
+    } else {
+        revstab::dry_run::probe_shape(1, net_cfg.width).1
+    };
+    let width_scale = (net_cfg.width as f64 / width as f64).powi(2);
+    net_cfg.width = width;
+    let net = revstab::nets::Network::build_with(&net_cfg, dtype, &device, c.backend)?;
     let b = c.batch.min(data.train.len()).max(1);
     let x = data.train.images.narrow(0, 0, b)?.to_device(&device)?;
     let y = data.train.labels.narrow(0, 0, b)?.to_device(&device)?;
@@ -731,5 +743,5 @@ fn time_step(c: &TrainConfig, data: &revstab::data::DataSplit) -> revstab::Resul
         net.step_with_grad_norm(&x, &y, c.mode, opts)?;
         seconds = t.elapsed().as_secs_f64();
     }
-    Ok(seconds)
+    Ok(seconds * width_scale)
 }

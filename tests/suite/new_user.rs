@@ -737,3 +737,31 @@ fn accuracy_resume_extends_a_superset_grid_training_only_the_new_runs() {
     );
     assert!(msg.contains("depth_sweep.depths"), "{msg}");
 }
+
+#[test]
+fn a_new_first_slope_keeps_the_points_of_architectures_without_a_slope() {
+    let t = tempfile::tempdir().unwrap();
+    let (grown, fresh) = (t.path().join("grown"), t.path().join("fresh"));
+    let base = [
+        "--archs",
+        "layerwise,revnet",
+        "--depths",
+        "1",
+        "--input-size",
+        "8",
+    ];
+    let go = |out: &Path, slopes: &str, extra: &[&str]| {
+        let mut args: Vec<&str> = base.to_vec();
+        args.extend(["--slopes", slopes, "--out", s(out)]);
+        args.extend(extra);
+        exits(0, "snr-sweep", &args)
+    };
+    go(&grown, "0.5", &["-q"]);
+    let msg = go(&grown, "0.2,0.5", &["--resume"]);
+    assert!(msg.contains("1 computed, 2 resumed"), "{msg}");
+    go(&fresh, "0.2,0.5", &["-q"]);
+    assert_eq!(
+        std::fs::read(grown.join("snr_sweep.csv")).unwrap(),
+        std::fs::read(fresh.join("snr_sweep.csv")).unwrap()
+    );
+}

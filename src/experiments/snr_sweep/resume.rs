@@ -12,10 +12,13 @@ pub const GRID_KEYS: [&str; 7] = [
     "archs", "depths", "slopes", "eps_i", "widths", "dtypes", "seeds",
 ];
 
-/// Whether two points are the same computation (every field but the grid position).
+/// Whether two points are the same computation (every field but the grid position; an
+/// architecture without a leaky ReLU ignores the slope, which is the grid's first).
 fn same_point(a: &Point, b: &Point) -> bool {
+    let slope = if a.arch.has_slope() { a.slope } else { b.slope };
     Point {
         index: b.index,
+        slope,
         ..a.clone()
     } == *b
 }
@@ -61,7 +64,7 @@ pub(super) fn resumable_points_extending(
                         .into_iter()
                         .filter_map(|mut r| {
                             let p = grid.iter().find(|p| same_point(p, &r.point))?;
-                            r.point.index = p.index;
+                            r.point = p.clone();
                             Some(r)
                         })
                         .collect();
