@@ -121,21 +121,7 @@ fn train_refuses_reconstructed_mode_for_resnet() {
 fn a_tool_refuses_a_directory_another_tool_wrote() {
     let t = tempfile::tempdir().unwrap();
     let sweep = t.path().join("sweep");
-    exits(
-        0,
-        "snr-sweep",
-        &[
-            "--depths",
-            "1",
-            "--slopes",
-            "0.5",
-            "--input-size",
-            "8",
-            "--out",
-            s(&sweep),
-            "-q",
-        ],
-    );
+    assert!(sweep_run(&sweep, "1", &["-q"]).starts_with("0|"));
     let before = std::fs::read(sweep.join("run.json")).unwrap();
     let mut args = vec!["--out", s(&sweep)];
     args.extend(TINY_TRAIN);
@@ -154,21 +140,7 @@ fn an_interrupted_run_still_owns_its_directory() {
     let t = tempfile::tempdir().unwrap();
     // A sweep killed before its run.json: only points/ (with the manifest) is there.
     let sweep = t.path().join("sweep");
-    exits(
-        0,
-        "snr-sweep",
-        &[
-            "--depths",
-            "1",
-            "--slopes",
-            "0.5",
-            "--input-size",
-            "8",
-            "--out",
-            s(&sweep),
-            "-q",
-        ],
-    );
+    assert!(sweep_run(&sweep, "1", &["-q"]).starts_with("0|"));
     std::fs::remove_file(sweep.join("run.json")).unwrap();
     let mut args = vec!["--out", s(&sweep)];
     args.extend(TINY_TRAIN);
@@ -287,7 +259,7 @@ const SWEEP: [&str; 6] = [
     "layerwise",
 ];
 
-fn sweep(out: &Path, depths: &str, extra: &[&str]) -> String {
+fn sweep_run(out: &Path, depths: &str, extra: &[&str]) -> String {
     let mut args: Vec<&str> = SWEEP.to_vec();
     args.extend(["--depths", depths, "--out", s(out)]);
     args.extend(extra);
@@ -299,11 +271,11 @@ fn sweep(out: &Path, depths: &str, extra: &[&str]) -> String {
 fn resume_with_another_config_names_the_keys_that_differ() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("s");
-    assert!(sweep(&out, "1,2", &["-q"]).starts_with("0|"));
-    let msg = sweep(&out, "1,2", &["--resume", "--batch", "4"]);
+    assert!(sweep_run(&out, "1,2", &["-q"]).starts_with("0|"));
+    let msg = sweep_run(&out, "1,2", &["--resume", "--batch", "4"]);
     assert!(msg.starts_with("2|"), "{msg}");
     assert!(msg.contains("batch: 8 -> 4"), "{msg}");
-    let msg = sweep(&out, "1", &["--resume"]);
+    let msg = sweep_run(&out, "1", &["--resume"]);
     assert!(msg.contains("depths: [1,2] -> [1]"), "{msg}");
 }
 
@@ -311,11 +283,11 @@ fn resume_with_another_config_names_the_keys_that_differ() {
 fn resume_extends_a_superset_grid_computing_only_the_new_points() {
     let t = tempfile::tempdir().unwrap();
     let (grown, fresh) = (t.path().join("grown"), t.path().join("fresh"));
-    assert!(sweep(&grown, "1,4", &["-q"]).starts_with("0|"));
-    let msg = sweep(&grown, "1,2,4", &["--resume"]);
+    assert!(sweep_run(&grown, "1,4", &["-q"]).starts_with("0|"));
+    let msg = sweep_run(&grown, "1,2,4", &["--resume"]);
     assert!(msg.starts_with("0|"), "{msg}");
     assert!(msg.contains("1 computed, 2 resumed"), "{msg}");
-    assert!(sweep(&fresh, "1,2,4", &["-q"]).starts_with("0|"));
+    assert!(sweep_run(&fresh, "1,2,4", &["-q"]).starts_with("0|"));
     for f in ["snr_sweep.csv", "summary.csv"] {
         assert_eq!(
             std::fs::read(grown.join(f)).unwrap(),
@@ -342,7 +314,7 @@ fn resume_extends_a_superset_grid_computing_only_the_new_points() {
 fn repeated_grid_values_are_rejected() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("s");
-    let msg = sweep(&out, "2,2", &[]);
+    let msg = sweep_run(&out, "2,2", &[]);
     assert!(
         msg.starts_with("2|") && msg.contains("more than once"),
         "{msg}"
@@ -362,7 +334,7 @@ fn repeated_grid_values_are_rejected() {
 fn truncated_point_file_error_says_what_to_do() {
     let t = tempfile::tempdir().unwrap();
     let out = t.path().join("s");
-    assert!(sweep(&out, "1,2", &["-q"]).starts_with("0|"));
+    assert!(sweep_run(&out, "1,2", &["-q"]).starts_with("0|"));
     let point = std::fs::read_dir(out.join("points"))
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -370,7 +342,7 @@ fn truncated_point_file_error_says_what_to_do() {
         .unwrap();
     let bytes = std::fs::read(&point).unwrap();
     std::fs::write(&point, &bytes[..bytes.len() / 2]).unwrap();
-    let msg = sweep(&out, "1,2", &["--resume"]);
+    let msg = sweep_run(&out, "1,2", &["--resume"]);
     assert!(msg.starts_with("2|"), "{msg}");
     assert!(
         msg.contains("delete it and rerun with --resume"),
