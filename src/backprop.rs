@@ -1,4 +1,4 @@
-//! The one backward (DESIGN.md 3): a single driver walks the layers from the top, decides where
+//! The one backward (docs/design.md section 3): a single driver walks the layers from the top, decides where
 //! each layer's input comes from, and calls the layer's closed-form vector-Jacobian product
 //! ([`Layer::vjp`]). The sources differ only in where the input comes from:
 //!
@@ -117,7 +117,7 @@ pub fn segment_length(every: Option<usize>, depth: usize) -> Result<usize> {
 #[serde(rename_all = "lowercase")]
 pub enum Rebuild {
     /// The block input from the block's analytic inverse, then the per-layer backward of F and
-    /// G, their hidden activations rebuilt as their [`InnerRebuild`] says (DESIGN.md 3).
+    /// G, their hidden activations rebuilt as their [`InnerRebuild`] says (docs/design.md section 3).
     #[default]
     PerLayer,
     /// Gomez et al.'s Algorithm 1: `G(y1)` and `F(x2)` computed once each, hidden inputs kept,

@@ -100,7 +100,7 @@ pub struct BnAlphaRow {
     /// `eps_i`.
     #[serde(with = "num")]
     pub eps_i: f64,
-    /// Squared general formula (DESIGN.md 4).
+    /// Squared general formula (docs/design.md section 4).
     #[serde(with = "num")]
     pub theory: f64,
     /// The paper's printed eq. 25g/26d.

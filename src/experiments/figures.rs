@@ -1,4 +1,4 @@
-//! The figures of the papers (DESIGN.md 5), each regenerated from cached experiment results:
+//! The figures of the papers (the README's figure table), each regenerated from cached experiment results:
 //! the experiment driver (configs by kind, cache, provenance, running) between the experiment
 //! families (`experiments::{alpha, trace, scaling, precision, bn_eps, memory_table, tradeoff}`)
 //! and the renderers (`plot::{alpha, trace, scaling, ...}`, registry in `plot::registry`).

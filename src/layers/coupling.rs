@@ -9,7 +9,7 @@
 //! the paper (sec. 4.1.4) is a coupling whose F and G are single 3x3 convolutions
 //! ([`AdditiveCoupling::inv_conv`]).
 //!
-//! Backward (DESIGN.md 3): the block input comes from the tape (stored mode) or from the analytic
+//! Backward (docs/design.md section 3): the block input comes from the tape (stored mode) or from the analytic
 //! inverse (reconstructed mode); then the gradient flows through G (input `y1`) and F (input
 //! `x2`); their hidden activations are rebuilt according to [`InnerRebuild`].
 //!
@@ -83,7 +83,7 @@ pub enum InnerRebuild {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum BackwardMode {
-    /// DESIGN.md 3: the block input from the analytic inverse (F and G run forward, nothing
+    /// docs/design.md section 3: the block input from the analytic inverse (F and G run forward, nothing
     /// kept), then the backward of G and F with their hidden activations rebuilt according to
     /// their [`InnerRebuild`] (recomputed forward a second time, or layer-wise inverses).
     #[default]

@@ -1,6 +1,6 @@
 //! Invertible leaky ReLU (paper sec. 4.1.3, eq. 28).
 //!
-//! Convention (the usual slope; DESIGN.md 1): `y = x` if `x > 0`, else `y = n x`, with `n > 0`;
+//! Convention (the usual slope; docs/design.md section 1): `y = x` if `x > 0`, else `y = n x`, with `n > 0`;
 //! inverse `x = y` if `y > 0`, else `x = y / n`. The paper's eq. 28 prints `x / n`; its alpha
 //! (eq. 32) is symmetric in `n <-> 1/n` so both conventions give the same SNR loss. `n <= 0` is not
 //! invertible and is rejected. Computed in the storage dtype (one fused pass for `f32`/`f64` CPU

@@ -1,5 +1,5 @@
 //! Counting global allocator: live and peak heap bytes of the process, for the measured side of
-//! the memory experiments (paper Table 1, DESIGN.md section 4).
+//! the memory experiments (paper Table 1, docs/design.md section 5).
 //!
 //! Why count allocations instead of reading the process RSS: glibc keeps freed blocks in its
 //! arenas and returns them to the OS lazily, so RSS overstates the memory that is actually live

@@ -2,7 +2,7 @@
 //! when the inverse of a layer is fed its output plus noise, `x_hat = f^{-1}(y + e_y)`.
 //! `alpha < 1` means the inverse loses SNR; in dB, `10 log10(alpha)` adds to the SNR.
 //!
-//! Theory (DESIGN.md 4):
+//! Theory (docs/design.md section 4):
 //! - toy batch norm, 2 channels, `beta = 0`, `gamma = [1, rho]`, unit Gaussian input (eq. 23c):
 //!   `alpha = 4 / ((1 + 1/rho^2)(1 + rho^2))`;
 //! - leaky ReLU of slope `n`, while noise << signal (eq. 32c): the same with `n` for `rho`;
@@ -82,7 +82,7 @@ impl BnChannels {
     }
 }
 
-/// General batch norm alpha, squared form (DESIGN.md 4).
+/// General batch norm alpha, squared form (docs/design.md section 4).
 pub fn alpha_general_bn(bn: &BnChannels) -> Result<f64> {
     bn.check()?;
     let c = bn.mean.len() as f64;

@@ -1,5 +1,5 @@
-//! The five networks of DESIGN.md 2, built from one [`NetConfig`], and the training step with
-//! the one backward (DESIGN.md 3).
+//! The five networks of docs/design.md section 2, built from one [`NetConfig`], and the training step with
+//! the one backward (docs/design.md section 3).
 //!
 //! | arch | units | downsampling | reconstruction |
 //! |---|---|---|---|

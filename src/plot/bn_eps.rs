@@ -42,7 +42,7 @@ pub fn bn_eps(res: &Results, out: &Path) -> Result<()> {
     a.x_log = true;
     a.series.push(
         Series::new(
-            "theory, squared form (DESIGN 4)",
+            "theory, squared form",
             pos.iter().map(|p| (p.eps_i, db(p.theory))).collect(),
             Style::Line,
         )

@@ -3,7 +3,7 @@
 //!
 //! Every network of [`crate::nets`] trains through [`Network::step`] with activations from
 //! [`Source::Stored`] or [`Source::Reconstructed`]; the two modes differ only in where the
-//! backward takes each layer's input from (DESIGN.md 3), so any difference in the trained model
+//! backward takes each layer's input from (docs/design.md section 3), so any difference in the trained model
 //! is the effect of reconstruction error.
 //!
 //! - **Optimiser** ([`Sgd`]): PyTorch-style SGD with *coupled* L2 weight decay

@@ -1,4 +1,4 @@
-//! Memory experiment (paper Table 1, DESIGN.md 4): the measured peak heap bytes of one training
+//! Memory experiment (paper Table 1, docs/design.md section 5): the measured peak heap bytes of one training
 //! step beside the analytic model of [`crate::measure::memory`], and how the peak scales with
 //! depth, batch and resolution in stored and reconstructed mode.
 //!
