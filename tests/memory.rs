@@ -1,5 +1,5 @@
 //! Memory experiment: measured peaks of one training step (counting allocator) against depth
-//! and against the analytic model, and the experiment end to end (issue 6 parts 2-4, issue 8).
+//! and against the analytic model, and the experiment end to end.
 //!
 //! The allocation counter is process-wide and the test harness runs tests on several threads,
 //! so every test here holds [`LOCK`] for its whole body: nothing else in this binary allocates
@@ -56,7 +56,7 @@ fn point(
     .expect("measure")
 }
 
-/// Issue 8 at depth 8 and 32, width 16, batch 8 of 16x16 images, in `dtype`: in reconstructed
+/// Reconstructed memory does not grow with depth, at depth 8 and 32, width 16, batch 8 of 16x16 images, in `dtype`: in reconstructed
 /// mode the depth-32 activation peak (the peak above what the step returns: the parameter
 /// gradients, which grow with depth like the weights) is at most 1.2x the depth-8 one and the tape does not grow; in stored
 /// mode the tape grows by a fixed number of activations per block (2 layer-wise: the inputs of
@@ -128,7 +128,7 @@ fn check_depth(dtype: DType, modes: &[Source]) -> (String, Vec<String>) {
     (report, failures)
 }
 
-/// Issue 8 in f32 (see [`check_depth`]). The size makes one activation (8 x 16 x 16 x 16 x 4 B =
+/// The depth check in f32 (see [`check_depth`]). The size makes one activation (8 x 16 x 16 x 16 x 4 B =
 /// 131 kB) large next to the parameter gradients of a block (5-10 kB, plus ~300 B of tensor
 /// bookkeeping per gradient): those grow with depth in both modes, like the weights (the
 /// `M_theta` term, not activations).
@@ -141,7 +141,7 @@ fn reconstructed_peak_does_not_grow_with_depth() {
     assert!(failures.is_empty(), "{}\n{report}", failures.join("\n"));
 }
 
-/// Issue 8 in f16, where every layer but the convolutions (the f32 kernels, rounded) takes the
+/// The depth check in f16, where every layer but the convolutions (the f32 kernels, rounded) takes the
 /// candle-op path of its closed-form VJP (the other CPU kernels cover f32/f64 only): no gradient
 /// may keep a graph or an activation alive, so that reconstructed mode does not grow with depth
 /// like stored mode. Reconstructed mode only, to keep the test short (f16 runs on candle's
@@ -726,7 +726,7 @@ fn live_activations(depth: usize, segment: Option<usize>) -> usize {
     forward_end.max(walked)
 }
 
-/// Issue 16: the checkpointed activation peak is below the stored one by the expected number
+/// The checkpointed activation peak is below the stored one by the expected number
 /// of activations ([`live_activations`]), within one activation either way (the working
 /// buffers of the backward, which the two sources share, sit at different moments), for
 /// RevNet and ResNet, f32, width 16, batch 8 of 16x16, one stage.
@@ -770,7 +770,7 @@ fn checkpointed_peak_is_below_stored_by_the_expected_activations() {
     }
 }
 
-/// Issue 16, the frontier experiment end to end at a tiny size (RevNet and ResNet, depth 4,
+/// The frontier experiment end to end at a tiny size (RevNet and ResNet, depth 4,
 /// width 8, batch 2 of 8x8): every source once, checkpointed k = 1, 2, 4; the exact sources
 /// (stored, checkpointed) measure infinite SNR and a zero gradient angle, the reconstructed
 /// ones a finite SNR; checkpointed k = depth has the stored peak, k = 2 a lower one; the
@@ -850,7 +850,7 @@ fn tradeoff_experiment_measures_memory_time_and_exactness() {
         .all(|p| p.arch != Arch::Resnet || p.source != "reconstructed"));
 }
 
-/// Issue 28 item 3: `memory` printed and wrote the ResNet's `reconstructed` rows, copies of its
+/// `memory` printed and wrote the ResNet's `reconstructed` rows, copies of its
 /// stored rows (the ResNet has no inverse), with nothing marking them as copies. Every row of
 /// `measured.csv`, `summary.csv`, `scaling.csv` and the printed table now says how it was
 /// obtained (`measurement`: `measured` or `copied-from-stored`); with the reconstructed mode

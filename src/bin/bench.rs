@@ -2,7 +2,7 @@
 //! loop's `Sgd::step`) of a network of `revstab::nets`, by default a one-stage RevNet, with
 //! stored activations, reconstructed activations (per-layer backward), Gomez et al.'s
 //! Algorithm 1 and checkpointed activations (every k-th block's input stored, segments
-//! recomputed; issue 16), with the peak live heap bytes of the step (issues 7 and 13).
+//! recomputed), with the peak live heap bytes of the step.
 //!
 //! `cargo run --release --bin bench -- --depths 4,8,16 --steps 5 --threads 2 --out results/bench`
 //! `cargo run --release --bin bench -- --arch hybrid --pools default --depths 4`

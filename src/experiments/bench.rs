@@ -1,4 +1,4 @@
-//! Training-step benchmark (issue 7, issue 13): time and peak memory of one real training step
+//! Training-step benchmark: time and peak memory of one real training step
 //! of a [`Network`] (forward, the one backward, [`Sgd`] update) with stored activations, with
 //! reconstructed activations and the per-layer backward, and with reconstructed activations and
 //! Gomez et al.'s Algorithm 1.

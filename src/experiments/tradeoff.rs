@@ -1,4 +1,4 @@
-//! The memory, time and exactness frontier (issue 16, figure `tradeoff`): for each architecture
+//! The memory, time and exactness frontier (figure `tradeoff`): for each architecture
 //! and depth, one training step's measured peak activation bytes per input pixel against its
 //! time relative to the stored step, for every source of activations:
 //!
@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// What the frontier measures. The defaults are small (width 16, batch 8 of 16x16 images, one
-/// stage) so that the figures command stays cheap; the issue's bench workload is `bench
-/// --workload stack`.
+/// stage) so that the figures command stays cheap; the one-stage stack of `bench
+/// --workload stack` is the larger workload.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TradeoffConfig {

@@ -34,7 +34,7 @@ pub(crate) fn tradeoff_label(p: &TradeoffPoint) -> String {
     format!("{what} {snr}, {angle}")
 }
 
-/// The frontier (issue 16): one panel per architecture, measured peak activation bytes per
+/// The frontier: one panel per architecture, measured peak activation bytes per
 /// input pixel (log) against step time relative to the stored step; colour and marker = depth.
 /// Every point is labelled with its source (`stored`, `k=K` checkpointed, `rec` reconstructed
 /// per layer, `alg1` Algorithm 1), its lowest-layer SNR and its gradient angle. Writes

@@ -1,4 +1,4 @@
-//! Issue 19 item 6: bad input that used to slip through is caught before any file is written,
+//! Bad input that used to slip through is caught before any file is written,
 //! with exit code 2 and one clear line.
 
 use crate::common::exe;

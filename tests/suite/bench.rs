@@ -1,4 +1,4 @@
-//! The benchmark (issues 7 and 13): its modes are the real network's stored, reconstructed and
+//! The benchmark: its modes are the real network's stored, reconstructed and
 //! Algorithm 1 steps (the same gradients in f64), its update is the training optimiser's, and a
 //! run gives one row per mode and depth for every architecture.
 
@@ -233,7 +233,7 @@ fn median_of_odd_and_even_lengths() {
     assert!(median(&[]).is_nan());
 }
 
-/// Issue 17: the bench takes a device; a name that does not parse, or a backend this build
+/// The bench takes a device; a name that does not parse, or a backend this build
 /// lacks, is a configuration error before anything runs, and `cpu` is the default.
 #[test]
 fn bench_device_is_checked_before_running() {
@@ -253,7 +253,7 @@ fn bench_device_is_checked_before_running() {
     }
 }
 
-/// Issue 16: a checkpointed segment of 0 blocks or longer than a depth is a configuration
+/// A checkpointed segment of 0 blocks or longer than a depth is a configuration
 /// error naming the depth and the value, in the bench, training and memory configs; the bench
 /// names its checkpointed rows with the segment they ran.
 #[test]
@@ -356,7 +356,7 @@ fn assert_read_back(back: &BenchResults, want: &BenchResults) {
     assert_eq!(back.csv().unwrap(), want.csv().unwrap());
 }
 
-/// Issue 15: the results of a run are one typed value, `BenchResults`: written, `run.json`
+/// The results of a run are one typed value, `BenchResults`: written, `run.json`
 /// is its JSON and reads back equal to it, and `bench.csv` is every config's rows under one
 /// header.
 #[test]

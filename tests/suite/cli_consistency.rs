@@ -1,4 +1,4 @@
-//! The binaries agree with each other (issue 19 item 7): each `--help` names its own tool and
+//! The binaries agree with each other: each `--help` names its own tool and
 //! leaks no rustdoc link syntax; `-q/--quiet`, `--threads 0` (all cores), `--device`, `--width`
 //! and `--input-size` are spelled the same everywhere; configs are TOML (memory still reads
 //! its older JSON); a resume with a different config is bad input (exit 2).

@@ -1,4 +1,4 @@
-//! The rounding-aware depth law (`predicted_snr_db_rounding`, issue 14 item 2): a closed form on
+//! The rounding-aware depth law (`predicted_snr_db_rounding`): a closed form on
 //! a two-layer chain, and no `+inf` prediction where the measured SNR is finite.
 
 use candle_core::{Device, Tensor};

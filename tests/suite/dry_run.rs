@@ -1,4 +1,4 @@
-//! Issue 19: `--dry-run` of every long tool checks the config as a run does (bad input: exit
+//! `--dry-run` of every long tool checks the config as a run does (bad input: exit
 //! 2), lists the points it would compute with an estimate of the time measured on the spot,
 //! writes nothing (the --out directory is not created) and exits 0.
 
@@ -216,7 +216,7 @@ fn train_dry_run(args: &[&str], out: &Path) -> (Option<i32>, String, String) {
     )
 }
 
-/// Issue 19: `train --dry-run --resume` lists what --out already holds (finished runs of an
+/// `train --dry-run --resume` lists what --out already holds (finished runs of an
 /// experiment, a single run's checkpoint) and estimates only the rest, read-only.
 #[test]
 fn train_dry_run_with_resume_estimates_only_what_is_left_and_writes_nothing() {
@@ -341,7 +341,7 @@ fn figures_dry_run_lists_its_figures_and_writes_nothing() {
     dry_run_rejects("figures", &["--only", "fig99"], "fig99");
 }
 
-/// Issue 19: an experiment never run here gets an estimate measured on the spot (its
+/// An experiment never run here gets an estimate measured on the spot (its
 /// shallowest network timed, every point scaled by depth + 1), or a line saying why it is not
 /// probed; still nothing written.
 #[test]

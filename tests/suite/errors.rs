@@ -1,4 +1,4 @@
-//! Issue 15 item 5: typed errors by kind. Every variant of [`Error`] belongs to exactly one
+//! Typed errors by kind. Every variant of [`Error`] belongs to exactly one
 //! [`ErrorKind`]; the kind decides bad input (exit 2) against a failure of the run (exit 1);
 //! every kind is reached through the public API with a real bad input or broken invariant, and
 //! its message says what was expected and what was got.

@@ -295,7 +295,7 @@ fn assert_bitwise(got: &Tensor, want: &Tensor, what: &str) {
     }
 }
 
-/// Issue 16: the checkpointed source's gradients, loss and logits are bitwise the stored
+/// The checkpointed source's gradients, loss and logits are bitwise the stored
 /// source's, in f32 and f64, for every architecture (with the default pooling of each, so that
 /// segments cross stage boundaries), for segments of 1 block, 2 blocks, the default
 /// `ceil(sqrt(depth))` and the whole depth.

@@ -1,4 +1,4 @@
-//! Issue 19 (hardening): the lock on `--out`, one exit-code convention, build-time provenance,
+//! The lock on `--out`, one exit-code convention, build-time provenance,
 //! and a resume that keeps the original `run.json`. Each test is named after the problem it pins.
 
 use crate::common::{exe, TOOLS};

@@ -1,4 +1,4 @@
-//! The layout rules of issue 15, checked on the sources: data flow one way (the lower layers
+//! The layout rules, checked on the sources: data flow one way (the lower layers
 //! `train`, `nets`, `layers`, `measure`, `results` never import `experiments`, `plot` or the
 //! binaries; `experiments` never imports `plot`) and no source file over 1,200 lines.
 

@@ -1,4 +1,4 @@
-//! Local Lipschitz estimates (power iteration on J^T J, issue 14 item 3) against closed forms:
+//! Local Lipschitz estimates (power iteration on J^T J) against closed forms:
 //! a linear map with known singular values, leaky ReLU (`max(1, n)` forward, `max(1, 1/n)`
 //! inverse with both signs present), batch norm with recorded, batch and running statistics,
 //! and the exact pools (1). Every estimate is f64 and is held to a relative 1e-4 (the power

@@ -1,4 +1,4 @@
-//! One network description for every tool (issue 14 item 1): the topology options of
+//! One network description for every tool: the topology options of
 //! `NetConfig` (pools, stem, input channels, F/G chain, gamma init, nested depths), their
 //! validation, and the item-1 configuration end to end.
 
@@ -374,11 +374,11 @@ fn train_runs_identity_stem_without_pools() {
     );
 }
 
-/// The item-1 configuration (`experiments/issue14-config.toml`) loads with every option as
+/// The identity-stem hybrid (`experiments/identity-stem-hybrid.toml`) loads with every option as
 /// written and its networks measure: a reduced grid (depths 1 and 2, one slope).
 #[test]
-fn issue14_config_loads_and_runs() {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/issue14-config.toml");
+fn identity_stem_hybrid_config_loads_and_runs() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/identity-stem-hybrid.toml");
     let cfg = SweepConfig::from_toml_file(&path).unwrap();
     cfg.validate().unwrap();
     assert_eq!((cfg.batch, cfg.in_channels, cfg.input_size), (16, 16, 32));

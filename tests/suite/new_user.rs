@@ -1,4 +1,4 @@
-//! The defects a new user met running the tools end to end (issue 28), one test each, named
+//! The defects a new user met running the tools end to end, one test each, named
 //! after the defect it pins. Every test runs the real binaries on tiny inputs.
 
 use crate::common::TINY_ACCURACY_SWEEP;

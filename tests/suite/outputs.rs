@@ -1,4 +1,4 @@
-//! Issue 19 item 8 (the parts of `train`): progress without a terminal before the first epoch
+//! Progress without a terminal before the first epoch
 //! ends, and `history.csv` counting epochs from 1 like the console; no data CSV (history,
 //! accuracy sweep, angle experiment, lowest-layer figure CSVs) holds a wall time, so reruns
 //! write them byte-identical, and the times go to `timings.csv` sidecars.
@@ -48,7 +48,7 @@ fn train_without_a_terminal_reports_progress_before_the_first_epoch_ends() {
     assert!(err.contains("epoch 2/2: train loss"), "{err}");
 }
 
-/// Issue 19: `history.csv` has no wall-time column (those go to `timings.csv`), so two runs of
+/// `history.csv` has no wall-time column (those go to `timings.csv`), so two runs of
 /// the same seed and config write the same bytes.
 #[test]
 fn history_csv_of_a_rerun_is_byte_identical_and_timings_are_apart() {
@@ -159,7 +159,7 @@ fn header_of(path: &Path) -> String {
     text.lines().next().unwrap().to_string()
 }
 
-/// Issue 19 item 8: `accuracy.csv`, the angle experiment's `summary.csv` and the lowest-layer
+/// `accuracy.csv`, the angle experiment's `summary.csv` and the lowest-layer
 /// figure CSVs had a `seconds` column, so no rerun was byte-identical. Two runs of the same
 /// config into two directories now write the same bytes; the times are in the sidecars.
 #[test]
@@ -307,7 +307,7 @@ fn figures_section_names() -> (String, std::collections::BTreeSet<String>) {
     (section, names)
 }
 
-/// Issue 28 item 9: `docs/outputs.md` did not document the columns of the fig05, bn-eps,
+/// `docs/outputs.md` did not document the columns of the fig05, bn-eps,
 /// memory-scaling, tradeoff and table1 figure CSVs. Every column of every committed figure CSV
 /// (sidecars included) is named, in backticks, in the docs' figures section.
 #[test]
@@ -337,7 +337,7 @@ fn outputs_md_documents_every_figure_csv_column() {
     assert!(missing.is_empty(), "undocumented:\n{}", missing.join("\n"));
 }
 
-/// Issue 28 item 9: the docs called the role of a block's input `block`; the CSVs write
+/// The docs called the role of a block's input `block`; the CSVs write
 /// `block-input` ([`revstab::layers::Role`]), as the committed `fig13.csv` shows.
 #[test]
 fn outputs_md_names_block_input_as_the_role() {
@@ -390,7 +390,7 @@ angle_every = 2
 data = "synthetic:train=64,test=32,size=8"
 "#;
 
-/// Issue 28 item 9: the angle experiment wrote the config's slope (0.2) in RevNet rows, where
+/// The angle experiment wrote the config's slope (0.2) in RevNet rows, where
 /// the snr-sweep's CSVs leave it empty for an architecture without a leaky ReLU
 /// (`Arch::has_slope`); its CSVs now do as the snr-sweep's.
 #[test]

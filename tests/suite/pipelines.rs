@@ -1,5 +1,5 @@
 //! The pipelines the README advertises, end to end from the real binaries on tiny inputs: what
-//! one tool writes, the next one reads (issue 28 item 1). No hand-written fixture stands in for
+//! one tool writes, the next one reads. No hand-written fixture stands in for
 //! a tool's output here.
 //!
 //! - `train` (accuracy and angle experiments) feeds `figures` (fig12, fig15, revnet-fig4);

@@ -1,4 +1,4 @@
-//! Results that travel between machines (issue 28): the kernels' sums do not depend on the CPU's
+//! Results that travel between machines: the kernels' sums do not depend on the CPU's
 //! caches or vector extensions, half-precision convolutions run the f32 kernels, and every
 //! result names the CPU and the kernel paths that computed it.
 //!

@@ -1,4 +1,4 @@
-//! `Precision` and `DeviceSpec`: the typed `dtype` and `device` of every config (issue 15).
+//! `Precision` and `DeviceSpec`: the typed `dtype` and `device` of every config.
 //! Their text (TOML, JSON, `Display`) is the text configs held as strings before, so cache keys
 //! and result files do not change; bad names keep the old errors.
 

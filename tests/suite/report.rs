@@ -1,5 +1,5 @@
-//! Issue 19: `report DIR` prints a results directory's summary table from its files, without
-//! recomputing; issue 15: the bench and sweep tables come from their typed results.
+//! `report DIR` prints a results directory's summary table from its files, without
+//! recomputing; the bench and sweep tables come from their typed results.
 
 use std::process::Command;
 
@@ -236,7 +236,7 @@ batches = [2, 4]
 sizes = []
 "#;
 
-/// Issue 28 item 10: `report` on a training run showed its history but not the number a reader
+/// `report` on a training run showed its history but not the number a reader
 /// wants, the test accuracy (in `result.json`).
 #[test]
 fn report_prints_training_test_accuracy() {
@@ -262,7 +262,7 @@ fn report_prints_training_test_accuracy() {
     );
 }
 
-/// Issue 28 item 10: `report` on a memory run printed `summary.csv` as raw CSV rows; it prints
+/// `report` on a memory run printed `summary.csv` as raw CSV rows; it prints
 /// the table `memory` printed, from the run's typed results.
 #[test]
 fn report_prints_memory_table_not_raw_csv() {
@@ -288,7 +288,7 @@ fn report_prints_memory_table_not_raw_csv() {
     assert!(!text.contains("arch,mode"), "raw CSV in\n{text}");
 }
 
-/// Issue 28 item 10: `report` on the accuracy sweep printed `accuracy.csv` as it is; it prints
+/// `report` on the accuracy sweep printed `accuracy.csv` as it is; it prints
 /// the table `train` printed (stored vs reconstructed, mean ± std over seeds), from the sweep's
 /// point files.
 #[test]
@@ -311,7 +311,7 @@ fn report_prints_accuracy_table() {
     assert!(!text.contains("runs finished"), "{text}");
 }
 
-/// Issue 28 item 10: the same for the angle experiment: its table (angles at the first and last
+/// The same for the angle experiment: its table (angles at the first and last
 /// probe), not `summary.csv`'s rows.
 #[test]
 fn report_prints_angle_experiment_table() {
@@ -331,7 +331,7 @@ fn report_prints_angle_experiment_table() {
     assert!(!text.contains("arch,depth,slope"), "raw CSV in\n{text}");
 }
 
-/// Issue 28 item 10: a directory with a tool's `run.json` but not its results (only `run.json`,
+/// A directory with a tool's `run.json` but not its results (only `run.json`,
 /// or `run.json` and files that are not the results) is bad input (exit 2) naming the files the
 /// tool writes, not an empty report with exit 0.
 #[test]

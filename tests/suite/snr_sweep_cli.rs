@@ -282,7 +282,7 @@ fn bad_input_exits_2_without_touching_files() {
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "x");
 }
 
-/// A finished sweep never fails in its plot step (issue 19): with ResNet, which reconstructs
+/// A finished sweep never fails in its plot step: with ResNet, which reconstructs
 /// nothing, the figure draws the other architectures and names ResNet in its caption; when
 /// every point overflows, no figure is written, the run exits 0 and the table is printed.
 #[test]
@@ -363,7 +363,7 @@ fn revnet_and_resnet_rows_carry_no_slope() {
     assert_eq!(revstab::nets::Arch::Hybrid.slope_field(0.3), "0.3");
 }
 
-/// Issue 15: a sweep's results are one typed value, `SweepResults`: what `run_sweep`, a resume
+/// A sweep's results are one typed value, `SweepResults`: what `run_sweep`, a resume
 /// and `merge` produce, read back equal from the point files (also from a directory without a
 /// manifest, whose config is in `run.json`), and through serde.
 #[test]

@@ -1,4 +1,4 @@
-//! Issue 19 item 5: no stale outputs. `snr-sweep --no-figure` into a directory with an earlier
+//! No stale outputs. `snr-sweep --no-figure` into a directory with an earlier
 //! figure removes it; `figures` does not fail (or write) the figures of `train` results that do
 //! not exist yet.
 

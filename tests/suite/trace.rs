@@ -163,7 +163,7 @@ fn test_device() -> Device {
     Device::Cpu
 }
 
-/// Issue 17: the f64 shadow runs on the CPU whenever the network's device has no f64 (Metal).
+/// The f64 shadow runs on the CPU whenever the network's device has no f64 (Metal).
 /// `f64_shadow_on(false)` is the stand-in for such a device: the shadow is built on the CPU
 /// with the network's weights cast to f64, `snr_trace` moves the batch to it, and the f64
 /// column of the trace is the one the shadow on the network's own device gives.

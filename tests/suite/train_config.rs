@@ -1,4 +1,4 @@
-//! Issue 19 item 3: `train --config FILE` with flags beside it (the flags override the file), a
+//! `train --config FILE` with flags beside it (the flags override the file), a
 //! single run written as TOML, and the grid axes of an experiment file as a clear error.
 
 use std::path::Path;

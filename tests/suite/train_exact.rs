@@ -1,4 +1,4 @@
-//! Issue 19 items 9 and 10: `train --resume` restores the batch-norm running statistics (a
+//! `train --resume` restores the batch-norm running statistics (a
 //! resumed run evaluates bitwise as an uninterrupted one), and the gradient-angle probe leaves
 //! the training state untouched (a probed run ends with the weights and statistics of an
 //! unprobed one).

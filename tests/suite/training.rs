@@ -170,7 +170,7 @@ fn stored_and_reconstructed_training_reach_the_same_weights_in_f64() {
     }
 }
 
-/// Issue 16: training with checkpointed activations reaches bitwise the weights of stored
+/// Training with checkpointed activations reaches bitwise the weights of stored
 /// training in f32 (every gradient is bitwise the stored one), for a reversible network and the
 /// ResNet, segments of 2 blocks.
 #[test]

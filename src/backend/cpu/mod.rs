@@ -1,4 +1,4 @@
-//! The crate's own CPU kernels for the hot spots of a training step (issue 7), one file per
+//! The crate's own CPU kernels for the hot spots of a training step, one file per
 //! operation: "same" convolutions (stride 1, odd kernel 1, 3 or 5, padding `k / 2`) forward,
 //! input gradient and weight gradient ([`conv`]); batch statistics, the per-channel affine map
 //! of batch norm and its closed-form backward ([`batch_norm`]); ReLU ([`relu`](mod@relu)) and
