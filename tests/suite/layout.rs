@@ -1,6 +1,7 @@
 //! The layout rules, checked on the sources: data flow one way (the lower layers
 //! `train`, `nets`, `layers`, `measure`, `results` never import `experiments`, `plot` or the
-//! binaries; `experiments` never imports `plot`) and no source file over 1,200 lines.
+//! binaries; `experiments` never imports `plot`), no source file over 1,200 lines, and no
+//! reference to a tracker outside the project.
 
 use std::path::{Path, PathBuf};
 
@@ -81,4 +82,38 @@ fn no_source_file_is_over_1200_lines() {
         })
         .collect();
     assert!(long.is_empty(), "{}", long.join("\n"));
+}
+
+fn text_files(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            text_files(&path, out);
+        } else if std::fs::read_to_string(&path).is_ok() {
+            out.push(path);
+        }
+    }
+}
+
+/// The project speaks for itself: no text file of the sources, tests, configs, figures or docs
+/// refers to a tracker's ticket numbers (names say what a thing is).
+#[test]
+fn no_tracker_references_in_the_project() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let word = ["is", "sue"].concat();
+    let mut files = Vec::new();
+    for dir in ["src", "tests", "experiments", "figures", "docs"] {
+        text_files(&root.join(dir), &mut files);
+    }
+    assert!(files.len() > 50, "found only {} files", files.len());
+    let mut bad = Vec::new();
+    for f in &files {
+        let text = std::fs::read_to_string(f).unwrap();
+        for (i, line) in text.lines().enumerate() {
+            if line.to_ascii_lowercase().contains(&word) {
+                bad.push(format!("{}:{}: {line}", f.display(), i + 1));
+            }
+        }
+    }
+    assert!(bad.is_empty(), "tracker references:\n{}", bad.join("\n"));
 }
