@@ -168,9 +168,8 @@ pub fn data_with_input_size(spec: &str, size: usize) -> Result<String> {
         .unwrap_or("")
         .trim()
         .to_ascii_lowercase();
-    let sep = ",";
     match source.as_str() {
-        "synthetic" => Ok(format!("{spec}{sep}size={size}")),
+        "synthetic" => Ok(format!("{spec},size={size}")),
         "fashion-mnist" | "fashion_mnist" | "fashionmnist" | "mnist" => {
             let fit = match size {
                 32 => "pad32",
@@ -187,7 +186,7 @@ pub fn data_with_input_size(spec: &str, size: usize) -> Result<String> {
                     ))
                 }
             };
-            Ok(format!("{spec}{sep}fit={fit}"))
+            Ok(format!("{spec},fit={fit}"))
         }
         _ if size == 32 => Ok(spec.to_string()),
         _ => Err(Error::config(

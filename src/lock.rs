@@ -113,12 +113,6 @@ pub fn owner_of(dir: &Path) -> Option<String> {
     }
 }
 
-/// Whether results of `owner` (as [`owner_of`] names them) may be written over by `tool`: the
-/// same tool, or for `train` the same experiment.
-fn same_owner(owner: &str, tool: &str) -> bool {
-    owner == tool
-}
-
 /// Create `dir` if needed and take its lock without waiting: [`Error::Locked`] when another
 /// process holds it, [`Error::ForeignOut`] when it holds another tool's results (`tool` names
 /// the caller as [`owner_of`] would: `snr-sweep`, `train accuracy`, `memory`...). Both are bad
@@ -146,7 +140,8 @@ pub fn lock_out(dir: &Path, tool: &str) -> Result<OutLock> {
         }
     };
     if let Some(owner) = owner_of(dir) {
-        if !same_owner(&owner, tool) {
+        // The same tool, or for `train` the same experiment.
+        if owner != tool {
             return Err(Error::ForeignOut {
                 path: dir.display().to_string(),
                 owner,

@@ -38,20 +38,16 @@ pub(crate) fn resumed_other_config(out: &std::path::Path, differences: &[String]
 
 pub use crate::results::diff::config_differences;
 
-/// Whether a `--resume` with config `new` may extend the finished results of config `old`:
-/// they differ only in the grid keys `grid` (dotted paths), each a list whose old values are
-/// all among the new ones. `Ok(false)`: equal configs; `Ok(true)`: a grid to extend (only the
-/// new points are computed); `Err`: the keys that differ otherwise (for
-/// [`resumed_other_config`]).
+/// Whether a `--resume` with config `new` may extend the finished results of config `old`
+/// (the caller has found them different): they differ only in the grid keys `grid` (dotted
+/// paths), each a list whose old values are all among the new ones. `Err`: the keys that
+/// differ otherwise (for [`resumed_other_config`]).
 pub(crate) fn resume_extends(
     old: &serde_json::Value,
     new: &serde_json::Value,
     grid: &[&str],
-) -> std::result::Result<bool, Vec<String>> {
+) -> std::result::Result<(), Vec<String>> {
     let differences = config_differences(old, new);
-    if differences.is_empty() {
-        return Ok(false);
-    }
     let lookup = |v: &serde_json::Value, path: &str| {
         path.split('.')
             .try_fold(v, |v, k| v.get(k))
@@ -82,8 +78,56 @@ pub(crate) fn resume_extends(
             .any(|g| d.starts_with(&format!("{g}: ")) || d.starts_with(&format!("{g}.")))
     }));
     if blocking.is_empty() {
-        Ok(true)
+        Ok(())
     } else {
         Err(blocking)
     }
+}
+
+/// The manifest of a resumable run's `points/` directory (its config).
+pub(crate) const MANIFEST: &str = "manifest.json";
+
+/// The point files (`*.json` but the manifest and hidden files) of `dir`, sorted by name.
+pub(crate) fn point_files(dir: &std::path::Path) -> crate::Result<Vec<std::path::PathBuf>> {
+    let mut v = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(|e| crate::Error::io(dir, e))? {
+        let path = entry.map_err(|e| crate::Error::io(dir, e))?.path();
+        let name = path
+            .file_name()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if name != MANIFEST && !name.starts_with('.') && name.ends_with(".json") {
+            v.push(path);
+        }
+    }
+    v.sort();
+    Ok(v)
+}
+
+/// After a resume moved finished points to new keys (written first): remove the point files of
+/// `dir` whose names are not in `keep`, so that an interruption before this loses nothing.
+pub(crate) fn retain_point_files(dir: &std::path::Path, keep: &[String]) -> crate::Result<()> {
+    for path in point_files(dir)? {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if !keep.contains(&name) {
+            std::fs::remove_file(&path).map_err(|e| crate::Error::io(&path, e))?;
+        }
+    }
+    Ok(())
+}
+
+/// The error of a point file that does not parse (`what` it should be), with what to do.
+pub(crate) fn damaged_point_file(
+    path: &std::path::Path,
+    what: &str,
+    e: impl std::fmt::Display,
+) -> crate::Error {
+    crate::Error::data(
+        path.display(),
+        what,
+        format!("a damaged file ({e}); delete it and rerun with --resume: only that point is computed again"),
+    )
 }

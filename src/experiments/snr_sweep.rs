@@ -536,7 +536,7 @@ pub struct SweepOutcome {
     pub seconds: f64,
 }
 
-const MANIFEST: &str = "manifest.json";
+use crate::experiments::MANIFEST;
 
 #[derive(Serialize, Deserialize, PartialEq)]
 struct Manifest {
@@ -586,16 +586,9 @@ pub fn read_points(out: &Path) -> Result<(Option<SweepConfig>, Vec<PointResult>)
             continue;
         }
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        let r: PointResult = serde_json::from_str(&text)
-            .map_err(|e| {
-                Error::data(
-                    path.display(),
-                    "a snr-sweep point file",
-                    format!(
-                        "a damaged file ({e}); delete it and rerun with --resume: only that point is computed again"
-                    ),
-                )
-            })?;
+        let r: PointResult = serde_json::from_str(&text).map_err(|e| {
+            crate::experiments::damaged_point_file(&path, "a snr-sweep point file", e)
+        })?;
         results.push(r);
     }
     results.sort_by_key(|r| r.point.index);

@@ -1,7 +1,7 @@
 //! `--resume` of a sweep: which finished points a resumed config keeps, and the grid it may
 //! extend ([`resumable_points`]).
 
-use super::{points_dir, read_points, write_point, Point, PointResult, SweepConfig, MANIFEST};
+use super::{points_dir, read_points, write_point, Point, PointResult, SweepConfig};
 use crate::error::{Error, Result};
 use crate::experiments::snr_sweep::SweepResults;
 use std::path::Path;
@@ -47,7 +47,7 @@ pub(super) fn resumable_points_extending(
             };
             let (a, b) = (json(old_cfg)?, json(cfg)?);
             match crate::experiments::resume_extends(&a, &b, &GRID_KEYS) {
-                Ok(_) => {
+                Ok(()) => {
                     let deepest = |c: &SweepConfig| c.depths.iter().copied().max();
                     if cfg.nested && deepest(old_cfg) != deepest(cfg) {
                         return Err(crate::experiments::resumed_other_config(
@@ -98,16 +98,5 @@ pub(super) fn rekey_points(out: &Path, kept: &[PointResult]) -> Result<()> {
         .iter()
         .map(|r| format!("{}.json", r.point.key()))
         .collect();
-    let dir = points_dir(out);
-    for entry in std::fs::read_dir(&dir).map_err(|e| Error::io(&dir, e))? {
-        let path = entry.map_err(|e| Error::io(&dir, e))?.path();
-        let name = path
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name.ends_with(".json") && name != MANIFEST && !keys.contains(&name) {
-            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-        }
-    }
-    Ok(())
+    crate::experiments::retain_point_files(&points_dir(out), &keys)
 }

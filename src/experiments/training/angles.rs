@@ -9,7 +9,7 @@ use crate::nets::{Arch, Source};
 use crate::train::{read_toml, train, AngleRecord, TrainConfig, TrainOptions};
 use crate::util::write_atomic;
 use serde::{Deserialize, Serialize};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 /// Header of `angles.csv`.
@@ -406,38 +406,14 @@ where
     let mut done = Vec::new();
     for path in point_files(&dir)? {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
-        done.push(
-            serde_json::from_str::<R>(&text)
-                .map_err(|e| {
-                Error::data(
-                    path.display(),
-                    "a finished run (JSON)",
-                    format!(
-                        "a damaged file ({e}); delete it and rerun with --resume: only that point is computed again"
-                    ),
-                )
-            })?,
-        );
+        done.push(serde_json::from_str::<R>(&text).map_err(|e| {
+            crate::experiments::damaged_point_file(&path, "a finished run (JSON)", e)
+        })?);
     }
     Ok(done)
 }
 
-/// The point files (`*.json` but the manifest) of `dir`, sorted by name.
-pub(crate) fn point_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut v = Vec::new();
-    for entry in std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))? {
-        let path = entry.map_err(|e| Error::io(dir, e))?.path();
-        let name = path
-            .file_name()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if name != MANIFEST && !name.starts_with('.') && name.ends_with(".json") {
-            v.push(path);
-        }
-    }
-    v.sort();
-    Ok(v)
-}
+pub(crate) use crate::experiments::point_files;
 
 /// Without `--resume`: remove the point files of an earlier run in `out/points`.
 pub(crate) fn clear_points(out: &Path) -> Result<()> {

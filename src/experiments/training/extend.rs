@@ -32,10 +32,8 @@ pub fn extended_results(out: &Path, cfg: &AccuracyConfig) -> Result<Option<Vec<A
         serde_json::to_value(c).map_err(|e| Error::internal("JSON serialisation", e))
     };
     if old == *cfg
-        || !matches!(
-            crate::experiments::resume_extends(&json(&old)?, &json(cfg)?, &ACCURACY_GRID_KEYS),
-            Ok(true)
-        )
+        || crate::experiments::resume_extends(&json(&old)?, &json(cfg)?, &ACCURACY_GRID_KEYS)
+            .is_err()
     {
         return Ok(None);
     }
@@ -45,11 +43,7 @@ pub fn extended_results(out: &Path, cfg: &AccuracyConfig) -> Result<Option<Vec<A
     for path in point_files(&dir)? {
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         let mut r: AccuracyResult = serde_json::from_str(&text).map_err(|e| {
-            Error::data(
-                path.display(),
-                "a finished run (JSON)",
-                format!("a damaged file ({e}); delete it and rerun with --resume: only that point is computed again"),
-            )
+            crate::experiments::damaged_point_file(&path, "a finished run (JSON)", e)
         })?;
         let same = |p: &&super::AccuracyPoint| {
             (p.arch, p.depth, p.slope, p.mode, p.seed)
@@ -88,15 +82,7 @@ pub(super) fn extend_accuracy_grid(out: &Path, cfg: &AccuracyConfig) -> Result<b
     for (r, name) in kept.iter().zip(&names) {
         write_atomic(&dir.join(name), to_json(r)?.as_bytes())?;
     }
-    for path in point_files(&dir)? {
-        let name = path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        if !names.contains(&name) {
-            std::fs::remove_file(&path).map_err(|e| Error::io(&path, e))?;
-        }
-    }
+    crate::experiments::retain_point_files(&dir, &names)?;
     write_atomic(&dir.join(MANIFEST), to_json(cfg)?.as_bytes())?;
     Ok(true)
 }

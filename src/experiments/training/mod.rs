@@ -624,7 +624,7 @@ pub fn run_accuracy_point(
     })
 }
 
-const MANIFEST: &str = "manifest.json";
+use crate::experiments::MANIFEST;
 
 /// `accuracy.csv` and its `timings.csv`, in grid order.
 fn write_accuracy_csv(out: &Path, results: &[AccuracyResult]) -> Result<()> {
