@@ -37,7 +37,7 @@ fn main() -> anyhow::Result<()> {
     println!("arch        depth  stored s/step  reconstructed s/step  ratio");
     for arch in Arch::ALL {
         let mut cfg = NetConfig::new(arch);
-        cfg.pools.clear();
+        cfg.net.pools = Some(Vec::new());
         cfg.depth = depth;
         cfg.width = width;
         cfg.input_size = size;
@@ -45,7 +45,7 @@ fn main() -> anyhow::Result<()> {
         let mut rng = revstab::util::rng_for(0, "step-time");
         let x = revstab::util::randn(
             &mut rng,
-            &[batch, cfg.in_channels, size, size],
+            &[batch, cfg.net.in_channels, size, size],
             0.0,
             1.0,
             DType::F32,

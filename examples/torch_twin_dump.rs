@@ -20,7 +20,7 @@
 
 use candle_core::{DType, Device, Tensor};
 use revstab::experiments::bench::{batch_for, BenchConfig, BenchMode, Trainee};
-use revstab::nets::{Arch, PoolKind};
+use revstab::nets::{Arch, NetOptions, PoolKind};
 use revstab::train::Sgd;
 use std::collections::HashMap;
 
@@ -37,9 +37,12 @@ fn main() -> anyhow::Result<()> {
     let bench = BenchConfig {
         arch,
         width: 32,
-        pools: vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Batch],
         size: 32,
         batch: 32,
+        net: NetOptions {
+            pools: Some(vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Batch]),
+            ..NetOptions::default()
+        },
         ..BenchConfig::default()
     };
     let cfg = bench.net_config(depth);

@@ -29,7 +29,7 @@ fn lock() -> MutexGuard<'static, ()> {
 /// A one-stage network (no pooling): every layer has `width` channels at the input resolution.
 fn net(arch: Arch, depth: usize, width: usize, size: usize) -> NetConfig {
     let mut c = NetConfig::new(arch);
-    c.pools.clear();
+    c.net.pools = Some(Vec::new());
     c.depth = depth;
     c.width = width;
     c.input_size = size;
@@ -427,7 +427,7 @@ fn analytic_figure_per_mode() {
     // A stage without a block: the model does not apply.
     let mut shallow = NetConfig::new(Arch::Hybrid);
     shallow.depth = 2;
-    assert_eq!(shallow.pools.len(), 3);
+    assert_eq!(shallow.pools().len(), 3);
     assert_eq!(analytic_bytes_per_pixel(&shallow, DType::F32), None);
     assert_eq!(
         analytic_bytes_per_pixel_in(&shallow, Source::Stored, DType::F32),
@@ -512,7 +512,7 @@ fn paper_preset_builds_the_paper_networks() {
     ];
     for (arch, channels, blocks, bpx) in expect {
         let net_cfg = cfg.net_config(arch, cfg.depth_for(arch), cfg.input_size);
-        assert_eq!(net_cfg.pools, arch.default_pools(), "{arch}");
+        assert_eq!(net_cfg.pools(), arch.default_pools(), "{arch}");
         assert_eq!(stage_channels(&net_cfg), channels, "{arch}");
         assert_eq!(net_cfg.units_per_stage(), blocks, "{arch}");
         assert_eq!(

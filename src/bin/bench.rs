@@ -12,13 +12,13 @@
 use anyhow::Context;
 use clap::Parser;
 use revstab::backend::Backend;
-use revstab::cli::{NetArgs, PoolList};
 use revstab::device::{DeviceSpec, Precision};
 use revstab::experiments::bench::{
     conv_shape_timings, format_shape_table, format_table, loadavg, parse_pools, run,
     shape_csv_line, BenchConfig, BenchMode, BenchResults, ThreadEnv, SHAPE_CSV_HEADER,
 };
 use revstab::nets::Arch;
+use revstab::nets::NetOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -102,8 +102,11 @@ struct Args {
     #[arg(long, value_name = "K")]
     segment: Option<usize>,
     /// Network options shared by every tool (--pools default: the workload's).
-    #[command(flatten)]
-    net: NetArgs,
+    #[command(
+        flatten,
+        next_help_heading = "Network options (the config's [net] table)"
+    )]
+    net: NetOptions,
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -165,7 +168,7 @@ struct Args {
 fn run_main() -> anyhow::Result<()> {
     use clap::CommandFactory;
     let argv = revstab::cli::args_with_config(&Args::command(), std::env::args_os().collect())?;
-    let args = Args::parse_from(argv);
+    let (args, net_given) = revstab::cli::parse_with_net::<Args>(argv, |a| &a.net);
     let archs = if args.arch.is_empty() {
         args.workload.archs()
     } else {
@@ -176,10 +179,6 @@ fn run_main() -> anyhow::Result<()> {
     } else {
         args.depths.clone()
     };
-    anyhow::ensure!(
-        !args.net.nested,
-        "--nested applies to sweeps over depth measured for SNR; bench times each depth's own network"
-    );
     let threads = if args.threads == 0 {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     } else {
@@ -197,11 +196,6 @@ fn run_main() -> anyhow::Result<()> {
                 threads: Some(threads),
                 elementwise_threads: Some(args.elementwise_threads),
                 arch,
-                pools: match &args.net.pools {
-                    Some(PoolList(Some(v))) => v.clone(),
-                    Some(PoolList(None)) => arch.default_pools(),
-                    None => parse_pools(args.workload.pools(), arch)?,
-                },
                 width: args.width,
                 batch: args.batch,
                 size: args.size,
@@ -219,9 +213,8 @@ fn run_main() -> anyhow::Result<()> {
                 ..BenchConfig::default()
             };
             let mut cfg = cfg;
-            let mut net = cfg.net_options();
-            args.net.apply(&mut net);
-            cfg.set_net_options(net);
+            cfg.net.pools = Some(parse_pools(args.workload.pools(), arch)?);
+            cfg.net = net_given.apply(&cfg.net)?;
             cfg.validate()?;
             Ok(cfg)
         })
@@ -313,19 +306,17 @@ fn dry_run(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
         // Timed scaled down (at most `dry_run::PROBE_DEPTH` deep and `PROBE_WIDTH` wide), then
         // scaled up by the cost model.
         let (d0, w0) = revstab::dry_run::probe_shape(d0, cfg.width);
-        let probe_cfg = BenchConfig {
+        let mut probe_cfg = BenchConfig {
             depths: vec![d0],
             width: w0,
-            in_channels: if cfg.stem == revstab::nets::Stem::Identity {
-                w0
-            } else {
-                cfg.in_channels
-            },
             segment: cfg.segment.map(|k| k.min(d0)),
             steps: 1,
             warmup: 0,
             ..cfg.clone()
         };
+        if cfg.net.stem == revstab::nets::Stem::Identity {
+            probe_cfg.net.in_channels = w0;
+        }
         let rows = run(&probe_cfg, |_| {}).map_err(revstab::error::failed)?;
         for mode in cfg.modes_to_run() {
             let Some(r) = rows.iter().find(|r| r.mode == mode) else {

@@ -11,8 +11,8 @@
 use anyhow::Context;
 use clap::Parser;
 use revstab::backend::Backend;
-use revstab::cli::NetArgs;
 use revstab::experiments::memory::{check_writable, run_with, MemoryConfig, Preset};
+use revstab::nets::{NetOptions, NetOverrides};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -44,8 +44,14 @@ struct Args {
     width: Option<usize>,
     /// Network options shared by every tool (the analytic model covers the convolutional stem
     /// and the default F/G chains; other choices are measured without it).
-    #[command(flatten)]
-    net: NetArgs,
+    #[command(
+        flatten,
+        next_help_heading = "Network options (the config's [net] table)"
+    )]
+    net: NetOptions,
+    /// The network flags given on the command line.
+    #[arg(skip)]
+    net_given: NetOverrides,
     /// Input height = width of the single-size measurements.
     #[arg(long = "input-size")]
     input_size: Option<usize>,
@@ -83,7 +89,9 @@ struct Args {
 }
 
 fn run() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let (mut args, given) =
+        revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &a.net);
+    args.net_given = given;
     let mut cfg = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -115,13 +123,7 @@ fn run() -> anyhow::Result<()> {
     if let Some(w) = args.width {
         cfg.width = w;
     }
-    anyhow::ensure!(
-        !args.net.nested,
-        "--nested applies to SNR sweeps; memory measures each depth's own network"
-    );
-    let mut net = cfg.net_options();
-    args.net.apply(&mut net);
-    cfg.set_net_options(net);
+    cfg.net = args.net_given.apply(&cfg.net)?;
     if let Some(s) = args.input_size {
         cfg.input_size = s;
     }
@@ -250,15 +252,13 @@ fn dry_run(cfg: &MemoryConfig) -> anyhow::Result<()> {
     // A point deeper or wider than a probe is timed scaled down (at most
     // `dry_run::PROBE_DEPTH` deep and `PROBE_WIDTH` wide), then scaled up by the cost model.
     let (_, probe_width) = revstab::dry_run::probe_shape(1, cfg.width);
-    let probe_cfg = MemoryConfig {
+    let mut probe_cfg = MemoryConfig {
         width: probe_width,
-        in_channels: if cfg.stem == revstab::nets::Stem::Identity {
-            probe_width
-        } else {
-            cfg.in_channels
-        },
         ..cfg.clone()
     };
+    if cfg.net.stem == revstab::nets::Stem::Identity {
+        probe_cfg.net.in_channels = probe_width;
+    }
     for &(a, m, (d, b, s)) in &kinds {
         let (d, _) = revstab::dry_run::probe_shape(d, cfg.width);
         let p = measure_point_segment(

@@ -4,11 +4,11 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use revstab::backend::Backend;
-use revstab::cli::NetArgs;
 use revstab::error::{bad_input, failed};
 use revstab::experiments::snr_sweep::{self as sweep, RunOptions, Shard, SweepConfig};
 use revstab::lock::lock_out;
 use revstab::nets::Arch;
+use revstab::nets::{NetOptions, NetOverrides};
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -81,8 +81,14 @@ struct Args {
     /// Std of white noise injected on the output before reconstructing (0 = pure rounding) [default: 0]
     #[arg(long = "noise-std")]
     noise_std: Option<f64>,
-    #[command(flatten)]
-    net: NetArgs,
+    #[command(
+        flatten,
+        next_help_heading = "Network options (the config's [net] table)"
+    )]
+    net: NetOptions,
+    /// The network flags given on the command line.
+    #[arg(skip)]
+    net_given: NetOverrides,
     /// Skip the per-layer alpha measurements and depth-law predictions
     #[arg(long = "no-depth-law")]
     no_depth_law: bool,
@@ -136,7 +142,9 @@ enum Command {
 
 fn main() -> ExitCode {
     revstab::provenance::started();
-    let args = Args::parse();
+    let (mut args, given) =
+        revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &a.net);
+    args.net_given = given;
     match run(args) {
         Ok(code) => code,
         Err(e) => revstab::error::report("snr-sweep", &e),
@@ -172,9 +180,7 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
     set!(backend);
     set!(seeds);
     set!(noise_std);
-    let mut net = cfg.net_options();
-    args.net.apply(&mut net);
-    cfg.set_net_options(net);
+    cfg.net = args.net_given.apply(&cfg.net)?;
     if args.no_depth_law {
         cfg.depth_law = false;
     }
@@ -393,8 +399,8 @@ fn dry_run(args: &Args, cfg: &SweepConfig, shard: Option<Shard>) -> anyhow::Resu
         let mut probe_cfg = cfg.clone();
         probe_cfg.depths = vec![depth];
         probe_cfg.widths = vec![width];
-        if probe_cfg.stem == revstab::nets::Stem::Identity {
-            probe_cfg.in_channels = width;
+        if probe_cfg.net.stem == revstab::nets::Stem::Identity {
+            probe_cfg.net.in_channels = width;
         }
         let (r, _) = sweep::run_point(&probe_cfg, &probe, &device).map_err(failed)?;
         probes.push((point_cost(&probe), r.seconds));

@@ -5,11 +5,11 @@
 use anyhow::Context;
 use clap::{Args as ClapArgs, Parser, Subcommand};
 use revstab::backend::Backend;
-use revstab::cli::NetArgs;
 use revstab::experiments::training::{
     self as exp, AccuracyConfig, AnglesConfig, Experiment, SweepOptions,
 };
 use revstab::nets::{Arch, Source};
+use revstab::nets::{NetOptions, NetOverrides};
 use revstab::train::{Progress, TrainConfig};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -104,8 +104,14 @@ struct RunArgs {
     /// Batch-norm eps_i [default: 0]
     #[arg(long = "eps-i", allow_negative_numbers = true)]
     eps_i: Option<f64>,
-    #[command(flatten)]
-    net: NetArgs,
+    #[command(
+        flatten,
+        next_help_heading = "Network options (the config's [net] table)"
+    )]
+    net: NetOptions,
+    /// The network flags given on the command line.
+    #[arg(skip)]
+    net_given: NetOverrides,
     /// Checkpoint every N steps (0 = every epoch) [default: 0]
     #[arg(long = "checkpoint-every", value_name = "N")]
     checkpoint_every: Option<usize>,
@@ -257,7 +263,9 @@ fn resolve_threads(threads: usize) -> usize {
 
 fn main() -> ExitCode {
     revstab::provenance::started();
-    let args = Args::parse();
+    let (mut args, given) =
+        revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &a.run.net);
+    args.run.net_given = given;
     // Before any other thread exists.
     set_kernel_threads(&args);
     match run(args) {
@@ -400,14 +408,7 @@ fn apply_run_flags(cfg: &mut TrainConfig, a: &RunArgs) -> Result<(), Failure> {
         eps_i,
         checkpoint_every
     );
-    if a.net.nested || a.net.in_channels.is_some() {
-        return Err(Failure::Input(anyhow::anyhow!(
-            "--nested and --in-channels apply to sweeps: a training run takes its data's channels and has one depth"
-        )));
-    }
-    let mut net = cfg.net_options(3);
-    a.net.apply(&mut net);
-    cfg.set_net_options(net);
+    cfg.net = input(a.net_given.apply(&cfg.net))?;
     cfg.augment |= a.augment;
     if let Some(n) = a.input_size {
         cfg.data = input(revstab::cli::data_with_input_size(&cfg.data, n))?;
@@ -721,7 +722,7 @@ fn time_step(c: &TrainConfig, data: &revstab::data::DataSplit) -> revstab::Resul
     let mut net_cfg = c.net_config_for(data)?;
     // At most `dry_run::PROBE_WIDTH` wide (an identity stem keeps the data's channels), and
     // `width_scale` brings a narrower probe back.
-    let width = if net_cfg.stem == revstab::nets::Stem::Identity {
+    let width = if net_cfg.net.stem == revstab::nets::Stem::Identity {
         net_cfg.width
     } else {
         revstab::dry_run::probe_shape(1, net_cfg.width).1

@@ -31,8 +31,8 @@ use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::nets::{
-    Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Rebuild, Source, Stem,
-    StepOptions, StepOutput,
+    Arch, LayerKind, NetConfig, NetOptions, Network, PoolKind, Rebuild, Source, StepOptions,
+    StepOutput, Unit,
 };
 use crate::train::Sgd;
 use candle_core::{DType, Device, Tensor, Var};
@@ -173,8 +173,6 @@ pub struct BenchConfig {
     pub elementwise_threads: Option<usize>,
     /// Architecture.
     pub arch: Arch,
-    /// Downsampling between stages (empty: one stage).
-    pub pools: Vec<PoolKind>,
     /// Channels after the stem (the channels of the first stage's blocks, both halves).
     #[serde(alias = "channels")]
     pub width: usize,
@@ -190,8 +188,6 @@ pub struct BenchConfig {
     pub momentum: f64,
     /// SGD (coupled L2) weight decay.
     pub weight_decay: f64,
-    /// Convolution init relative to Kaiming normal.
-    pub init_scale: f64,
     /// Seed of the weights, input and labels.
     pub seed: u64,
     /// Backend computing the layers (`kernels`, the default, or `candle`: the "before" column);
@@ -201,30 +197,9 @@ pub struct BenchConfig {
     /// Device (`cpu`, `cuda[:N]`, `metal[:N]`); off the CPU every timed step ends with a
     /// device synchronisation.
     pub device: DeviceSpec,
-    /// Input channels (the shared network options, [`NetOptions`]; each left out of the
-    /// serialised config when default).
-    #[serde(skip_serializing_if = "is_three")]
-    pub in_channels: usize,
-    /// The first layer.
-    #[serde(skip_serializing_if = "Stem::is_default")]
-    pub stem: Stem,
-    /// The F (= G) chain of the blocks (unset: the architecture's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fg: Option<Vec<LayerKind>>,
-    /// Batch-norm gamma init (unset: log-normal with `gamma_spread`, ones for 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gamma_init: Option<GammaInit>,
-    /// Spread of a log-normal gamma init.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub gamma_spread: f64,
-}
-
-fn is_three(v: &usize) -> bool {
-    *v == 3
-}
-
-fn is_zero(v: &f64) -> bool {
-    *v == 0.0
+    /// The network options (the `[net]` table; default here: no pooling, one stage). With
+    /// `nested`, every depth is a prefix of the deepest network of `depths`.
+    pub net: NetOptions,
 }
 
 impl Default for BenchConfig {
@@ -238,7 +213,6 @@ impl Default for BenchConfig {
             threads: Some(2),
             elementwise_threads: Some(1),
             arch: Arch::Revnet,
-            pools: Vec::new(),
             width: 32,
             batch: 32,
             size: 32,
@@ -246,15 +220,13 @@ impl Default for BenchConfig {
             lr: 0.1,
             momentum: 0.9,
             weight_decay: 5e-4,
-            init_scale: 1.0,
             seed: 0,
             backend: Backend::default(),
             device: DeviceSpec::Cpu,
-            in_channels: 3,
-            stem: Stem::Conv,
-            fg: None,
-            gamma_init: None,
-            gamma_spread: 0.0,
+            net: NetOptions {
+                pools: Some(Vec::new()),
+                ..NetOptions::default()
+            },
         }
     }
 }
@@ -262,7 +234,7 @@ impl Default for BenchConfig {
 impl BenchConfig {
     /// Check the options (the network's through [`NetConfig::validate`]).
     pub fn validate(&self) -> Result<()> {
-        self.net_options().check_fg_for(&[self.arch])?;
+        self.net.check_fg_for(&[self.arch])?;
         let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
         if self.depths.is_empty() || self.depths.contains(&0) {
             let got = format!("{:?}", self.depths);
@@ -333,40 +305,15 @@ impl BenchConfig {
     /// classes, batch-norm `eps` 1e-5) with this config's pools, width, input size, init and
     /// seed.
     pub fn net_config(&self, depth: usize) -> NetConfig {
-        let mut c = NetConfig {
+        let c = NetConfig {
             depth,
             width: self.width,
             input_size: self.size,
             seed: self.seed,
             ..NetConfig::new(self.arch)
         };
-        self.net_options().apply(&mut c, depth);
-        c
-    }
-
-    /// The shared network options of this benchmark.
-    pub fn net_options(&self) -> NetOptions {
-        NetOptions {
-            in_channels: self.in_channels,
-            stem: self.stem,
-            pools: Some(self.pools.clone()),
-            fg: self.fg.clone(),
-            init_scale: self.init_scale,
-            gamma_init: self.gamma_init,
-            gamma_spread: self.gamma_spread,
-            nested: false,
-        }
-    }
-
-    /// Set the shared network options (`None` pools: the architecture's).
-    pub fn set_net_options(&mut self, o: NetOptions) {
-        self.in_channels = o.in_channels;
-        self.stem = o.stem;
-        self.pools = o.pools.unwrap_or_else(|| self.arch.default_pools());
-        self.fg = o.fg;
-        self.init_scale = o.init_scale;
-        self.gamma_init = o.gamma_init;
-        self.gamma_spread = o.gamma_spread;
+        let deepest = self.depths.iter().copied().max().unwrap_or(depth);
+        c.with_net(&self.net, deepest)
     }
 
     /// The requested modes that the architecture has, in the requested order.
@@ -400,7 +347,7 @@ impl BenchConfig {
         format!(
             "{} (pools {}), width {}, batch {} of {}x{}, {}, backend {}, SGD lr {} momentum {} weight decay {}",
             self.arch,
-            pools_name(&self.pools),
+            pools_name(&self.net.pools_for(self.arch)),
             self.width,
             self.batch,
             self.size,
@@ -461,21 +408,29 @@ pub fn conv_shapes(cfg: &NetConfig, batch: usize) -> Vec<ConvShape> {
         };
     let mut out = vec![ConvShape {
         stem: true,
-        ..shape(b, cfg.in_channels, c, size, 3, 1)
+        ..shape(b, cfg.net.in_channels, c, size, 3, 1)
     }];
+    let convs = cfg
+        .fg_kinds()
+        .iter()
+        .filter(|k| **k == LayerKind::Conv)
+        .count();
     for (s, units) in cfg.units_per_stage().into_iter().enumerate() {
-        let (per_unit, ch) = match cfg.arch {
+        let (per_unit, ch) = match cfg.arch.spec().unit {
             // One invertible convolution: F and G on c/2 channels.
-            Arch::Layerwise => (2, c / 2),
-            // F and G each hold two invertible convolutions on c/2 channels (c/4 per conv).
-            Arch::Hybrid => (8, c / 4),
-            Arch::Revnet | Arch::Irevnet => (4, c / 2),
-            Arch::Resnet => (2, c),
+            Unit::Layerwise => (2, c / 2),
+            // F and G each hold `convs` invertible convolutions on c/2 channels (c/4 per conv).
+            Unit::Coupling {
+                invertible_fg: true,
+                ..
+            } => (4 * convs, c / 4),
+            Unit::Coupling { .. } => (2 * convs, c / 2),
+            Unit::Residual => (convs, c),
         };
         if units > 0 {
             out.push(shape(b, ch, ch, size, 3, units * per_unit));
         }
-        match cfg.pools.get(s) {
+        match cfg.pools().get(s) {
             Some(PoolKind::Channel) => {
                 size /= 2;
                 c *= 4;
@@ -689,7 +644,7 @@ pub fn batch_for(
     let mut rng = crate::util::rng_for(seed, "bench-input");
     let x = crate::util::randn(
         &mut rng,
-        &[batch, cfg.in_channels, cfg.input_size, cfg.input_size],
+        &[batch, cfg.net.in_channels, cfg.input_size, cfg.input_size],
         0.0,
         1.0,
         dtype,
@@ -943,7 +898,7 @@ pub fn csv_line(cfg: &BenchConfig, row: &BenchRow) -> String {
         "{},{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.3},{:.4},{},{:.3},{}",
         row.arch,
         // Commas would split the field: the pools are joined with `+` here.
-        pools_name(&cfg.pools).replace(',', "+"),
+        pools_name(&cfg.net.pools_for(cfg.arch)).replace(',', "+"),
         row.mode.as_str(),
         row.depth,
         row.layers,

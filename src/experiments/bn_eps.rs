@@ -7,7 +7,7 @@ use crate::experiments::snr_sweep::Point;
 use crate::experiments::trace::{lowest_row, run_points, LowestRow};
 use crate::layers::{BatchNormConfig, InvBatchNorm, ParamStore};
 use crate::measure::alpha::*;
-use crate::nets::Arch;
+use crate::nets::{Arch, NetOptions};
 use crate::results::text::num;
 use candle_core::DType;
 use serde::{Deserialize, Serialize};
@@ -87,7 +87,10 @@ impl Default for BnEpsConfig {
             alpha: BnAlphaSettings::default(),
             snr: BnSnrSettings::default(),
             net: NetSettings {
-                gamma_spread: 1.5,
+                options: NetOptions {
+                    gamma_spread: 1.5,
+                    ..NetOptions::default()
+                },
                 ..NetSettings::default()
             },
         }
@@ -194,7 +197,10 @@ pub(crate) fn run_bn_eps(c: &BnEpsConfig) -> Result<BnEpsData> {
         });
         gammas = gamma;
     }
-    let out = run_points(&c.net.sweep_config(0.0, true), &bn_eps_points(c))?;
+    let out = run_points(
+        &c.net.sweep_config(0.0, true, &bn_eps_points(c)),
+        &bn_eps_points(c),
+    )?;
     Ok(BnEpsData {
         channels: ch,
         gammas,

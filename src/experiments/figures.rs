@@ -105,7 +105,7 @@ impl ExperimentConfig {
 
     /// Parse a TOML config; errors name the file.
     pub fn from_toml_str(text: &str, path: &Path) -> Result<ExperimentConfig> {
-        toml::from_str(text).map_err(|e| Error::config_file(path, e.to_string().trim()))
+        toml::from_str(text).map_err(|e| Error::config_file(path, crate::nets::toml_error_text(&e)))
     }
 
     /// Check every value (and that every network can be built).
@@ -143,18 +143,11 @@ impl ExperimentConfig {
                     let got = c.noise_std.to_string();
                     return bad("trace: noise_std", "a finite value >= 0", got);
                 }
-                let sweep = c.net.sweep_config(0.0, true);
-                sweep
-                    .net_config(&c.net.point(
-                        0,
-                        c.arch,
-                        c.depth,
-                        c.slope,
-                        c.net.eps_i,
-                        c.dtype,
-                        c.seed,
-                    ))
-                    .validate()?;
+                let p = c
+                    .net
+                    .point(0, c.arch, c.depth, c.slope, c.net.eps_i, c.dtype, c.seed);
+                let sweep = c.net.sweep_config(0.0, true, std::slice::from_ref(&p));
+                sweep.net_config(&p).validate()?;
             }
             ExperimentConfig::Scaling(c) => {
                 check_net(&c.net)?;
@@ -162,8 +155,10 @@ impl ExperimentConfig {
                     let c = "scaling: depth_sweep.depths and slope_sweep.slopes";
                     return bad(c, "at least one value", "no depths and no slopes".into());
                 }
-                for p in scaling_points(c) {
-                    c.net.sweep_config(0.0, true).net_config(&p).validate()?;
+                let points = scaling_points(c);
+                let sweep = c.net.sweep_config(0.0, true, &points);
+                for p in &points {
+                    sweep.net_config(p).validate()?;
                 }
             }
             ExperimentConfig::Precision(c) => {
@@ -172,8 +167,10 @@ impl ExperimentConfig {
                     let c = "precision: archs, dtypes and depths";
                     return bad(c, "at least one value each", "an empty list".into());
                 }
-                for p in precision_points(c) {
-                    c.net.sweep_config(0.0, false).net_config(&p).validate()?;
+                let points = precision_points(c);
+                let sweep = c.net.sweep_config(0.0, false, &points);
+                for p in &points {
+                    sweep.net_config(p).validate()?;
                 }
             }
             ExperimentConfig::BnEps(c) => {
@@ -199,8 +196,10 @@ impl ExperimentConfig {
                         got,
                     );
                 }
-                for p in bn_eps_points(c) {
-                    c.net.sweep_config(0.0, true).net_config(&p).validate()?;
+                let points = bn_eps_points(c);
+                let sweep = c.net.sweep_config(0.0, true, &points);
+                for p in &points {
+                    sweep.net_config(p).validate()?;
                 }
             }
             ExperimentConfig::Memory(c) => c.validate()?,

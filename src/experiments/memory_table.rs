@@ -117,17 +117,6 @@ pub struct MemoryData {
     pub points: Vec<MemoryPoint>,
 }
 
-pub(crate) fn arch_of(family: &str) -> Option<Arch> {
-    match family {
-        "ResNet" => Some(Arch::Resnet),
-        "RevNet" => Some(Arch::Revnet),
-        "IRevNet" => Some(Arch::Irevnet),
-        "LayerWise" => Some(Arch::Layerwise),
-        "Hybrid" => Some(Arch::Hybrid),
-        _ => None,
-    }
-}
-
 pub(crate) fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
     use crate::measure::memory::{table1 as analytic_table1, table1_markdown};
     if !crate::measure::alloc::is_installed() {
@@ -142,10 +131,7 @@ pub(crate) fn run_memory(c: &MemoryConfig) -> Result<MemoryData> {
     let opt = |v: Option<f64>| v.unwrap_or(f64::NAN);
     let mut rows = Vec::new();
     for r in &t1 {
-        let family = format!("{:?}", r.arch);
-        let arch = arch_of(&family).ok_or_else(|| {
-            Error::internal("table1", format!("unknown architecture family {family}"))
-        })?;
+        let arch = r.arch;
         let row = |mode: Source| {
             measured
                 .summary

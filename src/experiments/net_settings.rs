@@ -3,11 +3,14 @@
 use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
 use crate::experiments::snr_sweep::{Point, SweepConfig};
-use crate::nets::Arch;
+use crate::nets::{Arch, NetOptions};
 use serde::{Deserialize, Serialize};
 
 /// Settings shared by the SNR experiments: the networks (besides architecture, depth, slope)
-/// and the input batch (unit Gaussian from the seed, as `snr-sweep`).
+/// and the input batch (unit Gaussian from the seed, as `snr-sweep`). This is the `[net]` table
+/// of a figure's experiment config: the network options every tool shares ([`NetOptions`],
+/// flattened into the same table) and the width, batch, input size, `eps_i`, classes, device
+/// and backend the experiment runs at.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NetSettings {
@@ -17,10 +20,6 @@ pub struct NetSettings {
     pub batch: usize,
     /// Input height = width.
     pub input_size: usize,
-    /// Convolution init scale relative to Kaiming normal.
-    pub init_scale: f64,
-    /// Batch-norm gamma init spread (`gamma = exp(spread N(0,1))`).
-    pub gamma_spread: f64,
     /// Batch-norm `eps_i`.
     pub eps_i: f64,
     /// Classes of the head.
@@ -31,26 +30,9 @@ pub struct NetSettings {
     /// serialised config (and so of its key) when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
     pub backend: Backend,
-    /// Input channels (the shared network options of every tool, [`crate::nets::NetOptions`];
-    /// each left out of the serialised config when default).
-    #[serde(skip_serializing_if = "is_three")]
-    pub in_channels: usize,
-    /// The first layer.
-    #[serde(skip_serializing_if = "crate::nets::Stem::is_default")]
-    pub stem: crate::nets::Stem,
-    /// Downsampling between stages (unset: each architecture's; `[]`: none).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pools: Option<Vec<crate::nets::PoolKind>>,
-    /// The F (= G) chain of the blocks (unset: each architecture's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fg: Option<Vec<crate::nets::LayerKind>>,
-    /// Batch-norm gamma init (unset: log-normal with `gamma_spread`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gamma_init: Option<crate::nets::GammaInit>,
-}
-
-fn is_three(v: &usize) -> bool {
-    *v == 3
+    /// The network options (in the same table).
+    #[serde(flatten)]
+    pub options: NetOptions,
 }
 
 impl Default for NetSettings {
@@ -59,37 +41,31 @@ impl Default for NetSettings {
             width: 8,
             batch: 8,
             input_size: 16,
-            init_scale: crate::nets::DEFAULT_INIT_SCALE,
-            gamma_spread: 0.0,
             eps_i: 0.0,
             classes: 10,
             device: DeviceSpec::Cpu,
             backend: Backend::default(),
-            in_channels: 3,
-            stem: crate::nets::Stem::Conv,
-            pools: None,
-            fg: None,
-            gamma_init: None,
+            options: NetOptions::default(),
         }
     }
 }
 
 impl NetSettings {
-    /// The `snr-sweep` config carrying these settings (its grid fields are not used).
-    pub fn sweep_config(&self, noise_std: f64, depth_law: bool) -> SweepConfig {
+    /// The `snr-sweep` config carrying these settings for the experiment's `points` (its grid
+    /// fields are not used, except `depths`, the points' depths: with `nested`, every network
+    /// is the prefix of the deepest).
+    pub fn sweep_config(&self, noise_std: f64, depth_law: bool, points: &[Point]) -> SweepConfig {
+        let mut depths: Vec<usize> = points.iter().map(|p| p.depth).collect();
+        depths.sort_unstable();
+        depths.dedup();
         SweepConfig {
-            in_channels: self.in_channels,
-            stem: self.stem,
-            pools: self.pools.clone(),
-            fg: self.fg.clone(),
-            gamma_init: self.gamma_init,
+            depths,
+            net: self.options.clone(),
             widths: vec![self.width],
             batch: self.batch,
             input_size: self.input_size,
             device: self.device,
             noise_std,
-            init_scale: self.init_scale,
-            gamma_spread: self.gamma_spread,
             classes: self.classes,
             depth_law,
             backend: self.backend,
@@ -129,13 +105,8 @@ impl NetSettings {
             self.batch,
             self.input_size,
             self.input_size,
-            self.init_scale,
-            match crate::nets::GammaInit::resolve(self.gamma_init, self.gamma_spread) {
-                crate::nets::GammaInit::Ones => "1".into(),
-                crate::nets::GammaInit::LogNormal { spread } => format!("exp({spread} N(0,1))"),
-                crate::nets::GammaInit::AbsNormal { std, offset } =>
-                    format!("|N(1, {std}^2)| + {offset}"),
-            }
+            self.options.init_scale,
+            self.options.gamma_text()
         )
     }
 }

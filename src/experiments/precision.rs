@@ -66,7 +66,10 @@ pub(crate) fn precision_points(c: &PrecisionConfig) -> Vec<Point> {
 }
 
 pub(crate) fn run_precision(c: &PrecisionConfig) -> Result<PrecisionData> {
-    let out = run_points(&c.net.sweep_config(0.0, false), &precision_points(c))?;
+    let out = run_points(
+        &c.net.sweep_config(0.0, false, &precision_points(c)),
+        &precision_points(c),
+    )?;
     Ok(PrecisionData {
         slope: c.slope,
         rows: out

@@ -94,7 +94,7 @@ pub(crate) fn scaling_points(c: &ScalingConfig) -> Vec<Point> {
 
 pub(crate) fn run_scaling(c: &ScalingConfig) -> Result<ScalingData> {
     let pts = scaling_points(c);
-    let out = run_points(&c.net.sweep_config(0.0, true), &pts)?;
+    let out = run_points(&c.net.sweep_config(0.0, true, &pts), &pts)?;
     let nd = c.depth_sweep.depths.len();
     let rows: Vec<LowestRow> = out
         .iter()

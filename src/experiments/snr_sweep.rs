@@ -20,7 +20,7 @@ use crate::backend::Backend;
 use crate::device::{device_name, DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::measure::trace::{snr_trace, SnrTrace, TraceOptions};
-use crate::nets::{Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Stem};
+use crate::nets::{Arch, NetConfig, NetOptions, Network};
 use crate::util::write_atomic;
 use candle_core::{DType, Device, Tensor};
 use rayon::prelude::*;
@@ -61,11 +61,6 @@ pub struct SweepConfig {
     pub device: DeviceSpec,
     /// Std of white noise added to the output before reconstructing (0: pure rounding).
     pub noise_std: f64,
-    /// Convolution init scale relative to Kaiming normal (the init changes every coupling's
-    /// alpha: it is part of every result).
-    pub init_scale: f64,
-    /// Batch-norm gamma init spread (`gamma = exp(spread N(0,1))`).
-    pub gamma_spread: f64,
     /// Classes of the head.
     pub classes: usize,
     /// Measure per-layer alphas and the depth-law predictions (eq. 19 and rounding-aware).
@@ -79,30 +74,11 @@ pub struct SweepConfig {
     /// serialised config when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
     pub backend: Backend,
-    /// Input channels of the N(0,1) batch and of the networks ([`NetOptions::in_channels`]);
-    /// left out of the serialised config when 3.
-    #[serde(skip_serializing_if = "is_three")]
-    pub in_channels: usize,
-    /// The first layer ([`NetOptions::stem`]).
-    #[serde(skip_serializing_if = "Stem::is_default")]
-    pub stem: Stem,
-    /// Downsampling between stages (`None`: each architecture's; `[]`: no pooling).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pools: Option<Vec<PoolKind>>,
-    /// The F (= G) chain of the blocks (`None`: each architecture's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fg: Option<Vec<LayerKind>>,
-    /// Batch-norm gamma init (`None`: log-normal with `gamma_spread`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gamma_init: Option<GammaInit>,
-    /// Nested depths: every depth is the prefix of the deepest network of `depths`, with the
-    /// same weights, so that SNR vs depth changes depth alone ([`NetConfig::nested_depth`]).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    pub nested: bool,
-}
-
-fn is_three(v: &usize) -> bool {
-    *v == 3
+    /// The network options (the `[net]` table): the input batch has `net.in_channels`
+    /// channels; with `net.nested` every depth is the prefix of the deepest network of
+    /// `depths`, with the same weights, so that SNR vs depth changes depth alone
+    /// ([`NetConfig::nested_depth`]).
+    pub net: NetOptions,
 }
 
 impl Default for SweepConfig {
@@ -119,18 +95,11 @@ impl Default for SweepConfig {
             seeds: vec![0],
             device: DeviceSpec::Cpu,
             noise_std: 0.0,
-            init_scale: 1.0,
-            gamma_spread: 0.0,
             classes: 10,
             depth_law: true,
             lipschitz: false,
             backend: Backend::default(),
-            in_channels: 3,
-            stem: Stem::Conv,
-            pools: None,
-            fg: None,
-            gamma_init: None,
-            nested: false,
+            net: NetOptions::default(),
         }
     }
 }
@@ -177,8 +146,8 @@ impl SweepConfig {
     /// Read a TOML config; unknown keys and bad values are errors naming the file.
     pub fn from_toml_file(path: &Path) -> Result<SweepConfig> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let cfg: SweepConfig =
-            toml::from_str(&text).map_err(|e| Error::config_file(path, e.to_string().trim()))?;
+        let cfg: SweepConfig = toml::from_str(&text)
+            .map_err(|e| Error::config_file(path, crate::nets::toml_error_text(&e)))?;
         Ok(cfg)
     }
 
@@ -252,7 +221,7 @@ impl SweepConfig {
         if self.batch == 0 {
             return Err(Error::config("batch", ">= 1", 0));
         }
-        self.net_options().check_fg_for(&self.archs)?;
+        self.net.check_fg_for(&self.archs)?;
         // Every network of the grid must be buildable.
         for p in self.grid() {
             self.net_config(&p).validate()?;
@@ -297,32 +266,6 @@ impl SweepConfig {
         points
     }
 
-    /// The shared network options of this sweep.
-    pub fn net_options(&self) -> NetOptions {
-        NetOptions {
-            in_channels: self.in_channels,
-            stem: self.stem,
-            pools: self.pools.clone(),
-            fg: self.fg.clone(),
-            init_scale: self.init_scale,
-            gamma_init: self.gamma_init,
-            gamma_spread: self.gamma_spread,
-            nested: self.nested,
-        }
-    }
-
-    /// Set the shared network options.
-    pub fn set_net_options(&mut self, o: NetOptions) {
-        self.in_channels = o.in_channels;
-        self.stem = o.stem;
-        self.pools = o.pools;
-        self.fg = o.fg;
-        self.init_scale = o.init_scale;
-        self.gamma_init = o.gamma_init;
-        self.gamma_spread = o.gamma_spread;
-        self.nested = o.nested;
-    }
-
     /// The network of a point. With `nested`, it is the prefix of depth `p.depth` of the
     /// deepest network of `depths`.
     pub fn net_config(&self, p: &Point) -> NetConfig {
@@ -335,8 +278,7 @@ impl SweepConfig {
         c.classes = self.classes;
         c.seed = p.seed;
         let deepest = self.depths.iter().copied().max().unwrap_or(p.depth);
-        self.net_options().apply(&mut c, deepest);
-        c
+        c.with_net(&self.net, deepest)
     }
 }
 
@@ -381,7 +323,12 @@ pub fn point_batch(cfg: &SweepConfig, seed: u64, device: &Device) -> Result<(Ten
     let mut rng = crate::util::rng_for(seed, "snr-sweep-input");
     let x = crate::util::randn(
         &mut rng,
-        &[cfg.batch, cfg.in_channels, cfg.input_size, cfg.input_size],
+        &[
+            cfg.batch,
+            cfg.net.in_channels,
+            cfg.input_size,
+            cfg.input_size,
+        ],
         0.0,
         1.0,
         DType::F64,
@@ -862,9 +809,9 @@ pub fn write_run_json_resumable(
         "backend": cfg.backend.as_str(),
         "device_info": crate::device::device_record(cfg.device, cfg.backend),
         "config": cfg,
-        "init": init_record(&cfg.net_options()),
-        "topology": topology_record(&cfg.net_options()),
-        "input": format!("unit Gaussian batch of {} channels from the point's seed", cfg.in_channels),
+        "init": init_record(&cfg.net),
+        "topology": topology_record(&cfg.net),
+        "input": format!("unit Gaussian batch of {} channels from the point's seed", cfg.net.in_channels),
         "conventions": "snr_db vs stored activations in the same dtype; snr_db_f64 vs an f64 shadow with the same weights; inf = exact",
     });
     if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
@@ -879,13 +826,10 @@ pub fn write_run_json_resumable(
 /// The initialisation of a run, for every result's `run.json`: the conv init scale, the gamma
 /// distribution and one line with both.
 pub fn init_record(o: &NetOptions) -> serde_json::Value {
-    let mut c = NetConfig::new(Arch::Hybrid);
-    let depth = c.depth;
-    o.apply(&mut c, depth);
     serde_json::json!({
-        "description": c.init_description(),
+        "description": o.init_description(),
         "init_scale": o.init_scale,
-        "gamma_init": c.gamma().to_string(),
+        "gamma_init": o.gamma().to_string(),
     })
 }
 
@@ -936,10 +880,10 @@ pub fn summary_table(results: &[PointResult]) -> String {
                 depths.push(r.point.depth);
             }
         }
-        let what = if matches!(arch, Arch::Layerwise) {
-            "lowest-layer input"
-        } else {
+        let what = if arch.has_blocks() {
             "lowest block input"
+        } else {
+            "lowest-layer input"
         };
         let _ = writeln!(s, "\n{arch} ({dtype}, width {width}, eps_i {eps}, seed {seed}): {what} SNR in dB, same-dtype reference (f64 shadow)");
         let _ = write!(s, "{:>6}", "depth");
@@ -1033,8 +977,8 @@ impl BoundCheck {
 /// Read a bounds file.
 pub fn read_bounds(path: &Path) -> Result<BoundsFile> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-    let b: BoundsFile =
-        toml::from_str(&text).map_err(|e| Error::config_file(path, e.to_string().trim()))?;
+    let b: BoundsFile = toml::from_str(&text)
+        .map_err(|e| Error::config_file(path, crate::nets::toml_error_text(&e)))?;
     if b.bounds.is_empty() {
         let e = "at least one [[bound]] entry";
         return Err(Error::config(path.display(), e, "none"));

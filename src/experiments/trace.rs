@@ -260,7 +260,7 @@ pub(crate) fn run_trace(c: &TraceConfig) -> Result<TraceData> {
         .map(|&noise| -> Result<(TraceRun, usize)> {
             let sweep = SweepConfig {
                 lipschitz: c.lipschitz && noise == 0.0,
-                ..c.net.sweep_config(noise, true)
+                ..c.net.sweep_config(noise, true, std::slice::from_ref(&p))
             };
             let (r, trace) = run_point(&sweep, &p, &device)?;
             let layers = r

@@ -134,8 +134,10 @@ impl TradeoffConfig {
         c.width = self.width;
         c.input_size = self.input_size;
         c.seed = self.seed;
-        c.init_scale = self.init_scale;
-        c.pools.truncate(self.stages.saturating_sub(1));
+        c.net.init_scale = self.init_scale;
+        let mut pools = arch.default_pools();
+        pools.truncate(self.stages.saturating_sub(1));
+        c.net.pools = Some(pools);
         c
     }
 

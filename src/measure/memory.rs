@@ -51,92 +51,34 @@
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
+use crate::nets::{Accounting, Arch, PoolKind};
 
-/// Architecture family whose training memory is modelled.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum MemArch {
-    /// Vanilla ResNet: basic residual blocks, every parameterized layer stores its input.
-    ResNet,
-    /// RevNet (Gomez et al.): reversible blocks with ordinary F, G (`conv-BN-ReLU-conv-BN`);
-    /// hidden values recomputed forward inside a block. Any pooling; max pooling stores its
-    /// input.
-    RevNet,
-    /// i-RevNet-like: RevNet blocks with invertible pooling only (fully invertible).
-    IRevNet,
-    /// Layer-wise invertible network (paper Fig. 7): units `[InvConv, InvBN, InvLeakyReLU]`,
-    /// invertible pooling only.
-    LayerWise,
-    /// Hybrid (paper Fig. 8-9): reversible blocks whose F and G are chains of invertible layers
-    /// inverted layer-wise during the backward pass; invertible pooling only.
-    Hybrid,
-}
-
-impl MemArch {
-    /// Display name as in the paper.
-    pub fn name(self) -> &'static str {
-        match self {
-            MemArch::ResNet => "ResNet",
-            MemArch::RevNet => "RevNet",
-            MemArch::IRevNet => "i-RevNet",
-            MemArch::LayerWise => "Layer-wise",
-            MemArch::Hybrid => "Hybrid",
-        }
-    }
-
-    /// True when every pooling must be invertible (`P_c` or `P_b`).
-    pub fn fully_invertible(self) -> bool {
-        matches!(
-            self,
-            MemArch::IRevNet | MemArch::LayerWise | MemArch::Hybrid
-        )
-    }
-}
-
-/// 2x2 pooling between two stages.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Pool {
-    /// Max pooling: not invertible; spatial size /4, channels free (the channel change is
-    /// made by a transition layer that the model does not count).
-    Max,
-    /// Channel pooling `P_c` (space-to-depth): `(b, c, h, w) -> (b, 4c, h/2, w/2)`.
-    Channel,
-    /// Batch pooling `P_b` (space-to-batch): `(b, c, h, w) -> (4b, c, h/2, w/2)`.
-    Batch,
-}
-
-impl Pool {
-    /// Symbol as in the paper's Table 1.
-    pub fn symbol(self) -> &'static str {
-        match self {
-            Pool::Max => "Max",
-            Pool::Channel => "P_c",
-            Pool::Batch => "P_b",
-        }
-    }
-
-    /// Factor on the number of elements per input pixel (spatial /4, batch x4 for `P_b`).
-    fn width_factor(self) -> f64 {
-        match self {
-            Pool::Max | Pool::Channel => 0.25,
-            Pool::Batch => 1.0,
-        }
+/// Factor on the number of elements per input pixel of a pooling (spatial /4, batch x4 for
+/// `P_b`).
+fn width_factor(p: PoolKind) -> f64 {
+    match p {
+        PoolKind::Max | PoolKind::Channel => 0.25,
+        PoolKind::Batch => 1.0,
     }
 }
 
 /// Description of an architecture for the analytic memory model.
 ///
 /// Stage `s` has `stage_channels[s]` channels (in and out, for every layer of the stage) and
-/// `blocks_per_stage[s]` blocks (units for [`MemArch::LayerWise`]); `pooling[s]` sits between
+/// `blocks_per_stage[s]` blocks (units for the layer-wise network); `pooling[s]` sits between
 /// stage `s` and `s + 1`. The first stage runs at the input resolution.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemConfig {
-    /// Architecture family.
-    pub arch: MemArch,
+    /// Architecture (its name and its rules, [`crate::nets::MemoryEntry`]).
+    pub arch: Arch,
+    /// The accounting applied: the architecture's own ([`crate::nets::MemoryEntry::accounting`]),
+    /// or [`Accounting::StoredInputs`] for a reversible network trained in stored mode.
+    pub accounting: Accounting,
     /// Channels of each stage (the paper's "Channels" column). Must be non-empty.
     pub stage_channels: Vec<usize>,
     /// Pooling between consecutive stages: exactly `stage_channels.len() - 1` entries. `P_c`
     /// needs `c_{s+1} = 4 c_s`, `P_b` needs `c_{s+1} = c_s`.
-    pub pooling: Vec<Pool>,
+    pub pooling: Vec<PoolKind>,
     /// Blocks per stage (ResNet basic blocks, reversible blocks, or layer-wise units), each
     /// at least 1. Changes the weights of every architecture and the activations of the
     /// ResNet only.
@@ -147,7 +89,7 @@ pub struct MemConfig {
     pub bpe: usize,
     /// Convolutions per residual branch (ResNet) or per module F/G (RevNet, i-RevNet:
     /// ordinary convolutions; hybrid: invertible convolutions), each followed by a batch norm
-    /// when `batch_norm` is set. 2 in the paper. Ignored by [`MemArch::LayerWise`] (one
+    /// when `batch_norm` is set. 2 in the paper. Ignored by the layer-wise accounting (one
     /// invertible convolution per unit).
     pub convs_per_module: usize,
     /// Whether each convolution is followed by a batch norm (2 parameters per channel, and
@@ -159,13 +101,14 @@ impl MemConfig {
     /// A configuration with the paper's defaults: 3x3 kernels, f32 (bpe 4), two convolutions
     /// per module, batch norm after each.
     pub fn new(
-        arch: MemArch,
+        arch: Arch,
         stage_channels: Vec<usize>,
-        pooling: Vec<Pool>,
+        pooling: Vec<PoolKind>,
         blocks_per_stage: Vec<usize>,
     ) -> Self {
         MemConfig {
             arch,
+            accounting: arch.spec().memory.accounting,
             stage_channels,
             pooling,
             blocks_per_stage,
@@ -187,7 +130,7 @@ impl MemConfig {
         let n = self.stage_channels.len();
         let bad = |c: String, e: String, g: String| {
             Err(Error::config(
-                format!("memory model ({}): {c}", self.arch.name()),
+                format!("memory model ({}): {c}", self.arch.spec().memory.paper_name),
                 e,
                 g,
             ))
@@ -218,14 +161,10 @@ impl MemConfig {
             let e = s("bytes per element >= 1 (2 f16/bf16, 4 f32, 8 f64)");
             return bad(s("bpe"), e, s("0"));
         }
-        if self.convs_per_module == 0 && self.arch != MemArch::LayerWise {
+        if self.convs_per_module == 0 && self.accounting != Accounting::Layerwise {
             return bad(s("convs_per_module"), s("at least 1"), s("0"));
         }
-        let divisor = match self.arch {
-            MemArch::ResNet => 1,
-            MemArch::RevNet | MemArch::IRevNet | MemArch::LayerWise => 2,
-            MemArch::Hybrid => 4,
-        };
+        let divisor = self.accounting.channel_divisor();
         for (i, &c) in self.stage_channels.iter().enumerate() {
             if c == 0 || !c.is_multiple_of(divisor) {
                 let e = format!("a positive multiple of {divisor} channels (channel splits)");
@@ -235,15 +174,15 @@ impl MemConfig {
         for (i, &p) in self.pooling.iter().enumerate() {
             let (c0, c1) = (self.stage_channels[i], self.stage_channels[i + 1]);
             match p {
-                Pool::Max if self.arch.fully_invertible() => {
+                PoolKind::Max if self.arch.spec().memory.fully_invertible => {
                     let g = s("max pooling, which is not invertible");
                     return bad(format!("pooling[{i}]"), s("P_c or P_b"), g);
                 }
-                Pool::Channel if c1 != 4 * c0 => {
+                PoolKind::Channel if c1 != 4 * c0 => {
                     let e = format!("{} channels after it (4 x {c0})", 4 * c0);
                     return bad(format!("pooling[{i}] (P_c)"), e, c1.to_string());
                 }
-                Pool::Batch if c1 != c0 => {
+                PoolKind::Batch if c1 != c0 => {
                     let e = format!("{c0} channels after it (unchanged)");
                     return bad(format!("pooling[{i}] (P_b)"), e, c1.to_string());
                 }
@@ -259,7 +198,7 @@ impl MemConfig {
         let mut out = Vec::with_capacity(self.stage_channels.len());
         for (s, &c) in self.stage_channels.iter().enumerate() {
             if s > 0 {
-                q *= self.pooling[s - 1].width_factor();
+                q *= width_factor(self.pooling[s - 1]);
             }
             out.push(c as f64 * q);
         }
@@ -271,21 +210,21 @@ impl MemConfig {
         let k2 = (self.kernel * self.kernel) as u64;
         let m = self.convs_per_module as u64;
         let bn = u64::from(self.batch_norm);
-        match self.arch {
+        match self.accounting {
             // residual branch: m x [conv c->c, BN(c)]
-            MemArch::ResNet => m * (c * c * k2 + bn * 2 * c),
+            Accounting::StoredInputs => m * (c * c * k2 + bn * 2 * c),
             // F and G: m x [conv c/2->c/2, BN(c/2)] each
-            MemArch::RevNet | MemArch::IRevNet => {
+            Accounting::ReversibleBlock => {
                 let h = c / 2;
                 2 * m * (h * h * k2 + bn * 2 * h)
             }
             // InvConv (coupling of two convs c/2->c/2) + InvBN(c)
-            MemArch::LayerWise => {
+            Accounting::Layerwise => {
                 let h = c / 2;
                 2 * h * h * k2 + bn * 2 * c
             }
             // F and G on c/2: m x [InvConv (two convs c/4->c/4), InvBN(c/2)] each
-            MemArch::Hybrid => {
+            Accounting::Hybrid => {
                 let (h, q) = (c / 2, c / 4);
                 2 * m * (2 * q * q * k2 + bn * 2 * h)
             }
@@ -305,8 +244,8 @@ impl MemConfig {
 /// Result of the analytic model for one configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MemBreakdown {
-    /// Architecture family.
-    pub arch: MemArch,
+    /// Architecture.
+    pub arch: Arch,
     /// Bytes per element used.
     pub bpe: usize,
     /// Number of parameters counted in `m_theta_bytes`.
@@ -356,8 +295,8 @@ pub fn analytic(cfg: &MemConfig) -> Result<MemBreakdown> {
     let mut assumptions = general_assumptions(cfg);
 
     // (z, g, stage) at the peak, in elements per input pixel.
-    let (z, g, stage, peak_at) = match cfg.arch {
-        MemArch::ResNet => {
+    let (z, g, stage, peak_at) = match cfg.accounting {
+        Accounting::StoredInputs => {
             let per_conv = 1 + usize::from(cfg.batch_norm);
             assumptions.push(format!(
                 "ResNet (eq. 7-10): every convolution{} stores its input; each basic block has {} conv{} on its residual branch; live at layer i = inputs of all layers up to i + one gradient p_i * max(c_(i-1), c_i)",
@@ -396,9 +335,9 @@ pub fn analytic(cfg: &MemConfig) -> Result<MemBreakdown> {
             };
             (z, g, s, at)
         }
-        arch => {
-            let local_hidden = match arch {
-                MemArch::RevNet | MemArch::IRevNet => {
+        accounting => {
+            let local_hidden = match accounting {
+                Accounting::ReversibleBlock => {
                     let l = cfg.convs_per_module * (1 + usize::from(cfg.batch_norm));
                     assumptions.push(format!(
                         "reversible block (F, G = {} x [conv{}] on c/2 channels): live = block activation (c) + recomputed inputs of the parameterized layers inside F and G other than the module inputs (2 x {} x c/2) + one gradient buffer (c) = {}c; the coupling's other half and the module outputs are not counted (this reproduces the paper's 640 B/pixel for the i-RevNet)",
@@ -409,21 +348,21 @@ pub fn analytic(cfg: &MemConfig) -> Result<MemBreakdown> {
                     ));
                     (l - 1) as f64
                 }
-                MemArch::LayerWise => {
+                Accounting::Layerwise => {
                     assumptions.push(
                         "layer-wise unit [InvConv, InvBN, InvLeakyReLU]: live = the activation being inverted (c) + the coupling temporary of the invertible convolution, F(x2) or G(y1) (c/2) + one gradient buffer (c) = 2.5c; InvBN and InvLeakyReLU are inverted in place".into(),
                     );
                     0.5
                 }
-                MemArch::Hybrid => {
+                Accounting::Hybrid => {
                     assumptions.push(
                         "hybrid block: live = block activation (c) + layer-wise working set of the module being back-propagated (its current hidden tensor, c/2, plus the coupling temporary of an invertible convolution inside it, c/4) + one gradient buffer (c) = 2.75c, independent of the module length; the module-internal gradient (c/2) is not counted (counting it gives 3.25c)".into(),
                     );
                     0.75
                 }
-                MemArch::ResNet => unreachable!(),
+                Accounting::StoredInputs => unreachable!(),
             };
-            if cfg.pooling.contains(&Pool::Max) {
+            if cfg.pooling.contains(&PoolKind::Max) {
                 assumptions.push(
                     "max pooling is not invertible: its input (the output of the stage below it) is stored in the forward pass and stays live until the backward pass reaches it (global bottleneck, sec. 3.4)".into(),
                 );
@@ -431,7 +370,7 @@ pub fn analytic(cfg: &MemConfig) -> Result<MemBreakdown> {
             let mut best: Option<(f64, f64, usize)> = None;
             for s in (0..n_stages).rev() {
                 let global: f64 = (0..s)
-                    .filter(|&j| cfg.pooling[j] == Pool::Max)
+                    .filter(|&j| cfg.pooling[j] == PoolKind::Max)
                     .map(|j| e[j])
                     .sum();
                 let z = e[s] * (1.0 + local_hidden) + global;
@@ -441,7 +380,7 @@ pub fn analytic(cfg: &MemConfig) -> Result<MemBreakdown> {
                 }
             }
             let (z, g, s) = best.expect("validated: at least one stage");
-            let what = if arch == MemArch::LayerWise {
+            let what = if accounting == Accounting::Layerwise {
                 "unit"
             } else {
                 "block"
@@ -490,8 +429,9 @@ pub const TABLE_PIXELS: f64 = 524_288.0;
 pub struct Table1Row {
     /// Model name.
     pub model: String,
-    /// Architecture family.
-    pub arch: MemArch,
+    /// Architecture (written as its family name, [`crate::nets::MemoryEntry::family`]).
+    #[serde(serialize_with = "family_name")]
+    pub arch: Arch,
     /// Channels per stage, e.g. "32-64-128-256".
     pub channels: String,
     /// Pooling between stages, e.g. "P_c-P_c-P_b".
@@ -530,6 +470,10 @@ pub struct Table1Row {
     pub note: String,
 }
 
+fn family_name<S: serde::Serializer>(arch: &Arch, s: S) -> std::result::Result<S::Ok, S::Error> {
+    s.serialize_str(arch.spec().memory.family)
+}
+
 struct PaperRow {
     model: &'static str,
     cfg: MemConfig,
@@ -541,8 +485,10 @@ struct PaperRow {
 }
 
 fn paper_rows() -> Vec<PaperRow> {
-    use MemArch::*;
-    use Pool::*;
+    use Arch::{
+        Hybrid, Irevnet as IRevNet, Layerwise as LayerWise, Resnet as ResNet, Revnet as RevNet,
+    };
+    use PoolKind::{Batch, Channel, Max};
     vec![
         PaperRow {
             model: "ResNet",
@@ -717,7 +663,7 @@ mod tests {
             .unwrap()
     }
 
-    fn cfg(arch: MemArch) -> MemConfig {
+    fn cfg(arch: Arch) -> MemConfig {
         paper_rows()
             .into_iter()
             .find(|p| p.cfg.arch == arch)
@@ -727,9 +673,9 @@ mod tests {
 
     #[test]
     fn reproduced_per_pixel_figures_are_exact() {
-        assert_eq!(analytic(&cfg(MemArch::IRevNet)).unwrap().per_pixel, 640.0);
-        assert_eq!(analytic(&cfg(MemArch::Hybrid)).unwrap().per_pixel, 352.0);
-        assert_eq!(analytic(&cfg(MemArch::LayerWise)).unwrap().per_pixel, 320.0);
+        assert_eq!(analytic(&cfg(Arch::Irevnet)).unwrap().per_pixel, 640.0);
+        assert_eq!(analytic(&cfg(Arch::Hybrid)).unwrap().per_pixel, 352.0);
+        assert_eq!(analytic(&cfg(Arch::Layerwise)).unwrap().per_pixel, 320.0);
         for name in ["i-RevNet", "Hybrid", "Layer-wise"] {
             let r = row(name);
             assert!(r.bytes_per_pixel_exact, "{name}");
@@ -739,7 +685,7 @@ mod tests {
 
     #[test]
     fn resnet_closed_form_and_its_gap_to_the_paper() {
-        let b = analytic(&cfg(MemArch::ResNet)).unwrap();
+        let b = analytic(&cfg(Arch::Resnet)).unwrap();
         // eq. 8c: 8 stored inputs per stage (2 blocks x [conv, BN, conv, BN])
         let z = 8.0 * (32.0 + 64.0 / 4.0 + 128.0 / 16.0 + 256.0 / 64.0) * 4.0;
         assert_eq!(z, 1920.0);
@@ -755,14 +701,14 @@ mod tests {
 
     #[test]
     fn revnet_block_accounting_and_its_gap_to_the_paper() {
-        let b = analytic(&cfg(MemArch::RevNet)).unwrap();
+        let b = analytic(&cfg(Arch::Revnet)).unwrap();
         // 5c at the first block, c = 40; the global max-pooling term is smaller higher up
         assert_eq!(b.per_pixel, 5.0 * 40.0 * 4.0);
         assert_eq!(b.m_g_per_pixel, 40.0 * 4.0);
         assert_eq!(b.peak_stage, 0);
         assert!(!row("RevNet").bytes_per_pixel_exact);
         // same block type on 32 channels gives the i-RevNet's 640
-        let mut c = cfg(MemArch::RevNet);
+        let mut c = cfg(Arch::Revnet);
         c.stage_channels = vec![32, 64, 128, 256];
         assert_eq!(analytic(&c).unwrap().per_pixel, 640.0);
     }
@@ -771,7 +717,7 @@ mod tests {
     fn global_bottleneck_of_max_pooling() {
         // wide late stages: the stored pool inputs plus the local bottleneck of the top stage
         // exceed the first block
-        let c = MemConfig::new(MemArch::RevNet, vec![8, 64], vec![Pool::Max], vec![1, 1]);
+        let c = MemConfig::new(Arch::Revnet, vec![8, 64], vec![PoolKind::Max], vec![1, 1]);
         let b = analytic(&c).unwrap();
         // stage 0: 5 x 8 = 40; stage 1: 5 x 16 + 8 (stored pool input) = 88
         assert_eq!(b.per_pixel, 88.0 * 4.0);
@@ -782,7 +728,7 @@ mod tests {
     #[test]
     fn invertible_networks_peak_at_the_top_on_ties() {
         // every stage has 32 elements per pixel under P_c / P_b (Fig. 4: top block)
-        for arch in [MemArch::IRevNet, MemArch::Hybrid, MemArch::LayerWise] {
+        for arch in [Arch::Irevnet, Arch::Hybrid, Arch::Layerwise] {
             let c = cfg(arch);
             assert_eq!(c.stage_widths(), vec![32.0; 4]);
             assert_eq!(analytic(&c).unwrap().peak_stage, 3);
@@ -815,7 +761,7 @@ mod tests {
 
     #[test]
     fn peak_formula_and_paper_units() {
-        let resnet = analytic(&cfg(MemArch::ResNet)).unwrap();
+        let resnet = analytic(&cfg(Arch::Resnet)).unwrap();
         assert_eq!(
             peak_bytes(&resnet, 240, 240, 32),
             resnet.m_theta_bytes + 1936.0 * 1_843_200.0
@@ -844,11 +790,11 @@ mod tests {
     #[test]
     fn bpe_scaling() {
         for arch in [
-            MemArch::ResNet,
-            MemArch::RevNet,
-            MemArch::IRevNet,
-            MemArch::Hybrid,
-            MemArch::LayerWise,
+            Arch::Resnet,
+            Arch::Revnet,
+            Arch::Irevnet,
+            Arch::Hybrid,
+            Arch::Layerwise,
         ] {
             let f32b = analytic(&cfg(arch)).unwrap();
             let f16b = analytic(&cfg(arch).with_bpe(2)).unwrap();
@@ -876,9 +822,9 @@ mod tests {
 
     #[test]
     fn bad_configs_are_config_errors() {
-        let base = cfg(MemArch::Hybrid);
+        let base = cfg(Arch::Hybrid);
         assert_config_err(
-            &MemConfig::new(MemArch::ResNet, vec![], vec![], vec![]),
+            &MemConfig::new(Arch::Resnet, vec![], vec![], vec![]),
             "empty",
         );
         let mut c = base.clone();
@@ -898,14 +844,14 @@ mod tests {
         c.stage_channels = vec![32, 64, 256, 256]; // P_c needs 128
         assert_config_err(&c, "P_c");
         let mut c = base.clone();
-        c.pooling[0] = Pool::Max;
+        c.pooling[0] = PoolKind::Max;
         c.stage_channels = vec![128, 128, 512, 512];
         assert_config_err(&c, "not invertible");
-        let c = MemConfig::new(MemArch::Hybrid, vec![30], vec![], vec![1]);
+        let c = MemConfig::new(Arch::Hybrid, vec![30], vec![], vec![1]);
         assert_config_err(&c, "multiple of 4");
-        let c = MemConfig::new(MemArch::RevNet, vec![33], vec![], vec![1]);
+        let c = MemConfig::new(Arch::Revnet, vec![33], vec![], vec![1]);
         assert_config_err(&c, "multiple of 2");
-        assert!(MemConfig::new(MemArch::ResNet, vec![33], vec![], vec![1])
+        assert!(MemConfig::new(Arch::Resnet, vec![33], vec![], vec![1])
             .validate()
             .is_ok());
     }
@@ -913,17 +859,17 @@ mod tests {
     #[test]
     fn assumptions_are_stated() {
         for arch in [
-            MemArch::ResNet,
-            MemArch::RevNet,
-            MemArch::IRevNet,
-            MemArch::Hybrid,
-            MemArch::LayerWise,
+            Arch::Resnet,
+            Arch::Revnet,
+            Arch::Irevnet,
+            Arch::Hybrid,
+            Arch::Layerwise,
         ] {
             let b = analytic(&cfg(arch)).unwrap();
             assert!(b.assumptions.len() >= 8, "{arch:?}");
             assert!(b.assumptions.iter().any(|a| a.contains("stage-uniform")));
         }
-        let rev = analytic(&cfg(MemArch::RevNet)).unwrap();
+        let rev = analytic(&cfg(Arch::Revnet)).unwrap();
         assert!(rev
             .assumptions
             .iter()
@@ -946,11 +892,11 @@ mod tests {
         assert!(md.contains("| 1936 | 1928 | +0.41% |"));
         let json = serde_json::to_string(&rows).unwrap();
         assert!(json.contains("\"paper_bytes_per_pixel\":352.0"));
-        let b = analytic(&cfg(MemArch::Hybrid)).unwrap();
+        let b = analytic(&cfg(Arch::Hybrid)).unwrap();
         let back: MemBreakdown = serde_json::from_str(&serde_json::to_string(&b).unwrap()).unwrap();
         assert_eq!(back, b);
         let c: MemConfig =
-            serde_json::from_str(&serde_json::to_string(&cfg(MemArch::RevNet)).unwrap()).unwrap();
-        assert_eq!(c, cfg(MemArch::RevNet));
+            serde_json::from_str(&serde_json::to_string(&cfg(Arch::Revnet)).unwrap()).unwrap();
+        assert_eq!(c, cfg(Arch::Revnet));
     }
 }

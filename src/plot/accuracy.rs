@@ -103,7 +103,9 @@ pub(crate) fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -
     let mut rows = Vec::new();
     for (i, r) in raw.into_iter().enumerate() {
         let line = i + 2;
-        if Arch::parse(&r.arch).map_err(|e| malformed(&path, format!("row {line}: {e}")))? != arch {
+        let row_arch =
+            Arch::parse(&r.arch).map_err(|e| malformed(&path, format!("row {line}: {e}")))?;
+        if row_arch != arch {
             continue;
         }
         let diverged = r.status != "ok";
@@ -152,21 +154,17 @@ pub(crate) fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -
         let (title, xl) = if by_slope {
             (
                 format!("vs negative slope n ({fixed})"),
-                "negative slope n (log scale)",
+                "negative slope n (log scale)".to_string(),
             )
         } else {
             (
                 format!("vs depth N ({fixed})"),
-                if arch == Arch::Layerwise {
-                    "depth N (units)"
-                } else {
-                    "depth N (blocks)"
-                },
+                format!("depth N ({}s)", arch.depth_noun()),
             )
         };
         let mut c = Chart::new(
             format!("accuracy {title}"),
-            xl,
+            xl.clone(),
             "test accuracy (%), mean ± std",
         );
         c.x_log = by_slope;
@@ -326,11 +324,7 @@ pub(crate) fn accuracy_figure(id: &str, arch: Arch, res: &Results, out: &Path) -
             format!("no {arch} runs tagged with a depth or slope sweep"),
         ));
     }
-    let kind = if arch == Arch::Layerwise {
-        "layer-wise invertible"
-    } else {
-        "hybrid"
-    };
+    let kind = arch.spec().long_name;
     // The reading: where the stored-minus-reconstructed gap is real (more than 1 point and more
     // than 2 standard errors of the paired difference), and how small it is elsewhere.
     let real: Vec<String> = gaps

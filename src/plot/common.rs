@@ -11,11 +11,7 @@ pub(crate) fn stem(out: &Path, id: &str) -> PathBuf {
 }
 
 pub(crate) fn depth_unit(arch: Arch) -> &'static str {
-    if arch == Arch::Layerwise {
-        "unit"
-    } else {
-        "block"
-    }
+    arch.depth_noun()
 }
 
 /// Fix a linear y range around the panel's finite data with `bottom` and `top` extra fractions
@@ -57,7 +53,7 @@ pub(crate) fn zero_db_line(c: &mut Chart, xs: &[f64], values: &[f64]) {
 /// depth law), dB per doubling of depth otherwise (the hybrid loses SNR roughly
 /// logarithmically in depth).
 pub(crate) fn depth_fit_text(arch: Arch, pts: &[(f64, f64)]) -> String {
-    if arch == Arch::Layerwise {
+    if arch.spec().snr_linear_in_depth {
         fit_line(pts)
             .map(|f| format!(" (fit {:+.1} dB/unit)", f.slope))
             .unwrap_or_default()

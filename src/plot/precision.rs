@@ -30,10 +30,10 @@ pub fn precision(res: &Results, out: &Path) -> Result<()> {
     let mut panels = Vec::new();
     for &arch in &archs {
         let unit = depth_unit(arch);
-        let what = if arch == Arch::Layerwise {
-            "lowest layer input"
-        } else {
+        let what = if arch.has_blocks() {
             "lowest block input"
+        } else {
+            "lowest layer input"
         };
         let mut c = Chart::new(
             format!("{arch} (n = {})", d.slope),

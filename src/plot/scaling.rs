@@ -2,7 +2,6 @@
 
 use crate::error::Result;
 use crate::experiments::figures::*;
-use crate::nets::Arch;
 use crate::plot::common::*;
 use crate::plot::{render, Chart, Figure, Series, Style};
 use std::path::Path;
@@ -25,7 +24,7 @@ pub(crate) fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> 
     if d.depth_sweep.is_empty() && d.slope_sweep.is_empty() {
         return Err(malformed(&res.path(id), "no points"));
     }
-    let hybrid = d.arch != Arch::Layerwise;
+    let hybrid = d.arch.has_blocks();
     let unit = depth_unit(d.arch);
     let what = if hybrid {
         "lowest block input"

@@ -2,7 +2,6 @@
 
 use crate::error::Result;
 use crate::experiments::snr_sweep::*;
-use crate::nets::Arch;
 use crate::plot::{render, Chart, Figure, Series, Style};
 use std::path::Path;
 
@@ -55,7 +54,7 @@ pub fn render_figure(sweep: &SweepResults, out_stem: &Path) -> Result<bool> {
             if pts.is_empty() {
                 continue;
             }
-            let label = if matches!(arch, Arch::Layerwise | Arch::Hybrid) {
+            let label = if arch.has_slope() {
                 format!("n = {sl}")
             } else {
                 "no slope".into()
@@ -82,7 +81,7 @@ pub fn render_figure(sweep: &SweepResults, out_stem: &Path) -> Result<bool> {
             cfg.batch,
             cfg.input_size,
             cfg.input_size,
-            cfg.init_scale,
+            cfg.net.init_scale,
             first.seed,
             crate::util::git_revision().unwrap_or_else(|| "unknown".into())
         ) + &if undrawn.is_empty() {

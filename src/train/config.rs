@@ -5,7 +5,7 @@ use crate::backend::Backend;
 use crate::data::{parse_data_spec, Augment, DataSplit};
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
-use crate::nets::{Arch, GammaInit, LayerKind, NetConfig, NetOptions, PoolKind, Source, Stem};
+use crate::nets::{Arch, NetConfig, NetOptions, Source, Stem};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
 
@@ -24,25 +24,15 @@ pub struct TrainConfig {
     pub slope: f64,
     /// Batch-norm reparameterisation `eps_i` (invertible batch norms).
     pub eps_i: f64,
-    /// Convolution init scale relative to Kaiming normal (default 1: Kaiming normal, the one
-    /// default of every tool, [`crate::nets::DEFAULT_INIT_SCALE`]).
-    pub init_scale: f64,
-    /// Downsampling between stages (`c` channel pooling, `b` batch pooling, `max`); unset: the
-    /// architecture's default (`[c, c, b]` layer-wise and hybrid); `[]`: no pooling.
+    /// The network options (the `[net]` table); the input channels come from the data
+    /// ([`TrainConfig::NET_REFUSED`]). `nested` needs an experiment sweeping depths, which sets
+    /// [`TrainConfig::nested_depth`].
+    pub net: NetOptions,
+    /// With `net.nested`, set by an experiment sweeping depths: this run's network is the
+    /// prefix of the network of this depth (the deepest of the sweep), with its initial
+    /// weights ([`NetConfig::nested_depth`]). Left out of the serialised config when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub pools: Option<Vec<PoolKind>>,
-    /// The first layer (`identity` needs images with `width` channels).
-    #[serde(skip_serializing_if = "Stem::is_default")]
-    pub stem: Stem,
-    /// The F (= G) chain of the blocks (unset: the architecture's).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fg: Option<Vec<LayerKind>>,
-    /// Batch-norm gamma init (unset: log-normal with `gamma_spread`, ones for 0).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gamma_init: Option<GammaInit>,
-    /// Spread of a log-normal gamma init (`gamma_init = "lognormal:S"`); 0: ones.
-    #[serde(skip_serializing_if = "is_zero")]
-    pub gamma_spread: f64,
+    pub nested_depth: Option<usize>,
     /// Where the backward takes activations from.
     pub mode: Source,
     /// Checkpointed mode: units or blocks per segment, `1..=depth` (`None`: `ceil(sqrt(depth))`);
@@ -97,10 +87,6 @@ pub struct TrainConfig {
     pub backend: Backend,
 }
 
-fn is_zero(v: &f64) -> bool {
-    *v == 0.0
-}
-
 /// Default data of a training run: 1500 train and 1000 test 16x16 synthetic images.
 pub const DEFAULT_DATA: &str = "synthetic:train=1500,test=1000,size=16";
 
@@ -112,12 +98,8 @@ impl Default for TrainConfig {
             width: 8,
             slope: 0.2,
             eps_i: 0.0,
-            init_scale: crate::nets::DEFAULT_INIT_SCALE,
-            pools: None,
-            stem: Stem::Conv,
-            fg: None,
-            gamma_init: None,
-            gamma_spread: 0.0,
+            net: NetOptions::default(),
+            nested_depth: None,
             mode: Source::Stored,
             segment: None,
             epochs: 3,
@@ -145,6 +127,10 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The network options a training run cannot use, and why (refused when set).
+    pub const NET_REFUSED: &'static [(&'static str, &'static str)] =
+        &[("in_channels", "a training run takes its data's channels")];
+
     /// Read a TOML file holding a `TrainConfig` (unknown keys are errors naming the file).
     pub fn from_toml_file(path: &Path) -> Result<TrainConfig> {
         read_toml(path)
@@ -197,7 +183,12 @@ impl TrainConfig {
         }
         let dtype = self.dtype;
         parse_data_spec(&self.data, self.data_seed)?;
-        self.net_options(3).check_fg_for(&[self.arch])?;
+        self.net.refuse("train", Self::NET_REFUSED)?;
+        self.net.check_fg_for(&[self.arch])?;
+        if self.net.nested && self.nested_depth.is_none() {
+            let e = "false for a single run (one depth): experiments sweeping depths (accuracy, angles) take it";
+            return bad("[net] nested (--nested)", e, "true".into());
+        }
         // Memory up front, at the largest input the data sets have (32 px).
         crate::limits::check_memory(
             &format!(
@@ -216,7 +207,7 @@ impl TrainConfig {
             crate::backprop::segment_length(self.segment, self.depth)?;
         }
         // The network with the default input geometry (the data's is checked when it is loaded).
-        let channels = if self.stem == Stem::Identity {
+        let channels = if self.net.stem == Stem::Identity {
             self.width
         } else {
             3
@@ -242,35 +233,11 @@ impl TrainConfig {
         c.slope = self.slope;
         c.eps_i = self.eps_i;
         c.input_size = input_size;
-        self.net_options(in_channels).apply(&mut c, self.depth);
         c.classes = classes;
         c.seed = self.seed;
+        let mut c = c.with_net(&self.net, self.nested_depth.unwrap_or(self.depth));
+        c.net.in_channels = in_channels;
         c
-    }
-
-    /// The shared network options of this run, for images with `in_channels` channels.
-    pub fn net_options(&self, in_channels: usize) -> NetOptions {
-        NetOptions {
-            in_channels,
-            stem: self.stem,
-            pools: self.pools.clone(),
-            fg: self.fg.clone(),
-            init_scale: self.init_scale,
-            gamma_init: self.gamma_init,
-            gamma_spread: self.gamma_spread,
-            nested: false,
-        }
-    }
-
-    /// Set the shared network options (the input channels come from the data; `nested`
-    /// means nothing for one run).
-    pub fn set_net_options(&mut self, o: NetOptions) {
-        self.stem = o.stem;
-        self.pools = o.pools;
-        self.fg = o.fg;
-        self.init_scale = o.init_scale;
-        self.gamma_init = o.gamma_init;
-        self.gamma_spread = o.gamma_spread;
     }
 
     /// The network of this run for `data`; errors when the images are not square.
@@ -323,7 +290,9 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
             let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
             format!("line {line}, column {column}: ")
         });
-        let detail = format!("{at}{}", e.message().trim().replace('\n', " "));
-        Error::config_file(path, detail)
+        let message = e.message().trim().replace('\n', " ");
+        let hint =
+            crate::nets::net_table_hint(&message).map_or(String::new(), |h| format!(" ({h})"));
+        Error::config_file(path, format!("{at}{message}{hint}"))
     })
 }

@@ -10,7 +10,7 @@ use revstab::experiments::bench::{
     batch_for, csv_line, format_table, forward_conv_macs, median, parse_pools, pools_name, run,
     to_csv, BenchConfig, BenchMode, BenchResults, Trainee,
 };
-use revstab::nets::{Arch, NetConfig, PoolKind};
+use revstab::nets::{Arch, NetConfig, NetOptions, PoolKind};
 use revstab::train::Sgd;
 
 /// A small one-stage RevNet: depth 3, width 8, 8x8 inputs.
@@ -22,8 +22,11 @@ fn small() -> BenchConfig {
         width: 8,
         batch: 4,
         size: 8,
-        init_scale: 0.5,
         seed: 3,
+        net: NetOptions {
+            init_scale: 0.5,
+            ..BenchConfig::default().net
+        },
         ..BenchConfig::default()
     }
 }
@@ -175,11 +178,14 @@ fn every_arch_runs_with_its_default_pooling() {
     for arch in Arch::ALL {
         let cfg = BenchConfig {
             arch,
-            pools: arch.default_pools(),
             depths: vec![4],
             steps: 1,
             warmup: 0,
             batch: 2,
+            net: NetOptions {
+                pools: Some(arch.default_pools()),
+                ..small().net
+            },
             ..small()
         };
         let rows = run(&cfg, |_| {}).unwrap_or_else(|e| panic!("{arch}: {e}"));
@@ -211,7 +217,10 @@ fn conv_work_is_counted_per_block_and_projection() {
         depth: 3,
         width: 8,
         input_size: 4,
-        pools: vec![],
+        net: NetOptions {
+            pools: Some(vec![]),
+            ..NetOptions::default()
+        },
         ..NetConfig::new(Arch::Revnet)
     };
     let px = 2.0 * 16.0;
@@ -220,7 +229,7 @@ fn conv_work_is_counted_per_block_and_projection() {
     assert_eq!(rest, 3.0 * 4.0 * px * 4.0 * 4.0 * 9.0);
     // One max pooling after the first stage (2 blocks, then 1 on 16 channels at a quarter of
     // the pixels) and its 1x1 projection 8 -> 16.
-    net.pools = vec![PoolKind::Max];
+    net.net.pools = Some(vec![PoolKind::Max]);
     let (_, rest) = forward_conv_macs(&net, 2);
     let want = 2.0 * 4.0 * px * 16.0 * 9.0 + px / 4.0 * 8.0 * 16.0 + 4.0 * px / 4.0 * 64.0 * 9.0;
     assert_eq!(rest, want);

@@ -4,7 +4,7 @@
 use crate::common::Tolerance;
 use candle_core::{DType, Device, Tensor};
 use revstab::measure::grad_angle::grad_angle;
-use revstab::nets::{Arch, NetConfig, Network, Rebuild, Source, StepOptions};
+use revstab::nets::{Arch, NetConfig, NetOptions, Network, Rebuild, Source, StepOptions};
 
 fn small(arch: Arch) -> NetConfig {
     let mut c = NetConfig::new(arch);
@@ -13,7 +13,7 @@ fn small(arch: Arch) -> NetConfig {
     c.input_size = 8;
     c.classes = 4;
     c.seed = 7;
-    c.gamma_spread = 0.3;
+    c.net.gamma_spread = 0.3;
     c
 }
 
@@ -21,7 +21,7 @@ fn batch(cfg: &NetConfig, n: usize, dtype: DType) -> (Tensor, Tensor) {
     let mut rng = revstab::util::rng_for(11, "test-batch");
     let x = revstab::util::randn(
         &mut rng,
-        &[n, cfg.in_channels, cfg.input_size, cfg.input_size],
+        &[n, cfg.net.in_channels, cfg.input_size, cfg.input_size],
         0.0,
         1.0,
         dtype,
@@ -93,7 +93,10 @@ fn gemm_convolutions_leave_whole_network_gradients_unchanged_in_f64() {
             depth: 4,
             width: 16,
             input_size: 16,
-            pools: vec![Channel, Channel, Batch],
+            net: NetOptions {
+                pools: Some(vec![Channel, Channel, Batch]),
+                ..NetOptions::default()
+            },
             ..small(arch)
         };
         let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();

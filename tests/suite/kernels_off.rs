@@ -32,7 +32,7 @@ fn kernels_and_candle_backends_give_the_same_step_in_f64() {
         let mut rng = revstab::util::rng_for(5, "kernels-off");
         let x = revstab::util::randn(
             &mut rng,
-            &[4, cfg.in_channels, 8, 8],
+            &[4, cfg.net.in_channels, 8, 8],
             0.0,
             1.0,
             DType::F64,

@@ -5,7 +5,7 @@
 use candle_core::{DType, Device, Tensor};
 use revstab::data::{DataSplit, Dataset};
 use revstab::experiments::snr_sweep::{run_point, SweepConfig};
-use revstab::nets::{Arch, GammaInit, LayerKind, NetConfig, Network, PoolKind, Stem};
+use revstab::nets::{Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Stem};
 use revstab::train::{train, TrainConfig, TrainOptions};
 use std::collections::HashMap;
 use std::path::Path;
@@ -44,11 +44,14 @@ fn nested_depths_share_weights_bit_for_bit() {
         let deep_cfg = NetConfig {
             depth: 8,
             nested_depth: Some(8),
-            pools: pools.clone(),
-            gamma_init: Some(GammaInit::AbsNormal {
-                std: 0.5,
-                offset: 0.1,
-            }),
+            net: NetOptions {
+                pools: Some(pools.clone()),
+                gamma_init: Some(GammaInit::AbsNormal {
+                    std: 0.5,
+                    offset: 0.1,
+                }),
+                ..NetOptions::default()
+            },
             ..NetConfig::new(arch)
         };
         let deep = Network::build(&deep_cfg, DType::F32, &Device::Cpu).unwrap();
@@ -126,7 +129,10 @@ fn randn(shape: &[usize], stream: &str) -> Tensor {
 fn abs_normal_gammas_are_the_folded_shifted_draw() {
     let cfg = NetConfig {
         depth: 1,
-        gamma_init: Some("absnormal:0.5:0.1".parse().unwrap()),
+        net: NetOptions {
+            gamma_init: Some("absnormal:0.5:0.1".parse().unwrap()),
+            ..NetOptions::default()
+        },
         ..NetConfig::new(Arch::Layerwise)
     };
     let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
@@ -175,28 +181,40 @@ fn bad_topology_options_are_clear_errors() {
     };
     check(
         NetConfig {
-            stem: Stem::Identity,
+            net: NetOptions {
+                stem: Stem::Identity,
+                ..NetOptions::default()
+            },
             ..NetConfig::new(Arch::Hybrid)
         },
         "expected in_channels = width (8)",
     );
     check(
         NetConfig {
-            fg: Some(vec![]),
+            net: NetOptions {
+                fg: Some(vec![]),
+                ..NetOptions::default()
+            },
             ..NetConfig::new(Arch::Hybrid)
         },
         "at least one layer",
     );
     check(
         NetConfig {
-            fg: Some(vec![LayerKind::Conv, LayerKind::Relu]),
+            net: NetOptions {
+                fg: Some(vec![LayerKind::Conv, LayerKind::Relu]),
+                ..NetOptions::default()
+            },
             ..NetConfig::new(Arch::Hybrid)
         },
         "`relu` is not invertible",
     );
     check(
         NetConfig {
-            fg: Some(vec![LayerKind::Conv]),
+            net: NetOptions {
+                fg: Some(vec![LayerKind::Conv]),
+                ..NetOptions::default()
+            },
             ..NetConfig::new(Arch::Layerwise)
         },
         "no F/G blocks",
@@ -211,7 +229,10 @@ fn bad_topology_options_are_clear_errors() {
     );
     // A non-invertible F/G is fine where F/G is recomputed.
     NetConfig {
-        fg: Some(vec![LayerKind::Conv, LayerKind::Relu, LayerKind::Conv]),
+        net: NetOptions {
+            fg: Some(vec![LayerKind::Conv, LayerKind::Relu, LayerKind::Conv]),
+            ..NetOptions::default()
+        },
         ..NetConfig::new(Arch::Revnet)
     }
     .validate()
@@ -327,24 +348,27 @@ fn train_runs_identity_stem_without_pools() {
         arch: Arch::Hybrid,
         depth: 2,
         width: 4,
-        stem: Stem::Identity,
-        pools: Some(vec![]),
-        fg: Some(vec![
-            LayerKind::Conv,
-            LayerKind::Bn,
-            LayerKind::Lrelu,
-            LayerKind::Conv,
-        ]),
         mode: revstab::nets::Source::Reconstructed,
         epochs: 1,
         batch: 8,
         eval_samples: 0,
         eval_batch: 16,
+        net: NetOptions {
+            stem: Stem::Identity,
+            pools: Some(vec![]),
+            fg: Some(vec![
+                LayerKind::Conv,
+                LayerKind::Bn,
+                LayerKind::Lrelu,
+                LayerKind::Conv,
+            ]),
+            ..NetOptions::default()
+        },
         ..TrainConfig::default()
     };
     let net_cfg = cfg.net_config_for(&data).unwrap();
-    assert_eq!(net_cfg.stem, Stem::Identity);
-    assert!(net_cfg.pools.is_empty());
+    assert_eq!(net_cfg.net.stem, Stem::Identity);
+    assert!(net_cfg.pools().is_empty());
     let (net, outcome) = train(&cfg, &data, &TrainOptions::default()).unwrap();
     assert_eq!(outcome.epochs, 1);
     assert!(outcome.train_loss.is_finite(), "{}", outcome.train_loss);
@@ -381,12 +405,15 @@ fn identity_stem_hybrid_config_loads_and_runs() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments/identity-stem-hybrid.toml");
     let cfg = SweepConfig::from_toml_file(&path).unwrap();
     cfg.validate().unwrap();
-    assert_eq!((cfg.batch, cfg.in_channels, cfg.input_size), (16, 16, 32));
-    assert_eq!(cfg.widths, vec![16]);
-    assert_eq!(cfg.stem, Stem::Identity);
-    assert_eq!(cfg.pools, Some(Vec::<PoolKind>::new()));
     assert_eq!(
-        cfg.fg,
+        (cfg.batch, cfg.net.in_channels, cfg.input_size),
+        (16, 16, 32)
+    );
+    assert_eq!(cfg.widths, vec![16]);
+    assert_eq!(cfg.net.stem, Stem::Identity);
+    assert_eq!(cfg.net.pools, Some(Vec::<PoolKind>::new()));
+    assert_eq!(
+        cfg.net.fg,
         Some(vec![
             LayerKind::Conv,
             LayerKind::Bn,
@@ -395,14 +422,14 @@ fn identity_stem_hybrid_config_loads_and_runs() {
         ])
     );
     assert_eq!(
-        cfg.gamma_init,
+        cfg.net.gamma_init,
         Some(GammaInit::AbsNormal {
             std: 0.5,
             offset: 0.1
         })
     );
-    assert_eq!(cfg.init_scale, 1.0);
-    assert!(cfg.nested);
+    assert_eq!(cfg.net.init_scale, 1.0);
+    assert!(cfg.net.nested);
     let grid = cfg.grid();
     // Reduced: the two shallowest depths at one slope (still prefixes of the depth-32 net).
     for p in grid.iter().filter(|p| p.depth <= 2 && p.slope == 0.2) {

@@ -76,8 +76,9 @@ hybrid = 0.05
 width = 4
 epochs = 1
 batch = 32
-init_scale = 0.5
 data = "synthetic:train=64,test=32,size=8"
+[train.net]
+init_scale = 0.5
 "#;
 
 /// The angle experiment on every architecture of Gomez Fig. 4, one epoch, a probe every step.
@@ -101,10 +102,11 @@ slope = 0.2
 width = 4
 epochs = 1
 batch = 32
-init_scale = 0.5
 data = "synthetic:train=64,test=32,size=8"
 angle_every = 1
 eval_samples = 32
+[train.net]
+init_scale = 0.5
 "#;
 
 fn write(dir: &Path, name: &str, text: &str) -> String {

@@ -719,7 +719,7 @@ fn paper_cifar10_recipe_is_the_table1_hybrid_and_trains_on_a_tiny_cifar_file() {
     assert_eq!(cfg.archs, vec![Arch::Hybrid]);
     assert_eq!(t.width, 32);
     assert_eq!(
-        t.pools,
+        t.net.pools,
         Some(vec![PoolKind::Channel, PoolKind::Channel, PoolKind::Batch])
     );
     assert_eq!(t.epochs, 50);
@@ -766,7 +766,10 @@ fn default_recipe_keeps_the_hybrid_from_diverging() {
         data: "synthetic:train=320,test=64,size=16".into(),
         eval_batch: 64,
         // The init these losses were measured with (0.5 x Kaiming; the default is 1).
-        init_scale: 0.5,
+        net: revstab::nets::NetOptions {
+            init_scale: 0.5,
+            ..Default::default()
+        },
         ..TrainConfig::default()
     };
     assert_eq!(base.lr, 0.2);

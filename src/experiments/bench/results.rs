@@ -118,7 +118,7 @@ impl BenchResults {
             device_info: crate::device::device_json(device, backend),
             init: configs
                 .iter()
-                .map(|c| crate::experiments::snr_sweep::init_record(&c.net_options()))
+                .map(|c| crate::experiments::snr_sweep::init_record(&c.net))
                 .collect(),
             candle_threads: candle_core::utils::get_num_threads(),
             env: ThreadEnv::current(),

@@ -49,9 +49,9 @@ use crate::device::{device_name, dtype_name, DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::layers::{Layer, Tape};
 use crate::measure::alloc;
-use crate::measure::memory::{analytic, table1, MemArch, MemConfig, Pool, Table1Row};
+use crate::measure::memory::{analytic, table1, MemConfig, Table1Row};
 use crate::nets::{
-    Arch, GammaInit, LayerKind, NetConfig, NetOptions, Network, PoolKind, Source, Stem, StepOptions,
+    Accounting, Arch, NetConfig, NetOptions, Network, PoolKind, Source, Stem, StepOptions,
 };
 use crate::results::fit::{fit_xy, LineFit};
 use candle_core::{DType, Device, Tensor};
@@ -116,35 +116,11 @@ pub struct MemoryConfig {
     /// serialised config when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
     pub backend: Backend,
-    /// Input channels (the shared network options of every tool, [`NetOptions`]; each left
-    /// out of the serialised config when default).
-    #[serde(skip_serializing_if = "is_three")]
-    pub in_channels: usize,
-    /// The first layer. The analytic model covers the convolutional stem only: another
-    /// leaves the model's columns empty.
-    #[serde(skip_serializing_if = "Stem::is_default")]
-    pub stem: Stem,
-    /// Downsampling between stages (unset: the architecture's, cut to `stages`).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub pools: Option<Vec<PoolKind>>,
-    /// The F (= G) chain of the blocks (unset: the architecture's; the analytic model covers
-    /// the default chains only).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub fg: Option<Vec<LayerKind>>,
-    /// Convolution init scale relative to Kaiming normal (does not change the bytes).
-    #[serde(skip_serializing_if = "is_default_init")]
-    pub init_scale: f64,
-    /// Batch-norm gamma init (does not change the bytes).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub gamma_init: Option<GammaInit>,
-}
-
-fn is_three(v: &usize) -> bool {
-    *v == 3
-}
-
-fn is_default_init(v: &f64) -> bool {
-    *v == crate::nets::DEFAULT_INIT_SCALE
+    /// The network options (the `[net]` table; `pools` unset: the architecture's cut to
+    /// `stages`). The analytic model covers the convolutional stem and the default F/G chains
+    /// only: others leave its columns empty; the init changes no byte. With `nested`, every
+    /// network of an architecture is a prefix of its deepest one (depth sweep and comparison).
+    pub net: NetOptions,
 }
 
 impl Default for MemoryConfig {
@@ -169,12 +145,7 @@ impl Default for MemoryConfig {
             sizes: vec![8, 16, 32],
             repeats: 1,
             backend: Backend::default(),
-            in_channels: 3,
-            stem: Stem::Conv,
-            pools: None,
-            fg: None,
-            init_scale: crate::nets::DEFAULT_INIT_SCALE,
-            gamma_init: None,
+            net: NetOptions::default(),
         }
     }
 }
@@ -279,7 +250,7 @@ impl MemoryConfig {
     /// Check the configuration; every problem is an [`Error::Config`] naming the field (or the
     /// error of a value's parser).
     pub fn validate(&self) -> Result<()> {
-        self.net_options().check_fg_for(&self.archs)?;
+        self.net.check_fg_for(&self.archs)?;
         let bad = |c: &str, e: &str, g: String| {
             Err(Error::config(format!("memory experiment: {c}"), e, g))
         };
@@ -368,75 +339,44 @@ impl MemoryConfig {
         c.width = self.width;
         c.input_size = size;
         c.seed = self.seed;
-        c.pools.truncate(self.stages - 1);
-        self.net_options().apply(&mut c, depth);
-        c
-    }
-
-    /// The shared network options of this experiment (`pools` unset: the architecture's cut
-    /// to `stages`).
-    pub fn net_options(&self) -> NetOptions {
-        NetOptions {
-            in_channels: self.in_channels,
-            stem: self.stem,
-            pools: self.pools.clone(),
-            fg: self.fg.clone(),
-            init_scale: self.init_scale,
-            gamma_init: self.gamma_init,
-            gamma_spread: 0.0,
-            nested: false,
+        let mut net = self.net.clone();
+        if net.pools.is_none() {
+            let mut pools = arch.default_pools();
+            pools.truncate(self.stages - 1);
+            net.pools = Some(pools);
         }
-    }
-
-    /// Set the shared network options (a log-normal `gamma_spread` becomes its `gamma_init`).
-    pub fn set_net_options(&mut self, o: NetOptions) {
-        self.in_channels = o.in_channels;
-        self.stem = o.stem;
-        self.pools = o.pools;
-        self.fg = o.fg;
-        self.init_scale = o.init_scale;
-        self.gamma_init = o
-            .gamma_init
-            .or((o.gamma_spread > 0.0).then_some(GammaInit::LogNormal {
-                spread: o.gamma_spread,
-            }));
+        let deepest = self
+            .depths
+            .iter()
+            .copied()
+            .chain([self.depth_for(arch), depth])
+            .max();
+        c.with_net(&net, deepest.unwrap_or(depth))
     }
 }
 
 /// The analytic model's description of a network ([`crate::measure::memory::MemConfig`]),
 /// `None` when a stage has no block (the model needs at least one per stage).
 pub fn mem_config(cfg: &NetConfig, bpe: usize) -> Option<MemConfig> {
-    let arch = match cfg.arch {
-        Arch::Layerwise => MemArch::LayerWise,
-        Arch::Hybrid => MemArch::Hybrid,
-        Arch::Revnet => MemArch::RevNet,
-        Arch::Irevnet => MemArch::IRevNet,
-        Arch::Resnet => MemArch::ResNet,
-    };
     let channels = stage_channels(cfg);
-    let pools = cfg.pools.iter().map(|&p| mem_pool(p)).collect();
     let blocks = cfg.units_per_stage();
     // The model knows the convolutional stem and the default F/G chains only.
-    let default_fg = cfg.fg.as_ref().is_none_or(|f| *f == cfg.arch.default_fg());
-    if blocks.contains(&0) || cfg.stem != Stem::Conv || !default_fg {
+    let default_fg = cfg
+        .net
+        .fg
+        .as_ref()
+        .is_none_or(|f| *f == cfg.arch.default_fg());
+    if blocks.contains(&0) || cfg.net.stem != Stem::Conv || !default_fg {
         return None;
     }
-    Some(MemConfig::new(arch, channels, pools, blocks).with_bpe(bpe))
-}
-
-fn mem_pool(p: PoolKind) -> Pool {
-    match p {
-        PoolKind::Channel => Pool::Channel,
-        PoolKind::Batch => Pool::Batch,
-        PoolKind::Max => Pool::Max,
-    }
+    Some(MemConfig::new(cfg.arch, channels, cfg.pools(), blocks).with_bpe(bpe))
 }
 
 /// Channels of each stage of a network: `width`, then x4 after `P_c`, x1 after `P_b`, x2 after
 /// max pooling (its 1x1 projection doubles them).
 pub fn stage_channels(cfg: &NetConfig) -> Vec<usize> {
     let mut channels = vec![cfg.width];
-    for p in &cfg.pools {
+    for p in &cfg.pools() {
         let c = *channels.last().expect("non-empty");
         channels.push(match p {
             PoolKind::Channel => 4 * c,
@@ -450,12 +390,13 @@ pub fn stage_channels(cfg: &NetConfig) -> Vec<usize> {
 /// The poolings of a network as the paper writes them (`P_c-P_c-P_b`, `Max-Max-Max`; `none`
 /// for one stage).
 pub fn pools_label(cfg: &NetConfig) -> String {
-    if cfg.pools.is_empty() {
+    let pools = cfg.pools();
+    if pools.is_empty() {
         return "none".into();
     }
-    cfg.pools
+    pools
         .iter()
-        .map(|&p| mem_pool(p).symbol())
+        .map(|&p| p.symbol())
         .collect::<Vec<_>>()
         .join("-")
 }
@@ -480,7 +421,7 @@ pub fn analytic_bytes_per_pixel(cfg: &NetConfig, dtype: DType) -> Option<f64> {
 /// accounting (eq. 7-10: every convolution and batch norm stores its input, activation
 /// functions and poolings store nothing, live at the peak = every stored input + one gradient
 /// buffer) applied to the same stages, channels, poolings and blocks. It is the
-/// [`MemArch::ResNet`] model of [`crate::measure::memory`] with the layers per block of the
+/// [`Accounting::StoredInputs`] model of [`crate::measure::memory`] with the layers per block of the
 /// architecture: a RevNet, i-RevNet or hybrid block has two `[conv, BN]` pairs in each of F and
 /// G on `c/2` channels, the `4c` per block of a ResNet basic block (two pairs on `c`); a
 /// layer-wise unit has one (invertible) convolution and one batch norm, `2c` per unit. Not
@@ -489,10 +430,10 @@ pub fn analytic_bytes_per_pixel(cfg: &NetConfig, dtype: DType) -> Option<f64> {
 /// temporaries. For the ResNet this is its ordinary model. `None` where [`mem_config`] is.
 pub fn mem_config_stored(cfg: &NetConfig, bpe: usize) -> Option<MemConfig> {
     let mut m = mem_config(cfg, bpe)?;
-    if cfg.arch == Arch::Layerwise {
-        m.convs_per_module = 1;
+    if let Some(k) = cfg.arch.spec().memory.stored_convs_per_unit {
+        m.convs_per_module = k;
     }
-    m.arch = MemArch::ResNet;
+    m.accounting = Accounting::StoredInputs;
     Some(m)
 }
 
@@ -519,17 +460,8 @@ pub fn analytic_bytes_per_pixel_in(cfg: &NetConfig, mode: Source, dtype: DType) 
 
 /// The paper's printed bytes per pixel for the architecture family (Table 1, eq. 34).
 pub fn paper_bytes_per_pixel(arch: Arch, rows: &[Table1Row]) -> Option<f64> {
-    let m = mem_config(
-        &NetConfig {
-            pools: Vec::new(),
-            depth: 1,
-            ..NetConfig::new(arch)
-        },
-        4,
-    )?
-    .arch;
     rows.iter()
-        .find(|r| r.arch == m)
+        .find(|r| r.arch == arch)
         .map(|r| r.paper_bytes_per_pixel)
 }
 
@@ -598,7 +530,7 @@ pub fn batch_for(
     let mut rng = crate::util::rng_for(cfg.seed, "memory-input");
     let x = crate::util::randn(
         &mut rng,
-        &[batch, cfg.in_channels, cfg.input_size, cfg.input_size],
+        &[batch, cfg.net.in_channels, cfg.input_size, cfg.input_size],
         0.0,
         1.0,
         dtype,
@@ -626,7 +558,7 @@ fn warm_up_thread(dtype: DType, device: &Device, backend: Backend) -> Result<()>
     }
     for arch in Arch::ALL {
         let mut cfg = NetConfig::new(arch);
-        cfg.pools.clear();
+        cfg.net.pools = Some(Vec::new());
         cfg.depth = 2;
         cfg.width = 16;
         let net = Network::build_with(&cfg, dtype, device, backend)?;

@@ -3,7 +3,6 @@
 
 use super::*;
 use crate::error::{Error, Result};
-use crate::nets::Arch;
 use crate::results::csv::csv_serialized as csv_string;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -220,8 +219,8 @@ impl MemoryResults {
             "config": self.config,
             // The networks' init (it does not change the bytes measured; recorded as in every
             // tool's results): the default of every tool.
-            "init": crate::experiments::snr_sweep::init_record(&self.config.net_options()),
-            "topology": crate::experiments::snr_sweep::topology_record(&self.config.net_options()),
+            "init": crate::experiments::snr_sweep::init_record(&self.config.net),
+            "topology": crate::experiments::snr_sweep::topology_record(&self.config.net),
             "crate_version": self.crate_version,
             "git_revision": self.git_revision,
             "device": self.device,
@@ -323,8 +322,17 @@ pub fn summary_markdown(c: &MemoryConfig, dtype: &str, summary: &[SummaryRow]) -
             copied.join(", ")
         ));
     }
-    if c.stages == 1 && c.depth_for(Arch::Revnet) == c.depth_for(Arch::Irevnet) {
-        s.push_str("With one stage (no pooling) an i-RevNet is a RevNet: the two rows measure the same network.\n");
+    for &arch in &c.archs {
+        let Some(twin) = arch.spec().one_stage_twin else {
+            continue;
+        };
+        if c.stages == 1 && c.archs.contains(&twin) && c.depth_for(arch) == c.depth_for(twin) {
+            s.push_str(&format!(
+                "With one stage (no pooling) an {} is a {}: the two rows measure the same network.\n",
+                arch.spec().long_name,
+                twin.spec().long_name
+            ));
+        }
     }
     s
 }

@@ -49,7 +49,7 @@ pub(super) fn resumable_points_extending(
             match crate::experiments::resume_extends(&a, &b, &GRID_KEYS) {
                 Ok(()) => {
                     let deepest = |c: &SweepConfig| c.depths.iter().copied().max();
-                    if cfg.nested && deepest(old_cfg) != deepest(cfg) {
+                    if cfg.net.nested && deepest(old_cfg) != deepest(cfg) {
                         return Err(crate::experiments::resumed_other_config(
                             out,
                             &[format!(

@@ -5,7 +5,7 @@ use super::*;
 use crate::data::DataSplit;
 use crate::error::{Error, Result};
 use crate::experiments::snr_sweep::{fmt_f, parse_f};
-use crate::nets::{Arch, Source};
+use crate::nets::{Arch, NetOptions, Source};
 use crate::train::{read_toml, train, AngleRecord, TrainConfig, TrainOptions};
 use crate::util::write_atomic;
 use serde::{Deserialize, Serialize};
@@ -162,7 +162,10 @@ impl Default for AnglesConfig {
                 epochs: 4,
                 data: ACCURACY_DATA.into(),
                 // Conv init 0.5 x Kaiming, the recipe of the committed angle results.
-                init_scale: 0.5,
+                net: NetOptions {
+                    init_scale: 0.5,
+                    ..NetOptions::default()
+                },
                 ..TrainConfig::default()
             },
         }
@@ -275,6 +278,10 @@ impl AnglesConfig {
                         seed,
                         lr: n.lr.unwrap_or(self.train.lr),
                         epochs: n.epochs.unwrap_or(self.train.epochs),
+                        nested_depth: self.train.net.nested.then(|| {
+                            let same = self.nets.iter().filter(|m| m.arch == n.arch);
+                            same.map(|m| m.depth).max().unwrap_or(n.depth)
+                        }),
                         ..self.train.clone()
                     });
                 }

@@ -19,7 +19,7 @@ use crate::data::DataSplit;
 use crate::device::device_name;
 use crate::error::{Error, Result};
 use crate::experiments::snr_sweep::{fmt_f, Shard};
-use crate::nets::{Arch, Source};
+use crate::nets::{Arch, NetOptions, Source};
 use crate::results::csv::csv_text;
 use crate::train::{read_toml, train, Progress, TrainConfig, TrainOptions, TrainOutcome};
 use crate::util::write_atomic;
@@ -95,8 +95,8 @@ pub fn write_run_json(
         "data": { "source": source, "files": files, "train": data.train.len(), "test": data.test.len(), "classes": data.classes(), "image": data.train.image_dims() },
         "optimiser": "SGD, momentum buffer v = mu v + (g + wd w) (coupled L2 weight decay on every parameter), w -= lr v",
         "schedule": format!("one-cycle per step: lr/{} -> lr over the first {} of the steps, then linear to lr/{}", train.lr_div, train.warmup, train.lr_final_div),
-        "init": crate::experiments::snr_sweep::init_record(&train.net_options(data.train.image_dims().0)),
-        "topology": crate::experiments::snr_sweep::topology_record(&train.net_options(data.train.image_dims().0)),
+        "init": crate::experiments::snr_sweep::init_record(&train.net),
+        "topology": crate::experiments::snr_sweep::topology_record(&NetOptions { in_channels: data.train.image_dims().0, ..train.net.clone() }),
         "test_accuracy": "eval mode (running batch-norm statistics), whole test split",
     });
     if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
@@ -233,7 +233,10 @@ impl Default for AccuracyConfig {
             train: TrainConfig {
                 epochs: 4,
                 data: ACCURACY_DATA.into(),
-                init_scale: 0.5,
+                net: NetOptions {
+                    init_scale: 0.5,
+                    ..NetOptions::default()
+                },
                 ..TrainConfig::default()
             },
         }
@@ -498,6 +501,11 @@ impl AccuracyConfig {
             seed: p.seed,
             lr,
             angle_every: 0,
+            nested_depth: self.train.net.nested.then(|| {
+                let points = self.grid();
+                let same = points.iter().filter(|q| q.arch == p.arch);
+                same.map(|q| q.depth).max().unwrap_or(p.depth)
+            }),
             ..self.train.clone()
         }
     }
@@ -749,7 +757,7 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
             .cloned()
             .collect();
         // Longest runs first, so the parallel tail is short.
-        let cost = |p: &AccuracyPoint| p.depth * if p.arch == Arch::Hybrid { 3 } else { 1 };
+        let cost = |p: &AccuracyPoint| p.depth * p.arch.spec().unit_cost;
         todo.sort_by_key(|p| std::cmp::Reverse(cost(p)));
         let kept = done
             .into_iter()
