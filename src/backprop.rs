@@ -52,9 +52,11 @@ use crate::layers::{
     split_channels, AdditiveCoupling, Chain, InnerRebuild, Layer, Pass, Residual, Role, Structure,
     Tape, TraceEntry,
 };
+/// What the driver and the layers' VJPs exchange, defined with the layers
+/// ([`crate::layers::grads`]) so that they import nothing from the driver.
+pub use crate::layers::{Back, Grads, Held};
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
-use std::collections::HashMap;
 
 /// Where the backward takes each layer's input from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
@@ -123,78 +125,6 @@ pub enum Rebuild {
     /// Gomez et al.'s Algorithm 1: `G(y1)` and `F(x2)` computed once each, hidden inputs kept,
     /// serving both the inverse and the gradient (hidden activations always recomputed).
     Algorithm1,
-}
-
-/// Parameter gradients by parameter name. Each gradient inserted is declared to the counting
-/// allocator as not an activation ([`crate::measure::alloc::exclude`]), so that the memory
-/// experiment reports the activation peak apart from the parameter gradients.
-#[derive(Default)]
-pub struct Grads {
-    map: HashMap<String, Tensor>,
-}
-
-impl Grads {
-    /// No gradients.
-    pub fn new() -> Self {
-        Self::default()
-    }
-    /// Keep `grad` as the gradient of parameter `name`.
-    pub fn insert(&mut self, name: String, grad: Tensor) {
-        crate::measure::alloc::exclude(grad.elem_count() * grad.dtype().size_in_bytes());
-        self.map.insert(name, grad);
-    }
-    /// The gradient of parameter `name`.
-    pub fn get(&self, name: &str) -> Option<&Tensor> {
-        self.map.get(name)
-    }
-    /// The gradients by name.
-    pub fn into_map(self) -> HashMap<String, Tensor> {
-        self.map
-    }
-}
-
-impl std::ops::Index<&str> for Grads {
-    type Output = Tensor;
-    fn index(&self, name: &str) -> &Tensor {
-        &self.map[name]
-    }
-}
-
-/// A tensor the walk holds, and whether it holds it alone (then it may be updated in place).
-pub struct Held {
-    /// The tensor.
-    pub tensor: Tensor,
-    /// True when nothing else reads this tensor's storage (nor a view of it) any more.
-    pub owned: bool,
-}
-
-impl Held {
-    /// A tensor held alone.
-    pub fn owned(tensor: Tensor) -> Self {
-        Held {
-            tensor,
-            owned: true,
-        }
-    }
-    /// A tensor shared with someone else (never written).
-    pub fn shared(tensor: Tensor) -> Self {
-        Held {
-            tensor,
-            owned: false,
-        }
-    }
-}
-
-/// What one step of the walk returns.
-pub struct Back {
-    /// The layer's input: stored, rebuilt, or the one the caller knew; `None` in stored mode
-    /// for a layer whose VJP was taken at its output ([`Layer::vjp_at_output`]) and that stored
-    /// nothing.
-    pub input: Option<Held>,
-    /// Gradient of the loss with respect to the input (`None` when gradients are not computed).
-    pub grad: Option<Held>,
-    /// True when `input` was rebuilt (by an inverse or a recomputation) rather than stored.
-    pub rebuilt: bool,
 }
 
 /// The state of one backward pass: the source, the rebuild policy, what the forward stored,
@@ -559,8 +489,7 @@ impl Backward {
         grad: Option<Held>,
     ) -> Result<Back> {
         let name = c.name().to_string();
-        let algorithm1 = self.rebuild == Rebuild::Algorithm1
-            || c.backward_mode() == crate::layers::BackwardMode::Algorithm1;
+        let algorithm1 = self.rebuild == Rebuild::Algorithm1;
         let y_in_place = y.owned && self.in_place() && c.can_update_in_place(&y.tensor);
         let (y1, y2) = split_channels(&y.tensor, &name)?;
         // x2 = y2 - G(y1), written over y2 when y is ours.

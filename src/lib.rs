@@ -37,6 +37,7 @@
 //!   loss, see [`device`]), and f64 work (the f64 shadow) moves to the CPU on a device without
 //!   f64. `scripts/cuda-check.sh` compiles the `cuda` feature without a GPU (CI runs it).
 
+pub mod alloc;
 pub mod backend;
 pub mod backprop;
 pub mod cli;
@@ -45,6 +46,7 @@ pub mod device;
 pub mod dry_run;
 pub mod error;
 pub mod experiments;
+pub mod hash;
 pub mod layers;
 pub mod limits;
 pub mod lock;

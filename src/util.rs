@@ -12,7 +12,7 @@ use std::path::Path;
 /// parameter and data set is reproducible independently of creation order.
 pub fn rng_for(seed: u64, stream: &str) -> ChaCha8Rng {
     // FNV-1a over the stream name, mixed with the seed.
-    let h = crate::results::hash::fnv1a64(stream.as_bytes());
+    let h = crate::hash::fnv1a64(stream.as_bytes());
     ChaCha8Rng::seed_from_u64(seed ^ h.rotate_left(17))
 }
 

@@ -11,9 +11,8 @@
 //! autograd stays the reference). The layers hold their [`Backend`] (default
 //! [`Backend::Kernels`], [`Conv2d::with_backend`], [`Relu::with_backend`]).
 
-use super::{check_nchw, Layer, Param, ParamStore, Pass};
+use super::{check_nchw, Grads, Layer, Param, ParamStore, Pass};
 use crate::backend::{cpu, Backend};
-use crate::backprop::Grads;
 use crate::error::{Error, Result};
 use candle_core::{DType, Tensor};
 

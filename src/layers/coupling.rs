@@ -13,11 +13,13 @@
 //! inverse (reconstructed mode); then the gradient flows through G (input `y1`) and F (input
 //! `x2`); their hidden activations are rebuilt according to [`InnerRebuild`].
 //!
-//! [`BackwardMode::Algorithm1`] (Gomez et al., Algorithm 1) merges the two walks of the
+//! Gomez et al.'s Algorithm 1, the backward's rebuild policy
+//! [`Rebuild::Algorithm1`](crate::backprop::Rebuild::Algorithm1), merges the two walks of the
 //! reconstructed backward: `G(y1)` is computed once, keeping its hidden inputs, and serves both
 //! the inverse (`x2 = y2 - G(y1)`) and the gradient through G; then likewise `F(x2)`. F and G
 //! thus run forward once in the backward instead of twice (inverse, then recomputation), with
-//! the same values (bitwise) as [`BackwardMode::PerLayer`] with [`InnerRebuild::Recompute`].
+//! the same values (bitwise) as [`Rebuild::PerLayer`](crate::backprop::Rebuild::PerLayer) with
+//! [`InnerRebuild::Recompute`].
 
 use super::{
     split_channels, Chain, Invertible, Layer, Param, ParamStore, Pass, Role, Structure, Tape,
@@ -78,24 +80,6 @@ pub enum InnerRebuild {
     LayerwiseInverse,
 }
 
-/// How an [`AdditiveCoupling`] takes its step of the backward in reconstructed mode (stored
-/// mode and a known block input always use the per-layer walk).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum BackwardMode {
-    /// docs/design.md section 3: the block input from the analytic inverse (F and G run forward, nothing
-    /// kept), then the backward of G and F with their hidden activations rebuilt according to
-    /// their [`InnerRebuild`] (recomputed forward a second time, or layer-wise inverses).
-    #[default]
-    PerLayer,
-    /// Gomez et al., Algorithm 1: `G(y1)` is computed once, its hidden inputs kept; it gives
-    /// `x2 = y2 - G(y1)` and the gradient through G; then `F(x2)` likewise gives `x1` and the
-    /// gradient through F. Used in reconstructed mode when the block input is not known; the
-    /// hidden activations are always recomputed (the [`InnerRebuild`] of F and G is not used).
-    /// Stored mode is unaffected.
-    Algorithm1,
-}
-
 /// Additive coupling with arbitrary F and G.
 pub struct AdditiveCoupling {
     name: String,
@@ -103,7 +87,6 @@ pub struct AdditiveCoupling {
     f: Chain,
     g: Chain,
     role: Role,
-    mode: BackwardMode,
     backend: Backend,
 }
 
@@ -125,7 +108,6 @@ impl AdditiveCoupling {
             f,
             g,
             role,
-            mode: BackwardMode::PerLayer,
             backend: Backend::default(),
         })
     }
@@ -140,17 +122,6 @@ impl AdditiveCoupling {
     /// The backend of the coupling's own additions.
     pub fn backend(&self) -> Backend {
         self.backend
-    }
-
-    /// The same coupling with backward `mode` (default [`BackwardMode::PerLayer`]).
-    pub fn with_backward(mut self, mode: BackwardMode) -> Self {
-        self.mode = mode;
-        self
-    }
-
-    /// The backward mode.
-    pub fn backward_mode(&self) -> BackwardMode {
-        self.mode
     }
 
     /// The paper's invertible convolution: F and G are single 3x3 convolutions (no bias) on

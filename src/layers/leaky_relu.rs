@@ -10,9 +10,8 @@
 //! `x > 0`, `n` otherwise (at `x = 0` the derivative is `n`; `where_cond` keeps it clean, with no
 //! split gradient at ties).
 
-use super::{Invertible, Layer, Param, Pass};
+use super::{Grads, Invertible, Layer, Param, Pass};
 use crate::backend::{cpu, Backend};
-use crate::backprop::Grads;
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 

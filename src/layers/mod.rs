@@ -22,17 +22,18 @@
 pub mod batchnorm;
 pub mod conv;
 pub mod coupling;
+pub mod gamma_init;
+pub mod grads;
 pub mod leaky_relu;
 pub mod pooling;
 
-pub use crate::backprop::{Back, Held};
 pub use batchnorm::{BatchNormConfig, GammaInit, InvBatchNorm};
 pub use conv::{Conv2d, Head, Relu};
-pub use coupling::{AdditiveCoupling, BackwardMode, InnerRebuild, Residual};
+pub use coupling::{AdditiveCoupling, InnerRebuild, Residual};
+pub use grads::{Back, Grads, Held};
 pub use leaky_relu::InvLeakyReLU;
 pub use pooling::{BatchPool, ChannelPool, MaxPool2};
 
-use crate::backprop::Grads;
 use crate::error::{Error, Result};
 use candle_core::{DType, Device, Tensor, Var};
 use candle_nn::VarMap;

@@ -9,8 +9,7 @@
 //! Both are pure permutations: their inverse is exact in every dtype (infinite SNR). Odd heights
 //! or widths are an [`Error::OddSpatial`].
 
-use super::{check_nchw, Invertible, Layer, Param, Pass};
-use crate::backprop::Grads;
+use super::{check_nchw, Grads, Invertible, Layer, Param, Pass};
 use crate::error::{Error, Result};
 use candle_core::Tensor;
 

@@ -19,6 +19,10 @@
 //! static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;
 //! ```
 //!
+//! The module sits at the bottom of the crate (it imports nothing) because the backward's
+//! parameter gradients declare themselves to it ([`crate::layers::Grads`]);
+//! [`crate::measure::alloc`] is the same module, where the memory measurements are.
+//!
 //! Without it the functions below still work but report zeros; check [`is_installed`].
 //!
 //! The counters are process-wide: allocations of every thread count, so measure one thing at a
