@@ -1,4 +1,4 @@
-//! The library in a few lines (the README's "Library API"): build a network from a
+//! The library in a few lines (the README's section of that name): build a network from a
 //! `NetConfig`, take one training step with stored and one with reconstructed activations on
 //! the same batch, and compare them: the SNR of the lowest reconstructed activation and the
 //! angle between the two gradients.

@@ -1,4 +1,4 @@
-# Side-by-side reference for the paper's networks in `bench` (README, bench section), the
+# Side-by-side reference for the paper's networks in `bench` (docs/tools/bench.md), the
 # sibling of scripts/pytorch_revnet_step.py. Needs a PyTorch install (not a dependency of
 # revstab):
 #   python3 scripts/pytorch_paper_step.py --arch hybrid|layerwise [--depths 4,8] [--threads 2]

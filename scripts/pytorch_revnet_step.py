@@ -1,4 +1,4 @@
-# Side-by-side reference for `cargo run --release --bin bench` (README, bench section). Needs a
+# Side-by-side reference for `cargo run --release --bin bench` (docs/tools/bench.md). Needs a
 # PyTorch install (not a dependency of revstab):
 #   python3 scripts/pytorch_revnet_step.py [THREADS=2] [DEPTHS=4,8,16] [MODES=stored] [SEGMENT]
 #

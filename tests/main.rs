@@ -17,6 +17,7 @@ mod suite {
     mod data;
     mod data_idx;
     mod depth_law;
+    mod docs;
     mod dry_run;
     mod errors;
     mod figures;
