@@ -9,7 +9,7 @@ use candle_core::{DType, Device, Tensor, Var};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use revstab::backend::{cpu, Backend};
 use revstab::experiments::bench::{
-    batch_for, set_elementwise_threads, set_threads, BenchConfig, BenchMode, Trainee,
+    batch_for, set_elementwise_threads, set_threads, BenchConfig, Trainee,
 };
 use revstab::experiments::snr_sweep::{run_point, Point, SweepConfig};
 use revstab::layers::{BatchNormConfig, InvBatchNorm, Layer, ParamStore, Pass};
@@ -118,7 +118,7 @@ fn step(c: &mut Criterion) {
         .sample_size(10)
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(8));
-    for mode in BenchMode::ALL {
+    for mode in revstab::experiments::bench::DEFAULT_MODES {
         let sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
         let mut trainee = Trainee::build(
             &net,
@@ -129,7 +129,7 @@ fn step(c: &mut Criterion) {
             Backend::default(),
         )
         .unwrap();
-        group.bench_with_input(BenchmarkId::new("depth4", mode.as_str()), &mode, |b, _| {
+        group.bench_with_input(BenchmarkId::new("depth4", mode.name()), &mode, |b, _| {
             b.iter(|| trainee.step(&x, &labels, cfg.lr).unwrap())
         });
     }

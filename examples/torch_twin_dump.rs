@@ -19,7 +19,8 @@
 //! Prints the parameter count.
 
 use candle_core::{DType, Device, Tensor};
-use revstab::experiments::bench::{batch_for, BenchConfig, BenchMode, Trainee};
+use revstab::experiments::bench::{batch_for, BenchConfig, Trainee};
+use revstab::nets::BackwardPlan;
 use revstab::nets::{Arch, NetOptions, PoolKind};
 use revstab::train::Sgd;
 use std::collections::HashMap;
@@ -47,7 +48,7 @@ fn main() -> anyhow::Result<()> {
     };
     let cfg = bench.net_config(depth);
     let device = Device::Cpu;
-    let mode = BenchMode::Stored;
+    let mode = BackwardPlan::STORED;
     let mut t = Trainee::build(
         &cfg,
         mode,

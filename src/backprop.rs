@@ -59,10 +59,13 @@ use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
 /// Where the backward takes each layer's input from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Source {
     /// Inputs stored by the forward pass.
+    #[default]
     Stored,
     /// Inputs rebuilt by inverses from the layer above (only non-invertible layers store).
     Reconstructed,
@@ -127,13 +130,160 @@ pub enum Rebuild {
     Algorithm1,
 }
 
-/// The state of one backward pass: the source, the rebuild policy, what the forward stored,
-/// and what is collected on the way.
-pub struct Backward {
-    /// Where inputs come from.
+/// The one description of a backward: where each layer's input comes from ([`Source`]), how
+/// a reversible block rebuilds its input in reconstructed mode ([`Rebuild`]), and how many
+/// units or blocks a checkpointed segment holds. (How the hidden activations of F and G are
+/// rebuilt is the architecture's, [`InnerRebuild`], fixed when the network is built.)
+///
+/// Named plans, as configs, tables and result files spell them ([`BackwardPlan::name`],
+/// [`BackwardPlan::parse`]): `stored`, `reconstructed` (per-layer rebuild), `algorithm1`
+/// (reconstructed with Gomez et al.'s Algorithm 1), `checkpointed` (`checkpointed:K` with
+/// `K` units or blocks per segment; without `K`, `ceil(sqrt(depth))` or the tool's
+/// `segment`). A [`Source`] converts to its plan with the default rebuild and segment.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct BackwardPlan {
+    /// Where each layer's input comes from.
     pub source: Source,
-    /// How reversible blocks rebuild their input in reconstructed mode.
+    /// How a reversible block rebuilds its input (reconstructed mode).
     pub rebuild: Rebuild,
+    /// Checkpointed: units or blocks per segment, `1..=depth` (`None`: [`default_segment`]).
+    pub segment: Option<usize>,
+}
+
+impl BackwardPlan {
+    /// Every input stored by the forward.
+    pub const STORED: BackwardPlan = BackwardPlan {
+        source: Source::Stored,
+        rebuild: Rebuild::PerLayer,
+        segment: None,
+    };
+    /// Inputs rebuilt by inverses, each block by its analytic inverse, then the per-layer
+    /// backward of F and G.
+    pub const RECONSTRUCTED: BackwardPlan = BackwardPlan {
+        source: Source::Reconstructed,
+        rebuild: Rebuild::PerLayer,
+        segment: None,
+    };
+    /// Reconstructed with Gomez et al.'s Algorithm 1 ([`Rebuild::Algorithm1`]).
+    pub const ALGORITHM1: BackwardPlan = BackwardPlan {
+        source: Source::Reconstructed,
+        rebuild: Rebuild::Algorithm1,
+        segment: None,
+    };
+
+    /// Checkpointed with `segment` units or blocks per segment (`None`: the default).
+    pub fn checkpointed(segment: Option<usize>) -> BackwardPlan {
+        BackwardPlan {
+            source: Source::Checkpointed,
+            segment,
+            ..BackwardPlan::STORED
+        }
+    }
+
+    /// The same plan with `segment` when it is checkpointed and has none of its own.
+    pub fn with_default_segment(self, segment: Option<usize>) -> BackwardPlan {
+        match self.source {
+            Source::Checkpointed => BackwardPlan {
+                segment: self.segment.or(segment),
+                ..self
+            },
+            Source::Stored | Source::Reconstructed => self,
+        }
+    }
+
+    /// The plan's name: `stored`, `reconstructed`, `algorithm1` or `checkpointed` (the
+    /// segment is not part of it).
+    pub fn name(&self) -> &'static str {
+        match (self.source, self.rebuild) {
+            (Source::Reconstructed, Rebuild::Algorithm1) => "algorithm1",
+            (source, _) => source.as_str(),
+        }
+    }
+
+    /// Parse a named plan (`checkpointed:K` sets the segment).
+    pub fn parse(text: &str) -> Result<BackwardPlan> {
+        let t = text.trim().to_ascii_lowercase();
+        let (name, k) = match t.split_once(':') {
+            Some((n, k)) => (n, Some(k)),
+            None => (t.as_str(), None),
+        };
+        let plan = match name {
+            "stored" => BackwardPlan::STORED,
+            "reconstructed" => BackwardPlan::RECONSTRUCTED,
+            "algorithm1" => BackwardPlan::ALGORITHM1,
+            "checkpointed" => BackwardPlan::checkpointed(None),
+            _ => {
+                return Err(Error::Unknown {
+                    kind: "backward",
+                    got: text.into(),
+                    expected: "stored, reconstructed, algorithm1, checkpointed[:K]".into(),
+                })
+            }
+        };
+        match k {
+            None => Ok(plan),
+            Some(k) if plan.source == Source::Checkpointed => match k.parse::<usize>() {
+                Ok(k) if k >= 1 => Ok(BackwardPlan::checkpointed(Some(k))),
+                _ => Err(Error::config(
+                    "checkpointed:K",
+                    "K >= 1 units or blocks per segment",
+                    k,
+                )),
+            },
+            Some(_) => Err(Error::config(
+                "backward",
+                "a segment (`:K`) only after checkpointed",
+                text,
+            )),
+        }
+    }
+}
+
+impl From<Source> for BackwardPlan {
+    fn from(source: Source) -> BackwardPlan {
+        BackwardPlan {
+            source,
+            ..BackwardPlan::STORED
+        }
+    }
+}
+
+impl std::fmt::Display for BackwardPlan {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.segment {
+            Some(k) if self.source == Source::Checkpointed => write!(f, "{}:{k}", self.name()),
+            _ => f.write_str(self.name()),
+        }
+    }
+}
+
+impl std::str::FromStr for BackwardPlan {
+    type Err = Error;
+    fn from_str(s: &str) -> Result<BackwardPlan> {
+        BackwardPlan::parse(s)
+    }
+}
+
+impl From<BackwardPlan> for String {
+    fn from(p: BackwardPlan) -> String {
+        p.to_string()
+    }
+}
+
+impl TryFrom<String> for BackwardPlan {
+    type Error = Error;
+    fn try_from(s: String) -> Result<BackwardPlan> {
+        BackwardPlan::parse(&s)
+    }
+}
+
+/// The state of one backward pass: its plan, what the forward stored, and what is collected
+/// on the way.
+pub struct Backward {
+    /// The plan: where inputs come from and how reversible blocks rebuild theirs (its segment
+    /// length is resolved into [`Backward::segments`]).
+    pub plan: BackwardPlan,
     /// What the forward stored (every input in stored mode; non-invertible layers' inputs only
     /// in reconstructed mode).
     pub tape: Tape,
@@ -148,11 +298,10 @@ pub struct Backward {
 }
 
 impl Backward {
-    /// A backward over `tape`.
-    pub fn new(source: Source, rebuild: Rebuild, tape: Tape, grads: bool, trace: bool) -> Self {
+    /// A backward following `plan` over `tape`.
+    pub fn new(plan: BackwardPlan, tape: Tape, grads: bool, trace: bool) -> Self {
         Backward {
-            source,
-            rebuild,
+            plan,
             tape,
             grads: grads.then(Grads::new),
             trace: trace.then(Vec::new),
@@ -167,7 +316,7 @@ impl Backward {
     }
 
     fn stored(&self) -> bool {
-        self.source == Source::Stored
+        self.plan.source == Source::Stored
     }
 
     /// Whether in-place updates are allowed at all (not while a trace keeps references).
@@ -275,11 +424,11 @@ impl Backward {
         known_input: Option<Held>,
         replayed: Option<Vec<Tensor>>,
     ) -> Result<Back> {
-        if self.source == Source::Checkpointed {
+        if self.plan.source == Source::Checkpointed {
             // The top-level chain: its segments (the chains inside are walked stored).
             let segments = std::mem::take(&mut self.segments);
             let back = self.checkpointed(chain, &segments, output, grad);
-            self.source = Source::Checkpointed;
+            self.plan.source = Source::Checkpointed;
             return back;
         }
         self.walk(
@@ -295,7 +444,7 @@ impl Backward {
     /// The checkpointed walk of the top-level chain (module docs): the top segment from the
     /// tape as in stored mode; then, segment by segment downwards, its checkpoint popped, the
     /// segment recomputed forward in [`Pass::Replay`] onto a tape of its own, and walked in
-    /// stored mode. Leaves `self.source` at [`Source::Stored`].
+    /// stored mode. Leaves `self.plan.source` at [`Source::Stored`].
     fn checkpointed(
         &mut self,
         chain: &Chain,
@@ -304,7 +453,7 @@ impl Backward {
         grad: Option<Held>,
     ) -> Result<Back> {
         check_segments(chain, segments)?;
-        self.source = Source::Stored;
+        self.plan.source = Source::Stored;
         let top = segments[segments.len() - 1];
         let mut back = self.walk(chain, top..chain.layers.len(), output, grad, None, None)?;
         for j in (0..segments.len() - 1).rev() {
@@ -489,7 +638,7 @@ impl Backward {
         grad: Option<Held>,
     ) -> Result<Back> {
         let name = c.name().to_string();
-        let algorithm1 = self.rebuild == Rebuild::Algorithm1;
+        let algorithm1 = self.plan.rebuild == Rebuild::Algorithm1;
         let y_in_place = y.owned && self.in_place() && c.can_update_in_place(&y.tensor);
         let (y1, y2) = split_channels(&y.tensor, &name)?;
         // x2 = y2 - G(y1), written over y2 when y is ours.

@@ -19,6 +19,7 @@ mod suite {
     mod depth_law;
     mod docs;
     mod dry_run;
+    mod extending;
     mod errors;
     mod figures;
     mod gradients;

@@ -15,9 +15,10 @@ use revstab::backend::Backend;
 use revstab::device::{DeviceSpec, Precision};
 use revstab::experiments::bench::{
     conv_shape_timings, format_shape_table, format_table, loadavg, parse_pools, run,
-    shape_csv_line, BenchConfig, BenchMode, BenchResults, ThreadEnv, SHAPE_CSV_HEADER,
+    shape_csv_line, BenchConfig, BenchResults, ThreadEnv, SHAPE_CSV_HEADER,
 };
 use revstab::nets::Arch;
+use revstab::nets::BackwardPlan;
 use revstab::nets::NetOptions;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -92,11 +93,11 @@ struct Args {
     /// `stored` and `checkpointed`: the others are skipped with a note).
     #[arg(
         long,
-        value_enum,
+        value_parser = BackwardPlan::parse,
         value_delimiter = ',',
         default_value = "stored,reconstructed,algorithm1"
     )]
-    modes: Vec<BenchMode>,
+    modes: Vec<BackwardPlan>,
     /// Checkpointed mode: blocks (units for layerwise) per segment, K in 1..=every depth
     /// [default: ceil(sqrt(depth)) at each depth].
     #[arg(long, value_name = "K")]
@@ -259,7 +260,7 @@ fn run_main() -> anyhow::Result<()> {
             }
             eprintln!(
                 "{:>13} D={:<3} median {:.4} s/step ({} steps, loss {:.4})",
-                r.mode.as_str(),
+                r.mode.name(),
                 r.depth,
                 r.median_s,
                 r.times_s.len(),
@@ -327,14 +328,14 @@ fn dry_run(args: &Args, configs: &[BenchConfig]) -> anyhow::Result<()> {
             text.push(format!(
                 "{} {} D={d0} width {w0}: {:.4} s/step",
                 cfg.arch,
-                mode.as_str(),
+                mode.name(),
                 r.median_s
             ));
             for &d in &cfg.depths {
                 lines.push(format!(
                     "{} D={d} {} ({} warm-up + {} timed steps)",
                     cfg.arch,
-                    mode.as_str(),
+                    mode.name(),
                     cfg.warmup,
                     cfg.steps
                 ));

@@ -735,13 +735,12 @@ fn time_step(c: &TrainConfig, data: &revstab::data::DataSplit) -> revstab::Resul
     let y = data.train.labels.narrow(0, 0, b)?.to_device(&device)?;
     let opts = revstab::nets::StepOptions {
         grads: true,
-        segment: c.segment,
         ..revstab::nets::StepOptions::default()
     };
     let mut seconds = 0.0;
     for _ in 0..2 {
         let t = std::time::Instant::now();
-        net.step_with_grad_norm(&x, &y, c.mode, opts)?;
+        net.step_with_grad_norm(&x, &y, c.plan(), opts)?;
         seconds = t.elapsed().as_secs_f64();
     }
     Ok(seconds * width_scale)

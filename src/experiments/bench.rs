@@ -31,7 +31,7 @@ use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::nets::{
-    Arch, LayerKind, NetConfig, NetOptions, Network, PoolKind, Rebuild, Source, StepOptions,
+    Arch, BackwardPlan, LayerKind, NetConfig, NetOptions, Network, PoolKind, Source, StepOptions,
     StepOutput, Unit,
 };
 use crate::train::Sgd;
@@ -43,70 +43,17 @@ use std::time::Instant;
 mod results;
 pub use results::{loadavg, BenchResults, ThreadEnv, EXPERIMENT, NOTES};
 
-/// Where the backward takes activations from, and how a reversible block's backward runs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, clap::ValueEnum)]
-#[serde(rename_all = "lowercase")]
-pub enum BenchMode {
-    /// Every activation stored by the forward.
-    Stored,
-    /// Reconstructed: the block inverse, then the per-layer backward.
-    Reconstructed,
-    /// Reconstructed with Gomez et al.'s Algorithm 1.
-    Algorithm1,
-    /// Checkpointed: the input of every k-th block stored (k = --segment), segments recomputed
-    /// in the backward.
-    Checkpointed,
-}
+/// The named backward plans a bench times by default, stored first (the reference of the
+/// ratios).
+pub const DEFAULT_MODES: [BackwardPlan; 3] = [
+    BackwardPlan::STORED,
+    BackwardPlan::RECONSTRUCTED,
+    BackwardPlan::ALGORITHM1,
+];
 
-impl BenchMode {
-    /// The three modes, stored first (the reference of the ratios).
-    pub const ALL: [BenchMode; 3] = [
-        BenchMode::Stored,
-        BenchMode::Reconstructed,
-        BenchMode::Algorithm1,
-    ];
-
-    /// Name used in tables and result files.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            BenchMode::Stored => "stored",
-            BenchMode::Reconstructed => "reconstructed",
-            BenchMode::Algorithm1 => "algorithm1",
-            BenchMode::Checkpointed => "checkpointed",
-        }
-    }
-
-    /// Where [`Network::step`] takes activations from in this mode.
-    pub fn source(self) -> Source {
-        match self {
-            BenchMode::Stored => Source::Stored,
-            BenchMode::Reconstructed | BenchMode::Algorithm1 => Source::Reconstructed,
-            BenchMode::Checkpointed => Source::Checkpointed,
-        }
-    }
-
-    /// The options of [`Network::step`] in this mode: gradients on, the mode's rebuild policy,
-    /// and (checkpointed) `segment` units or blocks per segment (`None`: `ceil(sqrt(depth))`).
-    pub fn step_options(self, segment: Option<usize>) -> StepOptions {
-        StepOptions {
-            grads: true,
-            rebuild: match self {
-                BenchMode::Algorithm1 => Rebuild::Algorithm1,
-                BenchMode::Stored | BenchMode::Reconstructed | BenchMode::Checkpointed => {
-                    Rebuild::PerLayer
-                }
-            },
-            segment: (self == BenchMode::Checkpointed)
-                .then_some(segment)
-                .flatten(),
-            ..StepOptions::default()
-        }
-    }
-
-    /// Whether `arch` has this mode (the ResNet baseline has only `stored` and `checkpointed`).
-    pub fn available_for(self, arch: Arch) -> bool {
-        matches!(self, BenchMode::Stored | BenchMode::Checkpointed) || arch.reconstructable()
-    }
+/// Whether `arch` has `mode` (the ResNet baseline has no reconstructed ones).
+pub fn mode_available(mode: BackwardPlan, arch: Arch) -> bool {
+    mode.source != Source::Reconstructed || arch.reconstructable()
 }
 
 /// Parse a pooling list: `none` or empty (one stage), `default` (the architecture's
@@ -155,7 +102,7 @@ pub struct BenchConfig {
     /// Depths (units for layer-wise, blocks otherwise).
     pub depths: Vec<usize>,
     /// Modes (the ratio column needs `stored`).
-    pub modes: Vec<BenchMode>,
+    pub modes: Vec<BackwardPlan>,
     /// Checkpointed mode: units or blocks per segment at every depth (`None`: each depth's
     /// `ceil(sqrt(depth))`); left out of the serialised config when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -206,7 +153,7 @@ impl Default for BenchConfig {
     fn default() -> Self {
         BenchConfig {
             depths: vec![4, 8, 16],
-            modes: BenchMode::ALL.to_vec(),
+            modes: DEFAULT_MODES.to_vec(),
             segment: None,
             steps: 5,
             warmup: 1,
@@ -294,7 +241,7 @@ impl BenchConfig {
         self.device.open()?;
         for &d in &self.depths {
             self.net_config(d).validate()?;
-            if self.modes.contains(&BenchMode::Checkpointed) {
+            if self.modes.iter().any(|m| m.source == Source::Checkpointed) {
                 crate::backprop::segment_length(self.segment, d)?;
             }
         }
@@ -317,11 +264,11 @@ impl BenchConfig {
     }
 
     /// The requested modes that the architecture has, in the requested order.
-    pub fn modes_to_run(&self) -> Vec<BenchMode> {
+    pub fn modes_to_run(&self) -> Vec<BackwardPlan> {
         self.modes
             .iter()
             .copied()
-            .filter(|m| m.available_for(self.arch))
+            .filter(|m| mode_available(*m, self.arch))
             .collect()
     }
 
@@ -330,8 +277,8 @@ impl BenchConfig {
         let skipped: Vec<&str> = self
             .modes
             .iter()
-            .filter(|m| !m.available_for(self.arch))
-            .map(|m| m.as_str())
+            .filter(|m| !mode_available(**m, self.arch))
+            .map(|m| m.name())
             .collect();
         (!skipped.is_empty()).then(|| {
             format!(
@@ -662,7 +609,7 @@ pub fn batch_for(
 /// [`Sgd::step`], as in [`crate::train::train`].
 pub struct Trainee {
     /// The mode.
-    pub mode: BenchMode,
+    pub mode: BackwardPlan,
     /// Checkpointed mode: units or blocks per segment (`None`: `ceil(sqrt(depth))`).
     pub segment: Option<usize>,
     /// The network (its own copy of the weights).
@@ -678,18 +625,18 @@ impl Trainee {
     /// optimiser.
     pub fn build(
         net: &NetConfig,
-        mode: BenchMode,
+        mode: BackwardPlan,
         sgd: Sgd,
         dtype: DType,
         device: &Device,
         backend: Backend,
     ) -> Result<Trainee> {
-        if !mode.available_for(net.arch) {
+        if !mode_available(mode, net.arch) {
             let e = format!("a mode of {}", net.arch);
             return Err(Error::config(
                 "mode",
                 e,
-                format!("{} (it has none)", mode.as_str()),
+                format!("{} (it has none)", mode.name()),
             ));
         }
         let net = Network::build_with(net, dtype, device, backend)?;
@@ -705,12 +652,12 @@ impl Trainee {
 
     /// Forward and backward in this mode, no update.
     pub fn grads(&self, x: &Tensor, labels: &Tensor) -> Result<StepOutput> {
-        self.net.step(
-            x,
-            labels,
-            self.mode.source(),
-            self.mode.step_options(self.segment),
-        )
+        let opts = StepOptions {
+            grads: true,
+            ..StepOptions::default()
+        };
+        let plan = self.mode.with_default_segment(self.segment);
+        self.net.step(x, labels, plan, opts)
     }
 
     /// One training step at learning rate `lr`: [`Trainee::grads`], then [`Sgd::step`] unless
@@ -733,7 +680,7 @@ pub struct BenchRow {
     /// Architecture.
     pub arch: Arch,
     /// Mode.
-    pub mode: BenchMode,
+    pub mode: BackwardPlan,
     /// Depth.
     pub depth: usize,
     /// Checkpointed mode: the units or blocks per segment it ran with (`None` in other modes).
@@ -845,7 +792,7 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
                         context: format!(
                             "bench loss ({} {} depth {depth}, round {round}; try a smaller --lr)",
                             cfg.arch,
-                            trainee.mode.as_str()
+                            trainee.mode.name()
                         ),
                         count: 1,
                     });
@@ -859,7 +806,7 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
         }
         let stored_median = modes
             .iter()
-            .position(|m| *m == BenchMode::Stored)
+            .position(|m| *m == BackwardPlan::STORED)
             .map(|k| median(&times[k]));
         let flops = step_conv_flops(&net_cfg, cfg.batch);
         for (k, &mode) in modes.iter().enumerate() {
@@ -868,7 +815,7 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
                 arch: cfg.arch,
                 mode,
                 depth,
-                segment: (mode == BenchMode::Checkpointed)
+                segment: (mode.source == Source::Checkpointed)
                     .then(|| crate::backprop::segment_length(cfg.segment, depth))
                     .transpose()?,
                 layers: trainees[k].net.num_layers,
@@ -899,7 +846,7 @@ pub fn csv_line(cfg: &BenchConfig, row: &BenchRow) -> String {
         row.arch,
         // Commas would split the field: the pools are joined with `+` here.
         pools_name(&cfg.net.pools_for(cfg.arch)).replace(',', "+"),
-        row.mode.as_str(),
+        row.mode.name(),
         row.depth,
         row.layers,
         cfg.width,
@@ -940,8 +887,8 @@ pub fn format_table(rows: &[BenchRow]) -> String {
     );
     for r in rows {
         let mode = match r.segment {
-            Some(k) => format!("{}(k={k})", r.mode.as_str()),
-            None => r.mode.as_str().to_string(),
+            Some(k) => format!("{}(k={k})", r.mode.name()),
+            None => r.mode.name().to_string(),
         };
         s.push_str(&format!(
             "{:<18} {:>3} {:>12.4} {:>10.1} {:>9.3} {:>14} {:>8.2}\n",

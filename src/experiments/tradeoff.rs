@@ -27,7 +27,7 @@ use crate::backend::Backend;
 use crate::device::Precision;
 use crate::error::{Error, Result};
 use crate::measure::grad_angle::grad_angle;
-use crate::nets::{Arch, NetConfig, Network, Rebuild, Source, StepOptions};
+use crate::nets::{Arch, BackwardPlan, NetConfig, Network, StepOptions};
 use candle_core::Device;
 use serde::{Deserialize, Serialize};
 use std::time::Instant;
@@ -84,27 +84,6 @@ impl Default for TradeoffConfig {
     }
 }
 
-/// One source of activations measured by the frontier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct SourceSpec {
-    /// Where the backward takes inputs from.
-    pub source: Source,
-    /// Rebuild policy (reconstructed).
-    pub rebuild: Rebuild,
-    /// Units or blocks per segment (checkpointed).
-    pub segment: Option<usize>,
-}
-
-impl SourceSpec {
-    /// Name in result files: `stored`, `checkpointed`, `reconstructed`, `algorithm1`.
-    pub fn name(&self) -> &'static str {
-        match (self.source, self.rebuild) {
-            (Source::Reconstructed, Rebuild::Algorithm1) => "algorithm1",
-            (s, _) => s.as_str(),
-        }
-    }
-}
-
 impl TradeoffConfig {
     /// Check every value (and that every network can be built).
     pub fn validate(&self) -> Result<()> {
@@ -155,19 +134,14 @@ impl TradeoffConfig {
     }
 
     /// Every source measured for `arch` at `depth`, stored first.
-    pub fn sources(arch: Arch, depth: usize) -> Vec<SourceSpec> {
-        let spec = |source, rebuild, segment| SourceSpec {
-            source,
-            rebuild,
-            segment,
-        };
-        let mut v = vec![spec(Source::Stored, Rebuild::PerLayer, None)];
+    pub fn sources(arch: Arch, depth: usize) -> Vec<BackwardPlan> {
+        let mut v = vec![BackwardPlan::STORED];
         for k in Self::segments_for(depth) {
-            v.push(spec(Source::Checkpointed, Rebuild::PerLayer, Some(k)));
+            v.push(BackwardPlan::checkpointed(Some(k)));
         }
         if arch.reconstructable() {
-            v.push(spec(Source::Reconstructed, Rebuild::PerLayer, None));
-            v.push(spec(Source::Reconstructed, Rebuild::Algorithm1, None));
+            v.push(BackwardPlan::RECONSTRUCTED);
+            v.push(BackwardPlan::ALGORITHM1);
         }
         v
     }
@@ -180,7 +154,7 @@ pub struct TradeoffPoint {
     pub arch: Arch,
     /// Depth.
     pub depth: usize,
-    /// `stored`, `checkpointed`, `reconstructed` or `algorithm1` ([`SourceSpec::name`]).
+    /// `stored`, `checkpointed`, `reconstructed` or `algorithm1` ([`BackwardPlan::name`]).
     pub source: String,
     /// Checkpointed: units or blocks per segment.
     pub segment: Option<usize>,
@@ -233,18 +207,16 @@ pub fn run(cfg: &TradeoffConfig, mut progress: impl FnMut(&TradeoffPoint)) -> Re
             let (x, labels) =
                 crate::experiments::memory::batch_for(&net_cfg, cfg.batch, dtype, &device)?;
             let sources = TradeoffConfig::sources(arch, depth);
-            let opts = |s: &SourceSpec, trace: bool| StepOptions {
+            let opts = |trace: bool| StepOptions {
                 grads: true,
                 trace,
-                rebuild: s.rebuild,
-                segment: s.segment,
                 ..StepOptions::default()
             };
             // Exactness first (traces and gradients on the same batch).
-            let reference = net.step(&x, &labels, Source::Stored, opts(&sources[0], true))?;
+            let reference = net.step(&x, &labels, sources[0], opts(true))?;
             let mut exactness = Vec::with_capacity(sources.len());
             for s in &sources {
-                let out = net.step(&x, &labels, s.source, opts(s, true))?;
+                let out = net.step(&x, &labels, *s, opts(true))?;
                 let angle = grad_angle(&reference.grads, &out.grads)?.whole_deg;
                 let (layer, snr) = crate::train::lowest_snr(&reference, &out)?;
                 exactness.push((layer, snr, angle));
@@ -257,7 +229,7 @@ pub fn run(cfg: &TradeoffConfig, mut progress: impl FnMut(&TradeoffPoint)) -> Re
                 for (i, s) in sources.iter().enumerate() {
                     let t0 = Instant::now();
                     let (out, peak, act) = crate::measure::alloc::measure_peaks(|| {
-                        net.step(&x, &labels, s.source, opts(s, false))
+                        net.step(&x, &labels, *s, opts(false))
                     });
                     let dt = t0.elapsed().as_secs_f64();
                     let out = out?;

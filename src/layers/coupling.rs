@@ -302,9 +302,10 @@ impl Layer for AdditiveCoupling {
         Ok(self.inverse_parts(y)?.0)
     }
     fn params(&self) -> Vec<Param> {
-        let mut p = self.f.params();
-        p.extend(self.g.params());
-        p
+        super::primitives(self)
+            .iter()
+            .flat_map(|l| l.params())
+            .collect()
     }
     fn input_role(&self) -> Role {
         self.role
@@ -371,7 +372,10 @@ impl Layer for Residual {
         false
     }
     fn params(&self) -> Vec<Param> {
-        self.f.params()
+        super::primitives(self)
+            .iter()
+            .flat_map(|l| l.params())
+            .collect()
     }
     fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
         let y = (x + self.f.forward_tape(x, tape, false)?)?;

@@ -212,6 +212,30 @@ pub enum Structure<'a> {
     Residual(&'a Residual),
 }
 
+impl<'a> Structure<'a> {
+    /// The layers directly inside a composite, in network order (a block's F before its G);
+    /// none for a primitive layer.
+    pub fn children(&self) -> Vec<&'a dyn Layer> {
+        match self {
+            Structure::Primitive => Vec::new(),
+            Structure::Chain(c) => c.layers.iter().map(|l| l.as_ref()).collect(),
+            Structure::Coupling(c) => vec![c.f() as &dyn Layer, c.g() as &dyn Layer],
+            Structure::Residual(r) => vec![r.f() as &dyn Layer],
+        }
+    }
+}
+
+/// Every primitive layer of `layer` (itself if it is one), in network order: the one
+/// traversal of the layer tree ([`Structure::children`]). The composites' parameters and the
+/// training's batch-norm running statistics follow this order; the backward driver
+/// ([`crate::backprop`]) walks the same structure top down.
+pub fn primitives(layer: &dyn Layer) -> Vec<&dyn Layer> {
+    match layer.structure() {
+        Structure::Primitive => vec![layer],
+        s => s.children().into_iter().flat_map(primitives).collect(),
+    }
+}
+
 /// A layer of a network: forward under a [`Pass`], optional inverse, and (primitive layers) a
 /// closed-form vector-Jacobian product. Which input the product is taken at (stored, rebuilt by
 /// the inverse, recomputed) is decided by the one backward driver, [`crate::backprop`].
@@ -413,7 +437,7 @@ impl Layer for Chain {
         Ok(h)
     }
     fn params(&self) -> Vec<Param> {
-        self.layers.iter().flat_map(|l| l.params()).collect()
+        primitives(self).iter().flat_map(|l| l.params()).collect()
     }
     fn structure(&self) -> Structure<'_> {
         Structure::Chain(self)

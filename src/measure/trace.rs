@@ -163,8 +163,6 @@ pub fn snr_trace(
         trace: true,
         output_noise: None,
         noise_seed: opts.seed,
-        rebuild: Default::default(),
-        segment: None,
     };
     let stored = net.step(x, labels, Source::Stored, trace_only)?;
     let rebuilt = net.step(

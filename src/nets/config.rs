@@ -113,16 +113,10 @@ impl NetConfig {
             let got = format!("{} and {}", self.eps_i, self.bn_eps);
             return bad("eps_i and bn_eps", "a finite eps_i and bn_eps >= 0", got);
         }
-        if !(self.net.init_scale.is_finite() && self.net.init_scale > 0.0)
-            || !(self.net.gamma_spread.is_finite() && self.net.gamma_spread >= 0.0)
-        {
-            let got = format!("{} and {}", self.net.init_scale, self.net.gamma_spread);
-            return bad("init_scale and gamma_spread", "> 0 and >= 0 (finite)", got);
-        }
+        self.net.validate()?;
         if self.classes < 2 {
             return bad("classes", ">= 2", self.classes.to_string());
         }
-        self.gamma().validate()?;
         if self.net.stem == Stem::Identity && self.net.in_channels != self.width {
             let e = format!(
                 "in_channels = width ({}): the input has `width` channels",

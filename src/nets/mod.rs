@@ -30,7 +30,7 @@ mod config;
 mod options;
 mod step;
 
-pub use crate::backprop::{Rebuild, Source};
+pub use crate::backprop::{BackwardPlan, Rebuild, Source};
 pub use crate::layers::GammaInit;
 pub use arch::{Accounting, Arch, ArchSpec, LayerKind, MemoryEntry, PoolKind, Unit};
 pub use config::NetConfig;

@@ -133,6 +133,22 @@ impl NetOptions {
         GammaInit::resolve(self.gamma_init, self.gamma_spread)
     }
 
+    /// Check the values that need no architecture (the rest is checked with the network,
+    /// [`crate::nets::NetConfig::validate`]).
+    pub fn validate(&self) -> Result<()> {
+        if !(self.init_scale.is_finite() && self.init_scale > 0.0)
+            || !(self.gamma_spread.is_finite() && self.gamma_spread >= 0.0)
+        {
+            let got = format!("{} and {}", self.init_scale, self.gamma_spread);
+            return Err(Error::config(
+                "init_scale and gamma_spread",
+                "> 0 and >= 0 (finite)",
+                got,
+            ));
+        }
+        self.gamma().validate()
+    }
+
     /// The gamma distribution in words: `1`, `exp(S N(0,1))`, `|N(1, S^2)| + O`.
     pub fn gamma_text(&self) -> String {
         match self.gamma() {

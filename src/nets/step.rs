@@ -1,7 +1,7 @@
 //! The training step: one forward and the one backward ([`crate::backprop`]) with the
 //! activations of a [`Source`], and the loss.
 
-use super::{Network, Rebuild, Source};
+use super::{BackwardPlan, Network, Source};
 use crate::backprop::{forward_checkpointed, Backward, Grads, Held};
 use crate::error::{Error, Result};
 use crate::layers::{Layer, Pass, Tape, TraceEntry};
@@ -41,11 +41,6 @@ pub struct StepOptions {
     pub output_noise: Option<f64>,
     /// Seed of the output noise.
     pub noise_seed: u64,
-    /// How reversible blocks rebuild their input in reconstructed mode.
-    pub rebuild: Rebuild,
-    /// Checkpointed mode: units or blocks per segment, `1..=depth` (`None`:
-    /// `ceil(sqrt(depth))`, [`crate::backprop::default_segment`]).
-    pub segment: Option<usize>,
 }
 
 impl Network {
@@ -112,7 +107,7 @@ impl Network {
 
     /// One training step's forward and backward with activations from `source`. ResNet has no
     /// inverse, so its reconstructed mode is its stored mode. The checkpointed source stores
-    /// the segment inputs of [`Network::checkpoint_segments`] (`opts.segment`) and the
+    /// the segment inputs of [`Network::checkpoint_segments`] (`plan.segment`) and the
     /// top segment whole.
     ///
     /// Host reads: one per step. The loss and, on a GPU, the device-side checks of the step
@@ -123,10 +118,10 @@ impl Network {
         &self,
         x: &Tensor,
         labels: &Tensor,
-        source: Source,
+        plan: impl Into<BackwardPlan>,
         opts: StepOptions,
     ) -> Result<StepOutput> {
-        self.step_reading(x, labels, source, opts, false)
+        self.step_reading(x, labels, plan.into(), opts, false)
     }
 
     /// [`Network::step`] that, off the CPU and with gradients, also reduces the gradients' sum
@@ -136,23 +131,24 @@ impl Network {
         &self,
         x: &Tensor,
         labels: &Tensor,
-        source: Source,
+        plan: impl Into<BackwardPlan>,
         opts: StepOptions,
     ) -> Result<StepOutput> {
-        self.step_reading(x, labels, source, opts, opts.grads && !self.device.is_cpu())
+        let want_norm = opts.grads && !self.device.is_cpu();
+        self.step_reading(x, labels, plan.into(), opts, want_norm)
     }
 
     fn step_reading(
         &self,
         x: &Tensor,
         labels: &Tensor,
-        source: Source,
+        plan: BackwardPlan,
         opts: StepOptions,
         want_norm: bool,
     ) -> Result<StepOutput> {
         let ((mut out, loss), values) = crate::device::with_deferred_checks(
             &self.device,
-            || self.step_unread(x, labels, source, opts),
+            || self.step_unread(x, labels, plan, opts),
             |(out, loss)| {
                 let mut reads = vec![loss.clone()];
                 if want_norm {
@@ -172,12 +168,13 @@ impl Network {
         &self,
         x: &Tensor,
         labels: &Tensor,
-        source: Source,
+        plan: BackwardPlan,
         opts: StepOptions,
     ) -> Result<(StepOutput, Tensor)> {
         self.check_input(x)?;
+        let source = plan.source;
         let segments = match source {
-            Source::Checkpointed => Some(self.checkpoint_segments(opts.segment)?),
+            Source::Checkpointed => Some(self.checkpoint_segments(plan.segment)?),
             Source::Stored | Source::Reconstructed => None,
         };
         let store_all = source != Source::Reconstructed || !self.config.arch.reconstructable();
@@ -212,9 +209,16 @@ impl Network {
             (None, true) => Source::Stored,
             (None, false) => Source::Reconstructed,
         };
-        let mut backward =
-            Backward::new(backward_source, opts.rebuild, tape, opts.grads, opts.trace)
-                .with_segments(segments.unwrap_or_default());
+        let mut backward = Backward::new(
+            BackwardPlan {
+                source: backward_source,
+                ..plan
+            },
+            tape,
+            opts.grads,
+            opts.trace,
+        )
+        .with_segments(segments.unwrap_or_default());
         let back = backward.step(
             &self.chain,
             Some(Held::shared(logits.clone())),

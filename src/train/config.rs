@@ -127,6 +127,11 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The backward of this run: `mode` with `segment` (checkpointed).
+    pub fn plan(&self) -> crate::nets::BackwardPlan {
+        crate::nets::BackwardPlan::from(self.mode).with_default_segment(self.segment)
+    }
+
     /// The network options a training run cannot use, and why (refused when set).
     pub const NET_REFUSED: &'static [(&'static str, &'static str)] =
         &[("in_channels", "a training run takes its data's channels")];

@@ -205,11 +205,10 @@ pub fn train(
             let out = net.step_with_grad_norm(
                 &x,
                 &y,
-                cfg.mode,
+                cfg.plan(),
                 StepOptions {
                     grads: true,
                     trace: probe,
-                    segment: cfg.segment,
                     ..StepOptions::default()
                 },
             )?;

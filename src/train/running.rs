@@ -2,39 +2,24 @@
 //! ([`running_stats`]), restores ([`restore_running_stats`]) and their safetensors form for the
 //! checkpoints.
 
-use crate::layers::{Layer, Structure};
+use crate::layers::Layer;
 use crate::nets::Network;
 use candle_core::Tensor;
 
 /// The layers of `layer` that keep training state outside the parameters (batch norms), in
-/// network order, walking the composites as the backward driver does.
-fn stateful_layers<'a>(layer: &'a dyn Layer, out: &mut Vec<&'a dyn Layer>) {
-    match layer.structure() {
-        Structure::Chain(c) => {
-            for l in &c.layers {
-                stateful_layers(l.as_ref(), out);
-            }
-        }
-        Structure::Coupling(c) => {
-            stateful_layers(c.f(), out);
-            stateful_layers(c.g(), out);
-        }
-        Structure::Residual(r) => stateful_layers(r.f(), out),
-        Structure::Primitive => {
-            if layer.running_stats().is_some() {
-                out.push(layer);
-            }
-        }
-    }
+/// network order ([`crate::layers::primitives`]).
+fn stateful_layers(layer: &dyn Layer) -> Vec<&dyn Layer> {
+    crate::layers::primitives(layer)
+        .into_iter()
+        .filter(|l| l.running_stats().is_some())
+        .collect()
 }
 
 /// The batch-norm running statistics of `net`, in network order: the layer's name and its
 /// (mean, unbiased variance), `None` before its first training forward. The tensors are
 /// immutable (every update makes new ones), so this is a snapshot.
 pub fn running_stats(net: &Network) -> Vec<(String, Option<(Tensor, Tensor)>)> {
-    let mut layers = Vec::new();
-    stateful_layers(&net.chain, &mut layers);
-    layers
+    stateful_layers(&net.chain)
         .into_iter()
         .map(|l| (l.name().to_string(), l.running_stats().flatten()))
         .collect()
@@ -42,9 +27,7 @@ pub fn running_stats(net: &Network) -> Vec<(String, Option<(Tensor, Tensor)>)> {
 
 /// Put back a snapshot of [`running_stats`] (the same network).
 pub fn restore_running_stats(net: &Network, stats: &[(String, Option<(Tensor, Tensor)>)]) {
-    let mut layers = Vec::new();
-    stateful_layers(&net.chain, &mut layers);
-    for (layer, (_, s)) in layers.into_iter().zip(stats) {
+    for (layer, (_, s)) in stateful_layers(&net.chain).into_iter().zip(stats) {
         layer.set_running_stats(s.clone());
     }
 }

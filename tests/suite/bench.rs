@@ -8,8 +8,9 @@ use revstab::backend::Backend;
 use revstab::device::DeviceSpec;
 use revstab::experiments::bench::{
     batch_for, csv_line, format_table, forward_conv_macs, median, parse_pools, pools_name, run,
-    to_csv, BenchConfig, BenchMode, BenchResults, Trainee,
+    to_csv, BenchConfig, BenchResults, Trainee,
 };
+use revstab::nets::BackwardPlan;
 use revstab::nets::{Arch, NetConfig, NetOptions, PoolKind};
 use revstab::train::Sgd;
 
@@ -47,7 +48,7 @@ fn every_mode_gives_the_stored_gradients_in_f64() {
         )
         .unwrap()
     };
-    let stored = build(BenchMode::Stored);
+    let stored = build(BackwardPlan::STORED);
     let reference = stored.grads(&x, &labels).unwrap();
     assert!(reference.loss.is_finite());
     assert_eq!(
@@ -55,7 +56,7 @@ fn every_mode_gives_the_stored_gradients_in_f64() {
         stored.params.len(),
         "every parameter has a gradient"
     );
-    for mode in [BenchMode::Reconstructed, BenchMode::Algorithm1] {
+    for mode in [BackwardPlan::RECONSTRUCTED, BackwardPlan::ALGORITHM1] {
         let out = build(mode).grads(&x, &labels).unwrap();
         assert!(
             (out.loss - reference.loss).abs() <= 1e-12 * reference.loss.abs().max(1.0),
@@ -79,7 +80,7 @@ fn a_step_is_the_training_optimisers_update() {
     let (x, labels) = batch_for(&net, cfg.batch, cfg.seed, DType::F64, &Device::Cpu).unwrap();
     let mut t = Trainee::build(
         &net,
-        BenchMode::Algorithm1,
+        BackwardPlan::ALGORITHM1,
         Sgd::new(0.9, wd),
         DType::F64,
         &Device::Cpu,
@@ -124,7 +125,7 @@ fn run_gives_a_row_per_mode_and_depth_with_ratios_to_stored() {
         assert_eq!(r.times_s.len(), 3);
         assert!(r.median_s > 0.0 && r.images_per_s > 0.0 && r.ratio_to_stored > 0.0);
         assert!(r.last_loss.is_finite() && r.conv_gflops > 0.0);
-        if r.mode == BenchMode::Stored {
+        if r.mode == BackwardPlan::STORED {
             assert_eq!(r.ratio_to_stored, 1.0);
         }
     }
@@ -163,9 +164,9 @@ fn resnet_skips_the_reconstructed_modes_with_a_note() {
     assert!(note.contains("reconstructed, algorithm1"), "{note}");
     let rows = run(&cfg, |_| {}).unwrap();
     assert_eq!(rows.len(), 1);
-    assert_eq!(rows[0].mode, BenchMode::Stored);
+    assert_eq!(rows[0].mode, BackwardPlan::STORED);
     assert!(BenchConfig {
-        modes: vec![BenchMode::Algorithm1],
+        modes: vec![BackwardPlan::ALGORITHM1],
         ..cfg
     }
     .validate()
@@ -273,7 +274,7 @@ fn checkpointed_segment_is_checked_and_reported() {
     for segment in [0, 9] {
         let bench = BenchConfig {
             depths: vec![4, 8],
-            modes: vec![BenchMode::Stored, BenchMode::Checkpointed],
+            modes: vec![BackwardPlan::STORED, BackwardPlan::checkpointed(None)],
             segment: Some(segment),
             ..BenchConfig::default()
         };
@@ -300,14 +301,14 @@ fn checkpointed_segment_is_checked_and_reported() {
     // Without checkpointed mode the segment is not read.
     let stored_only = BenchConfig {
         depths: vec![4],
-        modes: vec![BenchMode::Stored],
+        modes: vec![BackwardPlan::STORED],
         segment: Some(9),
         ..BenchConfig::default()
     };
     assert!(stored_only.validate().is_ok());
     let cfg = BenchConfig {
         depths: vec![4],
-        modes: vec![BenchMode::Stored, BenchMode::Checkpointed],
+        modes: vec![BackwardPlan::STORED, BackwardPlan::checkpointed(None)],
         steps: 1,
         warmup: 0,
         width: 8,
@@ -316,7 +317,7 @@ fn checkpointed_segment_is_checked_and_reported() {
         ..BenchConfig::default()
     };
     let rows = run(&cfg, |_| {}).unwrap();
-    assert_eq!(rows[1].mode, BenchMode::Checkpointed);
+    assert_eq!(rows[1].mode, BackwardPlan::checkpointed(None));
     assert_eq!(rows[1].segment, Some(2), "default ceil(sqrt(4))");
     assert_eq!(rows[0].segment, None);
     assert!(format_table(&rows).contains("checkpointed(k=2)"));
@@ -433,7 +434,7 @@ fn results_without_a_stored_mode_read_back_nan_ratios() {
     let tmp = tempfile::tempdir().unwrap();
     let cfg = BenchConfig {
         depths: vec![1],
-        modes: vec![BenchMode::Reconstructed],
+        modes: vec![BackwardPlan::RECONSTRUCTED],
         steps: 1,
         warmup: 0,
         width: 4,

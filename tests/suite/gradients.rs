@@ -4,7 +4,9 @@
 use crate::common::Tolerance;
 use candle_core::{DType, Device, Tensor};
 use revstab::measure::grad_angle::grad_angle;
-use revstab::nets::{Arch, NetConfig, NetOptions, Network, Rebuild, Source, StepOptions};
+use revstab::nets::{
+    Arch, BackwardPlan, NetConfig, NetOptions, Network, Rebuild, Source, StepOptions,
+};
 
 fn small(arch: Arch) -> NetConfig {
     let mut c = NetConfig::new(arch);
@@ -37,9 +39,16 @@ const GRADS: StepOptions = StepOptions {
     trace: false,
     output_noise: None,
     noise_seed: 0,
-    rebuild: Rebuild::PerLayer,
-    segment: None,
 };
+
+/// The backward plan of `source` with `rebuild`.
+fn plan(source: Source, rebuild: Rebuild) -> BackwardPlan {
+    BackwardPlan {
+        source,
+        rebuild,
+        segment: None,
+    }
+}
 
 /// Every source of the one backward (stored, reconstructed per layer, reconstructed with
 /// Algorithm 1), for every architecture, against whole-network candle autograd (the oracle).
@@ -57,8 +66,7 @@ fn every_source_equals_whole_network_autograd_in_f64() {
             let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
             let (x, y) = batch(&cfg, 4, DType::F64);
             let (loss_ref, reference) = net.autograd_grads(&x, &y).unwrap();
-            let opts = StepOptions { rebuild, ..GRADS };
-            let out = net.step(&x, &y, source, opts).unwrap();
+            let out = net.step(&x, &y, plan(source, rebuild), GRADS).unwrap();
             let arch = format!("{arch} {} {rebuild:?}", source.as_str());
             assert!(
                 (out.loss - loss_ref).abs() <= 1e-12 * loss_ref.abs(),
@@ -107,9 +115,7 @@ fn gemm_convolutions_leave_whole_network_gradients_unchanged_in_f64() {
             (Source::Reconstructed, Rebuild::PerLayer),
             (Source::Reconstructed, Rebuild::Algorithm1),
         ] {
-            let out = net
-                .step(&x, &y, source, StepOptions { rebuild, ..GRADS })
-                .unwrap();
+            let out = net.step(&x, &y, plan(source, rebuild), GRADS).unwrap();
             for (name, g) in &reference {
                 Tolerance::rel(1e-10).assert_rel_l2(
                     out.grads.get(name).unwrap(),
@@ -315,8 +321,9 @@ fn checkpointed_gradients_are_bitwise_the_stored_gradients() {
             let stored = net.step(&x, &y, Source::Stored, GRADS).unwrap();
             for segment in [Some(1), Some(2), None, Some(cfg.depth)] {
                 let what = format!("{arch} {dtype:?} segment {segment:?}");
-                let opts = StepOptions { segment, ..GRADS };
-                let ckpt = net.step(&x, &y, Source::Checkpointed, opts).unwrap();
+                let ckpt = net
+                    .step(&x, &y, BackwardPlan::checkpointed(segment), GRADS)
+                    .unwrap();
                 // Below the whole depth the forward kept less and the backward recomputed.
                 if segment != Some(cfg.depth) {
                     assert!(
@@ -351,11 +358,12 @@ fn checkpointed_trace_is_bitwise_the_stored_trace() {
         let (x, y) = batch(&cfg, 4, DType::F32);
         let opts = StepOptions {
             trace: true,
-            segment: Some(1),
             ..GRADS
         };
         let stored = net.step(&x, &y, Source::Stored, opts).unwrap();
-        let ckpt = net.step(&x, &y, Source::Checkpointed, opts).unwrap();
+        let ckpt = net
+            .step(&x, &y, BackwardPlan::checkpointed(Some(1)), opts)
+            .unwrap();
         assert_eq!(ckpt.trace.len(), stored.trace.len(), "{arch}: trace length");
         assert!(!stored.trace.is_empty(), "{arch}: empty trace");
         for (c, s) in ckpt.trace.iter().zip(&stored.trace) {
@@ -373,11 +381,7 @@ fn bad_checkpoint_segments_are_errors() {
     let net = Network::build(&cfg, DType::F32, &Device::Cpu).unwrap();
     let (x, y) = batch(&cfg, 2, DType::F32);
     for segment in [0, cfg.depth + 1] {
-        let opts = StepOptions {
-            segment: Some(segment),
-            ..GRADS
-        };
-        let err = match net.step(&x, &y, Source::Checkpointed, opts) {
+        let err = match net.step(&x, &y, BackwardPlan::checkpointed(Some(segment)), GRADS) {
             Err(e) => e.to_string(),
             Ok(_) => panic!("segment {segment} accepted"),
         };

@@ -45,8 +45,6 @@ fn kernels_and_candle_backends_give_the_same_step_in_f64() {
             trace: false,
             output_noise: None,
             noise_seed: 0,
-            rebuild: Default::default(),
-            segment: None,
         };
         for mode in [Source::Stored, Source::Reconstructed] {
             if mode == Source::Reconstructed && !arch.reconstructable() {

@@ -51,7 +51,8 @@ use crate::layers::{Layer, Tape};
 use crate::measure::alloc;
 use crate::measure::memory::{analytic, table1, MemConfig, Table1Row};
 use crate::nets::{
-    Accounting, Arch, NetConfig, NetOptions, Network, PoolKind, Source, Stem, StepOptions,
+    Accounting, Arch, BackwardPlan, NetConfig, NetOptions, Network, PoolKind, Source, Stem,
+    StepOptions,
 };
 use crate::results::fit::{fit_xy, LineFit};
 use candle_core::{DType, Device, Tensor};
@@ -627,9 +628,9 @@ pub fn measure_point_segment(
     let (x, labels) = batch_for(cfg, batch, dtype, device)?;
     let opts = StepOptions {
         grads: true,
-        segment,
         ..Default::default()
     };
+    let plan = BackwardPlan::from(mode).with_default_segment(segment);
     drop(net.chain.forward_tape(&x, &mut Tape::new(false), true)?);
     let weight_bytes: usize = net
         .named_params()
@@ -643,7 +644,7 @@ pub fn measure_point_segment(
         drop(last.take());
         let baseline = alloc::current_bytes();
         let t0 = Instant::now();
-        let (out, peak, act) = alloc::measure_peaks(|| net.step(&x, &labels, mode, opts));
+        let (out, peak, act) = alloc::measure_peaks(|| net.step(&x, &labels, plan, opts));
         seconds = seconds.min(t0.elapsed().as_secs_f64());
         let held = alloc::current_bytes().saturating_sub(baseline);
         let out = out?;
