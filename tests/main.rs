@@ -19,8 +19,8 @@ mod suite {
     mod depth_law;
     mod docs;
     mod dry_run;
-    mod extending;
     mod errors;
+    mod extending;
     mod figures;
     mod gradients;
     mod hardening;

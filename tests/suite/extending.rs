@@ -123,7 +123,12 @@ fn a_new_layer_kind_runs_through_the_one_backward() {
         let y = chain.forward_tape(&x, &mut tape, true).unwrap();
         let mut backward = Backward::new(plan, tape, true, false);
         let back = backward
-            .step(&chain, Some(Held::shared(y)), Some(Held::owned(g.clone())), None)
+            .step(
+                &chain,
+                Some(Held::shared(y)),
+                Some(Held::owned(g.clone())),
+                None,
+            )
             .unwrap();
         let grads = backward.grads.unwrap().into_map();
         (back, grads)
