@@ -36,7 +36,7 @@ impl Network {
             eps: config.bn_eps,
             eps_i: config.eps_i,
             reparam: true,
-            momentum: 0.1,
+            momentum: net.bn_momentum,
             gamma_spread: net.gamma_spread,
             gamma_init: net.gamma_init,
         };

@@ -51,6 +51,13 @@ fn is_zero(v: &f64) -> bool {
     *v == 0.0
 }
 
+/// The default momentum of the batch-norm running statistics (PyTorch's).
+pub const DEFAULT_BN_MOMENTUM: f64 = 0.1;
+
+fn is_default_bn_momentum(v: &f64) -> bool {
+    *v == DEFAULT_BN_MOMENTUM
+}
+
 fn is_false(v: &bool) -> bool {
     !*v
 }
@@ -95,6 +102,11 @@ pub struct NetOptions {
     #[arg(long = "gamma-spread", value_name = "SPREAD", default_value_t = 0.0)]
     #[serde(skip_serializing_if = "is_zero")]
     pub gamma_spread: f64,
+    /// Momentum m of the batch-norm running statistics (used in eval mode):
+    /// running = (1 - m) running + m batch, PyTorch's convention; in (0, 1]
+    #[arg(long = "bn-momentum", value_name = "M", default_value_t = DEFAULT_BN_MOMENTUM)]
+    #[serde(skip_serializing_if = "is_default_bn_momentum")]
+    pub bn_momentum: f64,
     /// Nested depths: every depth is a prefix of the deepest network of the run, with the
     /// same weights (tools that sweep depths)
     #[arg(long)]
@@ -112,6 +124,7 @@ impl Default for NetOptions {
             init_scale: DEFAULT_INIT_SCALE,
             gamma_init: None,
             gamma_spread: 0.0,
+            bn_momentum: DEFAULT_BN_MOMENTUM,
             nested: false,
         }
     }
@@ -145,6 +158,10 @@ impl NetOptions {
                 "> 0 and >= 0 (finite)",
                 got,
             ));
+        }
+        if !(self.bn_momentum > 0.0 && self.bn_momentum <= 1.0) {
+            let got = self.bn_momentum;
+            return Err(Error::config("bn_momentum", "a value in (0, 1]", got));
         }
         self.gamma().validate()
     }
