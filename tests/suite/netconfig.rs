@@ -552,3 +552,57 @@ fn memory_cli_takes_the_shared_network_flags() {
     assert!(err.contains("not invertible"), "{err}");
     assert!(!never.exists());
 }
+
+/// `bn_momentum` (a network option added as the docs' recipe says: its field, its use, its
+/// row) reaches the batch norms: after two training steps the running statistics differ from
+/// the default momentum's, and eval-mode logits with it; a momentum outside (0, 1] is a
+/// configuration error naming the key.
+#[test]
+fn bn_momentum_reaches_the_running_statistics() {
+    let run = |m: f64| {
+        let cfg = NetConfig {
+            depth: 2,
+            net: NetOptions {
+                bn_momentum: m,
+                ..NetOptions::default()
+            },
+            ..NetConfig::new(Arch::Layerwise)
+        };
+        let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
+        let y = Tensor::new(&[0u32, 1, 2, 3], &Device::Cpu).unwrap();
+        // The first step sets the running statistics; the second mixes with the momentum.
+        for stream in ["bn-momentum-1", "bn-momentum-2"] {
+            let x = randn(&[4, 3, 16, 16], stream);
+            net.step(&x, &y, revstab::nets::Source::Stored, Default::default())
+                .unwrap();
+        }
+        net.eval_logits(&randn(&[4, 3, 16, 16], "bn-momentum-1"))
+            .unwrap()
+    };
+    let default = run(0.1);
+    let again = run(0.1);
+    let full = run(1.0);
+    let diff = |a: &Tensor, b: &Tensor| {
+        (a - b)
+            .unwrap()
+            .abs()
+            .unwrap()
+            .max_all()
+            .unwrap()
+            .to_scalar::<f64>()
+            .unwrap()
+    };
+    assert_eq!(diff(&default, &again), 0.0);
+    assert!(diff(&default, &full) > 1e-6);
+    for bad in [0.0, -0.5, 1.5, f64::NAN] {
+        let cfg = NetConfig {
+            net: NetOptions {
+                bn_momentum: bad,
+                ..NetOptions::default()
+            },
+            ..NetConfig::new(Arch::Layerwise)
+        };
+        let e = cfg.validate().unwrap_err().to_string();
+        assert!(e.contains("bn_momentum"), "{e}");
+    }
+}
