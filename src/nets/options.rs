@@ -334,6 +334,27 @@ pub fn lift_legacy_net_keys(value: &mut serde_json::Value) {
     }
 }
 
+/// Parse JSON written by an earlier version (a manifest, a `run.json`), moving the network
+/// keys of the config objects at `paths` (each a list of keys from the root; `&[]` is the root)
+/// into their `net` table first ([`lift_legacy_net_keys`]): a run started before the `[net]`
+/// table resumes, and its results are read back.
+pub fn from_json_lifting<T: serde::de::DeserializeOwned>(
+    text: &str,
+    paths: &[&[&str]],
+) -> serde_json::Result<T> {
+    let mut v: serde_json::Value = serde_json::from_str(text)?;
+    for path in paths {
+        let mut at = Some(&mut v);
+        for key in *path {
+            at = at.and_then(|x| x.get_mut(*key));
+        }
+        if let Some(x) = at {
+            lift_legacy_net_keys(x);
+        }
+    }
+    serde_json::from_value(v)
+}
+
 /// The hint added to a config error naming a network option outside the `[net]` table.
 pub fn net_table_hint(message: &str) -> Option<&'static str> {
     net_flag_ids()

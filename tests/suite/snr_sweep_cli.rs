@@ -418,3 +418,38 @@ fn sweep_results_round_trip_and_are_what_run_resume_and_merge_produce() {
     .unwrap();
     assert_eq!(SweepResults::read(&merged_dir).unwrap(), merged);
 }
+
+/// A sweep written before the `[net]` table (its manifest and `run.json` hold the network keys
+/// at the top level of the config) resumes without recomputing a point, and its results read
+/// back with the config.
+#[test]
+fn a_sweep_written_before_the_net_table_resumes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("old");
+    let net = ["--init-scale", "0.5", "--gamma-init", "absnormal:0.5:0.1"];
+    sweep_into(&dir, &net);
+    let before = tables(&dir);
+    // Rewrite the manifest and run.json as the earlier versions wrote them.
+    let flatten = |c: &mut serde_json::Value| {
+        let net = c.as_object_mut().unwrap().remove("net").unwrap();
+        for (k, v) in net.as_object().unwrap() {
+            c[k.as_str()] = v.clone();
+        }
+    };
+    let manifest = dir.join("points").join("manifest.json");
+    let mut m: serde_json::Value = serde_json::from_str(&read(&manifest)).unwrap();
+    flatten(&mut m["config"]);
+    assert!(m["config"].get("init_scale").is_some());
+    std::fs::write(&manifest, serde_json::to_string_pretty(&m).unwrap()).unwrap();
+    let run_json = dir.join("run.json");
+    let mut r: serde_json::Value = serde_json::from_str(&read(&run_json)).unwrap();
+    flatten(&mut r["config"]);
+    std::fs::write(&run_json, serde_json::to_string_pretty(&r).unwrap()).unwrap();
+    let old = revstab::experiments::snr_sweep::SweepResults::read(&dir).unwrap();
+    assert_eq!(old.config.net.init_scale, 0.5);
+    let out = sweep_into(&dir, &[&net[..], &["--resume"]].concat());
+    let text =
+        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("(0 computed,"), "{text}");
+    assert_eq!(tables(&dir), before);
+}

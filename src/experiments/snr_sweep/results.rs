@@ -83,8 +83,11 @@ fn run_json_config(dir: &Path) -> Result<Option<SweepConfig>> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(Error::io(&path, e)),
     };
-    let v: serde_json::Value =
+    let mut v: serde_json::Value =
         serde_json::from_str(&text).map_err(|e| Error::data(path.display(), "JSON", e))?;
+    if let Some(c) = v.get_mut("config") {
+        crate::nets::lift_legacy_net_keys(c);
+    }
     match v.get("config") {
         Some(c) => serde_json::from_value(c.clone()).map(Some).map_err(|e| {
             Error::data(

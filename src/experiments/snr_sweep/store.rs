@@ -31,7 +31,7 @@ pub fn read_points(out: &Path) -> Result<(Option<SweepConfig>, Vec<PointResult>)
     let manifest_path = dir.join(MANIFEST);
     let config = match std::fs::read_to_string(&manifest_path) {
         Ok(text) => Some(
-            serde_json::from_str::<Manifest>(&text)
+            crate::nets::from_json_lifting::<Manifest>(&text, &[&["config"]])
                 .map_err(|e| Error::data(manifest_path.display(), "a snr-sweep manifest", e))?
                 .config,
         ),

@@ -399,7 +399,7 @@ where
     let manifest = dir.join(MANIFEST);
     match std::fs::read_to_string(&manifest) {
         Ok(text) => {
-            let old: C = serde_json::from_str(&text)
+            let old: C = crate::nets::from_json_lifting(&text, &[&["train"]])
                 .map_err(|e| Error::data(manifest.display(), "a manifest (JSON)", e))?;
             if old != *cfg {
                 let json = |c: &C| serde_json::to_value(c).unwrap_or(serde_json::Value::Null);

@@ -25,7 +25,7 @@ pub fn extended_results(out: &Path, cfg: &AccuracyConfig) -> Result<Option<Vec<A
     let Ok(text) = std::fs::read_to_string(dir.join(MANIFEST)) else {
         return Ok(None);
     };
-    let Ok(old) = serde_json::from_str::<AccuracyConfig>(&text) else {
+    let Ok(old) = crate::nets::from_json_lifting::<AccuracyConfig>(&text, &[&["train"]]) else {
         return Ok(None);
     };
     let json = |c: &AccuracyConfig| {
