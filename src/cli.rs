@@ -1,6 +1,6 @@
-//! Command-line pieces every binary shares: the network flags (the fields of
-//! [`NetOptions`], flattened into each tool's arguments so that they are spelled the same
-//! everywhere; [`parse_with_net`] tells which were given) and the shared parsers.
+//! Command-line pieces every binary shares: the network flags ([`NetOverrides`], the fields of
+//! [`crate::nets::NetOptions`] flattened into each tool's arguments so that they are spelled
+//! the same everywhere; [`parse_with_net`] records which were given) and the shared parsers.
 //!
 //! Conventions of every binary: `-q/--quiet` silences per-point lines and progress bars,
 //! `--threads 0` means all cores, `--width`/`--widths` (sweeps) is the number of channels after
@@ -8,20 +8,20 @@
 //! `--config FILE` reads TOML.
 
 use crate::error::{Error, Result};
-use crate::nets::{NetOptions, NetOverrides};
+use crate::nets::NetOverrides;
 
-/// Parse a binary's command line `argv` and the network flags given on it: `net_of` finds the
-/// flattened [`NetOptions`] (the `[net]` flags) in the parsed arguments; the returned
-/// [`NetOverrides`] lays the flags the user gave over a config's `[net]` table. A usage error
-/// exits as clap does (exit 2).
+/// Parse a binary's command line `argv`, recording which network flags it gave: `net_of` finds
+/// the flattened [`NetOverrides`] (the `[net]` flags) in the parsed arguments, which then lays
+/// the flags the user gave over a config's `[net]` table. A usage error exits as clap does
+/// (exit 2).
 pub fn parse_with_net<A: clap::Parser>(
     argv: Vec<std::ffi::OsString>,
-    net_of: impl Fn(&A) -> &NetOptions,
-) -> (A, NetOverrides) {
+    net_of: impl Fn(&mut A) -> &mut NetOverrides,
+) -> A {
     let matches = A::command().get_matches_from(argv);
-    let args = A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
-    let overrides = NetOverrides::from_matches(net_of(&args), &matches);
-    (args, overrides)
+    let mut args = A::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    net_of(&mut args).record_given(&matches);
+    args
 }
 
 /// The `--threads` flag of every tool: `0` (all cores) or `1..=`[`crate::limits::max_threads`];

@@ -19,7 +19,7 @@ use revstab::experiments::bench::{
 };
 use revstab::nets::Arch;
 use revstab::nets::BackwardPlan;
-use revstab::nets::NetOptions;
+use revstab::nets::NetOverrides;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -107,7 +107,7 @@ struct Args {
         flatten,
         next_help_heading = "Network options (the config's [net] table)"
     )]
-    net: NetOptions,
+    net: NetOverrides,
     /// Batch size.
     #[arg(long, default_value_t = 32)]
     batch: usize,
@@ -169,7 +169,7 @@ struct Args {
 fn run_main() -> anyhow::Result<()> {
     use clap::CommandFactory;
     let argv = revstab::cli::args_with_config(&Args::command(), std::env::args_os().collect())?;
-    let (args, net_given) = revstab::cli::parse_with_net::<Args>(argv, |a| &a.net);
+    let args = revstab::cli::parse_with_net::<Args>(argv, |a| &mut a.net);
     let archs = if args.arch.is_empty() {
         args.workload.archs()
     } else {
@@ -215,7 +215,7 @@ fn run_main() -> anyhow::Result<()> {
             };
             let mut cfg = cfg;
             cfg.net.pools = Some(parse_pools(args.workload.pools(), arch)?);
-            cfg.net = net_given.apply(&cfg.net)?;
+            cfg.net = args.net.apply(&cfg.net)?;
             cfg.validate()?;
             Ok(cfg)
         })

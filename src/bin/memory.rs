@@ -12,7 +12,7 @@ use anyhow::Context;
 use clap::Parser;
 use revstab::backend::Backend;
 use revstab::experiments::memory::{check_writable, run_with, MemoryConfig, Preset};
-use revstab::nets::{NetOptions, NetOverrides};
+use revstab::nets::NetOverrides;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -48,10 +48,7 @@ struct Args {
         flatten,
         next_help_heading = "Network options (the config's [net] table)"
     )]
-    net: NetOptions,
-    /// The network flags given on the command line.
-    #[arg(skip)]
-    net_given: NetOverrides,
+    net: NetOverrides,
     /// Input height = width of the single-size measurements.
     #[arg(long = "input-size")]
     input_size: Option<usize>,
@@ -89,9 +86,7 @@ struct Args {
 }
 
 fn run() -> anyhow::Result<()> {
-    let (mut args, given) =
-        revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &a.net);
-    args.net_given = given;
+    let args = revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &mut a.net);
     let mut cfg = match &args.config {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -123,7 +118,7 @@ fn run() -> anyhow::Result<()> {
     if let Some(w) = args.width {
         cfg.width = w;
     }
-    cfg.net = args.net_given.apply(&cfg.net)?;
+    cfg.net = args.net.apply(&cfg.net)?;
     if let Some(s) = args.input_size {
         cfg.input_size = s;
     }

@@ -8,7 +8,7 @@ use revstab::error::{bad_input, failed};
 use revstab::experiments::snr_sweep::{self as sweep, RunOptions, Shard, SweepConfig};
 use revstab::lock::lock_out;
 use revstab::nets::Arch;
-use revstab::nets::{NetOptions, NetOverrides};
+use revstab::nets::NetOverrides;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -85,10 +85,7 @@ struct Args {
         flatten,
         next_help_heading = "Network options (the config's [net] table)"
     )]
-    net: NetOptions,
-    /// The network flags given on the command line.
-    #[arg(skip)]
-    net_given: NetOverrides,
+    net: NetOverrides,
     /// Skip the per-layer alpha measurements and depth-law predictions
     #[arg(long = "no-depth-law")]
     no_depth_law: bool,
@@ -142,9 +139,7 @@ enum Command {
 
 fn main() -> ExitCode {
     revstab::provenance::started();
-    let (mut args, given) =
-        revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &a.net);
-    args.net_given = given;
+    let args = revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &mut a.net);
     match run(args) {
         Ok(code) => code,
         Err(e) => revstab::error::report("snr-sweep", &e),
@@ -180,7 +175,7 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
     set!(backend);
     set!(seeds);
     set!(noise_std);
-    cfg.net = args.net_given.apply(&cfg.net)?;
+    cfg.net = args.net.apply(&cfg.net)?;
     if args.no_depth_law {
         cfg.depth_law = false;
     }

@@ -8,8 +8,8 @@ use revstab::backend::Backend;
 use revstab::experiments::training::{
     self as exp, AccuracyConfig, AnglesConfig, Experiment, SweepOptions,
 };
+use revstab::nets::NetOverrides;
 use revstab::nets::{Arch, Source};
-use revstab::nets::{NetOptions, NetOverrides};
 use revstab::train::{Progress, TrainConfig};
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -108,10 +108,7 @@ struct RunArgs {
         flatten,
         next_help_heading = "Network options (the config's [net] table)"
     )]
-    net: NetOptions,
-    /// The network flags given on the command line.
-    #[arg(skip)]
-    net_given: NetOverrides,
+    net: NetOverrides,
     /// Checkpoint every N steps (0 = every epoch) [default: 0]
     #[arg(long = "checkpoint-every", value_name = "N")]
     checkpoint_every: Option<usize>,
@@ -263,9 +260,8 @@ fn resolve_threads(threads: usize) -> usize {
 
 fn main() -> ExitCode {
     revstab::provenance::started();
-    let (mut args, given) =
-        revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &a.run.net);
-    args.run.net_given = given;
+    let args =
+        revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &mut a.run.net);
     // Before any other thread exists.
     set_kernel_threads(&args);
     match run(args) {
@@ -408,7 +404,7 @@ fn apply_run_flags(cfg: &mut TrainConfig, a: &RunArgs) -> Result<(), Failure> {
         eps_i,
         checkpoint_every
     );
-    cfg.net = input(a.net_given.apply(&cfg.net))?;
+    cfg.net = input(a.net.apply(&cfg.net))?;
     cfg.augment |= a.augment;
     if let Some(n) = a.input_size {
         cfg.data = input(revstab::cli::data_with_input_size(&cfg.data, n))?;

@@ -242,21 +242,24 @@ fn to_map(o: &NetOptions) -> serde_json::Map<String, serde_json::Value> {
     }
 }
 
-/// The network flags given on a command line: the options they parsed to and the keys the
-/// user set. [`NetOverrides::apply`] lays them over a config's `[net]` table, key by key.
-#[derive(Debug, Clone, Default)]
+/// The network flags of a command line, flattened into every tool's arguments: the options
+/// they parsed to and the keys the user set ([`NetOverrides::record_given`], which
+/// [`crate::cli::parse_with_net`] calls). [`NetOverrides::apply`] lays them over a config's
+/// `[net]` table, key by key.
+#[derive(clap::Args, Debug, Clone, Default)]
 pub struct NetOverrides {
     /// The options as parsed (defaults where a flag was not given).
+    #[command(flatten)]
     pub parsed: NetOptions,
     /// The keys given on the command line.
+    #[arg(skip)]
     pub given: Vec<String>,
 }
 
 impl NetOverrides {
-    /// The overrides of `parsed` (the flattened [`NetOptions`] of a command line) from
-    /// `matches`: every option whose flag was given.
-    pub fn from_matches(parsed: &NetOptions, matches: &clap::ArgMatches) -> NetOverrides {
-        let given = net_flag_ids()
+    /// Record which flags `matches` (the command line these were parsed from) gave.
+    pub fn record_given(&mut self, matches: &clap::ArgMatches) {
+        self.given = net_flag_ids()
             .into_iter()
             .filter(|id| {
                 matches!(
@@ -265,10 +268,6 @@ impl NetOverrides {
                 )
             })
             .collect();
-        NetOverrides {
-            parsed: parsed.clone(),
-            given,
-        }
     }
 
     /// Whether the flag of `key` was given.
@@ -487,8 +486,11 @@ mod tests {
             "0",
         ];
         let m = NetOptionsCommand::command().get_matches_from(argv);
-        let parsed = NetOptionsCommand::from_arg_matches(&m).unwrap().net;
-        let o = NetOverrides::from_matches(&parsed, &m);
+        let mut o = NetOverrides {
+            parsed: NetOptionsCommand::from_arg_matches(&m).unwrap().net,
+            given: Vec::new(),
+        };
+        o.record_given(&m);
         assert_eq!(o.given, ["stem", "pools", "gamma_spread"]);
         let merged = o.apply(&table).unwrap();
         assert_eq!(merged.stem, Stem::Identity);

@@ -326,3 +326,16 @@ batch = 32
 angle_every = 1
 data = "synthetic:train=64,test=32,size=8"
 "#;
+
+/// A unit-Gaussian f64 CPU tensor of `shape` from the crate's seeded stream `stream` (seed 0).
+pub fn randn_f64(shape: &[usize], stream: &str) -> Tensor {
+    revstab::util::randn(
+        &mut revstab::util::rng_for(0, stream),
+        shape,
+        0.0,
+        1.0,
+        DType::F64,
+        &candle_core::Device::Cpu,
+    )
+    .unwrap()
+}

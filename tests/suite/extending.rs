@@ -67,17 +67,7 @@ impl Layer for ChannelScale {
     }
 }
 
-fn randn(shape: &[usize], stream: &str) -> Tensor {
-    revstab::util::randn(
-        &mut revstab::util::rng_for(7, stream),
-        shape,
-        0.0,
-        1.0,
-        DType::F64,
-        &Device::Cpu,
-    )
-    .unwrap()
-}
+use crate::common::randn_f64 as randn;
 
 /// The closed-form VJP of the toy layer equals candle's autograd of its forward.
 #[test]

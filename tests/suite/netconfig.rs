@@ -111,17 +111,7 @@ fn unnested_depths_lay_out_their_own_stages() {
     assert!(cfg.keeps_pool(0));
 }
 
-fn randn(shape: &[usize], stream: &str) -> Tensor {
-    revstab::util::randn(
-        &mut revstab::util::rng_for(0, stream),
-        shape,
-        0.0,
-        1.0,
-        DType::F64,
-        &Device::Cpu,
-    )
-    .unwrap()
-}
+use crate::common::randn_f64 as randn;
 
 /// The |N(1, s)| + offset gamma init is the folded normal drawn from the parameter's own
 /// stream, shifted: the same numbers drawn by hand.
