@@ -1,4 +1,4 @@
-//! The figures of the papers (the README's figure table), each regenerated from cached experiment results:
+//! The figures of the papers (docs/tools/figures.md lists them), each regenerated from cached experiment results:
 //! the experiment driver (configs by kind, cache, provenance, running) between the experiment
 //! families (`experiments::{alpha, trace, scaling, precision, bn_eps, memory_table, tradeoff}`)
 //! and the renderers (`plot::{alpha, trace, scaling, ...}`, registry in `plot::registry`).
@@ -401,8 +401,8 @@ pub struct ResultFile {
 
 impl ResultFile {
     /// The provenance line of figures and CSVs; it names the CPU that computed the results and
-    /// the kernel paths it took (where recorded: some results depend on the CPU, see the
-    /// README's Figures section).
+    /// the kernel paths it took (where recorded: some results depend on the CPU, see
+    /// docs/tools/figures.md).
     pub fn caption(&self) -> String {
         let p = &self.provenance;
         let cpu = if p.cpu.is_empty() {
