@@ -122,7 +122,7 @@ fn step(c: &mut Criterion) {
         let sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
         let mut trainee = Trainee::build(
             &net,
-            mode,
+            mode.clone(),
             sgd,
             DType::F32,
             &Device::Cpu,

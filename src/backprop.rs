@@ -19,6 +19,12 @@
 //!   segment). Every VJP is then taken at bitwise the same input as in stored mode, so the
 //!   gradients are bitwise equal to the stored ones.
 //!
+//! - **anchored** ([`Source::Anchored`]): reconstructed, except at the anchors of the plan
+//!   ([`BackwardPlan::anchors`]), whose inputs the forward stores ([`Tape::anchors`]) and the
+//!   walk takes as the stored mode does, so the reconstruction error restarts from zero there.
+//!   No anchor gives the reconstructed step bitwise; every rebuilt input anchored
+//!   ([`crate::nets::Network::anchorable`]) gives the stored step bitwise.
+//!
 //! Gomez et al.'s Algorithm 1 is a rebuild policy of the same driver ([`Rebuild::Algorithm1`]):
 //! `G(y1)` is computed once with its hidden inputs kept, and serves both `x2 = y2 - G(y1)` and
 //! the gradient through G; then `F(x2)` likewise.
@@ -101,6 +107,12 @@ impl Backward {
         self.plan.source == Source::Stored
     }
 
+    /// Whether the input of the layer `name` comes from the tape as in stored mode: every
+    /// layer's in stored mode, an anchor's in anchored mode.
+    fn takes_stored(&self, name: &str) -> bool {
+        self.stored() || self.tape.anchors.contains(name)
+    }
+
     /// Whether in-place updates are allowed at all (not while a trace keeps references).
     fn in_place(&self) -> bool {
         self.trace.is_none()
@@ -157,8 +169,8 @@ impl Backward {
     ) -> Result<Back> {
         let (input, output, rebuilt) = match known_input {
             Some(x) => (Some(x), output, false),
-            None if self.stored() || !layer.is_invertible() => {
-                if self.tape.stores(true, layer.vjp_at_output()) {
+            None if self.takes_stored(layer.name()) || !layer.is_invertible() => {
+                if self.tape.stores_for(layer.name(), true, layer.vjp_at_output()) {
                     (Some(self.pop(layer.name())?), output, false)
                 } else {
                     // Nothing stored: the VJP is taken at the output.
@@ -316,8 +328,10 @@ impl Backward {
             let mut back = self.step(layer, out_k, grad.take(), known)?;
             // Trace every input that reconstructed mode rebuilds (in stored mode too, so that
             // the two traces line up entry by entry).
+            let as_stored = self.takes_stored(layer.name());
             let rebuildable = back.rebuilt
-                || (stored && (chain.rebuild == InnerRebuild::Recompute || layer.is_invertible()));
+                || (as_stored
+                    && (chain.rebuild == InnerRebuild::Recompute || layer.is_invertible()));
             // The input of a chain's first layer is the chain's input: recorded by the block
             // that holds the chain, or, at the top level, the network input, which a rebuilt
             // first layer (no stem below it) reconstructs and the trace measures.
@@ -354,7 +368,7 @@ impl Backward {
         known_input: Option<Held>,
     ) -> Result<Back> {
         let name = c.name().to_string();
-        if !self.stored() && known_input.is_none() {
+        if !self.takes_stored(&name) && known_input.is_none() {
             let y = output.ok_or_else(|| missing_output(&name))?;
             return self.coupling_rebuild(c, y, grad);
         }

@@ -121,7 +121,7 @@ fn check_depth(dtype: DType, modes: &[Source]) -> (String, Vec<String>) {
                     }
                 }
                 // Checked against its own expectation below.
-                Source::Checkpointed => {}
+                Source::Checkpointed | Source::Anchored => {}
             }
         }
     }

@@ -18,6 +18,13 @@ pub enum Source {
     /// Inputs recomputed forward from the nearest stored checkpoint (the input of every k-th
     /// unit or block; Chen et al. 2016): exact, bitwise the stored gradients.
     Checkpointed,
+    /// Reconstructed, except at the anchors ([`BackwardPlan::anchors`]): the forward stores
+    /// an anchored layer's input and the backward takes it there instead of rebuilding it, so
+    /// the reconstruction error restarts from zero. No anchors: bitwise `reconstructed`; every
+    /// rebuilt input anchored: bitwise `stored`. (Not a command-line mode yet: a tool needs
+    /// the anchors with it.)
+    #[value(skip)]
+    Anchored,
 }
 
 impl Source {
@@ -27,13 +34,20 @@ impl Source {
             Source::Stored => "stored",
             Source::Reconstructed => "reconstructed",
             Source::Checkpointed => "checkpointed",
+            Source::Anchored => "anchored",
         }
     }
 
     /// Whether the backward's inputs are exactly the stored ones (stored and checkpointed: no
     /// reconstruction error, infinite SNR, zero gradient angle).
     pub fn exact(self) -> bool {
-        self != Source::Reconstructed
+        matches!(self, Source::Stored | Source::Checkpointed)
+    }
+
+    /// Whether the forward stores every input (stored, checkpointed) rather than only those
+    /// the backward cannot rebuild (reconstructed, anchored).
+    pub fn stores_all(self) -> bool {
+        self.exact()
     }
 }
 
@@ -86,7 +100,7 @@ pub enum Rebuild {
 /// (reconstructed with Gomez et al.'s Algorithm 1), `checkpointed` (`checkpointed:K` with
 /// `K` units or blocks per segment; without `K`, `ceil(sqrt(depth))` or the tool's
 /// `segment`). A [`Source`] converts to its plan with the default rebuild and segment.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(into = "String", try_from = "String")]
 pub struct BackwardPlan {
     /// Where each layer's input comes from.
@@ -95,6 +109,11 @@ pub struct BackwardPlan {
     pub rebuild: Rebuild,
     /// Checkpointed: units or blocks per segment, `1..=depth` (`None`: [`default_segment`]).
     pub segment: Option<usize>,
+    /// Anchored: the names of the layers whose input the forward stores and the backward
+    /// takes as stored (any layer whose input the reconstructed mode rebuilds: a layer of a
+    /// layer-wise chain, a reversible block, a layer of a hybrid's F or G). Not part of the
+    /// plan's name: configs and result files list them apart.
+    pub anchors: Vec<String>,
 }
 
 impl BackwardPlan {
@@ -103,6 +122,7 @@ impl BackwardPlan {
         source: Source::Stored,
         rebuild: Rebuild::PerLayer,
         segment: None,
+        anchors: Vec::new(),
     };
     /// Inputs rebuilt by inverses, each block by its analytic inverse, then the per-layer
     /// backward of F and G.
@@ -110,13 +130,24 @@ impl BackwardPlan {
         source: Source::Reconstructed,
         rebuild: Rebuild::PerLayer,
         segment: None,
+        anchors: Vec::new(),
     };
     /// Reconstructed with Gomez et al.'s Algorithm 1 ([`Rebuild::Algorithm1`]).
     pub const ALGORITHM1: BackwardPlan = BackwardPlan {
         source: Source::Reconstructed,
         rebuild: Rebuild::Algorithm1,
         segment: None,
+        anchors: Vec::new(),
     };
+
+    /// Reconstructed with the inputs of `anchors` stored ([`Source::Anchored`]).
+    pub fn anchored(anchors: Vec<String>) -> BackwardPlan {
+        BackwardPlan {
+            source: Source::Anchored,
+            anchors,
+            ..BackwardPlan::STORED
+        }
+    }
 
     /// Checkpointed with `segment` units or blocks per segment (`None`: the default).
     pub fn checkpointed(segment: Option<usize>) -> BackwardPlan {
@@ -134,7 +165,7 @@ impl BackwardPlan {
                 segment: self.segment.or(segment),
                 ..self
             },
-            Source::Stored | Source::Reconstructed => self,
+            Source::Stored | Source::Reconstructed | Source::Anchored => self,
         }
     }
 
@@ -159,11 +190,13 @@ impl BackwardPlan {
             "reconstructed" => BackwardPlan::RECONSTRUCTED,
             "algorithm1" => BackwardPlan::ALGORITHM1,
             "checkpointed" => BackwardPlan::checkpointed(None),
+            "anchored" => BackwardPlan::anchored(Vec::new()),
             _ => {
                 return Err(Error::Unknown {
                     kind: "backward",
                     got: text.into(),
-                    expected: "stored, reconstructed, algorithm1, checkpointed[:K]".into(),
+                    expected: "stored, reconstructed, algorithm1, checkpointed[:K], anchored"
+                        .into(),
                 })
             }
         };
@@ -183,6 +216,12 @@ impl BackwardPlan {
                 text,
             )),
         }
+    }
+}
+
+impl From<&BackwardPlan> for BackwardPlan {
+    fn from(plan: &BackwardPlan) -> BackwardPlan {
+        plan.clone()
     }
 }
 

@@ -54,7 +54,7 @@ pub const DEFAULT_MODES: [BackwardPlan; 3] = [
 ];
 
 /// Whether `arch` has `mode` (the ResNet baseline has no reconstructed ones).
-pub fn mode_available(mode: BackwardPlan, arch: Arch) -> bool {
+pub fn mode_available(mode: &BackwardPlan, arch: Arch) -> bool {
     mode.source != Source::Reconstructed || arch.reconstructable()
 }
 
@@ -269,8 +269,8 @@ impl BenchConfig {
     pub fn modes_to_run(&self) -> Vec<BackwardPlan> {
         self.modes
             .iter()
-            .copied()
-            .filter(|m| mode_available(*m, self.arch))
+            .filter(|m| mode_available(m, self.arch))
+            .cloned()
             .collect()
     }
 
@@ -279,7 +279,7 @@ impl BenchConfig {
         let skipped: Vec<&str> = self
             .modes
             .iter()
-            .filter(|m| !mode_available(**m, self.arch))
+            .filter(|m| !mode_available(m, self.arch))
             .map(|m| m.name())
             .collect();
         (!skipped.is_empty()).then(|| {
@@ -362,7 +362,7 @@ impl Trainee {
         device: &Device,
         backend: Backend,
     ) -> Result<Trainee> {
-        if !mode_available(mode, net.arch) {
+        if !mode_available(&mode, net.arch) {
             let e = format!("a mode of {}", net.arch);
             return Err(Error::config(
                 "mode",
@@ -387,7 +387,7 @@ impl Trainee {
             grads: true,
             ..StepOptions::default()
         };
-        let plan = self.mode.with_default_segment(self.segment);
+        let plan = self.mode.clone().with_default_segment(self.segment);
         self.net.step(x, labels, plan, opts)
     }
 
@@ -493,7 +493,8 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
         let net_cfg = cfg.net_config(depth);
         let mut trainees = modes
             .iter()
-            .map(|&m| {
+            .map(|m| {
+                let m = m.clone();
                 let sgd = Sgd::new(cfg.momentum, cfg.weight_decay);
                 Ok(Trainee {
                     segment: cfg.segment,
@@ -540,11 +541,12 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
             .position(|m| *m == BackwardPlan::STORED)
             .map(|k| median(&times[k]));
         let flops = step_conv_flops(&net_cfg, cfg.batch);
-        for (k, &mode) in modes.iter().enumerate() {
+        for (k, mode) in modes.iter().enumerate() {
+            let mode = mode.clone();
             let med = median(&times[k]);
             let row = BenchRow {
                 arch: cfg.arch,
-                mode,
+                mode: mode.clone(),
                 depth,
                 segment: (mode.source == Source::Checkpointed)
                     .then(|| crate::backprop::segment_length(cfg.segment, depth))

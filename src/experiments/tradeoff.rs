@@ -213,10 +213,10 @@ pub fn run(cfg: &TradeoffConfig, mut progress: impl FnMut(&TradeoffPoint)) -> Re
                 ..StepOptions::default()
             };
             // Exactness first (traces and gradients on the same batch).
-            let reference = net.step(&x, &labels, sources[0], opts(true))?;
+            let reference = net.step(&x, &labels, &sources[0], opts(true))?;
             let mut exactness = Vec::with_capacity(sources.len());
             for s in &sources {
-                let out = net.step(&x, &labels, *s, opts(true))?;
+                let out = net.step(&x, &labels, s, opts(true))?;
                 let angle = grad_angle(&reference.grads, &out.grads)?.whole_deg;
                 let (layer, snr) = crate::train::lowest_snr(&reference, &out)?;
                 exactness.push((layer, snr, angle));
@@ -229,7 +229,7 @@ pub fn run(cfg: &TradeoffConfig, mut progress: impl FnMut(&TradeoffPoint)) -> Re
                 for (i, s) in sources.iter().enumerate() {
                     let t0 = Instant::now();
                     let (out, peak, act) = crate::measure::alloc::measure_peaks(|| {
-                        net.step(&x, &labels, *s, opts(false))
+                        net.step(&x, &labels, s, opts(false))
                     });
                     let dt = t0.elapsed().as_secs_f64();
                     let out = out?;

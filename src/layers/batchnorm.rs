@@ -355,8 +355,8 @@ impl Layer for InvBatchNorm {
     /// ([`Tape::replay`], whose input is bitwise the training forward's) the f64 statistics of
     /// the training forward are handed to the backward by the input's id, as a stored step's.
     fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
-        let pushes = push_input && (tape.store_all || !self.is_invertible());
-        if tape.stores(pushes, self.vjp_at_output()) {
+        let pushes = push_input && (tape.stores_input_of(&self.name) || !self.is_invertible());
+        if tape.stores_for(&self.name, pushes, self.vjp_at_output()) {
             tape.push(x.clone());
         }
         let y = self.forward_pass(x, tape.pass)?;

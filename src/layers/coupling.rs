@@ -315,7 +315,7 @@ impl Layer for AdditiveCoupling {
         let (x1, x2) = split_channels(x, &self.name)?;
         let y1 = self.add(&x1, &self.f.forward_tape(&x2, tape, false)?)?;
         let g_out = self.g.forward_tape(&y1, tape, false)?;
-        if push_input && tape.store_all {
+        if push_input && tape.stores_input_of(&self.name) {
             tape.push(x.clone());
         }
         // y2 = x2 + G(y1), written straight into the second half of the output.

@@ -136,6 +136,8 @@ pub struct Tape {
     /// computed and recorded), [`Pass::Replay`] for the recomputation of a checkpointed segment
     /// (the statistics recorded by that forward, so the same values, bitwise).
     pub pass: Pass,
+    /// The anchored layers (anchored source): their inputs are stored as in stored mode.
+    pub anchors: std::collections::HashSet<String>,
     items: Vec<Tensor>,
 }
 
@@ -146,8 +148,15 @@ impl Tape {
             store_all,
             for_trace: false,
             pass: Pass::Record,
+            anchors: Default::default(),
             items: Vec::new(),
         }
+    }
+
+    /// Whether the layer `name` stores its input as in stored mode: every layer when the tape
+    /// stores everything, an anchor otherwise.
+    pub fn stores_input_of(&self, name: &str) -> bool {
+        self.store_all || self.anchors.contains(name)
     }
 
     /// An empty tape that stores every input, filled by a recomputation in [`Pass::Replay`]
@@ -171,6 +180,13 @@ impl Tape {
     /// `at_output` really stores its input.
     pub fn stores(&self, pushes: bool, at_output: bool) -> bool {
         pushes && (!at_output || self.for_trace)
+    }
+
+    /// [`Tape::stores`] for the layer `name`: an anchor stores its input even when its VJP
+    /// is taken at its output (the layer below may need that input, which an anchor gives
+    /// exactly; the VJP of such a layer is the same at either).
+    pub fn stores_for(&self, name: &str, pushes: bool, at_output: bool) -> bool {
+        self.stores(pushes, at_output) || (pushes && self.anchors.contains(name))
     }
     /// Push an activation.
     pub fn push(&mut self, t: Tensor) {
@@ -225,15 +241,25 @@ impl<'a> Structure<'a> {
     }
 }
 
-/// Every primitive layer of `layer` (itself if it is one), in network order: the one
-/// traversal of the layer tree ([`Structure::children`]). The composites' parameters and the
-/// training's batch-norm running statistics follow this order; the backward driver
-/// ([`crate::backprop`]) walks the same structure top down.
-pub fn primitives(layer: &dyn Layer) -> Vec<&dyn Layer> {
-    match layer.structure() {
-        Structure::Primitive => vec![layer],
-        s => s.children().into_iter().flat_map(primitives).collect(),
+/// Every layer of the tree under `layer`, composites included, in network order (a composite
+/// before its children): the one traversal of the layer tree ([`Structure::children`]). The
+/// composites' parameters, training's batch-norm running statistics and the anchorable layers
+/// follow this order; the backward driver ([`crate::backprop`]) walks the same structure top
+/// down.
+pub fn walk(layer: &dyn Layer) -> Vec<&dyn Layer> {
+    let mut out = vec![layer];
+    for child in layer.structure().children() {
+        out.extend(walk(child));
     }
+    out
+}
+
+/// Every primitive layer of `layer` (itself if it is one), in network order ([`walk`]).
+pub fn primitives(layer: &dyn Layer) -> Vec<&dyn Layer> {
+    walk(layer)
+        .into_iter()
+        .filter(|l| matches!(l.structure(), Structure::Primitive))
+        .collect()
 }
 
 /// A layer of a network: forward under a [`Pass`], optional inverse, and (primitive layers) a
@@ -303,8 +329,8 @@ pub trait Layer: Send + Sync {
     /// the VJP is taken at the output ([`Tape::stores`]). The forward runs in the tape's
     /// [`Tape::pass`].
     fn forward_tape(&self, x: &Tensor, tape: &mut Tape, push_input: bool) -> Result<Tensor> {
-        let pushes = push_input && (tape.store_all || !self.is_invertible());
-        if tape.stores(pushes, self.vjp_at_output()) {
+        let pushes = push_input && (tape.stores_input_of(self.name()) || !self.is_invertible());
+        if tape.stores_for(self.name(), pushes, self.vjp_at_output()) {
             tape.push(x.clone());
         }
         self.forward_pass(x, tape.pass)

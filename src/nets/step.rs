@@ -4,7 +4,7 @@
 use super::{BackwardPlan, Network, Source};
 use crate::backprop::{forward_checkpointed, Backward, Grads, Held};
 use crate::error::{Error, Result};
-use crate::layers::{Layer, Pass, Tape, TraceEntry};
+use crate::layers::{InnerRebuild, Layer, Pass, Tape, TraceEntry};
 use candle_core::{DType, Device, Tensor};
 use std::collections::HashMap;
 
@@ -105,6 +105,32 @@ impl Network {
         Ok(segments)
     }
 
+    /// The layers an anchored backward can anchor, in network order: every layer whose input
+    /// the reconstructed mode rebuilds (the invertible layers of a layer-wise chain, the
+    /// reversible blocks, the layers of a hybrid's F and G), by name.
+    pub fn anchorable(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        anchorable_in(&self.chain, true, &mut out);
+        out
+    }
+
+    /// Check that every anchor names an anchorable layer ([`Network::anchorable`]).
+    fn check_anchors(&self, anchors: &[String]) -> Result<()> {
+        let names = self.anchorable();
+        match anchors.iter().find(|a| !names.contains(a)) {
+            Some(a) => Err(Error::config(
+                "anchor",
+                format!(
+                    "a layer whose input is rebuilt ({} of this network, e.g. {})",
+                    names.len(),
+                    names.iter().take(3).cloned().collect::<Vec<_>>().join(", ")
+                ),
+                format!("`{a}`"),
+            )),
+            None => Ok(()),
+        }
+    }
+
     /// One training step's forward and backward with activations from `source`. ResNet has no
     /// inverse, so its reconstructed mode is its stored mode. The checkpointed source stores
     /// the segment inputs of [`Network::checkpoint_segments`] (`plan.segment`) and the
@@ -175,10 +201,14 @@ impl Network {
         let source = plan.source;
         let segments = match source {
             Source::Checkpointed => Some(self.checkpoint_segments(plan.segment)?),
-            Source::Stored | Source::Reconstructed => None,
+            Source::Stored | Source::Reconstructed | Source::Anchored => None,
         };
-        let store_all = source != Source::Reconstructed || !self.config.arch.reconstructable();
+        let store_all = source.stores_all() || !self.config.arch.reconstructable();
         let mut tape = Tape::for_trace(store_all, opts.trace);
+        if source == Source::Anchored {
+            self.check_anchors(&plan.anchors)?;
+            tape.anchors = plan.anchors.iter().cloned().collect();
+        }
         let x = x.to_dtype(self.dtype)?;
         let logits = match &segments {
             Some(segments) => forward_checkpointed(&self.chain, &x, segments, &mut tape)?,
@@ -207,7 +237,7 @@ impl Network {
         let backward_source = match (&segments, store_all) {
             (Some(_), _) => Source::Checkpointed,
             (None, true) => Source::Stored,
-            (None, false) => Source::Reconstructed,
+            (None, false) => source,
         };
         let mut backward = Backward::new(
             BackwardPlan {
@@ -236,6 +266,24 @@ impl Network {
             grad_sq_norm: None,
         };
         Ok((out, loss))
+    }
+}
+
+/// The layers of `chain` whose input a reconstructed backward rebuilds, in network order: an
+/// invertible layer of a chain rebuilt layer-wise, except the first of a block's F or G (its
+/// input is the block's); inside a block whose F and G are rebuilt layer-wise, theirs.
+fn anchorable_in(chain: &crate::layers::Chain, top: bool, out: &mut Vec<String>) {
+    if chain.rebuild != InnerRebuild::LayerwiseInverse {
+        return;
+    }
+    for (k, layer) in chain.layers.iter().enumerate() {
+        if (k > 0 || top) && layer.is_invertible() {
+            out.push(layer.name().to_string());
+        }
+        if let crate::layers::Structure::Coupling(c) = layer.structure() {
+            anchorable_in(c.f(), false, out);
+            anchorable_in(c.g(), false, out);
+        }
     }
 }
 

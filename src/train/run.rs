@@ -187,7 +187,7 @@ pub fn train(
     // The probe's other step: an exact source is compared with the reconstructed one.
     let other = match cfg.mode {
         Source::Stored | Source::Checkpointed => Source::Reconstructed,
-        Source::Reconstructed => Source::Stored,
+        Source::Reconstructed | Source::Anchored => Source::Stored,
     };
     let mut stopped = false;
     let mut pending_correct = PendingCorrect::default();

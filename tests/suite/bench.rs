@@ -57,7 +57,7 @@ fn every_mode_gives_the_stored_gradients_in_f64() {
         "every parameter has a gradient"
     );
     for mode in [BackwardPlan::RECONSTRUCTED, BackwardPlan::ALGORITHM1] {
-        let out = build(mode).grads(&x, &labels).unwrap();
+        let out = build(mode.clone()).grads(&x, &labels).unwrap();
         assert!(
             (out.loss - reference.loss).abs() <= 1e-12 * reference.loss.abs().max(1.0),
             "{mode:?}: loss {} vs {}",
@@ -337,8 +337,8 @@ fn assert_read_back(back: &BenchResults, want: &BenchResults) {
     assert_eq!(back.rows.len(), want.rows.len());
     for (b, w) in back.rows.iter().zip(&want.rows) {
         assert_eq!(
-            (b.arch, b.mode, b.depth, b.segment, b.layers, b.peak_bytes),
-            (w.arch, w.mode, w.depth, w.segment, w.layers, w.peak_bytes)
+            (b.arch, &b.mode, b.depth, b.segment, b.layers, b.peak_bytes),
+            (w.arch, &w.mode, w.depth, w.segment, w.layers, w.peak_bytes)
         );
         assert_eq!(b.times_s.len(), w.times_s.len());
         let floats = [

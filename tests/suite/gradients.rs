@@ -46,7 +46,7 @@ fn plan(source: Source, rebuild: Rebuild) -> BackwardPlan {
     BackwardPlan {
         source,
         rebuild,
-        segment: None,
+        ..BackwardPlan::STORED
     }
 }
 
@@ -397,4 +397,114 @@ fn bad_checkpoint_segments_are_errors() {
     let mut tape = revstab::layers::Tape::new(true);
     let bad = revstab::backprop::forward_checkpointed(&net.chain, &x, &[1, 3], &mut tape);
     assert!(bad.is_err());
+}
+
+/// Every gradient and the loss of `got` bitwise those of `want`.
+fn assert_same_step(got: &revstab::nets::StepOutput, want: &revstab::nets::StepOutput, what: &str) {
+    assert_eq!(got.loss.to_bits(), want.loss.to_bits(), "{what}: loss");
+    assert_eq!(got.grads.len(), want.grads.len(), "{what}: gradients");
+    for (name, g) in &want.grads {
+        let other = got
+            .grads
+            .get(name)
+            .unwrap_or_else(|| panic!("{what}: no gradient for {name}"));
+        assert_bitwise(other, g, &format!("{what}: {name}"));
+    }
+}
+
+const REVERSIBLE: [Arch; 4] = [Arch::Layerwise, Arch::Hybrid, Arch::Revnet, Arch::Irevnet];
+
+/// The anchored source with no anchor is the reconstructed one, and with every rebuilt input
+/// anchored it is the stored one: loss and every gradient bitwise, in f32 and f64, for every
+/// reversible architecture.
+#[test]
+fn anchored_spans_reconstructed_to_stored_bitwise() {
+    for arch in REVERSIBLE {
+        for dtype in [DType::F32, DType::F64] {
+            let cfg = NetConfig {
+                depth: 4,
+                ..small(arch)
+            };
+            let net = Network::build(&cfg, dtype, &Device::Cpu).unwrap();
+            let (x, y) = batch(&cfg, 4, dtype);
+            let what = format!("{arch} {dtype:?}");
+            let anchorable = net.anchorable();
+            assert!(anchorable.len() >= cfg.depth, "{what}: {anchorable:?}");
+            let stored = net.step(&x, &y, Source::Stored, GRADS).unwrap();
+            let recon = net.step(&x, &y, Source::Reconstructed, GRADS).unwrap();
+            let none = net
+                .step(&x, &y, BackwardPlan::anchored(Vec::new()), GRADS)
+                .unwrap();
+            assert_same_step(&none, &recon, &format!("{what}: no anchors"));
+            assert_eq!(none.tape_bytes, recon.tape_bytes, "{what}: tape");
+            let all = net
+                .step(&x, &y, BackwardPlan::anchored(anchorable.clone()), GRADS)
+                .unwrap();
+            assert_same_step(&all, &stored, &format!("{what}: every input anchored"));
+            // One anchor stores one more activation than the reconstructed forward.
+            let one = net
+                .step(
+                    &x,
+                    &y,
+                    BackwardPlan::anchored(vec![anchorable[1].clone()]),
+                    GRADS,
+                )
+                .unwrap();
+            assert!(
+                one.tape_bytes > recon.tape_bytes,
+                "{what}: one anchor's tape"
+            );
+        }
+    }
+}
+
+/// In f64 every anchor set gives the gradients of whole-network autograd (1e-10 relative L2):
+/// the empty set, every other rebuilt input, the top half, and each single anchor.
+#[test]
+fn anchored_gradients_equal_autograd_in_f64() {
+    for arch in REVERSIBLE {
+        let cfg = small(arch);
+        let net = Network::build(&cfg, DType::F64, &Device::Cpu).unwrap();
+        let (x, y) = batch(&cfg, 4, DType::F64);
+        let (_, reference) = net.autograd_grads(&x, &y).unwrap();
+        let all = net.anchorable();
+        let mut sets: Vec<Vec<String>> = vec![
+            Vec::new(),
+            all.iter().step_by(2).cloned().collect(),
+            all[all.len() / 2..].to_vec(),
+        ];
+        sets.extend(all.iter().map(|a| vec![a.clone()]));
+        for anchors in sets {
+            let what = format!("{arch} anchors {anchors:?}");
+            let out = net
+                .step(&x, &y, BackwardPlan::anchored(anchors), GRADS)
+                .unwrap();
+            for (name, g) in &reference {
+                Tolerance::rel(1e-10).assert_rel_l2(
+                    out.grads.get(name).unwrap(),
+                    g,
+                    &format!("{what}: {name}"),
+                );
+            }
+        }
+    }
+}
+
+/// An anchor that names no rebuilt input is a configuration error naming it, not a panic.
+#[test]
+fn an_anchor_that_is_not_a_rebuilt_layer_is_an_error() {
+    let cfg = small(Arch::Hybrid);
+    let net = Network::build(&cfg, DType::F32, &Device::Cpu).unwrap();
+    let (x, y) = batch(&cfg, 2, DType::F32);
+    for bad in ["nope", "stem", "head"] {
+        let plan = BackwardPlan::anchored(vec![bad.to_string()]);
+        let e = match net.step(&x, &y, plan, GRADS) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("anchor {bad} accepted"),
+        };
+        assert!(
+            e.contains(&format!("`{bad}`")) && e.contains("anchor"),
+            "{e}"
+        );
+    }
 }

@@ -191,7 +191,7 @@ pub fn measure_point_segment(
         drop(last.take());
         let baseline = alloc::current_bytes();
         let t0 = Instant::now();
-        let (out, peak, act) = alloc::measure_peaks(|| net.step(&x, &labels, plan, opts));
+        let (out, peak, act) = alloc::measure_peaks(|| net.step(&x, &labels, &plan, opts));
         seconds = seconds.min(t0.elapsed().as_secs_f64());
         let held = alloc::current_bytes().saturating_sub(baseline);
         let out = out?;

@@ -55,9 +55,9 @@ pub fn point_stats(results: &[AccuracyResult], arch: Arch, depth: usize, slope: 
                 st.diverged.1 += usize::from(r.diverged());
                 e.1 = Some(a);
             }
-            // Its gradients are bitwise the stored ones (the same run): the table pairs stored
-            // with reconstructed only.
-            Source::Checkpointed => {}
+            // Checkpointed gradients are bitwise the stored ones (the same run); anchored runs
+            // are not part of this table: it pairs stored with reconstructed only.
+            Source::Checkpointed | Source::Anchored => {}
         }
     }
     st.diff = by_seed
