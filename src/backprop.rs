@@ -170,7 +170,10 @@ impl Backward {
         let (input, output, rebuilt) = match known_input {
             Some(x) => (Some(x), output, false),
             None if self.takes_stored(layer.name()) || !layer.is_invertible() => {
-                if self.tape.stores_for(layer.name(), true, layer.vjp_at_output()) {
+                if self
+                    .tape
+                    .stores_for(layer.name(), true, layer.vjp_at_output())
+                {
                     (Some(self.pop(layer.name())?), output, false)
                 } else {
                     // Nothing stored: the VJP is taken at the output.

@@ -10,6 +10,7 @@
 mod common;
 
 mod suite {
+    mod anchors;
     mod bad_input;
     mod bench;
     mod bounds;

@@ -1,6 +1,7 @@
 //! Measurements: SNR of reconstructions, alpha (theory and empirical), gradient angles, memory.
 
 pub mod alpha;
+pub mod anchors;
 pub mod grad_angle;
 pub mod lipschitz;
 pub mod memory;
