@@ -184,6 +184,9 @@ impl BenchConfig {
     /// Check the options (the network's through [`NetConfig::validate`]).
     pub fn validate(&self) -> Result<()> {
         self.net.check_fg_for(&[self.arch])?;
+        for m in &self.modes {
+            m.source.check_taken_by("modes")?;
+        }
         let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
         if self.depths.is_empty() || self.depths.contains(&0) {
             let got = format!("{:?}", self.depths);

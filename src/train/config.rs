@@ -144,6 +144,7 @@ impl TrainConfig {
     /// Check every value (without loading the data); errors name the field.
     pub fn validate(&self) -> Result<()> {
         let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
+        self.mode.check_taken_by("mode")?;
         if self.epochs == 0 {
             return bad("epochs", ">= 1", "0".into());
         }

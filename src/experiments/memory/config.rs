@@ -196,6 +196,9 @@ impl MemoryConfig {
     /// error of a value's parser).
     pub fn validate(&self) -> Result<()> {
         self.net.check_fg_for(&self.archs)?;
+        for m in &self.modes {
+            m.check_taken_by("memory experiment: modes")?;
+        }
         let bad = |c: &str, e: &str, g: String| {
             Err(Error::config(format!("memory experiment: {c}"), e, g))
         };
