@@ -35,8 +35,8 @@ pub use crate::layers::GammaInit;
 pub use arch::{Accounting, Arch, ArchSpec, LayerKind, MemoryEntry, PoolKind, Unit};
 pub use config::NetConfig;
 pub use options::{
-    from_json_lifting, lift_legacy_net_keys, net_table_hint, parse_fg, parse_pools,
-    toml_error_text, FgOpt, NetOptions, NetOverrides, PoolsOpt, Stem, DEFAULT_INIT_SCALE,
+    from_json_lifting, lift_legacy_net_keys, parse_fg, parse_pools, toml_error_text,
+    with_net_table_hint, FgOpt, NetOptions, NetOverrides, PoolsOpt, Stem, DEFAULT_INIT_SCALE,
 };
 pub use step::{cross_entropy, StepOptions, StepOutput};
 

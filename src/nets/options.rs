@@ -270,11 +270,6 @@ impl NetOverrides {
             .collect();
     }
 
-    /// Whether the flag of `key` was given.
-    pub fn has(&self, key: &str) -> bool {
-        self.given.iter().any(|k| k == key)
-    }
-
     /// `base` with every given flag's value in place of the table's.
     pub fn apply(&self, base: &NetOptions) -> Result<NetOptions> {
         let mut merged = to_map(base);
@@ -354,23 +349,22 @@ pub fn from_json_lifting<T: serde::de::DeserializeOwned>(
     serde_json::from_value(v)
 }
 
-/// The hint added to a config error naming a network option outside the `[net]` table.
-pub fn net_table_hint(message: &str) -> Option<&'static str> {
-    net_flag_ids()
+/// A config error's `message` with a hint appended when it names a network option outside
+/// the `[net]` table (an unknown field that is one of [`NetOptions`]' keys).
+pub fn with_net_table_hint(message: &str) -> String {
+    let outside = net_flag_ids()
         .iter()
-        .any(|k| message.contains(&format!("unknown field `{k}`")))
-        .then_some("network options go in the [net] table")
+        .any(|k| message.contains(&format!("unknown field `{k}`")));
+    if outside {
+        format!("{message} (network options go in the [net] table)")
+    } else {
+        message.to_string()
+    }
 }
 
-/// A TOML error as text, with the `[net]` hint when it names a network option outside the
-/// table.
+/// A TOML error as text, with the `[net]` hint ([`with_net_table_hint`]).
 pub fn toml_error_text(e: &toml::de::Error) -> String {
-    let text = e.to_string();
-    let text = text.trim();
-    match net_table_hint(text) {
-        Some(h) => format!("{text} ({h})"),
-        None => text.to_string(),
-    }
+    with_net_table_hint(e.to_string().trim())
 }
 
 /// Parse a pool list (`c`/`channel`, `b`/`batch`, `max`; `none` or empty: no pooling;

@@ -10,10 +10,6 @@ pub(crate) fn stem(out: &Path, id: &str) -> PathBuf {
     out.join(id)
 }
 
-pub(crate) fn depth_unit(arch: Arch) -> &'static str {
-    arch.depth_noun()
-}
-
 /// Fix a linear y range around the panel's finite data with `bottom` and `top` extra fractions
 /// of the data range, so that the legend finds an empty corner.
 pub(crate) fn reserve_legend_room(c: &mut Chart, bottom: f64, top: f64) {

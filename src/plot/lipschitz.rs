@@ -10,7 +10,7 @@
 
 use crate::error::Result;
 use crate::experiments::figures::{expect_kind, malformed, ResultData, Results, TraceRow};
-use crate::plot::common::{depth_unit, reserve_legend_room, stem};
+use crate::plot::common::{reserve_legend_room, stem};
 use crate::plot::trace::group_spans;
 use crate::plot::{render, Chart, Figure, Series, Style};
 use crate::results::csv::write_csv;
@@ -51,7 +51,7 @@ pub fn lipschitz(res: &Results, out: &Path) -> Result<()> {
             "{} {} {}s, n = {}: per top-level layer",
             d.arch,
             d.depth,
-            depth_unit(d.arch),
+            d.arch.depth_noun(),
             d.slope
         ),
         "layer, top → bottom (backward order)",

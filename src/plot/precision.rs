@@ -29,7 +29,7 @@ pub fn precision(res: &Results, out: &Path) -> Result<()> {
     }
     let mut panels = Vec::new();
     for &arch in &archs {
-        let unit = depth_unit(arch);
+        let unit = arch.depth_noun();
         let what = if arch.has_blocks() {
             "lowest block input"
         } else {

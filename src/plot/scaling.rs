@@ -25,7 +25,7 @@ pub(crate) fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> 
         return Err(malformed(&res.path(id), "no points"));
     }
     let hybrid = d.arch.has_blocks();
-    let unit = depth_unit(d.arch);
+    let unit = d.arch.depth_noun();
     let what = if hybrid {
         "lowest block input"
     } else {

@@ -180,7 +180,7 @@ pub(crate) fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
     let title = format!(
         "SNR through the layers of a {kind} network ({} {}s, {} layers, n = {})",
         d.depth,
-        depth_unit(d.arch),
+        d.arch.depth_noun(),
         d.layers,
         d.slope
     );

@@ -296,9 +296,7 @@ pub fn read_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T> {
             let column = before.chars().rev().take_while(|c| *c != '\n').count() + 1;
             format!("line {line}, column {column}: ")
         });
-        let message = e.message().trim().replace('\n', " ");
-        let hint =
-            crate::nets::net_table_hint(&message).map_or(String::new(), |h| format!(" ({h})"));
-        Error::config_file(path, format!("{at}{message}{hint}"))
+        let message = crate::nets::with_net_table_hint(&e.message().trim().replace('\n', " "));
+        Error::config_file(path, format!("{at}{message}"))
     })
 }
