@@ -8,7 +8,64 @@
 //! `--config FILE` reads TOML.
 
 use crate::error::{Error, Result};
+use crate::measure::anchors::Anchoring;
 use crate::nets::NetOverrides;
+
+/// The anchored mode's flags (the `[anchors]` table of a config), shared by the tools that
+/// take the mode: the planner's target, an explicit list, and how often training plans again.
+#[derive(clap::Args, Debug, Clone, Default)]
+pub struct AnchorArgs {
+    /// Anchored mode: the planner places the fewest anchors that keep every rebuilt input at
+    /// least this SNR (dB) against the stored one, on a probe batch [default: 60]
+    #[arg(long = "min-snr-db", value_name = "DB", allow_negative_numbers = true, value_parser = parse_finite_db)]
+    pub min_snr_db: Option<f64>,
+    /// Anchored mode: these anchors instead of a plan (layer names, or positions among the
+    /// inputs the backward rebuilds, 0 = top; `snr-sweep plan` lists them)
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "LIST",
+        conflicts_with = "min_snr_db"
+    )]
+    pub anchors: Option<Vec<String>>,
+    /// Anchored training with a target: plan again every K steps on the current weights (0:
+    /// once, before the first step) [default: 25]
+    #[arg(long = "replan-every", value_name = "K")]
+    pub replan_every: Option<usize>,
+}
+
+impl AnchorArgs {
+    /// Whether any anchored flag was given.
+    pub fn given(&self) -> bool {
+        self.min_snr_db.is_some() || self.anchors.is_some() || self.replan_every.is_some()
+    }
+
+    /// `base` with the flags given laid over it (a target replaces a list and the other way
+    /// round).
+    pub fn apply(&self, base: &Anchoring) -> Anchoring {
+        let mut a = base.clone();
+        if let Some(t) = self.min_snr_db {
+            a.min_snr_db = Some(t);
+            a.list = None;
+        }
+        if let Some(l) = &self.anchors {
+            a.list = Some(l.clone());
+            a.min_snr_db = None;
+        }
+        if let Some(k) = self.replan_every {
+            a.replan_every = k;
+        }
+        a
+    }
+}
+
+/// A finite number of dB (`--min-snr-db`): NaN and infinities are usage errors (exit 2).
+pub fn parse_finite_db(text: &str) -> std::result::Result<f64, String> {
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        _ => Err(format!("expected a finite number of dB, got `{text}`")),
+    }
+}
 
 /// Parse a binary's command line `argv`, recording which network flags it gave: `net_of` finds
 /// the flattened [`NetOverrides`] (the `[net]` flags) in the parsed arguments, which then lays

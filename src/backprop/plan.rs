@@ -21,9 +21,8 @@ pub enum Source {
     /// Reconstructed, except at the anchors ([`BackwardPlan::anchors`]): the forward stores
     /// an anchored layer's input and the backward takes it there instead of rebuilding it, so
     /// the reconstruction error restarts from zero. No anchors: bitwise `reconstructed`; every
-    /// rebuilt input anchored: bitwise `stored`. (Not a command-line mode yet: a tool needs
-    /// the anchors with it.)
-    #[value(skip)]
+    /// rebuilt input anchored: bitwise `stored`. The anchors come from the planner's SNR target
+    /// or a list ([`crate::measure::anchors::Anchoring`]).
     Anchored,
 }
 

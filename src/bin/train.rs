@@ -63,10 +63,14 @@ struct RunArgs {
     /// Leaky-ReLU slope n > 0 [default: 0.2]
     #[arg(long, allow_negative_numbers = true)]
     slope: Option<f64>,
-    /// Activations for the backward: stored, reconstructed or checkpointed (the input of every
-    /// K-th unit or block stored, segments recomputed; see --segment) [default: stored]
+    /// Activations for the backward: stored, reconstructed, checkpointed (the input of every
+    /// K-th unit or block stored, segments recomputed; see --segment) or anchored
+    /// (reconstructed, with the inputs of planned or listed layers stored; see --min-snr-db,
+    /// --anchors, --replan-every) [default: stored]
     #[arg(long)]
     mode: Option<Source>,
+    #[command(flatten)]
+    anchoring: revstab::cli::AnchorArgs,
     /// Checkpointed mode: units or blocks per segment, K in 1..=depth [default: ceil(sqrt(depth))]
     #[arg(long, value_name = "K")]
     segment: Option<usize>,
@@ -412,6 +416,7 @@ fn apply_run_flags(cfg: &mut TrainConfig, a: &RunArgs) -> Result<(), Failure> {
     if let Some(k) = a.segment {
         cfg.segment = Some(k);
     }
+    cfg.anchors = a.anchoring.apply(&cfg.anchors);
     Ok(())
 }
 

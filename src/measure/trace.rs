@@ -299,11 +299,28 @@ pub fn rounding_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64>
 /// `a = 0` at the head, while the output noise `o_i = o_{i-1} / alpha_i` (from `1/snr_out`) adds
 /// in power: `1/snr_i = o_i + a_i^2`. The least SNR the same alphas and injections allow.
 pub fn coherent_depth_law(output_snr_db: f64, layers: &[(f64, f64)]) -> Vec<f64> {
+    coherent_depth_law_anchored(output_snr_db, layers, &vec![false; layers.len()])
+}
+
+/// [`coherent_depth_law`] with anchors: where `anchored[i]`, layer `i`'s input is stored, so
+/// its prediction is `+inf` (exact) and every error above it is dropped: the next layer down
+/// starts from an exact input, as the head's does. Without anchors, [`coherent_depth_law`].
+pub fn coherent_depth_law_anchored(
+    output_snr_db: f64,
+    layers: &[(f64, f64)],
+    anchored: &[bool],
+) -> Vec<f64> {
     let mut output = nsr(output_snr_db);
     let mut amplitude = 0.0f64;
     layers
         .iter()
-        .map(|&(alpha_db, step_db)| {
+        .zip(anchored)
+        .map(|(&(alpha_db, step_db), &anchor)| {
+            if anchor {
+                output = 0.0;
+                amplitude = 0.0;
+                return f64::INFINITY;
+            }
             let alpha = 10f64.powf(alpha_db / 10.0);
             if output != 0.0 {
                 output /= alpha;

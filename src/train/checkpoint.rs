@@ -2,10 +2,11 @@
 //! ([`save_checkpoint`]), reading back ([`load_checkpoint`]) and what a `--resume` would
 //! continue from ([`resumable_step`]).
 
-use super::records::{AngleRecord, EpochRecord};
+use super::records::{AngleRecord, EpochRecord, PlanRecord};
 use super::running::{running_stats_map, set_running_stats_map};
 use super::{Sgd, TrainConfig};
 use crate::error::{Error, Result};
+use crate::measure::anchors::PlanRow;
 use crate::nets::Network;
 use crate::util::write_atomic;
 use serde::{Deserialize, Serialize};
@@ -30,6 +31,11 @@ struct CheckpointMeta {
     seconds: f64,
     history: Vec<EpochRecord>,
     angles: Vec<AngleRecord>,
+    /// Anchored runs: the plans so far and the rows of the last one (absent otherwise).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    plans: Vec<PlanRecord>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    plan_rows: Vec<PlanRow>,
 }
 
 /// Training state carried across checkpoints.
@@ -40,6 +46,8 @@ pub(super) struct State {
     pub(super) epoch_seen: usize,
     pub(super) history: Vec<EpochRecord>,
     pub(super) angles: Vec<AngleRecord>,
+    pub(super) plans: Vec<PlanRecord>,
+    pub(super) plan_rows: Vec<PlanRow>,
 }
 
 pub(super) fn save_checkpoint(
@@ -76,6 +84,8 @@ pub(super) fn save_checkpoint(
         seconds,
         history: st.history.clone(),
         angles: st.angles.clone(),
+        plans: st.plans.clone(),
+        plan_rows: st.plan_rows.clone(),
     };
     let text =
         serde_json::to_string_pretty(&meta).map_err(|e| Error::internal("checkpoint JSON", e))?;
@@ -182,6 +192,8 @@ pub(super) fn load_checkpoint(
         epoch_seen: meta.epoch_seen,
         history: meta.history,
         angles: meta.angles,
+        plans: meta.plans,
+        plan_rows: meta.plan_rows,
     };
     Ok(Some((st, meta.seconds, meta.running.is_some())))
 }

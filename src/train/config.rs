@@ -5,6 +5,7 @@ use crate::backend::Backend;
 use crate::data::{parse_data_spec, Augment, DataSplit};
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
+use crate::measure::anchors::Anchoring;
 use crate::nets::{Arch, NetConfig, NetOptions, Source, Stem};
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -35,6 +36,10 @@ pub struct TrainConfig {
     pub nested_depth: Option<usize>,
     /// Where the backward takes activations from.
     pub mode: Source,
+    /// Anchored mode: how the anchors are chosen and how often they are planned again (the
+    /// `[anchors]` table); left out of the serialised config when default.
+    #[serde(skip_serializing_if = "Anchoring::is_default")]
+    pub anchors: Anchoring,
     /// Checkpointed mode: units or blocks per segment, `1..=depth` (`None`: `ceil(sqrt(depth))`);
     /// left out of the serialised config when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -101,6 +106,7 @@ impl Default for TrainConfig {
             net: NetOptions::default(),
             nested_depth: None,
             mode: Source::Stored,
+            anchors: Anchoring::default(),
             segment: None,
             epochs: 3,
             batch: 64,
@@ -144,7 +150,22 @@ impl TrainConfig {
     /// Check every value (without loading the data); errors name the field.
     pub fn validate(&self) -> Result<()> {
         let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
-        self.mode.check_taken_by("mode")?;
+        self.anchors.validate()?;
+        if self.mode != Source::Anchored && !self.anchors.is_default() {
+            let e = "the anchored mode (--mode anchored): the others store or rebuild every input";
+            return bad(
+                "anchors (--min-snr-db, --anchors, --replan-every)",
+                e,
+                format!("mode {}", self.mode.as_str()),
+            );
+        }
+        if self.mode == Source::Anchored && !self.arch.reconstructable() {
+            let e = format!(
+                "`stored` or `checkpointed` ({} has no inverse: nothing to anchor)",
+                self.arch
+            );
+            return bad("mode", &e, "`anchored`".into());
+        }
         if self.epochs == 0 {
             return bad("epochs", ">= 1", "0".into());
         }

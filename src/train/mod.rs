@@ -31,11 +31,17 @@
 //!   batch-norm running statistics is undone, so a probed run trains and evaluates bitwise as
 //!   an unprobed one.
 //!
+//! - **Anchored** ([`Source::Anchored`]): the anchors are planned on a fixed probe batch
+//!   before the first step and again every `replan_every` steps, and every training batch's
+//!   lowest rebuilt-input SNR is checked against a stored forward of it (`anchoring`).
+//!
+//! [`Source::Anchored`]: crate::nets::Source::Anchored
 //! [`Network::step`]: crate::nets::Network::step
 //! [`Source::Stored`]: crate::nets::Source::Stored
 //! [`Source::Reconstructed`]: crate::nets::Source::Reconstructed
 //! [`Error::Diverged`]: crate::Error::Diverged
 
+mod anchoring;
 mod checkpoint;
 mod config;
 mod eval;
@@ -48,6 +54,6 @@ pub use checkpoint::resumable_step;
 pub use config::{read_toml, TrainConfig, DEFAULT_DATA};
 pub use eval::{diagnose, evaluate, lowest_snr, Diagnosis};
 pub use optim::{clip_scale, grad_sq_norm, OneCycle, Sgd};
-pub use records::{AngleRecord, EpochRecord, LayerAngle, TrainOutcome};
+pub use records::{AngleRecord, EpochRecord, LayerAngle, PlanRecord, TrainOutcome};
 pub use run::{total_steps, train, Progress, TrainOptions};
 pub use running::{restore_running_stats, running_stats};

@@ -57,6 +57,33 @@ pub struct AngleRecord {
     pub per_layer: Vec<LayerAngle>,
 }
 
+/// One plan of an anchored run ([`crate::measure::anchors`]), made on the probe batch at
+/// `step` (before that step's update), with how the training batches trained under it fared.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PlanRecord {
+    /// Updates applied before the plan was made.
+    pub step: usize,
+    /// The anchors, top down.
+    pub anchors: Vec<String>,
+    /// The lowest measured SNR (dB) of the plan's rebuilt inputs on the probe batch.
+    #[serde(with = "float_text")]
+    pub min_measured_snr_db: f64,
+    /// The depth law's lowest prediction (dB) for the same anchors.
+    #[serde(with = "float_text")]
+    pub predicted_snr_db: f64,
+    /// Bytes the anchors hold on the probe batch.
+    pub bytes_held: usize,
+    /// The lowest SNR (dB) of the first training batch trained under the plan (NaN when the
+    /// batches are not checked).
+    #[serde(with = "float_text")]
+    pub next_batch_snr_db: f64,
+    /// The lowest SNR (dB) over every checked training batch trained under the plan.
+    #[serde(with = "float_text")]
+    pub lowest_batch_snr_db: f64,
+    /// How many training batches were checked under the plan.
+    pub batches_checked: usize,
+}
+
 /// Floats as exact text in JSON (`inf` and `nan` survive).
 use crate::results::text::float_text;
 
@@ -83,6 +110,12 @@ pub struct TrainOutcome {
     pub history: Vec<EpochRecord>,
     /// Gradient-angle probes.
     pub angles: Vec<AngleRecord>,
+    /// Anchored runs: every plan, in order (empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<PlanRecord>,
+    /// Anchored runs: the rows of the last plan (`plan.csv`; empty otherwise).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plan_rows: Vec<crate::measure::anchors::PlanRow>,
     /// True when the run stopped early at `stop_after` (checkpoint written, no evaluation).
     pub stopped: bool,
 }

@@ -1,6 +1,7 @@
 //! The training loop: [`train`] with its options ([`TrainOptions`], [`Progress`]), the data
 //! order of each epoch, the gradient-angle probe, progress lines and checkpoints as it goes.
 
+use super::anchoring;
 use super::checkpoint::{finished_checkpoint, load_checkpoint, save_checkpoint, State};
 use super::eval::{count_correct, diagnose, evaluate, lowest_snr, to_f64};
 use super::records::{AngleRecord, EpochRecord, LayerAngle, TrainOutcome};
@@ -133,6 +134,8 @@ pub fn train(
         epoch_seen: 0,
         history: Vec::new(),
         angles: Vec::new(),
+        plans: Vec::new(),
+        plan_rows: Vec::new(),
     };
     let mut seconds_before = 0.0;
     if let (true, Some(dir)) = (opts.resume, &opts.run_dir) {
@@ -189,6 +192,12 @@ pub fn train(
         Source::Stored | Source::Checkpointed => Source::Reconstructed,
         Source::Reconstructed | Source::Anchored => Source::Stored,
     };
+    let anchored = cfg.mode == Source::Anchored;
+    let probe_batch = if anchored {
+        Some(anchoring::probe_batch(data, cfg.batch, &device)?)
+    } else {
+        None
+    };
     let mut stopped = false;
     let mut pending_correct = PendingCorrect::default();
     'epochs: for epoch in st.step / steps_per_epoch..cfg.epochs {
@@ -202,13 +211,33 @@ pub fn train(
             let (x, y) = (x.to_device(&device)?, y.to_device(&device)?);
             let probe =
                 cfg.angle_every > 0 && (st.step % cfg.angle_every == 0 || st.step + 1 == total);
+            let plan = match &probe_batch {
+                Some(pb) => {
+                    if anchoring::plan_due(&cfg.anchors, &st, st.step) {
+                        anchoring::make_plan(&net, &cfg.anchors, pb, &mut st, cfg.seed)?;
+                        if let Some(p) = st.plans.last() {
+                            log(format!(
+                                "{}step {}: plan of {} anchors, lowest SNR {:.1} dB on the probe batch (law {:.1} dB), {} bytes held",
+                                opts.label,
+                                st.step,
+                                p.anchors.len(),
+                                p.min_measured_snr_db,
+                                p.predicted_snr_db,
+                                p.bytes_held
+                            ));
+                        }
+                    }
+                    anchoring::current_plan(&st)
+                }
+                None => cfg.plan(),
+            };
             let out = net.step_with_grad_norm(
                 &x,
                 &y,
-                cfg.plan(),
+                plan,
                 StepOptions {
                     grads: true,
-                    trace: probe,
+                    trace: probe || anchored,
                     ..StepOptions::default()
                 },
             )?;
@@ -232,6 +261,9 @@ pub fn train(
                     diagnosis: format!("{what} ({} mode); {}", cfg.mode.as_str(), d.text),
                     layer: d.collapsed_at,
                 });
+            }
+            if anchored {
+                anchoring::check_batch(&net, &x, &y, &out, &mut st)?;
             }
             if probe {
                 // The probe must leave the run untouched: its extra forward would move the
@@ -375,6 +407,8 @@ pub fn train(
         layers: net.num_layers,
         history: st.history,
         angles: st.angles,
+        plans: st.plans,
+        plan_rows: st.plan_rows,
         stopped,
     };
     Ok((net, outcome))

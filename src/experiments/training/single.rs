@@ -5,9 +5,42 @@ use super::{angle_rows, prepare_out, to_json, write_run_json, ANGLES_HEADER, ANG
 use crate::error::{Error, Result};
 use crate::experiments::snr_sweep::fmt_f;
 use crate::results::csv::csv_text;
-use crate::train::{train, Progress, TrainConfig, TrainOptions, TrainOutcome};
+use crate::train::{train, PlanRecord, Progress, TrainConfig, TrainOptions, TrainOutcome};
 use crate::util::write_atomic;
 use std::path::PathBuf;
+
+/// Header of `plans.csv`: one row per plan of an anchored run.
+pub const PLANS_HEADER: [&str; 9] = [
+    "step",
+    "anchors",
+    "n_anchors",
+    "min_measured_snr_db",
+    "predicted_snr_db",
+    "bytes_held",
+    "next_batch_snr_db",
+    "lowest_batch_snr_db",
+    "batches_checked",
+];
+
+/// The rows of `plans.csv` (anchors joined with `;`).
+pub fn plans_rows(plans: &[PlanRecord]) -> Vec<Vec<String>> {
+    plans
+        .iter()
+        .map(|p| {
+            vec![
+                p.step.to_string(),
+                p.anchors.join(";"),
+                p.anchors.len().to_string(),
+                fmt_f(p.min_measured_snr_db),
+                fmt_f(p.predicted_snr_db),
+                p.bytes_held.to_string(),
+                fmt_f(p.next_batch_snr_db),
+                fmt_f(p.lowest_batch_snr_db),
+                p.batches_checked.to_string(),
+            ]
+        })
+        .collect()
+}
 
 /// How to run [`single_run`].
 #[derive(Debug, Clone)]
@@ -69,6 +102,16 @@ pub fn single_run(cfg: &TrainConfig, opts: &SingleRunOptions) -> Result<TrainOut
         write_atomic(
             &opts.out.join("angles_layers.csv"),
             csv_text(&ANGLE_LAYERS_HEADER, &layers)?.as_bytes(),
+        )?;
+    }
+    if !outcome.plans.is_empty() {
+        write_atomic(
+            &opts.out.join("plans.csv"),
+            csv_text(&PLANS_HEADER, &plans_rows(&outcome.plans))?.as_bytes(),
+        )?;
+        write_atomic(
+            &opts.out.join("plan.csv"),
+            crate::measure::anchors::plan_csv(&outcome.plan_rows).as_bytes(),
         )?;
     }
     write_atomic(&opts.out.join("result.json"), to_json(&outcome)?.as_bytes())?;
