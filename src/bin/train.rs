@@ -422,7 +422,7 @@ fn apply_run_flags(cfg: &mut TrainConfig, a: &RunArgs) -> Result<(), Failure> {
 
 /// Run flags beside an experiment's `--config FILE`: the settings every run shares override
 /// the file's `[train]` table (`--lr` and `--epochs` also its per-network values); the grid's
-/// own axes (architecture, depth, slope, mode) are an error naming the file.
+/// own axes (architecture, depth, slope, mode, the anchored target) are an error naming the file.
 fn run_flags_over_experiment(
     e: &mut Experiment,
     a: &RunArgs,
@@ -433,6 +433,7 @@ fn run_flags_over_experiment(
         ("--depth", a.depth.is_some()),
         ("--slope", a.slope.is_some()),
         ("--mode", a.mode.is_some()),
+        ("--min-snr-db", a.anchoring.min_snr_db.is_some()),
     ];
     let given: Vec<&str> = axes.iter().filter(|(_, g)| *g).map(|(f, _)| *f).collect();
     if !given.is_empty() {

@@ -22,6 +22,9 @@ pub struct AccuracyConfig {
     pub modes: Vec<Source>,
     /// Seeds per point.
     pub seeds: Vec<u64>,
+    /// The anchored mode's SNR targets (dB): one run per target, labelled `anchored:<target>`
+    /// (unless `[train.anchors]` lists the anchors: then one run with that list).
+    pub anchor_targets: Vec<f64>,
     /// Depth sweep.
     pub depth_sweep: DepthSweep,
     /// Slope sweep.
@@ -42,6 +45,7 @@ impl Default for AccuracyConfig {
             archs: vec![Arch::Layerwise, Arch::Hybrid],
             modes: vec![Source::Stored, Source::Reconstructed],
             seeds: vec![0],
+            anchor_targets: vec![crate::measure::anchors::DEFAULT_MIN_SNR_DB],
             depth_sweep: DepthSweep {
                 slope: 0.2,
                 depths: vec![2, 4, 6, 8, 10, 12, 16],
@@ -82,6 +86,10 @@ pub struct AccuracyPoint {
     pub slope: f64,
     /// Mode.
     pub mode: Source,
+    /// Anchored runs with a planner: the SNR target (dB). Absent otherwise (and in point files
+    /// written before the anchored mode).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_snr_db: Option<f64>,
     /// Seed.
     pub seed: u64,
     /// Which sweeps the point belongs to: `depth`, `slope` or `depth+slope`.
@@ -97,9 +105,18 @@ impl AccuracyPoint {
             self.arch,
             self.depth,
             self.slope,
-            self.mode.as_str(),
+            self.mode_label().replace(':', ""),
             self.seed
         )
+    }
+
+    /// The mode as `accuracy.csv` spells it: the source, and for a planned anchored run its
+    /// target, `anchored:<dB>`.
+    pub fn mode_label(&self) -> String {
+        match self.min_snr_db {
+            Some(t) => format!("{}:{t}", self.mode.as_str()),
+            None => self.mode.as_str().to_string(),
+        }
     }
 }
 
@@ -155,6 +172,25 @@ pub struct AccuracyResult {
     pub row: Vec<String>,
     /// Wall time of the run, seconds (its row of `timings.csv`).
     pub seconds: f64,
+    /// Anchored runs: every plan of the run (its row of `anchors.csv`); empty otherwise.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub plans: Vec<crate::train::PlanRecord>,
+    /// Anchored runs: bytes per input pixel of the largest plan's anchors (its bytes held
+    /// over `batch * height * width`); NaN otherwise.
+    #[serde(
+        default = "nan",
+        skip_serializing_if = "is_nan",
+        with = "crate::results::text::float_text"
+    )]
+    pub anchor_bytes_per_pixel: f64,
+}
+
+fn nan() -> f64 {
+    f64::NAN
+}
+
+fn is_nan(v: &f64) -> bool {
+    v.is_nan()
 }
 
 /// [`AccuracyResult`] as a point file holds it, in the current layout or the older one.
@@ -164,6 +200,10 @@ struct AccuracyResultFile {
     row: Vec<String>,
     #[serde(default)]
     seconds: Option<f64>,
+    #[serde(default)]
+    plans: Vec<crate::train::PlanRecord>,
+    #[serde(default = "nan", with = "crate::results::text::float_text")]
+    anchor_bytes_per_pixel: f64,
 }
 
 /// Fields of an `accuracy.csv` row while it still had `seconds` (after `epochs`).
@@ -184,6 +224,8 @@ impl From<AccuracyResultFile> for AccuracyResult {
             point: f.point,
             row,
             seconds,
+            plans: f.plans,
+            anchor_bytes_per_pixel: f.anchor_bytes_per_pixel,
         }
     }
 }
@@ -269,10 +311,26 @@ impl AccuracyConfig {
         check_distinct("archs", &self.archs)?;
         check_distinct("modes", &self.modes)?;
         check_distinct("seeds", &self.seeds)?;
+        check_distinct("anchor_targets", &self.anchor_targets)?;
+        if self.modes.contains(&Source::Anchored) && self.train.anchors.list.is_none() {
+            if self.anchor_targets.is_empty() {
+                let e = "at least one SNR target (dB) for the anchored mode";
+                return Err(Error::config("anchor_targets", e, "none"));
+            }
+            if let Some(t) = self.anchor_targets.iter().find(|t| !t.is_finite()) {
+                return Err(Error::config("anchor_targets", "finite numbers of dB", t));
+            }
+        }
         check_distinct("depth_sweep.depths", &self.depth_sweep.depths)?;
         check_distinct("slope_sweep.slopes", &self.slope_sweep.slopes)?;
         for p in self.grid() {
             self.run_config(&p).validate()?;
+        }
+        // An explicit anchor list names layers: checked once, before anything is written.
+        if let Some(p) = self.grid().iter().find(|p| p.mode == Source::Anchored) {
+            if self.train.anchors.list.is_some() {
+                self.run_config(p).check_data_channels()?;
+            }
         }
         Ok(())
     }
@@ -300,15 +358,24 @@ impl AccuracyConfig {
             for (depth, slope, sweep) in &nets {
                 for &seed in &self.seeds {
                     for &mode in &self.modes {
-                        points.push(AccuracyPoint {
-                            index: points.len(),
-                            arch,
-                            depth: *depth,
-                            slope: *slope,
-                            mode,
-                            seed,
-                            sweep: sweep.clone(),
-                        });
+                        let planned = mode == Source::Anchored && self.train.anchors.list.is_none();
+                        let targets: Vec<Option<f64>> = if planned {
+                            self.anchor_targets.iter().map(|&t| Some(t)).collect()
+                        } else {
+                            vec![None]
+                        };
+                        for min_snr_db in targets {
+                            points.push(AccuracyPoint {
+                                index: points.len(),
+                                arch,
+                                depth: *depth,
+                                slope: *slope,
+                                mode,
+                                min_snr_db,
+                                seed,
+                                sweep: sweep.clone(),
+                            });
+                        }
                     }
                 }
             }
@@ -324,6 +391,15 @@ impl AccuracyConfig {
             depth: p.depth,
             slope: p.slope,
             mode: p.mode,
+            anchors: match (p.mode, p.min_snr_db) {
+                (Source::Anchored, Some(t)) => crate::measure::anchors::Anchoring {
+                    min_snr_db: Some(t),
+                    list: None,
+                    ..self.train.anchors.clone()
+                },
+                (Source::Anchored, None) => self.train.anchors.clone(),
+                _ => crate::measure::anchors::Anchoring::default(),
+            },
             seed: p.seed,
             lr,
             angle_every: 0,

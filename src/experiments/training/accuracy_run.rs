@@ -27,12 +27,14 @@ pub fn run_accuracy_point(
         p.arch.to_string(),
         p.depth.to_string(),
         p.slope.to_string(),
-        p.mode.as_str().to_string(),
+        p.mode_label(),
         p.seed.to_string(),
     ];
     let mut row = head;
+    let mut plans = Vec::new();
     let seconds = match train(&run, data, &TrainOptions::default()) {
         Ok((_, o)) => {
+            plans = o.plans.clone();
             row.extend([
                 fmt_f(o.test_acc),
                 fmt_f(o.train_loss),
@@ -81,10 +83,19 @@ pub fn run_accuracy_point(
         }
         Err(e) => return Err(e),
     };
+    let (_, h, w) = data.train.image_dims();
+    let anchor_bytes_per_pixel = if plans.is_empty() {
+        f64::NAN
+    } else {
+        let most = plans.iter().map(|q| q.bytes_held).max().unwrap_or(0);
+        most as f64 / (run.batch * h * w) as f64
+    };
     Ok(AccuracyResult {
         point: p.clone(),
         row,
         seconds,
+        plans,
+        anchor_bytes_per_pixel,
     })
 }
 
@@ -98,10 +109,81 @@ fn write_accuracy_csv(out: &Path, results: &[AccuracyResult]) -> Result<()> {
         &out.join("timings.csv"),
         csv_text(&ACCURACY_TIMINGS_HEADER, &timings)?.as_bytes(),
     )?;
+    let anchored: Vec<Vec<String>> = sorted
+        .iter()
+        .filter(|r| !r.plans.is_empty())
+        .map(|r| anchors_row(r))
+        .collect();
+    if !anchored.is_empty() {
+        write_atomic(
+            &out.join("anchors.csv"),
+            csv_text(&ANCHORS_HEADER, &anchored)?.as_bytes(),
+        )?;
+    }
     write_atomic(
         &out.join("accuracy.csv"),
         csv_text(&ACCURACY_HEADER, &rows)?.as_bytes(),
     )
+}
+
+/// Header of the accuracy sweep's `anchors.csv`: per anchored run, its plans (how many, the
+/// anchors of each, the bytes they hold) and whether their targets held on the training
+/// batches. `honest_plans` counts the plans whose next training batch kept at least the target
+/// minus 3 dB (a plan from an explicit list has no target: empty).
+pub const ANCHORS_HEADER: [&str; 14] = [
+    "arch",
+    "depth",
+    "slope",
+    "mode",
+    "seed",
+    "plans",
+    "anchors_mean",
+    "anchors_max",
+    "bytes_held_max",
+    "anchor_bytes_per_pixel",
+    "min_measured_snr_db",
+    "lowest_next_batch_snr_db",
+    "lowest_batch_snr_db",
+    "honest_plans",
+];
+
+/// A run's row of `anchors.csv`.
+fn anchors_row(r: &AccuracyResult) -> Vec<String> {
+    let plans = &r.plans;
+    let n = plans.len();
+    let counts: Vec<usize> = plans.iter().map(|p| p.anchors.len()).collect();
+    let low = |f: fn(&crate::train::PlanRecord) -> f64| {
+        plans.iter().map(f).fold(
+            f64::INFINITY,
+            |m, v| if v.is_nan() || v < m { v } else { m },
+        )
+    };
+    let honest = match r.point.min_snr_db {
+        Some(t) => plans
+            .iter()
+            .filter(|p| p.next_batch_snr_db >= t - 3.0)
+            .count()
+            .to_string(),
+        None => String::new(),
+    };
+    let mut row: Vec<String> = r.row.iter().take(5).cloned().collect();
+    row.extend([
+        n.to_string(),
+        fmt_f(counts.iter().sum::<usize>() as f64 / n.max(1) as f64),
+        counts.iter().max().copied().unwrap_or(0).to_string(),
+        plans
+            .iter()
+            .map(|p| p.bytes_held)
+            .max()
+            .unwrap_or(0)
+            .to_string(),
+        fmt_f(r.anchor_bytes_per_pixel),
+        fmt_f(low(|p| p.min_measured_snr_db)),
+        fmt_f(low(|p| p.next_batch_snr_db)),
+        fmt_f(low(|p| p.lowest_batch_snr_db)),
+        honest,
+    ]);
+    row
 }
 
 /// Run the accuracy sweep into `opts.out`; returns the results in grid order.
@@ -146,7 +228,7 @@ pub fn run_accuracy(cfg: &AccuracyConfig, opts: &SweepOptions) -> Result<Vec<Acc
             p.arch,
             p.depth,
             p.slope,
-            p.mode.as_str(),
+            p.mode_label(),
             p.seed,
             r.seconds
         )

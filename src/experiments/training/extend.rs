@@ -8,9 +8,10 @@ use crate::util::write_atomic;
 use std::path::Path;
 
 /// The grid keys of an accuracy config: a `--resume` may add values to them.
-pub const ACCURACY_GRID_KEYS: [&str; 5] = [
+pub const ACCURACY_GRID_KEYS: [&str; 6] = [
     "archs",
     "modes",
+    "anchor_targets",
     "seeds",
     "depth_sweep.depths",
     "slope_sweep.slopes",
@@ -46,12 +47,13 @@ pub fn extended_results(out: &Path, cfg: &AccuracyConfig) -> Result<Option<Vec<A
             crate::experiments::damaged_point_file(&path, "a finished run (JSON)", e)
         })?;
         let same = |p: &&super::AccuracyPoint| {
-            (p.arch, p.depth, p.slope, p.mode, p.seed)
+            (p.arch, p.depth, p.slope, p.mode, p.min_snr_db, p.seed)
                 == (
                     r.point.arch,
                     r.point.depth,
                     r.point.slope,
                     r.point.mode,
+                    r.point.min_snr_db,
                     r.point.seed,
                 )
         };

@@ -134,5 +134,74 @@ pub fn accuracy_table(cfg: &AccuracyConfig, results: &[AccuracyResult]) -> Strin
         }
     }
     s.push_str("\n(diverged: stored/reconstructed runs that stopped on a non-finite loss or gradient; each counts at chance)\n");
+    if results
+        .iter()
+        .any(|r| !matches!(r.point.mode, Source::Stored | Source::Reconstructed))
+    {
+        s.push_str(&modes_table(cfg, results, &pm));
+    }
+    s
+}
+
+/// Every mode of the grid side by side (`anchored:<dB>` per target), per architecture and
+/// network: test accuracy (mean ± std over seeds, %) and the diverged runs, and for anchored
+/// runs the mean number of anchors and the largest anchor bytes per input pixel.
+fn modes_table(
+    cfg: &AccuracyConfig,
+    results: &[AccuracyResult],
+    pm: &dyn Fn(&[f64]) -> String,
+) -> String {
+    use std::fmt::Write;
+    let mut labels: Vec<String> = Vec::new();
+    for p in cfg.grid() {
+        let l = p.mode_label();
+        if !labels.contains(&l) {
+            labels.push(l);
+        }
+    }
+    let mut nets: Vec<(Arch, usize, f64)> = Vec::new();
+    for p in cfg.grid() {
+        if !nets.contains(&(p.arch, p.depth, p.slope)) {
+            nets.push((p.arch, p.depth, p.slope));
+        }
+    }
+    let mut s = String::from("\nEvery mode: test accuracy %, mean ± std over seeds [diverged]; anchored: {anchors per plan, mean}, {bytes/pixel held}\n");
+    let _ = write!(s, "{:>10} {:>6} {:>6}", "arch", "depth", "slope");
+    for l in &labels {
+        let _ = write!(s, " {l:>28}");
+    }
+    s.push('\n');
+    for (arch, depth, slope) in nets {
+        let _ = write!(s, "{:>10} {depth:>6} {slope:>6}", arch.to_string());
+        for l in &labels {
+            let runs: Vec<&AccuracyResult> = results
+                .iter()
+                .filter(|r| {
+                    r.point.arch == arch
+                        && r.point.depth == depth
+                        && r.point.slope == slope
+                        && r.point.mode_label() == *l
+                })
+                .collect();
+            let accs: Vec<f64> = runs.iter().map(|r| r.test_acc()).collect();
+            let diverged = runs.iter().filter(|r| r.diverged()).count();
+            let mut cell = format!("{} [{diverged}]", pm(&accs));
+            let plans: Vec<usize> = runs
+                .iter()
+                .flat_map(|r| r.plans.iter().map(|p| p.anchors.len()))
+                .collect();
+            if !plans.is_empty() {
+                let bpp = runs
+                    .iter()
+                    .map(|r| r.anchor_bytes_per_pixel)
+                    .filter(|v| v.is_finite())
+                    .fold(0.0f64, f64::max);
+                let mean = plans.iter().sum::<usize>() as f64 / plans.len() as f64;
+                cell = format!("{cell} {mean:.1}, {bpp:.0}");
+            }
+            let _ = write!(s, " {cell:>28}");
+        }
+        s.push('\n');
+    }
     s
 }
