@@ -10,6 +10,7 @@
 mod common;
 
 mod suite {
+    mod anchored_training;
     mod anchors;
     mod bad_input;
     mod bench;

@@ -18,11 +18,12 @@ pub enum Source {
     /// Inputs recomputed forward from the nearest stored checkpoint (the input of every k-th
     /// unit or block; Chen et al. 2016): exact, bitwise the stored gradients.
     Checkpointed,
-    /// Reconstructed, except at the anchors ([`BackwardPlan::anchors`]): the forward stores
-    /// an anchored layer's input and the backward takes it there instead of rebuilding it, so
-    /// the reconstruction error restarts from zero. No anchors: bitwise `reconstructed`; every
-    /// rebuilt input anchored: bitwise `stored`. The anchors come from the planner's SNR target
-    /// or a list ([`crate::measure::anchors::Anchoring`]).
+    /// Reconstructed, except at the anchors: the forward stores an anchored layer's input and
+    /// the backward takes it there, so the reconstruction error restarts from zero (anchors
+    /// from an SNR target or a list)
+    //
+    // No anchors: bitwise `reconstructed`; every rebuilt input anchored: bitwise `stored`
+    // (BackwardPlan::anchors; crate::measure::anchors::Anchoring chooses them).
     Anchored,
 }
 

@@ -498,7 +498,7 @@ fn single_run(base: TrainConfig, a: &RunArgs, common: &CommonArgs) -> Result<(),
         cfg.arch,
         cfg.depth,
         cfg.slope,
-        cfg.mode.as_str(),
+        cfg.mode_label(),
         100.0 * outcome.test_acc,
         outcome.train_loss,
         100.0 * outcome.train_acc,
@@ -605,7 +605,7 @@ fn dry_run(
             c.arch,
             c.depth,
             c.slope,
-            c.mode.as_str(),
+            c.mode_label(),
             c.seed
         )
     };

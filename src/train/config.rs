@@ -133,6 +133,15 @@ impl Default for TrainConfig {
 }
 
 impl TrainConfig {
+    /// The mode as result files and logs spell it: the source, and for the anchored mode with a
+    /// planner its target (`anchored:<dB>`).
+    pub fn mode_label(&self) -> String {
+        match (self.mode, self.anchors.planned_target()) {
+            (Source::Anchored, Some(t)) => format!("anchored:{t}"),
+            (m, _) => m.as_str().to_string(),
+        }
+    }
+
     /// The backward of this run: `mode` with `segment` (checkpointed).
     pub fn plan(&self) -> crate::nets::BackwardPlan {
         crate::nets::BackwardPlan::from(self.mode).with_default_segment(self.segment)

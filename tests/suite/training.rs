@@ -695,6 +695,7 @@ fn shipped_training_configs_parse_and_validate() {
     for name in [
         "accuracy.toml",
         "accuracy-synthetic.toml",
+        "anchored-accuracy.toml",
         "revnet-fig4.toml",
         "revnet-fig4-synthetic.toml",
         "paper-cifar10.toml",
