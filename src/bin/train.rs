@@ -25,7 +25,7 @@ use std::process::ExitCode;
 /// `--config FILE` runs the experiment the file names (`experiment = "accuracy"` or
 /// `"angles"`), or, in a file without `experiment`, one run (the run's keys, e.g.
 /// `arch = "hybrid"`); flags given beside it override the file (an experiment's grid axes
-/// --arch, --depth, --slope, --mode are an error); the `accuracy` and `angles` subcommands run those experiments with their
+/// --arch, --depth, --slope, --mode, --min-snr-db are an error); the `accuracy` and `angles` subcommands run those experiments with their
 /// built-in defaults or a config.
 #[derive(Parser, Debug)]
 #[command(

@@ -106,34 +106,3 @@ fn a_target_that_is_not_finite_is_an_error() {
         assert!(e.contains("--min-snr-db"), "{e}");
     }
 }
-
-/// Until a tool takes anchors, its configs refuse the anchored source (it would run as
-/// reconstructed and be recorded as anchored).
-#[test]
-fn tools_refuse_the_anchored_source_they_cannot_plan() {
-    use revstab::experiments::bench::BenchConfig;
-    use revstab::experiments::memory::MemoryConfig;
-    use revstab::nets::{BackwardPlan, Source};
-    use revstab::train::TrainConfig;
-    let errors = [
-        TrainConfig {
-            mode: Source::Anchored,
-            ..TrainConfig::default()
-        }
-        .validate(),
-        MemoryConfig {
-            modes: vec![Source::Anchored],
-            ..MemoryConfig::quick()
-        }
-        .validate(),
-        BenchConfig {
-            modes: vec![BackwardPlan::anchored(Vec::new())],
-            ..BenchConfig::default()
-        }
-        .validate(),
-    ];
-    for e in errors {
-        let e = e.unwrap_err().to_string();
-        assert!(e.contains("anchored needs anchors"), "{e}");
-    }
-}
