@@ -242,7 +242,7 @@ pub fn plan_report(probe: &Probe, anchoring: &Anchoring, o: &PlanOutcome) -> Str
 pub fn anchorable_listing(net: &Network) -> String {
     let names = net.anchorable();
     let mut s = format!(
-        "anchorable layers (--anchors takes names or positions, 0 = top): {}\n",
+        "anchorable layers (--anchors takes the names or the positions listed here): {}\n",
         names.len()
     );
     for (i, n) in names.iter().enumerate() {

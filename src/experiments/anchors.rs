@@ -375,9 +375,13 @@ pub fn run_anchors(c: &AnchorsConfig, points: Option<&Path>) -> Result<AnchorsDa
             }
             let start = std::time::Instant::now();
             let rows = run_net(c, n, &data)?;
+            // Through the point file's text, so that a resumed run returns the same values
+            // (the text keeps each float to within its last digit).
+            let text = serde_json::to_string(&rows)
+                .map_err(|e| Error::internal("JSON serialisation", e))?;
+            let rows: Vec<AnchorsPoint> =
+                serde_json::from_str(&text).map_err(|e| Error::internal("JSON point file", e))?;
             if let Some(f) = &file {
-                let text = serde_json::to_string(&rows)
-                    .map_err(|e| Error::internal("JSON serialisation", e))?;
                 write_atomic(f, text.as_bytes())?;
             }
             let k = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
