@@ -35,6 +35,7 @@ mod suite {
     mod new_user;
     mod outputs;
     mod pipelines;
+    mod plan_cli;
     mod plot;
     mod portable;
     mod precision;

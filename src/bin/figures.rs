@@ -521,6 +521,12 @@ fn probe(id: &str, cfg: &figs::ExperimentConfig) -> Result<Probe, ProbeError> {
                 "peak-memory steps over batch and size; `memory --dry-run` times its points",
             ))
         }
+        E::Anchors(_) => {
+            return Err(ProbeError::NotProbed(
+                "each network is planned, trained and planned again; the planner's cost grows \
+                 with the anchors it places",
+            ))
+        }
         E::Tradeoff(_) => {
             return Err(ProbeError::NotProbed(
                 "timed steps, checkpoint segments and an exactness check per point; no single \

@@ -4,7 +4,9 @@
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use revstab::backend::Backend;
+use revstab::cli::AnchorArgs;
 use revstab::error::{bad_input, failed};
+use revstab::experiments::anchor_plan;
 use revstab::experiments::snr_sweep::{self as sweep, RunOptions, Shard, SweepConfig};
 use revstab::lock::lock_out;
 use revstab::nets::Arch;
@@ -118,8 +120,78 @@ struct Args {
     dry_run: bool,
 }
 
+/// One network: the sweep's network of one point at initialisation, or the trained network of
+/// a `train` run directory (`--checkpoint`).
+#[derive(clap::Args, Debug)]
+struct OneNet {
+    /// Output directory
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// Take the network and its trained weights from this `train` run directory (its
+    /// checkpoint.json); the network flags below are then not allowed
+    #[arg(long, value_name = "DIR")]
+    checkpoint: Option<PathBuf>,
+    /// With --checkpoint: the batch measured on, the first --batch training samples of the
+    /// run's data (file order), or the seeded unit-Gaussian batch [default: data]
+    #[arg(long, value_enum, requires = "checkpoint")]
+    input: Option<anchor_plan::ProbeInput>,
+    /// Architecture [default: hybrid]
+    #[arg(long)]
+    arch: Option<Arch>,
+    /// Depth: units (layer-wise) or blocks [default: 8]
+    #[arg(long)]
+    depth: Option<usize>,
+    /// Leaky-ReLU slope n > 0 [default: 0.2]
+    #[arg(long, allow_negative_numbers = true)]
+    slope: Option<f64>,
+    /// Batch-norm reparameterisation eps_i [default: 0]
+    #[arg(long = "eps-i", allow_negative_numbers = true)]
+    eps_i: Option<f64>,
+    /// Width (channels after the stem) [default: 8]
+    #[arg(long)]
+    width: Option<usize>,
+    /// Batch size [default: 8; with --checkpoint the run's batch]
+    #[arg(long)]
+    batch: Option<usize>,
+    /// Input height = width [default: 16]
+    #[arg(long = "input-size")]
+    input_size: Option<usize>,
+    /// Storage dtype: f16, bf16, f32, f64 [default: f32]
+    #[arg(long)]
+    dtype: Option<revstab::device::Precision>,
+    /// Seed of weights and input [default: 0]
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Device: cpu, cuda[:N], metal[:N] [default: cpu]
+    #[arg(long)]
+    device: Option<revstab::device::DeviceSpec>,
+    /// Backend computing the layers [default: kernels]
+    #[arg(long, value_enum)]
+    backend: Option<Backend>,
+    #[command(
+        flatten,
+        next_help_heading = "Network options (the config's [net] table)"
+    )]
+    net: NetOverrides,
+}
+
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Plan the anchors of one network: writes plan.csv (each rebuilt input: anchored, measured
+    /// SNR, the depth law's prediction, bytes held) and run.json, prints the plan and the
+    /// anchorable layers with their positions
+    Plan {
+        #[command(flatten)]
+        one: OneNet,
+        #[command(flatten, next_help_heading = "Anchors")]
+        anchors: AnchorArgs,
+    },
+    /// Trace the per-layer SNR of one network (the columns of snr_sweep.csv): trace.csv,
+    /// summary.csv and run.json; with --checkpoint, of the trained weights
+    Trace {
+        #[command(flatten)]
+        one: OneNet,
+    },
     /// Join shard outputs into exactly the files of the unsharded run
     Merge {
         /// Output directory of the merged results
@@ -139,11 +211,26 @@ enum Command {
 
 fn main() -> ExitCode {
     revstab::provenance::started();
-    let args = revstab::cli::parse_with_net::<Args>(std::env::args_os().collect(), |a| &mut a.net);
+    let args = parse_args(std::env::args_os().collect());
     match run(args) {
         Ok(code) => code,
         Err(e) => revstab::error::report("snr-sweep", &e),
     }
+}
+
+/// Parse the command line, recording which network flags were given (at the top level, or in
+/// the `plan` and `trace` subcommands). A usage error exits as clap does (exit 2).
+fn parse_args(argv: Vec<std::ffi::OsString>) -> Args {
+    use clap::{CommandFactory, FromArgMatches};
+    let matches = Args::command().get_matches_from(argv);
+    let mut args = Args::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    args.net.record_given(&matches);
+    if let (Some(Command::Plan { one, .. } | Command::Trace { one }), Some((_, sub))) =
+        (&mut args.command, matches.subcommand())
+    {
+        one.net.record_given(sub);
+    }
+    args
 }
 
 /// The user's input: exit code 2 (see `revstab::error`).
@@ -187,6 +274,11 @@ fn config(args: &Args) -> anyhow::Result<SweepConfig> {
 }
 
 fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match &args.command {
+        Some(Command::Plan { one, anchors }) => return plan(one, anchors),
+        Some(Command::Trace { one }) => return trace(one),
+        _ => {}
+    }
     if let Some(Command::Merge {
         out,
         dirs,
@@ -435,5 +527,102 @@ fn dry_run(args: &Args, cfg: &SweepConfig, shard: Option<Shard>) -> anyhow::Resu
         }
     );
     print_nothing_written();
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The network of `plan` and `trace`: from the checkpoint, or the sweep's network of the one
+/// point the flags give. Bad flags or a bad run directory: exit 2.
+fn one_net(one: &OneNet) -> anyhow::Result<anchor_plan::Probe> {
+    if let Some(dir) = &one.checkpoint {
+        let given: Vec<&str> = [
+            ("--arch", one.arch.is_some()),
+            ("--depth", one.depth.is_some()),
+            ("--slope", one.slope.is_some()),
+            ("--eps-i", one.eps_i.is_some()),
+            ("--width", one.width.is_some()),
+            ("--input-size", one.input_size.is_some()),
+            ("--dtype", one.dtype.is_some()),
+            ("--seed", one.seed.is_some()),
+            ("--backend", one.backend.is_some()),
+            (
+                "network options",
+                one.net.apply(&Default::default())? != Default::default(),
+            ),
+        ]
+        .into_iter()
+        .filter_map(|(f, g)| g.then_some(f))
+        .collect();
+        if !given.is_empty() {
+            return Err(bad_input(anyhow::anyhow!(
+                "--checkpoint takes the network from the run directory: {} not allowed with it",
+                given.join(", ")
+            )));
+        }
+        let source = one.input.unwrap_or(anchor_plan::ProbeInput::Data);
+        let device = one.device.unwrap_or_default();
+        return input(
+            anchor_plan::probe_from_checkpoint(dir, device, one.batch, source)
+                .map_err(anyhow::Error::from)
+                .with_context(|| format!("--checkpoint {}", dir.display())),
+        );
+    }
+    let mut cfg = SweepConfig::default();
+    cfg.archs = vec![one.arch.unwrap_or(Arch::Hybrid)];
+    cfg.depths = vec![one.depth.unwrap_or(8)];
+    cfg.slopes = vec![one.slope.unwrap_or(0.2)];
+    cfg.eps_i = vec![one.eps_i.unwrap_or(0.0)];
+    cfg.widths = vec![one.width.unwrap_or(cfg.widths[0])];
+    cfg.batch = one.batch.unwrap_or(cfg.batch);
+    cfg.input_size = one.input_size.unwrap_or(cfg.input_size);
+    cfg.dtypes = vec![one.dtype.unwrap_or(revstab::device::Precision::F32)];
+    cfg.seeds = vec![one.seed.unwrap_or(0)];
+    cfg.device = one.device.unwrap_or(cfg.device);
+    cfg.backend = one.backend.unwrap_or(cfg.backend);
+    cfg.net = input(one.net.apply(&cfg.net).map_err(anyhow::Error::from))?;
+    input(anchor_plan::probe_at_init(&cfg).map_err(anyhow::Error::from))
+}
+
+/// `snr-sweep plan`: everything is checked (flags, anchors against the network) before the
+/// output directory is touched.
+fn plan(one: &OneNet, anchor_args: &AnchorArgs) -> anyhow::Result<ExitCode> {
+    let probe = one_net(one)?;
+    let anchoring = anchor_args.apply(&Default::default());
+    input(anchor_plan::check_anchoring(&probe, &anchoring).map_err(anyhow::Error::from))?;
+    print!("{}", anchor_plan::anchorable_listing(&probe.net));
+    let outcome = anchor_plan::make_plan(&probe, &anchoring).map_err(failed)?;
+    let _lock = input(lock_out(&one.out, "snr-sweep").map_err(anyhow::Error::from))?;
+    anchor_plan::write_plan(&one.out, &probe, &anchoring, &outcome).map_err(failed)?;
+    println!("{}", anchor_plan::plan_report(&probe, &anchoring, &outcome));
+    println!(
+        "{} on {}; plan.csv and run.json in {}",
+        if probe.checkpoint.is_some() {
+            "trained weights"
+        } else {
+            "initial weights"
+        },
+        probe.input,
+        one.out.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `snr-sweep trace`: the per-layer SNR of one network (trained with --checkpoint).
+fn trace(one: &OneNet) -> anyhow::Result<ExitCode> {
+    let probe = one_net(one)?;
+    let _lock = input(lock_out(&one.out, "snr-sweep").map_err(anyhow::Error::from))?;
+    let r = anchor_plan::write_trace(&one.out, &probe).map_err(failed)?;
+    println!(
+        "{} layers traced ({} weights, on {}); lowest SNR {} dB; trace.csv, summary.csv and \
+         run.json in {}",
+        r.trace_lines.len(),
+        if probe.checkpoint.is_some() {
+            "trained"
+        } else {
+            "initial"
+        },
+        probe.input,
+        revstab::results::text::fmt_f(r.lowest_snr_db),
+        one.out.display()
+    );
     Ok(ExitCode::SUCCESS)
 }

@@ -41,6 +41,7 @@ use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 pub use crate::experiments::alpha::*;
+pub use crate::experiments::anchors::{AnchorsConfig, AnchorsData, AnchorsPoint};
 pub use crate::experiments::bn_eps::*;
 pub use crate::experiments::memory::MemoryConfig;
 pub use crate::experiments::memory_table::*;
@@ -65,6 +66,7 @@ pub fn experiment_kind(id: &str) -> Option<&'static str> {
         "bn-eps" => Some("bn-eps"),
         "table1" | "memory-scaling" => Some("memory"),
         "tradeoff" => Some("tradeoff"),
+        "anchors" => Some("anchors"),
         _ => None,
     }
 }
@@ -87,6 +89,8 @@ pub enum ExperimentConfig {
     Memory(MemoryConfig),
     /// `tradeoff`: the memory, time and exactness frontier ([`crate::experiments::tradeoff`]).
     Tradeoff(TradeoffConfig),
+    /// `anchors`: anchors needed vs depth and slope ([`crate::experiments::anchors`]).
+    Anchors(AnchorsConfig),
 }
 
 impl ExperimentConfig {
@@ -100,6 +104,7 @@ impl ExperimentConfig {
             ExperimentConfig::BnEps(_) => "bn-eps",
             ExperimentConfig::Memory(_) => "memory",
             ExperimentConfig::Tradeoff(_) => "tradeoff",
+            ExperimentConfig::Anchors(_) => "anchors",
         }
     }
 
@@ -204,6 +209,7 @@ impl ExperimentConfig {
             }
             ExperimentConfig::Memory(c) => c.validate()?,
             ExperimentConfig::Tradeoff(c) => c.validate()?,
+            ExperimentConfig::Anchors(c) => c.validate()?,
         }
         Ok(())
     }
@@ -228,6 +234,7 @@ impl ExperimentConfig {
             ExperimentConfig::Memory(c) => c.device = device,
             // The tradeoff measures live heap bytes with the counting allocator: CPU only.
             ExperimentConfig::Tradeoff(_) => {}
+            ExperimentConfig::Anchors(c) => c.device = device,
         }
     }
 
@@ -241,6 +248,7 @@ impl ExperimentConfig {
             ExperimentConfig::BnEps(c) => c.net.device,
             ExperimentConfig::Memory(c) => c.device,
             ExperimentConfig::Tradeoff(_) => DeviceSpec::Cpu,
+            ExperimentConfig::Anchors(c) => c.device,
         }
     }
 
@@ -254,11 +262,20 @@ impl ExperimentConfig {
             ExperimentConfig::BnEps(c) => c.net.backend,
             ExperimentConfig::Memory(c) => c.backend,
             ExperimentConfig::Tradeoff(c) => c.backend,
+            ExperimentConfig::Anchors(c) => c.backend,
         }
     }
 
     fn seed_dtype_init(&self) -> (String, String, String) {
         match self {
+            ExperimentConfig::Anchors(c) => (
+                c.seed.to_string(),
+                c.dtype.to_string(),
+                format!(
+                    "width {}, probe batch {} of {}x{} synthetic images; trained {} epoch(s) of {} samples, batch {}, lr {}",
+                    c.width, c.batch, c.input_size, c.input_size, c.train.epochs, c.train.samples, c.train.batch, c.train.lr
+                ),
+            ),
             ExperimentConfig::Tradeoff(c) => (
                 c.seed.to_string(),
                 c.dtype.to_string(),
@@ -443,6 +460,8 @@ pub enum ResultData {
     Memory(MemoryData),
     /// See [`TradeoffData`].
     Tradeoff(TradeoffData),
+    /// See [`AnchorsData`].
+    Anchors(AnchorsData),
 }
 
 /// Where result files live.
@@ -566,8 +585,16 @@ pub fn ensure_results_on(
         }
     };
     let t = Instant::now();
-    let r = run_experiment(id, &cfg, &config_path, threads)?;
+    // Experiments that keep finished points (anchors) keep them per config key, until stored.
+    let points = results.dir.join(format!("{id}.points")).join(&key);
+    if rerun && points.is_dir() {
+        std::fs::remove_dir_all(&points).map_err(|e| Error::io(&points, e))?;
+    }
+    let r = run_experiment_in(id, &cfg, &config_path, threads, Some(&points))?;
     results.store(&r)?;
+    if let Some(parent) = points.parent().filter(|p| p.is_dir()) {
+        std::fs::remove_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
     Ok(CacheStatus::Computed(t.elapsed().as_secs_f64(), why))
 }
 
@@ -578,6 +605,18 @@ pub fn run_experiment(
     cfg: &ExperimentConfig,
     config_path: &str,
     threads: usize,
+) -> Result<ResultFile> {
+    run_experiment_in(id, cfg, config_path, threads, None)
+}
+
+/// [`run_experiment`], keeping the finished points of a resumable experiment (`anchors`) in
+/// `points` (read back by a later run of the same config; ignored by the others).
+pub fn run_experiment_in(
+    id: &str,
+    cfg: &ExperimentConfig,
+    config_path: &str,
+    threads: usize,
+    points: Option<&Path>,
 ) -> Result<ResultFile> {
     cfg.validate()?;
     if let Some(kind) = experiment_kind(id) {
@@ -617,6 +656,12 @@ pub fn run_experiment(
         ExperimentConfig::Tradeoff(c) => (
             ResultData::Tradeoff(crate::experiments::tradeoff::run(c, |_| {})?),
             DeviceSpec::Cpu,
+        ),
+        ExperimentConfig::Anchors(c) => (
+            ResultData::Anchors(
+                pool.install(|| crate::experiments::anchors::run_anchors(c, points))?,
+            ),
+            c.device,
         ),
     };
     let (device, backend_that_ran) = match device.open() {
@@ -668,6 +713,7 @@ pub(crate) fn expect_kind<'a>(
         ResultData::BnEps(_) => "bn-eps",
         ResultData::Memory(_) => "memory",
         ResultData::Tradeoff(_) => "tradeoff",
+        ResultData::Anchors(_) => "anchors",
     };
     if got != kind {
         return Err(malformed(

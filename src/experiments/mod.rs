@@ -7,6 +7,8 @@
 //! and `training` (with its angle experiment) are the tools' own experiments.
 
 pub mod alpha;
+pub mod anchor_plan;
+pub mod anchors;
 pub mod bench;
 pub mod bn_eps;
 pub mod figures;

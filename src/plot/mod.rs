@@ -28,6 +28,7 @@ mod text;
 // The figure renderers, one file per family, and their registry.
 pub mod accuracy;
 pub mod alpha;
+pub mod anchors;
 pub mod bn_eps;
 pub mod common;
 pub mod lipschitz;
@@ -42,6 +43,7 @@ pub mod tradeoff;
 
 pub use accuracy::{fig12, fig15};
 pub use alpha::{fig05, fig06};
+pub use anchors::anchors;
 pub use bn_eps::bn_eps;
 pub use figure::render;
 pub use lipschitz::lipschitz;

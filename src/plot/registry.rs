@@ -10,7 +10,7 @@ use crate::plot::{
 use std::path::Path;
 
 /// Every figure id, in the order the figures binary produces them.
-pub const FIGURE_IDS: [&str; 15] = [
+pub const FIGURE_IDS: [&str; 16] = [
     "fig05",
     "fig06",
     "fig10",
@@ -26,6 +26,7 @@ pub const FIGURE_IDS: [&str; 15] = [
     "memory-scaling",
     "tradeoff",
     "lipschitz",
+    "anchors",
 ];
 
 /// Where a figure's data come from.
@@ -155,6 +156,12 @@ pub fn specs() -> Vec<FigureSpec> {
             "forward and inverse local Lipschitz constants per layer beside alpha (Behrmann et al. 2021; beyond the papers)",
             Experiment,
             crate::plot::lipschitz::lipschitz,
+        ),
+        s(
+            "anchors",
+            "anchors needed and their bytes per pixel vs depth and slope, for SNR targets, at init and trained (beyond the papers)",
+            Experiment,
+            crate::plot::anchors::anchors,
         ),
     ]
 }

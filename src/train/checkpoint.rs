@@ -197,3 +197,58 @@ pub(super) fn load_checkpoint(
     };
     Ok(Some((st, meta.seconds, meta.running.is_some())))
 }
+
+/// A network trained by a `train` run, loaded from its run directory ([`load_trained`]).
+pub struct Trained {
+    /// The network with the checkpoint's weights and batch-norm running statistics.
+    pub net: Network,
+    /// The run's configuration (as its checkpoint recorded it).
+    pub config: TrainConfig,
+    /// The run's data (the spec of `config`, loaded again).
+    pub data: crate::data::DataSplit,
+    /// The step of the checkpoint.
+    pub step: usize,
+}
+
+/// Load the network of the `train` run in `dir` from its last checkpoint (`checkpoint.json`
+/// and the safetensors files it names), built on `device` (the run's own device is not
+/// required), whatever the run's configuration. Errors ([`Error::Data`], [`Error::Io`]): no
+/// checkpoint in `dir`, a file that does not parse, weights that do not fit the network of the
+/// recorded configuration.
+pub fn load_trained(dir: &Path, device: &candle_core::Device) -> Result<Trained> {
+    let path = dir.join(CHECKPOINT);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        Error::data(
+            path.display(),
+            "the checkpoint of a `train` run (its --out directory)",
+            e,
+        )
+    })?;
+    let meta: CheckpointMeta = serde_json::from_str(&text)
+        .map_err(|e| Error::data(path.display(), "a training checkpoint", e))?;
+    let cfg = meta.config;
+    let data = cfg.load_data()?;
+    let net = Network::build_with(
+        &cfg.net_config_for(&data)?,
+        cfg.dtype.dtype(),
+        device,
+        cfg.backend,
+    )?;
+    let weights = dir.join(&meta.weights);
+    let mut varmap = net.params.varmap.clone();
+    varmap
+        .load(&weights)
+        .map_err(|e| Error::data(weights.display(), "the checkpoint's weights", e))?;
+    if let Some(name) = &meta.running {
+        let path = dir.join(name);
+        let map = candle_core::safetensors::load(&path, device)
+            .map_err(|e| Error::data(path.display(), "the checkpoint's running statistics", e))?;
+        set_running_stats_map(&net, &map);
+    }
+    Ok(Trained {
+        net,
+        config: cfg,
+        data,
+        step: meta.step,
+    })
+}

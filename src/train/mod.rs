@@ -50,7 +50,7 @@ mod records;
 mod run;
 mod running;
 
-pub use checkpoint::resumable_step;
+pub use checkpoint::{load_trained, resumable_step, Trained};
 pub use config::{read_toml, TrainConfig, DEFAULT_DATA};
 pub use eval::{diagnose, evaluate, lowest_snr, Diagnosis};
 pub use optim::{clip_scale, grad_sq_norm, OneCycle, Sgd};

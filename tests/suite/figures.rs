@@ -325,6 +325,12 @@ fn synthetic_results(dir: &Path) -> Results {
         }),
     ))
     .unwrap();
+    res.store(&file(
+        "anchors",
+        ExperimentConfig::Anchors(AnchorsConfig::default()),
+        ResultData::Anchors(anchors_data()),
+    ))
+    .unwrap();
 
     std::fs::create_dir_all(&res.accuracy_dir).unwrap();
     let run_json = r#"{"tool":"train","git_revision":"test","dtype":"f32","device":"cpu","seeds":[0],"config":{"experiment":"accuracy"},"data":{"source":"synthetic","classes":10},"init":{"description":"test init","init_scale":1.0,"gamma_init":"ones"}}"#;
@@ -413,6 +419,40 @@ fn memory_points() -> Vec<MemoryPoint> {
 
 /// A small frontier: one reversible architecture (every source) and the ResNet (no
 /// reconstructed source) at depth 4, made-up but plausible numbers.
+/// Anchors of a small grid: layer-wise needs 1 anchor per 8 units at 60 dB, hybrid none.
+fn anchors_data() -> AnchorsData {
+    use revstab::experiments::anchors::AnchorsNet;
+    let mut points = Vec::new();
+    for arch in [Arch::Layerwise, Arch::Hybrid] {
+        for (depth, slope) in [(1, 0.2), (8, 0.2), (32, 0.2), (8, 0.01), (8, 1.0)] {
+            for weights in ["init", "trained"] {
+                let anchors = if arch == Arch::Layerwise {
+                    depth / 8
+                } else {
+                    0
+                };
+                points.push(AnchorsPoint {
+                    net: AnchorsNet { arch, depth, slope },
+                    weights: weights.into(),
+                    target_db: 60.0,
+                    anchors,
+                    anchor_names: String::new(),
+                    rebuilt: 3 * depth,
+                    bytes_held: anchors * 4096,
+                    bytes_per_pixel: (anchors * 4096) as f64 / 2048.0,
+                    lowest_snr_db: 70.0,
+                    lowest_predicted_db: 68.0,
+                    train_loss: if weights == "init" { f64::NAN } else { 2.0 },
+                });
+            }
+        }
+    }
+    AnchorsData {
+        probe: "test batch".into(),
+        points,
+    }
+}
+
 fn tradeoff_points() -> Vec<TradeoffPoint> {
     let point =
         |arch, source: &str, segment, bpx: f64, ratio: f64, snr: f64, angle: f64| TradeoffPoint {

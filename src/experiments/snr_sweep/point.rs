@@ -77,13 +77,28 @@ pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(Point
     };
     let net = Network::build_with(&cfg.net_config(p), dtype, device, cfg.backend)?;
     let (x, labels) = point_batch(cfg, p.seed, device)?;
+    let (mut r, trace) = trace_net(cfg, p, &net, &x, &labels)?;
+    r.seconds = start.elapsed().as_secs_f64();
+    Ok((r, trace))
+}
+
+/// The result of point `p` traced on a given network and batch (the network of `p`, or the
+/// same architecture with other weights, e.g. trained ones): `cfg` gives the output noise, the
+/// depth law and the Lipschitz settings; `seconds` is left 0.
+pub fn trace_net(
+    cfg: &SweepConfig,
+    p: &Point,
+    net: &Network,
+    x: &Tensor,
+    labels: &Tensor,
+) -> Result<(PointResult, SnrTrace)> {
     let opts = TraceOptions {
         output_noise: (cfg.noise_std > 0.0).then_some(cfg.noise_std),
         seed: p.seed,
         depth_law: cfg.depth_law,
         lipschitz: cfg.lipschitz,
     };
-    let trace = snr_trace(&net, None, &x, &labels, opts)?;
+    let trace = snr_trace(net, None, x, labels, opts)?;
     // The slope field is empty for architectures without a leaky ReLU (Arch::has_slope).
     let slope = if p.arch.has_slope() {
         p.slope.to_string()
@@ -133,7 +148,7 @@ pub fn run_point(cfg: &SweepConfig, p: &Point, device: &Device) -> Result<(Point
             summary_line,
             trace_lines,
             lowest_snr_db: lowest,
-            seconds: start.elapsed().as_secs_f64(),
+            seconds: 0.0,
         },
         trace,
     ))
