@@ -20,7 +20,8 @@ pub struct AnchorArgs {
     #[arg(long = "min-snr-db", value_name = "DB", allow_negative_numbers = true, value_parser = parse_finite_db)]
     pub min_snr_db: Option<f64>,
     /// Anchored mode: these anchors instead of a plan (layer names, or positions among the
-    /// inputs the backward rebuilds, 0 = top; `snr-sweep plan` lists them)
+    /// inputs the backward rebuilds in forward order, 0 = nearest the input; `snr-sweep plan`
+    /// lists them)
     #[arg(
         long,
         value_delimiter = ',',

@@ -41,7 +41,7 @@ pub struct Anchoring {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub min_snr_db: Option<f64>,
     /// Explicit anchors: layer names ([`Network::anchorable`]) or positions in that list
-    /// (0 = the first input the backward rebuilds, the top); no planner.
+    /// (forward order: 0 = the one nearest the input); no planner.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub list: Option<Vec<String>>,
     /// Training with a target: plan again every this many steps on the current weights
@@ -139,7 +139,8 @@ fn check_target(min_snr_db: f64) -> Result<()> {
 }
 
 /// The anchors of an explicit list on `net`: each item a layer name from
-/// [`Network::anchorable`] or a position in it (0 = top); duplicates are refused.
+/// [`Network::anchorable`] or a position in it (forward order, 0 = nearest the input); duplicates are
+/// refused.
 pub fn resolve_anchor_list(net: &Network, list: &[String]) -> Result<Vec<String>> {
     let names = net.anchorable();
     let mut out: Vec<String> = Vec::with_capacity(list.len());
