@@ -7,6 +7,7 @@
 //! and `training` (with its angle experiment) are the tools' own experiments.
 
 pub mod alpha;
+pub mod anchored;
 pub mod bench;
 pub mod bn_eps;
 pub mod figures;
