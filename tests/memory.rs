@@ -803,8 +803,8 @@ fn tradeoff_experiment_measures_memory_time_and_exactness() {
     };
     assert_eq!(
         d.points.len(),
-        4 + 6,
-        "revnet: 1 + 3 + 2 sources, resnet 1 + 3"
+        4 + 8,
+        "revnet: 1 + 3 + 2 + 2 anchored sources, resnet 1 + 3"
     );
     for arch in [Arch::Revnet, Arch::Resnet] {
         let stored = of(arch, "stored", None);
@@ -847,7 +847,29 @@ fn tradeoff_experiment_measures_memory_time_and_exactness() {
     assert!(d
         .points
         .iter()
-        .all(|p| p.arch != Arch::Resnet || p.source != "reconstructed"));
+        .all(|p| p.arch != Arch::Resnet
+            || !matches!(p.source.as_str(), "reconstructed" | "anchored")));
+    // Anchored at 30 and 60 dB: each holds its target on the batch, with its anchors' bytes
+    // on top of the reconstructed activation peak (up to one activation of allocator noise
+    // and scheduling: 2 x 8 x 8 x 8 x 4 B).
+    let activation = 2 * 8 * 8 * 8 * 4;
+    for t in [30.0, 60.0] {
+        let a = d
+            .points
+            .iter()
+            .find(|p| p.source == "anchored" && p.anchors.as_ref().unwrap().min_snr_db == Some(t))
+            .unwrap_or_else(|| panic!("anchored {t} missing"));
+        let rec_a = a.anchors.as_ref().unwrap();
+        assert!(a.lowest_snr_db >= t, "{t}: {}", a.lowest_snr_db);
+        assert_eq!(rec_a.n_anchors, rec_a.anchors.len());
+        assert!(
+            a.act_peak_bytes + activation >= rec.act_peak_bytes + rec_a.bytes_held,
+            "{t}: {} vs {} + {}",
+            a.act_peak_bytes,
+            rec.act_peak_bytes,
+            rec_a.bytes_held
+        );
+    }
 }
 
 /// `memory` printed and wrote the ResNet's `reconstructed` rows, copies of its
@@ -959,7 +981,11 @@ fn anchored_peak_is_the_reconstructed_peak_plus_the_anchors_bytes() {
             8,
             &[&[], &["3"], &["2", "11"], &["1", "9", "20"]],
         ),
-        (Arch::Hybrid, 4, &[&[], &["0"], &["1", "5"], &["0", "4", "9"]]),
+        (
+            Arch::Hybrid,
+            4,
+            &[&[], &["0"], &["1", "5"], &["0", "4", "9"]],
+        ),
     ];
     for (arch, depth, lists) in cases {
         let cfg = net(arch, depth, width, size);
@@ -984,7 +1010,10 @@ fn anchored_peak_is_the_reconstructed_peak_plus_the_anchors_bytes() {
                 ..Anchoring::default()
             };
             let a = measure(Source::Anchored, &anchoring);
-            let record = a.anchors.clone().expect("an anchored point records its anchors");
+            let record = a
+                .anchors
+                .clone()
+                .expect("an anchored point records its anchors");
             assert_eq!(record.n_anchors, list.len());
             let extra = a.act_peak_bytes as f64 - rec.act_peak_bytes as f64;
             let held = record.bytes_held as f64;
@@ -998,8 +1027,15 @@ fn anchored_peak_is_the_reconstructed_peak_plus_the_anchors_bytes() {
                 assert!(held >= activation, "{arch} {list:?}: {held} B held");
             }
             let block_anchored = arch == Arch::Hybrid
-                && record.anchors.iter().any(|l| !l.contains(".F.") && !l.contains(".G."));
-            let above = if block_anchored { activation / 2.0 } else { 0.0 };
+                && record
+                    .anchors
+                    .iter()
+                    .any(|l| !l.contains(".F.") && !l.contains(".G."));
+            let above = if block_anchored {
+                activation / 2.0
+            } else {
+                0.0
+            };
             if extra < held - tolerance || extra > held + above + tolerance {
                 failures.push(format!(
                     "{arch} depth {depth} {list:?}: anchored peak exceeds the reconstructed one by {extra} B, the anchors hold {held} B (tolerance {tolerance} B, {above} B more with a block anchored)"

@@ -75,7 +75,10 @@ struct Args {
     segment: Option<usize>,
     /// Anchored mode: the plan, made once per measured network on its batch (the config's
     /// `[anchors]` table; --replan-every is a train flag: memory refuses it).
-    #[command(flatten, next_help_heading = "Anchored mode (planned once per network)")]
+    #[command(
+        flatten,
+        next_help_heading = "Anchored mode (planned once per network)"
+    )]
     anchoring: revstab::cli::AnchorArgs,
     /// Smaller grid (under a second); the same as `--preset quick`.
     #[arg(long, conflicts_with = "preset")]

@@ -200,8 +200,13 @@ impl BenchConfig {
         self.anchors.validate()?;
         let anchored = self.modes.iter().any(|m| m.source == Source::Anchored);
         if !anchored && !self.anchors.is_default() {
-            let e = "an anchored mode (--modes ...,anchored): the others store or rebuild every input";
-            return bad("anchors (--min-snr-db, --anchors)", e, "no anchored mode".into());
+            let e =
+                "an anchored mode (--modes ...,anchored): the others store or rebuild every input";
+            return bad(
+                "anchors (--min-snr-db, --anchors)",
+                e,
+                "no anchored mode".into(),
+            );
         }
         if self.anchors.replan_every != DEFAULT_REPLAN_EVERY {
             let e = "unset: bench plans once per depth, before the first step (a train flag)";

@@ -134,11 +134,16 @@ fn bench_and_memory_take_the_anchored_source() {
         list: Some(vec!["0".into(), "s0.u1.conv".into()]),
         ..Anchoring::default()
     };
-    bench(anchored(), Anchoring::target(30.0)).validate().unwrap();
-    bench(anchored(), list.clone()).validate().unwrap();
-    memory(vec![Source::Stored, Source::Anchored], Anchoring::target(30.0))
+    bench(anchored(), Anchoring::target(30.0))
         .validate()
         .unwrap();
+    bench(anchored(), list.clone()).validate().unwrap();
+    memory(
+        vec![Source::Stored, Source::Anchored],
+        Anchoring::target(30.0),
+    )
+    .validate()
+    .unwrap();
     let errors = [
         bench(vec![BackwardPlan::STORED], Anchoring::target(30.0)).validate(),
         memory(vec![Source::Stored], Anchoring::target(30.0)).validate(),

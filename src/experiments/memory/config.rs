@@ -210,8 +210,13 @@ impl MemoryConfig {
         self.anchors.validate()?;
         let anchored = self.modes.contains(&Source::Anchored);
         if !anchored && !self.anchors.is_default() {
-            let e = "an anchored mode (--modes ...,anchored): the others store or rebuild every input";
-            return bad("anchors (--min-snr-db, --anchors)", e, "no anchored mode".into());
+            let e =
+                "an anchored mode (--modes ...,anchored): the others store or rebuild every input";
+            return bad(
+                "anchors (--min-snr-db, --anchors)",
+                e,
+                "no anchored mode".into(),
+            );
         }
         if self.anchors.replan_every != DEFAULT_REPLAN_EVERY {
             let e = "unset: memory plans once per network measured (a train setting)";
