@@ -18,11 +18,12 @@ pub enum Source {
     /// Inputs recomputed forward from the nearest stored checkpoint (the input of every k-th
     /// unit or block; Chen et al. 2016): exact, bitwise the stored gradients.
     Checkpointed,
-    /// Reconstructed, except at the anchors ([`BackwardPlan::anchors`]): the forward stores
+    /// Reconstructed, except at the anchors (`BackwardPlan::anchors`): the forward stores
     /// an anchored layer's input and the backward takes it there instead of rebuilding it, so
     /// the reconstruction error restarts from zero. No anchors: bitwise `reconstructed`; every
     /// rebuilt input anchored: bitwise `stored`. The anchors come from the planner's SNR target
-    /// or a list ([`crate::measure::anchors::Anchoring`]).
+    /// or a list (`measure::anchors::Anchoring`).
+    // No rustdoc links in these variant docs: they are the `--mode` and `--modes` help.
     Anchored,
 }
 
