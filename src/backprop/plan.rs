@@ -44,19 +44,6 @@ impl Source {
         matches!(self, Source::Stored | Source::Checkpointed)
     }
 
-    /// Refuse the anchored source in a tool that cannot take anchors yet (`what` names the
-    /// setting): it would run as `reconstructed` and be recorded as `anchored`.
-    pub fn check_taken_by(self, what: &str) -> Result<()> {
-        if self == Source::Anchored {
-            return Err(Error::config(
-                what,
-                "stored, reconstructed or checkpointed (anchored needs anchors, which this tool does not take yet)",
-                "anchored",
-            ));
-        }
-        Ok(())
-    }
-
     /// Whether the forward stores every input (stored, checkpointed) rather than only those
     /// the backward cannot rebuild (reconstructed, anchored).
     pub fn stores_all(self) -> bool {

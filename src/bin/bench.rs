@@ -8,6 +8,7 @@
 //! `cargo run --release --bin bench -- --arch hybrid --pools default --depths 4`
 //! `cargo run --release --bin bench -- --backend candle` (the "before" column: candle's ops only)
 //! `cargo run --release --bin bench -- --workload stack --depths 16 --modes stored,checkpointed --segment 4`
+//! `cargo run --release --bin bench -- --arch layerwise --depths 16 --modes stored,reconstructed,anchored --min-snr-db 60`
 
 use anyhow::Context;
 use clap::Parser;
@@ -89,8 +90,10 @@ struct Args {
     /// oversubscribe the cores beside the kernels' pool).
     #[arg(long, default_value_t = 1, value_parser = revstab::cli::parse_threads)]
     elementwise_threads: usize,
-    /// Modes, comma-separated: stored, reconstructed, algorithm1, checkpointed (resnet has only
-    /// `stored` and `checkpointed`: the others are skipped with a note).
+    /// Modes, comma-separated: stored, reconstructed, algorithm1, checkpointed, anchored
+    /// (reconstructed with the inputs of planned or listed layers stored; see --min-snr-db,
+    /// --anchors) (resnet has only `stored` and `checkpointed`: the others are skipped with a
+    /// note).
     #[arg(
         long,
         value_parser = BackwardPlan::parse,
@@ -102,6 +105,10 @@ struct Args {
     /// [default: ceil(sqrt(depth)) at each depth].
     #[arg(long, value_name = "K")]
     segment: Option<usize>,
+    /// Anchored mode: the plan, made once per depth on the benchmark's batch before the first
+    /// step (--replan-every is a train flag: bench refuses it).
+    #[command(flatten, next_help_heading = "Anchored mode (planned once per depth)")]
+    anchoring: revstab::cli::AnchorArgs,
     /// Network options shared by every tool (--pools default: the workload's).
     #[command(
         flatten,
@@ -192,6 +199,7 @@ fn run_main() -> anyhow::Result<()> {
                 depths: depths.clone(),
                 modes: args.modes.clone(),
                 segment: args.segment,
+                anchors: args.anchoring.apply(&Default::default()),
                 steps: args.steps,
                 warmup: args.warmup,
                 threads: Some(threads),

@@ -65,14 +65,21 @@ struct Args {
     /// or `candle` (candle's ops only) [default: kernels].
     #[arg(long, value_enum)]
     backend: Option<Backend>,
-    /// Sources of the activations, comma-separated: stored, reconstructed, checkpointed
-    /// [default: stored,reconstructed].
+    /// Sources of the activations, comma-separated: stored, reconstructed, checkpointed,
+    /// anchored (see --min-snr-db, --anchors) [default: stored,reconstructed].
     #[arg(long, value_enum, value_delimiter = ',')]
     modes: Option<Vec<revstab::nets::Source>>,
     /// Checkpointed mode: units or blocks per segment, K in 1..=every depth measured
     /// [default: ceil(sqrt(depth)) at each depth].
     #[arg(long, value_name = "K")]
     segment: Option<usize>,
+    /// Anchored mode: the plan, made once per measured network on its batch (the config's
+    /// `[anchors]` table; --replan-every is a train flag: memory refuses it).
+    #[command(
+        flatten,
+        next_help_heading = "Anchored mode (planned once per network)"
+    )]
+    anchoring: revstab::cli::AnchorArgs,
     /// Smaller grid (under a second); the same as `--preset quick`.
     #[arg(long, conflicts_with = "preset")]
     quick: bool,
@@ -128,6 +135,7 @@ fn run() -> anyhow::Result<()> {
     if args.segment.is_some() {
         cfg.segment = args.segment;
     }
+    cfg.anchors = args.anchoring.apply(&cfg.anchors);
     if let Some(d) = args.dtype {
         cfg.dtype = d;
     }

@@ -1,7 +1,11 @@
 //! Training-step benchmark: time and peak memory of one real training step
 //! of a [`Network`] (forward, the one backward, [`Sgd`] update) with stored activations, with
-//! reconstructed activations and the per-layer backward, and with reconstructed activations and
-//! Gomez et al.'s Algorithm 1.
+//! reconstructed activations and the per-layer backward, with reconstructed activations and
+//! Gomez et al.'s Algorithm 1, checkpointed, and anchored (reconstructed with the inputs of
+//! the planned or listed anchors stored: the plan is made once per depth on the benchmark's
+//! batch and initial weights, before the first step, its batch-norm running statistics
+//! restored, [`crate::experiments::anchored`]; the row records the anchors, `bench.csv` their
+//! number and the bytes their inputs hold).
 //!
 //! Workload: the network of [`BenchConfig::net_config`], by default a RevNet
 //! ([`Arch::Revnet`]) in one stage (no pooling): stem (3x3 conv, 3 -> `width` channels), `depth`
@@ -30,6 +34,8 @@
 use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
+use crate::experiments::anchored::{check_list, plan_for, AnchorRecord};
+use crate::measure::anchors::{Anchoring, DEFAULT_REPLAN_EVERY};
 use crate::nets::{
     Arch, BackwardPlan, LayerKind, NetConfig, NetOptions, Network, PoolKind, Source, StepOptions,
     StepOutput, Unit,
@@ -53,9 +59,9 @@ pub const DEFAULT_MODES: [BackwardPlan; 3] = [
     BackwardPlan::ALGORITHM1,
 ];
 
-/// Whether `arch` has `mode` (the ResNet baseline has no reconstructed ones).
+/// Whether `arch` has `mode` (the ResNet baseline has no reconstructed or anchored ones).
 pub fn mode_available(mode: &BackwardPlan, arch: Arch) -> bool {
-    mode.source != Source::Reconstructed || arch.reconstructable()
+    !matches!(mode.source, Source::Reconstructed | Source::Anchored) || arch.reconstructable()
 }
 
 /// Parse a pooling list: `none` or empty (one stage), `default` (the architecture's
@@ -109,6 +115,11 @@ pub struct BenchConfig {
     /// `ceil(sqrt(depth))`); left out of the serialised config when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub segment: Option<usize>,
+    /// Anchored mode: how the anchors are chosen (the planner's target, default 60 dB, or a
+    /// list), planned once per depth on the benchmark's batch before the first step
+    /// ([`crate::experiments::anchored`]); left out of the serialised config when default.
+    #[serde(skip_serializing_if = "Anchoring::is_default")]
+    pub anchors: Anchoring,
     /// Timed steps per mode and depth.
     pub steps: usize,
     /// Untimed rounds before them.
@@ -157,6 +168,7 @@ impl Default for BenchConfig {
             depths: vec![4, 8, 16],
             modes: DEFAULT_MODES.to_vec(),
             segment: None,
+            anchors: Anchoring::default(),
             steps: 5,
             warmup: 1,
             threads: Some(2),
@@ -184,10 +196,23 @@ impl BenchConfig {
     /// Check the options (the network's through [`NetConfig::validate`]).
     pub fn validate(&self) -> Result<()> {
         self.net.check_fg_for(&[self.arch])?;
-        for m in &self.modes {
-            m.source.check_taken_by("modes")?;
-        }
         let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
+        self.anchors.validate()?;
+        let anchored = self.modes.iter().any(|m| m.source == Source::Anchored);
+        if !anchored && !self.anchors.is_default() {
+            let e =
+                "an anchored mode (--modes ...,anchored): the others store or rebuild every input";
+            return bad(
+                "anchors (--min-snr-db, --anchors)",
+                e,
+                "no anchored mode".into(),
+            );
+        }
+        if self.anchors.replan_every != DEFAULT_REPLAN_EVERY {
+            let e = "unset: bench plans once per depth, before the first step (a train flag)";
+            let got = self.anchors.replan_every.to_string();
+            return bad("--replan-every", e, got);
+        }
         if self.depths.is_empty() || self.depths.contains(&0) {
             let got = format!("{:?}", self.depths);
             return bad("depths", "a non-empty list of values >= 1", got);
@@ -248,6 +273,11 @@ impl BenchConfig {
             self.net_config(d).validate()?;
             if self.modes.iter().any(|m| m.source == Source::Checkpointed) {
                 crate::backprop::segment_length(self.segment, d)?;
+            }
+            // A list names layers of each network: checked before anything runs.
+            if anchored && self.anchors.list.is_some() && self.arch.reconstructable() {
+                let net = Network::build(&self.net_config(d), DType::F32, &Device::Cpu)?;
+                check_list(&net, &self.anchors)?;
             }
         }
         Ok(())
@@ -446,6 +476,10 @@ pub struct BenchRow {
     pub last_loss: f64,
     /// Every timed step, seconds, in order.
     pub times_s: Vec<f64>,
+    /// Anchored mode: the anchors it ran with, planned on the benchmark's batch (`None` in
+    /// other modes; left out of `run.json` then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<AnchorRecord>,
 }
 
 /// Median of `v` (mean of the middle two for even lengths; NaN when empty).
@@ -506,6 +540,15 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
             })
             .collect::<Result<Vec<_>>>()?;
         let (x, labels) = batch_for(&net_cfg, cfg.batch, cfg.seed, dtype, &device)?;
+        // Anchored: planned once, on this batch and the initial weights, before any step.
+        let mut records: Vec<Option<AnchorRecord>> = vec![None; trainees.len()];
+        for (k, trainee) in trainees.iter_mut().enumerate() {
+            if trainee.mode.source == Source::Anchored {
+                let rec = plan_for(&trainee.net, &cfg.anchors, &x, &labels)?;
+                trainee.mode = rec.backward();
+                records[k] = Some(rec);
+            }
+        }
         let mut times = vec![Vec::new(); trainees.len()];
         let mut peaks = vec![0usize; trainees.len()];
         let mut losses = vec![f64::NAN; trainees.len()];
@@ -564,6 +607,7 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
                 conv_gflops: flops / med / 1e9,
                 last_loss: losses[k],
                 times_s: times[k].clone(),
+                anchors: records[k].clone(),
             };
             progress(&row);
             rows.push(row);
@@ -573,12 +617,12 @@ pub fn run(cfg: &BenchConfig, mut progress: impl FnMut(&BenchRow)) -> Result<Vec
 }
 
 /// The header of [`csv_line`].
-pub const CSV_HEADER: &str = "arch,pools,mode,depth,layers,width,batch,size,dtype,threads,steps,median_s,min_s,max_s,images_per_s,ratio_to_stored,peak_bytes,conv_gflops,segment";
+pub const CSV_HEADER: &str = "arch,pools,mode,depth,layers,width,batch,size,dtype,threads,steps,median_s,min_s,max_s,images_per_s,ratio_to_stored,peak_bytes,conv_gflops,segment,n_anchors,anchor_bytes";
 
 /// One CSV line of `row` under `cfg`.
 pub fn csv_line(cfg: &BenchConfig, row: &BenchRow) -> String {
     format!(
-        "{},{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.3},{:.4},{},{:.3},{}",
+        "{},{},{},{},{},{},{},{},{},{},{},{:.6},{:.6},{:.6},{:.3},{:.4},{},{:.3},{},{},{}",
         row.arch,
         // Commas would split the field: the pools are joined with `+` here.
         pools_name(&cfg.net.pools_for(cfg.arch)).replace(',', "+"),
@@ -599,7 +643,13 @@ pub fn csv_line(cfg: &BenchConfig, row: &BenchRow) -> String {
         row.ratio_to_stored,
         row.peak_bytes,
         row.conv_gflops,
-        row.segment.map_or(String::new(), |k| k.to_string())
+        row.segment.map_or(String::new(), |k| k.to_string()),
+        row.anchors
+            .as_ref()
+            .map_or(String::new(), |a| a.n_anchors.to_string()),
+        row.anchors
+            .as_ref()
+            .map_or(String::new(), |a| a.bytes_held.to_string())
     )
 }
 
@@ -622,9 +672,10 @@ pub fn format_table(rows: &[BenchRow]) -> String {
         "mode", "D", "median s/step", "images/s", "ratio", "peak bytes", "GFLOP/s"
     );
     for r in rows {
-        let mode = match r.segment {
-            Some(k) => format!("{}(k={k})", r.mode.name()),
-            None => r.mode.name().to_string(),
+        let mode = match (r.segment, &r.anchors) {
+            (Some(k), _) => format!("{}(k={k})", r.mode.name()),
+            (None, Some(a)) => format!("{}(n={})", r.mode.name(), a.n_anchors),
+            (None, None) => r.mode.name().to_string(),
         };
         s.push_str(&format!(
             "{:<18} {:>3} {:>12.4} {:>10.1} {:>9.3} {:>14} {:>8.2}\n",

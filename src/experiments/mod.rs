@@ -8,6 +8,7 @@
 
 pub mod alpha;
 pub mod anchor_plan;
+pub mod anchored;
 pub mod anchors;
 pub mod bench;
 pub mod bn_eps;

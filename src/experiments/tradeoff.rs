@@ -8,7 +8,11 @@
 //! - `reconstructed` (per-layer backward: the block inverse for reversible blocks, hidden
 //!   activations rebuilt layer-wise in the hybrid and recomputed in RevNet/i-RevNet; layer-wise
 //!   inverses in the layer-wise network) and `algorithm1` (Gomez et al.'s Algorithm 1); not for
-//!   the ResNet, which has no inverse.
+//!   the ResNet, which has no inverse;
+//! - `anchored` at each SNR target of [`TradeoffConfig::anchor_targets_db`] (default 30 and
+//!   60 dB): reconstructed with the inputs of the planner's anchors stored, the plan made on
+//!   the frontier's batch before anything is measured ([`crate::experiments::anchored`]); not
+//!   for the ResNet.
 //!
 //! Each point carries its exactness: the lowest-layer reconstruction SNR (dB, the stored trace
 //! as reference, as [`crate::train::lowest_snr`]) and the whole-network gradient angle to the
@@ -26,6 +30,8 @@
 use crate::backend::Backend;
 use crate::device::Precision;
 use crate::error::{Error, Result};
+use crate::experiments::anchored::{plan_for, AnchorRecord};
+use crate::measure::anchors::Anchoring;
 use crate::measure::grad_angle::grad_angle;
 use crate::nets::{Arch, BackwardPlan, NetConfig, Network, StepOptions};
 use candle_core::Device;
@@ -60,6 +66,9 @@ pub struct TradeoffConfig {
     pub warmup: usize,
     /// Seed of the weights and the batch.
     pub seed: u64,
+    /// SNR targets (dB) of the anchored points, one point each (architectures with an
+    /// inverse only).
+    pub anchor_targets_db: Vec<f64>,
     /// Backend computing the layers; left out of the serialised config when default.
     #[serde(skip_serializing_if = "Backend::is_default")]
     pub backend: Backend,
@@ -79,6 +88,7 @@ impl Default for TradeoffConfig {
             steps: 5,
             warmup: 1,
             seed: 0,
+            anchor_targets_db: vec![30.0, 60.0],
             backend: Backend::default(),
         }
     }
@@ -97,6 +107,9 @@ impl TradeoffConfig {
                 "batch >= 1, steps >= 1 and stages in 1..=4",
                 format!("{}, {} and {}", self.batch, self.steps, self.stages),
             ));
+        }
+        for &t in &self.anchor_targets_db {
+            Anchoring::target(t).validate()?;
         }
         for &arch in &self.archs {
             for &depth in &self.depths {
@@ -154,7 +167,8 @@ pub struct TradeoffPoint {
     pub arch: Arch,
     /// Depth.
     pub depth: usize,
-    /// `stored`, `checkpointed`, `reconstructed` or `algorithm1` ([`BackwardPlan::name`]).
+    /// `stored`, `checkpointed`, `reconstructed`, `algorithm1` or `anchored`
+    /// ([`BackwardPlan::name`]).
     pub source: String,
     /// Checkpointed: units or blocks per segment.
     pub segment: Option<usize>,
@@ -180,6 +194,9 @@ pub struct TradeoffPoint {
     /// Whole-network angle between this source's and the stored gradients, degrees.
     #[serde(with = "crate::results::text::num")]
     pub grad_angle_deg: f64,
+    /// Anchored: the plan it ran (its target, anchors and the bytes they hold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<AnchorRecord>,
 }
 
 /// The frontier's measurements.
@@ -206,7 +223,15 @@ pub fn run(cfg: &TradeoffConfig, mut progress: impl FnMut(&TradeoffPoint)) -> Re
             let net = Network::build_with(&net_cfg, dtype, &device, cfg.backend)?;
             let (x, labels) =
                 crate::experiments::memory::batch_for(&net_cfg, cfg.batch, dtype, &device)?;
-            let sources = TradeoffConfig::sources(arch, depth);
+            let mut sources = TradeoffConfig::sources(arch, depth);
+            let mut records: Vec<Option<AnchorRecord>> = vec![None; sources.len()];
+            if arch.reconstructable() {
+                for &t in &cfg.anchor_targets_db {
+                    let rec = plan_for(&net, &Anchoring::target(t), &x, &labels)?;
+                    sources.push(rec.backward());
+                    records.push(Some(rec));
+                }
+            }
             let opts = |trace: bool| StepOptions {
                 grads: true,
                 trace,
@@ -264,6 +289,7 @@ pub fn run(cfg: &TradeoffConfig, mut progress: impl FnMut(&TradeoffPoint)) -> Re
                     lowest_snr_db: snr,
                     lowest_layer: layer,
                     grad_angle_deg: angle,
+                    anchors: records[i].clone(),
                 };
                 progress(&p);
                 points.push(p);

@@ -133,8 +133,19 @@ fn draw_chart<DB: DrawingBackend>(
             )))
             .map_err(de)?;
     }
+    // Every marker first, so that no point text covers one.
+    let mut placed: Vec<[i32; 4]> = c
+        .series
+        .iter()
+        .filter(|s| matches!(s.style, Style::Markers | Style::LineMarkers))
+        .flat_map(|s| s.runs.iter().flatten())
+        .map(|p| {
+            let (x, y) = chart.backend_coord(p);
+            [x - 5, y - 5, x + 5, y + 5]
+        })
+        .collect();
     for s in &c.series {
-        draw_series(&mut chart, s, c)?;
+        draw_series(&mut chart, s, c, &mut placed)?;
     }
 
     // Text, in panel pixels.
@@ -251,7 +262,7 @@ fn draw_chart<DB: DrawingBackend>(
         for (i, s) in entries.iter().enumerate() {
             let cy =
                 y0 + layout::LEGEND_PAD + layout::LEGEND_ROW * i as i32 + layout::LEGEND_ROW / 2;
-            let g = Glyph::new(s.style, s.color, palette(s.color));
+            let g = Glyph::new(s.style, s.marker, palette(s.color));
             let anchor = (x0 + layout::LEGEND_PAD + layout::LEGEND_GLYPH / 2, cy);
             area.draw(
                 &(EmptyElement::at(anchor)
@@ -322,10 +333,64 @@ impl Ranged for AxisCoord {
     }
 }
 
+/// The pixel offset of a point text `text` at `anchor` (backend pixels): the first spot that
+/// overlaps nothing in `placed` (markers and texts already placed) and stays inside the
+/// plotting `area` (`[x0, y0, x1, y1]`), else the one that overlaps least, inside the area
+/// first; the text's box is added to `placed`.
+fn place_text(
+    anchor: (i32, i32),
+    text: &str,
+    area: [i32; 4],
+    placed: &mut Vec<[i32; 4]>,
+) -> (i32, i32) {
+    // DejaVu Sans at SPAN_FONT px: at most about 0.65 em per character, with a margin.
+    let w = (text.chars().count() as f64 * SPAN_FONT * 0.65).ceil() as i32 + 4;
+    let h = SPAN_FONT as i32 + 2;
+    let spots = [
+        (7, -16),
+        (7, 2),
+        (-7 - w, -16),
+        (-7 - w, 2),
+        (7, -32),
+        (7, 18),
+        (-w / 2, -34),
+        (-w / 2, 20),
+        (-7 - w, -32),
+        (-7 - w, 18),
+        (-w / 2, -50),
+        (-w / 2, 36),
+        (-7 - w, -48),
+        (7, -48),
+    ];
+    let boxed = |(dx, dy): (i32, i32)| {
+        let (x, y) = (anchor.0 + dx, anchor.1 + dy);
+        [x, y, x + w, y + h]
+    };
+    // Pixels of overlap with what is placed, and (weighted far above) outside the area.
+    let cost = |b: [i32; 4]| -> i64 {
+        let overlap = |p: &[i32; 4]| {
+            let w = (b[2].min(p[2]) - b[0].max(p[0])).max(0) as i64;
+            let h = (b[3].min(p[3]) - b[1].max(p[1])).max(0) as i64;
+            w * h
+        };
+        let inside = overlap(&area);
+        let own = ((b[2] - b[0]) * (b[3] - b[1])) as i64;
+        placed.iter().map(overlap).sum::<i64>() + 1000 * (own - inside)
+    };
+    let spot = spots
+        .iter()
+        .copied()
+        .min_by_key(|&o| cost(boxed(o)))
+        .unwrap_or(spots[0]);
+    placed.push(boxed(spot));
+    spot
+}
+
 fn draw_series<DB: DrawingBackend>(
     chart: &mut Chart2d<'_, DB>,
     s: &PreparedSeries,
     c: &PreparedChart,
+    placed: &mut Vec<[i32; 4]>,
 ) -> std::result::Result<(), String> {
     let color = palette(s.color);
     let line = color.stroke_width(2);
@@ -350,7 +415,7 @@ fn draw_series<DB: DrawingBackend>(
         }
     }
     if has_markers {
-        let g = Glyph::new(Style::Markers, s.color, color);
+        let g = Glyph::new(Style::Markers, s.marker, color);
         let pts = s
             .runs
             .iter()
@@ -367,18 +432,21 @@ fn draw_series<DB: DrawingBackend>(
             }))
             .map_err(de)?;
     }
-    let texts = s
+    let (x0, y0) = chart.backend_coord(&(c.x.lo, c.y.hi));
+    let (x1, y1) = chart.backend_coord(&(c.x.hi, c.y.lo));
+    let area = [x0.min(x1), y0.min(y1), x0.max(x1), y0.max(y1)];
+    let texts: Vec<(f64, f64, String, (i32, i32))> = s
         .labels
         .iter()
-        .filter(|(x, y, _)| c.x.contains(*x) && c.y.contains(*y));
+        .filter(|(x, y, _)| c.x.contains(*x) && c.y.contains(*y))
+        .map(|(x, y, t)| {
+            let at = place_text(chart.backend_coord(&(*x, *y)), t, area, placed);
+            (*x, *y, t.clone(), at)
+        })
+        .collect();
     chart
-        .draw_series(texts.map(|(x, y, t)| {
-            EmptyElement::at((*x, *y))
-                + Text::new(
-                    t.clone(),
-                    (7, -16),
-                    (FONT, SPAN_FONT).into_font().color(&color),
-                )
+        .draw_series(texts.into_iter().map(|(x, y, t, at)| {
+            EmptyElement::at((x, y)) + Text::new(t, at, (FONT, SPAN_FONT).into_font().color(&color))
         }))
         .map_err(de)?;
     Ok(())
@@ -397,8 +465,9 @@ struct Glyph {
 impl Glyph {
     const RADIUS: f64 = 4.5;
 
-    /// The glyph of `style` centred on the anchor; a line sample spans `-10..10`.
-    fn new(style: Style, color_index: usize, color: RGBColor) -> Glyph {
+    /// The glyph of `style` centred on the anchor, its marker of shape `marker` (0 circle, 1
+    /// square, 2 triangle, 3 cross, 4 and above diamond); a line sample spans `-10..10`.
+    fn new(style: Style, marker: usize, color: RGBColor) -> Glyph {
         let stroke = color.stroke_width(2);
         let mut paths: [Vec<(i32, i32)>; 3] = [vec![], vec![], vec![]];
         match style {
@@ -428,15 +497,16 @@ impl Glyph {
                     })
                     .collect()
             };
-            match color_index % 4 {
+            match marker {
                 0 => polygon = ring(16, r, 0.0),
                 1 => polygon = ring(4, r * 1.3, std::f64::consts::FRAC_PI_4),
                 2 => polygon = ring(3, r * 1.4, -std::f64::consts::FRAC_PI_2),
-                _ => {
+                3 => {
                     let d = r.round() as i32;
                     paths[1] = vec![(-d, -d), (d, d)];
                     paths[2] = vec![(-d, d), (d, -d)];
                 }
+                _ => polygon = ring(4, r * 1.6, 0.0),
             }
         }
         Glyph {

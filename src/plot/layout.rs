@@ -76,6 +76,8 @@ pub(crate) struct PreparedSeries {
     pub label: String,
     pub style: Style,
     pub color: usize,
+    /// Marker shape ([`crate::plot::Series::marker`], else the colour's modulo 4).
+    pub marker: usize,
     pub runs: Vec<Vec<(f64, f64)>>,
     /// The texts of the drawable points (axis space).
     pub labels: Vec<(f64, f64, String)>,
@@ -217,6 +219,7 @@ pub(crate) fn prepare(chart: &Chart, index: usize) -> Result<PreparedChart> {
             label,
             style: s.style,
             color: s.color.unwrap_or(i),
+            marker: s.marker.unwrap_or(s.color.unwrap_or(i) % 4),
             runs,
             labels,
         });

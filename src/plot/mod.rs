@@ -7,7 +7,11 @@
 //! Conventions:
 //! - Colours come from the colour-blind-safe Okabe-Ito palette ([`PALETTE`]); a series without
 //!   an explicit colour takes its position in the panel. Marker shapes cycle with the colour
-//!   (circle, square, triangle, cross), so series stay distinguishable in greyscale.
+//!   (circle, square, triangle, cross), so series stay distinguishable in greyscale; a series
+//!   may name its own ([`Series::with_marker`], a fifth: diamond).
+//! - Point texts ([`Series::with_labels`]) go up and to the right of their point unless that
+//!   spot overlaps a marker or a text already placed in the panel; then the first free spot
+//!   among right, left, below and further up or down (the last one tried when none is free).
 //! - Use [`Style::Markers`] for measurements and [`Style::Line`] / [`Style::Dashed`] for theory.
 //! - Non-finite points (an exact reconstruction has SNR `+inf`) and, on a log axis, values
 //!   `<= 0` are left out; lines break at them and the legend label says so, e.g.
@@ -123,6 +127,10 @@ pub struct Series {
     /// A text drawn beside each point (same order as `points`; empty: no text).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub labels: Vec<String>,
+    /// Marker shape (0 circle, 1 square, 2 triangle, 3 cross, 4 diamond); `None`: the colour's
+    /// (its palette index modulo 4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub marker: Option<usize>,
 }
 
 impl Series {
@@ -134,7 +142,14 @@ impl Series {
             style,
             color: None,
             labels: Vec::new(),
+            marker: None,
         }
+    }
+
+    /// The same series with marker shape `index` ([`Series::marker`]).
+    pub fn with_marker(mut self, index: usize) -> Self {
+        self.marker = Some(index);
+        self
     }
 
     /// The same series with a text beside each point (`labels[i]` beside `points[i]`).

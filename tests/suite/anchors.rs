@@ -106,3 +106,63 @@ fn a_target_that_is_not_finite_is_an_error() {
         assert!(e.contains("--min-snr-db"), "{e}");
     }
 }
+
+/// The tools that time or measure a step take the anchored source: their configs accept it
+/// with a target or a list, and refuse anchor settings without an anchored mode, a target
+/// that is not finite and `replan_every` (they plan once).
+#[test]
+fn bench_and_memory_take_the_anchored_source() {
+    use revstab::experiments::bench::BenchConfig;
+    use revstab::experiments::memory::MemoryConfig;
+    use revstab::measure::anchors::Anchoring;
+    use revstab::nets::{BackwardPlan, Source};
+    let bench = |modes: Vec<BackwardPlan>, anchors: Anchoring| BenchConfig {
+        modes,
+        anchors,
+        arch: Arch::Layerwise,
+        depths: vec![4],
+        width: 8,
+        ..BenchConfig::default()
+    };
+    let memory = |modes: Vec<Source>, anchors: Anchoring| MemoryConfig {
+        modes,
+        anchors,
+        ..MemoryConfig::quick()
+    };
+    let anchored = || vec![BackwardPlan::STORED, BackwardPlan::anchored(Vec::new())];
+    let list = Anchoring {
+        list: Some(vec!["0".into(), "s0.u1.conv".into()]),
+        ..Anchoring::default()
+    };
+    bench(anchored(), Anchoring::target(30.0))
+        .validate()
+        .unwrap();
+    bench(anchored(), list.clone()).validate().unwrap();
+    memory(
+        vec![Source::Stored, Source::Anchored],
+        Anchoring::target(30.0),
+    )
+    .validate()
+    .unwrap();
+    let errors = [
+        bench(vec![BackwardPlan::STORED], Anchoring::target(30.0)).validate(),
+        memory(vec![Source::Stored], Anchoring::target(30.0)).validate(),
+        bench(anchored(), Anchoring::target(f64::NAN)).validate(),
+        memory(vec![Source::Anchored], Anchoring::target(f64::INFINITY)).validate(),
+        bench(
+            anchored(),
+            Anchoring {
+                replan_every: 3,
+                ..Anchoring::default()
+            },
+        )
+        .validate(),
+    ];
+    for e in errors {
+        let e = e.unwrap_err().to_string();
+        assert!(
+            e.contains("anchored mode") || e.contains("--min-snr-db") || e.contains("replan"),
+            "{e}"
+        );
+    }
+}

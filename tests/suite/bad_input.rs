@@ -156,3 +156,49 @@ fn figures_bad_input_exits_2_before_writing() {
     );
     expect_rejected("figures", &["--device", "tpu"], "tpu");
 }
+
+/// The anchored mode of `bench` and `memory`: a target that is not a finite number of dB is a
+/// usage error of the flag (clap's message and its hint line), an anchor the network does not
+/// have is a configuration error naming it; exit 2 and no output directory either way.
+#[test]
+fn bad_anchors_are_rejected_by_bench_and_memory_before_any_file() {
+    let tools: [(&str, &[&str]); 2] = [
+        (
+            "bench",
+            &[
+                "--arch",
+                "layerwise",
+                "--depths",
+                "4",
+                "--width",
+                "8",
+                "--modes",
+                "stored,anchored",
+            ],
+        ),
+        ("memory", &["--quick", "--modes", "stored,anchored"]),
+    ];
+    for (bin, base) in tools {
+        for bad in ["nan", "inf"] {
+            let tmp = tempfile::tempdir().unwrap();
+            let out = tmp.path().join("out");
+            let mut args = base.to_vec();
+            args.extend(["--min-snr-db", bad]);
+            let o = run(bin, &args, &out);
+            let err = String::from_utf8_lossy(&o.stderr).into_owned();
+            assert_eq!(o.status.code(), Some(2), "{bin} {args:?}: {err}");
+            assert!(
+                err.contains("expected a finite number of dB"),
+                "{bin} {args:?}: {err}"
+            );
+            assert!(!err.contains("panicked"), "{bin} {args:?}: {err}");
+            assert!(!out.exists(), "{bin} {args:?}: output created");
+        }
+        let mut args = base.to_vec();
+        args.extend(["--anchors", "999"]);
+        expect_rejected(bin, &args, "anchor position (--anchors)");
+        let mut args = base.to_vec();
+        args.extend(["--anchors", "not_a_layer"]);
+        expect_rejected(bin, &args, "`not_a_layer`");
+    }
+}

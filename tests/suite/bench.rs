@@ -321,7 +321,7 @@ fn checkpointed_segment_is_checked_and_reported() {
     assert_eq!(rows[1].segment, Some(2), "default ceil(sqrt(4))");
     assert_eq!(rows[0].segment, None);
     assert!(format_table(&rows).contains("checkpointed(k=2)"));
-    assert!(csv_line(&cfg, &rows[1]).ends_with(",2"));
+    assert!(csv_line(&cfg, &rows[1]).ends_with(",2,,"));
     assert_eq!(rows[0].last_loss.to_bits(), rows[1].last_loss.to_bits());
 }
 

@@ -468,6 +468,7 @@ fn tradeoff_points() -> Vec<TradeoffPoint> {
             lowest_snr_db: snr,
             lowest_layer: "s0.b0".into(),
             grad_angle_deg: angle,
+            anchors: None,
         };
     let inf = f64::INFINITY;
     let mut v = Vec::new();
@@ -495,6 +496,16 @@ fn tradeoff_points() -> Vec<TradeoffPoint> {
         110.0,
         4e-5,
     ));
+    let mut anchored = point(Arch::Revnet, "anchored", None, 400.0, 1.1, 61.0, 1e-3);
+    anchored.anchors = Some(revstab::experiments::anchored::AnchorRecord {
+        anchoring: "min-snr-db=60".into(),
+        min_snr_db: Some(60.0),
+        anchors: vec!["s0.b1".into(), "s0.b3".into()],
+        n_anchors: 2,
+        bytes_held: 8192,
+        lowest_snr_db: 61.0,
+    });
+    v.push(anchored);
     v
 }
 
@@ -512,19 +523,29 @@ fn tradeoff_renders_every_point_with_its_exactness() {
     assert_eq!(rows.len(), tradeoff_points().len(), "{csv}");
     assert!(
         rows.iter()
-            .any(|r| r.starts_with("revnet,4,checkpointed,2,650,") && r.ends_with(",inf,s0.b0,0")),
+            .any(|r| r.starts_with("revnet,4,checkpointed,2,,650,")
+                && r.ends_with(",inf,s0.b0,0,,,")),
         "{csv}"
     );
     assert!(
         rows.iter()
-            .any(|r| r.starts_with("revnet,4,reconstructed,,300,") && r.contains(",110,")),
+            .any(|r| r.starts_with("revnet,4,reconstructed,,,300,") && r.contains(",110,")),
+        "{csv}"
+    );
+    assert!(
+        rows.contains(&"revnet,4,anchored,,60,400,819200,824200,61,s0.b0,0.001,2,s0.b1;s0.b3,8192"),
         "{csv}"
     );
     let svg = std::fs::read_to_string(out.join("tradeoff.svg")).unwrap();
-    assert!(
-        svg.contains("k=2 ∞, 0°") && svg.contains("rec 110 dB, 4e-5°"),
-        "point labels missing from the SVG"
-    );
+    for label in [
+        "k=2",
+        "rec 110 dB",
+        "alg1 110 dB",
+        "≥60 dB n=2",
+        "Pareto front",
+    ] {
+        assert!(svg.contains(label), "`{label}` missing from the SVG");
+    }
     assert!(FIGURE_IDS.contains(&"tradeoff"));
 }
 
@@ -546,12 +567,16 @@ fn tradeoff_csv_holds_no_wall_times() {
             "depth",
             "source",
             "segment",
+            "min_snr_db",
             "bytes_per_pixel",
             "act_peak_bytes",
             "peak_bytes",
             "lowest_snr_db",
             "lowest_layer",
-            "grad_angle_deg"
+            "grad_angle_deg",
+            "n_anchors",
+            "anchors",
+            "anchor_bytes"
         ]
     );
     for time in ["median_s", "time_ratio", "seconds"] {
@@ -562,15 +587,19 @@ fn tradeoff_csv_holds_no_wall_times() {
     let mut lines = timings.lines();
     assert_eq!(
         lines.next().unwrap(),
-        "arch,depth,source,segment,median_s,time_ratio"
+        "arch,depth,source,segment,min_snr_db,median_s,time_ratio,pareto"
     );
     let rows: Vec<&str> = lines.collect();
     assert_eq!(rows.len(), tradeoff_points().len(), "{timings}");
     assert!(
-        rows.contains(&"revnet,4,checkpointed,2,0.0125,1.25"),
+        rows.contains(&"revnet,4,checkpointed,2,,0.0125,1.25,false"),
         "{timings}"
     );
-    assert!(rows.contains(&"revnet,4,stored,,0.01,1"), "{timings}");
+    assert!(rows.contains(&"revnet,4,stored,,,0.01,1,true"), "{timings}");
+    assert!(
+        rows.contains(&"revnet,4,algorithm1,,,0.012,1.2,true"),
+        "{timings}"
+    );
     // Other wall times: the same CSV bytes, another sidecar.
     let mut r = res.load("tradeoff").unwrap();
     let ResultData::Tradeoff(d) = &mut r.data else {

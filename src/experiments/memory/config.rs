@@ -4,7 +4,8 @@
 use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
-use crate::nets::{Arch, NetConfig, NetOptions, Source};
+use crate::measure::anchors::{Anchoring, DEFAULT_REPLAN_EVERY};
+use crate::nets::{Arch, NetConfig, NetOptions, Network, Source};
 use serde::{Deserialize, Serialize};
 
 /// Configuration of the memory experiment. Every field has a default ([`MemoryConfig::default`];
@@ -14,8 +15,14 @@ use serde::{Deserialize, Serialize};
 pub struct MemoryConfig {
     /// Architectures measured.
     pub archs: Vec<Arch>,
-    /// Sources of the activations in the backward (stored, reconstructed, checkpointed).
+    /// Sources of the activations in the backward (stored, reconstructed, checkpointed,
+    /// anchored).
     pub modes: Vec<Source>,
+    /// Anchored mode: how the anchors are chosen (the `[anchors]` table: the planner's target
+    /// `min_snr_db`, default 60 dB, or a `list`), planned once per measured network on its
+    /// batch ([`super::measure_point_with`]); left out of the serialised config when default.
+    #[serde(skip_serializing_if = "Anchoring::is_default")]
+    pub anchors: Anchoring,
     /// Checkpointed mode: units or blocks per segment at every depth measured (`None`: each
     /// depth's `ceil(sqrt(depth))`); left out of the serialised config when unset.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -73,6 +80,7 @@ impl Default for MemoryConfig {
         MemoryConfig {
             archs: Arch::ALL.to_vec(),
             modes: vec![Source::Stored, Source::Reconstructed],
+            anchors: Anchoring::default(),
             segment: None,
             seed: 0,
             dtype: Precision::F32,
@@ -196,12 +204,24 @@ impl MemoryConfig {
     /// error of a value's parser).
     pub fn validate(&self) -> Result<()> {
         self.net.check_fg_for(&self.archs)?;
-        for m in &self.modes {
-            m.check_taken_by("memory experiment: modes")?;
-        }
         let bad = |c: &str, e: &str, g: String| {
             Err(Error::config(format!("memory experiment: {c}"), e, g))
         };
+        self.anchors.validate()?;
+        let anchored = self.modes.contains(&Source::Anchored);
+        if !anchored && !self.anchors.is_default() {
+            let e =
+                "an anchored mode (--modes ...,anchored): the others store or rebuild every input";
+            return bad(
+                "anchors (--min-snr-db, --anchors)",
+                e,
+                "no anchored mode".into(),
+            );
+        }
+        if self.anchors.replan_every != DEFAULT_REPLAN_EVERY {
+            let e = "unset: memory plans once per network measured (a train setting)";
+            return bad("replan_every", e, self.anchors.replan_every.to_string());
+        }
         if self.archs.is_empty() || self.modes.is_empty() {
             let got = format!("{} archs and {} modes", self.archs.len(), self.modes.len());
             return bad("archs and modes", "at least one value each", got);
@@ -274,6 +294,12 @@ impl MemoryConfig {
                 }
                 if self.modes.contains(&Source::Checkpointed) {
                     crate::backprop::segment_length(self.segment, depth)?;
+                }
+                // A list names layers of each network: checked before anything runs.
+                if anchored && self.anchors.list.is_some() && arch.reconstructable() {
+                    let cfg = self.net_config(arch, depth, self.input_size);
+                    let net = Network::build(&cfg, candle_core::DType::F32, &device)?;
+                    crate::experiments::anchored::check_list(&net, &self.anchors)?;
                 }
             }
         }

@@ -58,7 +58,7 @@ pub use model::{
     mem_config, mem_config_stored, paper_bytes_per_pixel, pools_label, stage_channels,
 };
 pub use output::*;
-pub use point::{batch_for, measure_point, measure_point_segment, PeakPoint};
+pub use point::{batch_for, measure_point, measure_point_segment, measure_point_with, PeakPoint};
 pub use results::{Axis, MemoryResults, ScalingFit, Timings};
 pub use summary::SummaryRow;
 pub use sweeps::{plan, run, run_with};

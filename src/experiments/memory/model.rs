@@ -100,7 +100,7 @@ pub fn analytic_stored_bytes_per_pixel(cfg: &NetConfig, dtype: DType) -> Option<
 /// ([`analytic_stored_bytes_per_pixel`]) for a reversible architecture in stored mode,
 /// otherwise [`analytic_bytes_per_pixel`] (a ResNet's reconstructed step is its stored step).
 pub fn analytic_bytes_per_pixel_in(cfg: &NetConfig, mode: Source, dtype: DType) -> Option<f64> {
-    if mode == Source::Checkpointed {
+    if matches!(mode, Source::Checkpointed | Source::Anchored) {
         // The model counts stored and reconstructed steps only.
         None
     } else if mode == Source::Stored && cfg.arch.reconstructable() {

@@ -37,6 +37,28 @@ pub(crate) struct MeasuredCsv<'a> {
 }
 
 #[derive(Serialize)]
+pub(crate) struct AnchorsCsv<'a> {
+    arch: &'a str,
+    depth: usize,
+    batch: usize,
+    size: usize,
+    anchoring: &'a str,
+    n_anchors: usize,
+    anchors: String,
+    bytes_held: usize,
+    lowest_snr_db: String,
+    peak_bytes: usize,
+    act_peak_bytes: usize,
+}
+
+/// `anchors.csv`, written beside the others when a run measures the anchored mode: one row
+/// per anchored point, with what [`OUTPUT_FILES`] says of it.
+pub const ANCHORS_FILE: (&str, &str) = (
+    "anchors.csv",
+    "one row per anchored point: how the anchors were chosen, their number and names (top down, `;`-separated), the bytes their inputs hold, the lowest SNR of the rebuilt inputs on the point's batch, and the point's peaks",
+);
+
+#[derive(Serialize)]
 pub(crate) struct ScalingCsv<'a> {
     arch: &'a str,
     mode: &'a str,
@@ -155,6 +177,35 @@ impl MemoryResults {
         }))
     }
 
+    /// `anchors.csv`: one row per anchored point (architectures without an inverse, whose
+    /// anchored step is their stored one, have none); `None` when the run has none.
+    pub fn anchors_csv(&self) -> Result<Option<String>> {
+        let rows: Vec<AnchorsCsv> = self
+            .points
+            .iter()
+            .filter_map(|p| {
+                let a = p.anchors.as_ref()?;
+                Some(AnchorsCsv {
+                    arch: p.arch.as_str(),
+                    depth: p.depth,
+                    batch: p.batch,
+                    size: p.size,
+                    anchoring: &a.anchoring,
+                    n_anchors: a.n_anchors,
+                    anchors: a.anchors.join(";"),
+                    bytes_held: a.bytes_held,
+                    lowest_snr_db: crate::results::text::fmt_f_exact(a.lowest_snr_db),
+                    peak_bytes: p.peak_bytes,
+                    act_peak_bytes: p.act_peak_bytes,
+                })
+            })
+            .collect();
+        if rows.is_empty() {
+            return Ok(None);
+        }
+        csv_string(rows).map(Some)
+    }
+
     /// `scaling.csv`: one row per (architecture, mode, sweep).
     pub fn scaling_csv(&self) -> Result<String> {
         csv_string(self.scaling.iter().map(|f| ScalingCsv {
@@ -210,10 +261,12 @@ impl MemoryResults {
 
     /// `run.json`: configuration, provenance, timings, summary and fits.
     pub fn run_json(&self) -> Result<String> {
+        let anchored = self.points.iter().any(|p| p.anchors.is_some());
         let mut v = serde_json::json!({
             "experiment": "memory",
             "files": OUTPUT_FILES
                 .iter()
+                .chain(anchored.then_some(&ANCHORS_FILE))
                 .map(|(f, what)| (f.to_string(), serde_json::Value::from(*what)))
                 .collect::<serde_json::Map<_, _>>(),
             "config": self.config,
@@ -242,14 +295,18 @@ impl MemoryResults {
         summary_markdown(&self.config, &self.dtype, &self.summary)
     }
 
-    /// Write `summary.csv`, `table1.csv`, `measured.csv`, `scaling.csv` and `run.json` into
-    /// `dir` (created if needed), each atomically (a temporary file renamed into place).
+    /// Write `summary.csv`, `table1.csv`, `measured.csv`, `scaling.csv`, `anchors.csv` (when
+    /// the run measured the anchored mode) and `run.json` into `dir` (created if needed), each
+    /// atomically (a temporary file renamed into place).
     pub fn write_all(&self, dir: &Path) -> Result<()> {
         std::fs::create_dir_all(dir).map_err(|e| Error::io(dir, e))?;
         crate::util::write_atomic(&dir.join("summary.csv"), self.summary_csv()?.as_bytes())?;
         crate::util::write_atomic(&dir.join("table1.csv"), self.table1_csv()?.as_bytes())?;
         crate::util::write_atomic(&dir.join("measured.csv"), self.measured_csv()?.as_bytes())?;
         crate::util::write_atomic(&dir.join("scaling.csv"), self.scaling_csv()?.as_bytes())?;
+        if let Some(text) = self.anchors_csv()? {
+            crate::util::write_atomic(&dir.join(ANCHORS_FILE.0), text.as_bytes())?;
+        }
         crate::util::write_atomic(&dir.join("run.json"), self.run_json()?.as_bytes())?;
         Ok(())
     }
@@ -311,6 +368,20 @@ pub fn summary_markdown(c: &MemoryConfig, dtype: &str, summary: &[SummaryRow]) -
     s.push_str(
         "\nanalytic: M'_z + M'_g of the same network in that mode (measure::memory; in stored mode of a reversible network the paper's ResNet accounting of the same layers: every convolution and batch-norm input stored + one gradient buffer). paper: its printed figure for its own configuration of the family (reconstructed mode). measured: the activation peak (peak minus parameter gradients) at the comparison point. marginal: slope of the activation peak over the batch sweep (fixed costs removed). whole peak: with the parameter gradients (next column), which grow with depth like the weights.\n",
     );
+    for r in summary {
+        if let Some(a) = &r.anchors {
+            s.push_str(&format!(
+                "anchored {}: {} anchor(s) ({}), holding {} B ({:.0} B/px), lowest SNR {} dB on the batch: {}\n",
+                r.arch,
+                a.n_anchors,
+                a.anchoring,
+                a.bytes_held,
+                a.bytes_held as f64 / (r.batch * r.input_size * r.input_size) as f64,
+                crate::results::text::fmt_f(a.lowest_snr_db),
+                if a.anchors.is_empty() { "none".to_string() } else { a.anchors.join(", ") },
+            ));
+        }
+    }
     let copied: Vec<&str> = summary
         .iter()
         .filter(|r| r.copied_from_stored)

@@ -6,8 +6,10 @@ use super::analytic_bytes_per_pixel_in;
 use crate::backend::Backend;
 use crate::device::{device_name, dtype_name};
 use crate::error::{Error, Result};
+use crate::experiments::anchored::{plan_for, AnchorRecord};
 use crate::layers::{Layer, Tape};
 use crate::measure::alloc;
+use crate::measure::anchors::Anchoring;
 use crate::nets::{Arch, NetConfig, Network, Source, StepOptions};
 use candle_core::{DType, Device, Tensor};
 use serde::{Deserialize, Serialize};
@@ -62,6 +64,10 @@ pub struct PeakPoint {
     /// `measurement` column ([`measurement_label`](super::measurement_label)).
     #[serde(default)]
     pub copied_from_stored: bool,
+    /// Anchored: the anchors the step ran with, planned on this point's batch after the
+    /// network's first training forward and before the measured step (`None` otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<AnchorRecord>,
 }
 
 fn bytes_of(t: &Tensor) -> usize {
@@ -156,6 +162,28 @@ pub fn measure_point_segment(
     backend: Backend,
     repeats: usize,
 ) -> Result<PeakPoint> {
+    let anchoring = Anchoring::default();
+    measure_point_with(
+        cfg, batch, mode, segment, &anchoring, dtype, device, backend, repeats,
+    )
+}
+
+/// [`measure_point_segment`] with the anchored source's anchoring (read only in
+/// [`Source::Anchored`]): the anchors are planned once on the point's batch, after the
+/// network's first training forward, with the batch-norm running statistics restored
+/// ([`plan_for`]), and the measured step is the anchored step of that plan. The planner's own
+/// steps run before the baseline is read: they are not part of the peak.
+pub fn measure_point_with(
+    cfg: &NetConfig,
+    batch: usize,
+    mode: Source,
+    segment: Option<usize>,
+    anchoring: &Anchoring,
+    dtype: DType,
+    device: &Device,
+    backend: Backend,
+    repeats: usize,
+) -> Result<PeakPoint> {
     if !alloc::is_installed() {
         return Err(Error::config(
             "the counting allocator",
@@ -177,8 +205,15 @@ pub fn measure_point_segment(
         grads: true,
         ..Default::default()
     };
-    let plan = crate::nets::BackwardPlan::from(mode).with_default_segment(segment);
     drop(net.chain.forward_tape(&x, &mut Tape::new(false), true)?);
+    let anchors = match mode {
+        Source::Anchored => Some(plan_for(&net, anchoring, &x, &labels)?),
+        _ => None,
+    };
+    let plan = match &anchors {
+        Some(a) => a.backward(),
+        None => crate::nets::BackwardPlan::from(mode).with_default_segment(segment),
+    };
     let weight_bytes: usize = net
         .named_params()
         .iter()
@@ -225,5 +260,6 @@ pub fn measure_point_segment(
         peak_min_bytes: peaks.iter().map(|p| p.0).min().unwrap_or(0),
         step_seconds: seconds,
         copied_from_stored: false,
+        anchors,
     })
 }

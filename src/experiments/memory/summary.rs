@@ -84,6 +84,10 @@ pub struct SummaryRow {
     /// The comparison point is a copy of the stored step ([`PeakPoint::copied_from_stored`]).
     #[serde(default)]
     pub copied_from_stored: bool,
+    /// Anchored: the anchors of the comparison point ([`PeakPoint::anchors`]); `None` in the
+    /// other modes (left out of `run.json` then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub anchors: Option<crate::experiments::anchored::AnchorRecord>,
 }
 
 pub(super) fn summarize(
@@ -172,6 +176,7 @@ pub(super) fn summarize(
                 depth_act_slope: depth_fit.map(|f| f.act_slope),
                 grad_bytes_per_block: grad_slope(arch, mode),
                 copied_from_stored: p.copied_from_stored,
+                anchors: p.anchors.clone(),
             });
         }
     }

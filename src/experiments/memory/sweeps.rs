@@ -4,7 +4,7 @@
 
 use super::summary::summarize;
 use super::{
-    measure_point_segment, Axis, MemoryConfig, MemoryResults, PeakPoint, ScalingFit, Timings,
+    measure_point_with, Axis, MemoryConfig, MemoryResults, PeakPoint, ScalingFit, Timings,
 };
 use crate::device::{device_name, dtype_name};
 use crate::error::Result;
@@ -15,6 +15,11 @@ use std::collections::HashMap;
 use std::time::Instant;
 
 type Key = (Arch, Source, usize, usize, usize);
+
+/// The sources whose step, on an architecture without an inverse, is its stored step.
+fn rebuilds(mode: Source) -> bool {
+    matches!(mode, Source::Reconstructed | Source::Anchored)
+}
 
 /// Run the experiment: every architecture and mode at the comparison point and along the depth,
 /// batch and resolution sweeps. Points run one after the other; nothing else in the process
@@ -39,8 +44,9 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
             if let Some(p) = done.get(&key) {
                 return Ok(p.clone());
             }
-            // ResNet has no inverse: its reconstructed step is its stored step (Network::step).
-            if !arch.reconstructable() && mode == Source::Reconstructed {
+            // ResNet has no inverse: its reconstructed step is its stored step (Network::step),
+            // and it has nothing to anchor.
+            if !arch.reconstructable() && rebuilds(mode) {
                 if let Some(p) = done.get(&(arch, Source::Stored, depth, batch, size)) {
                     let p = PeakPoint {
                         mode,
@@ -52,11 +58,12 @@ pub fn run_with(cfg: &MemoryConfig, mut progress: impl FnMut(&PeakPoint)) -> Res
                     return Ok(p);
                 }
             }
-            let p = measure_point_segment(
+            let p = measure_point_with(
                 &cfg.net_config(arch, depth, size),
                 batch,
                 mode,
                 cfg.segment,
+                &cfg.anchors,
                 dtype,
                 &device,
                 cfg.backend,
@@ -159,7 +166,7 @@ pub fn plan(cfg: &MemoryConfig) -> Vec<(Arch, Source, usize, usize, usize)> {
     let mut add = |k: Key| {
         let (arch, mode, depth, batch, size) = k;
         let copied = !arch.reconstructable()
-            && mode == Source::Reconstructed
+            && rebuilds(mode)
             && order.contains(&(arch, Source::Stored, depth, batch, size));
         if !order.contains(&k) && !copied {
             order.push(k);
