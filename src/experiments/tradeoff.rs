@@ -85,7 +85,7 @@ impl Default for TradeoffConfig {
             stages: 1,
             init_scale: 1.0,
             dtype: Precision::F32,
-            steps: 5,
+            steps: 15,
             warmup: 1,
             seed: 0,
             anchor_targets_db: vec![30.0, 60.0],
