@@ -35,7 +35,7 @@ use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
 use crate::experiments::anchored::{check_list, plan_for, AnchorRecord};
-use crate::measure::anchors::{Anchoring, DEFAULT_REPLAN_EVERY};
+use crate::measure::anchors::Anchoring;
 use crate::nets::{
     Arch, BackwardPlan, LayerKind, NetConfig, NetOptions, Network, PoolKind, Source, StepOptions,
     StepOutput, Unit,
@@ -197,22 +197,8 @@ impl BenchConfig {
     pub fn validate(&self) -> Result<()> {
         self.net.check_fg_for(&[self.arch])?;
         let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
-        self.anchors.validate()?;
         let anchored = self.modes.iter().any(|m| m.source == Source::Anchored);
-        if !anchored && !self.anchors.is_default() {
-            let e =
-                "an anchored mode (--modes ...,anchored): the others store or rebuild every input";
-            return bad(
-                "anchors (--min-snr-db, --anchors)",
-                e,
-                "no anchored mode".into(),
-            );
-        }
-        if self.anchors.replan_every != DEFAULT_REPLAN_EVERY {
-            let e = "unset: bench plans once per depth, before the first step (a train flag)";
-            let got = self.anchors.replan_every.to_string();
-            return bad("--replan-every", e, got);
-        }
+        self.anchors.check_use(anchored, Some("bench"))?;
         if self.depths.is_empty() || self.depths.contains(&0) {
             let got = format!("{:?}", self.depths);
             return bad("depths", "a non-empty list of values >= 1", got);

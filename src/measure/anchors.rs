@@ -96,6 +96,30 @@ impl Anchoring {
         Ok(())
     }
 
+    /// Check the settings as a tool uses them: `anchored` says whether any of the tool's modes
+    /// is anchored (settings without one would be ignored: refused); `plans_once` names a
+    /// tool that plans once per network, which refuses `replan_every`. Also [`Self::validate`].
+    pub fn check_use(&self, anchored: bool, plans_once: Option<&str>) -> Result<()> {
+        self.validate()?;
+        if !anchored && !self.is_default() {
+            return Err(Error::config(
+                "anchors (--min-snr-db, --anchors, --replan-every)",
+                "the anchored mode (--mode anchored, --modes ...,anchored): the others store or rebuild every input",
+                "no anchored mode",
+            ));
+        }
+        if let Some(tool) = plans_once {
+            if self.replan_every != DEFAULT_REPLAN_EVERY {
+                return Err(Error::config(
+                    "--replan-every (replan_every)",
+                    format!("unset: {tool} plans once per network (a train setting)"),
+                    self.replan_every,
+                ));
+            }
+        }
+        Ok(())
+    }
+
     /// A short description for logs and result files: `min-snr-db=60` or `anchors=a;b`.
     pub fn describe(&self) -> String {
         match (&self.list, self.planned_target()) {

@@ -159,15 +159,8 @@ impl TrainConfig {
     /// Check every value (without loading the data); errors name the field.
     pub fn validate(&self) -> Result<()> {
         let bad = |c: &str, e: &str, g: String| Err(Error::config(c, e, g));
-        self.anchors.validate()?;
-        if self.mode != Source::Anchored && !self.anchors.is_default() {
-            let e = "the anchored mode (--mode anchored): the others store or rebuild every input";
-            return bad(
-                "anchors (--min-snr-db, --anchors, --replan-every)",
-                e,
-                format!("mode {}", self.mode.as_str()),
-            );
-        }
+        self.anchors
+            .check_use(self.mode == Source::Anchored, None)?;
         if self.mode == Source::Anchored && !self.arch.reconstructable() {
             let e = format!(
                 "`stored` or `checkpointed` ({} has no inverse: nothing to anchor)",

@@ -4,7 +4,7 @@
 use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
-use crate::measure::anchors::{Anchoring, DEFAULT_REPLAN_EVERY};
+use crate::measure::anchors::Anchoring;
 use crate::nets::{Arch, NetConfig, NetOptions, Network, Source};
 use serde::{Deserialize, Serialize};
 
@@ -207,21 +207,8 @@ impl MemoryConfig {
         let bad = |c: &str, e: &str, g: String| {
             Err(Error::config(format!("memory experiment: {c}"), e, g))
         };
-        self.anchors.validate()?;
         let anchored = self.modes.contains(&Source::Anchored);
-        if !anchored && !self.anchors.is_default() {
-            let e =
-                "an anchored mode (--modes ...,anchored): the others store or rebuild every input";
-            return bad(
-                "anchors (--min-snr-db, --anchors)",
-                e,
-                "no anchored mode".into(),
-            );
-        }
-        if self.anchors.replan_every != DEFAULT_REPLAN_EVERY {
-            let e = "unset: memory plans once per network measured (a train setting)";
-            return bad("replan_every", e, self.anchors.replan_every.to_string());
-        }
+        self.anchors.check_use(anchored, Some("memory"))?;
         if self.archs.is_empty() || self.modes.is_empty() {
             let got = format!("{} archs and {} modes", self.archs.len(), self.modes.len());
             return bad("archs and modes", "at least one value each", got);
