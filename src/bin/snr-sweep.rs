@@ -587,7 +587,11 @@ fn one_net(one: &OneNet) -> anyhow::Result<anchor_plan::Probe> {
 fn plan(one: &OneNet, anchor_args: &AnchorArgs) -> anyhow::Result<ExitCode> {
     let probe = one_net(one)?;
     let anchoring = anchor_args.apply(&Default::default());
-    input(anchor_plan::check_anchoring(&probe, &anchoring).map_err(anyhow::Error::from))?;
+    input(
+        anchoring
+            .check_against(&probe.net)
+            .map_err(anyhow::Error::from),
+    )?;
     print!("{}", anchor_plan::anchorable_listing(&probe.net));
     let outcome = anchor_plan::make_plan(&probe, &anchoring).map_err(failed)?;
     let _lock = input(lock_out(&one.out, "snr-sweep").map_err(anyhow::Error::from))?;

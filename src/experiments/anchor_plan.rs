@@ -15,8 +15,7 @@ use crate::experiments::snr_sweep::{
     SUMMARY_HEADER, TRACE_HEADER,
 };
 use crate::measure::anchors::{
-    bytes_held, lowest_predicted_db, plan_csv, predict_plan, resolve_anchor_list, AnchorPlan,
-    Anchoring, PlanRow,
+    lowest_predicted_db, plan_csv, predict_plan, AnchorPlan, Anchoring, PlanRow,
 };
 use crate::nets::Network;
 use crate::train::TrainConfig;
@@ -181,16 +180,6 @@ pub fn probe_from_checkpoint(
     })
 }
 
-/// Check `anchoring` against the network of `probe` without planning: a finite target, not
-/// both a target and a list, every listed anchor a rebuilt layer (name or position).
-pub fn check_anchoring(probe: &Probe, anchoring: &Anchoring) -> Result<()> {
-    anchoring.validate()?;
-    if let Some(list) = &anchoring.list {
-        resolve_anchor_list(&probe.net, list)?;
-    }
-    Ok(())
-}
-
 /// A plan and its rows (`plan.csv`).
 pub struct PlanOutcome {
     /// The plan.
@@ -218,7 +207,7 @@ fn db(v: f64) -> String {
 /// The printout of a plan: anchors, lowest measured SNR and the law's prediction, bytes held
 /// and bytes per input pixel.
 pub fn plan_report(probe: &Probe, anchoring: &Anchoring, o: &PlanOutcome) -> String {
-    let held = bytes_held(&o.rows);
+    let held = o.plan.bytes_held();
     let anchors = if o.plan.anchors.is_empty() {
         "none".to_string()
     } else {
@@ -296,7 +285,7 @@ fn write_run_json(out: &Path, tool: &str, probe: &Probe, extra: serde_json::Valu
 pub fn write_plan(out: &Path, probe: &Probe, anchoring: &Anchoring, o: &PlanOutcome) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     write_atomic(&out.join("plan.csv"), plan_csv(&o.rows).as_bytes())?;
-    let held = bytes_held(&o.rows);
+    let held = o.plan.bytes_held();
     write_run_json(
         out,
         "snr-sweep plan",

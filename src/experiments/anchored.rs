@@ -1,6 +1,7 @@
 //! The anchored source in the tools that time or measure one step (`bench`, `memory`, the
 //! `tradeoff` figure): the plan made once per network on the tool's own batch
-//! ([`plan_for`]), and what the tool records of it ([`AnchorRecord`]).
+//! ([`plan_for`]), and what the tool records of it ([`AnchorRecord`]). An explicit list is
+//! checked against each network before anything runs ([`Anchoring::check_against`]).
 //!
 //! The plan is the planner's for a target, or an explicit list checked against the network
 //! ([`Anchoring::plan`]). Planning runs stored and anchored traces of the batch in training
@@ -8,13 +9,13 @@
 //! as it was and the steps timed or measured afterwards are those of an unplanned network.
 //!
 //! Bytes held: the bytes of the anchors' inputs (elements times the dtype's bytes) on that
-//! batch, as the stored trace holds them ([`crate::measure::anchors::PlanRow::bytes_held`]):
-//! what the anchored forward keeps beyond the reconstructed one.
+//! batch ([`crate::measure::anchors::AnchorPlan::bytes_held`]): what the anchored forward
+//! keeps beyond the reconstructed one.
 
 use crate::error::Result;
-use crate::measure::anchors::{stored_trace, Anchoring};
+use crate::measure::anchors::Anchoring;
 use crate::nets::{BackwardPlan, Network};
-use crate::train::{restore_running_stats, running_stats};
+use crate::train::keeping_running_stats;
 use candle_core::Tensor;
 use serde::{Deserialize, Serialize};
 
@@ -54,19 +55,8 @@ pub fn plan_for(
     x: &Tensor,
     labels: &Tensor,
 ) -> Result<AnchorRecord> {
-    let before = running_stats(net);
-    let made = anchoring.plan(net, x, labels).and_then(|plan| {
-        let stored = stored_trace(net, x, labels)?;
-        let bytes_held = stored
-            .trace
-            .iter()
-            .filter(|e| plan.anchors.contains(&e.layer))
-            .map(|e| e.tensor.elem_count() * e.tensor.dtype().size_in_bytes())
-            .sum();
-        Ok((plan, bytes_held))
-    });
-    restore_running_stats(net, &before);
-    let (plan, bytes_held) = made?;
+    let plan = keeping_running_stats(net, || anchoring.plan(net, x, labels))?;
+    let bytes_held = plan.bytes_held();
     Ok(AnchorRecord {
         anchoring: anchoring.describe(),
         min_snr_db: anchoring.planned_target(),
@@ -75,15 +65,4 @@ pub fn plan_for(
         anchors: plan.anchors,
         bytes_held,
     })
-}
-
-/// Check an explicit list against `net` before anything runs (a target needs no network):
-/// the error of [`crate::measure::anchors::resolve_anchor_list`] for a name or position the
-/// network does not have.
-pub fn check_list(net: &Network, anchoring: &Anchoring) -> Result<()> {
-    anchoring.validate()?;
-    if let Some(list) = &anchoring.list {
-        crate::measure::anchors::resolve_anchor_list(net, list)?;
-    }
-    Ok(())
 }

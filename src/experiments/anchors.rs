@@ -20,7 +20,7 @@
 use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
-use crate::measure::anchors::{bytes_held, lowest_predicted_db, plan_anchors, predict_plan};
+use crate::measure::anchors::{lowest_predicted_db, plan_anchors, predict_plan};
 use crate::nets::{Arch, Network};
 use crate::results::text::num;
 use crate::train::{train, TrainConfig, TrainOptions};
@@ -278,7 +278,7 @@ fn plans(
     for &t in &c.targets_db {
         let plan = plan_anchors(net, &probe.0, &probe.1, t)?;
         let rows = predict_plan(net, &probe.0, &probe.1, &plan, c.seed)?;
-        let held = bytes_held(&rows);
+        let held = plan.bytes_held();
         out.push(AnchorsPoint {
             net: *n,
             weights: weights.into(),

@@ -34,7 +34,7 @@
 use crate::backend::Backend;
 use crate::device::{DeviceSpec, Precision};
 use crate::error::{Error, Result};
-use crate::experiments::anchored::{check_list, plan_for, AnchorRecord};
+use crate::experiments::anchored::{plan_for, AnchorRecord};
 use crate::measure::anchors::Anchoring;
 use crate::nets::{
     Arch, BackwardPlan, LayerKind, NetConfig, NetOptions, Network, PoolKind, Source, StepOptions,
@@ -263,7 +263,7 @@ impl BenchConfig {
             // A list names layers of each network: checked before anything runs.
             if anchored && self.anchors.list.is_some() && self.arch.reconstructable() {
                 let net = Network::build(&self.net_config(d), DType::F32, &Device::Cpu)?;
-                check_list(&net, &self.anchors)?;
+                self.anchors.check_against(&net)?;
             }
         }
         Ok(())

@@ -120,6 +120,16 @@ impl Anchoring {
         Ok(())
     }
 
+    /// Check the settings against `net` without planning: [`Self::validate`], and every listed
+    /// anchor a layer whose input `net` rebuilds ([`resolve_anchor_list`]).
+    pub fn check_against(&self, net: &Network) -> Result<()> {
+        self.validate()?;
+        if let Some(list) = &self.list {
+            resolve_anchor_list(net, list)?;
+        }
+        Ok(())
+    }
+
     /// A short description for logs and result files: `min-snr-db=60` or `anchors=a;b`.
     pub fn describe(&self) -> String {
         match (&self.list, self.planned_target()) {
@@ -264,30 +274,18 @@ pub fn predict_plan(
         .map(|p| plan.anchors.contains(&p.layer))
         .collect();
     let predicted = coherent_depth_law_anchored(trace.output_snr_db, &chain, &flags);
-    let stored = stored_trace(net, x, labels)?;
     let mut rows = Vec::with_capacity(plan.layers.len());
     for l in &plan.layers {
         let predicted_snr_db = top
             .iter()
             .position(|p| p.layer == l.layer)
             .map_or(f64::NAN, |i| predicted[i]);
-        let bytes_held = if l.anchored {
-            stored
-                .trace
-                .iter()
-                .find(|e| e.layer == l.layer)
-                .map_or(0, |e| {
-                    e.tensor.elem_count() * e.tensor.dtype().size_in_bytes()
-                })
-        } else {
-            0
-        };
         rows.push(PlanRow {
             layer: l.layer.clone(),
             anchored: l.anchored,
             measured_snr_db: l.snr_db,
             predicted_snr_db,
-            bytes_held,
+            bytes_held: l.bytes,
         });
     }
     Ok(rows)
@@ -299,11 +297,6 @@ pub fn lowest_predicted_db(rows: &[PlanRow]) -> f64 {
         .map(|r| r.predicted_snr_db)
         .filter(|v| !v.is_nan())
         .fold(f64::INFINITY, f64::min)
-}
-
-/// The bytes the anchors of a plan's rows hold.
-pub fn bytes_held(rows: &[PlanRow]) -> usize {
-    rows.iter().map(|r| r.bytes_held).sum()
 }
 
 /// `plan.csv` text of `rows` (floats as the result files write them).
@@ -332,6 +325,9 @@ pub struct PlannedLayer {
     pub anchored: bool,
     /// Its SNR (dB) under the plan, against the stored step (`+inf` when anchored).
     pub snr_db: f64,
+    /// Bytes the forward holds for it: its input's (elements times the dtype's bytes) when
+    /// anchored, 0 otherwise.
+    pub bytes: usize,
 }
 
 /// A plan: the anchors and every rebuilt input's SNR under them, in the walk's order (top
@@ -353,6 +349,11 @@ impl AnchorPlan {
             .iter()
             .map(|l| l.snr_db)
             .fold(f64::INFINITY, f64::min)
+    }
+
+    /// The bytes the plan's anchors hold on the probe batch.
+    pub fn bytes_held(&self) -> usize {
+        self.layers.iter().map(|l| l.bytes).sum()
     }
 
     /// The backward that follows the plan.
@@ -420,10 +421,16 @@ pub fn rebuilt_snrs(
             ));
         }
         if anchorable.contains(&s.layer) {
+            let anchored = anchors.contains(&s.layer);
             layers.push(PlannedLayer {
                 layer: s.layer.clone(),
-                anchored: anchors.contains(&s.layer),
+                anchored,
                 snr_db: snr_db(&s.tensor, &a.tensor)?,
+                bytes: if anchored {
+                    s.tensor.elem_count() * s.tensor.dtype().size_in_bytes()
+                } else {
+                    0
+                },
             });
         }
     }

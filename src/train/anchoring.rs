@@ -15,12 +15,12 @@
 //! [`Source::Anchored`]: crate::nets::Source::Anchored
 
 use super::checkpoint::State;
+use super::keeping_running_stats;
 use super::records::PlanRecord;
-use super::{restore_running_stats, running_stats};
 use crate::data::DataSplit;
 use crate::error::Result;
 use crate::measure::anchors::{
-    bytes_held, lowest_predicted_db, predict_plan, rebuilt_snrs, stored_trace, Anchoring,
+    lowest_predicted_db, predict_plan, rebuilt_snrs, stored_trace, Anchoring,
 };
 use crate::nets::{BackwardPlan, Network, StepOutput};
 use candle_core::{Device, Tensor};
@@ -56,19 +56,17 @@ pub(super) fn make_plan(
     st: &mut State,
     seed: u64,
 ) -> Result<()> {
-    let before = running_stats(net);
-    let made = anchoring.plan(net, &probe.0, &probe.1).and_then(|plan| {
+    let (plan, rows) = keeping_running_stats(net, || {
+        let plan = anchoring.plan(net, &probe.0, &probe.1)?;
         let rows = predict_plan(net, &probe.0, &probe.1, &plan, seed)?;
-        Ok((plan, rows))
-    });
-    restore_running_stats(net, &before);
-    let (plan, rows) = made?;
+        Ok::<_, crate::Error>((plan, rows))
+    })?;
     st.plans.push(PlanRecord {
         step: st.step,
         anchors: plan.anchors.clone(),
         min_measured_snr_db: plan.lowest_snr_db(),
         predicted_snr_db: lowest_predicted_db(&rows),
-        bytes_held: bytes_held(&rows),
+        bytes_held: plan.bytes_held(),
         next_batch_snr_db: f64::NAN,
         lowest_batch_snr_db: f64::INFINITY,
         batches_checked: 0,
@@ -99,10 +97,8 @@ pub(super) fn check_batch(
     let Some(plan) = st.plans.last_mut() else {
         return Ok(());
     };
-    let before = running_stats(net);
-    let stored = stored_trace(net, x, labels);
-    restore_running_stats(net, &before);
-    let lowest = rebuilt_snrs(net, &stored?, out, &plan.anchors)?
+    let stored = keeping_running_stats(net, || stored_trace(net, x, labels))?;
+    let lowest = rebuilt_snrs(net, &stored, out, &plan.anchors)?
         .iter()
         .map(|l| l.snr_db)
         // NaN counts as the lowest.

@@ -253,13 +253,13 @@ impl TrainConfig {
         self.net_config(16, channels, 10).validate()?;
         // An explicit anchor list names layers of this network: check it before any file is
         // written (the names do not depend on the image size; 32 px takes every pooling).
-        if let (Source::Anchored, Some(list)) = (self.mode, &self.anchors.list) {
+        if let (Source::Anchored, Some(_)) = (self.mode, &self.anchors.list) {
             let net = crate::nets::Network::build(
                 &self.net_config(32, channels, 10),
                 candle_core::DType::F32,
                 &candle_core::Device::Cpu,
             )?;
-            crate::measure::anchors::resolve_anchor_list(&net, list)?;
+            self.anchors.check_against(&net)?;
         }
         Ok(())
     }

@@ -56,4 +56,4 @@ pub use eval::{diagnose, evaluate, lowest_snr, Diagnosis};
 pub use optim::{clip_scale, grad_sq_norm, OneCycle, Sgd};
 pub use records::{AngleRecord, EpochRecord, LayerAngle, PlanRecord, TrainOutcome};
 pub use run::{total_steps, train, Progress, TrainOptions};
-pub use running::{restore_running_stats, running_stats};
+pub use running::{keeping_running_stats, restore_running_stats, running_stats};

@@ -5,7 +5,7 @@ use super::anchoring;
 use super::checkpoint::{finished_checkpoint, load_checkpoint, save_checkpoint, State};
 use super::eval::{count_correct, diagnose, evaluate, lowest_snr, to_f64};
 use super::records::{AngleRecord, EpochRecord, LayerAngle, TrainOutcome};
-use super::{clip_scale, grad_sq_norm, restore_running_stats, running_stats, Sgd, TrainConfig};
+use super::{clip_scale, grad_sq_norm, keeping_running_stats, Sgd, TrainConfig};
 use crate::data::DataSplit;
 use crate::error::{Error, Result};
 use crate::measure::grad_angle::grad_angle;
@@ -268,23 +268,23 @@ pub fn train(
             if probe {
                 // The probe must leave the run untouched: its extra forward would move the
                 // batch-norm running statistics a second time with this batch.
-                let before = running_stats(&net);
-                let second = net.step(
-                    &x,
-                    &y,
-                    other,
-                    StepOptions {
-                        grads: true,
-                        trace: true,
-                        ..StepOptions::default()
-                    },
-                )?;
+                let second = keeping_running_stats(&net, || {
+                    net.step(
+                        &x,
+                        &y,
+                        other,
+                        StepOptions {
+                            grads: true,
+                            trace: true,
+                            ..StepOptions::default()
+                        },
+                    )
+                })?;
                 let (stored, rebuilt) = if cfg.mode.exact() {
                     (&out, &second)
                 } else {
                     (&second, &out)
                 };
-                restore_running_stats(&net, &before);
                 let angle = grad_angle(&stored.grads, &rebuilt.grads)?;
                 let (lowest_layer, lowest_snr_db) = lowest_snr(stored, rebuilt)?;
                 let (train_acc, _) = evaluate(&net, &data.train, cfg.eval_samples, cfg.eval_batch)?;

@@ -25,6 +25,16 @@ pub fn running_stats(net: &Network) -> Vec<(String, Option<(Tensor, Tensor)>)> {
         .collect()
 }
 
+/// Run `f` on `net` and put its batch-norm running statistics back as they were before, whether
+/// `f` succeeds or not: for extra training-mode forwards (probes, plans, checks) that must leave
+/// the run as it was.
+pub fn keeping_running_stats<T>(net: &Network, f: impl FnOnce() -> T) -> T {
+    let before = running_stats(net);
+    let out = f();
+    restore_running_stats(net, &before);
+    out
+}
+
 /// Put back a snapshot of [`running_stats`] (the same network).
 pub fn restore_running_stats(net: &Network, stats: &[(String, Option<(Tensor, Tensor)>)]) {
     for (layer, (_, s)) in stateful_layers(&net.chain).into_iter().zip(stats) {

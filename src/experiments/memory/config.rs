@@ -286,7 +286,7 @@ impl MemoryConfig {
                 if anchored && self.anchors.list.is_some() && arch.reconstructable() {
                     let cfg = self.net_config(arch, depth, self.input_size);
                     let net = Network::build(&cfg, candle_core::DType::F32, &device)?;
-                    crate::experiments::anchored::check_list(&net, &self.anchors)?;
+                    self.anchors.check_against(&net)?;
                 }
             }
         }
