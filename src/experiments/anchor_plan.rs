@@ -11,7 +11,7 @@
 use crate::device::DeviceSpec;
 use crate::error::{Error, Result};
 use crate::experiments::snr_sweep::{
-    init_record, point_batch, topology_record, trace_net, Point, PointResult, SweepConfig,
+    point_batch, run_record, trace_net, write_record, Point, PointResult, SweepConfig,
     SUMMARY_HEADER, TRACE_HEADER,
 };
 use crate::measure::anchors::{
@@ -243,28 +243,16 @@ pub fn anchorable_listing(net: &Network) -> String {
 /// `run.json` of a `snr-sweep plan` or `trace` run: tool, configuration, input, seed, dtype,
 /// device, backend, revision, the checkpoint (if any) and `extra`.
 fn write_run_json(out: &Path, tool: &str, probe: &Probe, extra: serde_json::Value) -> Result<()> {
-    let cfg = &probe.cfg;
-    let device = cfg
-        .device
-        .open()
-        .map(|d| crate::device::device_name(&d))
-        .unwrap_or_else(|_| cfg.device.to_string());
-    let mut v = serde_json::json!({
-        "tool": tool,
-        "crate_version": env!("CARGO_PKG_VERSION"),
-        "git_revision": crate::util::git_revision(),
-        "device": device,
-        "backend": cfg.backend.as_str(),
-        "device_info": crate::device::device_record(cfg.device, cfg.backend),
-        "config": cfg,
-        "seed": probe.point.seed,
-        "dtype": probe.point.dtype.to_string(),
-        "weights": if probe.checkpoint.is_some() { "trained (checkpoint)" } else { "initial" },
-        "init": init_record(&cfg.net),
-        "topology": topology_record(&cfg.net),
-        "input": probe.input,
-        "conventions": "snr_db vs stored activations in the same dtype; inf = exact; bytes per pixel = anchor bytes / (batch x input height x input width)",
+    let mut v = run_record(tool, &probe.cfg);
+    v["seed"] = serde_json::json!(probe.point.seed);
+    v["dtype"] = serde_json::json!(probe.point.dtype.to_string());
+    v["weights"] = serde_json::json!(if probe.checkpoint.is_some() {
+        "trained (checkpoint)"
+    } else {
+        "initial"
     });
+    v["input"] = serde_json::json!(probe.input);
+    v["conventions"] = serde_json::json!("snr_db vs stored activations in the same dtype; inf = exact; bytes per pixel = anchor bytes / (batch x input height x input width)");
     if let Some(c) = &probe.checkpoint {
         v["checkpoint"] = serde_json::json!({
             "dir": c.dir.display().to_string(),
@@ -272,13 +260,7 @@ fn write_run_json(out: &Path, tool: &str, probe: &Probe, extra: serde_json::Valu
             "train_config": c.config,
         });
     }
-    if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
-        obj.extend(extra);
-    }
-    crate::provenance::attach(&mut v);
-    let text =
-        serde_json::to_string_pretty(&v).map_err(|e| Error::internal("JSON serialisation", e))?;
-    write_atomic(&out.join("run.json"), text.as_bytes())
+    write_record(&out.join("run.json"), v, extra)
 }
 
 /// Write `plan.csv` and `run.json` of a plan into `out` (created if needed), each atomically.

@@ -36,7 +36,10 @@ pub use point::{point_batch, run_point, trace_net, PointResult, SUMMARY_HEADER, 
 pub use results::SweepResults;
 pub use resume::{resumable_points, GRID_KEYS};
 pub use run::{merge, run_sweep, RunOptions, Shard, SweepOutcome};
-pub use run_json::{init_record, topology_record, write_run_json, write_run_json_resumable};
+pub use run_json::{
+    init_record, run_record, topology_record, write_record, write_run_json,
+    write_run_json_resumable,
+};
 use store::{points_dir, write_point, Manifest};
 pub use store::{prepare_out, read_points, write_tables};
 pub use summary::summary_table;

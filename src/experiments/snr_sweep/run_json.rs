@@ -56,13 +56,26 @@ pub fn write_run_json_resumable(
             return write_atomic(&path, text.as_bytes());
         }
     }
+    let mut v = run_record("snr-sweep", cfg);
+    v["input"] = serde_json::json!(format!(
+        "unit Gaussian batch of {} channels from the point's seed",
+        cfg.net.in_channels
+    ));
+    v["conventions"] = serde_json::json!("snr_db vs stored activations in the same dtype; snr_db_f64 vs an f64 shadow with the same weights; inf = exact");
+    write_record(&path, v, extra)
+}
+
+/// The fields every `run.json` of `snr-sweep` (the sweep, `plan`, `trace`) starts from: the
+/// tool, crate version, git revision, device (its name when it opens), backend, device record,
+/// the configuration, its initialisation and topology.
+pub fn run_record(tool: &str, cfg: &SweepConfig) -> serde_json::Value {
     let device = cfg
         .device
         .open()
         .map(|d| device_name(&d))
         .unwrap_or_else(|_| cfg.device.to_string());
-    let mut v = serde_json::json!({
-        "tool": "snr-sweep",
+    serde_json::json!({
+        "tool": tool,
         "crate_version": env!("CARGO_PKG_VERSION"),
         "git_revision": crate::util::git_revision(),
         "device": device,
@@ -71,16 +84,19 @@ pub fn write_run_json_resumable(
         "config": cfg,
         "init": init_record(&cfg.net),
         "topology": topology_record(&cfg.net),
-        "input": format!("unit Gaussian batch of {} channels from the point's seed", cfg.net.in_channels),
-        "conventions": "snr_db vs stored activations in the same dtype; snr_db_f64 vs an f64 shadow with the same weights; inf = exact",
-    });
+    })
+}
+
+/// Write `v` with the fields of `extra` (an object) and [`crate::provenance`] to `path`,
+/// atomically, as pretty JSON.
+pub fn write_record(path: &Path, mut v: serde_json::Value, extra: serde_json::Value) -> Result<()> {
     if let (Some(obj), serde_json::Value::Object(extra)) = (v.as_object_mut(), extra) {
         obj.extend(extra);
     }
     crate::provenance::attach(&mut v);
     let text =
         serde_json::to_string_pretty(&v).map_err(|e| Error::internal("JSON serialisation", e))?;
-    write_atomic(&path, text.as_bytes())
+    write_atomic(path, text.as_bytes())
 }
 
 /// The initialisation of a run, for every result's `run.json`: the conv init scale, the gamma
