@@ -28,6 +28,7 @@ mod suite {
     mod hardening;
     mod kernels;
     mod kernels_off;
+    mod law;
     mod layers;
     mod layout;
     mod lipschitz;

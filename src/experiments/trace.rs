@@ -80,6 +80,10 @@ pub struct TraceRow {
     /// Coherent (amplitude-sum) rounding-aware prediction, dB (NaN for hidden entries).
     #[serde(with = "num")]
     pub predicted_snr_db_coherent: f64,
+    /// Linearised-law prediction, dB ([`crate::measure::law`], the recommended law; NaN for
+    /// hidden entries).
+    #[serde(with = "num")]
+    pub predicted_snr_db_law: f64,
     /// Local Lipschitz constant of the layer's forward (plain ratio; NaN when not measured).
     #[serde(with = "num")]
     pub lip_forward: f64,
@@ -152,6 +156,10 @@ pub struct LowestRow {
     /// Coherent (amplitude-sum) rounding-aware prediction of it, dB; NaN without the depth law.
     #[serde(with = "num")]
     pub predicted_coherent_db: f64,
+    /// Linearised-law prediction of it ([`crate::measure::law`]), dB; NaN without the depth
+    /// law.
+    #[serde(with = "num")]
+    pub predicted_law_db: f64,
     /// Smallest SNR of all entries (hidden included), dB.
     #[serde(with = "num")]
     pub min_snr_db: f64,
@@ -207,7 +215,7 @@ pub(crate) fn run_points(
 pub(crate) fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f64) -> LowestRow {
     let predicted = anchored_prediction(&trace.points);
     let lowest_idx = trace.points.iter().rposition(|t| t.role != Role::Hidden);
-    let (name, snr, snr64, pred, pred_rounding, pred_coherent) = match lowest_idx {
+    let (name, snr, snr64, pred, pred_rounding, pred_coherent, pred_law) = match lowest_idx {
         Some(i) => {
             let t = &trace.points[i];
             (
@@ -217,12 +225,14 @@ pub(crate) fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f6
                 predicted[i],
                 t.predicted_snr_db_rounding,
                 t.predicted_snr_db_coherent,
+                t.predicted_snr_db_law,
             )
         }
         None => (
             "none".into(),
             f64::INFINITY,
             f64::INFINITY,
+            f64::NAN,
             f64::NAN,
             f64::NAN,
             f64::NAN,
@@ -241,6 +251,7 @@ pub(crate) fn lowest_row(p: &Point, trace: &SnrTrace, layers: usize, seconds: f6
         predicted_db: pred,
         predicted_rounding_db: pred_rounding,
         predicted_coherent_db: pred_coherent,
+        predicted_law_db: pred_law,
         min_snr_db: trace.min_snr_db(),
         seconds,
     }
@@ -288,6 +299,7 @@ pub(crate) fn run_trace(c: &TraceConfig) -> Result<TraceData> {
                     predicted_snr_db: pred,
                     predicted_snr_db_rounding: t.predicted_snr_db_rounding,
                     predicted_snr_db_coherent: t.predicted_snr_db_coherent,
+                    predicted_snr_db_law: t.predicted_snr_db_law,
                     lip_forward: t.lip_forward,
                     lip_inverse: t.lip_inverse,
                 })

@@ -3,6 +3,7 @@
 pub mod alpha;
 pub mod anchors;
 pub mod grad_angle;
+pub mod law;
 pub mod lipschitz;
 pub mod memory;
 pub mod snr;

@@ -57,6 +57,7 @@ use crate::error::{Error, Result};
 use crate::layers::Pass;
 use crate::layers::{Layer, Role};
 use crate::measure::alpha::empirical_alpha_with;
+use crate::measure::law::{linearised_law, LawLayer};
 use crate::measure::lipschitz::layer_lipschitz;
 
 /// Samples of the batch on which each layer's alpha is measured for the depth law.
@@ -92,6 +93,18 @@ pub struct TracePoint {
     /// Coherent (amplitude-sum) rounding-aware prediction (dB, [`coherent_depth_law`]); NaN for
     /// hidden entries and without the depth law.
     pub predicted_snr_db_coherent: f64,
+    /// Linearised-law prediction (dB, [`crate::measure::law`]), the recommended law; NaN for
+    /// hidden entries and without the depth law.
+    pub predicted_snr_db_law: f64,
+    /// Alpha (dB) of the error that actually reaches this layer's output
+    /// ([`crate::measure::law::LawEntry::alpha_error_db`]).
+    pub alpha_error_db: f64,
+    /// Cosine between the carried error and this layer's one-step injection.
+    pub injection_corr: f64,
+    /// Cosine between the linearised law's error and the signal.
+    pub error_signal_corr: f64,
+    /// Lag-1 horizontal autocorrelation of the linearised law's error.
+    pub error_lag1: f64,
     /// Local Lipschitz constant of the layer's forward at the batch (plain ratio); NaN unless
     /// [`TraceOptions::lipschitz`] and for hidden entries.
     pub lip_forward: f64,
@@ -221,13 +234,31 @@ pub fn snr_trace(
             step_snr_db: f64::NAN,
             predicted_snr_db_rounding: f64::NAN,
             predicted_snr_db_coherent: f64::NAN,
+            predicted_snr_db_law: f64::NAN,
+            alpha_error_db: f64::NAN,
+            injection_corr: f64::NAN,
+            error_signal_corr: f64::NAN,
+            error_lag1: f64::NAN,
             lip_forward: f64::NAN,
             lip_inverse: f64::NAN,
         });
     }
     if opts.depth_law {
         depth_law(shadow, &truth.trace, &mut points, output_snr_db, opts)?;
-        rounding_law(net, &stored.trace, &mut points, output_snr_db)?;
+        let steps = rounding_law(net, &stored.trace, &mut points, output_snr_db)?;
+        let head_error = match (&stored.head_input, &rebuilt.head_input) {
+            (Some(a), Some(b)) if opts.output_noise.is_some() => Some((b - a)?),
+            _ => None,
+        };
+        linear_law(
+            net,
+            shadow,
+            &stored.trace,
+            &steps,
+            &mut points,
+            head_error,
+            opts.seed,
+        )?;
     }
     if opts.lipschitz {
         lipschitz(shadow, &truth.trace, &mut points, opts.seed)?;
@@ -334,21 +365,72 @@ pub fn coherent_depth_law_anchored(
         .collect()
 }
 
+/// The linearised law ([`crate::measure::law`]) over the top-level entries, from the one-step
+/// errors `steps` of [`rounding_law`] (top down, one per top-level entry).
+fn linear_law(
+    net: &Network,
+    shadow: &Network,
+    stored: &[crate::layers::TraceEntry],
+    steps: &[Tensor],
+    points: &mut [TracePoint],
+    head_error: Option<Tensor>,
+    seed: u64,
+) -> Result<()> {
+    let top_level = top_level_indices(points);
+    let mut layers = Vec::with_capacity(top_level.len());
+    // Where a layer's output is not the rebuilt input of the traced layer just above it (or,
+    // at the top, the head input), that output is stored: no error comes down through it.
+    let position = |name: &str| net.chain.layers.iter().position(|l| l.name() == name);
+    // The head is the chain's last layer; its input carries the output noise.
+    let mut above = position("head").or(Some(net.chain.layers.len()));
+    for (&i, step_error) in top_level.iter().zip(steps) {
+        let here = position(&points[i].layer);
+        let exact_output = match (here, above) {
+            (Some(h), Some(a)) => h + 1 != a,
+            _ => true,
+        };
+        above = here;
+        layers.push(LawLayer {
+            exact_output,
+            layer: top_level_layer(net, &points[i].layer)?,
+            shadow: top_level_layer(shadow, &points[i].layer)?,
+            input: &stored[i].tensor,
+            step_error,
+        });
+    }
+    let entries = linearised_law(head_error.as_ref(), &layers, &shadow.device, seed)?;
+    for (&i, e) in top_level.iter().zip(entries) {
+        let p = &mut points[i];
+        p.predicted_snr_db_law = e.predicted_snr_db;
+        p.alpha_error_db = e.alpha_error_db;
+        p.injection_corr = e.injection_corr;
+        p.error_signal_corr = e.error_signal_corr;
+        p.error_lag1 = e.error_lag1;
+    }
+    Ok(())
+}
+
 /// One-step SNR of each top-level layer of `net` (its inverse applied to the forward of its
-/// stored input) and the rounding-aware prediction; needs the alphas of [`depth_law`].
+/// stored input) and the rounding-aware prediction; needs the alphas of [`depth_law`]. Returns
+/// the one-step errors `inverse(forward(x)) - x`, top down.
 fn rounding_law(
     net: &Network,
     stored: &[crate::layers::TraceEntry],
     points: &mut [TracePoint],
     output_snr_db: f64,
-) -> Result<()> {
+) -> Result<Vec<Tensor>> {
     let top_level = top_level_indices(points);
     let mut chain = Vec::with_capacity(top_level.len());
+    let mut steps = Vec::with_capacity(top_level.len());
     for &i in &top_level {
         let layer = top_level_layer(net, &points[i].layer)?;
         let x = &stored[i].tensor;
         let y = layer.forward_pass(x, Pass::Replay)?;
-        let step = Snr::of(x, &layer.inverse(&y)?)?.db();
+        let rebuilt = layer.inverse(&y)?;
+        let step = Snr::of(x, &rebuilt)?.db();
+        steps.push(
+            (rebuilt.to_dtype(candle_core::DType::F64)? - x.to_dtype(candle_core::DType::F64)?)?,
+        );
         points[i].step_snr_db = step;
         chain.push((points[i].alpha_db, step));
     }
@@ -361,7 +443,7 @@ fn rounding_law(
         points[i].predicted_snr_db_rounding = predicted;
         points[i].predicted_snr_db_coherent = coherent;
     }
-    Ok(())
+    Ok(steps)
 }
 
 /// Forward and inverse Lipschitz estimates of every top-level layer (module doc).

@@ -63,7 +63,7 @@ pub(crate) fn depth_fit_text(arch: Arch, pts: &[(f64, f64)]) -> String {
 /// Header of the lowest-layer CSVs (`fig11`, `fig14`, `precision`): one row per network. No
 /// timing column, so that a rerun of the same config writes the same bytes; each point's wall
 /// time goes to the sidecar `<id>.timings.csv` ([`LOWEST_TIMINGS_HEADER`]).
-pub(crate) const LOWEST_HEADER: [&str; 14] = [
+pub(crate) const LOWEST_HEADER: [&str; 15] = [
     "sweep",
     "arch",
     "dtype",
@@ -77,6 +77,7 @@ pub(crate) const LOWEST_HEADER: [&str; 14] = [
     "predicted_db",
     "predicted_rounding_db",
     "predicted_coherent_db",
+    "predicted_law_db",
     "min_snr_db",
 ];
 
@@ -130,6 +131,7 @@ pub(crate) fn lowest_csv_row(sweep: &str, p: &LowestRow) -> Vec<String> {
         fmt_f(p.predicted_db),
         fmt_f(p.predicted_rounding_db),
         fmt_f(p.predicted_coherent_db),
+        fmt_f(p.predicted_law_db),
         fmt_f(p.min_snr_db),
     ]
 }
@@ -167,12 +169,14 @@ pub(crate) fn error_bars(c: &mut Chart, pts: &[(f64, f64, f64)], color: usize) {
     }
 }
 
-/// The two rounding-aware depth laws beside eq. 19 (`crate::measure::trace`): the power sum
-/// dotted, the amplitude sum solid; each drawn when it has a finite point.
+/// The two rounding-aware depth laws beside eq. 19 (`crate::measure::trace`), the power sum
+/// dotted, the amplitude sum solid, and the linearised law (`crate::measure::law`, the
+/// recommended one) dashed; each drawn when it has a finite point.
 pub(crate) fn push_rounding_laws(
     c: &mut Chart,
     rounding: Vec<(f64, f64)>,
     coherent: Vec<(f64, f64)>,
+    law: Vec<(f64, f64)>,
 ) {
     for (label, pts, style, color) in [
         (
@@ -187,6 +191,7 @@ pub(crate) fn push_rounding_laws(
             Style::Line,
             4,
         ),
+        ("linearised law (recommended)", law, Style::Dashed, 5),
     ] {
         if pts.iter().any(|p| p.1.is_finite()) {
             c.series

@@ -80,7 +80,8 @@ pub(crate) fn scaling_figure(id: &str, res: &Results, out: &Path) -> Result<()> 
             .iter()
             .map(|p| (x(p), p.predicted_coherent_db))
             .collect();
-        push_rounding_laws(&mut c, law_rounding, law_coherent);
+        let law_linear: Vec<(f64, f64)> = rows.iter().map(|p| (x(p), p.predicted_law_db)).collect();
+        push_rounding_laws(&mut c, law_rounding, law_coherent, law_linear);
         if hybrid {
             c.series.push(
                 Series::new(

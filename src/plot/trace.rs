@@ -149,7 +149,12 @@ pub(crate) fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             .filter(|e| e.predicted_snr_db_coherent.is_finite())
             .map(|e| (e.index as f64, e.predicted_snr_db_coherent))
             .collect();
-        push_rounding_laws(&mut c, law_rounding, law_coherent);
+        let law_linear: Vec<(f64, f64)> = top
+            .iter()
+            .filter(|e| e.predicted_snr_db_law.is_finite())
+            .map(|e| (e.index as f64, e.predicted_snr_db_law))
+            .collect();
+        push_rounding_laws(&mut c, law_rounding, law_coherent, law_linear);
         c.spans = group_spans(&run.entries);
         // Room above the data for the span labels, below it for the legend.
         reserve_legend_room(&mut c, 0.7, 0.12);
@@ -167,6 +172,7 @@ pub(crate) fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
                 fmt_f(e.predicted_snr_db),
                 fmt_f(e.predicted_snr_db_rounding),
                 fmt_f(e.predicted_snr_db_coherent),
+                fmt_f(e.predicted_snr_db_law),
                 fmt_f(e.lip_forward),
                 fmt_f(e.lip_inverse),
             ]);
@@ -217,6 +223,7 @@ pub(crate) fn trace_figure(id: &str, res: &Results, out: &Path) -> Result<()> {
             "predicted_snr_db",
             "predicted_snr_db_rounding",
             "predicted_snr_db_coherent",
+            "predicted_snr_db_law",
             "lip_forward",
             "lip_inverse",
         ],
@@ -244,6 +251,7 @@ mod tests {
             predicted_snr_db: 1.0,
             predicted_snr_db_rounding: 1.0,
             predicted_snr_db_coherent: 1.0,
+            predicted_snr_db_law: 1.0,
             lip_forward: f64::NAN,
             lip_inverse: f64::NAN,
         };

@@ -56,6 +56,7 @@ fn lowest(arch: Arch, dtype: &str, depth: usize, slope: f64, eps_i: f64, snr: f6
         predicted_db: snr + 5.0,
         predicted_rounding_db: snr + 1.0,
         predicted_coherent_db: snr - 1.0,
+        predicted_law_db: snr - 0.5,
         min_snr_db: snr - 3.0,
         seconds: 0.1,
     }
@@ -112,6 +113,11 @@ fn trace_run(noise: f64, hybrid: bool) -> TraceRun {
                 f64::NAN
             } else {
                 149.0 - 5.0 * i as f64
+            },
+            predicted_snr_db_law: if hidden || i == 0 {
+                f64::NAN
+            } else {
+                150.0 - 5.0 * i as f64
             },
             lip_forward: if hidden { f64::NAN } else { 1.5 },
             lip_inverse: if hidden { f64::NAN } else { 2.5 },

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use std::time::Instant;
 
 /// Column headers of `snr_sweep.csv`.
-pub const TRACE_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layer_index,layer,role,snr_db,snr_db_f64,alpha_db,predicted_snr_db,step_snr_db,predicted_snr_db_rounding,predicted_snr_db_coherent,lip_forward,lip_inverse";
+pub const TRACE_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layer_index,layer,role,snr_db,snr_db_f64,alpha_db,predicted_snr_db,step_snr_db,predicted_snr_db_rounding,predicted_snr_db_coherent,predicted_snr_db_law,lip_forward,lip_inverse";
 /// Column headers of `summary.csv`.
 pub const SUMMARY_HEADER: &str = "arch,depth,slope,eps_i,width,dtype,seed,layers,lowest_layer,lowest_snr_db,lowest_snr_db_f64,min_snr_db,output_snr_db";
 
@@ -114,7 +114,7 @@ pub fn trace_net(
         .iter()
         .map(|t| {
             format!(
-                "{prefix},{},{},{},{},{},{},{},{},{},{},{},{}",
+                "{prefix},{},{},{},{},{},{},{},{},{},{},{},{},{}",
                 t.index,
                 t.layer,
                 t.role.as_str(),
@@ -125,6 +125,7 @@ pub fn trace_net(
                 fmt_f(t.step_snr_db),
                 fmt_f(t.predicted_snr_db_rounding),
                 fmt_f(t.predicted_snr_db_coherent),
+                fmt_f(t.predicted_snr_db_law),
                 fmt_f(t.lip_forward),
                 fmt_f(t.lip_inverse)
             )

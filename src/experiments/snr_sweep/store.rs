@@ -57,7 +57,15 @@ pub fn read_points(out: &Path) -> Result<(Option<SweepConfig>, Vec<PointResult>)
         let r: PointResult = serde_json::from_str(&text).map_err(|e| {
             crate::experiments::damaged_point_file(&path, "a snr-sweep point file", e)
         })?;
-        results.push(r);
+        // A point written before a column was added to `snr_sweep.csv` is computed again
+        // rather than mixed with lines of the current columns.
+        let columns = super::point::TRACE_HEADER.split(',').count();
+        if r.trace_lines
+            .iter()
+            .all(|l| l.split(',').count() == columns)
+        {
+            results.push(r);
+        }
     }
     results.sort_by_key(|r| r.point.index);
     Ok((config, results))
