@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 pub struct BnAlphaSettings {
     /// Channels.
     pub channels: usize,
-    /// Samples of the input.
+    /// Samples of the input. The default, 500 000, keeps the measured alpha within 1% of the
+    /// squared formula at every `eps_i`: its relative sampling std is at most
+    /// `sqrt(2 (channels - 1) / (channels samples))` (0.19% at 16 channels; 0.97% at 20 000,
+    /// where the worst `eps_i` was 1.37% off), so 1% is five stds.
     pub samples: usize,
     /// Gamma init spread.
     pub gamma_spread: f64,
@@ -31,7 +34,7 @@ impl Default for BnAlphaSettings {
     fn default() -> Self {
         BnAlphaSettings {
             channels: 16,
-            samples: 20_000,
+            samples: 500_000,
             gamma_spread: 1.5,
             noise_std: 1e-5,
         }

@@ -908,6 +908,30 @@ fn the_shipped_configs_parse_and_validate() {
     }
 }
 
+/// The alpha figures' shipped configs sample as many points as the code defaults, the counts
+/// that keep every f64 alpha within 1% of its closed form (see `AlphaConfig::samples` and
+/// `BnAlphaSettings::samples`).
+#[test]
+fn the_alpha_figures_sample_as_many_as_the_defaults() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("experiments");
+    for id in ["fig05", "fig06"] {
+        match load_config(id, &dir).unwrap().0 {
+            ExperimentConfig::Alpha(c) => {
+                assert_eq!(c.samples, AlphaConfig::default().samples, "{id}");
+                assert_eq!(c.samples, 2_000_000, "{id}");
+            }
+            other => panic!("{id} is an alpha experiment, got {}", other.kind()),
+        }
+    }
+    match load_config("bn-eps", &dir).unwrap().0 {
+        ExperimentConfig::BnEps(c) => {
+            assert_eq!(c.alpha.samples, BnAlphaSettings::default().samples);
+            assert_eq!(c.alpha.samples, 500_000);
+        }
+        other => panic!("bn-eps is a bn-eps experiment, got {}", other.kind()),
+    }
+}
+
 #[test]
 fn memory_scaling_renders_its_sweeps_and_rejects_bad_results() {
     let tmp = tempfile::tempdir().unwrap();
