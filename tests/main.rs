@@ -19,6 +19,7 @@ mod suite {
     mod data;
     mod data_idx;
     mod depth_law;
+    mod depth_law_family;
     mod docs;
     mod dry_run;
     mod errors;

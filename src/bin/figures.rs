@@ -20,7 +20,7 @@ use std::time::Instant;
 static ALLOC: revstab::measure::alloc::CountingAlloc = revstab::measure::alloc::CountingAlloc;
 
 /// Regenerate the figures of Hascoet et al. (Fig. 5, 6, 10-15, Table 1), Gomez et al. (Fig. 4)
-/// and five extra ones (precision, bn-eps, memory-scaling, tradeoff, lipschitz) as PNG + SVG + CSV in --out.
+/// and seven extra ones (precision, bn-eps, memory-scaling, tradeoff, lipschitz, anchors, depth-law) as PNG + SVG + CSV in --out.
 ///
 /// Experiments configured by `experiments/<id>.toml` run here (seconds to a minute or two each
 /// on a CPU) and are cached in --results, keyed by their config; later runs reuse them unless
@@ -470,70 +470,75 @@ enum ProbeError {
 fn probe(id: &str, cfg: &figs::ExperimentConfig) -> Result<Probe, ProbeError> {
     use figs::ExperimentConfig as E;
     let cost = |d: usize| (d + 1) as f64;
-    let (probe_cfg, ratio, what) = match cfg {
-        E::Scaling(c) => {
-            let mut depths = c.depth_sweep.depths.clone();
-            depths.extend(c.slope_sweep.slopes.iter().map(|_| c.slope_sweep.depth));
-            let Some(&min) = depths.iter().min() else {
-                return Err(ProbeError::NotProbed("no points"));
-            };
-            let mut p = c.clone();
-            p.depth_sweep.depths = vec![min];
-            p.slope_sweep.slopes.clear();
-            let ratio = depths.iter().map(|&d| cost(d)).sum::<f64>() / cost(min);
-            (E::Scaling(p), ratio, format!("depth {min}"))
-        }
-        E::Precision(c) => {
-            let Some(&min) = c.depths.iter().min() else {
-                return Err(ProbeError::NotProbed("no points"));
-            };
-            let mut p = c.clone();
-            p.depths = vec![min];
-            let ratio = c.depths.iter().map(|&d| cost(d)).sum::<f64>() / cost(min);
-            (
-                E::Precision(p),
-                ratio,
-                format!(
-                    "depth {min} x {} arch(s) x {} dtype(s)",
-                    c.archs.len(),
-                    c.dtypes.len()
-                ),
-            )
-        }
-        E::Alpha(_) => {
-            return Err(ProbeError::NotProbed(
-                "the alpha curves are sampled layers, not networks of a depth; no part of it \
+    let (probe_cfg, ratio, what) =
+        match cfg {
+            E::Scaling(c) => {
+                let mut depths = c.depth_sweep.depths.clone();
+                depths.extend(c.slope_sweep.slopes.iter().map(|_| c.slope_sweep.depth));
+                let Some(&min) = depths.iter().min() else {
+                    return Err(ProbeError::NotProbed("no points"));
+                };
+                let mut p = c.clone();
+                p.depth_sweep.depths = vec![min];
+                p.slope_sweep.slopes.clear();
+                let ratio = depths.iter().map(|&d| cost(d)).sum::<f64>() / cost(min);
+                (E::Scaling(p), ratio, format!("depth {min}"))
+            }
+            E::Precision(c) => {
+                let Some(&min) = c.depths.iter().min() else {
+                    return Err(ProbeError::NotProbed("no points"));
+                };
+                let mut p = c.clone();
+                p.depths = vec![min];
+                let ratio = c.depths.iter().map(|&d| cost(d)).sum::<f64>() / cost(min);
+                (
+                    E::Precision(p),
+                    ratio,
+                    format!(
+                        "depth {min} x {} arch(s) x {} dtype(s)",
+                        c.archs.len(),
+                        c.dtypes.len()
+                    ),
+                )
+            }
+            E::Alpha(_) => {
+                return Err(ProbeError::NotProbed(
+                    "the alpha curves are sampled layers, not networks of a depth; no part of it \
                  is cheaper in a known proportion",
-            ))
-        }
-        E::Trace(_) => {
-            return Err(ProbeError::NotProbed(
-                "it traces one network: its cheapest point is the whole run",
-            ))
-        }
-        E::BnEps(_) => {
-            return Err(ProbeError::NotProbed(
-                "its alpha part and its SNR networks follow different cost models",
-            ))
-        }
-        E::Memory(_) => {
-            return Err(ProbeError::NotProbed(
-                "peak-memory steps over batch and size; `memory --dry-run` times its points",
-            ))
-        }
-        E::Anchors(_) => {
-            return Err(ProbeError::NotProbed(
-                "each network is planned, trained and planned again; the planner's cost grows \
+                ))
+            }
+            E::Trace(_) => {
+                return Err(ProbeError::NotProbed(
+                    "it traces one network: its cheapest point is the whole run",
+                ))
+            }
+            E::BnEps(_) => {
+                return Err(ProbeError::NotProbed(
+                    "its alpha part and its SNR networks follow different cost models",
+                ))
+            }
+            E::Memory(_) => {
+                return Err(ProbeError::NotProbed(
+                    "peak-memory steps over batch and size; `memory --dry-run` times its points",
+                ))
+            }
+            E::Anchors(_) => {
+                return Err(ProbeError::NotProbed(
+                    "each network is planned, trained and planned again; the planner's cost grows \
                  with the anchors it places",
-            ))
-        }
-        E::Tradeoff(_) => {
-            return Err(ProbeError::NotProbed(
-                "timed steps, checkpoint segments and an exactness check per point; no single \
+                ))
+            }
+            E::DepthLaw(_) => return Err(ProbeError::NotProbed(
+                "its networks are drawn at random over sizes, depths and dtypes; no part of it \
+                 is cheaper in a known proportion",
+            )),
+            E::Tradeoff(_) => {
+                return Err(ProbeError::NotProbed(
+                    "timed steps, checkpoint segments and an exactness check per point; no single \
                  cost model",
-            ))
-        }
-    };
+                ))
+            }
+        };
     let r = figs::run_experiment(id, &probe_cfg, "dry-run probe", 1)
         .map_err(|e| ProbeError::Failed(e.to_string()))?;
     Ok(Probe {

@@ -43,6 +43,7 @@ use std::time::Instant;
 pub use crate::experiments::alpha::*;
 pub use crate::experiments::anchors::{AnchorsConfig, AnchorsData, AnchorsPoint};
 pub use crate::experiments::bn_eps::*;
+pub use crate::experiments::depth_law::{run_depth_law, DepthLawConfig, DepthLawData};
 pub use crate::experiments::memory::MemoryConfig;
 pub use crate::experiments::memory_table::*;
 pub use crate::experiments::net_settings::*;
@@ -67,6 +68,7 @@ pub fn experiment_kind(id: &str) -> Option<&'static str> {
         "table1" | "memory-scaling" => Some("memory"),
         "tradeoff" => Some("tradeoff"),
         "anchors" => Some("anchors"),
+        "depth-law" => Some("depth-law"),
         _ => None,
     }
 }
@@ -91,6 +93,8 @@ pub enum ExperimentConfig {
     Tradeoff(TradeoffConfig),
     /// `anchors`: anchors needed vs depth and slope ([`crate::experiments::anchors`]).
     Anchors(AnchorsConfig),
+    /// `depth-law`: the laws on a random family ([`crate::experiments::depth_law`]).
+    DepthLaw(DepthLawConfig),
 }
 
 impl ExperimentConfig {
@@ -105,6 +109,7 @@ impl ExperimentConfig {
             ExperimentConfig::Memory(_) => "memory",
             ExperimentConfig::Tradeoff(_) => "tradeoff",
             ExperimentConfig::Anchors(_) => "anchors",
+            ExperimentConfig::DepthLaw(_) => "depth-law",
         }
     }
 
@@ -210,6 +215,7 @@ impl ExperimentConfig {
             ExperimentConfig::Memory(c) => c.validate()?,
             ExperimentConfig::Tradeoff(c) => c.validate()?,
             ExperimentConfig::Anchors(c) => c.validate()?,
+            ExperimentConfig::DepthLaw(c) => c.validate()?,
         }
         Ok(())
     }
@@ -235,6 +241,7 @@ impl ExperimentConfig {
             // The tradeoff measures live heap bytes with the counting allocator: CPU only.
             ExperimentConfig::Tradeoff(_) => {}
             ExperimentConfig::Anchors(c) => c.device = device,
+            ExperimentConfig::DepthLaw(c) => c.device = device,
         }
     }
 
@@ -249,6 +256,7 @@ impl ExperimentConfig {
             ExperimentConfig::Memory(c) => c.device,
             ExperimentConfig::Tradeoff(_) => DeviceSpec::Cpu,
             ExperimentConfig::Anchors(c) => c.device,
+            ExperimentConfig::DepthLaw(c) => c.device,
         }
     }
 
@@ -263,11 +271,17 @@ impl ExperimentConfig {
             ExperimentConfig::Memory(c) => c.backend,
             ExperimentConfig::Tradeoff(c) => c.backend,
             ExperimentConfig::Anchors(c) => c.backend,
+            ExperimentConfig::DepthLaw(c) => c.backend,
         }
     }
 
     fn seed_dtype_init(&self) -> (String, String, String) {
         match self {
+            ExperimentConfig::DepthLaw(c) => (
+                format!("family {}, seeds {:?}", c.family_seed, c.seeds),
+                join_dtypes(&c.dtypes),
+                format!("{} random networks, held out {:?}", c.networks, c.report),
+            ),
             ExperimentConfig::Anchors(c) => (
                 c.seed.to_string(),
                 c.dtype.to_string(),
@@ -462,6 +476,8 @@ pub enum ResultData {
     Tradeoff(TradeoffData),
     /// See [`AnchorsData`].
     Anchors(AnchorsData),
+    /// See [`DepthLawData`].
+    DepthLaw(DepthLawData),
 }
 
 /// Where result files live.
@@ -663,6 +679,10 @@ pub fn run_experiment_in(
             ),
             c.device,
         ),
+        ExperimentConfig::DepthLaw(c) => (
+            ResultData::DepthLaw(pool.install(|| run_depth_law(c, points))?),
+            c.device,
+        ),
     };
     let (device, backend_that_ran) = match device.open() {
         Ok(d) => (
@@ -714,6 +734,7 @@ pub(crate) fn expect_kind<'a>(
         ResultData::Memory(_) => "memory",
         ResultData::Tradeoff(_) => "tradeoff",
         ResultData::Anchors(_) => "anchors",
+        ResultData::DepthLaw(_) => "depth-law",
     };
     if got != kind {
         return Err(malformed(

@@ -12,6 +12,7 @@ pub mod anchored;
 pub mod anchors;
 pub mod bench;
 pub mod bn_eps;
+pub mod depth_law;
 pub mod figures;
 pub mod memory;
 pub mod memory_table;

@@ -26,7 +26,9 @@
 //! is a fresh draw of the same size rather than `d_i` itself, and the inverses are linearised
 //! (a leaky ReLU whose input's sign the error flips; this is what breaks near 0 dB).
 //!
-//! **Diagnostics** (NaN where a vector is zero): `alpha_error_db`, the alpha of the error that
+//! **Diagnostics** (NaN where a vector is zero): `chain_step_snr_db`, the SNR of the injection
+//! `d_i` the chain gets (against the one-step SNR, which leaves out the fresh roundings);
+//! `alpha_error_db`, the alpha of the error that
 //! actually arrives (`nsr(y)/nsr(x)` for `e_{i-1}` and `J_i e_{i-1}`), beside the white-noise
 //! alpha of the scalar laws; `injection_corr`, the cosine between the carried error `J_i
 //! e_{i-1}` and the new injection `d_i` (0: they add in power; 1: in amplitude);
@@ -50,6 +52,9 @@ pub struct LawEntry {
     pub predicted_snr_db: f64,
     /// Alpha (dB) of the error that reaches this layer's output (NaN if none does).
     pub alpha_error_db: f64,
+    /// SNR (dB) of this layer's injection in the chain (`|x|^2 / |d|^2`): beside the one-step
+    /// SNR, how much more a layer fed a moved input injects.
+    pub chain_step_snr_db: f64,
     /// Cosine between the carried error and this layer's injection.
     pub injection_corr: f64,
     /// Cosine between the predicted error and the signal.
@@ -218,6 +223,14 @@ pub fn linearised_law(
                 to_db(sx / n_e)
             },
             alpha_error_db,
+            chain_step_snr_db: {
+                let nd = dot(&dv, &dv);
+                if nd == 0.0 {
+                    f64::INFINITY
+                } else {
+                    to_db(sx / nd)
+                }
+            },
             injection_corr: cosine(&cv, &dv),
             error_signal_corr: cosine(&ev, &xv),
             error_lag1: lag1(&ev, last),
@@ -225,4 +238,31 @@ pub fn linearised_law(
         carried_in = Some(e);
     }
     Ok(out)
+}
+
+/// Median and max of |predicted - measured| over the pairs `(measured, predicted)` whose
+/// measurement is finite and above 0 dB, with their count; a non-finite prediction counts as an
+/// infinite error. `None` without such pairs.
+pub fn error_stats(pairs: impl Iterator<Item = (f64, f64)>) -> Option<(usize, f64, f64)> {
+    let mut e: Vec<f64> = pairs
+        .filter(|(m, _)| m.is_finite() && *m > 0.0)
+        .map(|(m, p)| {
+            if p.is_finite() {
+                (p - m).abs()
+            } else {
+                f64::INFINITY
+            }
+        })
+        .collect();
+    if e.is_empty() {
+        return None;
+    }
+    e.sort_by(f64::total_cmp);
+    let n = e.len();
+    let median = if n % 2 == 1 {
+        e[n / 2]
+    } else {
+        0.5 * (e[n / 2 - 1] + e[n / 2])
+    };
+    Some((n, median, e[n - 1]))
 }

@@ -99,6 +99,9 @@ pub struct TracePoint {
     /// Alpha (dB) of the error that actually reaches this layer's output
     /// ([`crate::measure::law::LawEntry::alpha_error_db`]).
     pub alpha_error_db: f64,
+    /// SNR (dB) of this layer's injection in the chain
+    /// ([`crate::measure::law::LawEntry::chain_step_snr_db`]).
+    pub chain_step_snr_db: f64,
     /// Cosine between the carried error and this layer's one-step injection.
     pub injection_corr: f64,
     /// Cosine between the linearised law's error and the signal.
@@ -236,6 +239,7 @@ pub fn snr_trace(
             predicted_snr_db_coherent: f64::NAN,
             predicted_snr_db_law: f64::NAN,
             alpha_error_db: f64::NAN,
+            chain_step_snr_db: f64::NAN,
             injection_corr: f64::NAN,
             error_signal_corr: f64::NAN,
             error_lag1: f64::NAN,
@@ -403,6 +407,7 @@ fn linear_law(
         let p = &mut points[i];
         p.predicted_snr_db_law = e.predicted_snr_db;
         p.alpha_error_db = e.alpha_error_db;
+        p.chain_step_snr_db = e.chain_step_snr_db;
         p.injection_corr = e.injection_corr;
         p.error_signal_corr = e.error_signal_corr;
         p.error_lag1 = e.error_lag1;

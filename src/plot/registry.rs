@@ -4,13 +4,13 @@
 use crate::error::{Error, Result};
 use crate::experiments::figures::Results;
 use crate::plot::{
-    accuracy::*, alpha::*, bn_eps::*, memory::*, precision::*, revnet::*, scaling::*, trace::*,
-    tradeoff::*,
+    accuracy::*, alpha::*, bn_eps::*, depth_law::*, memory::*, precision::*, revnet::*, scaling::*,
+    trace::*, tradeoff::*,
 };
 use std::path::Path;
 
 /// Every figure id, in the order the figures binary produces them.
-pub const FIGURE_IDS: [&str; 16] = [
+pub const FIGURE_IDS: [&str; 17] = [
     "fig05",
     "fig06",
     "fig10",
@@ -27,6 +27,7 @@ pub const FIGURE_IDS: [&str; 16] = [
     "tradeoff",
     "lipschitz",
     "anchors",
+    "depth-law",
 ];
 
 /// Where a figure's data come from.
@@ -162,6 +163,12 @@ pub fn specs() -> Vec<FigureSpec> {
             "anchors needed and their bytes per pixel vs depth and slope, for SNR targets, at init and trained (beyond the papers)",
             Experiment,
             crate::plot::anchors::anchors,
+        ),
+        s(
+            "depth-law",
+            "depth laws predicted vs measured on a held-out family of random networks (beyond the papers)",
+            Experiment,
+            depth_law,
         ),
     ]
 }

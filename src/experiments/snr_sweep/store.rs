@@ -104,5 +104,6 @@ pub fn write_tables(out: &Path, results: &[PointResult]) -> Result<()> {
         summary.push('\n');
     }
     write_atomic(&out.join("snr_sweep.csv"), trace.as_bytes())?;
+    write_atomic(&out.join("laws.csv"), super::laws_table(results).as_bytes())?;
     write_atomic(&out.join("summary.csv"), summary.as_bytes())
 }
