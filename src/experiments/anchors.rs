@@ -24,7 +24,6 @@ use crate::measure::anchors::{lowest_predicted_db, plan_anchors, predict_plan};
 use crate::nets::{Arch, Network};
 use crate::results::text::num;
 use crate::train::{train, TrainConfig, TrainOptions};
-use crate::util::write_atomic;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
@@ -364,34 +363,18 @@ pub fn run_anchors(c: &AnchorsConfig, points: Option<&Path>) -> Result<AnchorsDa
         .par_iter()
         .map(|n| -> Result<Vec<AnchorsPoint>> {
             let file = points.map(|d| d.join(format!("{}.json", n.key())));
-            if let Some(f) = &file {
-                if let Some(rows) = std::fs::read_to_string(f)
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<Vec<AnchorsPoint>>(&t).ok())
-                {
-                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    return Ok(rows);
-                }
-            }
             let start = std::time::Instant::now();
-            let rows = run_net(c, n, &data)?;
-            // Through the point file's text, so that a resumed run returns the same values
-            // (the text keeps each float to within its last digit).
-            let text = serde_json::to_string(&rows)
-                .map_err(|e| Error::internal("JSON serialisation", e))?;
-            let rows: Vec<AnchorsPoint> =
-                serde_json::from_str(&text).map_err(|e| Error::internal("JSON point file", e))?;
-            if let Some(f) = &file {
-                write_atomic(f, text.as_bytes())?;
-            }
+            let (rows, read) = super::cached_point(file.as_deref(), || run_net(c, n, &data))?;
             let k = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            eprintln!(
-                "anchors: {} depth {} slope {} planned and trained ({k}/{total}, {:.1} s)",
-                n.arch,
-                n.depth,
-                n.slope,
-                start.elapsed().as_secs_f64()
-            );
+            if !read {
+                eprintln!(
+                    "anchors: {} depth {} slope {} planned and trained ({k}/{total}, {:.1} s)",
+                    n.arch,
+                    n.depth,
+                    n.slope,
+                    start.elapsed().as_secs_f64()
+                );
+            }
             Ok(rows)
         })
         .collect::<Result<_>>()?;

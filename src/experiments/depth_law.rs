@@ -30,7 +30,6 @@ use crate::layers::{GammaInit, Role};
 pub use crate::measure::law::error_stats;
 use crate::nets::{Arch, LayerKind, NetOptions, PoolKind, Stem};
 use crate::results::text::num;
-use crate::util::write_atomic;
 use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
@@ -480,32 +479,17 @@ pub fn run_depth_law(c: &DepthLawConfig, points: Option<&Path>) -> Result<DepthL
         .par_iter()
         .map(|&(m, seed)| -> Result<Vec<LawEntryRow>> {
             let file = points.map(|d| d.join(format!("m{}-s{seed}.json", m.index)));
-            if let Some(f) = &file {
-                if let Some(rows) = std::fs::read_to_string(f)
-                    .ok()
-                    .and_then(|t| serde_json::from_str::<Vec<LawEntryRow>>(&t).ok())
-                {
-                    done.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-                    return Ok(rows);
-                }
-            }
             let start = std::time::Instant::now();
-            let rows = run_member(m, seed)?;
-            // Through the point file's text, so that a resumed run returns the same values.
-            let text = serde_json::to_string(&rows)
-                .map_err(|e| Error::internal("JSON serialisation", e))?;
-            let rows: Vec<LawEntryRow> =
-                serde_json::from_str(&text).map_err(|e| Error::internal("JSON point file", e))?;
-            if let Some(f) = &file {
-                write_atomic(f, text.as_bytes())?;
-            }
+            let (rows, read) = super::cached_point(file.as_deref(), || run_member(m, seed))?;
             let k = done.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
-            eprintln!(
-                "depth-law: member {} seed {seed} ({}) traced ({k}/{total}, {:.1} s)",
-                m.index,
-                m.describe(),
-                start.elapsed().as_secs_f64()
-            );
+            if !read {
+                eprintln!(
+                    "depth-law: member {} seed {seed} ({}) traced ({k}/{total}, {:.1} s)",
+                    m.index,
+                    m.describe(),
+                    start.elapsed().as_secs_f64()
+                );
+            }
             Ok(rows)
         })
         .collect::<Result<_>>()?;

@@ -123,6 +123,33 @@ pub(crate) fn retain_point_files(dir: &std::path::Path, keep: &[String]) -> crat
     Ok(())
 }
 
+/// A finished point of a resumable experiment: read from `file` when it holds one, else
+/// computed and written there atomically (`file` `None`: computed only). A computed point goes
+/// through its JSON text either way, so that a resumed run returns the same values (the text
+/// keeps each float to within its last digit). Returns the point and whether it was read.
+pub(crate) fn cached_point<T: serde::Serialize + serde::de::DeserializeOwned>(
+    file: Option<&std::path::Path>,
+    compute: impl FnOnce() -> crate::Result<T>,
+) -> crate::Result<(T, bool)> {
+    if let Some(f) = file {
+        if let Some(v) = std::fs::read_to_string(f)
+            .ok()
+            .and_then(|t| serde_json::from_str::<T>(&t).ok())
+        {
+            return Ok((v, true));
+        }
+    }
+    let v = compute()?;
+    let text =
+        serde_json::to_string(&v).map_err(|e| crate::Error::internal("JSON serialisation", e))?;
+    let v: T =
+        serde_json::from_str(&text).map_err(|e| crate::Error::internal("JSON point file", e))?;
+    if let Some(f) = file {
+        crate::util::write_atomic(f, text.as_bytes())?;
+    }
+    Ok((v, false))
+}
+
 /// The error of a point file that does not parse (`what` it should be), with what to do.
 pub(crate) fn damaged_point_file(
     path: &std::path::Path,

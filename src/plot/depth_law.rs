@@ -2,7 +2,8 @@
 //! validation family ([`crate::experiments::depth_law`]), and the error tables.
 //!
 //! Files: `depth-law.png` (one panel per law: one point per held-out entry above 0 dB,
-//! coloured by architecture, the diagonal and the ±3 dB band), `depth-law.csv` (every entry of
+//! coloured by architecture, the diagonal and the ±3 dB band; then the recommended law's error
+//! against the measured SNR), `depth-law.csv` (every entry of
 //! both halves), `depth-law-errors.csv` (median and max |error| per half, law, architecture and
 //! dtype, `all` for the union), `depth-law-diagnostics.csv` (what the scalar laws assume,
 //! measured per layer kind and dtype: [`diagnostic_rows`]) and `depth-law-members.csv` (the
@@ -179,7 +180,31 @@ pub fn error_rows(members: &[Member], entries: &[LawEntryRow]) -> Vec<Vec<String
     rows
 }
 
-/// The figure and its three CSVs (module doc).
+/// One marker series per architecture: the measured SNR of each entry against `y` of it.
+fn arch_markers(
+    c: &mut Chart,
+    archs: &BTreeMap<String, Arch>,
+    entries: &[&LawEntryRow],
+    members: &[Member],
+    y: impl Fn(&LawEntryRow) -> f64,
+) {
+    for (ai, (name, &arch)) in archs.iter().enumerate() {
+        let pts: Vec<(f64, f64)> = entries
+            .iter()
+            .filter(|e| members[e.member].arch == arch)
+            .map(|e| (e.snr_db, y(e)))
+            .collect();
+        if !pts.is_empty() {
+            c.series.push(
+                Series::new(name.clone(), pts, Style::Markers)
+                    .with_color(ai)
+                    .with_marker(ai),
+            );
+        }
+    }
+}
+
+/// The figure and its CSVs (module doc).
 pub fn depth_law(res: &Results, out: &Path) -> Result<()> {
     let id = "depth-law";
     let r = res.load(id)?;
@@ -221,23 +246,34 @@ pub fn depth_law(res: &Results, out: &Path) -> Result<()> {
             .push(Series::new("±3 dB", line(3.0), Style::Dashed).with_color(6));
         c.series
             .push(Series::new("", line(-3.0), Style::Dashed).with_color(6));
-        for (ai, (name, &arch)) in archs.iter().enumerate() {
-            let pts: Vec<(f64, f64)> = held
-                .iter()
-                .filter(|e| d.members[e.member].arch == arch)
-                .map(|e| (e.snr_db, e.predicted()[law].clamp(span.0, span.1)))
-                .collect();
-            if !pts.is_empty() {
-                c.series.push(
-                    Series::new(name.clone(), pts, Style::Markers)
-                        .with_color(ai)
-                        .with_marker(ai),
-                );
-            }
-        }
+        arch_markers(&mut c, &archs, &held, &d.members, |e| {
+            e.predicted()[law].clamp(span.0, span.1)
+        });
         reserve_legend_room(&mut c, 0.0, 0.3);
         panels.push(c);
     }
+    // The recommended law's error against the measurement, where the ±3 dB band is visible.
+    let mut c = Chart::new(
+        format!("{}: error", LAWS[0].1),
+        "measured SNR (dB)",
+        "predicted - measured (dB)",
+    );
+    c.x_range = Some(span);
+    c.y_range = Some((-10.0, 10.0));
+    for (off, label) in [(0.0, "0"), (3.0, "±3 dB"), (-3.0, "")] {
+        let style = if off == 0.0 {
+            Style::Line
+        } else {
+            Style::Dashed
+        };
+        c.series
+            .push(Series::new(label, vec![(span.0, off), (span.1, off)], style).with_color(6));
+    }
+    arch_markers(&mut c, &archs, &held, &d.members, |e| {
+        (e.law_db - e.snr_db).clamp(-10.0, 10.0)
+    });
+    reserve_legend_room(&mut c, 0.0, 0.3);
+    panels.push(c);
     let held_members = d.members.iter().filter(|m| m.split == "report").count();
     let caption = format!(
         "{} Held-out half: {held_members} of {} random networks x their seeds, {} entries above 0 dB (points outside the axes are drawn at its edge). {}.",

@@ -101,10 +101,10 @@ fn two_layer_chain_coherent_law_matches_the_closed_form() {
 /// (`inverse(y) = y / gain + e`, `e` nonzero on even or odd flat indices only): two such layers
 /// with opposite parities inject orthogonal errors, so their powers add exactly, and a scalar gain
 /// leaves every SNR unchanged (alpha = 1).
-struct NoisyGain {
-    name: String,
-    gain: f64,
-    error: Tensor,
+pub(super) struct NoisyGain {
+    pub(super) name: String,
+    pub(super) gain: f64,
+    pub(super) error: Tensor,
 }
 
 impl NoisyGain {

@@ -337,6 +337,40 @@ fn synthetic_results(dir: &Path) -> Results {
         ResultData::Anchors(anchors_data()),
     ))
     .unwrap();
+    let family = revstab::experiments::depth_law::DepthLawConfig {
+        networks: 4,
+        report: vec![1, 3],
+        ..Default::default()
+    };
+    let members: Vec<_> = (0..4).map(|i| family.member(i).unwrap()).collect();
+    let entries = (0..4)
+        .flat_map(|m| {
+            (0..3).map(move |i| revstab::experiments::depth_law::LawEntryRow {
+                member: m,
+                seed: 0,
+                index: i,
+                layer: format!("s0.u{i}.conv"),
+                snr_db: 100.0 - 20.0 * i as f64,
+                law_db: 100.5 - 20.0 * i as f64,
+                coherent_db: 97.0 - 20.0 * i as f64,
+                rounding_db: 103.0 - 20.0 * i as f64,
+                eq19_db: 110.0 - 20.0 * i as f64,
+                alpha_db: -6.0,
+                alpha_error_db: -6.1,
+                step_snr_db: 140.0,
+                chain_step_snr_db: 135.0,
+                injection_corr: 0.01,
+                error_signal_corr: 0.0,
+                error_lag1: 0.0,
+            })
+        })
+        .collect();
+    res.store(&file(
+        "depth-law",
+        ExperimentConfig::DepthLaw(family),
+        ResultData::DepthLaw(DepthLawData { members, entries }),
+    ))
+    .unwrap();
 
     std::fs::create_dir_all(&res.accuracy_dir).unwrap();
     let run_json = r#"{"tool":"train","git_revision":"test","dtype":"f32","device":"cpu","seeds":[0],"config":{"experiment":"accuracy"},"data":{"source":"synthetic","classes":10},"init":{"description":"test init","init_scale":1.0,"gamma_init":"ones"}}"#;

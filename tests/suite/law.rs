@@ -2,10 +2,10 @@
 //! closed form, exactness on a chain whose errors are linear, and its accuracy on real networks
 //! of every reconstructing architecture.
 
+use super::depth_law::NoisyGain;
 use candle_core::{Device, Tensor};
-use revstab::error::Result;
 use revstab::experiments::snr_sweep::{run_point, SweepConfig};
-use revstab::layers::{InvLeakyReLU, Layer, Param, Pass, Role};
+use revstab::layers::{InvLeakyReLU, Layer, Pass, Role};
 use revstab::measure::law::{inverse_jvp, linearised_law, LawLayer};
 use revstab::measure::snr::Snr;
 use revstab::nets::Arch;
@@ -36,35 +36,11 @@ fn jvp_of_the_leaky_relu_inverse_is_the_closed_form() {
     }
 }
 
-/// `y = gain * x` whose inverse adds a fixed error `e` (`inverse(y) = y / gain + e`), whatever
-/// its input: a chain of them is linear in its errors, so the law (which keeps the error
+/// [`NoisyGain`] (`y = gain * x` whose inverse adds a fixed error `e`, `inverse(y) = y / gain +
+/// e`, whatever its input): a chain of them is linear in its errors, so the law (which keeps the error
 /// vectors) reproduces the measured SNR to f64 rounding, where the power and amplitude sums
 /// can only bracket it. Both layers' errors here lie on the same elements with partly opposite
 /// signs, so neither bracket is tight.
-struct NoisyGain {
-    name: String,
-    gain: f64,
-    error: Tensor,
-}
-
-impl Layer for NoisyGain {
-    fn name(&self) -> &str {
-        &self.name
-    }
-    fn forward_pass(&self, x: &Tensor, _pass: Pass) -> Result<Tensor> {
-        Ok((x * self.gain)?)
-    }
-    fn is_invertible(&self) -> bool {
-        true
-    }
-    fn inverse(&self, y: &Tensor) -> Result<Tensor> {
-        Ok(((y / self.gain)? + &self.error)?)
-    }
-    fn params(&self) -> Vec<Param> {
-        Vec::new()
-    }
-}
-
 #[test]
 fn a_chain_with_linear_errors_follows_the_law_exactly() {
     let n = 64;
