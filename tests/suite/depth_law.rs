@@ -144,6 +144,24 @@ impl Layer for NoisyGain {
     }
 }
 
+/// `lower` then `upper` on `x0`, reconstructed top down from the exact output: the middle
+/// activation and the measured SNRs of the two rebuilt inputs (top first).
+pub(super) fn reconstruct_two(
+    lower: &NoisyGain,
+    upper: &NoisyGain,
+    x0: &Tensor,
+) -> (Tensor, [f64; 2]) {
+    let x1 = lower.forward_pass(x0, Pass::Record).unwrap();
+    let y = upper.forward_pass(&x1, Pass::Record).unwrap();
+    let x1_hat = upper.inverse(&y).unwrap();
+    let x0_hat = lower.inverse(&x1_hat).unwrap();
+    let measured = [
+        Snr::of(&x1, &x1_hat).unwrap().db(),
+        Snr::of(x0, &x0_hat).unwrap().db(),
+    ];
+    (x1, measured)
+}
+
 /// The law fed with each layer's measured alpha and one-step SNR predicts the measured SNR of a
 /// real two-layer reconstruction to within 1e-6 dB (f64; the only departures are f64 rounding).
 #[test]
@@ -158,15 +176,7 @@ fn two_scalar_gain_layers_follow_the_law_exactly() {
     .unwrap();
     let lower = NoisyGain::new("lower", 3.0, n, 0, 1e-4);
     let upper = NoisyGain::new("upper", 0.5, n, 1, 2e-4);
-    let x1 = lower.forward_pass(&x0, Pass::Record).unwrap();
-    let y = upper.forward_pass(&x1, Pass::Record).unwrap();
-    // Measured: reconstruct top down from the exact output.
-    let x1_hat = upper.inverse(&y).unwrap();
-    let x0_hat = lower.inverse(&x1_hat).unwrap();
-    let measured = [
-        Snr::of(&x1, &x1_hat).unwrap().db(),
-        Snr::of(&x0, &x0_hat).unwrap().db(),
-    ];
+    let (x1, measured) = reconstruct_two(&lower, &upper, &x0);
     // The law's inputs, measured one layer at a time.
     let step = |l: &NoisyGain, x: &Tensor| {
         let y = l.forward_pass(x, Pass::Record).unwrap();

@@ -2,12 +2,11 @@
 //! closed form, exactness on a chain whose errors are linear, and its accuracy on real networks
 //! of every reconstructing architecture.
 
-use super::depth_law::NoisyGain;
+use super::depth_law::{reconstruct_two, NoisyGain};
 use candle_core::{Device, Tensor};
 use revstab::experiments::snr_sweep::{run_point, SweepConfig};
 use revstab::layers::{InvLeakyReLU, Layer, Pass, Role};
 use revstab::measure::law::{inverse_jvp, linearised_law, LawLayer};
-use revstab::measure::snr::Snr;
 use revstab::nets::Arch;
 
 /// The inverse of a leaky ReLU of slope n is `y` where `y >= 0` and `y / n` elsewhere, so its
@@ -58,14 +57,7 @@ fn a_chain_with_linear_errors_follows_the_law_exactly() {
         gain: 0.5,
         error: t(&|i| 2e-4 * ((i % 3) as f64 - 1.0)),
     };
-    let x1 = lower.forward_pass(&x0, Pass::Record).unwrap();
-    let y = upper.forward_pass(&x1, Pass::Record).unwrap();
-    let x1_hat = upper.inverse(&y).unwrap();
-    let x0_hat = lower.inverse(&x1_hat).unwrap();
-    let measured = [
-        Snr::of(&x1, &x1_hat).unwrap().db(),
-        Snr::of(&x0, &x0_hat).unwrap().db(),
-    ];
+    let (x1, measured) = reconstruct_two(&lower, &upper, &x0);
     let step = |l: &NoisyGain, x: &Tensor| {
         let y = l.forward_pass(x, Pass::Record).unwrap();
         (l.inverse(&y).unwrap() - x).unwrap()
