@@ -468,17 +468,7 @@ pub struct BenchRow {
     pub anchors: Option<AnchorRecord>,
 }
 
-/// Median of `v` (mean of the middle two for even lengths; NaN when empty).
-pub fn median(v: &[f64]) -> f64 {
-    let mut s = v.to_vec();
-    s.sort_by(|a, b| a.total_cmp(b));
-    let n = s.len();
-    match n {
-        0 => f64::NAN,
-        _ if n % 2 == 1 => s[n / 2],
-        _ => 0.5 * (s[n / 2 - 1] + s[n / 2]),
-    }
-}
+pub use crate::util::median;
 
 /// Use `n` threads for candle's CPU kernels (rayon's global pool and gemm) and the crate's own
 /// kernels. Call it before any tensor work; rayon's global pool can be built only once per

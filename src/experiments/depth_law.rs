@@ -27,22 +27,13 @@ use crate::error::{Error, Result};
 use crate::experiments::net_settings::NetSettings;
 use crate::experiments::snr_sweep::run_point;
 use crate::layers::{GammaInit, Role};
-pub use crate::measure::law::error_stats;
+pub use crate::measure::law::{error_stats, LAWS};
 use crate::nets::{Arch, LayerKind, NetOptions, PoolKind, Stem};
 use crate::results::text::num;
 use rand::Rng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::path::Path;
-
-/// The laws compared, as (column name, label): eq. 19, the power sum, the amplitude sum and the
-/// linearised law (the recommended one).
-pub const LAWS: [(&str, &str); 4] = [
-    ("predicted_snr_db_law", "linearised (recommended)"),
-    ("predicted_snr_db_coherent", "amplitude sum"),
-    ("predicted_snr_db_rounding", "power sum"),
-    ("predicted_snr_db", "eq. 19"),
-];
 
 /// The validation family's config (module doc).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

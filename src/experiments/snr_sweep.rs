@@ -33,7 +33,7 @@ mod summary;
 
 pub use bounds::{bounds_table, check_bounds, read_bounds, Bound, BoundCheck, BoundsFile};
 pub use config::{Point, SweepConfig};
-pub use laws::{laws_table, LAWS_HEADER, LAW_COLUMNS};
+pub use laws::{laws_table, LAWS_HEADER};
 pub use point::{point_batch, run_point, trace_net, PointResult, SUMMARY_HEADER, TRACE_HEADER};
 pub use results::SweepResults;
 pub use resume::{resumable_points, GRID_KEYS};

@@ -38,9 +38,19 @@
 
 use crate::error::Result;
 use crate::layers::{Layer, Pass};
-use crate::measure::snr::to_db;
+use crate::measure::snr::{to_db, Snr};
 use crate::util::to_f64_vec;
 use candle_core::{DType, Tensor};
+
+/// The depth laws a trace predicts with, as (column of `snr_sweep.csv`, label), the
+/// recommended one first: this linearised law, the amplitude and power sums
+/// ([`crate::measure::trace`]) and eq. 19.
+pub const LAWS: [(&str, &str); 4] = [
+    ("predicted_snr_db_law", "linearised (recommended)"),
+    ("predicted_snr_db_coherent", "amplitude sum"),
+    ("predicted_snr_db_rounding", "power sum"),
+    ("predicted_snr_db", "eq. 19"),
+];
 
 /// Relative size of the finite-difference step of the Jacobian-vector products.
 pub const JVP_STEP: f64 = 1e-7;
@@ -72,6 +82,8 @@ pub struct LawLayer<'a> {
     pub shadow: &'a dyn Layer,
     /// The stored input, in the network's dtype.
     pub input: &'a Tensor,
+    /// The layer's forward of `input` in the network's dtype (bitwise the stored forward's).
+    pub output: &'a Tensor,
     /// The one-step error `inverse(forward(input)) - input`, any dtype.
     pub step_error: &'a Tensor,
     /// Whether the layer's output is held exactly (stored, as the input of a layer above that
@@ -129,24 +141,25 @@ pub fn unit_roundoff(dtype: DType) -> f64 {
     }
 }
 
-/// Ulps by which [`fresh_injection`] moves each element of a layer's output.
+/// Ulps by which [`chain_injection`] moves each element of a layer's output.
 pub const FRESH_ULPS: f64 = 4.0;
 
 /// The rounding error a layer's inverse injects in the chain (module doc). Where the carried
-/// error `e_out` (f64) reaches at least an ulp of the output `y` (network dtype), the rebuilt
+/// error `e_out` (f64) reaches at least an ulp of the layer's output `y` (network dtype), the rebuilt
 /// output is not bitwise the forward's, so the inverse draws fresh roundings there: those
 /// elements of `y` are moved by about [`FRESH_ULPS`] ulps, `y~ = y (1 + 4 u z)`, `z ~ N(0, 1)`
 /// from `seed`, rounded to the dtype; the others are left as they are. The injection is
 /// `inverse(y~) - x - J (y~ - y)`: the one-step error less the linear response to the move
 /// (`J` on the f64 shadow, [`inverse_jvp`]). With nothing moved it is the one-step error itself.
-/// Returned in f64 on `device`.
+/// `x64` is the stored input in f64 on `device`. Returned in f64 on `device`.
 pub fn chain_injection(
     l: &LawLayer,
-    y: &Tensor,
+    x64: &Tensor,
     e_out: &Tensor,
     device: &candle_core::Device,
     seed: u64,
 ) -> Result<Tensor> {
+    let y = l.output;
     let dtype = y.dtype();
     let u = unit_roundoff(dtype);
     let y64 = y.to_dtype(DType::F64)?;
@@ -155,7 +168,6 @@ pub fn chain_injection(
         .abs()?
         .ge(&(y64.abs()? * u)?)?
         .to_dtype(DType::F64)?;
-    let x64 = l.input.to_dtype(DType::F64)?.to_device(device)?;
     if reached.sum_all()?.to_scalar::<f64>()? == 0.0 {
         return Ok(l.step_error.to_dtype(DType::F64)?.to_device(device)?);
     }
@@ -197,8 +209,7 @@ pub fn linearised_law(
         let carried = inverse_jvp(l.shadow, &y64, &e_out)?;
         // An inverse fed its forward's exact output repeats the forward's roundings (the
         // one-step error); where the error has moved it, it draws fresh ones.
-        let y = l.layer.forward_pass(l.input, Pass::Replay)?;
-        let d = chain_injection(l, &y, &e_out, device, seed ^ (out.len() as u64))?;
+        let d = chain_injection(l, &x64, &e_out, device, seed ^ (out.len() as u64))?;
         let e = (&carried + &d)?;
         let (xv, yv, eo, cv, dv, ev) = (
             to_f64_vec(&x64)?,
@@ -216,21 +227,11 @@ pub fn linearised_law(
             to_db((n_out / sy) / (n_carried / sx))
         };
         let last = *x64.dims().last().unwrap_or(&1);
+        let snr_db = |noise: f64| Snr { signal: sx, noise }.db();
         out.push(LawEntry {
-            predicted_snr_db: if n_e == 0.0 {
-                f64::INFINITY
-            } else {
-                to_db(sx / n_e)
-            },
+            predicted_snr_db: snr_db(n_e),
             alpha_error_db,
-            chain_step_snr_db: {
-                let nd = dot(&dv, &dv);
-                if nd == 0.0 {
-                    f64::INFINITY
-                } else {
-                    to_db(sx / nd)
-                }
-            },
+            chain_step_snr_db: snr_db(dot(&dv, &dv)),
             injection_corr: cosine(&cv, &dv),
             error_signal_corr: cosine(&ev, &xv),
             error_lag1: lag1(&ev, last),
@@ -244,7 +245,7 @@ pub fn linearised_law(
 /// measurement is finite and above 0 dB, with their count; a non-finite prediction counts as an
 /// infinite error. `None` without such pairs.
 pub fn error_stats(pairs: impl Iterator<Item = (f64, f64)>) -> Option<(usize, f64, f64)> {
-    let mut e: Vec<f64> = pairs
+    let e: Vec<f64> = pairs
         .filter(|(m, _)| m.is_finite() && *m > 0.0)
         .map(|(m, p)| {
             if p.is_finite() {
@@ -254,15 +255,6 @@ pub fn error_stats(pairs: impl Iterator<Item = (f64, f64)>) -> Option<(usize, f6
             }
         })
         .collect();
-    if e.is_empty() {
-        return None;
-    }
-    e.sort_by(f64::total_cmp);
-    let n = e.len();
-    let median = if n % 2 == 1 {
-        e[n / 2]
-    } else {
-        0.5 * (e[n / 2 - 1] + e[n / 2])
-    };
-    Some((n, median, e[n - 1]))
+    let max = e.iter().copied().fold(f64::NAN, f64::max);
+    (!e.is_empty()).then(|| (e.len(), crate::util::median(&e), max))
 }

@@ -102,7 +102,7 @@ pub struct TracePoint {
     /// SNR (dB) of this layer's injection in the chain
     /// ([`crate::measure::law::LawEntry::chain_step_snr_db`]).
     pub chain_step_snr_db: f64,
-    /// Cosine between the carried error and this layer's one-step injection.
+    /// Cosine between the carried error and this layer's injection in the chain.
     pub injection_corr: f64,
     /// Cosine between the linearised law's error and the signal.
     pub error_signal_corr: f64,
@@ -369,13 +369,13 @@ pub fn coherent_depth_law_anchored(
         .collect()
 }
 
-/// The linearised law ([`crate::measure::law`]) over the top-level entries, from the one-step
-/// errors `steps` of [`rounding_law`] (top down, one per top-level entry).
+/// The linearised law ([`crate::measure::law`]) over the top-level entries, from the outputs
+/// and one-step errors `steps` of [`rounding_law`] (top down, one per top-level entry).
 fn linear_law(
     net: &Network,
     shadow: &Network,
     stored: &[crate::layers::TraceEntry],
-    steps: &[Tensor],
+    steps: &[(Tensor, Tensor)],
     points: &mut [TracePoint],
     head_error: Option<Tensor>,
     seed: u64,
@@ -387,7 +387,7 @@ fn linear_law(
     let position = |name: &str| net.chain.layers.iter().position(|l| l.name() == name);
     // The head is the chain's last layer; its input carries the output noise.
     let mut above = position("head").or(Some(net.chain.layers.len()));
-    for (&i, step_error) in top_level.iter().zip(steps) {
+    for (&i, (output, step_error)) in top_level.iter().zip(steps) {
         let here = position(&points[i].layer);
         let exact_output = match (here, above) {
             (Some(h), Some(a)) => h + 1 != a,
@@ -399,6 +399,7 @@ fn linear_law(
             layer: top_level_layer(net, &points[i].layer)?,
             shadow: top_level_layer(shadow, &points[i].layer)?,
             input: &stored[i].tensor,
+            output,
             step_error,
         });
     }
@@ -417,13 +418,14 @@ fn linear_law(
 
 /// One-step SNR of each top-level layer of `net` (its inverse applied to the forward of its
 /// stored input) and the rounding-aware prediction; needs the alphas of [`depth_law`]. Returns
-/// the one-step errors `inverse(forward(x)) - x`, top down.
+/// each layer's forward of its stored input and its one-step error `inverse(forward(x)) - x`,
+/// top down.
 fn rounding_law(
     net: &Network,
     stored: &[crate::layers::TraceEntry],
     points: &mut [TracePoint],
     output_snr_db: f64,
-) -> Result<Vec<Tensor>> {
+) -> Result<Vec<(Tensor, Tensor)>> {
     let top_level = top_level_indices(points);
     let mut chain = Vec::with_capacity(top_level.len());
     let mut steps = Vec::with_capacity(top_level.len());
@@ -433,9 +435,9 @@ fn rounding_law(
         let y = layer.forward_pass(x, Pass::Replay)?;
         let rebuilt = layer.inverse(&y)?;
         let step = Snr::of(x, &rebuilt)?.db();
-        steps.push(
-            (rebuilt.to_dtype(candle_core::DType::F64)? - x.to_dtype(candle_core::DType::F64)?)?,
-        );
+        let error =
+            (rebuilt.to_dtype(candle_core::DType::F64)? - x.to_dtype(candle_core::DType::F64)?)?;
+        steps.push((y, error));
         points[i].step_snr_db = step;
         chain.push((points[i].alpha_db, step));
     }

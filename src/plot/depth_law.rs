@@ -87,18 +87,10 @@ fn layer_kind(layer: &str, arch: Arch) -> String {
     }
 }
 
-fn median(mut v: Vec<f64>) -> f64 {
+/// Median of the finite values of `v` (NaN when none is).
+fn finite_median(mut v: Vec<f64>) -> f64 {
     v.retain(|x| x.is_finite());
-    if v.is_empty() {
-        return f64::NAN;
-    }
-    v.sort_by(f64::total_cmp);
-    let n = v.len();
-    if n % 2 == 1 {
-        v[n / 2]
-    } else {
-        0.5 * (v[n / 2 - 1] + v[n / 2])
-    }
+    crate::util::median(&v)
 }
 
 /// What the scalar laws assume, measured per layer kind and dtype over every entry of both
@@ -118,7 +110,8 @@ pub fn diagnostic_rows(members: &[Member], entries: &[LawEntryRow]) -> Vec<Vec<S
     groups
         .into_iter()
         .map(|((kind, dtype), es)| {
-            let col = |f: &dyn Fn(&LawEntryRow) -> f64| median(es.iter().map(|e| f(e)).collect());
+            let col =
+                |f: &dyn Fn(&LawEntryRow) -> f64| finite_median(es.iter().map(|e| f(e)).collect());
             let mut row = vec![kind, dtype, es.len().to_string()];
             row.extend(
                 [

@@ -60,14 +60,16 @@ fn a_chain_with_linear_errors_follows_the_law_exactly() {
     let (x1, measured) = reconstruct_two(&lower, &upper, &x0);
     let step = |l: &NoisyGain, x: &Tensor| {
         let y = l.forward_pass(x, Pass::Record).unwrap();
-        (l.inverse(&y).unwrap() - x).unwrap()
+        let error = (l.inverse(&y).unwrap() - x).unwrap();
+        (y, error)
     };
-    let (s_upper, s_lower) = (step(&upper, &x1), step(&lower, &x0));
+    let ((y_upper, s_upper), (y_lower, s_lower)) = (step(&upper, &x1), step(&lower, &x0));
     let layers = [
         LawLayer {
             layer: &upper,
             shadow: &upper,
             input: &x1,
+            output: &y_upper,
             step_error: &s_upper,
             exact_output: false,
         },
@@ -75,6 +77,7 @@ fn a_chain_with_linear_errors_follows_the_law_exactly() {
             layer: &lower,
             shadow: &lower,
             input: &x0,
+            output: &y_lower,
             step_error: &s_lower,
             exact_output: false,
         },

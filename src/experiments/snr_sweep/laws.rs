@@ -5,26 +5,18 @@
 //! with no prediction at all (a sweep run without the depth law) has no row.
 
 use super::{PointResult, TRACE_HEADER};
-use crate::measure::law::error_stats;
+use crate::measure::law::{error_stats, LAWS};
 use std::collections::BTreeSet;
 
 /// Header of `laws.csv`.
 pub const LAWS_HEADER: &str = "arch,dtype,law,entries,median_abs_error_db,max_abs_error_db";
-
-/// The prediction columns of `snr_sweep.csv` that `laws.csv` scores, recommended first.
-pub const LAW_COLUMNS: [&str; 4] = [
-    "predicted_snr_db_law",
-    "predicted_snr_db_coherent",
-    "predicted_snr_db_rounding",
-    "predicted_snr_db",
-];
 
 /// The text of `laws.csv` for `results` (module doc).
 pub fn laws_table(results: &[PointResult]) -> String {
     let header: Vec<&str> = TRACE_HEADER.split(',').collect();
     let col = |name: &str| header.iter().position(|h| *h == name).unwrap_or(0);
     let (arch, dtype, role, snr) = (col("arch"), col("dtype"), col("role"), col("snr_db"));
-    let laws: Vec<usize> = LAW_COLUMNS.iter().map(|c| col(c)).collect();
+    let laws: Vec<usize> = LAWS.iter().map(|(c, _)| col(c)).collect();
     let rows: Vec<Vec<&str>> = results
         .iter()
         .flat_map(|r| r.trace_lines.iter())
@@ -39,7 +31,7 @@ pub fn laws_table(results: &[PointResult]) -> String {
     let mut text = format!("{LAWS_HEADER}\n");
     for a in &archs {
         for d in &dtypes {
-            for (name, &c) in LAW_COLUMNS.iter().zip(&laws) {
+            for ((name, _), &c) in LAWS.iter().zip(&laws) {
                 let pairs: Vec<(f64, f64)> = rows
                     .iter()
                     .filter(|f| (*a == "all" || f[arch] == *a) && (*d == "all" || f[dtype] == *d))
